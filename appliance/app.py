@@ -1,0 +1,72 @@
+"""Wiring: `create_app(settings)` builds the one aiohttp application. Each long-lived part is a
+cleanup context, set up in dependency order and torn down in reverse."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.config import Settings
+from appliance.db import maintenance
+from appliance.db.database import Database
+from appliance.events import EventBus
+from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
+from appliance.ocpp.hub import Hub
+from appliance.ocpp.v16 import Services
+from appliance.web.middleware import error_middleware
+from appliance.web.routes import setup_routes
+
+log = logging.getLogger(__name__)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    database = open_database(settings)
+    database.start()
+    app[keys.DATABASE] = database
+    yield
+    database.stop()
+
+
+def open_database(settings: Settings) -> Database:
+    """Open the database and bring its schema up to date (after a backup when it has data)."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.db_url, batch_max=settings.write_batch_max,
+                        read_threads=settings.read_threads)
+    from appliance.db.models import MODELS
+
+    database.db.bind(MODELS)
+    maintenance.migrate(database, settings.data_path / "backups")
+    database.db.close()
+    return database
+
+
+async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+    services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
+    hub = Hub(services)
+    app[keys.HUB] = hub
+    app[keys.CONTROL] = hub
+    async with hub.running():
+        yield
+
+
+async def close_chargers(app: web.Application) -> None:
+    """On SIGTERM/SIGINT: close every charger's socket with 1001 (going away)."""
+    if keys.HUB in app:
+        await app[keys.HUB].close_all()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
+    app[keys.SETTINGS] = settings
+    app[keys.EVENTS] = EventBus()
+    app[LIMITER] = LoginLimiter()
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(hub_ctx)
+    app.on_shutdown.append(close_chargers)
+    app.router.add_get("/ocpp/{cpid}", ocpp_endpoint)
+    setup_routes(app)
+    return app

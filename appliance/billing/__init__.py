@@ -1,0 +1,1 @@
+"""Billing room: authorization decisions, drivers' accounts, the ledger, tariffs and prices."""

@@ -1,0 +1,104 @@
+"""Authorization decisions for Authorize and StartTransaction, and the version-neutral
+transaction calls that join charging's records to billing's rules in one database call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from appliance.charging import sessions
+from appliance.db.models import ChargingSession, IdTag, Station, UnknownTag
+
+ACCEPTED = "Accepted"
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # Accepted | Blocked | Expired | Invalid | ConcurrentTx
+    parent_id_tag: str = ""
+    expiry: datetime | None = None
+    reason: str = ""
+
+    def id_tag_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"status": self.status}
+        if self.parent_id_tag:
+            info["parentIdTag"] = self.parent_id_tag
+        if self.expiry is not None:
+            info["expiryDate"] = self.expiry.strftime("%Y-%m-%dT%H:%M:%S.") \
+                + f"{self.expiry.microsecond // 1000:03d}Z"
+        return info
+
+
+def note_unknown(id_tag: str, station_id: int | None, connector_id: int | None, at: datetime,
+                 source: str = "charger") -> None:
+    """Remember a tag nobody knows, so staff can register the card a driver just tried."""
+    key = id_tag.upper()
+    (UnknownTag.insert(key=key, id_tag=id_tag, station=station_id, connector_id=connector_id,
+                       source=source, first_seen_at=at, last_seen_at=at, count=1)
+     .on_conflict(conflict_target=[UnknownTag.key],
+                  update={UnknownTag.last_seen_at: at, UnknownTag.station: station_id,
+                          UnknownTag.connector_id: connector_id, UnknownTag.source: source,
+                          UnknownTag.count: UnknownTag.count + 1, UnknownTag.id_tag: id_tag})
+     .execute())
+
+
+def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = False,
+           connector_id: int | None = None) -> Decision:
+    """The answer to an id tag at a station. ConcurrentTx only when starting."""
+    key = id_tag.upper()
+    tag = IdTag.get_or_none((IdTag.key == key) & IdTag.retired_at.is_null())
+    if tag is None:
+        note_unknown(id_tag, station_id, connector_id, at)
+        return Decision("Invalid", reason="unknown card")
+    parent = tag.parent_id_tag
+    if tag.status != ACCEPTED:
+        return Decision(tag.status, parent, tag.expiry, reason=f"card is {tag.status}")
+    if tag.expiry is not None and tag.expiry <= at:
+        return Decision("Expired", parent, tag.expiry, reason="card expired")
+    station = Station.get_by_id(station_id)
+    if not station.approved:
+        return Decision("Blocked", parent, reason="station not approved")
+    if for_start:
+        busy = (ChargingSession.select(ChargingSession.id)
+                .where((ChargingSession.id_tag_key == key) & (ChargingSession.state == "active"))
+                .exists())
+        if busy:
+            return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
+    expiry = tag.expiry
+    return Decision(ACCEPTED, parent, expiry)
+
+
+def authorize(id_tag: str, station_id: int, at: datetime) -> Decision:
+    return decide(id_tag, station_id, at)
+
+
+def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: datetime,
+                      skew_limit_s: int, flags: list[str]) -> tuple[int, Decision]:
+    """Record a StartTransaction with its decision. A repeat gets the same id and answer."""
+    decision = decide(str(payload.get("idTag", "")), station_id, at, for_start=True,
+                      connector_id=payload.get("connectorId"))
+    clock = sessions.station_clock(station_id, skew_limit_s)
+    extra = list(flags)
+    if decision.status != ACCEPTED:
+        extra.append(f"start_{decision.status.lower()}")
+    session, created = sessions.record_start(station_id, payload, raw, at, clock,
+                                             decision.status, extra)
+    if not created:
+        decision = Decision(session.start_status, decision.parent_id_tag, decision.expiry)
+    return session.transaction_id, decision
+
+
+def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: datetime,
+                     skew_limit_s: int, max_power_w: int) -> Decision | None:
+    """Record a StopTransaction (settlement joins here with money). Returns the idTagInfo
+    decision when the stop names a tag."""
+    clock = sessions.station_clock(station_id, skew_limit_s)
+    sessions.record_stop(station_id, payload, raw, at, clock, max_power_w)
+    id_tag = payload.get("idTag")
+    if isinstance(id_tag, str) and id_tag:
+        return decide(id_tag, station_id, at)
+    return None
+
+
+EXPIRY_WINDOW = timedelta(minutes=15)

@@ -1,0 +1,123 @@
+"""Stations as staff manage them: listing, creating, approving, keys, retiring, recent frames.
+Plain synchronous functions for `database.run` / `database.read`."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from peewee import IntegrityError
+
+from appliance.charging.stations import check_cpid, hash_key, new_key_fields, station_key
+from appliance.db.models import ChargingSession, Connector, FrameLog, Station, utcnow
+from appliance.errors import Conflict, InvalidInput, NotFound
+
+EDITABLE = ("description", "approved", "auth_mode", "managed", "allow_no_subprotocol")
+
+
+def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict[str, Any]:
+    conns = connectors if connectors is not None else list(
+        Connector.select().where(Connector.station == st).order_by(Connector.connector_id))
+    return {
+        "id": st.cpid, "description": st.description, "approved": st.approved,
+        "registration": st.registration, "auth_mode": st.auth_mode,
+        "has_password": bool(st.key_hash), "managed": st.managed,
+        "allow_no_subprotocol": st.allow_no_subprotocol, "vendor": st.vendor,
+        "model": st.model, "serial": st.serial, "firmware": st.firmware,
+        "meter_type": st.meter_type, "num_connectors": st.num_connectors, "online": st.online,
+        "last_seen_at": st.last_seen_at, "last_boot_at": st.last_boot_at,
+        "firmware_status": st.firmware_status, "diagnostics_status": st.diagnostics_status,
+        "created_at": st.created_at,
+        "connectors": [{"connector_id": c.connector_id, "status": c.status,
+                        "error_code": c.error_code, "info": c.info, "vendor_id": c.vendor_id,
+                        "vendor_error_code": c.vendor_error_code, "since": c.status_at}
+                       for c in conns],
+    }
+
+
+def get_station(cpid: str) -> Station:
+    st = Station.get_or_none((Station.key == station_key(cpid)) & Station.retired_at.is_null())
+    if st is None:
+        raise NotFound(f"no station {cpid}", details={"id": cpid})
+    return st
+
+
+def list_stations(after: int | None, limit: int, approved: bool | None) -> list[dict[str, Any]]:
+    query = Station.select().where(Station.retired_at.is_null())
+    if approved is not None:
+        query = query.where(Station.approved == approved)
+    if after is not None:
+        query = query.where(Station.id > after)
+    rows = list(query.order_by(Station.id).limit(limit))
+    conns: dict[int, list[Connector]] = {}
+    for c in (Connector.select().where(Connector.station.in_([r.id for r in rows]))
+              .order_by(Connector.connector_id)):
+        conns.setdefault(c.station_id, []).append(c)
+    return [dict(station_dict(r, conns.get(r.id, [])), _row=r.id) for r in rows]
+
+
+def _validate_fields(fields: dict[str, Any]) -> None:
+    if "auth_mode" in fields and fields["auth_mode"] not in ("basic", "none"):
+        raise InvalidInput("auth_mode is basic or none", details={"field": "auth_mode"})
+    password = fields.get("password")
+    if password is not None and not 8 <= len(password) <= 40:
+        raise InvalidInput("password must have 8 to 40 characters", details={"field": "password"})
+
+
+def create_station(cpid: str, fields: dict[str, Any]) -> dict[str, Any]:
+    check_cpid(cpid)
+    _validate_fields(fields)
+    values = {k: fields[k] for k in EDITABLE if k in fields}
+    values.setdefault("approved", True)
+    if fields.get("password"):
+        values.update(new_key_fields(fields["password"]))
+    retired = Station.get_or_none((Station.key == station_key(cpid)) & Station.retired_at.is_null(
+        False))
+    if retired is not None:  # an id used before comes back with its history
+        Station.update(cpid=cpid, retired_at=None, **values).where(
+            Station.id == retired.id).execute()
+        return station_dict(Station.get_by_id(retired.id))
+    try:
+        with Station._meta.database.atomic():
+            st = Station.create(cpid=cpid, key=station_key(cpid), **values)
+    except IntegrityError as err:
+        raise Conflict(f"station {cpid} exists (ids compare without case)",
+                       details={"id": cpid}) from err
+    return station_dict(st)
+
+
+def update_station(cpid: str, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Returns (station, newly approved)."""
+    _validate_fields(fields)
+    st = get_station(cpid)
+    was_approved = st.approved
+    for name in EDITABLE:
+        if name in fields:
+            setattr(st, name, fields[name])
+    if fields.get("password"):
+        for name, value in new_key_fields(fields["password"]).items():
+            setattr(st, name, value)
+    st.save()
+    return station_dict(st), st.approved and not was_approved
+
+
+def set_station_key(cpid: str, secret: bytes) -> None:
+    st = get_station(cpid)
+    st.key_salt = secrets.token_hex(16)
+    st.key_hash = hash_key(st.key_salt, secret)
+    st.save()
+
+
+def retire_station(cpid: str) -> None:
+    st = get_station(cpid)
+    has_history = ChargingSession.select().where(ChargingSession.station == st).exists()
+    st.retired_at = utcnow()
+    st.approved = has_history and st.approved
+    st.save()
+
+
+def recent_frames(cpid: str, limit: int) -> list[dict[str, Any]]:
+    st = get_station(cpid)
+    rows = (FrameLog.select().where(FrameLog.station == st).order_by(FrameLog.id.desc())
+            .limit(limit))
+    return [{"direction": r.direction, "frame": r.frame, "at": r.at} for r in rows]

@@ -1,0 +1,59 @@
+"""Charging sessions as staff and the API read them. Plain synchronous read functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from appliance.db.models import ChargingSession, MeterSample, Station
+from appliance.errors import NotFound
+
+
+def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
+    return {
+        "id": s.id, "transaction_id": s.transaction_id, "station_id": cpid,
+        "connector_id": s.connector_id, "id_tag": s.id_tag, "state": s.state,
+        "start_status": s.start_status, "started_at": s.started_at, "stopped_at": s.stopped_at,
+        "charger_start_time": s.charger_start_time, "charger_stop_time": s.charger_stop_time,
+        "meter_start_wh": s.meter_start, "meter_stop_wh": s.meter_stop,
+        "energy_wh": s.energy_wh, "power_w": s.power_w, "stop_reason": s.stop_reason or None,
+        "stop_id_tag": s.stop_id_tag or None,
+        "duration_s": int((s.stopped_at - s.started_at).total_seconds()) if s.stopped_at else None,
+        "flags": [f for f in s.flags.split(",") if f],
+    }
+
+
+def list_sessions(after: int | None, limit: int, station: str | None, id_tag: str | None,
+                  start: datetime | None, end: datetime | None, state: str | None
+                  ) -> list[tuple[int, dict[str, Any]]]:
+    query = ChargingSession.select(ChargingSession, Station.cpid).join(Station)
+    if station:
+        query = query.where(Station.key == station.upper())
+    if id_tag:
+        query = query.where(ChargingSession.id_tag_key == id_tag.upper())
+    if start:
+        query = query.where(ChargingSession.started_at >= start)
+    if end:
+        query = query.where(ChargingSession.started_at < end)
+    if state:
+        query = query.where(ChargingSession.state == state)
+    if after is not None:
+        query = query.where(ChargingSession.id < after)
+    rows = query.order_by(ChargingSession.id.desc()).limit(limit)
+    return [(s.id, session_dict(s, s.station.cpid)) for s in rows]
+
+
+def get_session(session_id: int) -> dict[str, Any]:
+    s = (ChargingSession.select(ChargingSession, Station.cpid).join(Station)
+         .where(ChargingSession.id == session_id).first())
+    if s is None:
+        raise NotFound(f"no session {session_id}")
+    out = session_dict(s, s.station.cpid)
+    out["samples"] = [
+        {"timestamp": m.timestamp, "measurand": m.measurand, "phase": m.phase or None,
+         "location": m.location or None, "context": m.context, "unit": m.unit,
+         "value": m.value, "raw_value": m.raw_value, "signed": m.signed}
+        for m in MeterSample.select().where(MeterSample.session == s.id)
+        .order_by(MeterSample.timestamp, MeterSample.id)
+    ]
+    return out

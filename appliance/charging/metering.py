@@ -1,0 +1,137 @@
+"""Pure meter-value handling: OCPP sampled values in, normalised samples and readings out.
+
+Defaults when a field is absent follow OCPP 1.6: unit Wh, measurand Energy.Active.Import.Register,
+context Sample.Periodic. Energy is normalised to Wh, power to W. A station's reading of a register
+prefers the phase-less or Outlet value; else it sums L1..L3, never mixing phase-to-neutral values and
+totals. Signed values are kept byte for byte and never read as numbers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_IMPORT = "Power.Active.Import"
+DEFAULT_CONTEXT = "Sample.Periodic"
+
+_SCALE = {
+    "Wh": 1.0, "kWh": 1000.0, "varh": 1.0, "kvarh": 1000.0,
+    "W": 1.0, "kW": 1000.0, "VA": 1.0, "kVA": 1000.0, "var": 1.0, "kvar": 1000.0,
+}
+_PHASE_TOTAL = {"L1", "L2", "L3"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    timestamp: datetime | None
+    measurand: str
+    phase: str
+    location: str
+    context: str
+    unit: str
+    raw_value: str
+    value: float | None  # normalised (Wh, W), None when unreadable or signed
+    signed: bool
+
+
+def parse_time(raw: Any) -> datetime | None:
+    """An RFC 3339 timestamp as naive UTC, or None when it is not one."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("z", "Z"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # OCPP demands UTC; an offset-less time is taken so
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def default_unit(measurand: str) -> str:
+    if measurand.startswith("Energy.Reactive"):
+        return "varh"
+    if measurand.startswith("Energy"):
+        return "Wh"
+    if measurand.startswith("Power.Reactive"):
+        return "var"
+    if measurand.startswith("Power") and measurand != "Power.Factor":
+        return "W"
+    return ""
+
+
+def _number(raw: str, scale: float) -> float | None:
+    try:
+        value = float(raw) * scale
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sample:
+    measurand = str(sv.get("measurand") or ENERGY_REGISTER)
+    unit = str(sv.get("unit") or default_unit(measurand))
+    signed = sv.get("format") == "SignedData"
+    raw = sv.get("value")
+    raw_text = raw if isinstance(raw, str) else ("" if raw is None else str(raw))
+    value = None if signed else _number(raw_text, _SCALE.get(unit, 1.0))
+    return Sample(
+        timestamp=timestamp,
+        measurand=measurand,
+        phase=str(sv.get("phase") or ""),
+        location=str(sv.get("location") or ""),
+        context=str(sv.get("context") or DEFAULT_CONTEXT),
+        unit=unit,
+        raw_value=raw_text,
+        value=value,
+        signed=signed,
+    )
+
+
+def parse_meter_values(meter_values: Any) -> list[Sample]:
+    """Every sampled value of a MeterValues or transactionData list; junk entries are skipped."""
+    samples: list[Sample] = []
+    if not isinstance(meter_values, list):
+        return samples
+    for mv in meter_values:
+        if not isinstance(mv, Mapping):
+            continue
+        moment = parse_time(mv.get("timestamp"))
+        for sv in mv.get("sampledValue") or []:
+            if isinstance(sv, Mapping):
+                samples.append(parse_sampled_value(moment, sv))
+    return samples
+
+
+def reading(samples: Iterable[Sample], measurand: str) -> float | None:
+    """One value of a measurand from the samples of one moment, by DESIGN's phase rule."""
+    whole: float | None = None
+    phases: dict[str, float] = {}
+    for s in samples:
+        if s.measurand != measurand or s.value is None:
+            continue
+        if not s.phase:
+            if whole is None or s.location == "Outlet":
+                whole = s.value
+        elif s.phase in _PHASE_TOTAL:
+            phases[s.phase] = s.value
+    if whole is not None:
+        return whole
+    if phases:
+        return sum(phases.values())
+    return None
+
+
+def readings_by_time(samples: list[Sample], measurand: str) -> list[tuple[datetime | None, float]]:
+    """(timestamp, reading) for each distinct moment that carries the measurand, in order."""
+    moments: dict[datetime | None, list[Sample]] = {}
+    for s in samples:
+        moments.setdefault(s.timestamp, []).append(s)
+    out = []
+    for moment, group in moments.items():
+        value = reading(group, measurand)
+        if value is not None:
+            out.append((moment, value))
+    return out

@@ -1,0 +1,226 @@
+"""Charging sessions from the charger's reports: StartTransaction, MeterValues, StopTransaction.
+
+Reports are never refused while their business key is readable: odd data is stored and flagged,
+a repeated message finds the row it made the first time, and energy is computed from meter state
+(registers), never by adding increments, so a replayed message cannot count twice."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from peewee import IntegrityError
+
+from appliance.charging import metering
+from appliance.charging.stations import flag_expr
+from appliance.db.models import ChargingSession, Counter, MeterSample, Station, StationNotice
+
+TX_COUNTER = "transaction_id"
+TX_ID_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What deciding the billing time needs to know about the station."""
+
+    skew_limit_s: int
+    last_boot_at: datetime | None
+
+
+def billing_time(charger_time: datetime | None, received: datetime, clock: Clock
+                 ) -> tuple[datetime, list[str]]:
+    """Bill on the charger's time unless it is unreadable, in the future, or from before the
+    station's last boot while far off our clock; then on our receipt time, flagged."""
+    if charger_time is None:
+        return received, ["bad_timestamp"]
+    skew = timedelta(seconds=clock.skew_limit_s)
+    if charger_time > received + skew:
+        return received, ["clock_ahead"]
+    if charger_time < received - skew and clock.last_boot_at and charger_time < clock.last_boot_at:
+        return received, ["clock_behind"]
+    return charger_time, []
+
+
+def next_transaction_id() -> int:
+    Counter.insert(name=TX_COUNTER, value=0).on_conflict_ignore().execute()
+    Counter.update(value=Counter.value + 1).where(Counter.name == TX_COUNTER).execute()
+    value = Counter.get_by_id(TX_COUNTER).value
+    if not 0 < value <= TX_ID_LIMIT:
+        raise OverflowError("transaction ids are exhausted")
+    return int(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def start_key(station_id: int, payload: dict[str, Any]) -> str:
+    parts = (station_id, payload.get("connectorId"), str(payload.get("idTag", "")).upper(),
+             payload.get("meterStart"), payload.get("timestamp"))
+    return "|".join(str(p) for p in parts)[:200]
+
+
+def record_start(station_id: int, payload: dict[str, Any], raw: str, received: datetime,
+                 clock: Clock, status: str, flags: list[str]) -> tuple[ChargingSession, bool]:
+    """Store a StartTransaction. Returns (session, created); a repeat returns the first row."""
+    charger_time = metering.parse_time(payload.get("timestamp"))
+    started_at, time_flags = billing_time(charger_time, received, clock)
+    meter_start = _int_or_none(payload.get("meterStart"))
+    all_flags = flags + time_flags + ([] if meter_start is not None and meter_start >= 0
+                                      else ["bad_meter_start"])
+    id_tag = str(payload.get("idTag", ""))[:20]
+    key = start_key(station_id, payload)
+    try:
+        with ChargingSession._meta.database.atomic():
+            session = ChargingSession.create(
+                station=station_id, connector_id=int(payload["connectorId"]),
+                transaction_id=next_transaction_id(), start_key=key, id_tag=id_tag,
+                id_tag_key=id_tag.upper(), start_status=status,
+                reservation_id=_int_or_none(payload.get("reservationId")),
+                meter_start=meter_start, charger_start_time=charger_time,
+                received_start_at=received, started_at=started_at,
+                flags=",".join(dict.fromkeys(all_flags)), start_frame=raw, updated_at=received,
+            )
+    except IntegrityError:
+        return ChargingSession.get(ChargingSession.start_key == key), False
+    return session, True
+
+
+def _store_samples(station_id: int, connector_id: int, session_id: int | None,
+                   samples: list[metering.Sample], received: datetime) -> None:
+    rows = [
+        {"station": station_id, "connector_id": connector_id, "session": session_id,
+         "timestamp": s.timestamp or received, "received_at": received, "measurand": s.measurand,
+         "phase": s.phase, "location": s.location, "context": s.context, "unit": s.unit,
+         "raw_value": s.raw_value, "value": s.value, "signed": s.signed}
+        for s in samples
+    ]
+    if rows:
+        MeterSample.insert_many(rows).execute()
+
+
+def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
+    """Move the session's register and power state forward; return new flags."""
+    flags: list[str] = []
+    for _, wh in metering.readings_by_time(samples, metering.ENERGY_REGISTER):
+        wh_int = int(round(wh))
+        if session.first_register_wh is None:
+            session.first_register_wh = wh_int
+        if session.last_register_wh is not None and wh_int < session.last_register_wh:
+            flags.append("meter_backwards")
+            continue
+        session.last_register_wh = wh_int
+    powers = metering.readings_by_time(samples, metering.POWER_IMPORT)
+    if powers:
+        session.power_w = int(round(powers[-1][1]))
+    if session.state == "active" and session.last_register_wh is not None:
+        start = session.meter_start if session.meter_start not in (None, 0) \
+            else session.first_register_wh
+        session.energy_wh = max(0, session.last_register_wh - (start or 0))
+    return flags
+
+
+def _add_flags(session: ChargingSession, flags: list[str]) -> None:
+    current = [f for f in session.flags.split(",") if f]
+    session.flags = ",".join(dict.fromkeys(current + flags))
+
+
+def find_session(station_id: int, transaction_id: int) -> ChargingSession | None:
+    return ChargingSession.get_or_none((ChargingSession.transaction_id == transaction_id)
+                                       & (ChargingSession.station == station_id))
+
+
+def record_meter_values(station_id: int, payload: dict[str, Any], received: datetime
+                        ) -> ChargingSession | None:
+    """Store MeterValues; move an open session's live state. Returns that session, if any."""
+    connector_id = int(payload["connectorId"])
+    samples = metering.parse_meter_values(payload.get("meterValue"))
+    tx = _int_or_none(payload.get("transactionId"))
+    session = find_session(station_id, tx) if tx is not None else None
+    if tx is None and connector_id > 0:
+        session = (ChargingSession.select()
+                   .where((ChargingSession.station == station_id)
+                          & (ChargingSession.connector_id == connector_id)
+                          & (ChargingSession.state == "active"))
+                   .order_by(ChargingSession.id.desc()).first())
+    _store_samples(station_id, connector_id, session.id if session else None, samples, received)
+    if session is None:
+        if tx is not None:
+            StationNotice.create(station=station_id, kind="meter_values_unknown_transaction",
+                                 payload=json.dumps(payload), received_at=received)
+        return None
+    flags = _apply_registers(session, samples)
+    _add_flags(session, flags)
+    session.updated_at = received
+    session.save()
+    return session
+
+
+def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: int | None,
+                   last_reg: int | None, duration_s: float, max_power_w: int
+                   ) -> tuple[int, list[str]]:
+    """Energy of a finished session in Wh, from the best evidence, with flags for staff."""
+    plausible = max_power_w * max(duration_s, 60.0) / 3600.0 + 1000
+    if meter_start is not None and meter_stop is not None:
+        delta = meter_stop - meter_start
+        if 0 <= delta <= plausible:
+            return delta, []
+    end = meter_stop if meter_stop is not None else last_reg
+    if first_reg is not None and end is not None and 0 <= end - first_reg <= plausible:
+        return end - first_reg, ["energy_from_samples"]
+    if first_reg is not None and last_reg is not None and 0 <= last_reg - first_reg <= plausible:
+        return last_reg - first_reg, ["energy_from_samples"]
+    return 0, ["energy_unknown"]
+
+
+def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: datetime,
+                clock: Clock, max_power_w: int) -> tuple[ChargingSession | None, bool]:
+    """Store a StopTransaction. Returns (session, first_time); an unknown transaction is kept as
+    a notice and returns (None, True); a repeated stop changes nothing and returns (s, False)."""
+    tx = _int_or_none(payload.get("transactionId"))
+    session = find_session(station_id, tx) if tx is not None else None
+    if session is None:
+        StationNotice.create(station=station_id, kind="stop_unknown_transaction", payload=raw,
+                             received_at=received)
+        return None, True
+    if session.state == "completed":
+        return session, False
+    samples = metering.parse_meter_values(payload.get("transactionData"))
+    _store_samples(station_id, session.connector_id, session.id, samples, received)
+    flags = _apply_registers(session, samples)
+    charger_time = metering.parse_time(payload.get("timestamp"))
+    stopped_at, time_flags = billing_time(charger_time, received, clock)
+    if stopped_at < session.started_at:
+        stopped_at, time_flags = max(received, session.started_at), time_flags + ["stop_before_start"]
+    meter_stop = _int_or_none(payload.get("meterStop"))
+    energy, energy_flags = session_energy(
+        session.meter_start, meter_stop, session.first_register_wh, session.last_register_wh,
+        (stopped_at - session.started_at).total_seconds(), max_power_w)
+    session.meter_stop = meter_stop
+    session.charger_stop_time = charger_time
+    session.received_stop_at = received
+    session.stopped_at = stopped_at
+    session.stop_reason = str(payload.get("reason") or "Local")[:32]
+    session.stop_id_tag = str(payload.get("idTag") or "")[:20]
+    session.energy_wh = energy
+    session.state = "completed"
+    session.stop_frame = raw
+    session.updated_at = received
+    _add_flags(session, flags + time_flags + energy_flags
+               + ([] if meter_stop is not None else ["bad_meter_stop"]))
+    session.save()
+    return session, True
+
+
+def station_clock(station_id: int, skew_limit_s: int) -> Clock:
+    st = Station.get_by_id(station_id)
+    return Clock(skew_limit_s=skew_limit_s, last_boot_at=st.last_boot_at)
+
+
+def mark_flag(session_id: int, flag: str) -> None:
+    (ChargingSession.update(flags=flag_expr(ChargingSession.flags, flag))
+     .where(ChargingSession.id == session_id).execute())

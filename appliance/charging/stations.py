@@ -1,0 +1,225 @@
+"""Stations and connectors as the charging room sees them: registration at boot, status reports,
+liveness. Plain synchronous functions, run through `database.run` / `database.read`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from peewee import Case, IntegrityError
+
+from appliance.db.models import (
+    ChargingSession,
+    Connector,
+    SecurityEvent,
+    Station,
+    StationNotice,
+    StatusEvent,
+    utcnow,
+)
+from appliance.errors import Conflict, InvalidInput
+from appliance.charging.metering import parse_time
+
+log = logging.getLogger(__name__)
+
+CPID_RE = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
+
+
+def valid_cpid(cpid: str) -> bool:
+    return CPID_RE.fullmatch(cpid) is not None
+
+
+def station_key(cpid: str) -> str:
+    return cpid.upper()
+
+
+@dataclass(frozen=True)
+class StationAuth:
+    """What the endpoint needs to admit a connection, read before the upgrade."""
+
+    id: int
+    cpid: str
+    approved: bool
+    auth_mode: str
+    key_salt: str
+    key_hashes: tuple[str, ...]
+    allow_no_subprotocol: bool
+    registration: str
+    managed: bool
+
+
+def hash_key(salt: str, secret: bytes) -> str:
+    return hmac.new(bytes.fromhex(salt), secret, hashlib.sha256).hexdigest()
+
+
+def key_candidates(password: str) -> list[bytes]:
+    """A key may be presented as its text or, when that is hex, as the bytes it encodes."""
+    out = [password.encode("utf-8")]
+    if len(password) % 2 == 0 and re.fullmatch(r"[0-9A-Fa-f]{32,40}", password):
+        out.append(bytes.fromhex(password))
+    return out
+
+
+def password_matches(auth: StationAuth, password: str) -> bool:
+    if not auth.key_salt:
+        return False
+    for candidate in key_candidates(password):
+        digest = hash_key(auth.key_salt, candidate)
+        if any(hmac.compare_digest(digest, h) for h in auth.key_hashes if h):
+            return True
+    return False
+
+
+def new_key_fields(password: str) -> dict[str, str]:
+    salt = secrets.token_hex(16)
+    return {"key_salt": salt, "key_hash": hash_key(salt, password.encode("utf-8"))}
+
+
+# --- reads ------------------------------------------------------------------------------------
+def load_auth(cpid: str) -> StationAuth | None:
+    st = Station.get_or_none((Station.key == station_key(cpid)) & Station.retired_at.is_null())
+    if st is None:
+        return None
+    return StationAuth(
+        id=st.id, cpid=st.cpid, approved=st.approved, auth_mode=st.auth_mode,
+        key_salt=st.key_salt, key_hashes=(st.key_hash,), allow_no_subprotocol=st.allow_no_subprotocol,
+        registration=st.registration, managed=st.managed,
+    )
+
+
+# --- writes -----------------------------------------------------------------------------------
+def admit_unknown(cpid: str, policy: str, pending_max: int) -> StationAuth:
+    """Create the row of an unknown station that the policy lets in (pending or accept)."""
+    approved = policy == "accept"
+    pending = Station.select().where(~Station.approved & Station.retired_at.is_null())
+    extra = pending.count() - pending_max + 1
+    if not approved and extra > 0:
+        # The approval list is bounded: the least recently seen offline pending ids make room.
+        stale = (pending.where(~Station.online)
+                 .order_by(Station.last_seen_at.asc(nulls="first")).limit(extra))
+        for old in stale:
+            if not ChargingSession.select().where(ChargingSession.station == old).exists():
+                Connector.delete().where(Connector.station == old).execute()
+                StatusEvent.delete().where(StatusEvent.station == old).execute()
+                StationNotice.delete().where(StationNotice.station == old).execute()
+                old.delete_instance(recursive=True)
+    try:
+        with Station._meta.database.atomic():
+            st = Station.create(cpid=cpid, key=station_key(cpid), approved=approved)
+    except IntegrityError as err:
+        raise Conflict(f"station id {cpid} differs only by case from a known one") from err
+    if approved:
+        SecurityEvent.create(station=st, cpid=cpid, type="UnknownStationAccepted", origin="server",
+                             tech_info="unknown_station_policy=accept")
+    return load_auth(cpid)  # type: ignore[return-value]
+
+
+def set_online(station_id: int, online: bool, at: datetime) -> None:
+    Station.update(online=online, last_seen_at=at).where(Station.id == station_id).execute()
+
+
+def touch(station_id: int, at: datetime) -> None:
+    Station.update(last_seen_at=at).where(Station.id == station_id).execute()
+
+
+def record_boot(station_id: int, payload: dict[str, Any], at: datetime) -> tuple[str, bool]:
+    """Store identity from BootNotification. Returns (registration status, was approved)."""
+    st = Station.get_by_id(station_id)
+    fields = {
+        "vendor": "chargePointVendor", "model": "chargePointModel",
+        "serial": "chargePointSerialNumber", "box_serial": "chargeBoxSerialNumber",
+        "firmware": "firmwareVersion", "iccid": "iccid", "imsi": "imsi",
+        "meter_type": "meterType", "meter_serial": "meterSerialNumber",
+    }
+    for attr, key in fields.items():
+        setattr(st, attr, str(payload.get(key) or "")[:64])
+    st.registration = "Accepted" if st.approved else "Pending"
+    st.last_boot_at = at
+    st.last_seen_at = at
+    st.online = True
+    st.save()
+    # A reboot ends every transaction the station had open without telling us: suspect them.
+    (ChargingSession.update(state="suspect", flags=flag_expr(ChargingSession.flags, "rebooted"),
+                            updated_at=at)
+     .where((ChargingSession.station == station_id) & (ChargingSession.state == "active"))
+     .execute())
+    return st.registration, st.approved
+
+
+def flag_expr(column: Any, flag: str) -> Any:
+    """SQL that appends `flag` to a comma-separated flags column."""
+    return Case(None, [(column == "", flag)], column.concat("," + flag))
+
+
+def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
+    connector_id = payload.get("connectorId")
+    status = str(payload.get("status", ""))
+    charger_time = parse_time(payload.get("timestamp"))
+    row = {
+        "status": status,
+        "error_code": str(payload.get("errorCode", "")),
+        "info": str(payload.get("info") or ""),
+        "vendor_id": str(payload.get("vendorId") or ""),
+        "vendor_error_code": str(payload.get("vendorErrorCode") or ""),
+    }
+    StatusEvent.create(station=station_id, connector_id=connector_id, charger_time=charger_time,
+                       received_at=at, **row)
+    (Connector.insert(station=station_id, connector_id=connector_id, status_at=charger_time or at,
+                      updated_at=at, **row)
+     .on_conflict(conflict_target=[Connector.station, Connector.connector_id],
+                  update={**{getattr(Connector, k): v for k, v in row.items()},
+                          Connector.status_at: charger_time or at, Connector.updated_at: at})
+     .execute())
+    if connector_id and connector_id > 0:
+        seen = Connector.select().where((Connector.station == station_id)
+                                        & (Connector.connector_id > 0)).count()
+        Station.update(num_connectors=seen).where(
+            (Station.id == station_id) & (Station.num_connectors < seen)).execute()
+        if status == "Available":
+            # Available while a transaction is open: the StopTransaction never came (yet).
+            (ChargingSession.update(state="suspect",
+                                    flags=flag_expr(ChargingSession.flags, "available_while_open"),
+                                    updated_at=at)
+             .where((ChargingSession.station == station_id)
+                    & (ChargingSession.connector_id == connector_id)
+                    & (ChargingSession.state == "active"))
+             .execute())
+
+
+def record_notice(station_id: int, kind: str, payload: dict[str, Any], at: datetime) -> None:
+    StationNotice.create(station=station_id, kind=kind, payload=json.dumps(payload), received_at=at)
+    column = {"FirmwareStatusNotification": "firmware_status",
+              "SignedFirmwareStatusNotification": "firmware_status",
+              "DiagnosticsStatusNotification": "diagnostics_status",
+              "LogStatusNotification": "log_status"}.get(kind)
+    if column:
+        Station.update({getattr(Station, column): str(payload.get("status", ""))[:32]}).where(
+            Station.id == station_id).execute()
+
+
+def record_security_event(station_id: int | None, cpid: str, payload: dict[str, Any],
+                          at: datetime, origin: str = "charger") -> None:
+    SecurityEvent.create(
+        station=station_id, cpid=cpid, type=str(payload.get("type", ""))[:50],
+        tech_info=str(payload.get("techInfo") or ""), origin=origin,
+        charger_time=parse_time(payload.get("timestamp")), received_at=at,
+    )
+
+
+def check_cpid(cpid: str) -> None:
+    if not valid_cpid(cpid):
+        raise InvalidInput(
+            "a charge point id is 1-48 characters of A-Z a-z 0-9 * - _ = + | @ .",
+            details={"id": cpid},
+        )
+
+
+def now() -> datetime:
+    return utcnow()

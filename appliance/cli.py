@@ -1,0 +1,161 @@
+"""The `appliance` command line: serve, tokens, backup, check, admin password reset.
+Every subcommand takes the same `--config` and `--data-dir` options."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from appliance.config import Settings, load_settings
+from appliance.errors import ApplianceError
+
+log = logging.getLogger("appliance")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML settings file (or APPLIANCE_CONFIG)")
+    parser.add_argument("--data-dir", help="data folder (or APPLIANCE_DATA_DIR)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance",
+                                     description="On-premises EV charging site controller.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the appliance (OCPP, pages, API) on one port")
+    _common(serve)
+    serve.add_argument("--host", help="listen address")
+    serve.add_argument("--port", type=int, help="listen port")
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="create a token; printed once")
+    _common(create)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", choices=("admin", "desk"), default="admin")
+    listing = token_sub.add_parser("list", help="list tokens")
+    _common(listing)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by name")
+    _common(revoke)
+    revoke.add_argument("name")
+    backup = sub.add_parser("backup", help="online backup of the live database to FILE")
+    _common(backup)
+    backup.add_argument("file")
+    check = sub.add_parser("check", help="integrity, schema version and ledger agreement")
+    _common(check)
+    admin = sub.add_parser("admin", help="staff logins")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    reset = admin_sub.add_parser("reset-password", help="set a new password; printed once")
+    _common(reset)
+    reset.add_argument("--username", default="admin")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, overrides={
+        "data_dir": args.data_dir, "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None)})
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _with_db(settings: Settings, fn: Callable[..., Any], *args: Any) -> Any:
+    from appliance.app import open_database
+
+    database = open_database(settings)
+    try:
+        return database.run_sync(fn, *args)
+    finally:
+        database.db.close()
+
+
+def cmd_serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from appliance.app import create_app
+    from appliance.web.staff import bootstrap_admin
+
+    password = _with_db(settings, bootstrap_admin, settings.admin_password or None)
+    if password:
+        print(f"Created the first staff login: user 'admin', password {password}\n"
+              "Write it down: it is not shown again.", flush=True)
+    ssl_context = None
+    if settings.tls_cert:
+        import ssl
+
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    print(f"Serving on {settings.public_url} (OCPP at ws://HOST:{settings.port}/ocpp/<id>)",
+          flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                ssl_context=ssl_context, print=None, access_log=None, shutdown_timeout=5)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.web import tokens
+
+    if args.token_command == "create":
+        token = "apl_" + secrets.token_urlsafe(32)
+        _with_db(settings, tokens.create_token, args.name, args.role, token)
+        print(token)
+    elif args.token_command == "list":
+        for row in _with_db(settings, tokens.list_tokens):
+            print("\t".join(str(v) for v in row))
+    else:
+        _with_db(settings, tokens.revoke_token, args.name)
+        print(f"revoked {args.name}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.app import open_database
+    from appliance.db.maintenance import backup
+
+    database = open_database(settings)
+    target = backup(database, Path(args.file))
+    print(f"backed up to {target}")
+    return 0
+
+
+def cmd_check(settings: Settings) -> int:
+    from appliance.app import open_database
+    from appliance.db.maintenance import check
+
+    database = open_database(settings)
+    report = check(database)
+    print("\n".join(report.lines))
+    return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        _setup_logging(settings.log_level)
+        if args.command == "serve":
+            return cmd_serve(settings)
+        if args.command == "token":
+            return cmd_token(args, settings)
+        if args.command == "backup":
+            return cmd_backup(args, settings)
+        if args.command == "check":
+            return cmd_check(settings)
+        if args.command == "admin":
+            from appliance.web.staff import reset_password
+
+            password = _with_db(settings, reset_password, args.username, None)
+            print(f"new password for {args.username}: {password}")
+            return 0
+    except ApplianceError as err:
+        print(f"appliance: {err.message}", file=sys.stderr)
+        return 2
+    return 1

@@ -1,0 +1,169 @@
+"""Boot settings: one frozen, documented `Settings`, loaded once from defaults, a TOML file,
+`APPLIANCE_*` environment variables and command-line flags, in that order of strength."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from appliance.errors import ConfigError
+
+ENV_PREFIX = "APPLIANCE_"
+UNKNOWN_STATION_POLICIES = ("pending", "reject", "accept")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every boot setting of the appliance. The README's settings table lists each of them."""
+
+    data_dir: str = _setting(
+        "", "Folder for the database, backups and uploads. Default: `~/.local/share/appliance`."
+    )
+    host: str = _setting("0.0.0.0", "Address the one HTTP port listens on.")
+    port: int = _setting(8080, "The one HTTP port: OCPP WebSocket, pages and JSON API.")
+    database_url: str = _setting(
+        "", "Database. Default `sqlite:///<data_dir>/appliance.db`; `postgresql://...` for a server."
+    )
+    log_level: str = _setting("INFO", "DEBUG shows every OCPP frame; INFO state changes.")
+    tls_cert: str = _setting("", "PEM certificate file; with `tls_key`, serve HTTPS and WSS.")
+    tls_key: str = _setting("", "PEM private key file for `tls_cert`.")
+    base_url: str = _setting(
+        "", "URL drivers' phones use to reach the box (QR codes). Default from host and port."
+    )
+    site_timezone: str = _setting("UTC", "IANA time zone of the site; days split at its midnight.")
+    currency: str = _setting("INR", "ISO 4217 currency of the site; fixed once money exists.")
+    unknown_station_policy: str = _setting(
+        "pending",
+        "What an unknown charge point id gets: `pending` (listed for approval), `reject` (404) "
+        "or `accept` (commissioning only).",
+    )
+    pending_list_max: int = _setting(200, "How many unknown stations the approval list keeps.")
+    heartbeat_interval: int = _setting(300, "Heartbeat interval (s) sent to Accepted stations.")
+    pending_interval: int = _setting(60, "Interval (s) sent to stations answered Pending.")
+    call_timeout: float = _setting(10.0, "Seconds to wait for a charger's answer to our call.")
+    clock_skew_limit: int = _setting(
+        300, "Seconds a charger's clock may be off before we bill on our receipt time."
+    )
+    frame_log_size: int = _setting(200, "OCPP frames kept per station for support.")
+    write_batch_max: int = _setting(
+        500, "Most write jobs committed in one database transaction (group commit)."
+    )
+    read_threads: int = _setting(2, "Read-only database connections for pages and reports.")
+    stale_session_hours: int = _setting(
+        48, "Hours after which a suspect session (no StopTransaction) may be closed."
+    )
+    admin_password: str = _setting(
+        "", "Password of the first `admin` login on an empty data dir; random when empty."
+    )
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'appliance.db'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.site_timezone)
+
+    @property
+    def public_url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+SETTING_FIELDS: dict[str, dataclasses.Field[Any]] = {
+    f.name: f for f in dataclasses.fields(Settings)
+}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = SETTING_FIELDS[name].type
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"setting {name}: {raw!r} is not a valid {kind}") from err
+
+
+def _validate(s: Settings) -> None:
+    problems: list[str] = []
+    if not 0 < s.port < 65536:
+        problems.append(f"port {s.port} is not between 1 and 65535")
+    if s.unknown_station_policy not in UNKNOWN_STATION_POLICIES:
+        problems.append(
+            f"unknown_station_policy must be one of {', '.join(UNKNOWN_STATION_POLICIES)}"
+        )
+    if s.log_level.upper() not in LOG_LEVELS:
+        problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    try:
+        ZoneInfo(s.site_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"site_timezone {s.site_timezone!r} is not an IANA time zone")
+    if not re.fullmatch(r"[A-Z]{3}", s.currency):
+        problems.append(f"currency {s.currency!r} is not an ISO 4217 code like INR")
+    if bool(s.tls_cert) != bool(s.tls_key):
+        problems.append("tls_cert and tls_key go together")
+    if not s.db_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        problems.append("database_url must start with sqlite:/// or postgresql://")
+    for name in ("heartbeat_interval", "pending_interval", "frame_log_size", "write_batch_max",
+                 "read_threads", "pending_list_max"):
+        if getattr(s, name) <= 0:
+            problems.append(f"{name} must be positive")
+    if s.call_timeout <= 0 or s.call_timeout >= 30:
+        problems.append("call_timeout must be above 0 and well under 30 seconds")
+    if problems:
+        raise ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def load_settings(
+    config_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings: defaults < TOML file < environment < flags (`overrides`)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                from_file = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise ConfigError(f"cannot read config file {path}: {err}") from err
+        unknown = sorted(set(from_file) - set(SETTING_FIELDS))
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
+        values.update(from_file)
+    for name in SETTING_FIELDS:
+        if ENV_PREFIX + name.upper() in env:
+            values[name] = env[ENV_PREFIX + name.upper()]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    coerced = {name: _coerce(name, raw) for name, raw in values.items()}
+    if not coerced.get("data_dir"):
+        coerced["data_dir"] = str(Path.home() / ".local" / "share" / "appliance")
+    if "log_level" in coerced:
+        coerced["log_level"] = coerced["log_level"].upper()
+    settings = Settings(**coerced)
+    _validate(settings)
+    return settings

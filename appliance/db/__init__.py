@@ -1,0 +1,1 @@
+"""Database room: models, numbered migrations, the `Database` seam, backup and checks."""

@@ -1,0 +1,206 @@
+"""The one database seam: `await database.run(fn, *args)` for writes on a single writer thread with
+group commit, `await database.read(fn, *args)` on a small pool of read-only connections.
+
+Every write job runs in its own savepoint inside a batch transaction; its awaiter is answered only
+after the batch has committed, so nothing that was answered is ever lost, and a failing job rolls
+back alone. Batches form by themselves: whatever queued while the previous commit ran goes into the
+next one, so a quiet box commits each job at once and a busy one commits hundreds together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+import peewee
+from playhouse.apsw_ext import APSWDatabase
+
+from appliance.errors import ConfigError, DatabaseError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQLITE_PRAGMAS = (
+    ("journal_mode", "wal"),
+    ("synchronous", "full"),
+    ("foreign_keys", 1),
+    ("busy_timeout", 10000),
+)
+
+
+def _adapt(value: Any) -> Any:
+    # apsw binds only SQLite's own types; peewee's sqlite3 path relies on adapters apsw lacks.
+    if isinstance(value, datetime | date | time | Decimal):
+        return str(value)
+    return value
+
+
+class SqliteDatabase(APSWDatabase):
+    """APSW (its wheel bundles a current SQLite) with Python values adapted to SQLite's."""
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        if params:
+            params = [_adapt(p) for p in params]
+        return super().execute_sql(sql, params)
+
+
+def open_peewee(url: str) -> peewee.Database:
+    """A peewee database for a `sqlite:///path` or `postgresql://` URL (not connected yet)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if not path or path == "/":
+            raise ConfigError(f"database_url {url!r} names no file")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+    if parsed.scheme in ("postgresql", "postgres"):
+        return peewee.PostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=unquote(parsed.username or "") or None,
+            password=unquote(parsed.password or "") or None,
+            host=parsed.hostname or None,
+            port=parsed.port,
+            autorollback=True,
+        )
+    raise ConfigError(f"unsupported database_url {url!r}")
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    # The awaiter may have been cancelled meanwhile; the work is done all the same.
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Database:
+    """Owns the peewee database, the writer thread and the read pool."""
+
+    def __init__(self, url: str, *, batch_max: int = 500, read_threads: int = 2) -> None:
+        self.url = url
+        self.db = open_peewee(url)
+        self.is_sqlite = not isinstance(self.db, peewee.PostgresqlDatabase)
+        self._batch_max = batch_max
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(
+            max_workers=read_threads, thread_name_prefix="db-read", initializer=self._init_reader
+        )
+        self.commits = 0
+        self.jobs_done = 0
+
+    # --- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        from appliance.db.models import MODELS
+
+        self.db.bind(MODELS)
+        self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
+        self._writer.start()
+
+    def stop(self) -> None:
+        if self._writer is not None:
+            self._jobs.put(None)
+            self._writer.join()
+            self._writer = None
+        self._readers.shutdown(wait=True)
+
+    def _init_reader(self) -> None:
+        self.db.connect(reuse_if_open=True)
+        if self.is_sqlite:
+            self.db.execute_sql("PRAGMA query_only=ON")
+        else:
+            self.db.execute_sql("SET default_transaction_read_only = on")
+
+    # --- the seam ---------------------------------------------------------------------------
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the writer thread inside a transaction; return after commit."""
+        if self._writer is None:
+            raise DatabaseError("the database is not started")
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, args, loop, loop.create_future())
+        self._jobs.put(job)
+        return await job.future
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on a read-only connection inside one read transaction."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_one, fn, args)
+
+    def _read_one(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self.db.atomic():
+            return fn(*args)
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """For the command line and migrations only: run in the calling thread, no loop."""
+        self.db.connect(reuse_if_open=True)
+        with self.db.atomic():
+            return fn(*args)
+
+    # --- the writer thread ------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        self.db.connect(reuse_if_open=True)
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._batch_max:
+                    try:
+                        nxt = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                self._commit_batch(batch)
+                if stop:
+                    return
+        finally:
+            self.db.close()
+
+    def _commit_batch(self, batch: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            with self.db.atomic():
+                for job in batch:
+                    outcomes.append(self._run_job(job))
+        except Exception as err:  # the commit itself failed: nobody's work is kept
+            log.exception("database commit failed for a batch of %d jobs", len(batch))
+            failure = DatabaseError(f"commit failed: {err}")
+            outcomes = [(None, failure)] * len(batch)
+        self.commits += 1
+        self.jobs_done += len(batch)
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            try:
+                job.loop.call_soon_threadsafe(_deliver, job.future, result, error)
+            except RuntimeError:  # the loop is closed; nobody is waiting any more
+                pass
+
+    def _run_job(self, job: _Job) -> tuple[Any, BaseException | None]:
+        try:
+            with self.db.atomic():  # a savepoint: a failing job rolls back alone
+                return job.fn(*job.args), None
+        except Exception as err:
+            return None, err

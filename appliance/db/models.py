@@ -1,0 +1,266 @@
+"""Peewee models of the appliance. They are bound to a database at start (`Database.start`);
+schema changes go through numbered migrations in `appliance/db/migrations`, never `create_tables`.
+
+Times are UTC, energy integer Wh, power integer W, money integer minor units."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class Station(BaseModel):
+    """A charge point. `key` is the upper-cased id: ids differing only by case are one station."""
+
+    id = AutoField()
+    cpid = CharField(max_length=48)
+    key = CharField(max_length=48, unique=True)
+    description = TextField(default="")
+    approved = BooleanField(default=False)
+    registration = CharField(max_length=16, default="Pending")  # last answer to BootNotification
+    auth_mode = CharField(max_length=8, default="basic")  # basic | none
+    key_salt = CharField(max_length=64, default="")
+    key_hash = CharField(max_length=128, default="")
+    managed = BooleanField(default=True)
+    allow_no_subprotocol = BooleanField(default=False)
+    vendor = CharField(max_length=64, default="")
+    model = CharField(max_length=64, default="")
+    serial = CharField(max_length=64, default="")
+    box_serial = CharField(max_length=64, default="")
+    firmware = CharField(max_length=64, default="")
+    iccid = CharField(max_length=32, default="")
+    imsi = CharField(max_length=32, default="")
+    meter_type = CharField(max_length=32, default="")
+    meter_serial = CharField(max_length=32, default="")
+    num_connectors = IntegerField(default=0)
+    online = BooleanField(default=False)
+    last_boot_at = DateTimeField(null=True)
+    last_seen_at = DateTimeField(null=True)
+    first_seen_at = DateTimeField(default=utcnow)
+    firmware_status = CharField(max_length=32, default="")
+    diagnostics_status = CharField(max_length=32, default="")
+    log_status = CharField(max_length=32, default="")
+    created_at = DateTimeField(default=utcnow)
+    retired_at = DateTimeField(null=True)
+
+
+class Connector(BaseModel):
+    id = AutoField()
+    station = ForeignKeyField(Station, backref="connectors", on_delete="RESTRICT")
+    connector_id = IntegerField()
+    status = CharField(max_length=16, default="Unknown")
+    error_code = CharField(max_length=32, default="NoError")
+    info = CharField(max_length=50, default="")
+    vendor_id = CharField(max_length=255, default="")
+    vendor_error_code = CharField(max_length=50, default="")
+    status_at = DateTimeField(null=True)  # the charger's timestamp, else receipt
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("station", "connector_id"), True),)
+
+
+class StatusEvent(BaseModel):
+    """Status history of a connector (connector_id 0 is the station itself)."""
+
+    id = AutoField()
+    station = ForeignKeyField(Station, on_delete="RESTRICT")
+    connector_id = IntegerField()
+    status = CharField(max_length=16)
+    error_code = CharField(max_length=32)
+    info = CharField(max_length=50, default="")
+    vendor_id = CharField(max_length=255, default="")
+    vendor_error_code = CharField(max_length=50, default="")
+    charger_time = DateTimeField(null=True)
+    received_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("station", "connector_id", "received_at"), False),)
+
+
+class IdTag(BaseModel):
+    """A card or other OCPP id tag. `key` is the upper-cased tag (CiString20 compare)."""
+
+    id = AutoField()
+    id_tag = CharField(max_length=20)
+    key = CharField(max_length=20, unique=True)
+    status = CharField(max_length=16, default="Accepted")  # Accepted|Blocked|Expired|Invalid
+    expiry = DateTimeField(null=True)
+    parent_id_tag = CharField(max_length=20, default="")
+    note = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    retired_at = DateTimeField(null=True)
+
+
+class UnknownTag(BaseModel):
+    """Tags presented somewhere that we do not know, so staff can register them."""
+
+    id = AutoField()
+    key = CharField(max_length=20, unique=True)
+    id_tag = CharField(max_length=20)
+    station = ForeignKeyField(Station, null=True, on_delete="SET NULL")
+    connector_id = IntegerField(null=True)
+    source = CharField(max_length=16, default="charger")  # charger | reader
+    first_seen_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    count = IntegerField(default=1)
+
+
+class Counter(BaseModel):
+    """Named monotonic counters (OCPP transaction ids). Restore moves them far ahead."""
+
+    name = CharField(max_length=32, primary_key=True)
+    value = BigIntegerField(default=0)
+
+
+class ChargingSession(BaseModel):
+    """One OCPP transaction. `start_key` makes a repeated StartTransaction find the same row."""
+
+    id = AutoField()
+    station = ForeignKeyField(Station, backref="sessions", on_delete="RESTRICT")
+    connector_id = IntegerField()
+    transaction_id = IntegerField(unique=True)
+    start_key = CharField(max_length=200, unique=True)
+    id_tag = CharField(max_length=20)
+    id_tag_key = CharField(max_length=20, index=True)
+    start_status = CharField(max_length=16)  # the idTagInfo status we answered
+    reservation_id = IntegerField(null=True)
+    meter_start = BigIntegerField(null=True)  # Wh as reported, null if unreadable
+    meter_stop = BigIntegerField(null=True)
+    charger_start_time = DateTimeField(null=True)
+    received_start_at = DateTimeField(default=utcnow)
+    started_at = DateTimeField(index=True)  # the time we bill on
+    charger_stop_time = DateTimeField(null=True)
+    received_stop_at = DateTimeField(null=True)
+    stopped_at = DateTimeField(null=True)
+    stop_reason = CharField(max_length=32, default="")
+    stop_id_tag = CharField(max_length=20, default="")
+    state = CharField(max_length=12, default="active", index=True)  # active|completed|suspect
+    energy_wh = BigIntegerField(default=0)
+    last_register_wh = BigIntegerField(null=True)  # newest Energy.Active.Import.Register
+    first_register_wh = BigIntegerField(null=True)
+    power_w = IntegerField(null=True)
+    flags = TextField(default="")  # comma-separated oddities for staff
+    start_frame = TextField(default="")
+    stop_frame = TextField(default="")
+    updated_at = DateTimeField(default=utcnow)
+
+
+class MeterSample(BaseModel):
+    id = AutoField()
+    station = ForeignKeyField(Station, on_delete="RESTRICT")
+    connector_id = IntegerField()
+    session = ForeignKeyField(ChargingSession, null=True, backref="samples", on_delete="SET NULL")
+    timestamp = DateTimeField()
+    received_at = DateTimeField(default=utcnow)
+    measurand = CharField(max_length=40)
+    phase = CharField(max_length=8, default="")
+    location = CharField(max_length=8, default="")
+    context = CharField(max_length=24, default="")
+    unit = CharField(max_length=12, default="")
+    raw_value = TextField()
+    value = FloatField(null=True)  # normalised: Wh for energy, W for power, else as sent
+    signed = BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("session", "timestamp"), False), (("station", "timestamp"), False))
+
+
+class SecurityEvent(BaseModel):
+    id = AutoField()
+    station = ForeignKeyField(Station, null=True, on_delete="SET NULL")
+    cpid = CharField(max_length=48, default="")
+    type = CharField(max_length=50)
+    tech_info = TextField(default="")
+    origin = CharField(max_length=8, default="charger")  # charger | server
+    charger_time = DateTimeField(null=True)
+    received_at = DateTimeField(default=utcnow, index=True)
+
+
+class StationNotice(BaseModel):
+    """Other reports from a station: firmware, diagnostics and log status, DataTransfer."""
+
+    id = AutoField()
+    station = ForeignKeyField(Station, on_delete="RESTRICT")
+    kind = CharField(max_length=40)
+    payload = TextField()
+    received_at = DateTimeField(default=utcnow)
+
+
+class FrameLog(BaseModel):
+    id = AutoField()
+    station = ForeignKeyField(Station, on_delete="CASCADE")
+    direction = CharField(max_length=3)  # in | out
+    frame = TextField()
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("station", "id"), False),)
+
+
+class ApiToken(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=64, unique=True)
+    role = CharField(max_length=8)
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+
+class StaffUser(BaseModel):
+    id = AutoField()
+    username = CharField(max_length=64, unique=True)
+    role = CharField(max_length=8)  # admin | desk
+    password_hash = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+    disabled = BooleanField(default=False)
+
+
+class AuditLog(BaseModel):
+    id = AutoField()
+    actor = CharField(max_length=80)
+    action = CharField(max_length=80)
+    target = CharField(max_length=120, default="")
+    detail = TextField(default="")
+    at = DateTimeField(default=utcnow, index=True)
+
+
+MODELS: list[type[Model]] = [
+    Station,
+    Connector,
+    StatusEvent,
+    IdTag,
+    UnknownTag,
+    Counter,
+    ChargingSession,
+    MeterSample,
+    SecurityEvent,
+    StationNotice,
+    FrameLog,
+    ApiToken,
+    StaffUser,
+    AuditLog,
+]

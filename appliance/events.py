@@ -1,0 +1,111 @@
+"""In-process events: small dataclasses and a pub/sub bus with one bounded queue per subscriber.
+
+Live pages subscribe here; the OCPP hub and the charging room publish. A slow subscriber loses its
+oldest events, never blocks a publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class StationOnline(Event):
+    station_id: str
+    online: bool
+
+
+@dataclass(frozen=True)
+class StationBooted(Event):
+    station_id: str
+    registration: str
+
+
+@dataclass(frozen=True)
+class ConnectorStatus(Event):
+    station_id: str
+    connector_id: int
+    status: str
+    error_code: str
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    session_id: int
+    station_id: str
+    connector_id: int
+    id_tag: str
+
+
+@dataclass(frozen=True)
+class SessionMeter(Event):
+    session_id: int
+    station_id: str
+    connector_id: int
+    energy_wh: int
+    power_w: int | None
+
+
+@dataclass(frozen=True)
+class SessionStopped(Event):
+    session_id: int
+    station_id: str
+    connector_id: int
+    energy_wh: int
+
+
+@dataclass(frozen=True)
+class TagSeen(Event):
+    """A card was presented: at the desk reader (`source='reader'`) or at a charger."""
+
+    id_tag: str
+    source: str
+    known: bool
+
+
+@dataclass(frozen=True)
+class ReaderState(Event):
+    reader: str
+    present: bool
+
+
+class EventBus:
+    """Fan-out of events to subscribers, each with a bounded queue."""
+
+    def __init__(self, queue_size: int = 256) -> None:
+        self._queue_size = queue_size
+        self._subscribers: set[asyncio.Queue[Event]] = set()
+
+    def publish(self, event: Event) -> None:
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()  # drop the oldest: a live view wants the newest
+            queue.put_nowait(event)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+        queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)

@@ -1,0 +1,20 @@
+"""Every shared object of the application, behind a typed `web.AppKey`, declared in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from appliance.charging.control import ChargerControl
+    from appliance.config import Settings
+    from appliance.db.database import Database
+    from appliance.events import EventBus
+    from appliance.ocpp.hub import Hub
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+EVENTS: web.AppKey[EventBus] = web.AppKey("events")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")

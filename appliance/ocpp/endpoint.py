@@ -1,0 +1,152 @@
+"""The OCPP-J WebSocket endpoint `/ocpp/{charge_point_id}`: checks the id, the station, its
+credentials and the subprotocol before the upgrade, then runs the connection until it closes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from collections import defaultdict
+
+from aiohttp import WSMsgType, web
+
+from appliance import keys
+from appliance.charging import stations
+from appliance.db.models import utcnow
+from appliance.ocpp.hub import Hub
+from appliance.ocpp.v16 import ChargePoint16
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOLS = ("ocpp1.6",)  # our order of preference
+FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_WINDOW_S = 60.0
+
+
+class LoginLimiter:
+    """Failed logins per charge point id: past the limit, refused for the rest of the window."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, list[float]] = defaultdict(list)
+
+    def blocked(self, key: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(key, []) if now - t < FAILED_LOGIN_WINDOW_S]
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
+        return len(recent) >= FAILED_LOGIN_LIMIT
+
+    def failed(self, key: str) -> None:
+        self._failures[key].append(time.monotonic())
+
+
+LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")
+
+
+class AiohttpTransport:
+    """The `send()` side the protocol needs, over aiohttp's WebSocketResponse."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, message: str) -> None:
+        await self.ws.send_str(message)
+
+
+def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip()).decode("latin-1").partition(":")
+    except (binascii.Error, ValueError):
+        return None
+    return user, password
+
+
+def _offered(request: web.Request) -> list[str]:
+    raw = request.headers.get("Sec-WebSocket-Protocol", "")
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def _refuse(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text + "\n",
+                        headers={"WWW-Authenticate": 'Basic realm="OCPP"'} if status == 401 else {})
+
+
+async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings, database, hub = app[keys.SETTINGS], app[keys.DATABASE], app[keys.HUB]
+    cpid = request.match_info["cpid"]
+    if not stations.valid_cpid(cpid):
+        return _refuse(404, "not a valid charge point id")
+    auth = await database.read(stations.load_auth, cpid)
+    limiter = app[LIMITER]
+    if auth is not None and auth.cpid != cpid:
+        return _refuse(404, "this id differs only by case from a known station")
+    if auth is not None and auth.auth_mode == "basic" and auth.key_salt:
+        if limiter.blocked(auth.cpid.upper()):
+            return _refuse(429, "too many failed logins; try again later")
+        creds = _basic_credentials(request)
+        if creds is None or creds[0] != cpid or not stations.password_matches(auth, creds[1]):
+            limiter.failed(auth.cpid.upper())
+            log.warning("%s: refused a login with wrong credentials from %s", cpid,
+                        request.remote)
+            return _refuse(401, "wrong or missing credentials")
+    offered = _offered(request)
+    chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
+    if chosen is None and (offered or not (auth and auth.allow_no_subprotocol)):
+        return _refuse(400, f"offer one of these subprotocols: {', '.join(SUBPROTOCOLS)}")
+    if auth is None:
+        if settings.unknown_station_policy == "reject":
+            return _refuse(404, "unknown charge point id")
+        auth = await database.run(stations.admit_unknown, cpid, settings.unknown_station_policy,
+                                  settings.pending_list_max)
+        log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
+    ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
+                               max_msg_size=1 << 20)
+    await ws.prepare(request)
+    return await _serve(ws, hub, cpid, auth.id, auth.registration, settings.heartbeat_interval)
+
+
+async def _serve(ws: web.WebSocketResponse, hub: Hub, cpid: str, station_id: int,
+                 registration: str, heartbeat_s: int) -> web.WebSocketResponse:
+    conn = ChargePoint16(cpid, station_id, AiohttpTransport(ws), hub.services, hub.log_frame,
+                         registration)
+
+    async def close_transport(going_away: bool = False) -> None:
+        await ws.close(code=1001 if going_away else 1000,
+                       message=b"going away" if going_away else b"replaced")
+
+    conn.close_transport = close_transport  # type: ignore[attr-defined]
+    await hub.connection_opened(conn)
+    log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
+    silence_limit = 2 * heartbeat_s + 30
+    try:
+        while True:
+            try:
+                msg = await ws.receive(timeout=silence_limit)
+            except TimeoutError:
+                log.warning("%s: silent for %d s; closing", cpid, silence_limit)
+                break
+            if msg.type == WSMsgType.TEXT:
+                await conn.route_message(msg.data)
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await conn.route_message(msg.data.decode("utf-8", "replace"))
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                              WSMsgType.ERROR):
+                break
+    except asyncio.CancelledError:
+        raise
+    finally:
+        await hub.connection_closed(conn)
+        if not ws.closed:
+            await ws.close()
+        log.info("%s: disconnected at %s", cpid, utcnow().isoformat())
+    return ws

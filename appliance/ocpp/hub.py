@@ -1,0 +1,157 @@
+"""The hub of connected chargers: one live connection per charge point id, the `ChargerControl`
+port over them, and the frame log written in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from appliance import events
+from appliance.charging import stations
+from appliance.db.models import FrameLog, utcnow
+from appliance.errors import ChargerOffline
+from appliance.ocpp.protocol import Connection, redact
+from appliance.ocpp.v16 import Services
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.5
+
+
+def _write_frames(rows: list[tuple[int, str, str, datetime]], keep: int) -> None:
+    FrameLog.insert_many(
+        [{"station": s, "direction": d, "frame": f, "at": at} for s, d, f, at in rows]
+    ).execute()
+    for station_id in {r[0] for r in rows}:
+        newest = (FrameLog.select(FrameLog.id).where(FrameLog.station == station_id)
+                  .order_by(FrameLog.id.desc()).offset(keep).limit(1).scalar())
+        if newest is not None:
+            FrameLog.delete().where((FrameLog.station == station_id)
+                                    & (FrameLog.id <= newest)).execute()
+
+
+class Hub:
+    """Implements `ChargerControl` over the live connections."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._connections: dict[str, Connection] = {}
+        self._frames: list[tuple[int, str, str, datetime]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    # --- registry -----------------------------------------------------------------------------
+    def register(self, conn: Connection) -> Connection | None:
+        """Make `conn` the station's connection; returns the one it replaces."""
+        key = conn.id.upper()
+        old = self._connections.get(key)
+        self._connections[key] = conn
+        return old
+
+    def unregister(self, conn: Connection) -> bool:
+        """Forget `conn` if it is still the current one (a replaced socket touches nothing)."""
+        key = conn.id.upper()
+        if self._connections.get(key) is conn:
+            del self._connections[key]
+            return True
+        return False
+
+    def get(self, cpid: str) -> Connection | None:
+        return self._connections.get(cpid.upper())
+
+    def is_online(self, cpid: str) -> bool:
+        return cpid.upper() in self._connections
+
+    @property
+    def connected(self) -> int:
+        return len(self._connections)
+
+    def _require(self, cpid: str) -> Connection:
+        conn = self.get(cpid)
+        if conn is None:
+            raise ChargerOffline(f"charger {cpid} is offline",
+                                 details={"station_id": cpid})
+        return conn
+
+    # --- ChargerControl -----------------------------------------------------------------------
+    async def raw(self, cpid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._require(cpid).call(action, payload)
+
+    async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
+        answer = await self.raw(cpid, "RemoteStartTransaction",
+                                {"connectorId": connector_id, "idTag": id_tag})
+        return str(answer.get("status", ""))
+
+    async def remote_stop(self, cpid: str, transaction_id: int) -> str:
+        answer = await self.raw(cpid, "RemoteStopTransaction", {"transactionId": transaction_id})
+        return str(answer.get("status", ""))
+
+    # --- frame log ----------------------------------------------------------------------------
+    def log_frame(self, station_id: int, direction: str, frame: str) -> None:
+        self._frames.append((station_id, direction, redact(frame)[:8000], utcnow()))
+
+    async def flush_frames(self) -> None:
+        if not self._frames:
+            return
+        rows, self._frames = self._frames, []
+        try:
+            await self.services.database.run(_write_frames, rows,
+                                             self.services.settings.frame_log_size)
+        except Exception:
+            log.exception("could not write %d frames to the frame log", len(rows))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await self.flush_frames()
+
+    # --- life cycle ---------------------------------------------------------------------------
+    async def connection_opened(self, conn: Connection) -> None:
+        old = self.register(conn)
+        if old is not None:
+            log.warning("%s: a new connection replaces the old one", conn.id)
+            await self.services.database.run(
+                stations.record_security_event, conn.station_id, conn.id,
+                {"type": "ConnectionReplaced", "techInfo": "second authenticated connection"},
+                utcnow(), "server")
+            old.connection_lost()
+            close = getattr(old, "close_transport", None)
+            if close is not None:
+                await close()
+        await self.services.database.run(stations.set_online, conn.station_id, True, utcnow())
+        self.services.bus.publish(events.StationOnline(conn.id, True))
+
+    async def connection_closed(self, conn: Connection) -> None:
+        conn.connection_lost()
+        if self.unregister(conn):
+            await self.services.database.run(stations.set_online, conn.station_id, False,
+                                             utcnow())
+            self.services.bus.publish(events.StationOnline(conn.id, False))
+
+    async def close_all(self) -> None:
+        for conn in list(self._connections.values()):
+            close = getattr(conn, "close_transport", None)
+            if close is not None:
+                await close(going_away=True)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        await self.services.database.run(_all_offline)
+        self._flusher = asyncio.create_task(self._flush_loop(), name="frame-log")
+        try:
+            yield self
+        finally:
+            await self.close_all()
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            await self.flush_frames()
+
+
+def _all_offline() -> None:
+    from appliance.db.models import Station
+
+    Station.update(online=False).where(Station.online).execute()

@@ -1,0 +1,243 @@
+"""The version-independent half of a charger connection: OCPP-J framing, CALLERRORs by DESIGN's
+codes, our routing over the library's `@on` route map, outgoing calls, and the frame log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ocpp.exceptions import (
+    FormatViolationError,
+    InternalError,
+    NotImplementedError as OcppNotImplemented,
+    NotSupportedError,
+    OCPPError,
+    ProtocolError,
+)
+from ocpp.messages import unpack
+from ocpp.routing import create_route_map
+
+from appliance.errors import ChargerCallError, ChargerOffline, ChargerTimeout, InvalidOcppPayload
+from appliance.ocpp import validation
+
+log = logging.getLogger(__name__)
+
+CALL, CALLRESULT, CALLERROR = 2, 3, 4
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+_KEY_VALUE = re.compile(
+    r'("key"\s*:\s*"AuthorizationKey"(?:[^{}]*?)"value"\s*:\s*)"(?:[^"\\]|\\.)*"')
+_VALUE_KEY = re.compile(
+    r'("value"\s*:\s*)"(?:[^"\\]|\\.)*"((?:[^{}]*?)"key"\s*:\s*"AuthorizationKey")')
+
+
+def redact(frame: str) -> str:
+    """Hide AuthorizationKey values in frames we keep or log."""
+    if "AuthorizationKey" not in frame:
+        return frame
+    frame = _KEY_VALUE.sub(r'\1"***"', frame)
+    return _VALUE_KEY.sub(r'\1"***"\2', frame)
+
+
+def ocpp_time(moment: datetime | None = None) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.sssZ`: some firmwares reject `+00:00`."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class Transport(Protocol):
+    async def send(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Received:
+    """What a handler knows about the frame besides its payload."""
+
+    raw: str
+    flags: list[str]
+    at: datetime  # our receipt time, naive UTC
+
+
+Handler = Callable[[dict[str, Any], Received], Awaitable[dict[str, Any]]]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def call_error(unique_id: str, error: OCPPError) -> str:
+    return _DUMPS([CALLERROR, unique_id, error.code, error.description, error.details or {}])
+
+
+class Connection:
+    """One charger's live OCPP-J connection. Subclasses add the version's handlers in
+    `self.handlers`: action -> async fn(payload) -> response payload dict."""
+
+    version = "1.6"
+    lenient_actions: frozenset[str] = frozenset()
+
+    def __init__(self, cpid: str, station_id: int, transport: Transport, *,
+                 call_timeout: float, frame_sink: Callable[[int, str, str], None]) -> None:
+        self.id = cpid
+        self.station_id = station_id
+        self._transport = transport
+        self._call_timeout = call_timeout
+        self._frame_sink = frame_sink
+        self._call_lock = asyncio.Lock()
+        self._pending: tuple[str, asyncio.Future[Any]] | None = None
+        self.closed = False
+        self.known_actions = validation.actions(self.version)
+        # Handlers are registered with the library's `@on` decorator and found through its
+        # route map; each takes (payload, Received) and returns the answer payload.
+        self.handlers: dict[str, Handler] = {
+            action: routes["_on_action"] for action, routes in create_route_map(self).items()
+            if "_on_action" in routes
+        }
+
+    # --- sending ------------------------------------------------------------------------------
+    async def send_frame(self, frame: str) -> None:
+        self._frame_sink(self.station_id, "out", frame)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <- %s", self.id, redact(frame))
+        await self._transport.send(frame)
+
+    # --- receiving ----------------------------------------------------------------------------
+    async def route_message(self, raw: str) -> None:
+        """Handle one text frame from the charger. Never raises for bad input."""
+        self._frame_sink(self.station_id, "in", raw)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %s", self.id, redact(raw))
+        try:
+            msg = json.loads(raw)
+        except (ValueError, RecursionError):
+            await self.send_frame(call_error("-1", FormatViolationError(
+                details={"cause": "frame is not JSON"})))
+            return
+        if not isinstance(msg, list) or len(msg) < 3 or type(msg[0]) is not int:
+            unique_id = msg[1] if isinstance(msg, list) and len(msg) > 1 \
+                and isinstance(msg[1], str) else "-1"
+            await self.send_frame(call_error(unique_id, FormatViolationError(
+                details={"cause": "frame is not an OCPP-J message array"})))
+            return
+        kind = msg[0]
+        if kind == CALL:
+            await self._on_call(msg, raw)
+        elif kind in (CALLRESULT, CALLERROR):
+            self._on_answer(raw, msg)
+        else:
+            unique_id = msg[1] if isinstance(msg[1], str) else "-1"
+            await self.send_frame(call_error(unique_id, FormatViolationError(
+                details={"cause": f"unknown message type {kind}"})))
+
+    async def _on_call(self, msg: list[Any], raw: str) -> None:
+        unique_id = msg[1] if isinstance(msg[1], str) else "-1"
+        if len(msg) != 4 or not isinstance(msg[1], str) or not isinstance(msg[2], str):
+            await self.send_frame(call_error(unique_id, FormatViolationError(
+                details={"cause": "a CALL is [2, uniqueId, action, payload]"})))
+            return
+        action, payload = msg[2], msg[3]
+        if not isinstance(payload, dict):
+            await self.send_frame(call_error(unique_id, ProtocolError(
+                details={"cause": "payload is not a JSON object"})))
+            return
+        handler = self.handlers.get(action)
+        if handler is None:
+            error: OCPPError = (NotSupportedError if action in self.known_actions
+                                else OcppNotImplemented)(details={"cause": f"{action}"})
+            await self.send_frame(call_error(unique_id, error))
+            return
+        flags: list[str] = []
+        try:
+            validation.validate(self.version, action, payload)
+        except OCPPError as err:
+            if action not in self.lenient_actions or not self.business_key_readable(action,
+                                                                                     payload):
+                await self.send_frame(call_error(unique_id, err))
+                return
+            flags.append("schema_violation")  # a report we must not drop: answer it, flagged
+            log.warning("%s: %s fails its schema (%s); kept and flagged", self.id, action,
+                        err.details.get("cause"))
+        try:
+            response = await handler(payload, Received(raw, flags, _utcnow()))
+        except OCPPError as err:
+            await self.send_frame(call_error(unique_id, err))
+            return
+        except Exception:
+            log.exception("%s: handling %s failed", self.id, action)
+            await self.send_frame(call_error(unique_id, InternalError(
+                details={"cause": "the central system could not handle this message"})))
+            return
+        await self.send_frame(_DUMPS([CALLRESULT, unique_id, response]))
+
+    def business_key_readable(self, action: str, payload: dict[str, Any]) -> bool:
+        return False
+
+    def _on_answer(self, raw: str, msg: list[Any]) -> None:
+        if self._pending is None or len(msg) < 2 or msg[1] != self._pending[0]:
+            log.warning("%s: answer to no pending call: %.200s", self.id, raw)
+            return
+        future = self._pending[1]
+        if not future.done():
+            future.set_result(msg)
+
+    # --- outgoing calls -----------------------------------------------------------------------
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one CALL and return the answer payload. One outstanding call per connection."""
+        if action not in self.known_actions:
+            raise InvalidOcppPayload(f"{action} is not an OCPP {self.version} action")
+        try:
+            validation.validate(self.version, action, payload)
+        except OCPPError as err:
+            raise InvalidOcppPayload(f"payload invalid for {action}: {err.details.get('cause')}",
+                                     details={"ocpp_error": err.code}) from err
+        async with self._call_lock:
+            if self.closed:
+                raise ChargerOffline(f"charger {self.id} is offline")
+            unique_id = str(uuid.uuid4())
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._pending = (unique_id, future)
+            try:
+                await self.send_frame(_DUMPS([CALL, unique_id, action, payload]))
+                answer = await asyncio.wait_for(future, self._call_timeout)
+            except TimeoutError as err:
+                raise ChargerTimeout(
+                    f"charger {self.id} did not answer {action} in {self._call_timeout:g} s"
+                ) from err
+            finally:
+                self._pending = None
+        return self._answer_payload(action, answer)
+
+    def _answer_payload(self, action: str, answer: list[Any]) -> dict[str, Any]:
+        if answer[0] == CALLERROR:
+            code = answer[2] if len(answer) > 2 else "GenericError"
+            description = answer[3] if len(answer) > 3 else ""
+            raise ChargerCallError(
+                f"charger answered {action} with {code}: {description}",
+                details={"code": code, "description": description,
+                         "error_details": answer[4] if len(answer) > 4 else {}},
+            )
+        payload = answer[2] if len(answer) > 2 and isinstance(answer[2], dict) else {}
+        try:
+            validation.validate(self.version, action, payload, response=True)
+        except OCPPError as err:
+            log.warning("%s: answer to %s fails its schema: %s", self.id, action,
+                        err.details.get("cause"))
+        return payload
+
+    def connection_lost(self) -> None:
+        """Fail the pending call at once: a pending call ends with its connection."""
+        self.closed = True
+        if self._pending is not None and not self._pending[1].done():
+            self._pending[1].set_exception(ChargerOffline(f"charger {self.id} disconnected"))
+
+
+def parse_answer_frame(raw: str) -> Any:
+    """The library's parser, for tests that want its view of a frame."""
+    return unpack(raw)

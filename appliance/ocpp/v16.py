@@ -1,0 +1,168 @@
+"""OCPP 1.6J handlers: thin translations of each charger message into version-neutral calls on
+`charging` and `billing`, answered with the payload OCPP 1.6 wants."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16.enums import Action
+
+from appliance import events
+from appliance.billing import authorize as auth
+from appliance.charging import sessions, stations
+from appliance.config import Settings
+from appliance.db.database import Database
+from appliance.events import EventBus
+from appliance.ocpp.protocol import Connection, Received, ocpp_time
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTOR_POWER_W = 400_000  # above any connector made today: what "plausible" means
+
+
+@dataclass(frozen=True)
+class Services:
+    database: Database
+    settings: Settings
+    bus: EventBus
+
+
+class ChargePoint16(Connection):
+    version = "1.6"
+    # Reports about charging: answered whenever their business key is readable.
+    lenient_actions = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+
+    def __init__(self, cpid: str, station_id: int, transport: Any, services: Services,
+                 frame_sink: Any, registration: str) -> None:
+        super().__init__(cpid, station_id, transport, call_timeout=services.settings.call_timeout,
+                         frame_sink=frame_sink)
+        self.services = services
+        self.registration = registration
+        self.background: set[asyncio.Task[None]] = set()
+
+    @property
+    def db(self) -> Database:
+        return self.services.database
+
+    def business_key_readable(self, action: str, payload: dict[str, Any]) -> bool:
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if action == "StartTransaction":
+            return is_int(payload.get("connectorId")) and payload["connectorId"] > 0 \
+                and isinstance(payload.get("idTag"), str)
+        if action == "StopTransaction":
+            return is_int(payload.get("transactionId"))
+        if action == "MeterValues":
+            return is_int(payload.get("connectorId"))
+        return False
+
+    # --- core profile -------------------------------------------------------------------------
+    @on(Action.boot_notification)
+    async def on_boot(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        registration, _ = await self.db.run(stations.record_boot, self.station_id, payload, rx.at)
+        self.registration = registration
+        self.services.bus.publish(events.StationBooted(self.id, registration))
+        s = self.services.settings
+        interval = s.heartbeat_interval if registration == "Accepted" else s.pending_interval
+        return {"status": registration, "currentTime": ocpp_time(), "interval": interval}
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.touch, self.station_id, rx.at)
+        return {"currentTime": ocpp_time()}
+
+    @on(Action.status_notification)
+    async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.record_status, self.station_id, payload, rx.at)
+        self.services.bus.publish(events.ConnectorStatus(
+            self.id, payload["connectorId"], payload["status"], payload["errorCode"]))
+        return {}
+
+    @on(Action.authorize)
+    async def on_authorize(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        decision = await self.db.run(auth.authorize, payload["idTag"], self.station_id, rx.at)
+        self.services.bus.publish(events.TagSeen(payload["idTag"], "charger",
+                                                 decision.status != "Invalid"))
+        return {"idTagInfo": decision.id_tag_info()}
+
+    @on(Action.start_transaction)
+    async def on_start(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        tx_id, decision = await self.db.run(
+            auth.start_transaction, self.station_id, payload, rx.raw, rx.at,
+            self.services.settings.clock_skew_limit, rx.flags)
+        self.services.bus.publish(events.SessionStarted(
+            tx_id, self.id, payload["connectorId"], payload["idTag"]))
+        return {"transactionId": tx_id, "idTagInfo": decision.id_tag_info()}
+
+    @on(Action.stop_transaction)
+    async def on_stop(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        decision = await self.db.run(
+            auth.stop_transaction, self.station_id, payload, rx.raw, rx.at,
+            self.services.settings.clock_skew_limit, MAX_CONNECTOR_POWER_W)
+        if rx.flags:
+            await self.db.run(_flag_by_tx, self.station_id, payload["transactionId"], rx.flags)
+        self.services.bus.publish(events.SessionStopped(payload["transactionId"], self.id, 0, 0))
+        return {"idTagInfo": decision.id_tag_info()} if decision else {}
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        session = await self.db.run(sessions.record_meter_values, self.station_id, payload, rx.at)
+        if session is not None:
+            if rx.flags:
+                await self.db.run(sessions.mark_flag, session.id, "schema_violation")
+            self.services.bus.publish(events.SessionMeter(
+                session.id, self.id, session.connector_id, session.energy_wh, session.power_w))
+        return {}
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.record_notice, self.station_id, "DataTransfer", payload, rx.at)
+        return {"status": "UnknownVendorId"}
+
+    # --- firmware, diagnostics and the security extension's reports ---------------------------
+    async def _notice(self, kind: str, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.record_notice, self.station_id, kind, payload, rx.at)
+        return {}
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return await self._notice("FirmwareStatusNotification", payload, rx)
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status(self, payload: dict[str, Any], rx: Received
+                                    ) -> dict[str, Any]:
+        return await self._notice("DiagnosticsStatusNotification", payload, rx)
+
+    @on(Action.log_status_notification)
+    async def on_log_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return await self._notice("LogStatusNotification", payload, rx)
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status(self, payload: dict[str, Any], rx: Received
+                                        ) -> dict[str, Any]:
+        return await self._notice("SignedFirmwareStatusNotification", payload, rx)
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.record_security_event, self.station_id, self.id, payload,
+                          rx.at)
+        return {}
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        # Security profile 3 needs a certificate authority on the box; until it has one, say no.
+        await self.db.run(stations.record_notice, self.station_id, "SignCertificate", payload,
+                          rx.at)
+        return {"status": "Rejected"}
+
+
+def _flag_by_tx(station_id: int, transaction_id: int, flags: list[str]) -> None:
+    session = sessions.find_session(station_id, transaction_id)
+    if session is not None:
+        for flag in flags:
+            sessions.mark_flag(session.id, flag)

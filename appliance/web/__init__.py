@@ -1,0 +1,1 @@
+"""Web room: the JSON API, admin and driver pages, auth, the error middleware."""

@@ -1,0 +1,149 @@
+"""JSON API for stations: CRUD, approval, recent frames and the raw OCPP command endpoint."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.charging import admin
+from appliance.errors import ApplianceError, InvalidInput
+from appliance.web.api_base import (
+    api,
+    audit_actor,
+    json_body,
+    listing,
+    ok,
+    page,
+    take,
+)
+from appliance.web.audit import record
+
+log = logging.getLogger(__name__)
+
+STATION_BODY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "maxLength": 48},
+        "password": {"type": "string", "minLength": 8, "maxLength": 40, "writeOnly": True},
+        "description": {"type": "string"},
+        "approved": {"type": "boolean"},
+        "auth_mode": {"type": "string", "enum": ["basic", "none"]},
+        "managed": {"type": "boolean"},
+        "allow_no_subprotocol": {"type": "boolean"},
+    },
+}
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, kind in (("description", str), ("approved", bool), ("auth_mode", str),
+                       ("managed", bool), ("allow_no_subprotocol", bool), ("password", str)):
+        value = take(body, name, kind)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+@api("GET", "/stations", "List stations with their connectors' live state", role="desk",
+     query={"approved": "true or false", "limit": "at most 500", "cursor": "from next_cursor"},
+     tag="stations")
+async def list_stations(request: web.Request) -> web.Response:
+    p = page(request)
+    approved = {"true": True, "false": False}.get(request.query.get("approved", ""))
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, p.after, p.limit, approved)
+    cursor = p.next_cursor(rows, lambda r: r["_row"])
+    for r in rows:
+        r.pop("_row")
+    return listing(rows, cursor)
+
+
+@api("POST", "/stations", "Register a station (security profile 1: Basic auth password)",
+     body=STATION_BODY, tag="stations")
+async def create_station(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    cpid = take(body, "id", str, required=True)
+    station = await request.app[keys.DATABASE].run(admin.create_station, cpid, _fields(body))
+    await record(request, "station.create", cpid, {k: v for k, v in body.items()
+                                                   if k != "password"})
+    return ok(station, 201)
+
+
+@api("GET", "/stations/{id}", "One station", role="desk", tag="stations")
+async def get_station(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    station = await request.app[keys.DATABASE].read(
+        lambda: admin.station_dict(admin.get_station(cpid)))
+    return ok(station)
+
+
+@api("PATCH", "/stations/{id}", "Change a station; approving an online one makes it reboot "
+     "into Accepted", body=STATION_BODY, tag="stations")
+async def patch_station(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    fields = _fields(await json_body(request))
+    station, approved_now = await request.app[keys.DATABASE].run(admin.update_station, cpid,
+                                                                 fields)
+    await record(request, "station.update", cpid, {k: v for k, v in fields.items()
+                                                   if k != "password"})
+    if approved_now:
+        station["commands"] = await _after_approval(request.app, station)
+    return ok(station)
+
+
+async def _after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
+    """A newly approved online charger gets a key (when it has none) and is asked to boot."""
+    control, database, cpid = app[keys.CONTROL], app[keys.DATABASE], station["id"]
+    if not control.is_online(cpid):
+        return []
+    done = []
+    try:
+        if station["auth_mode"] == "basic" and not station["has_password"] and station["managed"]:
+            key = secrets.token_bytes(20)
+            answer = await control.raw(cpid, "ChangeConfiguration",
+                                       {"key": "AuthorizationKey", "value": key.hex()})
+            if answer.get("status") == "Accepted":
+                await database.run(admin.set_station_key, cpid, key)
+            done.append(f"ChangeConfiguration AuthorizationKey: {answer.get('status')}")
+        answer = await control.raw(cpid, "TriggerMessage", {"requestedMessage": "BootNotification"})
+        done.append(f"TriggerMessage BootNotification: {answer.get('status')}")
+    except ApplianceError as err:
+        log.warning("%s: after approval: %s", cpid, err.message)
+        done.append(f"failed: {err.message}")
+    return done
+
+
+@api("DELETE", "/stations/{id}", "Retire a station (its history stays)", tag="stations")
+async def delete_station(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    await request.app[keys.DATABASE].run(admin.retire_station, cpid)
+    await record(request, "station.retire", cpid, {})
+    return web.Response(status=204)
+
+
+@api("GET", "/stations/{id}/messages", "Recent OCPP frames in and out, newest first",
+     role="desk", query={"limit": "at most 500"}, tag="stations")
+async def station_messages(request: web.Request) -> web.Response:
+    p = page(request, default=100)
+    frames = await request.app[keys.DATABASE].read(admin.recent_frames,
+                                                   request.match_info["id"], p.limit)
+    return listing(frames, None)
+
+
+@api("POST", "/stations/{id}/ocpp/{action}", "Send any OCPP call; the body is its payload. "
+     "409 offline, 502 CALLERROR, 504 no answer, 400 invalid payload",
+     body={"type": "object"}, tag="commands")
+async def raw_command(request: web.Request) -> web.Response:
+    cpid, action = request.match_info["id"], request.match_info["action"]
+    payload = await json_body(request)
+    await request.app[keys.DATABASE].read(admin.get_station, cpid)
+    if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
+        raise InvalidInput("the AuthorizationKey is changed through station approval, "
+                           "not the raw endpoint")
+    await record(request, "station.command", cpid, {"action": action,
+                                                   "actor": audit_actor(request)})
+    answer = await request.app[keys.CONTROL].raw(cpid, action, payload)
+    return ok(answer)

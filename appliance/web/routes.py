@@ -1,0 +1,25 @@
+"""Mounts every web route on the application: API modules register themselves on import."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+# Importing the API modules registers their routes (and so their OpenAPI entries).
+from appliance.web import api_cards, api_sessions, api_stations  # noqa: F401
+from appliance.web.api_base import PREFIX, ROUTES, guarded, ok
+from appliance.web.openapi import document
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return ok(document())
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get(PREFIX + "/openapi.json", openapi)
+    for route in ROUTES:
+        app.router.add_route(route.method, PREFIX + route.path, guarded(route))

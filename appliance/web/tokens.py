@@ -1,0 +1,32 @@
+"""API tokens: only a hash is stored; the token itself is printed once at creation."""
+
+from __future__ import annotations
+
+from peewee import IntegrityError
+
+from appliance.db.models import ApiToken, utcnow
+from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.web.api_base import token_hash
+
+
+def create_token(name: str, role: str, token: str) -> None:
+    if role not in ("admin", "desk"):
+        raise InvalidInput("role must be admin or desk")
+    try:
+        with ApiToken._meta.database.atomic():
+            ApiToken.create(name=name, role=role, token_hash=token_hash(token))
+    except IntegrityError as err:
+        raise Conflict(f"a token named {name} exists") from err
+
+
+def list_tokens() -> list[tuple[str, str, str, str]]:
+    return [(t.name, t.role, t.created_at.isoformat(timespec="seconds"),
+             "revoked" if t.revoked_at else "active")
+            for t in ApiToken.select().order_by(ApiToken.id)]
+
+
+def revoke_token(name: str) -> None:
+    count = (ApiToken.update(revoked_at=utcnow())
+             .where((ApiToken.name == name) & ApiToken.revoked_at.is_null()).execute())
+    if not count:
+        raise NotFound(f"no active token named {name}")
