@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ocpp.exceptions import (
-    FormatViolationError,
+    FormationViolationError,
     InternalError,
     NotImplementedError as OcppNotImplemented,
     NotSupportedError,
@@ -117,13 +117,13 @@ class Connection:
         try:
             msg = json.loads(raw)
         except (ValueError, RecursionError):
-            await self.send_frame(call_error("-1", FormatViolationError(
+            await self.send_frame(call_error("-1", FormationViolationError(
                 details={"cause": "frame is not JSON"})))
             return
         if not isinstance(msg, list) or len(msg) < 3 or type(msg[0]) is not int:
             unique_id = msg[1] if isinstance(msg, list) and len(msg) > 1 \
                 and isinstance(msg[1], str) else "-1"
-            await self.send_frame(call_error(unique_id, FormatViolationError(
+            await self.send_frame(call_error(unique_id, FormationViolationError(
                 details={"cause": "frame is not an OCPP-J message array"})))
             return
         kind = msg[0]
@@ -133,13 +133,13 @@ class Connection:
             self._on_answer(raw, msg)
         else:
             unique_id = msg[1] if isinstance(msg[1], str) else "-1"
-            await self.send_frame(call_error(unique_id, FormatViolationError(
+            await self.send_frame(call_error(unique_id, FormationViolationError(
                 details={"cause": f"unknown message type {kind}"})))
 
     async def _on_call(self, msg: list[Any], raw: str) -> None:
         unique_id = msg[1] if isinstance(msg[1], str) else "-1"
         if len(msg) != 4 or not isinstance(msg[1], str) or not isinstance(msg[2], str):
-            await self.send_frame(call_error(unique_id, FormatViolationError(
+            await self.send_frame(call_error(unique_id, FormationViolationError(
                 details={"cause": "a CALL is [2, uniqueId, action, payload]"})))
             return
         action, payload = msg[2], msg[3]

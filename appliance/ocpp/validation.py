@@ -15,7 +15,7 @@ from typing import Any
 import fastjsonschema
 
 from ocpp.exceptions import (
-    FormatViolationError,
+    FormationViolationError,
     OCPPError,
     PropertyConstraintViolationError,
     ProtocolError,
@@ -64,7 +64,7 @@ def to_ocpp_error(err: fastjsonschema.JsonSchemaValueException) -> OCPPError:
         return TypeConstraintViolationError(details=details)
     if err.rule in _PROPERTY_RULES:
         return PropertyConstraintViolationError(details=details)
-    return FormatViolationError(details=details)
+    return FormationViolationError(details=details)
 
 
 def validate(version: str, action: str, payload: Any, response: bool = False) -> None:

@@ -24,13 +24,14 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 MAX_LIMIT = 500
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PRINCIPAL: str = "principal"  # request key: the authenticated caller
-
-
 @dataclass(frozen=True)
 class Principal:
     name: str
     role: str  # admin | desk
+
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+STAFF: web.RequestKey[Principal] = web.RequestKey("staff", Principal)  # set by the page login
 
 
 @dataclass
@@ -78,7 +79,7 @@ async def authenticate(request: web.Request, role: str) -> Principal:
         principal = await request.app[keys.DATABASE].read(_lookup_token,
                                                           token_hash(header[7:].strip()))
     else:
-        principal = request.get("staff")  # a logged-in staff member's cookie session
+        principal = request.get(STAFF)  # a logged-in staff member's cookie session
     if principal is None:
         raise Unauthorized("a valid API token is needed (Authorization: Bearer ...)")
     if role == "admin" and principal.role != "admin":

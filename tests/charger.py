@@ -1,0 +1,161 @@
+"""A simulated OCPP 1.6 charger for tests: the `ocpp` library's own ChargePoint, talking over a
+real aiohttp client WebSocket to the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+
+class ClientTransport:
+    """recv()/send() over an aiohttp client WebSocket, which is all the library needs."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def recv(self) -> str:
+        msg = await self.ws.receive()
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"socket closed: {msg.type} {msg.data}")
+        return str(msg.data)
+
+    async def send(self, message: str) -> None:
+        await self.ws.send_str(message)
+
+
+SIM_LOG = logging.getLogger("tests.sim_charger")
+SIM_LOG.propagate = False
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class SimCharger(ChargePoint):
+    """Answers the server's calls like a well-behaved charger; tests tune `answers`."""
+
+    def __init__(self, cpid: str, transport: ClientTransport) -> None:
+        # Its own logger: what the simulated charger logs is not the server's business.
+        super().__init__(cpid, transport, response_timeout=10, logger=SIM_LOG)
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.configuration: dict[str, str] = {"HeartbeatInterval": "300",
+                                              "NumberOfConnectors": "2"}
+        self.delay = 0.0
+        self.fail_with: Exception | None = None
+
+    async def _behave(self, action: str, kwargs: dict[str, Any]) -> None:
+        self.received.append((action, kwargs))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    @on(Action.remote_start_transaction)
+    async def on_remote_start(self, **kw: Any) -> call_result.RemoteStartTransaction:
+        await self._behave("RemoteStartTransaction", kw)
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @on(Action.remote_stop_transaction)
+    async def on_remote_stop(self, **kw: Any) -> call_result.RemoteStopTransaction:
+        await self._behave("RemoteStopTransaction", kw)
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    @on(Action.reset)
+    async def on_reset(self, **kw: Any) -> call_result.Reset:
+        await self._behave("Reset", kw)
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.get_configuration)
+    async def on_get_configuration(self, **kw: Any) -> call_result.GetConfiguration:
+        await self._behave("GetConfiguration", kw)
+        keys = kw.get("key") or list(self.configuration)
+        known = [{"key": k, "readonly": False, "value": self.configuration[k]}
+                 for k in keys if k in self.configuration]
+        unknown = [k for k in keys if k not in self.configuration]
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, **kw: Any) -> call_result.ChangeConfiguration:
+        await self._behave("ChangeConfiguration", kw)
+        self.configuration[kw["key"]] = kw["value"]
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.trigger_message)
+    async def on_trigger(self, **kw: Any) -> call_result.TriggerMessage:
+        await self._behave("TriggerMessage", kw)
+        return call_result.TriggerMessage(status="Accepted")
+
+    # --- what a charger sends ----------------------------------------------------------------
+    async def boot(self) -> call_result.BootNotification:
+        return await self.call(call.BootNotification(charge_point_vendor="TestVendor",
+                                                     charge_point_model="SimCP-2"))
+
+    async def status(self, connector_id: int, status: str, error_code: str = "NoError"
+                     ) -> None:
+        await self.call(call.StatusNotification(connector_id=connector_id, error_code=error_code,
+                                                status=status, timestamp=now()))
+
+    async def authorize(self, id_tag: str) -> dict[str, Any]:
+        result = await self.call(call.Authorize(id_tag=id_tag))
+        return dict(result.id_tag_info)
+
+    async def start_tx(self, connector_id: int, id_tag: str, meter_start: int,
+                    timestamp: str | None = None) -> call_result.StartTransaction:
+        return await self.call(call.StartTransaction(
+            connector_id=connector_id, id_tag=id_tag, meter_start=meter_start,
+            timestamp=timestamp or now()))
+
+    async def meter(self, connector_id: int, transaction_id: int, wh: float,
+                    power_w: float | None = None, unit: str = "Wh") -> None:
+        sampled = [{"value": str(wh), "measurand": "Energy.Active.Import.Register",
+                    "unit": unit, "context": "Sample.Periodic"}]
+        if power_w is not None:
+            sampled.append({"value": str(power_w), "measurand": "Power.Active.Import",
+                            "unit": "W"})
+        await self.call(call.MeterValues(
+            connector_id=connector_id, transaction_id=transaction_id,
+            meter_value=[{"timestamp": now(), "sampled_value": sampled}]))
+
+    async def stop(self, transaction_id: int, meter_stop: int, reason: str = "Local",
+                   id_tag: str | None = None, timestamp: str | None = None
+                   ) -> call_result.StopTransaction:
+        return await self.call(call.StopTransaction(
+            transaction_id=transaction_id, meter_stop=meter_stop, timestamp=timestamp or now(),
+            reason=reason, id_tag=id_tag))
+
+
+def ws_url(server: TestServer, cpid: str) -> str:
+    return str(server.make_url(f"/ocpp/{cpid}")).replace("http://", "ws://")
+
+
+@contextlib.asynccontextmanager
+async def connect_charger(server: TestServer, cpid: str, password: str | None = None,
+                          user: str | None = None, protocols: tuple[str, ...] = ("ocpp1.6",)
+                          ) -> AsyncIterator[SimCharger]:
+    headers = {}
+    if password is not None:
+        token = base64.b64encode(f"{user or cpid}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(ws_url(server, cpid), protocols=protocols, headers=headers,
+                                      autoping=True)
+        cp = SimCharger(cpid, ClientTransport(ws))
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+            await ws.close()
