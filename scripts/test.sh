@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a Debian machine, then runs the whole suite.
+# The README's test command; .ci/run runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# PC/SC daemon and the virtual reader driver (desk reader tests), the headers pyscard builds
+# against, Debian's Chromium (browser tests), PostgreSQL (the second backend), socat and zbar.
+as_root apt-get update -qq
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    python3-venv libpcsclite-dev pcscd vsmartcard-vpcd chromium postgresql socat zbar-tools \
+    >/dev/null
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest -q "$@"
