@@ -27,13 +27,27 @@ SERVICE_LOST = {
     scard.SCARD_F_COMM_ERROR,
     scard.SCARD_E_INVALID_HANDLE,
 }
-STATE_FLAGS = 0xFFFF  # the upper 16 bits of an event state count card insertions and removals
+GONE = {scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_REMOVED_CARD} | SERVICE_LOST
+READ_ATTEMPTS = 3
+RETRY_PAUSE = 0.2  # seconds between attempts at reading one card
 
 
 class CardError(ReaderError):
     """A card on a PC/SC reader did not give its UID; reported, never fatal."""
 
     code = "reader_card_error"
+
+
+class CardGone(CardError):
+    """The card left (or pcscd went) before its UID was read."""
+
+    code = "reader_card_gone"
+
+
+class CardRefused(CardError):
+    """The card answered the UID request with an error status word."""
+
+    code = "reader_card_refused"
 
 
 def _message(hr: int) -> str:
@@ -174,11 +188,11 @@ class PcscMonitor:
         elif hr != scard.SCARD_S_SUCCESS:
             log.debug("SCardListReaders: %s", _message(hr))
             return
-        for name in self._readers - set(names):
+        for name in sorted(self._readers - set(names)):
             states.pop(name, None)
             log.info("PC/SC reader gone: %s", name)
             self._post(self._on_reader, name, False)
-        for name in set(names) - self._readers:
+        for name in sorted(set(names) - self._readers):
             states[name] = scard.SCARD_STATE_UNAWARE  # learn its state, and read a card on it
             log.info("PC/SC reader present: %s", name)
             self._post(self._on_reader, name, True)
@@ -190,13 +204,29 @@ class PcscMonitor:
         self._readers = set()
 
     def _read_card(self, context: int, name: str) -> None:
-        try:
-            uid = read_uid(context, name)
-        except ReaderError as err:
-            log.warning("%s", err.message)
-            self._post(self._on_error, err)
+        # A card swapped quickly can meet the reader mid-reset: a failed transfer is tried again
+        # shortly; a card that answers with a refusal is not (it will say the same again).
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                uid = read_uid(context, name)
+            except CardRefused as err:
+                self._report(err)
+                return
+            except CardGone as err:
+                log.debug("%s", err.message)  # lifted before we could read it: not a fault
+                return
+            except CardError as err:
+                if attempt == READ_ATTEMPTS - 1 or self._stop.wait(RETRY_PAUSE):
+                    self._report(err)
+                    return
+                log.debug("retrying: %s", err.message)
+                continue
+            self._post(self._on_read, TagRead(uid=uid, reader=name))
             return
-        self._post(self._on_read, TagRead(uid=uid, reader=name))
+
+    def _report(self, err: ReaderError) -> None:
+        log.warning("%s", err.message)
+        self._post(self._on_error, err)
 
     @property
     def readers(self) -> list[str]:
@@ -208,6 +238,8 @@ def read_uid(context: int, reader: str) -> bytes:
     hr, handle, protocol = scard.SCardConnect(
         context, reader, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
     )
+    if hr in GONE:
+        raise CardGone(f"{reader}: the card left before it was read: {_message(hr)}")
     if hr != scard.SCARD_S_SUCCESS:
         raise CardError(f"{reader}: cannot connect to the card: {_message(hr)}")
     try:
@@ -216,7 +248,7 @@ def read_uid(context: int, reader: str) -> bytes:
             raise CardError(f"{reader}: reading the UID failed: {_message(hr)}")
         if len(response) < 2 or list(response[-2:]) != SW_OK:
             status = bytes(response[-2:]).hex().upper()
-            raise CardError(f"{reader}: the card refused the UID request (SW {status})")
+            raise CardRefused(f"{reader}: the card refused the UID request (SW {status})")
         try:
             return check_uid(bytes(response[:-2]))
         except UidFormError as err:
