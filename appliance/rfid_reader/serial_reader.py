@@ -119,7 +119,7 @@ class SerialReader:
                 done, _ = await asyncio.wait({lost}, timeout=self._check_interval)
                 if done:
                     return lost.result()
-                if not os.path.exists(self.port):
+                if not await asyncio.to_thread(os.path.exists, self.port):
                     return "the device path disappeared"
         finally:
             loop.remove_reader(fd)

@@ -16,7 +16,15 @@ from typing import Any
 from appliance.errors import ConfigError, ReaderError
 from appliance.events import EventBus, ReaderState, TagSeen
 from appliance.rfid_reader.frames import LineBase, SerialFormat
-from appliance.rfid_reader.uid import TagRead, UidForm, UidFormError, format_uid
+from appliance.rfid_reader.uid import (
+    ByteOrder,
+    Case,
+    Encoding,
+    TagRead,
+    UidForm,
+    UidFormError,
+    format_uid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +39,52 @@ def _help(text: str) -> dict[str, str]:
 class ReaderSettings:
     """Settings of the desk reader; `config.Settings` carries them as `reader_<name>`."""
 
-    backend: str = field(default="none", metadata=_help(
-        "Desk card reader: none, pcsc (USB CCID readers through pcscd) or serial."))
-    serial_port: str = field(default="", metadata=_help(
-        "Serial port of a serial reader, e.g. /dev/ttyUSB0 or a /dev/serial/by-id/ path."))
+    backend: str = field(
+        default="none",
+        metadata=_help("Desk card reader: none, pcsc (USB CCID readers through pcscd) or serial."),
+    )
+    serial_port: str = field(
+        default="",
+        metadata=_help(
+            "Serial port of a serial reader, e.g. /dev/ttyUSB0 or a /dev/serial/by-id/ path."
+        ),
+    )
     serial_baud: int = field(default=9600, metadata=_help("Baud rate of a serial reader."))
-    serial_format: str = field(default="line", metadata=_help(
-        "What a serial reader sends: line (one UID per line) or em4100 (STX, 10 hex, checksum, "
-        "ETX; RDM6300-style 125 kHz readers)."))
-    serial_line_base: str = field(default="hex", metadata=_help(
-        "Digits of a line reader: hex, dec (the UID as a number) or dec8 (facility + card)."))
-    uid_encoding: str = field(default="hex", metadata=_help(
-        "Id tag form of a UID: hex, dec10 (last 4 bytes, 10 digits), dec8 (8H10D) or dec."))
+    serial_format: str = field(
+        default="line",
+        metadata=_help(
+            "What a serial reader sends: line (one UID per line) or em4100 (STX, 10 hex, checksum, "
+            "ETX; RDM6300-style 125 kHz readers)."
+        ),
+    )
+    serial_line_base: str = field(
+        default="hex",
+        metadata=_help(
+            "Digits of a line reader: hex, dec (the UID as a number) or dec8 (facility + card)."
+        ),
+    )
+    uid_encoding: str = field(
+        default="hex",
+        metadata=_help(
+            "Id tag form of a UID: hex, dec10 (last 4 bytes, 10 digits), dec8 (8H10D) or dec."
+        ),
+    )
     uid_case: str = field(default="upper", metadata=_help("Hex letters: upper or lower."))
-    uid_byte_order: str = field(default="normal", metadata=_help(
-        "UID byte order: normal (as the card gives it) or reversed (as some chargers send it)."))
+    uid_byte_order: str = field(
+        default="normal",
+        metadata=_help(
+            "UID byte order: normal (as the card gives it) or reversed (as some chargers send it)."
+        ),
+    )
     uid_prefix: str = field(default="", metadata=_help("Fixed text before the UID in an id tag."))
     uid_suffix: str = field(default="", metadata=_help("Fixed text after the UID in an id tag."))
-    repeat_s: float = field(default=1.5, metadata=_help(
-        "Seconds in which the same card on the same reader counts as one tap (125 kHz readers "
-        "repeat while a card lies on them)."))
+    repeat_s: float = field(
+        default=1.5,
+        metadata=_help(
+            "Seconds in which the same card on the same reader counts as one tap (125 kHz readers "
+            "repeat while a card lies on them)."
+        ),
+    )
 
     def __post_init__(self) -> None:
         def refuse(name: str, value: Any, allowed: str) -> None:
@@ -68,20 +102,35 @@ class ReaderSettings:
             refuse("serial_line_base", self.serial_line_base, " or ".join(LineBase))
         if self.repeat_s < 0:
             refuse("repeat_s", self.repeat_s, "zero or more seconds")
+        for name, kind in (
+            ("uid_encoding", Encoding),
+            ("uid_case", Case),
+            ("uid_byte_order", ByteOrder),
+        ):
+            if getattr(self, name) not in set(kind):
+                refuse(name, getattr(self, name), " or ".join(kind))
         try:
             self.uid_form()
         except UidFormError as err:
             raise ConfigError(f"reader settings: {err.message}") from err
 
     def uid_form(self) -> UidForm:
-        return UidForm(self.uid_encoding, self.uid_case, self.uid_byte_order,  # type: ignore[arg-type]
-                       self.uid_prefix, self.uid_suffix)
+        return UidForm(
+            Encoding(self.uid_encoding),
+            Case(self.uid_case),
+            ByteOrder(self.uid_byte_order),
+            self.uid_prefix,
+            self.uid_suffix,
+        )
 
     @classmethod
     def from_prefixed(cls, source: object, prefix: str = "reader_") -> ReaderSettings:
         """Pick `reader_<field>` attributes off a bigger settings object; missing ones default."""
-        values = {f.name: getattr(source, prefix + f.name) for f in fields(cls)
-                  if hasattr(source, prefix + f.name)}
+        values = {
+            f.name: getattr(source, prefix + f.name)
+            for f in fields(cls)
+            if hasattr(source, prefix + f.name)
+        }
         return cls(**values)
 
 
@@ -147,8 +196,12 @@ class ReaderService:
             "present": bool(self.readers),
             "last_error": self.last_error,
             "last_reads": [
-                {"at": r.at.isoformat().replace("+00:00", "Z"), "reader": r.reader,
-                 "uid": r.uid, "id_tag": r.id_tag}
+                {
+                    "at": r.at.isoformat().replace("+00:00", "Z"),
+                    "reader": r.reader,
+                    "uid": r.uid,
+                    "id_tag": r.id_tag,
+                }
                 for r in reversed(self.last_reads)
             ],
         }
@@ -177,8 +230,12 @@ async def _pcsc_backend(service: ReaderService) -> AsyncIterator[None]:
             "reader_backend = 'pcsc' needs pyscard: install the appliance with its [pcsc] extra "
             "(Debian: apt-get install libpcsclite-dev pcscd first)"
         ) from err
-    monitor = PcscMonitor(asyncio.get_running_loop(), on_read=service.on_read,
-                          on_reader=service.on_reader, on_error=service.on_error)
+    monitor = PcscMonitor(
+        asyncio.get_running_loop(),
+        on_read=service.on_read,
+        on_reader=service.on_reader,
+        on_error=service.on_error,
+    )
     monitor.start()
     try:
         yield
@@ -192,9 +249,13 @@ async def _serial_backend(service: ReaderService) -> AsyncIterator[None]:
 
     settings = service.settings
     reader = SerialReader(
-        settings.serial_port, settings.serial_baud, SerialFormat(settings.serial_format),
-        LineBase(settings.serial_line_base), on_read=service.on_read,
-        on_state=service.on_reader, on_error=service.on_error,
+        settings.serial_port,
+        settings.serial_baud,
+        SerialFormat(settings.serial_format),
+        LineBase(settings.serial_line_base),
+        on_read=service.on_read,
+        on_state=service.on_reader,
+        on_error=service.on_error,
     )
     task = asyncio.create_task(reader.run(), name="serial-reader")
     try:
@@ -212,7 +273,9 @@ class ReaderCheck:
 
 
 async def reader_check(
-    settings: ReaderSettings, timeout: float, report: Callable[[str], None] | None = None
+    settings: ReaderSettings,
+    timeout: float,  # noqa: ASYNC109 - the CLI hands over the seconds its user typed
+    report: Callable[[str], None] | None = None,
 ) -> ReaderCheck:
     """For installers: run the reader, tell `report` about readers as they appear, and return the
     readers present and the first card tapped within `timeout` seconds (None if none was)."""

@@ -87,7 +87,9 @@ class Pcscd:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [shutil.which("pcscd") or "pcscd", "-f", "-c", str(self.conf_dir)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         if not _wait_until(self._ready, 10):
             self.stop()

@@ -41,8 +41,15 @@ def test_em4100_frame() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [b"", b"\x02\x03", b"\x020100562630" + b"72\x03", b"\x02010056263071", b"\x02 10056263071\x03",
-     b"\x020100562630710\x03", b"\x0201005626307G\x03"],
+    [
+        b"",
+        b"\x02\x03",
+        b"\x020100562630" + b"72\x03",
+        b"\x02010056263071",
+        b"\x02 10056263071\x03",
+        b"\x020100562630710\x03",
+        b"\x0201005626307G\x03",
+    ],
 )
 def test_bad_em4100_frames(frame: bytes) -> None:
     with pytest.raises(FrameError):
@@ -67,9 +74,17 @@ def test_lines(line: bytes, base: LineBase, uid: str) -> None:
 
 @pytest.mark.parametrize(
     ("line", "base"),
-    [(b"\r\n", LineBase.HEX), (b"04A1B2C", LineBase.HEX), (b"hello", LineBase.HEX),
-     (b"00" * 11, LineBase.HEX), (b"12a", LineBase.DEC), (b"9" * 30, LineBase.DEC),
-     (b"1234567", LineBase.DEC8), (b"99999999", LineBase.DEC8), (b"\xff\xfe", LineBase.DEC)],
+    [
+        (b"\r\n", LineBase.HEX),
+        (b"04A1B2C", LineBase.HEX),
+        (b"hello", LineBase.HEX),
+        (b"00" * 11, LineBase.HEX),
+        (b"12a", LineBase.DEC),
+        (b"9" * 30, LineBase.DEC),
+        (b"1234567", LineBase.DEC8),
+        (b"99999999", LineBase.DEC8),
+        (b"\xff\xfe", LineBase.DEC),
+    ],
 )
 def test_bad_lines(line: bytes, base: LineBase) -> None:
     with pytest.raises(FrameError):

@@ -10,7 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from appliance.events import Event, EventBus, ReaderState, TagSeen
-from appliance.rfid_reader.service import ReaderService, ReaderSettings, reader_check, reader_service
+from appliance.rfid_reader.service import (
+    ReaderService,
+    ReaderSettings,
+    reader_check,
+    reader_service,
+)
 
 from .conftest import READER_NAMES, Pcscd
 from .vcard import VPCD_PORTS, VirtualCard
@@ -26,8 +31,8 @@ class Watch:
     def __init__(self, queue: asyncio.Queue[Event]) -> None:
         self.queue = queue
 
-    async def next(self, kind: type[Event], timeout: float = 10, **match: object) -> Event:
-        async with asyncio.timeout(timeout):
+    async def next(self, kind: type[Event], **match: object) -> Event:
+        async with asyncio.timeout(10):
             while True:
                 event = await self.queue.get()
                 if isinstance(event, kind) and all(
@@ -45,9 +50,10 @@ class Watch:
 @pytest.fixture
 async def desk() -> AsyncIterator[tuple[ReaderService, Watch]]:
     bus = EventBus()
-    async with bus.subscribe() as queue, reader_service(
-        ReaderSettings(backend="pcsc", repeat_s=0), bus
-    ) as service:
+    async with (
+        bus.subscribe() as queue,
+        reader_service(ReaderSettings(backend="pcsc", repeat_s=0), bus) as service,
+    ):
         watch = Watch(queue)
         await watch.readers(present=True)
         yield service, watch
@@ -121,9 +127,10 @@ async def test_pcscd_gone_and_back(
 async def test_no_pcscd_at_start(running_pcscd: Pcscd) -> None:
     await asyncio.to_thread(running_pcscd.stop)
     bus = EventBus()
-    async with bus.subscribe() as queue, reader_service(
-        ReaderSettings(backend="pcsc"), bus
-    ) as service:
+    async with (
+        bus.subscribe() as queue,
+        reader_service(ReaderSettings(backend="pcsc"), bus) as service,
+    ):
         await asyncio.sleep(0.5)
         assert service.status()["present"] is False
         await asyncio.to_thread(running_pcscd.start)

@@ -44,8 +44,16 @@ async def running(
 ) -> AsyncIterator[Sink]:
     sink = Sink()
     reader = SerialReader(
-        str(port), 9600, fmt, base, on_read=sink.reads.put_nowait, on_state=sink.on_state,
-        on_error=sink.errors.append, backoff_min=0.05, backoff_max=0.2, check_interval=0.2,
+        str(port),
+        9600,
+        fmt,
+        base,
+        on_read=sink.reads.put_nowait,
+        on_state=sink.on_state,
+        on_error=sink.errors.append,
+        backoff_min=0.05,
+        backoff_max=0.2,
+        check_interval=0.2,
     )
     task = asyncio.create_task(reader.run())
     try:

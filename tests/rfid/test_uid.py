@@ -41,7 +41,7 @@ def test_known_card_in_each_form(form: UidForm, expected: str) -> None:
 
 def test_em4100_card_number_is_the_last_four_bytes() -> None:
     # 125 kHz cards print "0005645872" for data 01 00 56 26 30 (version byte, then the number)
-    assert format_uid(bytes.fromhex("0100562630"), UidForm(encoding="dec10")) == "0005645872"
+    assert format_uid(bytes.fromhex("0100562630"), UidForm(encoding="dec10")) == "0005645872"  # type: ignore[arg-type]
 
 
 def test_settings_strings_become_enums() -> None:
@@ -51,8 +51,14 @@ def test_settings_strings_become_enums() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"encoding": "octal"}, {"case": "title"}, {"byte_order": "middle"}, {"prefix": "A B"},
-     {"suffix": "é"}, {"prefix": "X" * ID_TAG_MAX}],
+    [
+        {"encoding": "octal"},
+        {"case": "title"},
+        {"byte_order": "middle"},
+        {"prefix": "A B"},
+        {"suffix": "é"},
+        {"prefix": "X" * ID_TAG_MAX},
+    ],
 )
 def test_bad_forms_are_refused(kwargs: dict[str, str]) -> None:
     with pytest.raises(UidFormError):
@@ -81,8 +87,12 @@ def test_learn_finds_nothing_for_another_card() -> None:
 uids = st.binary(min_size=1, max_size=10)
 affixes = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=6)
 forms = st.builds(
-    UidForm, st.sampled_from(Encoding), st.sampled_from(Case), st.sampled_from(ByteOrder),
-    affixes, affixes,
+    UidForm,
+    st.sampled_from(Encoding),
+    st.sampled_from(Case),
+    st.sampled_from(ByteOrder),
+    affixes,
+    affixes,
 )
 
 

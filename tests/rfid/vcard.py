@@ -20,7 +20,11 @@ class VirtualCard:
     """An open connection to the driver's port is a card on the reader; closing it removes it."""
 
     def __init__(
-        self, uid: bytes, port: int = VPCD_PORTS[0], *, status: bytes = b"\x90\x00",
+        self,
+        uid: bytes,
+        port: int = VPCD_PORTS[0],
+        *,
+        status: bytes = b"\x90\x00",
         atr: bytes = MIFARE_ATR,
     ) -> None:
         self.uid = uid
@@ -63,7 +67,9 @@ class VirtualCard:
         return self.insert()
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
         self.remove()
