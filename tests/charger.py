@@ -91,6 +91,11 @@ class SimCharger(ChargePoint):
         self.configuration[kw["key"]] = kw["value"]
         return call_result.ChangeConfiguration(status="Accepted")
 
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **kw: Any) -> call_result.ClearCache:
+        await self._behave("ClearCache", kw)
+        return call_result.ClearCache(status="Accepted")
+
     @on(Action.trigger_message)
     async def on_trigger(self, **kw: Any) -> call_result.TriggerMessage:
         await self._behave("TriggerMessage", kw)

@@ -134,8 +134,10 @@ def charger(server: TestServer) -> Callable[..., Any]:
     return open_charger
 
 
-async def add_station(api: Api, cpid: str, password: str = "secret-pass-1") -> dict[str, Any]:
-    return await api.post("/stations", {"id": cpid, "password": password})
+async def add_station(api: Api, cpid: str, password: str = "secret-pass-1",
+                      managed: bool = False) -> dict[str, Any]:
+    """A registered station; unmanaged (a test bench) unless a test is about managed config."""
+    return await api.post("/stations", {"id": cpid, "password": password, "managed": managed})
 
 
 def basic_auth(user: str, password: str) -> str:

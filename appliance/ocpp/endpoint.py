@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOLS = ("ocpp1.6",)  # our order of preference
 FAILED_LOGIN_LIMIT = 5
+RECONNECT_TRIGGER_DELAY_S = 10.0  # a charger that boots does so at once after connecting
 FAILED_LOGIN_WINDOW_S = 60.0
 
 
@@ -110,13 +111,14 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
-    return await _serve(ws, hub, cpid, auth.id, auth.registration, settings.heartbeat_interval)
+    conn = ChargePoint16(cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
+                         auth.registration, auth.managed)
+    return await _serve(ws, hub, conn, settings.heartbeat_interval)
 
 
-async def _serve(ws: web.WebSocketResponse, hub: Hub, cpid: str, station_id: int,
-                 registration: str, heartbeat_s: int) -> web.WebSocketResponse:
-    conn = ChargePoint16(cpid, station_id, AiohttpTransport(ws), hub.services, hub.log_frame,
-                         registration)
+async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heartbeat_s: int
+                 ) -> web.WebSocketResponse:
+    cpid = conn.id
 
     async def close_transport(going_away: bool = False) -> None:
         await ws.close(code=1001 if going_away else 1000,
@@ -124,6 +126,7 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, cpid: str, station_id: int
 
     conn.close_transport = close_transport  # type: ignore[attr-defined]
     await hub.connection_opened(conn)
+    conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
     log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
     silence_limit = 2 * heartbeat_s + 30
     try:

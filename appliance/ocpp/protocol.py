@@ -9,7 +9,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -93,6 +93,8 @@ class Connection:
         self._call_lock = asyncio.Lock()
         self._pending: tuple[str, asyncio.Future[Any]] | None = None
         self.closed = False
+        self.background: set[asyncio.Task[Any]] = set()
+        self._after_answer: list[Callable[[], Coroutine[Any, Any, Any]]] = []
         self.known_actions = validation.actions(self.version)
         # Handlers are registered with the library's `@on` decorator and found through its
         # route map; each takes (payload, Received) and returns the answer payload.
@@ -175,6 +177,18 @@ class Connection:
                 details={"cause": "the central system could not handle this message"})))
             return
         await self.send_frame(_DUMPS([CALLRESULT, unique_id, response]))
+        while self._after_answer:
+            self.spawn(self._after_answer.pop(0)())
+
+    def after_answer(self, work: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Start `work` once the answer to the call being handled has gone out."""
+        self._after_answer.append(work)
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Background work of this connection; cancelled when the connection ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     def business_key_readable(self, action: str, payload: dict[str, Any]) -> bool:
         return False
@@ -234,6 +248,8 @@ class Connection:
     def connection_lost(self) -> None:
         """Fail the pending call at once: a pending call ends with its connection."""
         self.closed = True
+        for task in list(self.background):
+            task.cancel()
         if self._pending is not None and not self._pending[1].done():
             self._pending[1].set_exception(ChargerOffline(f"charger {self.id} disconnected"))
 

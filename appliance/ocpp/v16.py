@@ -16,7 +16,9 @@ from appliance.billing import authorize as auth
 from appliance.charging import sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
+from appliance.errors import ApplianceError
 from appliance.events import EventBus
+from appliance.ocpp import managed
 from appliance.ocpp.protocol import Connection, Received, ocpp_time
 
 log = logging.getLogger(__name__)
@@ -37,12 +39,23 @@ class ChargePoint16(Connection):
     lenient_actions = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
 
     def __init__(self, cpid: str, station_id: int, transport: Any, services: Services,
-                 frame_sink: Any, registration: str) -> None:
+                 frame_sink: Any, registration: str, managed: bool = True) -> None:
         super().__init__(cpid, station_id, transport, call_timeout=services.settings.call_timeout,
                          frame_sink=frame_sink)
         self.services = services
         self.registration = registration
-        self.background: set[asyncio.Task[None]] = set()
+        self.managed = managed
+        self.booted = False
+
+    async def after_connect(self, delay_s: float) -> None:
+        """A known Accepted station that reconnects without booting counts as booted; a
+        managed one is asked for its connectors' status."""
+        await asyncio.sleep(delay_s)
+        if not self.booted and self.registration == "Accepted" and self.managed:
+            try:
+                await self.call("TriggerMessage", {"requestedMessage": "StatusNotification"})
+            except ApplianceError as err:
+                log.info("%s: status trigger after reconnect: %s", self.id, err.message)
 
     @property
     def db(self) -> Database:
@@ -66,7 +79,11 @@ class ChargePoint16(Connection):
     async def on_boot(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         registration, _ = await self.db.run(stations.record_boot, self.station_id, payload, rx.at)
         self.registration = registration
+        self.booted = True
         self.services.bus.publish(events.StationBooted(self.id, registration))
+        if registration == "Accepted" and self.managed:
+            # After the answer: the charger takes our calls only once it has its boot answer.
+            self.after_answer(lambda: managed.apply_profile(self, self.db))
         s = self.services.settings
         interval = s.heartbeat_interval if registration == "Accepted" else s.pending_interval
         return {"status": registration, "currentTime": ocpp_time(), "interval": interval}

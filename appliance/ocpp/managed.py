@@ -1,0 +1,58 @@
+"""Managed configuration: the station profile prepaid money needs, applied after an Accepted boot
+to stations whose `managed` switch is on; what a charger refuses is kept for its page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from appliance.charging import stations
+from appliance.db.models import utcnow
+from appliance.errors import ApplianceError
+from appliance.ocpp.protocol import Connection
+
+log = logging.getLogger(__name__)
+
+PROFILE_16: dict[str, str] = {
+    "StopTransactionOnInvalidId": "true",
+    "MaxEnergyOnInvalidId": "0",
+    "AllowOfflineTxForUnknownId": "false",
+    "MeterValueSampleInterval": "60",
+    "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
+}
+
+
+def _same(current: str | None, wanted: str) -> bool:
+    if current is None:
+        return False
+    if wanted in ("true", "false"):
+        return current.strip().lower() == wanted
+    if "," in wanted:
+        return [p.strip() for p in current.split(",")] == wanted.split(",")
+    return current.strip() == wanted
+
+
+async def apply_profile(conn: Connection, database: Any) -> dict[str, str]:
+    """Read the configuration, change what differs; returns key -> outcome."""
+    outcome: dict[str, str] = {}
+    try:
+        answer = await conn.call("GetConfiguration", {})
+        current = {k.get("key"): k.get("value") for k in answer.get("configurationKey") or []}
+        for key, wanted in PROFILE_16.items():
+            if key not in current:
+                outcome[key] = "unknown to the charger"
+            elif _same(current[key], wanted):
+                outcome[key] = "already set"
+            else:
+                result = await conn.call("ChangeConfiguration", {"key": key, "value": wanted})
+                outcome[key] = str(result.get("status", ""))
+    except ApplianceError as err:
+        log.warning("%s: managed configuration stopped: %s", conn.id, err.message)
+        outcome["error"] = err.message
+    refused = sorted(k for k, v in outcome.items()
+                     if v not in ("already set", "Accepted", "RebootRequired"))
+    await database.run(stations.record_notice, conn.station_id, "managed_configuration",
+                       {"outcome": outcome, "refused": refused}, utcnow())
+    if refused:
+        log.info("%s: refused managed keys: %s", conn.id, ", ".join(refused))
+    return outcome
