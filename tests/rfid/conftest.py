@@ -4,6 +4,7 @@ driver (skipped, with the reason printed, only where pcscd cannot run) and pseud
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,7 +48,7 @@ def _proc_state(pid: int) -> str:
 
 def _running_pcscd() -> int | None:
     try:
-        pid = int(PCSCD_PIDFILE.read_text().strip())
+        pid = int(PCSCD_PIDFILE.read_text().strip("\0 \n"))  # pcscd ends it with a NUL
     except (OSError, ValueError):
         return None
     return pid if _pid_alive(pid) else None
@@ -55,14 +56,13 @@ def _running_pcscd() -> int | None:
 
 def _leftover_of_ours(pid: int) -> bool:
     try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
     for arg in args:
-        name = os.path.basename(arg.decode(errors="replace"))
-        if name.startswith(MARKER):
-            owner = name[len(MARKER) :].split("-", 1)[0]
-            return owner.isdigit() and not _pid_alive(int(owner))
+        found = re.search(re.escape(MARKER) + r"(\d+)-", arg)
+        if found:
+            return not _pid_alive(int(found.group(1)))
     return False
 
 
