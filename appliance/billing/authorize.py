@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from appliance.billing import settlement, tariffs
 from appliance.charging import sessions
-from appliance.db.models import ChargingSession, IdTag, Station, UnknownTag
+from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 
 ACCEPTED = "Accepted"
+EXPIRY_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,41 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
                 .exists())
         if busy:
             return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
-    expiry = tag.expiry
+    if tag.driver_id is not None:
+        return _decide_for_driver(tag, station_id, connector_id, at)
+    return Decision(ACCEPTED, parent, tag.expiry)
+
+
+def _refuse(tag: IdTag, parent: str, reason: str) -> Decision:
+    # Kept on the card so staff and the driver can see why it was refused.
+    IdTag.update(last_refusal=reason[:120]).where(IdTag.id == tag.id).execute()
+    return Decision("Blocked", parent, reason=reason)
+
+
+def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
+                       at: datetime) -> Decision:
+    """A driver's card: the driver's group tag is its parent; a commercial card needs money."""
+    driver = Driver.get_by_id(tag.driver_id)
+    parent = driver.group_tag
+    if driver.blocked or driver.retired_at is not None:
+        return _refuse(tag, parent, "driver blocked")
+    if tag.mode != "commercial":
+        return Decision(ACCEPTED, parent, tag.expiry)
+    account = Account.get(Account.driver == driver.id)
+    state = settlement.account_state(account, at)
+    if state["debt"] > 0:
+        return _refuse(tag, parent, f"debt of {state['debt']} to clear")
+    tariff = tariffs.resolve(station_id, connector_id)
+    needed = tariff.min_to_start if tariff else 0
+    if state["available"] < needed or state["available"] + state["overdraft"] <= 0:
+        return _refuse(tag, parent,
+                       f"balance too low: available {state['available']}, needs {needed}")
+    # Short expiry so chargers do not cache a commercial card for long.
+    expiry = at + EXPIRY_WINDOW
+    if tag.expiry is not None:
+        expiry = min(expiry, tag.expiry)
+    if tag.last_refusal:
+        IdTag.update(last_refusal="").where(IdTag.id == tag.id).execute()
     return Decision(ACCEPTED, parent, expiry)
 
 
@@ -84,21 +120,35 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
         extra.append(f"start_{decision.status.lower()}")
     session, created = sessions.record_start(station_id, payload, raw, at, clock,
                                              decision.status, extra)
-    if not created:
+    if created:
+        # Recorded and billed whatever we answered: an offline start happened all the same.
+        tag = IdTag.get_or_none(IdTag.key == session.id_tag_key)
+        session.auth_reason = decision.reason[:120]
+        settlement.attach(session, tag)
+    else:
         decision = Decision(session.start_status, decision.parent_id_tag, decision.expiry)
     return session.transaction_id, decision
 
 
 def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: datetime,
                      skew_limit_s: int, max_power_w: int) -> Decision | None:
-    """Record a StopTransaction (settlement joins here with money). Returns the idTagInfo
-    decision when the stop names a tag."""
+    """Record a StopTransaction and settle its money in the same call, so a crash keeps both or
+    neither. Returns the idTagInfo decision when the stop names a tag."""
     clock = sessions.station_clock(station_id, skew_limit_s)
-    sessions.record_stop(station_id, payload, raw, at, clock, max_power_w)
+    session, first = sessions.record_stop(station_id, payload, raw, at, clock, max_power_w)
+    if session is not None and first:
+        settlement.settle(session, "charger")
     id_tag = payload.get("idTag")
     if isinstance(id_tag, str) and id_tag:
         return decide(id_tag, station_id, at)
     return None
 
 
-EXPIRY_WINDOW = timedelta(minutes=15)
+def meter_values(station_id: int, payload: dict[str, Any], at: datetime
+                 ) -> tuple[ChargingSession | None, bool]:
+    """Record MeterValues and run the running-out watchdog. Returns (session, stop_needed):
+    the caller sends RemoteStopTransaction after this call has committed."""
+    session = sessions.record_meter_values(station_id, payload, at)
+    if session is None:
+        return None, False
+    return session, settlement.watchdog(session, at)

@@ -1,8 +1,11 @@
-"""Ledger agreement for `appliance check`: every cached balance against the sum of its ledger."""
+"""Ledger agreement for `appliance check`: every cached balance and held amount against the sums
+of its ledger, and every finished commercial session charged exactly once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+
+from peewee import fn
 
 from appliance.db.database import Database
 
@@ -12,4 +15,28 @@ def check_ledger(database: Database) -> Iterator[tuple[bool, str]]:
     if "ledger_entry" not in tables:
         yield True, "ledger: no money tables in this schema"
         return
-    yield from ()
+    yield from database.run_sync(_check)
+
+
+def _check() -> list[tuple[bool, str]]:
+    from appliance.billing.ledger import ledger_sums
+    from appliance.db.models import Account, ChargingSession, LedgerEntry
+
+    out: list[tuple[bool, str]] = []
+    bad = []
+    accounts = list(Account.select())
+    for account in accounts:
+        balance, held = ledger_sums(account.id)
+        if (balance, held) != (account.balance, account.held):
+            bad.append(f"account {account.id}: cached {account.balance}/{account.held}, "
+                       f"ledger {balance}/{held}")
+    out.append((not bad, f"ledger: {len(accounts)} accounts, {len(bad)} disagree"))
+    out.extend((False, line) for line in bad)
+    twice = (LedgerEntry.select(LedgerEntry.session, fn.COUNT(LedgerEntry.id))
+             .where(LedgerEntry.kind == "charge").group_by(LedgerEntry.session)
+             .having(fn.COUNT(LedgerEntry.id) > 1).count())
+    out.append((twice == 0, f"ledger: {twice} sessions charged more than once"))
+    unsettled = (ChargingSession.select().where(ChargingSession.stopped_at.is_null(False)
+                                                & ~ChargingSession.settled).count())
+    out.append((unsettled == 0, f"ledger: {unsettled} stopped sessions not settled"))
+    return out

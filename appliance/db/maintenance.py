@@ -42,6 +42,7 @@ def migrate(database: Database, backup_dir: Path) -> list[str]:
     """Apply pending migrations; back the database up first when it already holds data."""
     applied, pending = schema_status(database)
     if not pending:
+        startup_sweep(database)
         return []
     if applied:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -53,7 +54,18 @@ def migrate(database: Database, backup_dir: Path) -> list[str]:
     except Exception as err:
         raise DatabaseError(f"migration failed, the database is unchanged: {err}") from err
     log.info("applied migrations: %s", ", ".join(done))
+    startup_sweep(database)
     return done
+
+
+def startup_sweep(database: Database) -> int:
+    """Settle any stopped session that is not settled yet (money's start-up sweep)."""
+    from appliance.billing.settlement import sweep
+
+    count = database.run_sync(sweep)
+    if count:
+        log.warning("settled %d stopped sessions left unsettled", count)
+    return count
 
 
 def backup(database: Database, target: Path) -> Path:

@@ -99,6 +99,35 @@ class StatusEvent(BaseModel):
         indexes = ((("station", "connector_id", "received_at"), False),)
 
 
+class Driver(BaseModel):
+    """A registered driver. `group_tag` is sent as parentIdTag for all their cards, so any of
+    their cards can stop their session."""
+
+    id = AutoField()
+    name = CharField(max_length=120)
+    phone = CharField(max_length=40, default="", index=True)
+    email = CharField(max_length=120, default="")
+    note = TextField(default="")
+    language = CharField(max_length=16, default="")
+    group_tag = CharField(max_length=20, unique=True)
+    blocked = BooleanField(default=False)
+    overdraft_minor = BigIntegerField(null=True)  # null: the site default
+    created_at = DateTimeField(default=utcnow)
+    retired_at = DateTimeField(null=True)
+
+
+class Account(BaseModel):
+    """One prepaid account per driver. `balance` and `held` are caches of ledger sums, kept in
+    step in the same call that posts an entry; `appliance check` proves they agree."""
+
+    id = AutoField()
+    driver = ForeignKeyField(Driver, unique=True, backref="accounts", on_delete="RESTRICT")
+    currency = CharField(max_length=3)
+    balance = BigIntegerField(default=0)
+    held = BigIntegerField(default=0)
+    updated_at = DateTimeField(default=utcnow)
+
+
 class IdTag(BaseModel):
     """A card or other OCPP id tag. `key` is the upper-cased tag (CiString20 compare)."""
 
@@ -112,6 +141,9 @@ class IdTag(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     retired_at = DateTimeField(null=True)
+    driver = ForeignKeyField(Driver, null=True, backref="cards", on_delete="RESTRICT")
+    mode = CharField(max_length=12, default="personal")  # personal | commercial
+    last_refusal = CharField(max_length=120, default="")  # why money refused it, for staff
 
 
 class UnknownTag(BaseModel):
@@ -166,6 +198,16 @@ class ChargingSession(BaseModel):
     start_frame = TextField(default="")
     stop_frame = TextField(default="")
     updated_at = DateTimeField(default=utcnow)
+    # Money: who pays (the start tag's driver), the tariff it started with, and the settlement.
+    driver = ForeignKeyField(Driver, null=True, on_delete="RESTRICT")
+    account = ForeignKeyField(Account, null=True, on_delete="RESTRICT")
+    mode = CharField(max_length=12, default="none")  # personal | commercial | none
+    auth_reason = CharField(max_length=120, default="")
+    tariff_snapshot = TextField(default="")  # JSON, see billing.tariffs.snapshot
+    fee_minor = BigIntegerField(null=True)
+    fee_breakdown = TextField(default="")  # JSON of the priced components
+    settled = BooleanField(default=False)
+    stop_requested = CharField(max_length=32, default="")  # why the server stopped it
 
 
 class MeterSample(BaseModel):
@@ -248,6 +290,87 @@ class AuditLog(BaseModel):
     at = DateTimeField(default=utcnow, index=True)
 
 
+class LedgerEntry(BaseModel):
+    """One change of money. `amount` is signed: its effect on `balance` for the balance kinds,
+    on `held` for hold and release. `reference` is the business key of what caused it."""
+
+    id = AutoField()
+    account = ForeignKeyField(Account, backref="entries", on_delete="RESTRICT")
+    amount = BigIntegerField()
+    kind = CharField(max_length=16)
+    reference = CharField(max_length=200, unique=True)
+    actor = CharField(max_length=80, default="")
+    method = CharField(max_length=16, default="")  # top-ups: cash|card_terminal|bank_transfer|other
+    receipt_no = CharField(max_length=64, default="")
+    note = TextField(default="")
+    session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("account", "id"), False),)
+
+
+class Hold(BaseModel):
+    """Money set aside before a start (QR starts); released whole at settlement."""
+
+    id = AutoField()
+    account = ForeignKeyField(Account, on_delete="RESTRICT")
+    amount = BigIntegerField()
+    state = CharField(max_length=12, default="open")  # open | captured | released
+    session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
+    id_tag = CharField(max_length=20, default="")
+    expires_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Tariff(BaseModel):
+    """Prices as Decimal text with up to 4 decimals of the major unit."""
+
+    id = AutoField()
+    name = CharField(max_length=80)
+    currency = CharField(max_length=3)
+    energy_per_kwh = CharField(max_length=24, default="0")
+    time_per_hour = CharField(max_length=24, default="0")
+    session_fee = CharField(max_length=24, default="0")
+    session_fee_min_wh = IntegerField(default=0)
+    idle_per_hour = CharField(max_length=24, default="0")
+    idle_grace_min = IntegerField(default=0)
+    min_to_start = BigIntegerField(default=0)  # minor units
+    tax_rate = CharField(max_length=12, default="0")
+    prices_include_tax = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class TariffAssignment(BaseModel):
+    """Which tariff applies where. `scope` is `site`, `station:{id}` or `station:{id}:{conn}`:
+    one UNIQUE key, since SQL treats NULL columns in a unique index as all different."""
+
+    id = AutoField()
+    tariff = ForeignKeyField(Tariff, on_delete="RESTRICT")
+    station = ForeignKeyField(Station, null=True, on_delete="RESTRICT")
+    connector_id = IntegerField(null=True)
+    scope = CharField(max_length=80, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class IdempotencyRecord(BaseModel):
+    """The first answer to a money request with an Idempotency-Key."""
+
+    id = AutoField()
+    principal = CharField(max_length=80)
+    method = CharField(max_length=8)
+    path = CharField(max_length=200)
+    key = CharField(max_length=120)
+    body_hash = CharField(max_length=64)
+    status = IntegerField()
+    response = TextField()
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("principal", "method", "path", "key"), True),)
+
+
 MODELS: list[type[Model]] = [
     Station,
     Connector,
@@ -263,4 +386,11 @@ MODELS: list[type[Model]] = [
     ApiToken,
     StaffUser,
     AuditLog,
+    Driver,
+    Account,
+    LedgerEntry,
+    Hold,
+    Tariff,
+    TariffAssignment,
+    IdempotencyRecord,
 ]

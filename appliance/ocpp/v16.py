@@ -128,13 +128,27 @@ class ChargePoint16(Connection):
 
     @on(Action.meter_values)
     async def on_meter_values(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        session = await self.db.run(sessions.record_meter_values, self.station_id, payload, rx.at)
+        session, stop_needed = await self.db.run(auth.meter_values, self.station_id, payload,
+                                                 rx.at)
+        if stop_needed and session is not None:
+            # Out of money: stop it once this answer is out (never from inside the db call).
+            tx = session.transaction_id
+            self.after_answer(lambda: self._remote_stop(tx))
         if session is not None:
             if rx.flags:
                 await self.db.run(sessions.mark_flag, session.id, "schema_violation")
             self.services.bus.publish(events.SessionMeter(
                 session.id, self.id, session.connector_id, session.energy_wh, session.power_w))
         return {}
+
+    async def _remote_stop(self, transaction_id: int) -> None:
+        try:
+            status = await self.call("RemoteStopTransaction", {"transactionId": transaction_id})
+            log.info("%s: stopped transaction %s (out of balance): %s", self.id,
+                     transaction_id, status.get("status"))
+        except ApplianceError as err:
+            log.warning("%s: could not stop transaction %s (out of balance): %s", self.id,
+                        transaction_id, err.message)
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:

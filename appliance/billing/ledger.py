@@ -1,0 +1,148 @@
+"""The ledger: every change of money is one row with a UNIQUE reference derived from its cause.
+`balance` and `held` on the account are caches of ledger sums, moved in the same call that
+posts the row, so they can never drift apart while the writer runs one job at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import IntegrityError, fn
+
+from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
+from appliance.errors import InvalidInput, NotFound, Unprocessable
+
+BALANCE_KINDS = ("topup", "topup_reversal", "charge", "refund", "payout", "adjustment")
+HOLD_KINDS = ("hold", "release")
+KINDS = BALANCE_KINDS + HOLD_KINDS
+METHODS = ("cash", "card_terminal", "bank_transfer", "other")
+DEFAULT_OVERDRAFT_MINOR = 0  # the site default until site settings live in the database
+
+
+@dataclass(frozen=True)
+class Posting:
+    account_id: int
+    amount: int
+    kind: str
+    reference: str
+    actor: str = ""
+    note: str = ""
+    method: str = ""
+    receipt_no: str = ""
+    session_id: int | None = None
+
+
+def post(p: Posting) -> tuple[LedgerEntry, bool]:
+    """Write one entry and move the cached column. Returns (entry, created); a reference seen
+    before returns the first entry and changes nothing."""
+    if p.kind not in KINDS:
+        raise ValueError(f"unknown ledger kind {p.kind}")
+    try:
+        with LedgerEntry._meta.database.atomic():
+            entry = LedgerEntry.create(
+                account=p.account_id, amount=p.amount, kind=p.kind, reference=p.reference,
+                actor=p.actor[:80], note=p.note, method=p.method, receipt_no=p.receipt_no[:64],
+                session=p.session_id)
+    except IntegrityError:
+        return LedgerEntry.get(LedgerEntry.reference == p.reference), False
+    column = Account.balance if p.kind in BALANCE_KINDS else Account.held
+    (Account.update({column: column + p.amount, Account.updated_at: utcnow()})
+     .where(Account.id == p.account_id).execute())
+    return entry, True
+
+
+def ledger_sums(account_id: int) -> tuple[int, int]:
+    """(balance, held) derived from the ledger itself."""
+    rows = (LedgerEntry.select(LedgerEntry.kind, fn.SUM(LedgerEntry.amount))
+            .where(LedgerEntry.account == account_id).group_by(LedgerEntry.kind).tuples())
+    sums = dict(rows)
+    return (int(sum(sums.get(k) or 0 for k in BALANCE_KINDS)),
+            int(sum(sums.get(k) or 0 for k in HOLD_KINDS)))
+
+
+def overdraft(driver: Driver) -> int:
+    return driver.overdraft_minor if driver.overdraft_minor is not None \
+        else DEFAULT_OVERDRAFT_MINOR
+
+
+def debt(balance: int, overdraft_minor: int) -> int:
+    """What went below zero beyond the overdraft; it blocks new starts until a top-up."""
+    return max(0, -overdraft_minor - balance)
+
+
+def place_hold(account_id: int, amount: int, id_tag: str = "", actor: str = "") -> Hold:
+    hold = Hold.create(account=account_id, amount=amount, id_tag=id_tag)
+    post(Posting(account_id, amount, "hold", f"hold:{hold.id}", actor=actor))
+    return hold
+
+
+def release_holds(session_id: int, actor: str) -> None:
+    """Release every open or captured hold of a session, whole."""
+    for hold in Hold.select().where((Hold.session == session_id)
+                                    & (Hold.state.in_(("open", "captured")))):
+        post(Posting(hold.account_id, -hold.amount, "release", f"release:{hold.id}",
+                     actor=actor, session_id=session_id))
+        hold.state = "released"
+        hold.save()
+
+
+def topup(account_id: int, amount: int, method: str, receipt_no: str, reference: str,
+          actor: str, note: str = "") -> LedgerEntry:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("amount must be a positive whole number of minor units",
+                           details={"field": "amount"})
+    if method not in METHODS:
+        raise InvalidInput(f"method must be one of {', '.join(METHODS)}",
+                           details={"field": "method"})
+    entry, _ = post(Posting(account_id, amount, "topup", reference, actor=actor, note=note,
+                            method=method, receipt_no=receipt_no))
+    return entry
+
+
+def correction(account_id: int, kind: str, amount: int, reason: str, reference: str,
+               actor: str, session_id: int | None) -> LedgerEntry:
+    """A refund of a session (positive) or an adjustment (either sign), with its reason."""
+    if not reason.strip():
+        raise InvalidInput("a reason is required", details={"field": "reason"})
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise InvalidInput("amount must be a non-zero whole number of minor units",
+                           details={"field": "amount"})
+    if kind == "refund":
+        _check_refund(account_id, amount, session_id)
+    entry, _ = post(Posting(account_id, amount, kind, reference, actor=actor, note=reason,
+                            session_id=session_id))
+    return entry
+
+
+def _check_refund(account_id: int, amount: int, session_id: int | None) -> None:
+    session = ChargingSession.get_or_none(ChargingSession.id == session_id) \
+        if session_id else None
+    if session is None or session.account_id != account_id:
+        raise NotFound("a refund needs a session of this driver", details={"field": "session_id"})
+    refunded = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
+                .where((LedgerEntry.session == session_id) & (LedgerEntry.kind == "refund"))
+                .scalar())
+    if amount < 0 or amount + int(refunded) > (session.fee_minor or 0):
+        raise Unprocessable("a refund is positive and at most the session's fee",
+                            details={"fee": session.fee_minor, "refunded": int(refunded)})
+
+
+def entries(account_id: int, after: int | None, limit: int) -> list[dict[str, Any]]:
+    """Entries oldest first with the running balance after each (holds move `held` only)."""
+    query = LedgerEntry.select().where(LedgerEntry.account == account_id)
+    running = 0
+    if after is not None:
+        query = query.where(LedgerEntry.id > after)
+        running = int(LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
+                      .where((LedgerEntry.account == account_id) & (LedgerEntry.id <= after)
+                             & LedgerEntry.kind.in_(BALANCE_KINDS)).scalar())
+    out = []
+    for e in query.order_by(LedgerEntry.id).limit(limit):
+        if e.kind in BALANCE_KINDS:
+            running += e.amount
+        out.append({"id": e.id, "kind": e.kind, "amount": e.amount, "reference": e.reference,
+                    "actor": e.actor, "method": e.method or None,
+                    "receipt_no": e.receipt_no or None, "note": e.note,
+                    "session_id": e.session_id, "created_at": e.created_at,
+                    "balance_after": running})
+    return out

@@ -1,0 +1,139 @@
+"""The money side of a session: who pays and at which tariff (fixed at the start), live cost,
+what an account may still spend, the running-out watchdog, and settlement, which happens once,
+in the same database call that records the stop."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from appliance.billing import ledger, pricing, tariffs
+from appliance.charging.metering import POWER_IMPORT
+from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterSample
+
+SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
+STOP_REASON_FUNDS = "balance_exhausted"
+TOTAL_PHASES = ("", "L1", "L2", "L3")
+DEFAULT_CURRENCY = "INR"
+
+
+def attach(session: ChargingSession, tag: IdTag | None) -> None:
+    """Fix the payer (the start tag's driver, never the stop tag's) and the tariff snapshot."""
+    t = tariffs.resolve(session.station_id, session.connector_id)
+    account = Account.get_or_none(Account.driver == tag.driver_id) \
+        if tag is not None and tag.driver_id is not None else None
+    currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
+    session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency))
+    if tag is not None and account is not None:
+        session.driver = tag.driver_id
+        session.account = account.id
+        session.mode = tag.mode
+    elif tag is not None:
+        session.mode = "personal"
+    if session.mode == "commercial" and t is None:
+        session.flags = ",".join(f for f in (session.flags, "no_tariff") if f)
+    session.save()
+
+
+def _power_samples(session_id: int) -> list[tuple[datetime, float]]:
+    """Power by time: the phase-less value, else the sum of the phases."""
+    by_time: dict[datetime, dict[str, float]] = defaultdict(dict)
+    rows = (MeterSample.select(MeterSample.timestamp, MeterSample.phase, MeterSample.value)
+            .where((MeterSample.session == session_id) & (MeterSample.measurand == POWER_IMPORT)
+                   & MeterSample.value.is_null(False)).tuples())
+    for moment, phase, value in rows:
+        if phase in TOTAL_PHASES:
+            by_time[moment][phase] = float(value)
+    return [(m, p[""] if "" in p else sum(p.values())) for m, p in by_time.items()]
+
+
+def cost(session: ChargingSession, now: datetime, extra_wh: int = 0,
+         extra_s: int = 0) -> pricing.Cost:
+    """Live cost (at `now`) or final cost (at the stop): one function for both."""
+    end = session.stopped_at or now
+    snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
+    idle = pricing.idle_seconds(_power_samples(session.id), session.started_at, end)
+    facts = pricing.Facts(session.energy_wh + extra_wh, session.started_at,
+                          end + timedelta(seconds=extra_s), idle)
+    return pricing.price(snapshot, facts)
+
+
+def _has_hold(session_id: int) -> bool:
+    return Hold.select().where((Hold.session == session_id) & (Hold.state != "released")).exists()
+
+
+def open_cost(account_id: int, now: datetime, exclude: int | None = None) -> int:
+    """Live cost of the account's open commercial sessions that have no hold."""
+    query = ChargingSession.select().where(
+        (ChargingSession.account == account_id) & (ChargingSession.state == "active")
+        & (ChargingSession.mode == "commercial") & ~ChargingSession.settled)
+    return sum(cost(s, now).fee for s in query
+               if s.id != exclude and not _has_hold(s.id))
+
+
+def account_state(account: Account, now: datetime) -> dict[str, int]:
+    driver = Driver.get_by_id(account.driver_id)
+    overdraft = ledger.overdraft(driver)
+    live = open_cost(account.id, now)
+    return {"balance": account.balance, "held": account.held, "open_cost": live,
+            "available": account.balance - account.held - live, "overdraft": overdraft,
+            "debt": ledger.debt(account.balance, overdraft)}
+
+
+def over_limit(session: ChargingSession, now: datetime) -> bool:
+    """Whether cost plus one sample interval at the current power reaches what the account may
+    spend on it (balance + overdraft - other holds - other open sessions)."""
+    if session.mode != "commercial" or session.state != "active" or session.account_id is None:
+        return False
+    account = Account.get_by_id(session.account_id)
+    power = max(0, session.power_w or 0)
+    projected = cost(session, now, power * SAMPLE_INTERVAL_S // 3600, SAMPLE_INTERVAL_S)
+    own_holds = sum(h.amount for h in Hold.select().where(
+        (Hold.session == session.id) & (Hold.state != "released")))
+    limit = (account.balance + ledger.overdraft(Driver.get_by_id(account.driver_id))
+             - (account.held - own_holds) - open_cost(account.id, now, exclude=session.id))
+    return projected.fee >= limit
+
+
+def watchdog(session: ChargingSession, now: datetime) -> bool:
+    """Mark a session to stop when it runs out; True when a stop command should go out."""
+    if not over_limit(session, now):
+        return False
+    if not session.stop_requested:
+        (ChargingSession.update(stop_requested=STOP_REASON_FUNDS)
+         .where(ChargingSession.id == session.id).execute())
+        session.stop_requested = STOP_REASON_FUNDS
+    return True
+
+
+def settle(session: ChargingSession, actor: str = "system") -> None:
+    """Price a stopped session once and charge it: one charge row for the whole fee, even above
+    the balance, and every hold released. A second call changes nothing."""
+    if session.settled or session.stopped_at is None:
+        return
+    price = cost(session, session.stopped_at)
+    session.fee_breakdown = json.dumps(price.as_dict())
+    if session.mode == "commercial" and session.account_id is not None:
+        session.fee_minor = price.fee
+        if price.fee:
+            ledger.post(ledger.Posting(session.account_id, -price.fee, "charge",
+                                       f"charge:{session.id}", actor=actor,
+                                       session_id=session.id))
+    else:
+        session.fee_minor = 0  # personal and unknown cards are recorded, never charged
+    ledger.release_holds(session.id, actor)
+    session.settled = True
+    (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown,
+                            settled=True).where(ChargingSession.id == session.id).execute())
+
+
+def sweep() -> int:
+    """At start: settle every stopped session that is not settled yet. Returns how many."""
+    query = ChargingSession.select().where(ChargingSession.stopped_at.is_null(False)
+                                           & ~ChargingSession.settled)
+    count = 0
+    for session in query:
+        settle(session, "startup-sweep")
+        count += 1
+    return count
