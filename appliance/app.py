@@ -18,6 +18,9 @@ from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
+from appliance.web.security import LoginThrottle, Signer, load_secret
+from appliance.web.session import SIGNER, THROTTLE, session_middleware
+from appliance.web.templating import JINJA, make_environment
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,15 @@ async def close_chargers(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=2 * 1024 * 1024)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    app = web.Application(middlewares=[error_middleware, session_middleware],
+                          client_max_size=2 * 1024 * 1024)
     app[keys.SETTINGS] = settings
     app[keys.EVENTS] = EventBus()
     app[LIMITER] = LoginLimiter()
+    app[JINJA] = make_environment()
+    app[SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
+    app[THROTTLE] = LoginThrottle()
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.on_shutdown.append(close_chargers)

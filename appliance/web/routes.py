@@ -6,6 +6,11 @@ from aiohttp import web
 
 # Importing the API modules registers their routes (and so their OpenAPI entries).
 from appliance.web import api_cards, api_sessions, api_stations  # noqa: F401
+from appliance.web import pages_site, pages_stations
+from appliance.web.templating import TEMPLATES
+
+STATIC = TEMPLATES.with_name("static")
+PAGE_MODULES = (pages_site, pages_stations)
 from appliance.web.api_base import PREFIX, ROUTES, guarded, ok
 from appliance.web.openapi import document
 
@@ -23,3 +28,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/openapi.json", openapi)
     for route in ROUTES:
         app.router.add_route(route.method, PREFIX + route.path, guarded(route))
+    for module in PAGE_MODULES:
+        app.router.add_routes(module.routes)
+    app.router.add_static("/static", STATIC, append_version=False)

@@ -1,0 +1,1 @@
+"""Reports room: daily statistics, the site overview, nightly jobs, exports and backups."""

@@ -1,0 +1,107 @@
+"""The site at a glance for the dashboard: every charger and connector with its live state and
+running session, and today's totals. Plain synchronous read functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from peewee import fn
+
+from appliance.db.models import ChargingSession, Connector, Station, StatusEvent, utcnow
+from appliance.reports.daily import Interval, day_bounds, overlap_s, status_intervals, union
+
+
+@dataclass
+class ConnectorView:
+    connector_id: int
+    state: str  # the OCPP status, or Offline when the station is
+    error_code: str
+    since: datetime | None
+    session_id: int | None = None
+    id_tag: str = ""
+    energy_wh: int = 0
+    power_w: int | None = None
+
+
+@dataclass
+class StationView:
+    id: str
+    description: str
+    online: bool
+    approved: bool
+    vendor: str
+    model: str
+    last_seen_at: datetime | None
+    connectors: list[ConnectorView] = field(default_factory=list)
+
+    @property
+    def attention(self) -> bool:
+        return not self.online or any(c.state in ("Faulted", "Unavailable")
+                                      for c in self.connectors)
+
+
+def site_overview() -> list[StationView]:
+    stations = list(Station.select().where(Station.retired_at.is_null()).order_by(Station.cpid))
+    connectors: dict[int, list[Connector]] = {}
+    for c in Connector.select().where(Connector.connector_id > 0).order_by(Connector.connector_id):
+        connectors.setdefault(c.station_id, []).append(c)
+    running = {(s.station_id, s.connector_id): s for s in ChargingSession.select().where(
+        ChargingSession.state == "active")}
+    views = []
+    for st in stations:
+        view = StationView(st.cpid, st.description, st.online, st.approved, st.vendor, st.model,
+                           st.last_seen_at)
+        for c in connectors.get(st.id, []):
+            session = running.get((st.id, c.connector_id))
+            cv = ConnectorView(c.connector_id, c.status if st.online else "Offline", c.error_code,
+                               c.updated_at if st.online else st.last_seen_at)
+            if session is not None:
+                cv.session_id, cv.id_tag = session.id, session.id_tag
+                cv.energy_wh, cv.power_w = session.energy_wh, session.power_w
+            view.connectors.append(cv)
+        views.append(view)
+    return views
+
+
+@dataclass
+class Totals:
+    energy_wh: int
+    sessions: int
+    charging_s: float
+    active: int
+
+
+def today_totals(tz: ZoneInfo, now: datetime | None = None) -> Totals:
+    """Today's site totals: energy and sessions started today, hours charging (per charger the
+    union over its connectors, summed over chargers), sessions running now."""
+    now = now or utcnow()
+    start, end = day_bounds(datetime.now(tz).date(), tz)
+    started = list(ChargingSession.select(ChargingSession.energy_wh).where(
+        (ChargingSession.started_at >= start) & (ChargingSession.started_at < end)).tuples())
+    active = ChargingSession.select().where(ChargingSession.state == "active").count()
+    return Totals(sum(e for (e,) in started), len(started), _charging_seconds(start, now),
+                  active)
+
+
+def _charging_seconds(start: datetime, now: datetime) -> float:
+    last_before = (StatusEvent.select(fn.MAX(StatusEvent.id))
+                   .where((StatusEvent.received_at < start) & (StatusEvent.connector_id > 0))
+                   .group_by(StatusEvent.station, StatusEvent.connector_id))
+    rows = (StatusEvent.select(StatusEvent.station, StatusEvent.connector_id,
+                               StatusEvent.received_at, StatusEvent.status)
+            .where(((StatusEvent.received_at >= start) & (StatusEvent.connector_id > 0))
+                   | StatusEvent.id.in_(last_before))
+            .order_by(StatusEvent.received_at, StatusEvent.id).tuples())
+    history: dict[tuple[int, int], list[tuple[datetime, str]]] = {}
+    for station_id, connector_id, moment, status in rows:
+        history.setdefault((station_id, connector_id), []).append((max(moment, start), status))
+    offline = {sid: seen for sid, seen in Station.select(Station.id, Station.last_seen_at)
+               .where(~Station.online).tuples()}
+    per_station: dict[int, list[Interval]] = {}
+    for (station_id, _), events in history.items():
+        until = offline.get(station_id) or now
+        per_station.setdefault(station_id, []).extend(
+            status_intervals(events, "Charging", max(until, start)))
+    return sum(overlap_s(union(ivs), (start, now)) for ivs in per_station.values())

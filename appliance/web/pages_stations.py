@@ -1,0 +1,138 @@
+"""Pages: the chargers list and a charger's page (identity, connectors, status history, per-day
+working hours / energy / fees with a chart, commands, configuration, recent frames, approval)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.charging import admin
+from appliance.db.models import StatusEvent
+from appliance.errors import ApplianceError, InvalidInput
+from appliance.reports.daily import station_days
+from appliance.web.audit import record
+from appliance.web.charts import bar_chart
+from appliance.web.session import current_staff, require
+from appliance.web.templating import render
+
+routes = web.RouteTableDef()
+
+# The commands a charger page offers: name -> (OCPP action, payload builder from the form).
+COMMANDS: dict[str, tuple[str, Any]] = {
+    "reset_soft": ("Reset", lambda f: {"type": "Soft"}),
+    "reset_hard": ("Reset", lambda f: {"type": "Hard"}),
+    "unlock": ("UnlockConnector", lambda f: {"connectorId": int(f["connector_id"])}),
+    "available": ("ChangeAvailability", lambda f: {"connectorId": int(f["connector_id"]),
+                                                   "type": "Operative"}),
+    "unavailable": ("ChangeAvailability", lambda f: {"connectorId": int(f["connector_id"]),
+                                                     "type": "Inoperative"}),
+    "remote_start": ("RemoteStartTransaction", lambda f: {"connectorId": int(f["connector_id"]),
+                                                          "idTag": f["id_tag"].strip()}),
+    "remote_stop": ("RemoteStopTransaction", lambda f: {"transactionId":
+                                                        int(f["transaction_id"])}),
+    "trigger": ("TriggerMessage", lambda f: {"requestedMessage": f["message"]}),
+    "clear_cache": ("ClearCache", lambda f: {}),
+    "get_configuration": ("GetConfiguration", lambda f: {}),
+    "change_configuration": ("ChangeConfiguration", lambda f: {"key": f["key"].strip(),
+                                                               "value": f["value"]}),
+}
+
+
+@routes.get("/stations")
+@require("desk")
+async def stations_page(request: web.Request) -> web.StreamResponse:
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None)
+    return render(request, "stations.html", {"stations": rows})
+
+
+def _range(request: web.Request, tz: Any) -> tuple[date, date]:
+    today = datetime.now(tz).date()
+    try:
+        last = date.fromisoformat(request.query["to"]) if request.query.get("to") else today
+        first = (date.fromisoformat(request.query["from"]) if request.query.get("from")
+                 else last - timedelta(days=29))
+    except ValueError as err:
+        raise InvalidInput("dates look like 2026-01-31") from err
+    if first > last or (last - first).days > 366:
+        raise InvalidInput("the range must run forward and span at most a year")
+    return first, last
+
+
+def _history(station_id: int) -> list[StatusEvent]:
+    return list(StatusEvent.select().where(StatusEvent.station == station_id)
+                .order_by(StatusEvent.id.desc()).limit(50))
+
+
+def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str, Any]:
+    st = admin.get_station(cpid)
+    return {"station": admin.station_dict(st), "history": _history(st.id),
+            "days": station_days(st.id, first, last, tz),
+            "frames": admin.recent_frames(cpid, 50)}
+
+
+@routes.get("/stations/{id}")
+@require("desk")
+async def station_page(request: web.Request, result: dict[str, Any] | None = None,
+                       status: int = 200) -> web.StreamResponse:
+    tz = request.app[keys.SETTINGS].tz
+    first, last = _range(request, tz)
+    data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
+                                                 first, last, tz)
+    rows = data["days"]
+    data["chart"] = bar_chart([(r.day.strftime("%d %b"), r.charging_s / 3600) for r in rows],
+                              unit="h", title="Hours charging per day")
+    data["energy_chart"] = bar_chart([(r.day.strftime("%d %b"), r.energy_wh / 1000)
+                                      for r in rows], unit="kWh", title="Energy per day")
+    data.update({"first": first, "last": last, "result": result,
+                 "online": request.app[keys.CONTROL].is_online(request.match_info["id"])})
+    return render(request, "station.html", data, status=status)
+
+
+@routes.post("/stations/{id}/command")
+@require("admin")
+async def station_command(request: web.Request) -> web.StreamResponse:
+    cpid = request.match_info["id"]
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    name = form.get("command", "")
+    if name not in COMMANDS:
+        raise InvalidInput("unknown command")
+    action, build = COMMANDS[name]
+    try:
+        payload = build(form)
+    except (KeyError, ValueError):
+        return await station_page(request, {"ok": False, "action": action,
+                                            "text": "Fill in every field of the command."}, 400)
+    await record(request, "station.command", cpid, {"action": action, "payload": payload})
+    try:
+        answer = await request.app[keys.CONTROL].raw(cpid, action, payload)
+        result = {"ok": True, "action": action, "text": json.dumps(answer, indent=1)}
+    except ApplianceError as err:
+        result = {"ok": False, "action": action, "text": err.message}
+    return await station_page(request, result)
+
+
+@routes.post("/stations/{id}/settings")
+@require("admin")
+async def station_settings(request: web.Request) -> web.StreamResponse:
+    cpid = request.match_info["id"]
+    form = await request.post()
+    fields: dict[str, Any] = {"description": str(form.get("description", ""))[:500],
+                              "approved": form.get("approved") == "on",
+                              "managed": form.get("managed") == "on",
+                              "auth_mode": str(form.get("auth_mode", "basic"))}
+    if form.get("password"):
+        fields["password"] = str(form["password"])
+    try:
+        await request.app[keys.DATABASE].run(admin.update_station, cpid, fields)
+    except InvalidInput as err:
+        return await station_page(request, {"ok": False, "action": "settings",
+                                            "text": err.message}, 400)
+    staff = current_staff(request)
+    await record(request, "station.update", cpid,
+                 {k: v for k, v in fields.items() if k != "password"} | {
+                     "by": staff.username if staff else ""})
+    raise web.HTTPSeeOther(f"/stations/{cpid}")

@@ -1,0 +1,119 @@
+"""Staff login for the pages: the session middleware, login and logout, role guards, CSRF on
+every form post."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.db.models import StaffUser
+from appliance.errors import Forbidden
+from appliance.web.api_base import PREFIX, STAFF, Principal
+from appliance.web.security import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    LoginThrottle,
+    Signer,
+    StaffSession,
+    csrf_ok,
+    set_cookie,
+)
+from appliance.web.staff import verify_password
+
+SIGNER: web.AppKey[Signer] = web.AppKey("session_signer", Signer)
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
+SESSION: web.RequestKey[StaffSession] = web.RequestKey("staff_session", StaffSession)
+PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/ocpp/", "/c/", "/me", "/driver")
+
+
+def current_staff(request: web.Request) -> StaffSession | None:
+    return request.get(SESSION)
+
+
+def _still_valid(user_id: int, nonce: str) -> StaffUser | None:
+    user = StaffUser.get_or_none(StaffUser.id == user_id)
+    return user if user is not None and not user.disabled else None
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: PageHandler) -> web.StreamResponse:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        value = request.app[SIGNER].loads(raw, SESSION_MAX_AGE_S)
+        if value is not None:
+            user = await request.app[keys.DATABASE].read(_still_valid, value["uid"], value["n"])
+            if user is not None:
+                request[SESSION] = StaffSession(user.id, user.username, user.role, value["n"])
+                request[STAFF] = Principal(f"staff:{user.username}", user.role)
+    if request.method not in SAFE_METHODS and not request.path.startswith(("/ocpp/", PREFIX)):
+        # Every form post carries the CSRF token of this browser (double submit).
+        form = await request.post() if request.content_type in (
+            "application/x-www-form-urlencoded", "multipart/form-data") else {}
+        submitted = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
+        if not csrf_ok(request, submitted if isinstance(submitted, str) else None):
+            raise web.HTTPForbidden(text="The form expired or was not sent by this site's "
+                                         "pages (CSRF check). Reload the page and try again.")
+    return await handler(request)
+
+
+def require(role: str = "desk") -> Callable[[PageHandler], PageHandler]:
+    """Guard a page: staff of at least `role` (admin > desk); others go to the login page."""
+
+    def wrap(handler: PageHandler) -> PageHandler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            staff = current_staff(request)
+            if staff is None:
+                raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
+            if role == "admin" and staff.role != "admin":
+                raise Forbidden("this page is for admins")
+            return await handler(request)
+
+        return guarded
+
+    return wrap
+
+
+def _check_login(username: str, password: str) -> StaffUser | None:
+    user = StaffUser.get_or_none((StaffUser.username == username) & ~StaffUser.disabled)
+    if user is None:
+        verify_password("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$" + "A" * 43, password)
+        return None  # the same work either way: no user-name oracle by timing
+    return user if verify_password(user.password_hash, password) else None
+
+
+async def login(request: web.Request, form: dict[str, Any]
+                ) -> tuple[web.HTTPSeeOther | None, str | None]:
+    """Check a login form. Returns (redirect response, None) or (None, error message)."""
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    throttle = request.app[THROTTLE]
+    keys_ = (f"user:{username.lower()}", f"addr:{request.remote}")
+    if throttle.blocked(*keys_):
+        return None, "Too many failed logins. Wait a few minutes and try again."
+    await asyncio.sleep(throttle.delay_s(*keys_))
+    user = await request.app[keys.DATABASE].read(_check_login, username, password)
+    if user is None:
+        throttle.failed(*keys_)
+        return None, "Wrong user name or password."
+    throttle.succeeded(*keys_)
+    token = request.app[SIGNER].dumps({"uid": user.id, "n": secrets.token_urlsafe(12)})
+    target = str(form.get("next") or "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = web.HTTPSeeOther(target)
+    set_cookie(response, request, SESSION_COOKIE, token, SESSION_MAX_AGE_S)
+    return response, None
+
+
+def logout_response() -> web.HTTPSeeOther:
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response

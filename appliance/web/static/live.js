@@ -1,0 +1,36 @@
+// Live parts of the staff pages: one EventSource on /events; the page works without it.
+(function () {
+  "use strict";
+  if (!window.EventSource) return;
+  var source = new EventSource("/events");
+  var handlers = {
+    ConnectorStatus: function (e) {
+      var el = document.querySelector('[data-connector="' + CSS.escape(e.station_id + "/" + e.connector_id) + '"] .state');
+      if (el) { el.textContent = e.status; el.className = "state " + e.status; }
+    },
+    StationOnline: function (e) {
+      var card = document.querySelector('[data-station="' + CSS.escape(e.station_id) + '"]');
+      if (!card) return;
+      card.classList.toggle("attention", !e.online);
+      var badge = card.querySelector(".online");
+      if (badge) { badge.textContent = e.online ? "online" : "offline";
+                   badge.className = "online state " + (e.online ? "Available" : "Offline"); }
+      if (!e.online) card.querySelectorAll(".connector .state").forEach(function (s) {
+        s.textContent = "Offline"; s.className = "state Offline"; });
+    },
+    SessionMeter: function (e) {
+      var el = document.querySelector('[data-connector="' + CSS.escape(e.station_id + "/" + e.connector_id) + '"] .meter');
+      if (el) el.textContent = (e.energy_wh / 1000).toFixed(2) + " kWh" +
+        (e.power_w != null ? " · " + (e.power_w / 1000).toFixed(1) + " kW" : "");
+    },
+    TagSeen: function (e) {
+      var box = document.getElementById("tapped-tag");
+      if (box && e.source === "reader") { box.value = e.id_tag; box.dispatchEvent(new Event("change")); }
+    }
+  };
+  source.onmessage = function (msg) {
+    var e; try { e = JSON.parse(msg.data); } catch (err) { return; }
+    if (handlers[e.type]) handlers[e.type](e);
+    document.dispatchEvent(new CustomEvent("appliance:event", { detail: e }));
+  };
+})();

@@ -1,0 +1,98 @@
+"""Jinja2 for the pages: autoescaping, gettext from the first page on (English first; other
+languages are a Babel catalog away), and money, energy and times in the site's locale."""
+
+from __future__ import annotations
+
+import gettext
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from babel import numbers as babel_numbers
+
+from appliance import keys
+
+TEMPLATES = Path(__file__).with_name("templates")
+LOCALES = Path(__file__).with_name("locale")
+JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
+
+
+def make_environment(locale: str = "en") -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    translations = gettext.translation("appliance", localedir=LOCALES, languages=[locale],
+                                       fallback=True)
+    env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def money(amount: int | None, currency: str, locale: str = "en_IN") -> str:
+    if amount is None:
+        return "—"
+    digits = babel_numbers.get_currency_precision(currency)
+    major = Decimal(amount).scaleb(-digits)
+    return babel_numbers.format_currency(major, currency, locale=locale)
+
+
+def kwh(wh: int | float | None) -> str:
+    if wh is None:
+        return "—"
+    return f"{Decimal(wh) / 1000:.2f}"
+
+
+def duration(seconds: int | float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def local_time(moment: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).strftime(fmt)
+
+
+def hours(seconds: float) -> str:
+    return str(Decimal(seconds / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+def render(request: web.Request, name: str, context: dict[str, Any], status: int = 200
+           ) -> web.Response:
+    from appliance.web.security import CSRF_COOKIE, csrf_token, set_cookie
+    from appliance.web.session import current_staff
+
+    settings = request.app[keys.SETTINGS]
+    tz = settings.tz
+    env = request.app[JINJA]
+    token = csrf_token(request)
+    base = {
+        "request": request, "staff": current_staff(request), "csrf_token": token,
+        "site_name": settings.site_name if hasattr(settings, "site_name") else "Charging site",
+        "currency": settings.currency, "tz": tz,
+        "money": lambda a: money(a, settings.currency),
+        "kwh": kwh, "duration": duration, "hours": hours,
+        "when": lambda m, fmt="%Y-%m-%d %H:%M": local_time(m, tz, fmt),
+        "path": request.path,
+    }
+    html = env.get_template(name).render({**base, **context})
+    response = web.Response(text=html, status=status, content_type="text/html")
+    if request.cookies.get(CSRF_COOKIE) != token:
+        set_cookie(response, request, CSRF_COOKIE, token, None)
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'")
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
