@@ -1,12 +1,45 @@
-"""Charging sessions as staff and the API read them. Plain synchronous read functions."""
+"""Charging sessions as staff and the API read them, with their money: payer, tariff snapshot,
+cost breakdown (live while running). Plain synchronous read functions."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from appliance.db.models import ChargingSession, MeterSample, Station
+from appliance.db.models import ChargingSession, MeterSample, Station, utcnow
 from appliance.errors import NotFound
+
+COST_LINES = ("energy", "time", "session", "idle", "tax_added", "fee", "tax")
+
+
+def _currency(s: ChargingSession) -> str:
+    return str(json.loads(s.tariff_snapshot).get("currency", "INR")) if s.tariff_snapshot \
+        else "INR"
+
+
+def _money_fields(s: ChargingSession) -> dict[str, Any]:
+    cur = _currency(s)
+    fee = {"amount": s.fee_minor, "currency": cur} if s.fee_minor is not None else None
+    return {"mode": s.mode, "driver_id": s.driver_id, "fee": fee, "settled": s.settled,
+            "stop_requested": s.stop_requested or None, "auth_reason": s.auth_reason or None}
+
+
+def cost_breakdown(s: ChargingSession) -> dict[str, Any] | None:
+    """The priced lines as money objects: stored at settlement, else the live cost now."""
+    if s.fee_breakdown:
+        lines = json.loads(s.fee_breakdown)
+    elif s.tariff_snapshot and s.state == "active":
+        from appliance.billing.settlement import cost  # billing prices; charging only shows
+
+        lines = cost(s, utcnow()).as_dict()
+    else:
+        return None
+    cur = lines.get("currency", _currency(s))
+    out: dict[str, Any] = {k: {"amount": int(lines[k]), "currency": cur} for k in COST_LINES}
+    out["charged"] = s.mode == "commercial"
+    out["live"] = not s.fee_breakdown
+    return out
 
 
 def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
@@ -20,13 +53,16 @@ def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
         "stop_id_tag": s.stop_id_tag or None,
         "duration_s": int((s.stopped_at - s.started_at).total_seconds()) if s.stopped_at else None,
         "flags": [f for f in s.flags.split(",") if f],
+        **_money_fields(s),
     }
 
 
 def list_sessions(after: int | None, limit: int, station: str | None, id_tag: str | None,
-                  start: datetime | None, end: datetime | None, state: str | None
-                  ) -> list[tuple[int, dict[str, Any]]]:
+                  start: datetime | None, end: datetime | None, state: str | None,
+                  driver_id: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     query = ChargingSession.select(ChargingSession, Station.cpid).join(Station)
+    if driver_id is not None:
+        query = query.where(ChargingSession.driver == driver_id)
     if station:
         query = query.where(Station.key == station.upper())
     if id_tag:
@@ -49,6 +85,8 @@ def get_session(session_id: int) -> dict[str, Any]:
     if s is None:
         raise NotFound(f"no session {session_id}")
     out = session_dict(s, s.station.cpid)
+    out["tariff_snapshot"] = json.loads(s.tariff_snapshot) if s.tariff_snapshot else None
+    out["cost"] = cost_breakdown(s)
     out["samples"] = [
         {"timestamp": m.timestamp, "measurand": m.measurand, "phase": m.phase or None,
          "location": m.location or None, "context": m.context, "unit": m.unit,

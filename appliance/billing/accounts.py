@@ -1,0 +1,167 @@
+"""Drivers and their accounts and cards as staff manage them: create, search by name, phone or
+card, bind cards (personal or commercial), re-issue a lost card, retire. Sync functions."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from appliance.billing import ledger, settlement
+from appliance.billing.cards import card_dict, check_id_tag
+from appliance.billing.tariffs import money
+from appliance.db.models import Account, Driver, IdTag, UnknownTag, utcnow
+from appliance.errors import Conflict, InvalidInput, NotFound
+
+MODES = ("personal", "commercial")
+TEXT_FIELDS = {"name": 120, "phone": 40, "email": 120, "note": 2000, "language": 16}
+
+
+def _group_tag() -> str:
+    # A form no card UID has: drivers' group tags are sent only as parentIdTag.
+    return "GRP-" + secrets.token_hex(6).upper()
+
+
+def driver_dict(d: Driver, now: datetime | None = None) -> dict[str, Any]:
+    account = Account.get(Account.driver == d.id)
+    state = settlement.account_state(account, now or utcnow())
+    cur = account.currency
+    out: dict[str, Any] = {f: getattr(d, f) for f in TEXT_FIELDS}
+    out.update({
+        "id": d.id, "group_tag": d.group_tag, "blocked": d.blocked,
+        "overdraft": money(state["overdraft"], cur) if d.overdraft_minor is not None else None,
+        "created_at": d.created_at, "retired_at": d.retired_at,
+        "account": {k: money(state[k], cur) for k in
+                    ("balance", "held", "open_cost", "available", "overdraft", "debt")},
+        "cards": [{"id_tag": t.id_tag, "mode": t.mode, "status": t.status}
+                  for t in IdTag.select().where((IdTag.driver == d.id)
+                                                & IdTag.retired_at.is_null())],
+    })
+    return out
+
+
+def _apply(d: Driver, fields: dict[str, Any]) -> None:
+    for name, size in TEXT_FIELDS.items():
+        if name in fields:
+            value = fields[name]
+            if not isinstance(value, str):
+                raise InvalidInput(f"{name} must be text", details={"field": name})
+            setattr(d, name, value.strip()[:size])
+    if not d.name:
+        raise InvalidInput("name is required", details={"field": "name"})
+    if "blocked" in fields:
+        d.blocked = bool(fields["blocked"])
+    if "overdraft" in fields:
+        value = fields["overdraft"]
+        if isinstance(value, dict):
+            value = value.get("amount")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise InvalidInput("overdraft must be a whole number of minor units >= 0",
+                               details={"field": "overdraft"})
+        d.overdraft_minor = value
+
+
+def create_driver(fields: dict[str, Any], currency: str) -> dict[str, Any]:
+    d = Driver(group_tag=_group_tag(), name="")
+    _apply(d, fields)
+    d.save()
+    Account.create(driver=d.id, currency=currency)
+    return driver_dict(d)
+
+
+def get_driver(driver_id: int) -> Driver:
+    d = Driver.get_or_none(Driver.id == driver_id)
+    if d is None:
+        raise NotFound(f"no driver {driver_id}")
+    return d
+
+
+def account_of(driver_id: int) -> Account:
+    get_driver(driver_id)
+    return Account.get(Account.driver == driver_id)
+
+
+def update_driver(driver_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    d = get_driver(driver_id)
+    _apply(d, fields)
+    d.save()
+    return driver_dict(d)
+
+
+def retire_driver(driver_id: int) -> None:
+    """History stays; the driver's cards stop working."""
+    d = get_driver(driver_id)
+    d.retired_at = utcnow()
+    d.save()
+    IdTag.update(status="Blocked", updated_at=utcnow()).where(IdTag.driver == d.id).execute()
+
+
+def list_drivers(after: int | None, limit: int, q: str | None) -> list[tuple[int, dict[str, Any]]]:
+    query = Driver.select().where(Driver.retired_at.is_null())
+    if q:
+        by_card = IdTag.select(IdTag.driver).where(IdTag.key.contains(q.upper()))
+        query = query.where(Driver.name.contains(q) | Driver.phone.contains(q)
+                            | Driver.id.in_(by_card))
+    if after is not None:
+        query = query.where(Driver.id > after)
+    return [(d.id, driver_dict(d)) for d in query.order_by(Driver.id).limit(limit)]
+
+
+def bind_card(driver_id: int, id_tag: str, mode: str, replaces: str | None) -> dict[str, Any]:
+    """Give a card to a driver; with `replaces`, the new card takes over a lost one, which is
+    Blocked from now on."""
+    d = get_driver(driver_id)
+    check_id_tag(id_tag)
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}", details={"field": "mode"})
+    tag = IdTag.get_or_none(IdTag.key == id_tag.upper())
+    if tag is not None and tag.retired_at is None and tag.driver_id not in (None, d.id):
+        raise Conflict(f"card {id_tag} belongs to another driver", details={"id_tag": id_tag})
+    if replaces:
+        old = IdTag.get_or_none((IdTag.key == replaces.upper()) & (IdTag.driver == d.id))
+        if old is None:
+            raise NotFound(f"driver has no card {replaces}", details={"field": "replaces"})
+        old.status, old.updated_at = "Blocked", utcnow()
+        old.note = (old.note + f" replaced by {id_tag}").strip()
+        old.save()
+    if tag is None:
+        tag = IdTag(id_tag=id_tag, key=id_tag.upper(), status="Accepted")
+    elif tag.retired_at is not None:
+        tag.retired_at, tag.status = None, "Accepted"
+    tag.driver, tag.mode, tag.parent_id_tag = d.id, mode, d.group_tag
+    tag.updated_at = utcnow()
+    tag.save()
+    UnknownTag.delete().where(UnknownTag.key == tag.key).execute()
+    return {**card_dict(tag), "mode": tag.mode, "driver_id": d.id}
+
+
+def driver_cards(driver_id: int) -> list[dict[str, Any]]:
+    get_driver(driver_id)
+    return [{**card_dict(t), "mode": t.mode, "last_refusal": t.last_refusal or None}
+            for t in IdTag.select().where(IdTag.driver == driver_id).order_by(IdTag.id)]
+
+
+def topup(driver_id: int, amount: int, method: str, receipt_no: str, reference: str,
+          actor: str, note: str) -> dict[str, Any]:
+    account = account_of(driver_id)
+    entry = ledger.topup(account.id, amount, method, receipt_no, reference, actor, note)
+    return {"entry_id": entry.id, "amount": money(entry.amount, account.currency),
+            "driver": driver_dict(get_driver(driver_id))}
+
+
+def correct(driver_id: int, kind: str, amount: int, reason: str, reference: str, actor: str,
+            session_id: int | None) -> dict[str, Any]:
+    account = account_of(driver_id)
+    entry = ledger.correction(account.id, kind, amount, reason, reference, actor, session_id)
+    return {"entry_id": entry.id, "kind": kind, "amount": money(entry.amount, account.currency),
+            "driver": driver_dict(get_driver(driver_id))}
+
+
+def driver_ledger(driver_id: int, after: int | None, limit: int) -> list[dict[str, Any]]:
+    account = account_of(driver_id)
+    rows = ledger.entries(account.id, after, limit)
+    for row in rows:
+        row["amount"] = money(row["amount"], account.currency)
+        row["balance_after"] = money(row["balance_after"], account.currency)
+    return rows
