@@ -1,0 +1,734 @@
+#!/usr/bin/env python3
+"""Load benchmark for the appliance's OCPP 1.6J endpoint: many simulated chargers, from several
+processes, speaking pre-built OCPP-J frames over aiohttp client WebSockets (no `ocpp` library on
+this side, so the generator stays cheap), against an appliance this script starts itself on
+127.0.0.1 (or a running one given with --url).
+
+Scenarios (run in this order with --scenario all, the default):
+  boot        all chargers connect at once, send BootNotification and two StatusNotifications.
+  steady      a site at work: every charger sends MeterValues for its two connectors every
+              --interval seconds, a Heartbeat every second interval, and runs Authorize /
+              StartTransaction / StatusNotification Charging ... StopTransaction /
+              StatusNotification Available cycles of --cycle intervals on both connectors,
+              with known tags (two per charger, registered through the API).
+  saturation  every charger sends its next message as soon as the answer to the last one came
+              (MeterValues in a transaction, Heartbeat, StatusNotification), for --duration s.
+
+Per scenario it prints: messages per second answered, latency p50/p95/p99/max, errors
+(CALLERRORs, timeouts, refused or dropped connections, rejected boots or tags), the server's RSS
+and RSS per connected charger (from /proc/PID/status), the server's CPU and the generator's CPU.
+Run by hand (see bench/README.md); it is not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+SCENARIOS = ("boot", "steady", "saturation")
+PASSWORD = "bench-pass-0001"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the server ------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class Appliance:
+    """An appliance started by this script: `python -m appliance serve` on a temporary data dir."""
+
+    def __init__(self, python: str, keep: bool) -> None:
+        self.python, self.keep = python, keep
+        self.data_dir = Path(tempfile.mkdtemp(prefix="appliance-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.data_dir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "bench-admin-password",
+                    "PYTHONPATH": str(ROOT)}
+        self.env.pop("APPLIANCE_CONFIG", None)
+
+    def start(self) -> str:
+        """Create an API token, then serve; returns the token."""
+        made = subprocess.run(
+            [self.python, "-m", "appliance", "token", "create", "--name", "bench",
+             "--data-dir", str(self.data_dir)],
+            capture_output=True, text=True, env=self.env, cwd=ROOT, check=False)
+        if made.returncode != 0:
+            raise SystemExit(f"could not create an API token:\n{made.stdout}{made.stderr}")
+        token = made.stdout.strip().splitlines()[-1]
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the appliance stopped at start:\n{self.log_path.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the appliance did not listen within 30 s") from None
+                time.sleep(0.1)
+        return token
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_counts(self) -> dict[str, int]:
+        counts = {"ERROR": 0, "WARNING": 0}
+        with contextlib.suppress(OSError):
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                for level in counts:
+                    if f" {level} " in line or line.startswith(level):
+                        counts[level] += 1
+        return counts
+
+
+async def setup_site(url: str, token: str, ids: list[str], tags: list[str]) -> None:
+    """Register the stations (Basic auth password, not managed: a bench owns its configuration)
+    and the tags through the JSON API. Existing ones (409) are fine."""
+    headers = {"Authorization": f"Bearer {token}"}
+    limit = asyncio.Semaphore(16)
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async def post(path: str, body: dict[str, Any]) -> None:
+            async with limit, session.post(url + "/api/v1" + path, json=body) as resp:
+                if resp.status not in (200, 201, 409):
+                    raise SystemExit(f"POST {path} {body}: {resp.status} {await resp.text()}")
+
+        await asyncio.gather(*(post("/stations", {"id": cpid, "password": PASSWORD,
+                                                  "managed": False}) for cpid in ids))
+        await asyncio.gather(*(post("/cards", {"id_tag": tag}) for tag in tags))
+
+
+# --- the simulated chargers ------------------------------------------------------------------
+_now_cache: tuple[int, str] = (0, "")
+
+
+def now() -> str:
+    """The current time as OCPP wants it, formatted at most once per second."""
+    global _now_cache
+    second = int(time.time())
+    if _now_cache[0] != second:
+        _now_cache = (second, datetime.fromtimestamp(second, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"))
+    return _now_cache[1]
+
+
+BOOT = ('[2,"%s","BootNotification",{"chargePointVendor":"BenchVendor",'
+        '"chargePointModel":"Load-2","chargePointSerialNumber":"%s","firmwareVersion":"1.0"}]')
+STATUS = ('[2,"%s","StatusNotification",{"connectorId":%d,"errorCode":"NoError",'
+          '"status":"%s","timestamp":"%s"}]')
+HEARTBEAT = '[2,"%s","Heartbeat",{}]'
+AUTHORIZE = '[2,"%s","Authorize",{"idTag":"%s"}]'
+START = ('[2,"%s","StartTransaction",{"connectorId":%d,"idTag":"%s","meterStart":%d,'
+         '"timestamp":"%s"}]')
+STOP = ('[2,"%s","StopTransaction",{"transactionId":%d,"idTag":"%s","meterStop":%d,'
+        '"timestamp":"%s","reason":"Local"}]')
+METER = ('[2,"%s","MeterValues",{"connectorId":%d,"transactionId":%d,"meterValue":[{'
+         '"timestamp":"%s","sampledValue":[{"value":"%d","context":"Sample.Periodic",'
+         '"measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200",'
+         '"context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"}]}]}]')
+# Answers to the central system's own calls (a bench station is not managed, but be polite).
+SERVER_CALL_ANSWERS = {
+    "GetConfiguration": {"configurationKey": [], "unknownKey": []},
+    "ChangeConfiguration": {"status": "Accepted"},
+    "TriggerMessage": {"status": "Rejected"},
+    "Reset": {"status": "Accepted"},
+    "ClearCache": {"status": "Accepted"},
+}
+
+
+class CallFailed(Exception):
+    pass
+
+
+@dataclass
+class Stats:
+    latencies: array.array = field(default_factory=lambda: array.array("d"))
+    by_action: dict[str, array.array] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    connect: array.array = field(default_factory=lambda: array.array("d"))
+    server_calls: int = 0
+    first_send: float = float("inf")
+    last_answer: float = 0.0
+    record: bool = True
+
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def answered(self, action: str, sent: float, at: float) -> None:
+        if not self.record:
+            return
+        ms = (at - sent) * 1000.0
+        self.latencies.append(ms)
+        self.by_action.setdefault(action, array.array("d")).append(ms)
+        self.first_send = min(self.first_send, sent)
+        self.last_answer = max(self.last_answer, at)
+
+
+class Charger:
+    """One simulated charger: one WebSocket, one outstanding call at a time (as OCPP-J wants),
+    a reader task that matches answers and answers the central system's calls."""
+
+    def __init__(self, cpid: str, ws_base: str, stats: Stats, timeout: float) -> None:
+        self.cpid, self.url, self.stats, self.timeout = cpid, f"{ws_base}/{cpid}", stats, timeout
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.pending: tuple[str, asyncio.Future[list[Any]]] | None = None
+        self.ids = itertools.count(1)
+        self.register = {1: 10_000, 2: 20_000}
+        self.tx: dict[int, int] = {}
+
+    async def connect(self, session: aiohttp.ClientSession) -> bool:
+        auth = base64.b64encode(f"{self.cpid}:{PASSWORD}".encode()).decode()
+        t0 = time.perf_counter()
+        try:
+            self.ws = await session.ws_connect(
+                self.url, protocols=("ocpp1.6",), headers={"Authorization": f"Basic {auth}"},
+                timeout=aiohttp.ClientWSTimeout(ws_close=5), heartbeat=None,
+                max_msg_size=1 << 20)
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            self.stats.error(f"connect refused ({type(err).__name__})")
+            return False
+        if self.stats.record:
+            self.stats.connect.append((time.perf_counter() - t0) * 1000.0)
+        self.reader = asyncio.create_task(self._read())
+        return True
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            data: str = msg.data
+            if data.startswith("[2"):
+                await self._answer_server_call(data)
+                continue
+            at = time.perf_counter()
+            pending = self.pending
+            # The unique id sits right after the message type: `[3,"<id>",...`.
+            if pending is not None and data[4:5 + len(pending[0])] == pending[0] + '"' \
+                    and not pending[1].done():
+                pending[1].set_result([data, at])
+        if self.pending is not None and not self.pending[1].done():
+            self.pending[1].set_exception(CallFailed("connection dropped"))
+
+    async def _answer_server_call(self, data: str) -> None:
+        assert self.ws is not None
+        self.stats.server_calls += 1
+        msg = json.loads(data)
+        answer = SERVER_CALL_ANSWERS.get(msg[2])
+        frame = ([3, msg[1], answer] if answer is not None else
+                 [4, msg[1], "NotImplemented", f"{msg[2]} is not simulated", {}])
+        await self.ws.send_str(json.dumps(frame))
+
+    async def call(self, action: str, template: str, *args: Any) -> dict[str, Any] | None:
+        """Send one CALL; return its answer payload, or None after counting the error."""
+        if self.ws is None or self.ws.closed:
+            self.stats.error("not connected")
+            return None
+        unique_id = f"{next(self.ids)}"
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.pending = (unique_id, future)
+        frame = template % ((unique_id,) + args)
+        sent = time.perf_counter()
+        try:
+            await self.ws.send_str(frame)
+            async with asyncio.timeout(self.timeout):
+                data, at = await future
+        except TimeoutError:
+            self.stats.error(f"timeout ({action})")
+            return None
+        except (CallFailed, ConnectionError, aiohttp.ClientError):
+            self.stats.error("connection dropped")
+            return None
+        finally:
+            self.pending = None
+        if data.startswith("[4"):
+            code = json.loads(data)[2]
+            self.stats.error(f"CALLERROR {code} ({action})")
+            return None
+        self.stats.answered(action, sent, at)
+        payload: dict[str, Any] = json.loads(data)[2]
+        return payload
+
+    # --- the messages --------------------------------------------------------------------------
+    async def boot(self) -> bool:
+        answer = await self.call("BootNotification", BOOT, f"SN-{self.cpid}")
+        if answer is None:
+            return False
+        if answer.get("status") != "Accepted":
+            self.stats.error(f"boot {answer.get('status')}")
+            return False
+        for connector in (1, 2):
+            await self.call("StatusNotification", STATUS, connector, "Available", now())
+        return True
+
+    async def start(self, connector: int, tag: str, authorize: bool = True,
+                    status: bool = True) -> None:
+        if authorize:
+            answer = await self.call("Authorize", AUTHORIZE, tag)
+            if answer is None:
+                return
+            if answer["idTagInfo"]["status"] != "Accepted":
+                self.stats.error(f"Authorize {answer['idTagInfo']['status']}")
+                return
+        answer = await self.call("StartTransaction", START, connector, tag,
+                                 self.register[connector], now())
+        if answer is None:
+            return
+        if answer["idTagInfo"]["status"] != "Accepted":
+            self.stats.error(f"StartTransaction {answer['idTagInfo']['status']}")
+        self.tx[connector] = answer["transactionId"]  # a transaction either way
+        if status:
+            await self.call("StatusNotification", STATUS, connector, "Charging", now())
+
+    async def meter(self, connector: int, wh: int) -> None:
+        self.register[connector] += wh
+        await self.call("MeterValues", METER, connector, self.tx.get(connector, 0),
+                        now(), self.register[connector])
+
+    async def stop(self, connector: int, tag: str, status: bool = True) -> None:
+        tx = self.tx.pop(connector, None)
+        if tx is not None:
+            await self.call("StopTransaction", STOP, tx, tag, self.register[connector], now())
+            if status:
+                await self.call("StatusNotification", STATUS, connector, "Available", now())
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.reader
+
+
+def tags_of(cpid: str) -> tuple[str, str]:
+    number = cpid.rsplit("-", 1)[1]
+    return f"BT{number}A", f"BT{number}B"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    index: int
+    ids: list[str]
+    ws_base: str
+    scenario: str
+    duration: float
+    interval: float
+    timeout: float
+    cycle: int
+
+
+async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done: Any,
+                     release: Any, results: Any) -> None:
+    stats = Stats()
+    loop = asyncio.get_running_loop()
+    cpu0 = time.process_time()
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        chargers = [Charger(cpid, plan.ws_base, stats, plan.timeout) for cpid in plan.ids]
+
+        if plan.scenario != "boot":  # set the site up before the clock starts
+            stats.record = False
+            oks = await asyncio.gather(*(c.connect(session) for c in chargers))
+            booted = await asyncio.gather(*(c.boot() for c in chargers if c.ws is not None))
+            if plan.scenario == "saturation":
+                await asyncio.gather(*(c.start(1, tags_of(c.cpid)[0], authorize=False,
+                                               status=False)
+                                       for c in chargers if c.ws is not None))
+            stats.record = True
+            if not all(oks) or not all(booted):
+                stats.error("set-up failed")
+
+        await loop.run_in_executor(None, ready.wait)
+        await loop.run_in_executor(None, go.wait)
+        begin = start_at.value
+        await asyncio.sleep(max(0.0, begin - time.time()))
+        t_begin = time.perf_counter()
+        end = t_begin + plan.duration
+
+        async def boot_one(c: Charger) -> None:
+            if await c.connect(session):
+                await c.boot()
+
+        async def steady_one(c: Charger) -> None:
+            tags = tags_of(c.cpid)
+            rnd = random.Random(c.cpid)
+            await asyncio.sleep(rnd.uniform(0, plan.interval))  # chargers are not in step
+            left = {1: rnd.randint(1, plan.cycle), 2: rnd.randint(1, plan.cycle)}
+            for connector in (1, 2):
+                await c.start(connector, tags[connector - 1])
+            tick = 0
+            wh = int(7200 * plan.interval / 3600)
+            next_at = time.perf_counter()
+            while True:
+                next_at += plan.interval
+                delay = next_at - time.perf_counter()
+                if next_at > end:
+                    break
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tick += 1
+                for connector in (1, 2):
+                    if connector in c.tx:
+                        await c.meter(connector, wh)
+                    left[connector] -= 1
+                    if left[connector] <= 0:
+                        await c.stop(connector, tags[connector - 1])
+                        await c.start(connector, tags[connector - 1])
+                        left[connector] = plan.cycle
+                if tick % 2 == 0:
+                    await c.call("Heartbeat", HEARTBEAT)
+            for connector in (1, 2):
+                await c.stop(connector, tags[connector - 1])
+
+        async def saturate_one(c: Charger) -> None:
+            if c.ws is None:
+                return
+            step = 0
+            while time.perf_counter() < end:
+                step += 1
+                kind = step % 4
+                if kind in (1, 3):
+                    await c.meter(1, 1)
+                elif kind == 2:
+                    await c.call("Heartbeat", HEARTBEAT)
+                else:
+                    await c.call("StatusNotification", STATUS, 2, "Available", now())
+                if c.ws.closed:
+                    return
+
+        work = {"boot": boot_one, "steady": steady_one, "saturation": saturate_one}[plan.scenario]
+        await asyncio.gather(*(work(c) for c in chargers))
+        t_done = time.perf_counter()
+        if plan.scenario == "saturation":
+            stats.record = False
+            await asyncio.gather(*(c.stop(1, tags_of(c.cpid)[0], status=False)
+                                   for c in chargers))
+        connected = sum(1 for c in chargers if c.ws is not None and not c.ws.closed)
+        results.put({
+            "index": plan.index,
+            "latencies": stats.latencies.tobytes(),
+            "by_action": {k: v.tobytes() for k, v in stats.by_action.items()},
+            "connect": stats.connect.tobytes(),
+            "errors": stats.errors,
+            "server_calls": stats.server_calls,
+            "connected": connected,
+            # wall-clock times, comparable across processes
+            "first_send": (time.time() - (time.perf_counter() - stats.first_send))
+            if stats.latencies else None,
+            "last_answer": (time.time() - (time.perf_counter() - stats.last_answer))
+            if stats.latencies else None,
+            "began": begin,
+            "worked_s": t_done - t_begin,
+            "cpu_s": time.process_time() - cpu0,
+        })
+        await loop.run_in_executor(None, done.wait)  # connections stay open while RSS is read
+        await loop.run_in_executor(None, release.wait)
+        await asyncio.gather(*(c.close() for c in chargers))
+
+
+def worker_main(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done: Any, release: Any,
+                results: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C
+    try:
+        asyncio.run(run_worker(plan, ready, go, start_at, done, release, results))
+    except Exception as err:  # report, never hang the parent
+        results.put({"index": plan.index, "crash": f"{type(err).__name__}: {err}"})
+        with contextlib.suppress(Exception):
+            ready.abort()
+            done.abort()
+
+
+# --- running a scenario and printing it ------------------------------------------------------
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: str,
+                 pid: int | None) -> dict[str, Any]:
+    ctx = mp.get_context("fork")
+    k = max(1, min(args.processes, len(ids)))
+    slices = [ids[i::k] for i in range(k)]
+    ready, done = ctx.Barrier(k + 1), ctx.Barrier(k + 1)
+    go, release = ctx.Event(), ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    results = ctx.Queue()
+    rss_before = proc_rss_kb(pid) if pid else None
+    procs = [ctx.Process(target=worker_main, args=(
+        WorkerPlan(i, s, ws_base, name, args.duration, args.interval, args.timeout, args.cycle),
+        ready, go, start_at, done, release, results), daemon=True) for i, s in enumerate(slices)]
+    for p in procs:
+        p.start()
+    setup_limit = 120 + len(ids) / 50
+    ready.wait(timeout=setup_limit)  # every load process has set up its chargers
+    start_at.value = time.time() + 0.5
+    go.set()
+    time.sleep(max(0.0, start_at.value - time.time()))
+    cpu_before = proc_cpu_s(pid) if pid else None
+    wall_before = time.time()
+    # Collect results (put before the "done" barrier), then read the server while connected.
+    got: list[dict[str, Any]] = []
+    deadline = time.time() + args.duration + setup_limit + args.timeout * 4
+    while len(got) < k and time.time() < deadline:
+        with contextlib.suppress(Exception):
+            got.append(results.get(timeout=1.0))
+        if any(r.get("crash") for r in got):
+            break
+    cpu_after = proc_cpu_s(pid) if pid else None
+    wall_after = time.time()
+    crashed = [r["crash"] for r in got if r.get("crash")]
+    if not crashed:
+        with contextlib.suppress(Exception):
+            done.wait(timeout=30)
+    rss_connected = proc_rss_kb(pid) if pid else None
+    release.set()
+    for p in procs:
+        p.join(timeout=30)
+        if p.is_alive():
+            p.terminate()
+    if crashed or len(got) < k:
+        raise SystemExit(f"scenario {name}: a load process failed: {crashed or 'no result'}")
+
+    lat: list[float] = []
+    by_action: dict[str, list[float]] = {}
+    connect: list[float] = []
+    errors: dict[str, int] = {}
+    for r in got:
+        lat.extend(array.array("d", r["latencies"]))
+        connect.extend(array.array("d", r["connect"]))
+        for action, raw in r["by_action"].items():
+            by_action.setdefault(action, []).extend(array.array("d", raw))
+        for kind, n in r["errors"].items():
+            errors[kind] = errors.get(kind, 0) + n
+    lat.sort()
+    connect.sort()
+    began = min(r["began"] for r in got)
+    if name == "boot":  # from the go to the last answer
+        window = max((r["last_answer"] or began) for r in got) - began
+    else:
+        window = max(r["worked_s"] for r in got)
+    connected = sum(r["connected"] for r in got)
+    cpu_window = wall_after - wall_before
+    out = {
+        "scenario": name, "chargers": len(ids), "processes": k, "answered": len(lat),
+        "window_s": window, "msg_per_s": len(lat) / window if window > 0 else 0.0,
+        "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
+        "p99_ms": percentile(lat, 99), "max_ms": lat[-1] if lat else float("nan"),
+        "errors": errors, "error_count": sum(errors.values()), "connected": connected,
+        "server_calls": sum(r["server_calls"] for r in got),
+        "rss_before_kb": rss_before, "rss_connected_kb": rss_connected,
+        "rss_per_charger_kb": (rss_connected / connected) if rss_connected and connected
+        else None,
+        "rss_delta_per_charger_kb": ((rss_connected - rss_before) / connected)
+        if rss_connected and rss_before and connected else None,
+        "server_cpu_pct": ((cpu_after - cpu_before) / cpu_window * 100.0)
+        if cpu_before is not None and cpu_after is not None and cpu_window > 0 else None,
+        "generator_cpu_pct": sum(r["cpu_s"] for r in got) / max(cpu_window, 1e-9) * 100.0,
+        "by_action": {a: {"n": len(v), "p50_ms": percentile(sorted(v), 50),
+                          "p99_ms": percentile(sorted(v), 99)}
+                      for a, v in sorted(by_action.items())},
+        "connect_ms": {"p50": percentile(connect, 50), "p99": percentile(connect, 99),
+                       "max": connect[-1] if connect else float("nan")} if connect else None,
+    }
+    return out
+
+
+def fmt(value: float | None, spec: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def print_result(r: dict[str, Any]) -> None:
+    print(f"\n== {r['scenario']}: {r['chargers']} chargers from {r['processes']} processes, "
+          f"{r['window_s']:.1f} s")
+    print(f"   answered {r['answered']} messages: {r['msg_per_s']:.0f} msg/s")
+    print(f"   latency ms: p50 {r['p50_ms']:.1f}  p95 {r['p95_ms']:.1f}  "
+          f"p99 {r['p99_ms']:.1f}  max {r['max_ms']:.1f}")
+    if r["connect_ms"]:
+        c = r["connect_ms"]
+        print(f"   WebSocket connect ms: p50 {c['p50']:.1f}  p99 {c['p99']:.1f}  "
+              f"max {c['max']:.1f}")
+    errs = ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "none"
+    print(f"   errors: {r['error_count']} ({errs})")
+    print(f"   server RSS: {fmt(r['rss_before_kb'] and r['rss_before_kb'] / 1024)} MB before, "
+          f"{fmt(r['rss_connected_kb'] and r['rss_connected_kb'] / 1024)} MB with "
+          f"{r['connected']} chargers connected; per connected charger "
+          f"{fmt(r['rss_per_charger_kb'])} KB total, "
+          f"{fmt(r['rss_delta_per_charger_kb'])} KB above the start")
+    print(f"   server CPU: {fmt(r['server_cpu_pct'], '.0f')}% (100% = one core);  "
+          f"load generator CPU: {r['generator_cpu_pct']:.0f}%")
+    if r["server_calls"]:
+        print(f"   calls from the server answered by the chargers: {r['server_calls']}")
+    print("   per action: " + ";  ".join(
+        f"{a} {v['n']} (p50 {v['p50_ms']:.1f}, p99 {v['p99_ms']:.1f})"
+        for a, v in r["by_action"].items()))
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print("\nscenario    chargers   msg/s   p50 ms   p95 ms   p99 ms   max ms  errors  "
+          "RSS MB  KB/charger  server CPU%")
+    for r in rows:
+        rss = r["rss_connected_kb"]
+        print(f"{r['scenario']:<11} {r['chargers']:>8} {r['msg_per_s']:>7.0f} {r['p50_ms']:>8.1f} "
+              f"{r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} "
+              f"{r['error_count']:>7} {fmt(rss and rss / 1024):>7} "
+              f"{fmt(r['rss_delta_per_charger_kb']):>11} {fmt(r['server_cpu_pct'], '.0f'):>12}")
+
+
+def raise_nofile(chargers: int, processes: int) -> None:
+    """Each connection is a file on both ends; raise the soft limit (inherited by the server
+    and the load processes) so neither runs out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = chargers + 1024
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        print(f"open-file limit: raised RLIMIT_NOFILE soft limit from {soft} to {want} "
+              f"(hard {hard}) for the server and {processes} load processes")
+    else:
+        print(f"open-file limit: RLIMIT_NOFILE soft limit {soft} is enough (hard {hard})")
+    if chargers + 64 > want:
+        print(f"warning: {chargers} chargers may not fit the open-file limit {want}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chargers", type=int, default=200)
+    parser.add_argument("--processes", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                        help="load processes (default: the number of cores, at most 4)")
+    parser.add_argument("--duration", type=float, default=20.0,
+                        help="seconds of the steady and saturation scenarios")
+    parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
+    parser.add_argument("--interval", type=float, default=5.0,
+                        help="steady: seconds between a charger's MeterValues")
+    parser.add_argument("--cycle", type=int, default=3,
+                        help="steady: intervals per charging session")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    parser.add_argument("--url", help="a running appliance (http://127.0.0.1:PORT); default: "
+                        "start one on a temporary data dir")
+    parser.add_argument("--token", default=os.environ.get("APPLIANCE_TOKEN"),
+                        help="API token for --url, to register stations and tags "
+                        "(or APPLIANCE_TOKEN); without it the appliance must accept unknown "
+                        "stations and tags are answered as it likes")
+    parser.add_argument("--pid", type=int, help="the server's process id with --url, for RSS/CPU")
+    parser.add_argument("--python", default=sys.executable,
+                        help="Python that runs the appliance (default: this one)")
+    parser.add_argument("--prefix", default="BENCH", help="charge point id prefix")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    args = parser.parse_args(argv)
+
+    print(f"bench/load.py on {platform.node()}: {os.cpu_count()} cores, "
+          f"{platform.platform()}, Python {platform.python_version()}, aiohttp "
+          f"{aiohttp.__version__}")
+    print(f"started {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC with: "
+          f"{' '.join(sys.argv[1:]) or '(defaults)'}")
+    raise_nofile(args.chargers, args.processes)
+    ids = [f"{args.prefix}-{i:05d}" for i in range(1, args.chargers + 1)]
+    tags = [t for cpid in ids for t in tags_of(cpid)]
+    appliance = None
+    try:
+        if args.url:
+            url, token, pid = args.url.rstrip("/"), args.token, args.pid
+            print(f"server: {url} (pid {pid or 'unknown: no RSS/CPU figures'})")
+        else:
+            appliance = Appliance(args.python, args.keep)
+            token = appliance.start()
+            url, pid = appliance.url, appliance.pid
+            print(f"server: appliance started by this script, pid {pid}, {url}, "
+                  f"data dir {appliance.data_dir}")
+        t0 = time.monotonic()
+        if token:
+            asyncio.run(setup_site(url, token, ids, tags))
+            print(f"set-up: {len(ids)} stations (Basic auth, not managed) and {len(tags)} tags "
+                  f"registered through the API in {time.monotonic() - t0:.1f} s")
+        ws_base = url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
+        rows = []
+        for name in (SCENARIOS if args.scenario == "all" else (args.scenario,)):
+            row = run_scenario(name, ids, args, ws_base, pid)
+            print_result(row)
+            rows.append(row)
+        print_table(rows)
+        if appliance is not None:
+            counts = appliance.log_counts()
+            print(f"\nserver log: {counts['ERROR']} ERROR and {counts['WARNING']} WARNING lines "
+                  f"({appliance.log_path})")
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+    finally:
+        if appliance is not None:
+            appliance.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
