@@ -4,6 +4,7 @@ every form post."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -68,13 +69,15 @@ def require(role: str = "desk") -> Callable[[PageHandler], PageHandler]:
     """Guard a page: staff of at least `role` (admin > desk); others go to the login page."""
 
     def wrap(handler: PageHandler) -> PageHandler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request, *args: Any, **kwargs: Any
+                          ) -> web.StreamResponse:
             staff = current_staff(request)
             if staff is None:
                 raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
             if role == "admin" and staff.role != "admin":
                 raise Forbidden("this page is for admins")
-            return await handler(request)
+            return await handler(request, *args, **kwargs)  # type: ignore[call-arg]
 
         return guarded
 
