@@ -56,16 +56,10 @@ async def _next_event(stdout: asyncio.StreamReader, events: list[dict[str, Any]]
                 raise AssertionError(f"the node charger finished before {want!r}: {event}")
 
 
-# A StopTransaction whose transactionData holds the Transaction.Begin register (older than the
-# periodic samples already sent, as StopTxnSampledData makes chargers send it) is flagged
-# "meter_backwards" today: appliance/charging/sessions.py `_apply_registers` compares every reading
-# with the newest register seen, whatever its timestamp. Strict: this fails loudly once fixed.
-BEGIN_SAMPLE_BUG = pytest.mark.xfail(
-    strict=True, reason="server bug: a Transaction.Begin sample in transactionData is flagged "
-    "meter_backwards (appliance/charging/sessions.py _apply_registers)")
-
-
-@pytest.mark.parametrize("tx_data", ["end", pytest.param("begin_and_end", marks=BEGIN_SAMPLE_BUG)])
+# "begin_and_end": transactionData holds the Transaction.Begin register too (older than the
+# periodic samples already sent, as StopTxnSampledData makes chargers send it); it must not be
+# taken for a meter going backwards.
+@pytest.mark.parametrize("tx_data", ["end", "begin_and_end"])
 async def test_ocpp_rpc_strict_session(server: TestServer, api: Api, ocpp_rpc: Path,
                                        tx_data: str) -> None:
     await add_station(api, "RPC-1", "interop-pass-1")

@@ -106,7 +106,14 @@ def _store_samples(station_id: int, connector_id: int, session_id: int | None,
 def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
     """Move the session's register and power state forward; return new flags."""
     flags: list[str] = []
-    for _, wh in metering.readings_by_time(samples, metering.ENERGY_REGISTER):
+    # A Transaction.Begin reading (often sent again in transactionData at the stop) is the
+    # register at the start: it can only lower the first reading, never count as backwards.
+    begin = [s for s in samples if s.context == "Transaction.Begin"]
+    for _, wh in metering.readings_by_time(begin, metering.ENERGY_REGISTER):
+        if session.first_register_wh is None or wh < session.first_register_wh:
+            session.first_register_wh = int(round(wh))
+    later = [s for s in samples if s.context != "Transaction.Begin"]
+    for _, wh in metering.readings_by_time(later, metering.ENERGY_REGISTER):
         wh_int = int(round(wh))
         if session.first_register_wh is None:
             session.first_register_wh = wh_int
