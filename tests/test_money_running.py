@@ -1,0 +1,77 @@
+"""A commercial session that runs out of balance is stopped by the server and settled whole
+(debt shown); two top-ups and a settlement racing on one account lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestServer
+
+from appliance import keys
+from appliance.billing.check import _check
+from tests.conftest import Api, add_station, eventually
+from tests.money_fixtures import account, driver_with_card, site_tariff
+
+
+async def test_running_out_stops_and_settles_with_debt(api: Api, charger: Any,
+                                                       server: TestServer) -> None:
+    await add_station(api, "RUN-1")
+    await site_tariff(api, energy_per_kwh="40")  # 4000 paise per kWh
+    driver = await driver_with_card(api, "LOW001", balance=10_000, overdraft=5_000)
+    async with charger("RUN-1", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.start_tx(1, "LOW001", meter_start=100)
+        tx = started.transaction_id
+        assert started.id_tag_info["status"] == "Accepted"
+        await cp.meter(1, tx, 1000, power_w=22_000)
+        await cp.meter(1, tx, 3000, power_w=22_000)  # 11600 + one minute at 22 kW: 13066
+        assert not [a for a, _ in cp.received if a == "RemoteStopTransaction"]
+        await cp.meter(1, tx, 3500, power_w=22_000)  # 13600 + 1466 >= 10000 + 5000
+
+        async def stop_sent() -> bool:
+            return ("RemoteStopTransaction", {"transaction_id": tx}) in cp.received
+
+        await eventually(stop_sent)
+        await cp.stop(tx, meter_stop=3900, reason="Remote")
+        # The driver is now in debt: a new start is refused, with the reason kept.
+        assert (await cp.authorize("LOW001"))["status"] == "Blocked"
+    session = (await api.get("/sessions?station_id=RUN-1"))["items"][0]
+    assert session["stop_requested"] == "balance_exhausted"
+    assert session["fee"]["amount"] == 15_200  # the whole fee, above balance + overdraft
+    money = await account(api, driver["id"])
+    assert money["balance"] == -5_200 and money["debt"] == 200
+    ledger = (await api.get(f"/drivers/{driver['id']}/ledger"))["items"]
+    assert [(r["kind"], r["amount"]["amount"]) for r in ledger] == [
+        ("topup", 10_000), ("charge", -15_200)]
+    cards = (await api.get(f"/drivers/{driver['id']}/cards"))["items"]
+    assert cards[0]["last_refusal"].startswith("debt")
+    checks = await server.app[keys.DATABASE].read(_check)
+    assert all(ok for ok, _ in checks), checks
+
+
+async def test_topups_and_settlement_race(api: Api, charger: Any, server: TestServer) -> None:
+    await add_station(api, "RACE-1")
+    await site_tariff(api, energy_per_kwh="10")
+    driver = await driver_with_card(api, "RACE01", balance=20_000)
+    path = f"/drivers/{driver['id']}/topups"
+    async with charger("RACE-1", "secret-pass-1") as cp:
+        await cp.boot()
+        for round_no in range(5):
+            started = await cp.start_tx(1, "RACE01", meter_start=round_no * 10_000)
+            await cp.meter(1, started.transaction_id, round_no * 10_000 + 1000)
+            await asyncio.gather(
+                api.request("POST", path, {"amount": 1_000, "method": "cash"},
+                            {"Idempotency-Key": f"a{round_no}"}),
+                api.request("POST", path, {"amount": 2_000, "method": "other"},
+                            {"Idempotency-Key": f"b{round_no}"}),
+                cp.stop(started.transaction_id, meter_stop=round_no * 10_000 + 2000),
+                api.request("POST", path, {"amount": 1_000, "method": "cash"},
+                            {"Idempotency-Key": f"a{round_no}"}),  # a double click
+            )
+    # Each round: +1000 +2000 top-ups, -2 kWh x 10.00 = -2000.
+    assert (await account(api, driver["id"]))["balance"] == 20_000 + 5 * (3_000 - 2_000)
+    ledger = (await api.get(f"/drivers/{driver['id']}/ledger"))["items"]
+    assert sorted(r["kind"] for r in ledger).count("charge") == 5 and len(ledger) == 16
+    checks = await server.app[keys.DATABASE].read(_check)
+    assert all(ok for ok, _ in checks), checks
