@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.billing import authorize as auth
 from appliance.billing import accounts, ledger, tariffs
+from appliance.billing import authorize as auth
 from appliance.billing.check import _check
 from appliance.db import maintenance
 from appliance.db.database import Database

@@ -4,7 +4,6 @@ Plain synchronous functions for `database.run` / `database.read`."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from peewee import IntegrityError
