@@ -16,6 +16,7 @@ from appliance.events import EventBus
 from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
+from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret
@@ -47,6 +48,14 @@ def open_database(settings: Settings) -> Database:
     return database
 
 
+async def reader_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The desk card reader: taps become TagSeen events for the staff pages."""
+    settings = ReaderSettings.from_prefixed(app[keys.SETTINGS])
+    async with reader_service(settings, app[keys.EVENTS]) as service:
+        app[keys.READER] = service
+        yield
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
     hub = Hub(services)
@@ -72,7 +81,9 @@ def create_app(settings: Settings) -> web.Application:
     app[JINJA] = make_environment()
     app[SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
     app[THROTTLE] = LoginThrottle()
+    ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.on_shutdown.append(close_chargers)
     app.router.add_get("/ocpp/{cpid}", ocpp_endpoint)

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("file")
     check = sub.add_parser("check", help="integrity, schema version and ledger agreement")
     _common(check)
+    reader = sub.add_parser("reader-check", help="list desk readers and print the next tap")
+    _common(reader)
+    reader.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tap")
     admin = sub.add_parser("admin", help="staff logins")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
     reset = admin_sub.add_parser("reset-password", help="set a new password; printed once")
@@ -136,6 +139,22 @@ def cmd_check(settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_reader_check(args: argparse.Namespace, settings: Settings) -> int:
+    """For installers: which readers are there, and what id tag does a card give."""
+    import asyncio
+
+    from appliance.rfid_reader.service import ReaderSettings, reader_check
+
+    result = asyncio.run(reader_check(ReaderSettings.from_prefixed(settings), args.timeout,
+                                      report=print))
+    print("readers: " + (", ".join(result.readers) or "none"))
+    if result.read is None:
+        print(f"no card was tapped in {args.timeout:g} s")
+        return 1
+    print(f"UID {result.read.uid} -> id tag {result.read.id_tag} (reader {result.read.reader})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -149,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(args, settings)
         if args.command == "check":
             return cmd_check(settings)
+        if args.command == "reader-check":
+            return cmd_reader_check(args, settings)
         if args.command == "admin":
             from appliance.web.staff import reset_password
 

@@ -68,6 +68,28 @@ class Settings:
         "", "Password of the first `admin` login on an empty data dir; random when empty."
     )
 
+    # The desk reader (appliance/rfid_reader): `ReaderSettings` validates these at start.
+    reader_backend: str = _setting(
+        "none", "Desk card reader: none, pcsc (USB CCID readers through pcscd) or serial.")
+    reader_serial_port: str = _setting(
+        "", "Serial port of a serial reader, e.g. /dev/ttyUSB0 or /dev/rfid-reader.")
+    reader_serial_baud: int = _setting(9600, "Baud rate of a serial reader.")
+    reader_serial_format: str = _setting(
+        "line", "What a serial reader sends: line (one UID per line) or em4100 (STX, 10 hex, "
+        "checksum, ETX; RDM6300-style 125 kHz readers).")
+    reader_serial_line_base: str = _setting(
+        "hex", "Digits of a line reader: hex, dec (the UID as a number) or dec8 (facility+card).")
+    reader_uid_encoding: str = _setting(
+        "hex", "Id tag form of a UID: hex, dec10 (last 4 bytes, 10 digits), dec8 (8H10D) or dec.")
+    reader_uid_case: str = _setting("upper", "Hex letters: upper or lower.")
+    reader_uid_byte_order: str = _setting(
+        "normal", "UID byte order: normal (as the card gives it) or reversed (as some chargers "
+        "send it).")
+    reader_uid_prefix: str = _setting("", "Fixed text before the UID in an id tag.")
+    reader_uid_suffix: str = _setting("", "Fixed text after the UID in an id tag.")
+    reader_repeat_s: float = _setting(
+        1.5, "Seconds in which the same card on the same reader counts as one tap.")
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()

@@ -12,9 +12,11 @@ if TYPE_CHECKING:
     from appliance.db.database import Database
     from appliance.events import EventBus
     from appliance.ocpp.hub import Hub
+    from appliance.rfid_reader.service import ReaderService
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 EVENTS: web.AppKey[EventBus] = web.AppKey("events")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")
+READER: web.AppKey[ReaderService] = web.AppKey("reader")

@@ -127,3 +127,24 @@ async def test_1970_and_schema_violating_reports_are_answered(raw: RawCharger, a
     # Without a readable business key it is an error after all.
     bad = await raw.call("StopTransaction", {"meterStop": 5})
     assert bad[:3] == [4, "m4", "ProtocolError"]
+
+
+async def test_transaction_data_repeating_old_readings_is_not_backwards(raw: RawCharger,
+                                                                       api: Api) -> None:
+    start = await raw.call("StartTransaction", {"connectorId": 1, "idTag": "TAG1",
+                                                "meterStart": 1000,
+                                                "timestamp": "2026-11-25T10:00:00Z"})
+    tx = start[2]["transactionId"]
+
+    def mv(ts: str, wh: int, context: str = "Sample.Periodic") -> dict[str, Any]:
+        return {"timestamp": ts, "sampledValue": [{"value": str(wh), "context": context}]}
+
+    await raw.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
+        mv("2026-11-25T10:10:00Z", 1500), mv("2026-11-25T10:20:00Z", 2100)]})
+    await raw.call("StopTransaction", {
+        "transactionId": tx, "meterStop": 2600, "timestamp": "2026-11-25T10:30:00Z",
+        "transactionData": [mv("2026-11-25T10:00:00Z", 1000, "Transaction.Begin"),
+                            mv("2026-11-25T10:10:00Z", 1500), mv("2026-11-25T10:20:00Z", 2100),
+                            mv("2026-11-25T10:30:00Z", 2600, "Transaction.End")]})
+    session = await _session(api, tx)
+    assert session["energy_wh"] == 1600 and "meter_backwards" not in session["flags"]

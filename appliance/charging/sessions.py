@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from appliance.charging import metering
 from appliance.charging.stations import flag_expr
@@ -197,8 +197,15 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     if session.state == "completed":
         return session, False
     samples = metering.parse_meter_values(payload.get("transactionData"))
+    # transactionData repeats readings the charger already sent as MeterValues: only those
+    # newer than the newest stored register move the session on (older ones are history).
+    newest = (MeterSample.select(fn.MAX(MeterSample.timestamp))
+              .where((MeterSample.session == session.id)
+                     & (MeterSample.measurand == metering.ENERGY_REGISTER)).scalar())
+    fresh = [s for s in samples if newest is None or s.timestamp is None
+             or s.timestamp > newest or s.context == "Transaction.Begin"]
     _store_samples(station_id, session.connector_id, session.id, samples, received)
-    flags = _apply_registers(session, samples)
+    flags = _apply_registers(session, fresh)
     charger_time = metering.parse_time(payload.get("timestamp"))
     stopped_at, time_flags = billing_time(charger_time, received, clock)
     if stopped_at < session.started_at:
