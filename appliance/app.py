@@ -40,9 +40,9 @@ def open_database(settings: Settings) -> Database:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     database = Database(settings.db_url, batch_max=settings.write_batch_max,
                         read_threads=settings.read_threads)
-    from appliance.db.models import MODELS
+    from appliance.db.schema import ALL_MODELS
 
-    database.db.bind(MODELS)
+    database.db.bind(ALL_MODELS)
     maintenance.migrate(database, settings.data_path / "backups")
     database.db.close()
     return database

@@ -10,13 +10,14 @@ from typing import Any
 from peewee import IntegrityError, fn
 
 from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
+from appliance.db.site import site_value
 from appliance.errors import InvalidInput, NotFound, Unprocessable
 
 BALANCE_KINDS = ("topup", "topup_reversal", "charge", "refund", "payout", "adjustment")
 HOLD_KINDS = ("hold", "release")
 KINDS = BALANCE_KINDS + HOLD_KINDS
 METHODS = ("cash", "card_terminal", "bank_transfer", "other")
-DEFAULT_OVERDRAFT_MINOR = 0  # the site default until site settings live in the database
+DEFAULT_OVERDRAFT_MINOR = 0  # when the site has not set one
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ def ledger_sums(account_id: int) -> tuple[int, int]:
 
 
 def overdraft(driver: Driver) -> int:
-    return driver.overdraft_minor if driver.overdraft_minor is not None \
-        else DEFAULT_OVERDRAFT_MINOR
+    """The driver's own overdraft, else the site's default (a site setting)."""
+    if driver.overdraft_minor is not None:
+        return int(driver.overdraft_minor)
+    return int(site_value("overdraft_default_minor", DEFAULT_OVERDRAFT_MINOR))
 
 
 def debt(balance: int, overdraft_minor: int) -> int:

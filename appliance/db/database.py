@@ -110,9 +110,9 @@ class Database:
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
-        from appliance.db.models import MODELS
+        from appliance.db.schema import ALL_MODELS
 
-        self.db.bind(MODELS)
+        self.db.bind(ALL_MODELS)
         self._writer = threading.Thread(target=self._write_loop, name="db-writer", daemon=True)
         self._writer.start()
 

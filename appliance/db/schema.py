@@ -1,0 +1,11 @@
+"""Every model of every room in one list: what the database binds and what the schema diff
+(`python -m playhouse.migrations ... "appliance.db.schema:ALL_MODELS"`) compares against."""
+
+from __future__ import annotations
+
+from peewee import Model
+
+from appliance.db import models, models_driver, models_reports, models_site
+
+ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
+                                 *models_reports.MODELS]

@@ -1,0 +1,130 @@
+"""Site settings: defaults seeded from the boot settings, stored per key in the database, edited
+in the admin pages (audited there), validated here. Plain synchronous functions for the seam."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import get_currency_precision
+
+from appliance.db.models import utcnow
+from appliance.db.models_site import SiteSetting
+from appliance.errors import InvalidInput
+
+
+def _s(default: Any, label: str) -> Any:
+    return field(default=default, metadata={"label": label})
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    site_name: str = _s("Charging site", "Site name (shown on every page and receipt)")
+    legal_name: str = _s("", "Legal name (receipts)")
+    tax_id: str = _s("", "Tax id (receipts)")
+    address: str = _s("", "Address (receipts)")
+    currency: str = _s("INR", "Currency (fixed once money exists)")
+    timezone: str = _s("UTC", "Time zone (days split at its midnight)")
+    locale: str = _s("en_IN", "Locale for numbers, money and dates")
+    unknown_station_policy: str = _s("pending", "Unknown chargers: pending, reject or accept")
+    overdraft_default_minor: int = _s(0, "Default overdraft (minor units)")
+    stale_session_hours: int = _s(48, "Hours before a suspect session may be closed")
+    sample_retention_days: int = _s(90, "Days raw meter samples are kept")
+    nightly_time: str = _s("02:30", "Local time of the nightly job (HH:MM)")
+    backups_keep: int = _s(7, "Nightly backups kept")
+    self_registration: bool = _s(False, "Drivers may register themselves on the QR pages")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(SiteSettings)}
+
+
+def defaults_from(boot: Any) -> SiteSettings:
+    """The boot settings seed what a new site starts with."""
+    return SiteSettings(currency=boot.currency, timezone=boot.site_timezone,
+                        unknown_station_policy=boot.unknown_station_policy,
+                        stale_session_hours=boot.stale_session_hours)
+
+
+def load_site(defaults: SiteSettings) -> SiteSettings:
+    stored = {r.key: json.loads(r.value) for r in SiteSetting.select() if r.key in FIELDS}
+    return dataclasses.replace(defaults, **stored)
+
+
+def _check(name: str, value: Any) -> Any:
+    kind = FIELDS[name].type
+    try:
+        if kind == "int":
+            value = int(value)
+            if value < 0:
+                raise ValueError
+        elif kind == "bool":
+            value = value in (True, "on", "true", "1", 1)
+        else:
+            value = str(value).strip()
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"{FIELDS[name].metadata['label']}: not a valid value",
+                           details={"field": name}) from err
+    problem = _problem(name, value)
+    if problem:
+        raise InvalidInput(f"{FIELDS[name].metadata['label']}: {problem}", details={"field": name})
+    return value
+
+
+def _problem(name: str, value: Any) -> str | None:
+    if name == "site_name" and not value:
+        return "may not be empty"
+    if name == "currency":
+        if not re.fullmatch(r"[A-Z]{3}", value) or get_currency_precision(value) is None:
+            return "an ISO 4217 code like INR"
+    if name == "timezone":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            return "an IANA time zone like Asia/Kolkata"
+    if name == "locale":
+        try:
+            Locale.parse(value)
+        except (UnknownLocaleError, ValueError):
+            return "a locale like en_IN or gu_IN"
+    if name == "unknown_station_policy" and value not in ("pending", "reject", "accept"):
+        return "pending, reject or accept"
+    if name == "nightly_time" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        return "a time like 02:30"
+    return None
+
+
+def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str) -> SiteSettings:
+    """Validate and store changed values; the currency is fixed once the ledger has a row."""
+    from appliance.db.models import LedgerEntry
+
+    current = load_site(defaults)
+    checked = {k: _check(k, v) for k, v in changes.items() if k in FIELDS}
+    if checked.get("currency", current.currency) != current.currency and \
+            LedgerEntry.select().exists():
+        raise InvalidInput("The currency is fixed once money has been booked.",
+                           details={"field": "currency"})
+    for name, value in checked.items():
+        if value != getattr(current, name):
+            (SiteSetting.insert(key=name, value=json.dumps(value), updated_at=utcnow(),
+                                updated_by=actor)
+             .on_conflict(conflict_target=[SiteSetting.key],
+                          update={SiteSetting.value: json.dumps(value),
+                                  SiteSetting.updated_at: utcnow(),
+                                  SiteSetting.updated_by: actor})
+             .execute())
+    return load_site(defaults)
+
+
+def site_value(name: str, default: Any) -> Any:
+    """One stored value (for code on the writer thread that needs just one)."""
+    row = SiteSetting.get_or_none(SiteSetting.key == name)
+    return json.loads(row.value) if row is not None else default
