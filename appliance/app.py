@@ -12,6 +12,7 @@ from appliance import keys
 from appliance.config import Settings
 from appliance.db import maintenance
 from appliance.db.database import Database
+from appliance.db.site import defaults_from, load_site
 from appliance.events import EventBus
 from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
 from appliance.ocpp.hub import Hub
@@ -31,6 +32,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     database = open_database(settings)
     database.start()
     app[keys.DATABASE] = database
+    app[keys.SITE] = await database.read(load_site, defaults_from(settings))
     yield
     database.stop()
 

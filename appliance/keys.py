@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from appliance.charging.control import ChargerControl
     from appliance.config import Settings
     from appliance.db.database import Database
+    from appliance.db.site import SiteSettings
     from appliance.events import EventBus
     from appliance.ocpp.hub import Hub
     from appliance.rfid_reader.service import ReaderService
@@ -20,3 +21,4 @@ EVENTS: web.AppKey[EventBus] = web.AppKey("events")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")
 READER: web.AppKey[ReaderService] = web.AppKey("reader")
+SITE: web.AppKey[SiteSettings] = web.AppKey("site")  # refreshed when staff save settings

@@ -53,3 +53,60 @@ async def test_dashboard_goes_live_without_reload(server: TestServer, api: Api, 
         await page.goto(str(server.make_url("/stations/LIVE-1")))
         assert "TestVendor" in await page.content()
         await shoot_both(page, "charger")
+
+
+async def test_desk_flow_driver_card_topup_session(server: TestServer, api: Api, charger: Any,
+                                                   admin_page: Any) -> None:
+    """Register a driver, bind a card, top up, charge; the fee shows on the driver's spending
+    records and the energy on the charger's day row."""
+    page = admin_page
+    await add_station(api, "DESK-1")
+    tariff = await api.post("/tariffs", {"name": "Standard", "energy_per_kwh": "20",
+                                         "tax_rate": "0.18"})
+    await api.post(f"/tariffs/{tariff['id']}/assignments", {"station_id": None})
+    await page.goto(str(server.make_url("/drivers/new")))
+    await page.fill("#name", "Asha Patel")
+    await page.fill("#phone", "+91 98765 43210")
+    await page.fill("#tapped-tag", "04A1B2C3")
+    await page.click("main form button[type=submit]")
+    await page.wait_for_url("**/drivers/*")
+    driver_url = page.url
+    assert "04A1B2C3" in await page.locator("#driver-cards").text_content()
+    await page.fill("#amount", "500")
+    await page.select_option("#method", "cash")
+    await page.fill("#receipt_no", "R-001")
+    await page.click("#topup button[type=submit]")
+    await page.wait_for_url("**/receipts/*")
+    assert "₹500.00" in await page.locator("#receipt-amount").text_content()
+    await shoot_both(page, "topup-receipt")
+    async with charger("DESK-1", "secret-pass-1") as cp:
+        await cp.boot()
+        await cp.status(1, "Preparing")
+        assert (await cp.authorize("04a1b2c3"))["status"] == "Accepted"
+        started = await cp.start_tx(1, "04A1B2C3", 10_000)
+        await cp.meter(1, started.transaction_id, 12_000, power_w=7000)
+        await cp.stop(started.transaction_id, 15_000)
+    await page.goto(driver_url)
+    ledger = await page.locator("#ledger").text_content()
+    assert "charge" in ledger and "₹100.00" in ledger  # 5 kWh at 20 per kWh
+    assert "₹400.00" in await page.locator("#balance").text_content()
+    await shoot_both(page, "driver")
+    await page.goto(str(server.make_url("/stations/DESK-1")))
+    today_row = page.locator("#days tbody tr").first
+    assert "5.00" in await today_row.text_content()
+    await page.goto(str(server.make_url("/sessions")))
+    await shoot_both(page, "sessions")
+    await page.goto(str(server.make_url("/tariffs")))
+    await shoot_both(page, "tariffs")
+
+
+async def test_desk_role_refused_on_admin_pages_in_browser(server: TestServer,
+                                                           browser: Any) -> None:
+    await server.app[keys.DATABASE].run(create_staff, "desk1", "desk", "desk-password-1")
+    page = await _login(browser, server, "desk1", "desk-password-1")
+    for path in ("/staff", "/audit", "/settings"):
+        response = await page.goto(str(server.make_url(path)))
+        assert response.status == 403
+    response = await page.goto(str(server.make_url("/drivers")))
+    assert response.status == 200
+    await page.context.close()

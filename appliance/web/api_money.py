@@ -102,7 +102,7 @@ async def list_drivers(request: web.Request) -> web.Response:
      role="desk", body=DRIVER_BODY, tag="drivers")
 async def create_driver(request: web.Request) -> web.Response:
     body = await json_body(request)
-    currency = request.app[keys.SETTINGS].currency
+    currency = request.app[keys.SITE].currency
     driver = await request.app[keys.DATABASE].run(accounts.create_driver, body, currency)
     await record(request, "driver.create", str(driver["id"]), body)
     return ok(driver, 201)
@@ -208,7 +208,7 @@ async def list_tariffs(request: web.Request) -> web.Response:
 async def create_tariff(request: web.Request) -> web.Response:
     body = await json_body(request)
     tariff = await request.app[keys.DATABASE].run(tariffs.create_tariff, body,
-                                                  request.app[keys.SETTINGS].currency)
+                                                  request.app[keys.SITE].currency)
     await record(request, "tariff.create", str(tariff["id"]), body)
     return ok(tariff, 201)
 

@@ -23,7 +23,7 @@ def _local_day(request: web.Request, name: str, end: bool) -> datetime | None:
         raise InvalidInput(f"{name} must be a date like 2026-01-31") from err
     if end:
         day += timedelta(days=1)
-    tz = request.app[keys.SETTINGS].tz
+    tz = request.app[keys.SITE].tz
     local = datetime.combine(day, time(), tzinfo=tz)
     return local.astimezone(UTC).replace(tzinfo=None)
 

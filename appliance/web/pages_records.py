@@ -75,7 +75,7 @@ async def cards_post(request: web.Request) -> web.StreamResponse:
 
 # --- sessions -----------------------------------------------------------------------------------
 def _filters(request: web.Request) -> dict[str, Any]:
-    tz = request.app[keys.SETTINGS].tz
+    tz = request.app[keys.SITE].tz
     q = request.query
 
     def day(name: str) -> date | None:

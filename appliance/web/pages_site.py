@@ -44,7 +44,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 @routes.get("/")
 @require("desk")
 async def dashboard(request: web.Request) -> web.StreamResponse:
-    database, tz = request.app[keys.DATABASE], request.app[keys.SETTINGS].tz
+    database, tz = request.app[keys.DATABASE], request.app[keys.SITE].tz
     stations = await database.read(site_overview)
     totals = await database.read(today_totals, tz)
     return render(request, "dashboard.html", {"stations": stations, "totals": totals})

@@ -78,7 +78,7 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str,
 @require("desk")
 async def station_page(request: web.Request, result: dict[str, Any] | None = None,
                        status: int = 200) -> web.StreamResponse:
-    tz = request.app[keys.SETTINGS].tz
+    tz = request.app[keys.SITE].tz
     first, last = _range(request, tz)
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
                                                  first, last, tz)

@@ -43,6 +43,12 @@ def money(amount: int | None, currency: str, locale: str = "en_IN") -> str:
     return babel_numbers.format_currency(major, currency, locale=locale)
 
 
+def major(amount: int, currency: str) -> str:
+    """Minor units as a plain major-unit number for form fields ("500.00")."""
+    digits = babel_numbers.get_currency_precision(currency)
+    return f"{Decimal(amount).scaleb(-digits):.{digits}f}"
+
+
 def kwh(wh: int | float | None) -> str:
     if wh is None:
         return "—"
@@ -74,15 +80,15 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
     from appliance.web.security import CSRF_COOKIE, csrf_token, set_cookie
     from appliance.web.session import current_staff
 
-    settings = request.app[keys.SETTINGS]
-    tz = settings.tz
+    site = request.app[keys.SITE]
+    tz = site.tz
     env = request.app[JINJA]
     token = csrf_token(request)
     base = {
         "request": request, "staff": current_staff(request), "csrf_token": token,
-        "site_name": settings.site_name if hasattr(settings, "site_name") else "Charging site",
-        "currency": settings.currency, "tz": tz,
-        "money": lambda a: money(a, settings.currency),
+        "site": site, "site_name": site.site_name, "currency": site.currency, "tz": tz,
+        "money": lambda a: money(a, site.currency, site.locale),
+        "major": lambda a: major(a, site.currency),
         "kwh": kwh, "duration": duration, "hours": hours,
         "when": lambda m, fmt="%Y-%m-%d %H:%M": local_time(m, tz, fmt),
         "path": request.path,
