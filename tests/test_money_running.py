@@ -75,3 +75,27 @@ async def test_topups_and_settlement_race(api: Api, charger: Any, server: TestSe
     assert sorted(r["kind"] for r in ledger).count("charge") == 5 and len(ledger) == 16
     checks = await server.app[keys.DATABASE].read(_check)
     assert all(ok for ok, _ in checks), checks
+
+
+async def test_stop_is_sent_again_when_the_charger_reconnects(api: Api, charger: Any,
+                                                              monkeypatch: Any) -> None:
+    from appliance.ocpp import endpoint
+
+    monkeypatch.setattr(endpoint, "RECONNECT_TRIGGER_DELAY_S", 0.1)
+    await add_station(api, "RUN-2")
+    await site_tariff(api, energy_per_kwh="40")
+    await driver_with_card(api, "LOW002", balance=6_000)
+    async with charger("RUN-2", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.start_tx(1, "LOW002", meter_start=100)
+        assert started.id_tag_info["status"] == "Accepted", started
+        tx = started.transaction_id
+        await cp.meter(1, tx, 1600, power_w=7_000)  # 6000 + a minute at 7 kW >= 6000: over
+
+        async def stop_sent() -> bool:
+            return ("RemoteStopTransaction", {"transaction_id": tx}) in cp.received
+
+        await eventually(stop_sent)
+    # The charger lost the command and the connection; it comes back still charging.
+    async with charger("RUN-2", "secret-pass-1") as cp:
+        await eventually(stop_sent)

@@ -1,5 +1,6 @@
-"""Charging sessions as staff and the API read them, with their money: payer, tariff snapshot,
-cost breakdown (live while running). Plain synchronous read functions."""
+"""Charging sessions as staff and the API read them, with the money columns they carry (payer,
+fee, tariff snapshot); the priced breakdown is billing's (`billing.views`). Plain synchronous
+read functions."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from appliance.db.models import ChargingSession, MeterSample, Station, utcnow
+from appliance.db.models import ChargingSession, MeterSample, Station
 from appliance.errors import NotFound
-
-COST_LINES = ("energy", "time", "session", "idle", "tax_added", "fee", "tax")
 
 
 def _currency(s: ChargingSession) -> str:
@@ -23,23 +22,6 @@ def _money_fields(s: ChargingSession) -> dict[str, Any]:
     fee = {"amount": s.fee_minor, "currency": cur} if s.fee_minor is not None else None
     return {"mode": s.mode, "driver_id": s.driver_id, "fee": fee, "settled": s.settled,
             "stop_requested": s.stop_requested or None, "auth_reason": s.auth_reason or None}
-
-
-def cost_breakdown(s: ChargingSession) -> dict[str, Any] | None:
-    """The priced lines as money objects: stored at settlement, else the live cost now."""
-    if s.fee_breakdown:
-        lines = json.loads(s.fee_breakdown)
-    elif s.tariff_snapshot and s.state == "active":
-        from appliance.billing.settlement import cost  # billing prices; charging only shows
-
-        lines = cost(s, utcnow()).as_dict()
-    else:
-        return None
-    cur = lines.get("currency", _currency(s))
-    out: dict[str, Any] = {k: {"amount": int(lines[k]), "currency": cur} for k in COST_LINES}
-    out["charged"] = s.mode == "commercial"
-    out["live"] = not s.fee_breakdown
-    return out
 
 
 def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
@@ -86,7 +68,6 @@ def get_session(session_id: int) -> dict[str, Any]:
         raise NotFound(f"no session {session_id}")
     out = session_dict(s, s.station.cpid)
     out["tariff_snapshot"] = json.loads(s.tariff_snapshot) if s.tariff_snapshot else None
-    out["cost"] = cost_breakdown(s)
     out["samples"] = [
         {"timestamp": m.timestamp, "measurand": m.measurand, "phase": m.phase or None,
          "location": m.location or None, "context": m.context, "unit": m.unit,

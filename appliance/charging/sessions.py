@@ -15,9 +15,17 @@ from peewee import IntegrityError, fn
 
 from appliance.charging import metering
 from appliance.charging.stations import flag_expr
-from appliance.db.models import ChargingSession, Counter, MeterSample, Station, StationNotice
+from appliance.db.models import (
+    ChargingSession,
+    Counter,
+    MeterSample,
+    Station,
+    StationNotice,
+    utcnow,
+)
 
 TX_COUNTER = "transaction_id"
+MAX_POWER_W = 400_000  # above any connector made today: what "plausible" means
 TX_ID_LIMIT = 2**31 - 1
 
 
@@ -125,10 +133,21 @@ def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -
     if powers:
         session.power_w = int(round(powers[-1][1]))
     if session.state == "active" and session.last_register_wh is not None:
-        start = session.meter_start if session.meter_start not in (None, 0) \
-            else session.first_register_wh
-        session.energy_wh = max(0, session.last_register_wh - (start or 0))
+        session.energy_wh = max(0, session.last_register_wh - live_base(session))
     return flags
+
+
+def live_base(session: ChargingSession) -> int:
+    """The register value a running session counts from: meterStart, unless it is missing, or
+    zero while the first sample is a whole odometer (an offline start that lost its reading)."""
+    first = session.first_register_wh
+    if session.meter_start is None or session.meter_start < 0:
+        return first or 0
+    if session.meter_start == 0 and first is not None:
+        elapsed = (utcnow() - session.started_at).total_seconds()
+        if first > MAX_POWER_W * max(elapsed, 60.0) / 3600.0 + 1000:
+            return first
+    return int(session.meter_start)
 
 
 def _add_flags(session: ChargingSession, flags: list[str]) -> None:
@@ -209,7 +228,8 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     charger_time = metering.parse_time(payload.get("timestamp"))
     stopped_at, time_flags = billing_time(charger_time, received, clock)
     if stopped_at < session.started_at:
-        stopped_at, time_flags = max(received, session.started_at), time_flags + ["stop_before_start"]
+        stopped_at = max(received, session.started_at)
+        time_flags = [*time_flags, "stop_before_start"]
     meter_stop = _int_or_none(payload.get("meterStop"))
     energy, energy_flags = session_energy(
         session.meter_start, meter_stop, session.first_register_wh, session.last_register_wh,

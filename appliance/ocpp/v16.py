@@ -13,9 +13,11 @@ from ocpp.v16.enums import Action
 
 from appliance import events
 from appliance.billing import authorize as auth
+from appliance.billing import watch
 from appliance.charging import sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
+from appliance.db.models import utcnow
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.ocpp import managed
@@ -23,7 +25,6 @@ from appliance.ocpp.protocol import Connection, Received, ocpp_time
 
 log = logging.getLogger(__name__)
 
-MAX_CONNECTOR_POWER_W = 400_000  # above any connector made today: what "plausible" means
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class ChargePoint16(Connection):
         """A known Accepted station that reconnects without booting counts as booted; a
         managed one is asked for its connectors' status."""
         await asyncio.sleep(delay_s)
+        for tx in await self.db.run(watch.overdue_stops, self.station_id, utcnow()):
+            await self._remote_stop(tx)
         if not self.booted and self.registration == "Accepted" and self.managed:
             try:
                 await self.call("TriggerMessage", {"requestedMessage": "StatusNotification"})
@@ -120,7 +123,7 @@ class ChargePoint16(Connection):
     async def on_stop(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         decision = await self.db.run(
             auth.stop_transaction, self.station_id, payload, rx.raw, rx.at,
-            self.services.settings.clock_skew_limit, MAX_CONNECTOR_POWER_W)
+            self.services.settings.clock_skew_limit, sessions.MAX_POWER_W)
         if rx.flags:
             await self.db.run(_flag_by_tx, self.station_id, payload["transactionId"], rx.flags)
         self.services.bus.publish(events.SessionStopped(payload["transactionId"], self.id, 0, 0))

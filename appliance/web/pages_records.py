@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
-from appliance.billing import cards
+from appliance.billing import cards, views
 from appliance.charging import history
 from appliance.db.models import AuditLog, StaffUser
 from appliance.errors import ApplianceError, InvalidInput
@@ -129,7 +129,7 @@ async def sessions_csv(request: web.Request) -> web.StreamResponse:
 @routes.get("/sessions/{id:\\d+}")
 @require("desk")
 async def session_page(request: web.Request) -> web.StreamResponse:
-    session = await request.app[keys.DATABASE].read(history.get_session,
+    session = await request.app[keys.DATABASE].read(views.session_with_cost,
                                                     int(request.match_info["id"]))
     power = [(s["timestamp"], s["value"]) for s in session["samples"]
              if s["measurand"] == "Power.Active.Import" and s["value"] is not None

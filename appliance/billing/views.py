@@ -1,0 +1,34 @@
+"""A session as people read it with its money: the priced lines, stored at settlement or the
+live cost while it runs (the same price function either way)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from appliance.billing.settlement import cost
+from appliance.charging import history
+from appliance.db.models import ChargingSession, utcnow
+
+COST_LINES = ("energy", "time", "session", "idle", "tax_added", "fee", "tax")
+
+
+def cost_breakdown(s: ChargingSession) -> dict[str, Any] | None:
+    if s.fee_breakdown:
+        lines = json.loads(s.fee_breakdown)
+    elif s.tariff_snapshot and s.state == "active":
+        lines = cost(s, utcnow()).as_dict()
+    else:
+        return None
+    snapshot = json.loads(s.tariff_snapshot) if s.tariff_snapshot else {}
+    cur = lines.get("currency", snapshot.get("currency", "INR"))
+    out: dict[str, Any] = {k: {"amount": int(lines[k]), "currency": cur} for k in COST_LINES}
+    out["charged"] = s.mode == "commercial"
+    out["live"] = not s.fee_breakdown
+    return out
+
+
+def session_with_cost(session_id: int) -> dict[str, Any]:
+    out = history.get_session(session_id)
+    out["cost"] = cost_breakdown(ChargingSession.get_by_id(session_id))
+    return out
