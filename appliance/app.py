@@ -3,15 +3,19 @@ cleanup context, set up in dependency order and torn down in reverse."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from appliance import keys
+from appliance.billing.closing import close_stale
 from appliance.config import Settings
 from appliance.db import maintenance
 from appliance.db.database import Database
+from appliance.db.models import utcnow
 from appliance.db.site import defaults_from, load_site
 from appliance.events import EventBus
 from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
@@ -25,6 +29,7 @@ from appliance.web.session import SIGNER, THROTTLE, session_middleware
 from appliance.web.templating import JINJA, make_environment
 
 log = logging.getLogger(__name__)
+HOUSEKEEPING_INTERVAL_S = 3600.0
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -58,6 +63,27 @@ async def reader_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hourly: close suspect sessions past the site's stale_session_hours and settle them."""
+
+    async def loop() -> None:
+        while True:
+            hours = app[keys.SITE].stale_session_hours
+            try:
+                closed = await app[keys.DATABASE].run(close_stale, utcnow(), hours)
+                if closed:
+                    log.info("closed %d suspect sessions older than %d h", closed, hours)
+            except Exception:
+                log.exception("closing stale sessions failed")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    task = asyncio.create_task(loop(), name="housekeeping")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
     hub = Hub(services)
@@ -87,6 +113,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(housekeeping_ctx)
     app.on_shutdown.append(close_chargers)
     app.router.add_get("/ocpp/{cpid}", ocpp_endpoint)
     setup_routes(app)

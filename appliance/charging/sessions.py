@@ -189,17 +189,26 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
 def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: int | None,
                    last_reg: int | None, duration_s: float, max_power_w: int
                    ) -> tuple[int, list[str]]:
-    """Energy of a finished session in Wh, from the best evidence, with flags for staff."""
+    """Energy of a finished session in Wh, from the best evidence, with flags for staff:
+    meterStop - meterStart when plausible; else the sampled registers."""
     plausible = max_power_w * max(duration_s, 60.0) / 3600.0 + 1000
-    if meter_start is not None and meter_stop is not None:
-        delta = meter_stop - meter_start
-        if 0 <= delta <= plausible:
-            return delta, []
+
+    def fits(value: int | None) -> bool:
+        return value is not None and 0 <= value <= plausible
+
+    if meter_start is not None and meter_stop is not None and fits(meter_stop - meter_start):
+        return meter_stop - meter_start, []
     end = meter_stop if meter_stop is not None else last_reg
-    if first_reg is not None and end is not None and 0 <= end - first_reg <= plausible:
-        return end - first_reg, ["energy_from_samples"]
-    if first_reg is not None and last_reg is not None and 0 <= last_reg - first_reg <= plausible:
-        return last_reg - first_reg, ["energy_from_samples"]
+    candidates = []
+    if meter_stop is None and meter_start is not None and end is not None:
+        candidates.append(end - meter_start)  # no stop reading: up to the last register
+    if first_reg is not None and end is not None:
+        candidates.append(end - first_reg)
+    if first_reg is not None and last_reg is not None:
+        candidates.append(last_reg - first_reg)
+    for value in candidates:
+        if fits(value):
+            return value, ["energy_from_samples"]
     return 0, ["energy_unknown"]
 
 
@@ -258,3 +267,32 @@ def station_clock(station_id: int, skew_limit_s: int) -> Clock:
 def mark_flag(session_id: int, flag: str) -> None:
     (ChargingSession.update(flags=flag_expr(ChargingSession.flags, flag))
      .where(ChargingSession.id == session_id).execute())
+
+
+def close_open(session_id: int, at: datetime, flag: str) -> ChargingSession | None:
+    """Close an active or suspect session that never got its StopTransaction: stopped at its
+    last meter reading (or last update), energy from the registers, flagged for staff.
+    A StopTransaction that arrives later still corrects nothing twice: the session is done."""
+    session = ChargingSession.get_or_none(ChargingSession.id == session_id)
+    if session is None or session.state == "completed":
+        return None
+    last = (MeterSample.select(fn.MAX(MeterSample.timestamp))
+            .where(MeterSample.session == session_id).scalar())
+    stopped = max(session.started_at, min(last or session.updated_at, at))
+    energy, energy_flags = session_energy(
+        session.meter_start, None, session.first_register_wh, session.last_register_wh,
+        (stopped - session.started_at).total_seconds(), MAX_POWER_W)
+    session.stopped_at = stopped
+    session.received_stop_at = at
+    session.stop_reason = "Other"
+    session.energy_wh = energy
+    session.state = "completed"
+    session.updated_at = at
+    _add_flags(session, [flag, *energy_flags])
+    session.save()
+    return session
+
+
+def stale_suspects(older_than: datetime) -> list[int]:
+    return [s.id for s in ChargingSession.select(ChargingSession.id).where(
+        (ChargingSession.state == "suspect") & (ChargingSession.updated_at < older_than))]

@@ -12,12 +12,13 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import cards, views
+from appliance.billing.closing import close_and_settle
 from appliance.charging import history
-from appliance.db.models import AuditLog, StaffUser
+from appliance.db.models import AuditLog, StaffUser, utcnow
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.web.audit import record
 from appliance.web.charts import line_chart
-from appliance.web.session import require
+from appliance.web.session import current_staff, require
 from appliance.web.staff import create_staff, reset_password
 from appliance.web.templating import render
 
@@ -142,6 +143,19 @@ async def session_page(request: web.Request) -> web.StreamResponse:
                                                  title="Power"),
         "energy_chart": line_chart([(t, v / 1000) for t, v in energy], unit="kWh",
                                    title="Energy register")})
+
+
+@routes.post("/sessions/{id:\\d+}/close")
+@require("admin")
+async def close_session(request: web.Request) -> web.StreamResponse:
+    """A session whose StopTransaction never came: staff close it at its last meter value."""
+    session_id = int(request.match_info["id"])
+    staff = current_staff(request)
+    actor = f"staff:{staff.username}" if staff else "staff"
+    await request.app[keys.DATABASE].run(close_and_settle, session_id, utcnow(), actor,
+                                         "closed_by_staff")
+    await record(request, "session.close", str(session_id), {})
+    raise web.HTTPSeeOther(f"/sessions/{session_id}")
 
 
 # --- staff and audit ----------------------------------------------------------------------------
