@@ -1,0 +1,170 @@
+#!/bin/bash
+# The full check of the amd64 image: build it, boot it under qemu-system-x86_64 (UEFI firmware
+# from Debian's ovmf, KVM when it is there, else software emulation), reach the appliance through
+# a port forwarded to 127.0.0.1, check /healthz (and /login when the app has it), then power the
+# box off and check what first boot left behind.
+#   image/boot-test.sh [IMAGE]   boot IMAGE instead of building one
+# Needs root for the build, qemu-system-x86, ovmf, mtools (and build.sh's tools).
+# Environment: BOOT_TEST_ACCEL=kvm|tcg to force one, BOOT_TEST_TIMEOUT (seconds to /healthz).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+START=$(date +%s)
+OUT=$IMAGE_DIR/out/boot-test
+mkdir -p "$OUT"
+IMG=${1:-}
+if [ -z "$IMG" ]; then
+    IMG=$OUT/appliance-amd64.img
+    "$IMAGE_DIR/build.sh" amd64 "$IMG"
+fi
+BUILT=$(date +%s)
+
+for tool in qemu-system-x86_64 mtype python3; do
+    command -v "$tool" >/dev/null || die "$tool is missing: apt-get install qemu-system-x86 ovmf mtools"
+done
+CODE=/usr/share/OVMF/OVMF_CODE_4M.fd VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+[ -f "$CODE" ] || die "no UEFI firmware: apt-get install ovmf"
+
+# A copy of the image on a bigger disk: first boot must grow the root partition into it.
+DISK=$OUT/disk.img
+cp --sparse=always "$IMG" "$DISK"
+truncate -s +1G "$DISK"
+cp "$VARS" "$OUT/vars.fd"
+CONSOLE=$OUT/console.log QMP=$OUT/qmp.sock
+rm -f "$CONSOLE" "$QMP"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+QEMU_PID=
+cleanup() { [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true; }
+trap cleanup EXIT
+
+start_vm() {
+    # Under KVM, qemu's default CPU model: "-cpu host" aborted on MSRs in a nested VM here.
+    local cpu=(-cpu max)
+    [ "$1" = kvm ] && cpu=()
+    qemu-system-x86_64 -machine q35 -accel "$1" -m 1024 -smp 2 "${cpu[@]}" \
+        -drive if=pflash,format=raw,readonly=on,file="$CODE" \
+        -drive if=pflash,format=raw,file="$OUT/vars.fd" \
+        -drive file="$DISK",format=raw,if=virtio \
+        -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:"$PORT"-:8080 \
+        -display none -serial file:"$CONSOLE" -qmp unix:"$QMP",server=on,wait=off \
+        >"$OUT/qemu.log" 2>&1 &
+    QEMU_PID=$!
+    sleep 2
+    kill -0 "$QEMU_PID" 2>/dev/null
+}
+
+ACCEL=${BOOT_TEST_ACCEL:-}
+if [ -z "$ACCEL" ] && [ -w /dev/kvm ] && start_vm kvm; then
+    ACCEL=kvm
+elif [ "$ACCEL" = kvm ] && start_vm kvm; then
+    :
+else
+    [ -z "$ACCEL" ] && [ -w /dev/kvm ] && log "KVM refused ($(tail -n 1 "$OUT/qemu.log")): software emulation"
+    ACCEL=tcg
+    start_vm tcg || die "qemu did not start: $(cat "$OUT/qemu.log")"
+fi
+if [ "$ACCEL" = kvm ]; then limit=${BOOT_TEST_TIMEOUT:-240}; else limit=${BOOT_TEST_TIMEOUT:-600}; fi
+log "booting with -accel $ACCEL; the box's port 8080 is 127.0.0.1:$PORT (console: $CONSOLE)"
+
+# GET PATH -> prints the HTTP status, or 000 when nothing answers.
+http_status() {
+    python3 - "http://127.0.0.1:$PORT$1" <<'PY'
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception:
+    print("000")
+PY
+}
+
+failures=0
+check() { if "$@"; then log "ok: $CHECK"; else log "FAILED: $CHECK"; failures=$((failures + 1)); fi; }
+
+BOOT_START=$(date +%s)
+healthy=
+while :; do
+    if [ "$(http_status /healthz)" = 200 ]; then healthy=1; break; fi
+    kill -0 "$QEMU_PID" 2>/dev/null || die "the VM stopped: $(tail -n 20 "$CONSOLE")"
+    [ $(( $(date +%s) - BOOT_START )) -lt "$limit" ] || break
+    sleep 2
+done
+UP=$(date +%s)
+CHECK="/healthz answered 200, $((UP - BOOT_START)) s after power-on"
+if [ -n "$healthy" ]; then
+    check true
+    login=$(http_status /login)
+    case $login in
+        200) CHECK="/login answered 200"; check true ;;
+        404) log "skipped: /login answered 404 (this build of the app has no login page yet)" ;;
+        *) CHECK="/login answered $login"; check false ;;
+    esac
+else
+    CHECK="/healthz did not answer within $limit s (the box's journal follows)"; check false
+fi
+
+sleep 3   # let the console catch up
+TEXT=$OUT/console.txt
+sed 's/\x1b\[[0-9;]*m//g' "$CONSOLE" | tr -d '\r' >"$TEXT"
+CHECK="systemd started appliance.service"
+check grep -aq 'Started appliance.service' "$TEXT"
+CHECK="first boot printed the admin password on the console"
+check grep -aq 'admin login: user admin, password ' "$TEXT"
+CHECK="first boot grew the root partition"
+check grep -aq 'root file system grown' "$TEXT"
+CHECK="no unit failed"
+check bash -c "! grep -a 'FAILED' '$TEXT'"
+
+log "powering off"
+python3 - "$QMP" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", "system_powerdown"):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush(); f.readline()
+PY
+for _ in $(seq 90); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 1; done
+if kill -0 "$QEMU_PID" 2>/dev/null; then
+    CHECK="clean power-off within 90 s"; check false
+    kill "$QEMU_PID"
+fi
+wait "$QEMU_PID" 2>/dev/null || true
+QEMU_PID=
+DOWN=$(date +%s)
+
+password=$(grep -a -o 'admin login: user admin, password [A-Za-z0-9]*' "$TEXT" | head -n 1 | awk '{print $NF}')
+CHECK="the boot partition holds the same admin password"
+check bash -c "mtype -i '$DISK@@1M' ::/appliance-admin-password.txt | grep -q 'password: ${password:-none}\$'"
+
+# The box's journal, read from its root partition (513 MiB in: after the 512 MiB EFI partition).
+JOURNAL=$OUT/journal
+rm -rf "$JOURNAL" "$OUT/root.img"
+python3 - "$DISK" "$OUT/root.img" <<'PY'
+import sys
+with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
+    src.seek(513 << 20)
+    while chunk := src.read(16 << 20):
+        if chunk.count(0) == len(chunk):
+            dst.seek(len(chunk), 1)
+        else:
+            dst.write(chunk)
+    dst.truncate()
+PY
+if debugfs -R "rdump /var/log/journal $OUT" "$OUT/root.img" >/dev/null 2>&1; then
+    mv "$OUT/journal" "$JOURNAL" 2>/dev/null || true
+    log "the appliance's journal on the box:"
+    journalctl -D "$JOURNAL" -u appliance.service -o short-monotonic --no-pager | tail -n 25 >&2 || true
+    CHECK="no Python traceback in the appliance's journal"
+    check bash -c "! journalctl -D '$JOURNAL' -u appliance.service -o cat --no-pager | grep -q Traceback"
+fi
+rm -f "$OUT/root.img"
+
+log "build $((BUILT - START)) s, boot to /healthz $((UP - BOOT_START)) s (accel $ACCEL)," \
+    "power-off $((DOWN - UP)) s; total $((DOWN - START)) s"
+[ "$failures" = 0 ] || die "$failures check(s) failed"
+log "boot test passed"
