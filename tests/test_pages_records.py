@@ -109,3 +109,26 @@ async def test_staff_management_and_audit(server: TestServer) -> None:
         assert status == 400 and "at least 10 characters" in html
         _, html = await admin.get("/audit")
         assert "staff.create" in html and "desk1" in html
+
+
+async def test_driver_exports_and_fees_today(server: TestServer, api: Api, charger: Any) -> None:
+    from tests.money_fixtures import driver_with_card, site_tariff
+
+    await add_station(api, "FEE-1")
+    await site_tariff(api, energy_per_kwh="20", min_to_start=0)
+    driver = await driver_with_card(api, "=CMD|'/Ccalc'!A0", balance=10_000,
+                                    name="=HYPERLINK(\"http://x\")")
+    async with charger("FEE-1", "secret-pass-1") as cp:
+        await cp.boot()
+        tx = (await cp.start_tx(1, "=CMD|'/Ccalc'!A0", 0)).transaction_id
+        await cp.stop(tx, 1000)
+    async with staff_client(server) as staff:
+        _, text = await staff.get("/drivers.csv")
+        row = list(csv.reader(io.StringIO(text)))[1]
+        assert row[1].startswith("'=HYPERLINK") and row[4].startswith("'=CMD")
+        assert row[5] == "8000"
+        _, text = await staff.get(f"/drivers/{driver['id']}/ledger.csv")
+        kinds = [r[2] for r in csv.reader(io.StringIO(text))][1:]
+        assert kinds == ["topup", "charge"]
+        _, html = await staff.get("/")
+        assert "₹20.00" in html.split('id="fees-today"')[1][:40]

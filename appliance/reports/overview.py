@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from appliance.db.models import ChargingSession, Connector, Station, StatusEvent, utcnow
+from appliance.db.models import (
+    ChargingSession,
+    Connector,
+    LedgerEntry,
+    Station,
+    StatusEvent,
+    utcnow,
+)
 from appliance.reports.daily import Interval, day_bounds, overlap_s, status_intervals, union
 
 
@@ -71,6 +78,7 @@ class Totals:
     sessions: int
     charging_s: float
     active: int
+    fees_minor: int = 0
 
 
 def today_totals(tz: ZoneInfo, now: datetime | None = None) -> Totals:
@@ -82,7 +90,17 @@ def today_totals(tz: ZoneInfo, now: datetime | None = None) -> Totals:
         (ChargingSession.started_at >= start) & (ChargingSession.started_at < end)).tuples())
     active = ChargingSession.select().where(ChargingSession.state == "active").count()
     return Totals(sum(e for (e,) in started), len(started), _charging_seconds(start, now),
-                  active)
+                  active, fees_posted(start, end))
+
+
+def fees_posted(start: datetime, end: datetime) -> int:
+    """Fees count on the day their charge row is posted (so days match the ledger), less the
+    refunds posted that day."""
+    total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
+             .where(LedgerEntry.kind.in_(("charge", "refund"))
+                    & (LedgerEntry.created_at >= start) & (LedgerEntry.created_at < end))
+             .scalar())
+    return -int(total or 0)
 
 
 def _charging_seconds(start: datetime, now: datetime) -> float:

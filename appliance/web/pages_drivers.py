@@ -19,9 +19,11 @@ from appliance.billing.ledger import METHODS
 from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
-from appliance.db.site import FIELDS as SITE_FIELDS, SiteSettings, save_site
+from appliance.db.site import FIELDS as SITE_FIELDS
+from appliance.db.site import SiteSettings, save_site
 from appliance.errors import ApplianceError, InvalidInput, NotFound
 from appliance.web.audit import record
+from appliance.web.pages_records import csv_response
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -63,6 +65,32 @@ async def drivers_page(request: web.Request) -> web.StreamResponse:
     q = request.query.get("q") or None
     rows = await request.app[keys.DATABASE].read(accounts.list_drivers, None, 200, q)
     return render(request, "drivers.html", {"drivers": [r for _, r in rows], "q": q or ""})
+
+
+@routes.get("/drivers.csv")
+@require("desk")
+async def drivers_csv(request: web.Request) -> web.StreamResponse:
+    q = request.query.get("q") or None
+    rows = await request.app[keys.DATABASE].read(accounts.list_drivers, None, 100_000, q)
+    header = ["driver", "name", "phone", "email", "cards", "balance_minor", "available_minor",
+              "debt_minor", "blocked"]
+    return csv_response("drivers.csv", header, [
+        [d["id"], d["name"], d["phone"], d["email"], " ".join(c["id_tag"] for c in d["cards"]),
+         d["account"]["balance"]["amount"], d["account"]["available"]["amount"],
+         d["account"]["debt"]["amount"], d["blocked"]] for _, d in rows])
+
+
+@routes.get("/drivers/{id:\\d+}/ledger.csv")
+@require("desk")
+async def ledger_csv(request: web.Request) -> web.StreamResponse:
+    rows = await request.app[keys.DATABASE].read(accounts.driver_ledger, _driver_id(request),
+                                                 None, 100_000)
+    header = ["entry", "time_utc", "kind", "amount_minor", "balance_after_minor", "method",
+              "receipt_no", "session", "note"]
+    return csv_response(f"driver-{_driver_id(request)}-ledger.csv", header, [
+        [e["id"], e["created_at"], e["kind"], e["amount"]["amount"],
+         e["balance_after"]["amount"], e.get("method"), e.get("receipt_no"), e.get("session_id"),
+         e.get("note")] for e in rows])
 
 
 @routes.get("/drivers/new")
