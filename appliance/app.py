@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appliance import keys
+from appliance import keys, notify
 from appliance.billing.closing import close_stale
 from appliance.config import Settings
 from appliance.db import maintenance
@@ -114,6 +114,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.on_startup.append(notify.ready)
+    app.on_shutdown.append(notify.stopping)
     app.on_shutdown.append(close_chargers)
     app.router.add_get("/ocpp/{cpid}", ocpp_endpoint)
     setup_routes(app)

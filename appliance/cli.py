@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="online backup of the live database to FILE")
     _common(backup)
     backup.add_argument("file")
+    restore = sub.add_parser("restore", help="put a backup back (the service must be stopped)")
+    _common(restore)
+    restore.add_argument("file")
     check = sub.add_parser("check", help="integrity, schema version and ledger agreement")
     _common(check)
     reader = sub.add_parser("reader-check", help="list desk readers and print the next tap")
@@ -81,6 +84,13 @@ def _with_db(settings: Settings, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def cmd_serve(settings: Settings) -> int:
+    from appliance.db.restore import data_dir_lock
+
+    with data_dir_lock(settings.data_path):  # one server per data dir, and restore waits
+        return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from appliance.app import create_app
@@ -129,6 +139,23 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.app import open_database
+    from appliance.db.maintenance import MIGRATIONS_DIR
+    from appliance.db.restore import data_dir_lock, restore_sqlite
+
+    if not settings.db_url.startswith("sqlite:///"):
+        print("appliance: on PostgreSQL, restore with pg_restore into an empty database",
+              file=sys.stderr)
+        return 2
+    known = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
+    with data_dir_lock(settings.data_path):
+        kept = restore_sqlite(Path(args.file), Path(settings.db_url[len("sqlite:///"):]), known)
+        open_database(settings).db.close()  # migrates the restored database to this version
+    print(f"restored {args.file}" + (f"; the replaced database is kept as {kept}" if kept else ""))
+    return 0
+
+
 def cmd_check(settings: Settings) -> int:
     from appliance.app import open_database
     from appliance.db.maintenance import check
@@ -168,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_backup(args, settings)
         if args.command == "check":
             return cmd_check(settings)
+        if args.command == "restore":
+            return cmd_restore(args, settings)
         if args.command == "reader-check":
             return cmd_reader_check(args, settings)
         if args.command == "admin":

@@ -49,7 +49,9 @@ class ApplianceProcess:
                 except aiohttp.ClientError:
                     pass
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"appliance exited: {self.proc.stdout.read()}")  # type: ignore[union-attr]
+                    output, _ = self.proc.communicate()
+                    self.proc = None
+                    raise RuntimeError(f"appliance exited: {output}")
                 await asyncio.sleep(0.05)
         raise RuntimeError("appliance did not start")
 
