@@ -34,8 +34,8 @@ class Settings:
     host: str = _setting("0.0.0.0", "Address the one HTTP port listens on.")
     port: int = _setting(8080, "The one HTTP port: OCPP WebSocket, pages and JSON API.")
     database_url: str = _setting(
-        "", "Database. Default `sqlite:///<data_dir>/appliance.db`; `postgresql://...` for a server."
-    )
+        "", "Database. Default `sqlite:///<data_dir>/appliance.db`; `postgresql://...` for a "
+        "server.")
     log_level: str = _setting("INFO", "DEBUG shows every OCPP frame; INFO state changes.")
     tls_cert: str = _setting("", "PEM certificate file; with `tls_key`, serve HTTPS and WSS.")
     tls_key: str = _setting("", "PEM private key file for `tls_cert`.")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any

@@ -1,4 +1,5 @@
-"""Settings: every one documented in the README, sources in order of strength, bad values refused."""
+"""Settings: every one documented in the README, sources in order of strength, bad values
+refused."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Pure meter-value handling: OCPP sampled values in, normalised samples and readings out.
 
 Defaults when a field is absent follow OCPP 1.6: unit Wh, measurand Energy.Active.Import.Register,
-context Sample.Periodic. Energy is normalised to Wh, power to W. A station's reading of a register
-prefers the phase-less or Outlet value; else it sums L1..L3, never mixing phase-to-neutral values and
-totals. Signed values are kept byte for byte and never read as numbers."""
+context Sample.Periodic. Energy is normalised to Wh, power to W. A station's reading of a
+register prefers the phase-less or Outlet value; else it sums L1..L3, never mixing
+phase-to-neutral values and totals. Signed values are kept byte for byte and never read as
+numbers."""
 
 from __future__ import annotations
 
