@@ -47,6 +47,33 @@ def error_log_guard(request: pytest.FixtureRequest) -> Any:
         assert not unexpected, f"unexpected ERROR logs: {unexpected}"
 
 
+LOOP_STALL_LIMIT_S = 1.0  # far above any honest callback; a sync database call or sleep trips it
+
+
+@pytest.fixture(autouse=True)
+async def loop_stall_guard(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fails an async test during which the event loop stopped turning for over a second:
+    something blocked it (database work outside the seam, a sync sleep, a blocking call)."""
+    if not asyncio.iscoroutinefunction(getattr(request.node, "function", None)):
+        yield
+        return
+    worst = 0.0
+
+    async def watch() -> None:
+        nonlocal worst
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.05)
+            worst = max(worst, loop.time() - before - 0.05)
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
+    if "allow_loop_stall" not in request.keywords:
+        assert worst < LOOP_STALL_LIMIT_S, f"the event loop stalled for {worst:.2f} s"
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:

@@ -15,6 +15,9 @@ import pytest
 
 from tests.proc import ApplianceProcess, cli, free_port
 
+# The appliance runs in a subprocess here; the test drives it with blocking calls.
+pytestmark = pytest.mark.allow_loop_stall
+
 
 async def test_ready_and_watchdog_reach_systemd(tmp_path: Path) -> None:
     path = str(tmp_path / "notify.sock")

@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.charger import ClientTransport, SimCharger
 from tests.conftest import basic_auth
 from tests.proc import ApplianceProcess, cli, free_port
+
+# The appliance runs in a subprocess here; the test drives it with blocking calls.
+pytestmark = pytest.mark.allow_loop_stall
 
 
 async def _api(app: ApplianceProcess, token: str, method: str, path: str,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from appliance.billing import settlement, tariffs
+from appliance.billing import qr, settlement, tariffs
 from appliance.charging import sessions
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 
@@ -49,6 +49,11 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
            connector_id: int | None = None) -> Decision:
     """The answer to an id tag at a station. ConcurrentTx only when starting."""
     key = id_tag.upper()
+    if qr.is_qr_tag(key):
+        # A QR start's own tag: Accepted on its hold, never a card.
+        answer = qr.decide(key, station_id, at, for_start)
+        if answer is not None:
+            return Decision(*answer)
     tag = IdTag.get_or_none((IdTag.key == key) & IdTag.retired_at.is_null())
     if tag is None:
         note_unknown(id_tag, station_id, connector_id, at)
@@ -122,9 +127,11 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
                                              decision.status, extra)
     if created:
         # Recorded and billed whatever we answered: an offline start happened all the same.
-        tag = IdTag.get_or_none(IdTag.key == session.id_tag_key)
         session.auth_reason = decision.reason[:120]
-        settlement.attach(session, tag)
+        if qr.owns(session.id_tag_key):
+            qr.capture(session, decision.status, at)  # the start's hold is bound to it
+        else:
+            settlement.attach(session, IdTag.get_or_none(IdTag.key == session.id_tag_key))
     else:
         decision = Decision(session.start_status, decision.parent_id_tag, decision.expiry)
     return session.transaction_id, decision

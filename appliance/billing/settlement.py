@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from appliance.billing import ledger, pricing, tariffs
 from appliance.charging.metering import POWER_IMPORT
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterSample
+from appliance.db.models_driver import QrStart
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
 STOP_REASON_FUNDS = "balance_exhausted"
@@ -93,7 +94,18 @@ def over_limit(session: ChargingSession, now: datetime) -> bool:
         (Hold.session == session.id) & (Hold.state != "released")))
     limit = (account.balance + ledger.overdraft(Driver.get_by_id(account.driver_id))
              - (account.held - own_holds) - open_cost(account.id, now, exclude=session.id))
-    return projected.fee >= limit
+    if own_holds:
+        # A QR start: its hold (the driver's limit, capped by the balance) is all it may spend.
+        limit = min(limit, own_holds)
+    return projected.fee >= limit or _energy_limit_reached(
+        session, power * SAMPLE_INTERVAL_S // 3600)
+
+
+def _energy_limit_reached(session: ChargingSession, extra_wh: int) -> bool:
+    """Whether a QR session reaches the driver's kWh limit (with one more sample's energy)."""
+    start = QrStart.get_or_none(QrStart.session == session.id)
+    return bool(start is not None and start.limit_wh
+                and session.energy_wh + extra_wh >= start.limit_wh)
 
 
 def watchdog(session: ChargingSession, now: datetime) -> bool:

@@ -6,13 +6,13 @@ from aiohttp import web
 
 # Importing the API modules registers their routes (and so their OpenAPI entries).
 from appliance.web import api_cards, api_money, api_sessions, api_stations  # noqa: F401
-from appliance.web import pages_drivers, pages_records, pages_site, pages_stations
+from appliance.web import pages_driver, pages_drivers, pages_records, pages_site, pages_stations
 from appliance.web.api_base import PREFIX, ROUTES, guarded, ok
 from appliance.web.openapi import document
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
-PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers)
+PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers, pages_driver)
 
 
 async def healthz(request: web.Request) -> web.Response:
