@@ -21,7 +21,7 @@ LOCALES = Path(__file__).with_name("locale")
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
 
 
-def make_environment(locale: str = "en") -> jinja2.Environment:
+def make_environment(locale: str = "en", localedir: Path = LOCALES) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -29,7 +29,7 @@ def make_environment(locale: str = "en") -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    translations = gettext.translation("appliance", localedir=LOCALES, languages=[locale],
+    translations = gettext.translation("appliance", localedir=localedir, languages=[locale],
                                        fallback=True)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     return env
