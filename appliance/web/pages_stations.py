@@ -13,7 +13,7 @@ from appliance import keys
 from appliance.charging import admin
 from appliance.db.models import StatusEvent
 from appliance.errors import ApplianceError, InvalidInput
-from appliance.reports.daily import station_days
+from appliance.reports.stats import station_daily
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.session import current_staff, require
@@ -70,7 +70,8 @@ def _history(station_id: int) -> list[StatusEvent]:
 def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str, Any]:
     st = admin.get_station(cpid)
     return {"station": admin.station_dict(st), "history": _history(st.id),
-            "days": station_days(st.id, first, last, tz),
+            # Stored nightly rows; only days not stored yet (today) are computed here.
+            "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
             "frames": admin.recent_frames(cpid, 50)}
 
 

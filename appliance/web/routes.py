@@ -6,13 +6,14 @@ from aiohttp import web
 
 # Importing the API modules registers their routes (and so their OpenAPI entries).
 from appliance.web import api_cards, api_money, api_sessions, api_stations  # noqa: F401
+from appliance.web import api_reports, pages_reports  # noqa: F401
 from appliance.web import pages_driver, pages_drivers, pages_records, pages_site, pages_stations
 from appliance.web.api_base import PREFIX, ROUTES, guarded, ok
 from appliance.web.openapi import document
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
-PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers, pages_driver)
+PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers, pages_driver, pages_reports)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,0 +1,195 @@
+"""The nightly job and its parts: a day's statistics and report (computed on the read pool,
+stored in one writer job), catch-up of missing days, the nightly backup and sample retention.
+Everything takes the `Database` and the boot settings; the scheduler and the CLI call in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance.billing.check import check_ledger
+from appliance.db.database import Database
+from appliance.db.maintenance import backup
+from appliance.db.models import Station, utcnow
+from appliance.db.models_reports import DailyReport, DailyStat
+from appliance.db.site import SiteSettings, defaults_from, load_site
+from appliance.reports.daily import day_bounds, days
+from appliance.reports.mail import MailSettings, send_report
+from appliance.reports.prune import prune_samples
+from appliance.reports.report import build_report
+from appliance.reports.stats import StatRow, compute_day, from_stored, store_day
+from appliance.reports.tables import csv_text, report_tables, summary_text
+
+log = logging.getLogger(__name__)
+CATCH_UP_DAYS = 31  # shorter than any sensible retention, so a caught-up day has its samples
+MAIL_RETRY_DAYS = 7
+
+
+@dataclass
+class DayOutcome:
+    day: date
+    rows: int
+    anomalies: int
+    ledger_ok: bool
+    mail_error: str = ""
+
+
+@dataclass
+class NightlyOutcome:
+    days: list[DayOutcome] = field(default_factory=list)
+    backup: Path | None = None
+    pruned: int = 0
+
+
+def local_today(tz: Any, now: datetime | None = None) -> date:
+    return (now or utcnow()).replace(tzinfo=UTC).astimezone(tz).date()
+
+
+async def site_settings(database: Database, settings: Any) -> SiteSettings:
+    return await database.read(load_site, defaults_from(settings))
+
+
+# --- one day --------------------------------------------------------------------------------------
+def _final_rows(day: date, cutoff: datetime, tz: Any) -> list[StatRow] | None:
+    """A day whose raw samples are pruned keeps its stored rows: they are final."""
+    if day_bounds(day, tz)[1] > cutoff:
+        return None
+    rows = [from_stored(r) for r in DailyStat.select().where(DailyStat.day == day)
+            .order_by(DailyStat.station, DailyStat.connector_id)]
+    return rows or None
+
+
+def _ledger_lines(database: Database) -> list[tuple[bool, str]]:
+    return list(check_ledger(database))
+
+
+def save_day(day: date, rows: list[StatRow], report: dict[str, Any]) -> None:
+    """For the writer: the day's rows and its report replace whatever was there."""
+    store_day(day, rows)
+    values = {"data": json.dumps(report, sort_keys=True),
+              "ledger_ok": all(line["ok"] for line in report["ledger"]),
+              "anomalies": len(report["anomalies"]), "computed_at": utcnow()}
+    (DailyReport.insert(day=day, **values)
+     .on_conflict(conflict_target=[DailyReport.day],
+                  update={getattr(DailyReport, k): v for k, v in values.items()}).execute())
+
+
+def set_mail_status(day: date, error: str) -> None:
+    (DailyReport.update(mail_status="failed" if error else "sent", mail_error=error,
+                        mail_at=utcnow()).where(DailyReport.day == day).execute())
+
+
+async def run_day(database: Database, settings: Any, day: date, *, mail: bool = True,
+                  now: datetime | None = None,
+                  ledger: list[tuple[bool, str]] | None = None) -> DayOutcome:
+    """Compute, store and (when configured) mail one day's statistics and report. `ledger` is
+    the ledger check's result when the caller already has it (it is about now, not the day)."""
+    now = now or utcnow()
+    site = await site_settings(database, settings)
+    cutoff = now - timedelta(days=site.sample_retention_days)
+    rows = await database.read(_final_rows, day, cutoff, site.tz)
+    if rows is None:
+        rows = await database.read(compute_day, day, site.tz, now)
+    if ledger is None:
+        ledger = await database.read(_ledger_lines, database)
+    report = await database.read(build_report, day, site.tz, rows, ledger,
+                                 site.stale_session_hours, site.currency)
+    await database.run(save_day, day, rows, report)
+    outcome = DayOutcome(day, len(rows), len(report["anomalies"]),
+                         all(ok for ok, _ in ledger))
+    if mail:
+        outcome.mail_error = await mail_report(database, settings, day, report) or ""
+    log.info("day %s: %d statistics rows, %d anomalies", day, outcome.rows, outcome.anomalies)
+    return outcome
+
+
+async def mail_report(database: Database, settings: Any, day: date,
+                      report: dict[str, Any]) -> str | None:
+    """Mail the report when SMTP is configured; store and return the failure, if any."""
+    mail = MailSettings.from_settings(settings)
+    if not mail.configured:
+        return None
+    tables = report_tables(report)
+    error = await send_report(mail, f"Charging report {day.isoformat()}", summary_text(report),
+                              {f"{name}-{day}.csv": csv_text(t) for name, t in tables.items()})
+    if error:
+        log.warning("mailing the report of %s failed: %s", day, error)
+    await database.run(set_mail_status, day, error)
+    return error
+
+
+# --- catch-up -------------------------------------------------------------------------------------
+def missing_days(first: date, last: date, tz: Any) -> list[date]:
+    """Days in [first, last] without a report, not before the first charger was seen."""
+    seen = Station.select(Station.first_seen_at).order_by(Station.first_seen_at).limit(1).scalar()
+    if seen is None:
+        return []
+    first = max(first, seen.replace(tzinfo=UTC).astimezone(tz).date())
+    have = {r.day for r in DailyReport.select(DailyReport.day)
+            .where((DailyReport.day >= first) & (DailyReport.day <= last))}
+    return [d for d in days(first, last) if d not in have] if first <= last else []
+
+
+async def catch_up(database: Database, settings: Any, now: datetime | None = None
+                   ) -> list[DayOutcome]:
+    """Compute every missing day of the catch-up window up to yesterday (DST or downtime)."""
+    now = now or utcnow()
+    site = await site_settings(database, settings)
+    yesterday = local_today(site.tz, now) - timedelta(days=1)
+    window = min(CATCH_UP_DAYS, max(1, site.sample_retention_days - 1))
+    todo = await database.read(missing_days, yesterday - timedelta(days=window - 1), yesterday,
+                               site.tz)
+    if not todo:
+        return []
+    ledger = await database.read(_ledger_lines, database)
+    return [await run_day(database, settings, day, now=now, ledger=ledger) for day in todo]
+
+
+def _failed_mails(since: date) -> list[tuple[date, str]]:
+    return [(r.day, r.data) for r in DailyReport.select(DailyReport.day, DailyReport.data)
+            .where((DailyReport.mail_status == "failed") & (DailyReport.day >= since))]
+
+
+async def retry_mail(database: Database, settings: Any, now: datetime | None = None) -> int:
+    """Send again the reports of the last days whose mail failed; returns how many went."""
+    site = await site_settings(database, settings)
+    since = local_today(site.tz, now) - timedelta(days=MAIL_RETRY_DAYS)
+    sent = 0
+    for day, data in await database.read(_failed_mails, since):
+        sent += await mail_report(database, settings, day, json.loads(data)) == ""
+    return sent
+
+
+# --- the whole night ------------------------------------------------------------------------------
+def keep_backups(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` nightly backups; returns the deleted ones."""
+    nightly = sorted(folder.glob("nightly-*.db"))
+    gone = nightly[:-keep] if keep > 0 else nightly
+    for path in gone:
+        path.unlink(missing_ok=True)
+    return gone
+
+
+async def nightly(database: Database, settings: Any, now: datetime | None = None
+                  ) -> NightlyOutcome:
+    """Yesterday's statistics and report (again, if caught up early), missing days, the backup,
+    then pruning of raw samples past retention (curves kept)."""
+    now = now or utcnow()
+    site = await site_settings(database, settings)
+    yesterday = local_today(site.tz, now) - timedelta(days=1)
+    outcome = NightlyOutcome([await run_day(database, settings, yesterday, now=now)])
+    outcome.days += await catch_up(database, settings, now)
+    folder = Path(settings.data_path) / "backups"
+    outcome.backup = await asyncio.to_thread(backup, database,
+                                             folder / f"nightly-{yesterday.isoformat()}.db")
+    await asyncio.to_thread(keep_backups, folder, site.backups_keep)
+    cutoff = now - timedelta(days=site.sample_retention_days)
+    outcome.pruned = await prune_samples(database, cutoff)
+    log.info("nightly job: %d days, backup %s, %d samples pruned", len(outcome.days),
+             outcome.backup.name, outcome.pruned)
+    return outcome

@@ -1,0 +1,106 @@
+"""The nightly job on APScheduler 3.x inside the process (no systemd timer): the whole night at
+the site's `nightly_time` local, and a catch-up of missing days at start and every hour after.
+A lock keeps the jobs one at a time; the context cancels a job still running at shutdown, before
+the database closes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from appliance import keys
+from appliance.db.database import Database
+from appliance.reports.nightly import catch_up, nightly, retry_mail, site_settings
+
+log = logging.getLogger(__name__)
+NIGHTLY_ID, CATCH_UP_ID = "nightly", "catch-up"
+
+
+class NightlyScheduler:
+    """Owns the APScheduler and the tasks of the jobs it started."""
+
+    def __init__(self, database: Database, settings: Any) -> None:
+        self.database, self.settings = database, settings
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.lock = asyncio.Lock()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.when: tuple[str, str] | None = None  # (time zone, HH:MM) the cron trigger uses
+
+    async def start(self) -> None:
+        await self._schedule_nightly()
+        # Catch-up at start, then hourly: a day skipped by DST or downtime is filled in.
+        self.scheduler.add_job(self._spawn, IntervalTrigger(hours=1), args=[self._hourly],
+                               id=CATCH_UP_ID, next_run_time=datetime.now(UTC),
+                               coalesce=True, max_instances=1)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _schedule_nightly(self) -> None:
+        """(Re)schedule the nightly job when the site's time zone or nightly time changed."""
+        site = await site_settings(self.database, self.settings)
+        when = (site.timezone, site.nightly_time)
+        if when == self.when:
+            return
+        hour, minute = (int(p) for p in site.nightly_time.split(":"))
+        trigger = CronTrigger(hour=hour, minute=minute, timezone=site.tz)
+        # A box that was off at the nightly time runs the job when it is back within the hour;
+        # later than that the hourly catch-up fills the days in.
+        self.scheduler.add_job(self._spawn, trigger, args=[self._nightly], id=NIGHTLY_ID,
+                               replace_existing=True, coalesce=True, max_instances=1,
+                               misfire_grace_time=3600)
+        self.when = when
+        log.info("nightly job at %s %s", site.nightly_time, site.timezone)
+
+    async def _spawn(self, job: Callable[[], Awaitable[None]]) -> None:
+        # A coroutine, so APScheduler calls it on the loop (a plain function would go to a
+        # thread); it starts our own task, which shutdown can cancel and await.
+        task = asyncio.get_running_loop().create_task(self._guarded(job))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guarded(self, job: Callable[[], Awaitable[None]]) -> None:
+        async with self.lock:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed night must not stop the next one
+                log.exception("the %s job failed", getattr(job, "__name__", "nightly"))
+
+    async def _nightly(self) -> None:
+        await nightly(self.database, self.settings)
+
+    async def _hourly(self) -> None:
+        await self._schedule_nightly()
+        await catch_up(self.database, self.settings)
+        await retry_mail(self.database, self.settings)
+
+    async def run_now(self) -> None:
+        """Run the whole night at once (for tests and the pages), after any running job."""
+        async with self.lock:
+            await self._nightly()
+
+
+SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler", NightlyScheduler)
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: after the database (it needs it), before nothing else."""
+    scheduler = NightlyScheduler(app[keys.DATABASE], app[keys.SETTINGS])
+    app[SCHEDULER] = scheduler
+    await scheduler.start()
+    yield
+    await scheduler.stop()
