@@ -5,15 +5,27 @@ from __future__ import annotations
 from aiohttp import web
 
 # Importing the API modules registers their routes (and so their OpenAPI entries).
-from appliance.web import api_cards, api_money, api_sessions, api_stations  # noqa: F401
-from appliance.web import api_reports, pages_reports  # noqa: F401
-from appliance.web import pages_driver, pages_drivers, pages_records, pages_site, pages_stations
+from appliance.web import (  # noqa: F401  # noqa: F401
+    api_cards,
+    api_money,
+    api_reports,
+    api_sessions,
+    api_stations,
+    pages_desk,
+    pages_driver,
+    pages_drivers,
+    pages_records,
+    pages_reports,
+    pages_site,
+    pages_stations,
+)
 from appliance.web.api_base import PREFIX, ROUTES, guarded, ok
 from appliance.web.openapi import document
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
-PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers, pages_driver, pages_reports)
+PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers, pages_reports,
+                pages_driver, pages_desk)
 
 
 async def healthz(request: web.Request) -> web.Response:
