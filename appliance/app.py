@@ -23,6 +23,7 @@ from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.middleware import error_middleware
+from appliance.web.pages_desk import apply_stored_form
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret
 from appliance.web.session import SIGNER, THROTTLE, session_middleware
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.on_startup.append(apply_stored_form)
     app.on_startup.append(notify.ready)
     app.on_shutdown.append(notify.stopping)
     app.on_shutdown.append(close_chargers)

@@ -184,6 +184,14 @@ class ReaderService:
         self.last_error = err.message
 
     @property
+    def form(self) -> UidForm:
+        return self._form
+
+    def set_form(self, form: UidForm) -> None:
+        """Staff confirmed another form ("learn from a charger"): taps use it from now on."""
+        self._form = form
+
+    @property
     def readers(self) -> list[str]:
         """Readers present now."""
         return sorted(name for name, present in self._readers.items() if present)

@@ -16,6 +16,7 @@ from appliance.errors import ApplianceError, InvalidInput
 from appliance.reports.stats import station_daily
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
+from appliance.web.pages_records import csv_response
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -91,6 +92,19 @@ async def station_page(request: web.Request, result: dict[str, Any] | None = Non
     data.update({"first": first, "last": last, "result": result,
                  "online": request.app[keys.CONTROL].is_online(request.match_info["id"])})
     return render(request, "station.html", data, status=status)
+
+
+@routes.get("/stations/{id}/days.csv")
+@require("desk")
+async def station_days_csv(request: web.Request) -> web.StreamResponse:
+    tz = request.app[keys.SITE].tz
+    first, last = _range(request, tz)
+    cpid = request.match_info["id"]
+    data = await request.app[keys.DATABASE].read(_station_page_data, cpid, first, last, tz)
+    header = ["day", "hours_charging", "energy_kwh", "fees_minor", "sessions"]
+    return csv_response(f"{cpid}-days.csv", header, [
+        [r.day, f"{r.charging_s / 3600:.2f}", f"{r.energy_wh / 1000:.3f}", r.fees_minor,
+         r.sessions] for r in data["days"]])
 
 
 @routes.post("/stations/{id}/command")
