@@ -21,6 +21,7 @@ from appliance.events import EventBus
 from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
+from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.middleware import error_middleware
 from appliance.web.pages_desk import apply_stored_form
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_startup.append(apply_stored_form)
     app.on_startup.append(notify.ready)
     app.on_shutdown.append(notify.stopping)

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("file")
     check = sub.add_parser("check", help="integrity, schema version and ledger agreement")
     _common(check)
+    report = sub.add_parser("report", help="run the nightly report for a day by hand")
+    _common(report)
+    report.add_argument("--date", help="local day YYYY-MM-DD (default: yesterday)")
+    report.add_argument("--no-mail", action="store_true", help="do not mail the report")
     reader = sub.add_parser("reader-check", help="list desk readers and print the next tap")
     _common(reader)
     reader.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tap")
@@ -197,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(settings)
         if args.command == "restore":
             return cmd_restore(args, settings)
+        if args.command == "report":
+            from appliance.reports.cli_report import cmd_report
+
+            return cmd_report(args, settings)
         if args.command == "reader-check":
             return cmd_reader_check(args, settings)
         if args.command == "admin":

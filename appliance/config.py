@@ -68,6 +68,13 @@ class Settings:
         "", "Password of the first `admin` login on an empty data dir; random when empty."
     )
 
+    # Nightly reports by mail: off unless both a host and recipients are set.
+    smtp_host: str = _setting("", "SMTP server for mailing the nightly report; empty: no mail.")
+    smtp_port: int = _setting(25, "SMTP port (STARTTLS is used when the server offers it).")
+    smtp_user: str = _setting("", "SMTP user name, if the server needs a login.")
+    smtp_password: str = _setting("", "SMTP password, if the server needs a login.")
+    smtp_from: str = _setting("", "Sender address of report mails.")
+    report_recipients: str = _setting("", "Comma-separated addresses the nightly report goes to.")
     # The desk reader (appliance/rfid_reader): `ReaderSettings` validates these at start.
     reader_backend: str = _setting(
         "none", "Desk card reader: none, pcsc (USB CCID readers through pcscd) or serial.")

@@ -16,6 +16,7 @@ from appliance.billing.closing import close_and_settle
 from appliance.charging import history
 from appliance.db.models import AuditLog, StaffUser, utcnow
 from appliance.errors import ApplianceError, InvalidInput
+from appliance.reports.prune import session_points
 from appliance.web.audit import record
 from appliance.web.charts import line_chart
 from appliance.web.session import current_staff, require
@@ -138,6 +139,10 @@ async def session_page(request: web.Request) -> web.StreamResponse:
     energy = [(s["timestamp"], s["value"]) for s in session["samples"]
               if s["measurand"] == "Energy.Active.Import.Register" and s["value"] is not None
               and not s["phase"]]
+    if not energy and session["started_at"] is not None:
+        # Raw samples pruned after the retention period: the downsampled curve remains.
+        points = await request.app[keys.DATABASE].read(session_points, session["id"])
+        energy = [(session["started_at"] + timedelta(seconds=t), wh) for t, wh in points]
     return render(request, "session.html", {
         "s": session, "power_chart": line_chart([(t, v / 1000) for t, v in power], unit="kW",
                                                  title="Power"),
