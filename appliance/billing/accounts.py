@@ -10,7 +10,8 @@ from typing import Any
 from appliance.billing import ledger, settlement
 from appliance.billing.cards import card_dict, check_id_tag
 from appliance.billing.tariffs import money
-from appliance.db.models import Account, Driver, IdTag, UnknownTag, utcnow
+from appliance.db.models import Account, ChargingSession, Driver, IdTag, UnknownTag, utcnow
+from appliance.db.site import site_value
 from appliance.errors import Conflict, InvalidInput, NotFound
 
 MODES = ("personal", "commercial")
@@ -22,9 +23,14 @@ def _group_tag() -> str:
     return "GRP-" + secrets.token_hex(6).upper()
 
 
-def driver_dict(d: Driver, now: datetime | None = None) -> dict[str, Any]:
-    account = Account.get(Account.driver == d.id)
-    state = settlement.account_state(account, now or utcnow())
+def driver_dict(d: Driver, now: datetime | None = None, *, account: Account | None = None,
+                cards: list[IdTag] | None = None, state: dict[str, int] | None = None
+                ) -> dict[str, Any]:
+    """A driver as the API and pages show it; lists pass what they loaded in bulk."""
+    account = account or Account.get(Account.driver == d.id)
+    state = state or settlement.account_state(account, now or utcnow())
+    if cards is None:
+        cards = list(IdTag.select().where((IdTag.driver == d.id) & IdTag.retired_at.is_null()))
     cur = account.currency
     out: dict[str, Any] = {f: getattr(d, f) for f in TEXT_FIELDS}
     out.update({
@@ -33,10 +39,34 @@ def driver_dict(d: Driver, now: datetime | None = None) -> dict[str, Any]:
         "created_at": d.created_at, "retired_at": d.retired_at,
         "account": {k: money(state[k], cur) for k in
                     ("balance", "held", "open_cost", "available", "overdraft", "debt")},
-        "cards": [{"id_tag": t.id_tag, "mode": t.mode, "status": t.status}
-                  for t in IdTag.select().where((IdTag.driver == d.id)
-                                                & IdTag.retired_at.is_null())],
+        "cards": [{"id_tag": t.id_tag, "mode": t.mode, "status": t.status} for t in cards],
     })
+    return out
+
+
+def _summaries(drivers: list[Driver], now: datetime) -> list[tuple[int, dict[str, Any]]]:
+    """Many drivers in a few queries: only accounts with a running session are priced live."""
+    ids = [d.id for d in drivers]
+    accounts = {a.driver_id: a for a in Account.select().where(Account.driver.in_(ids))}
+    cards: dict[int, list[IdTag]] = {}
+    for tag in IdTag.select().where(IdTag.driver.in_(ids) & IdTag.retired_at.is_null()):
+        cards.setdefault(tag.driver_id, []).append(tag)
+    busy = {a for (a,) in ChargingSession.select(ChargingSession.account).where(
+        (ChargingSession.state == "active") & ChargingSession.account.in_(
+            [a.id for a in accounts.values()])).tuples()}
+    site_overdraft = int(site_value("overdraft_default_minor", ledger.DEFAULT_OVERDRAFT_MINOR))
+    out = []
+    for d in drivers:
+        account = accounts[d.id]
+        if account.id in busy:
+            state = settlement.account_state(account, now)
+        else:
+            overdraft = d.overdraft_minor if d.overdraft_minor is not None else site_overdraft
+            state = {"balance": account.balance, "held": account.held, "open_cost": 0,
+                     "available": account.balance - account.held, "overdraft": overdraft,
+                     "debt": ledger.debt(account.balance, overdraft)}
+        out.append((d.id, driver_dict(d, now, account=account, cards=cards.get(d.id, []),
+                                      state=state)))
     return out
 
 
@@ -105,7 +135,7 @@ def list_drivers(after: int | None, limit: int, q: str | None) -> list[tuple[int
                             | Driver.id.in_(by_card))
     if after is not None:
         query = query.where(Driver.id > after)
-    return [(d.id, driver_dict(d)) for d in query.order_by(Driver.id).limit(limit)]
+    return _summaries(list(query.order_by(Driver.id).limit(limit)), utcnow())
 
 
 def bind_card(driver_id: int, id_tag: str, mode: str, replaces: str | None) -> dict[str, Any]:
