@@ -98,3 +98,23 @@ async def test_commercial_session_is_charged_once(api: Api, charger: Any) -> Non
     assert (await account(api, driver["id"]))["balance"] == 100_000 - 4690
     cards = (await api.get(f"/drivers/{poor['id']}/cards"))["items"]
     assert "balance too low" in cards[0]["last_refusal"]
+
+
+async def test_raw_commands_keep_the_money_rules(api: Api, charger: Any) -> None:
+    await add_station(api, "RAWM-1")
+    await site_tariff(api)
+    await driver_with_card(api, "POOR0001", balance=100)  # below the minimum to start
+    await driver_with_card(api, "RICH0001", balance=100_000, name="B")
+    await driver_with_card(api, "MINE0001", mode="personal", name="C")
+    async with charger("RAWM-1", "secret-pass-1") as cp:
+        await cp.boot()
+        status, body = await api.request("POST", "/stations/RAWM-1/ocpp/RemoteStartTransaction",
+                                          {"connectorId": 1, "idTag": "POOR0001"})
+        assert status == 409 and "may not start" in body["error"]["message"]
+        assert await api.post("/stations/RAWM-1/ocpp/RemoteStartTransaction",
+                              {"connectorId": 1, "idTag": "rich0001"}, expect=200)
+        status, body = await api.request("POST", "/stations/RAWM-1/ocpp/SendLocalList", {
+            "listVersion": 2, "updateType": "Full",
+            "localAuthorizationList": [{"idTag": "MINE0001"}, {"idTag": "RICH0001"}]})
+        assert status == 400 and "RICH0001" in body["error"]["message"]
+        assert [a for a, _ in cp.received] == ["RemoteStartTransaction"]

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
+from appliance.billing.commands import check_raw_command
 from appliance.charging import admin
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.web.api_base import (
@@ -140,6 +141,8 @@ async def raw_command(request: web.Request) -> web.Response:
     cpid, action = request.match_info["id"], request.match_info["action"]
     payload = await json_body(request)
     await request.app[keys.DATABASE].read(admin.get_station, cpid)
+    # decide() notes unknown tags, so this runs on the writer, not a read-only connection.
+    await request.app[keys.DATABASE].run(check_raw_command, cpid, action, payload)
     if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
         raise InvalidInput("the AuthorizationKey is changed through station approval, "
                            "not the raw endpoint")
