@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appliance import keys, notify
+from appliance import clock, keys, notify
 from appliance.billing.closing import close_stale
 from appliance.config import Settings
 from appliance.db import maintenance
@@ -65,11 +65,23 @@ async def reader_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def check_clock(app: web.Application) -> None:
+    behind = await app[keys.DATABASE].read(clock.behind_by)
+    was = bool(app[keys.CLOCK_BEHIND])
+    app[keys.CLOCK_BEHIND][:] = [behind] if behind else []
+    if behind and not was:
+        log.warning("the clock is %s behind the newest stored record: set the time "
+                    "(RTC module or a LAN time server)", behind)
+    elif was and not behind:
+        log.info("the clock is right again")
+
+
 async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
     """Hourly: close suspect sessions past the site's stale_session_hours and settle them."""
 
     async def loop() -> None:
         while True:
+            await check_clock(app)
             hours = app[keys.SITE].stale_session_hours
             try:
                 closed = await app[keys.DATABASE].run(close_stale, utcnow(), hours)
@@ -107,6 +119,7 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=2 * 1024 * 1024)
     app[keys.SETTINGS] = settings
     app[keys.EVENTS] = EventBus()
+    app[keys.CLOCK_BEHIND] = []
     app[LIMITER] = LoginLimiter()
     app[JINJA] = make_environment()
     app[SIGNER] = Signer(load_secret(settings.data_path), "staff-session")

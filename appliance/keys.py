@@ -22,3 +22,4 @@ HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")
 READER: web.AppKey[ReaderService] = web.AppKey("reader")
 SITE: web.AppKey[SiteSettings] = web.AppKey("site")  # refreshed when staff save settings
+CLOCK_BEHIND: web.AppKey[list] = web.AppKey("clock_behind", list)  # [timedelta] when behind

@@ -92,6 +92,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
         "kwh": kwh, "duration": duration, "hours": hours,
         "when": lambda m, fmt="%Y-%m-%d %H:%M": local_time(m, tz, fmt),
         "path": request.path,
+        "clock_behind": request.app[keys.CLOCK_BEHIND],
     }
     html = env.get_template(name).render({**base, **context})
     response = web.Response(text=html, status=status, content_type="text/html")
