@@ -104,22 +104,32 @@ def fees_posted(start: datetime, end: datetime) -> int:
 
 
 def _charging_seconds(start: datetime, now: datetime) -> float:
-    last_before = (StatusEvent.select(fn.MAX(StatusEvent.id))
-                   .where((StatusEvent.received_at < start) & (StatusEvent.connector_id > 0))
-                   .group_by(StatusEvent.station, StatusEvent.connector_id))
-    rows = (StatusEvent.select(StatusEvent.station, StatusEvent.connector_id,
-                               StatusEvent.received_at, StatusEvent.status)
-            .where(((StatusEvent.received_at >= start) & (StatusEvent.connector_id > 0))
-                   | StatusEvent.id.in_(last_before))
-            .order_by(StatusEvent.received_at, StatusEvent.id).tuples())
+    """Today's hours charging summed over chargers (per charger the union of connectors).
+    A connector with no event today kept its current state all day; one with events needs
+    its last state before midnight: one indexed look-up each, never a scan of the history."""
     history: dict[tuple[int, int], list[tuple[datetime, str]]] = {}
-    for station_id, connector_id, moment, status in rows:
-        history.setdefault((station_id, connector_id), []).append((max(moment, start), status))
+    for station_id, connector_id, moment, status in (
+            StatusEvent.select(StatusEvent.station, StatusEvent.connector_id,
+                               StatusEvent.received_at, StatusEvent.status)
+            .where((StatusEvent.received_at >= start) & (StatusEvent.connector_id > 0))
+            .order_by(StatusEvent.received_at, StatusEvent.id).tuples()):
+        history.setdefault((station_id, connector_id), []).append((moment, status))
     offline = {sid: seen for sid, seen in Station.select(Station.id, Station.last_seen_at)
                .where(~Station.online).tuples()}
     per_station: dict[int, list[Interval]] = {}
-    for (station_id, _), events in history.items():
-        until = offline.get(station_id) or now
-        per_station.setdefault(station_id, []).extend(
+    for c in Connector.select().where(Connector.connector_id > 0):
+        key = (c.station_id, c.connector_id)
+        events = history.get(key)
+        if events is None:
+            events = [(start, c.status)]
+        else:
+            before = (StatusEvent.select(StatusEvent.status)
+                      .where((StatusEvent.station == c.station_id)
+                             & (StatusEvent.connector_id == c.connector_id)
+                             & (StatusEvent.received_at < start))
+                      .order_by(StatusEvent.received_at.desc()).limit(1).scalar())
+            events = ([(start, before)] if before else []) + events
+        until = offline.get(c.station_id) or now
+        per_station.setdefault(c.station_id, []).extend(
             status_intervals(events, "Charging", max(until, start)))
     return sum(overlap_s(union(ivs), (start, now)) for ivs in per_station.values())
