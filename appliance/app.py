@@ -25,6 +25,7 @@ from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.middleware import error_middleware
 from appliance.web.pages_desk import apply_stored_form
+from appliance.web.pages_driver import start_sweeper
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret
 from appliance.web.session import SIGNER, THROTTLE, session_middleware
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
+    app.cleanup_ctx.append(start_sweeper)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_startup.append(apply_stored_form)
     app.on_startup.append(notify.ready)

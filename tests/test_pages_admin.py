@@ -47,7 +47,7 @@ async def test_dashboard_goes_live_without_reload(server: TestServer, api: Api, 
         await cp.status(1, "Charging")
         await page.wait_for_function(
             "document.querySelector('[data-connector=\"LIVE-1/1\"] .state').textContent"
-            " === 'Charging'", timeout=5000)
+            " === 'Charging'", timeout=15_000)
         assert await page.evaluate("window.__marker") == 42
         await shoot_both(page, "dashboard")
         await page.goto(str(server.make_url("/stations/LIVE-1")))
