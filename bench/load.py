@@ -82,17 +82,20 @@ def proc_cpu_s(pid: int) -> float | None:
 
 
 class Appliance:
-    """An appliance started by this script: `python -m appliance serve` on a temporary data dir."""
+    """An appliance started by this script: `python -m appliance serve` on a temporary data dir,
+    from this work tree or from another one (--before-root, for before/after figures)."""
 
-    def __init__(self, python: str, keep: bool) -> None:
-        self.python, self.keep = python, keep
+    name = "appliance"
+
+    def __init__(self, python: str, keep: bool, root: Path = ROOT) -> None:
+        self.python, self.keep, self.root = python, keep, root
         self.data_dir = Path(tempfile.mkdtemp(prefix="appliance-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.data_dir / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "bench-admin-password",
-                    "PYTHONPATH": str(ROOT)}
+                    "PYTHONPATH": str(root)}
         self.env.pop("APPLIANCE_CONFIG", None)
 
     def start(self) -> str:
@@ -100,7 +103,7 @@ class Appliance:
         made = subprocess.run(
             [self.python, "-m", "appliance", "token", "create", "--name", "bench",
              "--data-dir", str(self.data_dir)],
-            capture_output=True, text=True, env=self.env, cwd=ROOT, check=False)
+            capture_output=True, text=True, env=self.env, cwd=self.root, check=False)
         if made.returncode != 0:
             raise SystemExit(f"could not create an API token:\n{made.stdout}{made.stderr}")
         token = made.stdout.strip().splitlines()[-1]
@@ -108,7 +111,12 @@ class Appliance:
         self.proc = subprocess.Popen(
             [self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
              "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
+        self._wait_listening()
+        return token
+
+    def _wait_listening(self) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
@@ -120,7 +128,6 @@ class Appliance:
                 if time.monotonic() > deadline:
                     raise SystemExit("the appliance did not listen within 30 s") from None
                 time.sleep(0.1)
-        return token
 
     @property
     def pid(self) -> int | None:
@@ -147,11 +154,29 @@ class Appliance:
         return counts
 
 
+class BareServer(Appliance):
+    """bench/reference.py in one of its modes: the bare library central system or the raw
+    aiohttp echo. No data dir to speak of, no token, no stations to register."""
+
+    def __init__(self, python: str, mode: str) -> None:
+        super().__init__(python, keep=False)
+        self.name = mode
+
+    def start(self) -> str:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [self.python, str(ROOT / "bench" / "reference.py"), "--mode", self.name,
+             "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+        self._wait_listening()
+        return ""
+
+
 async def setup_site(url: str, token: str, ids: list[str], tags: list[str]) -> None:
     """Register the stations (Basic auth password, not managed: a bench owns its configuration)
     and the tags through the JSON API. Existing ones (409) are fine."""
     headers = {"Authorization": f"Bearer {token}"}
-    limit = asyncio.Semaphore(16)
+    limit = asyncio.Semaphore(32)
     async with aiohttp.ClientSession(headers=headers) as session:
         async def post(path: str, body: dict[str, Any]) -> None:
             async with limit, session.post(url + "/api/v1" + path, json=body) as resp:
@@ -381,6 +406,7 @@ class WorkerPlan:
     interval: float
     timeout: float
     cycle: int
+    heartbeat_every: int
 
 
 async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done: Any,
@@ -400,6 +426,11 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
                 await asyncio.gather(*(c.start(1, tags_of(c.cpid)[0], authorize=False,
                                                status=False)
                                        for c in chargers if c.ws is not None))
+            else:  # steady: a site at work has its sessions running when the clock starts
+                async def both(c: Charger) -> None:
+                    for connector, tag in zip((1, 2), tags_of(c.cpid), strict=True):
+                        await c.start(connector, tag)
+                await asyncio.gather(*(both(c) for c in chargers if c.ws is not None))
             stats.record = True
             if not all(oks) or not all(booted):
                 stats.error("set-up failed")
@@ -418,13 +449,11 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
         async def steady_one(c: Charger) -> None:
             tags = tags_of(c.cpid)
             rnd = random.Random(c.cpid)
-            await asyncio.sleep(rnd.uniform(0, plan.interval))  # chargers are not in step
+            # Chargers are not in step, and their sessions end at random points of the cycle.
+            next_at = time.perf_counter() + rnd.uniform(0, plan.interval) - plan.interval
             left = {1: rnd.randint(1, plan.cycle), 2: rnd.randint(1, plan.cycle)}
-            for connector in (1, 2):
-                await c.start(connector, tags[connector - 1])
-            tick = 0
+            tick = rnd.randrange(plan.heartbeat_every)
             wh = int(7200 * plan.interval / 3600)
-            next_at = time.perf_counter()
             while True:
                 next_at += plan.interval
                 delay = next_at - time.perf_counter()
@@ -441,10 +470,8 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
                         await c.stop(connector, tags[connector - 1])
                         await c.start(connector, tags[connector - 1])
                         left[connector] = plan.cycle
-                if tick % 2 == 0:
+                if tick % plan.heartbeat_every == 0:
                     await c.call("Heartbeat", HEARTBEAT)
-            for connector in (1, 2):
-                await c.stop(connector, tags[connector - 1])
 
         async def saturate_one(c: Charger) -> None:
             if c.ws is None:
@@ -465,10 +492,6 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
         work = {"boot": boot_one, "steady": steady_one, "saturation": saturate_one}[plan.scenario]
         await asyncio.gather(*(work(c) for c in chargers))
         t_done = time.perf_counter()
-        if plan.scenario == "saturation":
-            stats.record = False
-            await asyncio.gather(*(c.stop(1, tags_of(c.cpid)[0], status=False)
-                                   for c in chargers))
         connected = sum(1 for c in chargers if c.ws is not None and not c.ws.closed)
         results.put({
             "index": plan.index,
@@ -488,6 +511,13 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
             "cpu_s": time.process_time() - cpu0,
         })
         await loop.run_in_executor(None, done.wait)  # connections stay open while RSS is read
+        if plan.scenario != "boot":  # off the clock and the CPU window: stop what still runs
+            stats.record = False
+
+            async def stop_all(c: Charger) -> None:
+                for connector, tag in zip((1, 2), tags_of(c.cpid), strict=True):
+                    await c.stop(connector, tag, status=False)
+            await asyncio.gather(*(stop_all(c) for c in chargers))
         await loop.run_in_executor(None, release.wait)
         await asyncio.gather(*(c.close() for c in chargers))
 
@@ -513,7 +543,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: str,
-                 pid: int | None) -> dict[str, Any]:
+                 pid: int | None, duration: float) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     k = max(1, min(args.processes, len(ids)))
     slices = [ids[i::k] for i in range(k)]
@@ -523,7 +553,8 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     results = ctx.Queue()
     rss_before = proc_rss_kb(pid) if pid else None
     procs = [ctx.Process(target=worker_main, args=(
-        WorkerPlan(i, s, ws_base, name, args.duration, args.interval, args.timeout, args.cycle),
+        WorkerPlan(i, s, ws_base, name, duration, args.interval, args.timeout, args.cycle,
+                   args.heartbeat_every),
         ready, go, start_at, done, release, results), daemon=True) for i, s in enumerate(slices)]
     for p in procs:
         p.start()
@@ -536,7 +567,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     wall_before = time.time()
     # Collect results (put before the "done" barrier), then read the server while connected.
     got: list[dict[str, Any]] = []
-    deadline = time.time() + args.duration + setup_limit + args.timeout * 4
+    deadline = time.time() + duration + setup_limit + args.timeout * 4
     while len(got) < k and time.time() < deadline:
         with contextlib.suppress(Exception):
             got.append(results.get(timeout=1.0))
@@ -551,7 +582,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     rss_connected = proc_rss_kb(pid) if pid else None
     release.set()
     for p in procs:
-        p.join(timeout=30)
+        p.join(timeout=120)
         if p.is_alive():
             p.terminate()
     if crashed or len(got) < k:
@@ -659,18 +690,171 @@ def raise_nofile(chargers: int, processes: int) -> None:
         print(f"warning: {chargers} chargers may not fit the open-file limit {want}")
 
 
+GOAL_SATURATION_RATIO = 2.0
+GOAL_CHARGERS = 10_000
+GOAL_P99_MS = 100.0
+GOAL_KB_PER_CHARGER = 40.0
+GOAL_BOOT_S = 60.0
+
+
+def print_ratios(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """The appliance's figures divided by each yardstick's, scenario by scenario."""
+    app = rows.get("appliance", {})
+    for other in ("reference", "echo"):
+        theirs = rows.get(other, {})
+        common = [name for name in app if name in theirs]
+        if not common:
+            continue
+        print(f"\nappliance / {other} (msg/s: higher is better; latency, memory, CPU: lower)")
+        print("scenario      msg/s     p50     p95     p99     max  KB/charger  server CPU")
+        for name in common:
+            a, b = app[name], theirs[name]
+
+            def ratio(key: str, a: dict[str, Any] = a, b: dict[str, Any] = b) -> str:
+                x, y = a.get(key), b.get(key)
+                return f"{x / y:.2f}x" if x is not None and y else "n/a"
+            print(f"{name:<11} {ratio('msg_per_s'):>7} {ratio('p50_ms'):>7} "
+                  f"{ratio('p95_ms'):>7} {ratio('p99_ms'):>7} {ratio('max_ms'):>7} "
+                  f"{ratio('rss_per_charger_kb'):>11} {ratio('server_cpu_pct'):>11}")
+
+
+def judge(rows: dict[str, dict[str, dict[str, Any]]], log_errors: int | None) -> list[str]:
+    """The issue's goals, PASS or FAIL each, with the figures behind the verdict."""
+    app, ref = rows.get("appliance", {}), rows.get("reference", {})
+    out = []
+
+    def line(ok: bool | None, text: str) -> None:
+        out.append(f"{'n/a ' if ok is None else 'PASS' if ok else 'FAIL'}  {text}")
+
+    sat, ref_sat = app.get("saturation"), ref.get("saturation")
+    if sat and ref_sat:
+        r = sat["msg_per_s"] / ref_sat["msg_per_s"] if ref_sat["msg_per_s"] else 0.0
+        line(r >= GOAL_SATURATION_RATIO and sat["error_count"] == 0,
+             f"saturation with persistence and validation: {sat['msg_per_s']:.0f} msg/s = "
+             f"{r:.2f}x the bare library's {ref_sat['msg_per_s']:.0f} (goal >= "
+             f"{GOAL_SATURATION_RATIO:.1f}x)")
+    else:
+        line(None, "saturation ratio: run saturation on appliance and reference")
+    st = app.get("steady")
+    if st:
+        kb = st["rss_per_charger_kb"]
+        line(st["connected"] >= GOAL_CHARGERS and st["p99_ms"] < GOAL_P99_MS
+             and kb is not None and kb < GOAL_KB_PER_CHARGER and st["error_count"] == 0,
+             f"steady: {st['connected']} connected (goal {GOAL_CHARGERS}), p99 "
+             f"{st['p99_ms']:.1f} ms (goal < {GOAL_P99_MS:.0f}), RSS {fmt(kb)} KB per connected "
+             f"charger, all of the server's RSS counted (goal < {GOAL_KB_PER_CHARGER:.0f}), "
+             f"{st['error_count']} errors")
+    else:
+        line(None, "steady: not run")
+    boot = app.get("boot")
+    if boot:
+        answered = boot["by_action"].get("BootNotification", {}).get("n", 0)
+        accepted = answered - sum(n for k, n in boot["errors"].items() if k.startswith("boot "))
+        line(boot["chargers"] >= GOAL_CHARGERS and accepted == boot["chargers"]
+             and boot["window_s"] <= GOAL_BOOT_S and boot["error_count"] == 0,
+             f"boot storm: {accepted} of {boot['chargers']} chargers Accepted (goal "
+             f"{GOAL_CHARGERS}) in {boot['window_s']:.1f} s (goal <= {GOAL_BOOT_S:.0f}), "
+             f"{boot['error_count']} refused/dropped/errors")
+    else:
+        line(None, "boot storm: not run")
+    if app:
+        callerrors = sum(n for r in app.values() for k, n in r["errors"].items()
+                         if k.startswith("CALLERROR"))
+        others = sum(r["error_count"] for r in app.values()) - callerrors
+        line(callerrors == 0 and (log_errors or 0) == 0,
+             f"no error answers to correct chargers: {callerrors} CALLERRORs in all scenarios, "
+             f"{log_errors if log_errors is not None else 'unknown'} ERROR lines in the server "
+             f"log ({others} other errors: timeouts, refused or dropped connections)")
+    return out
+
+
+@dataclass
+class Target:
+    """One server under test, started (or given with --url) before any scenario runs."""
+
+    name: str
+    url: str
+    token: str | None
+    pid: int | None
+    server: Appliance | None
+
+
+def start_target(name: str, args: argparse.Namespace) -> Target:
+    if name == "appliance" and args.url:
+        return Target(name, args.url.rstrip("/"), args.token, args.pid, None)
+    if name == "appliance":
+        server: Appliance = Appliance(args.python, args.keep, args.root)
+    elif name in ("reference", "echo"):
+        server = BareServer(args.python, name)
+    else:
+        raise SystemExit(f"unknown target {name!r}")
+    token = server.start() or None
+    print(f"server {name}: pid {server.pid}, {server.url}"
+          + (f", from {args.root}, data dir {server.data_dir}" if name == "appliance" else ""))
+    return Target(name, server.url, token, server.pid, server)
+
+
+def charger_ids(args: argparse.Namespace, scenario: str) -> list[str]:
+    n = args.saturation_chargers if scenario == "saturation" else args.chargers
+    return [f"{args.prefix}-{i:05d}" for i in range(1, n + 1)]
+
+
+def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Scenario by scenario, each against every target in turn, so that the noise of a shared
+    machine falls on all of them alike; their figures by target and scenario."""
+    rows: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
+    every = charger_ids(args, "saturation" if args.saturation_chargers > args.chargers
+                        else "steady")
+    for t in targets:
+        if t.token:
+            t0 = time.monotonic()
+            tags = [tag for cpid in every for tag in tags_of(cpid)]
+            asyncio.run(setup_site(t.url, t.token, every, tags))
+            print(f"set-up of {t.name}: {len(every)} stations (Basic auth, not managed) and "
+                  f"{len(tags)} tags registered through the API in {time.monotonic() - t0:.1f} s")
+    for scenario in (SCENARIOS if args.scenario == "all" else (args.scenario,)):
+        duration = {"steady": args.steady_duration}.get(scenario, args.duration)
+        for t in targets:
+            ws_base = t.url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
+            row = run_scenario(scenario, charger_ids(args, scenario), args, ws_base, t.pid,
+                               duration)
+            print(f"\n[{t.name}]", end="")
+            print_result(row)
+            rows[t.name][scenario] = row
+    for t in targets:
+        print(f"\n{t.name}:", end="")
+        print_table(list(rows[t.name].values()))
+        if t.server is not None:
+            counts = t.server.log_counts()
+            print(f"server log: {counts['ERROR']} ERROR and {counts['WARNING']} WARNING lines "
+                  f"({t.server.log_path})")
+            for row in rows[t.name].values():
+                row["log_errors"] = counts["ERROR"]
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--chargers", type=int, default=200)
+    parser.add_argument("--chargers", type=int, default=200,
+                        help="chargers of the boot and steady scenarios (the goals need 10000)")
+    parser.add_argument("--saturation-chargers", type=int, default=200,
+                        help="chargers of the saturation scenario")
     parser.add_argument("--processes", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="load processes (default: the number of cores, at most 4)")
     parser.add_argument("--duration", type=float, default=20.0,
-                        help="seconds of the steady and saturation scenarios")
+                        help="seconds of the saturation scenario")
+    parser.add_argument("--steady-duration", type=float, default=60.0,
+                        help="seconds of the steady scenario")
     parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
-    parser.add_argument("--interval", type=float, default=5.0,
-                        help="steady: seconds between a charger's MeterValues")
-    parser.add_argument("--cycle", type=int, default=3,
+    parser.add_argument("--targets", default="appliance,reference,echo",
+                        help="comma-separated servers to measure, in order: appliance, "
+                        "reference (bare ocpp library), echo (raw aiohttp)")
+    parser.add_argument("--interval", type=float, default=10.0,
+                        help="steady: seconds between a charger's MeterValues (both connectors)")
+    parser.add_argument("--heartbeat-every", type=int, default=6,
+                        help="steady: a Heartbeat every this many intervals")
+    parser.add_argument("--cycle", type=int, default=30,
                         help="steady: intervals per charging session")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     parser.add_argument("--url", help="a running appliance (http://127.0.0.1:PORT); default: "
@@ -681,52 +865,39 @@ def main(argv: list[str] | None = None) -> int:
                         "stations and tags are answered as it likes")
     parser.add_argument("--pid", type=int, help="the server's process id with --url, for RSS/CPU")
     parser.add_argument("--python", default=sys.executable,
-                        help="Python that runs the appliance (default: this one)")
+                        help="Python that runs the servers (default: this one)")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="work tree the appliance runs from (e.g. an export of an older "
+                        "commit, for before/after figures; default: this one)")
     parser.add_argument("--prefix", default="BENCH", help="charge point id prefix")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     args = parser.parse_args(argv)
 
     print(f"bench/load.py on {platform.node()}: {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
           f"{platform.platform()}, Python {platform.python_version()}, aiohttp "
           f"{aiohttp.__version__}")
     print(f"started {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC with: "
           f"{' '.join(sys.argv[1:]) or '(defaults)'}")
-    raise_nofile(args.chargers, args.processes)
-    ids = [f"{args.prefix}-{i:05d}" for i in range(1, args.chargers + 1)]
-    tags = [t for cpid in ids for t in tags_of(cpid)]
-    appliance = None
+    raise_nofile(max(args.chargers, args.saturation_chargers), args.processes)
+    targets: list[Target] = []
     try:
-        if args.url:
-            url, token, pid = args.url.rstrip("/"), args.token, args.pid
-            print(f"server: {url} (pid {pid or 'unknown: no RSS/CPU figures'})")
-        else:
-            appliance = Appliance(args.python, args.keep)
-            token = appliance.start()
-            url, pid = appliance.url, appliance.pid
-            print(f"server: appliance started by this script, pid {pid}, {url}, "
-                  f"data dir {appliance.data_dir}")
-        t0 = time.monotonic()
-        if token:
-            asyncio.run(setup_site(url, token, ids, tags))
-            print(f"set-up: {len(ids)} stations (Basic auth, not managed) and {len(tags)} tags "
-                  f"registered through the API in {time.monotonic() - t0:.1f} s")
-        ws_base = url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
-        rows = []
-        for name in (SCENARIOS if args.scenario == "all" else (args.scenario,)):
-            row = run_scenario(name, ids, args, ws_base, pid)
-            print_result(row)
-            rows.append(row)
-        print_table(rows)
-        if appliance is not None:
-            counts = appliance.log_counts()
-            print(f"\nserver log: {counts['ERROR']} ERROR and {counts['WARNING']} WARNING lines "
-                  f"({appliance.log_path})")
-        if args.json:
-            Path(args.json).write_text(json.dumps(rows, indent=2))
+        for name in [t.strip() for t in args.targets.split(",") if t.strip()]:
+            targets.append(start_target(name, args))
+        results = run_all(targets, args)
     finally:
-        if appliance is not None:
-            appliance.stop()
+        for t in targets:
+            if t.server is not None:
+                t.server.stop()
+    print_ratios(results)
+    app_rows = results.get("appliance", {})
+    log_errors = next(iter(app_rows.values()), {}).get("log_errors")
+    print("\ngoals (issue 9):")
+    for verdict in judge(results, log_errors):
+        print("  " + verdict)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0
 
 

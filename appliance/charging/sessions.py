@@ -13,7 +13,8 @@ from typing import Any
 
 from peewee import IntegrityError, fn
 
-from appliance.charging import metering
+from appliance.charging import metering, rawsql
+from appliance.charging.rawsql import col
 from appliance.charging.stations import flag_expr
 from appliance.db.models import (
     ChargingSession,
@@ -98,17 +99,19 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
     return session, True
 
 
+_SAMPLE_FIELDS = (MeterSample.station, MeterSample.connector_id, MeterSample.session,
+                  MeterSample.timestamp, MeterSample.received_at, MeterSample.measurand,
+                  MeterSample.phase, MeterSample.location, MeterSample.context, MeterSample.unit,
+                  MeterSample.raw_value, MeterSample.value, MeterSample.signed)
+
+
 def _store_samples(station_id: int, connector_id: int, session_id: int | None,
                    samples: list[metering.Sample], received: datetime) -> None:
-    rows = [
-        {"station": station_id, "connector_id": connector_id, "session": session_id,
-         "timestamp": s.timestamp or received, "received_at": received, "measurand": s.measurand,
-         "phase": s.phase, "location": s.location, "context": s.context, "unit": s.unit,
-         "raw_value": s.raw_value, "value": s.value, "signed": s.signed}
+    rawsql.insert_rows(MeterSample, _SAMPLE_FIELDS, [
+        (station_id, connector_id, session_id, s.timestamp or received, received, s.measurand,
+         s.phase, s.location, s.context, s.unit, s.raw_value, s.value, s.signed)
         for s in samples
-    ]
-    if rows:
-        MeterSample.insert_many(rows).execute()
+    ])
 
 
 def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
@@ -155,9 +158,29 @@ def _add_flags(session: ChargingSession, flags: list[str]) -> None:
     session.flags = ",".join(dict.fromkeys(current + flags))
 
 
+_BY_TX = (f"{col(ChargingSession.transaction_id)} = {{p}} "
+          f"AND {col(ChargingSession.station)} = {{p}}")
+_ACTIVE_ON = (f"{col(ChargingSession.station)} = {{p}} AND {col(ChargingSession.connector_id)} "
+              f"= {{p}} AND {col(ChargingSession.state)} = 'active' "
+              f"ORDER BY {col(ChargingSession.id)} DESC LIMIT 1")
+_LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_register_wh,
+                 ChargingSession.power_w, ChargingSession.energy_wh, ChargingSession.flags,
+                 ChargingSession.updated_at)
+
+
 def find_session(station_id: int, transaction_id: int) -> ChargingSession | None:
-    return ChargingSession.get_or_none((ChargingSession.transaction_id == transaction_id)
-                                       & (ChargingSession.station == station_id))
+    return rawsql.select_session(_BY_TX, (transaction_id, station_id))
+
+
+def _save_live_state(session: ChargingSession) -> None:
+    """Write what a MeterValues moves (registers, power, energy, flags), nothing else."""
+    def build(p: str) -> str:
+        sets = ", ".join(f"{col(f)} = {p}" for f in _LIVE_COLUMNS)
+        return (f"UPDATE {rawsql.table(ChargingSession)} SET {sets} "
+                f"WHERE {col(ChargingSession.id)} = {p}")
+
+    rawsql.execute(rawsql.sql("session:live", build),
+                   [getattr(session, f.name) for f in _LIVE_COLUMNS] + [session.id])
 
 
 def record_meter_values(station_id: int, payload: dict[str, Any], received: datetime
@@ -168,11 +191,7 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
     tx = _int_or_none(payload.get("transactionId"))
     session = find_session(station_id, tx) if tx is not None else None
     if tx is None and connector_id > 0:
-        session = (ChargingSession.select()
-                   .where((ChargingSession.station == station_id)
-                          & (ChargingSession.connector_id == connector_id)
-                          & (ChargingSession.state == "active"))
-                   .order_by(ChargingSession.id.desc()).first())
+        session = rawsql.select_session(_ACTIVE_ON, (station_id, connector_id))
     _store_samples(station_id, connector_id, session.id if session else None, samples, received)
     if session is None:
         if tx is not None:
@@ -182,7 +201,7 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
     flags = _apply_registers(session, samples)
     _add_flags(session, flags)
     session.updated_at = received
-    session.save()
+    _save_live_state(session)
     return session
 
 

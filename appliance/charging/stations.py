@@ -158,39 +158,55 @@ def flag_expr(column: Any, flag: str) -> Any:
     return Case(None, [(column == "", flag)], column.concat("," + flag))
 
 
+_STATUS_COLUMNS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
+
+
+def _status_sql(p: str) -> list[str]:
+    """The statements of `record_status`, in hand-written SQL (see charging.rawsql for why)."""
+    from appliance.charging.rawsql import col, flag_sql, table
+
+    row = ", ".join(f'"{c}"' for c in _STATUS_COLUMNS)
+    cid, st_fk = col(Connector.connector_id), col(Connector.station)
+    n = len(_STATUS_COLUMNS)
+    event = (f"INSERT INTO {table(StatusEvent)} ({col(StatusEvent.station)}, "
+             f"{col(StatusEvent.connector_id)}, {row}, {col(StatusEvent.charger_time)}, "
+             f"{col(StatusEvent.received_at)}) VALUES ({', '.join([p] * (n + 4))})")
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in
+                        (*_STATUS_COLUMNS, Connector.status_at.column_name,
+                         Connector.updated_at.column_name))
+    connector = (f"INSERT INTO {table(Connector)} ({st_fk}, {cid}, {row}, "
+                 f"{col(Connector.status_at)}, {col(Connector.updated_at)}) VALUES "
+                 f"({', '.join([p] * (n + 4))}) ON CONFLICT ({st_fk}, {cid}) DO UPDATE SET "
+                 f"{updates}")
+    seen = f"(SELECT COUNT(*) FROM {table(Connector)} WHERE {st_fk} = {p} AND {cid} > 0)"
+    count = (f"UPDATE {table(Station)} SET {col(Station.num_connectors)} = {seen} "
+             f"WHERE {col(Station.id)} = {p} AND {col(Station.num_connectors)} < {seen}")
+    cs = ChargingSession
+    suspect = (f"UPDATE {table(cs)} SET {col(cs.state)} = 'suspect', {col(cs.flags)} = "
+               f"{flag_sql(col(cs.flags), p)}, {col(cs.updated_at)} = {p} "
+               f"WHERE {col(cs.station)} = {p} AND {col(cs.connector_id)} = {p} "
+               f"AND {col(cs.state)} = 'active'")
+    return [event, connector, count, suspect]
+
+
 def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
+    from appliance.charging import rawsql
+
     connector_id = payload.get("connectorId")
     status = str(payload.get("status", ""))
     charger_time = parse_time(payload.get("timestamp"))
-    row = {
-        "status": status,
-        "error_code": str(payload.get("errorCode", "")),
-        "info": str(payload.get("info") or ""),
-        "vendor_id": str(payload.get("vendorId") or ""),
-        "vendor_error_code": str(payload.get("vendorErrorCode") or ""),
-    }
-    StatusEvent.create(station=station_id, connector_id=connector_id, charger_time=charger_time,
-                       received_at=at, **row)
-    (Connector.insert(station=station_id, connector_id=connector_id, status_at=charger_time or at,
-                      updated_at=at, **row)
-     .on_conflict(conflict_target=[Connector.station, Connector.connector_id],
-                  update={**{getattr(Connector, k): v for k, v in row.items()},
-                          Connector.status_at: charger_time or at, Connector.updated_at: at})
-     .execute())
+    row = (status, str(payload.get("errorCode", "")), str(payload.get("info") or ""),
+           str(payload.get("vendorId") or ""), str(payload.get("vendorErrorCode") or ""))
+    event, connector, count, suspect = (
+        rawsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
+    rawsql.execute(event, (station_id, connector_id, *row, charger_time, at))
+    rawsql.execute(connector, (station_id, connector_id, *row, charger_time or at, at))
     if connector_id and connector_id > 0:
-        seen = Connector.select().where((Connector.station == station_id)
-                                        & (Connector.connector_id > 0)).count()
-        Station.update(num_connectors=seen).where(
-            (Station.id == station_id) & (Station.num_connectors < seen)).execute()
+        rawsql.execute(count, (station_id, station_id, station_id))
         if status == "Available":
             # Available while a transaction is open: the StopTransaction never came (yet).
-            (ChargingSession.update(state="suspect",
-                                    flags=flag_expr(ChargingSession.flags, "available_while_open"),
-                                    updated_at=at)
-             .where((ChargingSession.station == station_id)
-                    & (ChargingSession.connector_id == connector_id)
-                    & (ChargingSession.state == "active"))
-             .execute())
+            flag = "available_while_open"
+            rawsql.execute(suspect, (flag, "," + flag, at, station_id, connector_id))
 
 
 def record_notice(station_id: int, kind: str, payload: dict[str, Any], at: datetime) -> None:

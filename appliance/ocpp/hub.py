@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from appliance import events
-from appliance.charging import stations
+from appliance.charging import rawsql, stations
 from appliance.db.models import FrameLog, utcnow
 from appliance.errors import ChargerOffline
+from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
 from appliance.ocpp.v16 import Services
 
@@ -22,11 +24,18 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.5
 
 
-def _write_frames(rows: list[tuple[int, str, str, datetime]], keep: int) -> None:
-    FrameLog.insert_many(
-        [{"station": s, "direction": d, "frame": f, "at": at} for s, d, f, at in rows]
-    ).execute()
-    for station_id in {r[0] for r in rows}:
+_FRAME_FIELDS = (FrameLog.station, FrameLog.direction, FrameLog.frame, FrameLog.at)
+INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters)
+
+
+def _write_frames(rows: list[tuple[int, str, str, datetime]], keep: int,
+                  trim: set[int]) -> None:
+    """Append the frames; trim to the newest `keep` only the stations in `trim` (those that
+    wrote about `keep` / 2 frames since their last trim), so a station holds at most about
+    1.5 x `keep` rows and a flush does not cost two queries per connected station."""
+    for i in range(0, len(rows), INSERT_CHUNK):
+        rawsql.insert_rows(FrameLog, _FRAME_FIELDS, rows[i:i + INSERT_CHUNK])
+    for station_id in trim:
         newest = (FrameLog.select(FrameLog.id).where(FrameLog.station == station_id)
                   .order_by(FrameLog.id.desc()).offset(keep).limit(1).scalar())
         if newest is not None:
@@ -38,9 +47,13 @@ class Hub:
     """Implements `ChargerControl` over the live connections."""
 
     def __init__(self, services: Services) -> None:
+        if services.reports is None:
+            services = replace(services, reports=ReportWriter(services.database),
+                               liveness=Liveness(services.database))
         self.services = services
         self._connections: dict[str, Connection] = {}
         self._frames: list[tuple[int, str, str, datetime]] = []
+        self._since_trim: dict[int, int] = {}  # frames written per station since its last trim
         self._flusher: asyncio.Task[None] | None = None
 
     # --- registry -----------------------------------------------------------------------------
@@ -97,9 +110,14 @@ class Hub:
         if not self._frames:
             return
         rows, self._frames = self._frames, []
+        keep = self.services.settings.frame_log_size
+        for station_id, *_ in rows:
+            self._since_trim[station_id] = self._since_trim.get(station_id, 0) + 1
+        trim = {s for s, n in self._since_trim.items() if n >= max(1, keep // 2)}
+        for station_id in trim:
+            del self._since_trim[station_id]
         try:
-            await self.services.database.run(_write_frames, rows,
-                                             self.services.settings.frame_log_size)
+            await self.services.database.run(_write_frames, rows, keep, trim)
         except Exception:
             log.exception("could not write %d frames to the frame log", len(rows))
 
@@ -141,13 +159,18 @@ class Hub:
     async def running(self) -> AsyncIterator[Hub]:
         await self.services.database.run(_all_offline)
         self._flusher = asyncio.create_task(self._flush_loop(), name="frame-log")
+        assert self.services.liveness is not None and self.services.reports is not None
         try:
-            yield self
+            async with self.services.liveness.running():
+                try:
+                    yield self
+                finally:
+                    await self.close_all()
         finally:
-            await self.close_all()
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
+            await self.services.reports.drain()
             await self.flush_frames()
 
 

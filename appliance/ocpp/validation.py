@@ -51,7 +51,9 @@ def validator(version: str, action: str, response: bool = False) -> Validator:
     else:
         name = f"{action}{'Response' if response else 'Request'}.json"
     schema = json.loads(_schema_dir(version).joinpath(name).read_text(encoding="utf-8"))
-    schema.pop("$schema", None)  # draft-04 is what fastjsonschema assumes for these files
+    # The library validates every file with Draft4Validator whatever its `$schema` says
+    # (draft-06 in 1.6's files), and draft 4 differs: 1.0 is not an integer. Same here.
+    schema["$schema"] = "http://json-schema.org/draft-04/schema#"
     return fastjsonschema.compile(schema, use_formats=False)
 
 

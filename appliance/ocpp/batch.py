@@ -1,0 +1,147 @@
+"""Cheap writes for the high-rate charger reports (StatusNotification, MeterValues) and liveness
+(Heartbeat): many reports go to the database writer as one job, each in its own savepoint, and
+every awaiter is answered only after that job's batch has committed. Liveness is kept in memory
+and written every few seconds: "online" comes from the socket, `last_seen_at` may lag a little.
+
+Why: through `database.run` each report costs a queue hand-over, a savepoint and a cross-thread
+wake-up of its own; here a loop turn's worth of reports shares them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from appliance.db.database import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BATCH_MAX = 500  # reports per database job: bounds the time one job holds the writer
+LIVENESS_FLUSH_S = 5.0
+
+Item = tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+def _run_items(database: Database, items: list[Item]) -> list[tuple[Any, BaseException | None]]:
+    """On the writer thread: each report in its own savepoint, so one bad report fails alone."""
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    atomic = database.db.atomic
+    for fn, args in items:
+        try:
+            with atomic():
+                outcomes.append((fn(*args), None))
+        except Exception as err:
+            outcomes.append((None, err))
+    return outcomes
+
+
+class ReportWriter:
+    """Collects reports during one turn of the event loop and hands them over as one job."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._items: list[Item] = []
+        self._futures: list[asyncio.Future[Any]] = []
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `database.run(fn, *args)`: returns `fn`'s result once it has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._items.append((fn, args))
+        self._futures.append(future)
+        if len(self._items) >= BATCH_MAX:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)  # after every receive loop that is ready this turn
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self._items:
+            return
+        items, futures = self._items, self._futures
+        self._items, self._futures = [], []
+        task = asyncio.get_running_loop().create_task(self._write(items, futures))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, items: list[Item], futures: list[asyncio.Future[Any]]) -> None:
+        try:
+            outcomes = await self.database.run(_run_items, self.database, items)
+        except BaseException as err:  # the commit failed (or we are cancelled): nobody's work
+            for future in futures:
+                if not future.done():
+                    future.set_exception(err if isinstance(err, Exception)
+                                         else asyncio.CancelledError())
+            if not isinstance(err, Exception):
+                raise
+            return
+        for future, (result, error) in zip(futures, outcomes, strict=True):
+            if future.done():  # its awaiter went away; the work is done all the same
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    async def drain(self) -> None:
+        """Write what is queued and wait for every job in flight (at shutdown)."""
+        self._flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _write_last_seen(rows: list[tuple[int, datetime]]) -> None:
+    from appliance.db.models import Station
+
+    db = Station._meta.database
+    table, seen, pk = (Station._meta.table_name, Station.last_seen_at.column_name,
+                       Station.id.column_name)
+    p = db.param
+    sql = f'UPDATE "{table}" SET "{seen}" = {p} WHERE "{pk}" = {p}'
+    for station_id, at in rows:  # a few thousand short updates in one transaction
+        db.execute_sql(sql, (at, station_id))
+
+
+class Liveness:
+    """Last-seen times of the connected stations, written in one job every few seconds."""
+
+    def __init__(self, database: Database, interval_s: float = LIVENESS_FLUSH_S) -> None:
+        self.database = database
+        self.interval_s = interval_s
+        self._seen: dict[int, datetime] = {}
+
+    def touch(self, station_id: int, at: datetime) -> None:
+        self._seen[station_id] = at
+
+    async def flush(self) -> None:
+        if not self._seen:
+            return
+        rows, self._seen = list(self._seen.items()), {}
+        try:
+            await self.database.run(_write_last_seen, rows)
+        except Exception:
+            log.exception("could not write the last-seen times of %d stations", len(rows))
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Liveness]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(self.interval_s)
+                await self.flush()
+
+        task = asyncio.create_task(loop(), name="liveness")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.flush()
