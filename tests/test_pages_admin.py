@@ -92,8 +92,8 @@ async def test_desk_flow_driver_card_topup_session(server: TestServer, api: Api,
     assert "₹400.00" in await page.locator("#balance").text_content()
     await shoot_both(page, "driver")
     await page.goto(str(server.make_url("/stations/DESK-1")))
-    today_row = page.locator("#days tbody tr").first
-    assert "5.00" in await today_row.text_content()
+    today_row = await page.locator("#days tbody tr").first.text_content()
+    assert "5.00" in today_row and "₹100.00" in today_row  # energy and the fee posted today
     await page.goto(str(server.make_url("/sessions")))
     await shoot_both(page, "sessions")
     await page.goto(str(server.make_url("/tariffs")))

@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
+from appliance.billing.settlement import cost
 from appliance.db.models import (
     ChargingSession,
     Connector,
+    Driver,
     LedgerEntry,
     Station,
     StatusEvent,
@@ -30,6 +32,8 @@ class ConnectorView:
     id_tag: str = ""
     energy_wh: int = 0
     power_w: int | None = None
+    cost_minor: int | None = None  # live cost of a priced (commercial) session
+    driver: str = ""
 
 
 @dataclass
@@ -56,6 +60,8 @@ def site_overview() -> list[StationView]:
         connectors.setdefault(c.station_id, []).append(c)
     running = {(s.station_id, s.connector_id): s for s in ChargingSession.select().where(
         ChargingSession.state == "active")}
+    drivers = {d.id: d.name for d in Driver.select(Driver.id, Driver.name).where(
+        Driver.id.in_([s.driver_id for s in running.values() if s.driver_id]))}
     views = []
     for st in stations:
         view = StationView(st.cpid, st.description, st.online, st.approved, st.vendor, st.model,
@@ -67,6 +73,9 @@ def site_overview() -> list[StationView]:
             if session is not None:
                 cv.session_id, cv.id_tag = session.id, session.id_tag
                 cv.energy_wh, cv.power_w = session.energy_wh, session.power_w
+                cv.driver = drivers.get(session.driver_id, "")
+                if session.mode == "commercial" and session.tariff_snapshot:
+                    cv.cost_minor = cost(session, utcnow()).fee
             view.connectors.append(cv)
         views.append(view)
     return views

@@ -20,6 +20,7 @@
     },
     SessionMeter: function (e) {
       var el = document.querySelector('[data-connector="' + CSS.escape(e.station_id + "/" + e.connector_id) + '"] .meter');
+      // The cost is recomputed on the next page load; energy and power follow live.
       if (el) el.textContent = (e.energy_wh / 1000).toFixed(2) + " kWh" +
         (e.power_w != null ? " · " + (e.power_w / 1000).toFixed(1) + " kW" : "");
     },
