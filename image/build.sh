@@ -6,7 +6,7 @@
 # FAT boot partition and an ext4 root partition made from directories, without loop devices.
 # Needs root, mmdebstrap, dosfstools, mtools, fdisk, e2fsprogs; arm64 also qemu-user-static,
 # binfmt-support and arch-test. Environment: APPLIANCE_MIRROR, APPLIANCE_EXTRA_PACKAGES,
-# APPLIANCE_APT_CACHE, APPLIANCE_WORK_DIR (see README.md).
+# APPLIANCE_APT_CACHE, APPLIANCE_WORK_DIR, APPLIANCE_WHEEL (see README.md).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

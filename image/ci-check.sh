@@ -63,7 +63,13 @@ if nft list tables >/dev/null 2>&1; then
 else
     log "skipped: the firewall rules check (this kernel has no nf_tables for nft -c)"
 fi
+for script in /usr/lib/appliance/firstboot /usr/lib/appliance/ssh-switch \
+    /usr/local/sbin/appliance-upgrade /usr/local/sbin/appliance-restore /usr/local/bin/appliance; do
+    check "$script is executable and parses" bash -c "test -x '$R$script' && chroot '$R' sh -n '$script'"
+done
 check "the venv's appliance --help runs" in_root /opt/appliance/venv/bin/appliance --help
+check "the whole app imports (every subpackage is in the wheel)" \
+    in_root /opt/appliance/venv/bin/python -c "import appliance.app"
 check "the box's appliance wrapper runs as the appliance user" \
     in_root /usr/local/bin/appliance --help
 check "the appliance settings load from the box's config" \

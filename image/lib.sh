@@ -53,8 +53,13 @@ make_wheels() {
     local arch=$1 dest=$2 machine plats=() v
     case $arch in amd64) machine=x86_64 ;; arm64) machine=aarch64 ;; esac
     rm -rf "$dest" && mkdir -p "$dest"
-    log "building the appliance wheel"
-    python3 -m pip wheel -q --no-deps -w "$dest" "$REPO_DIR" >&2
+    if [ -n "${APPLIANCE_WHEEL:-}" ]; then
+        log "using the appliance wheel $APPLIANCE_WHEEL"
+        cp "$APPLIANCE_WHEEL" "$dest/"
+    else
+        log "building the appliance wheel"
+        python3 -m pip wheel -q --no-deps -w "$dest" "$REPO_DIR" >&2
+    fi
     # pip does not widen a --platform tag to older glibc versions by itself: list them.
     for v in 36 35 34 33 32 31 30 29 28 27 26 25 24 17; do
         plats+=(--platform "manylinux_2_${v}_${machine}")
