@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("file")
     check = sub.add_parser("check", help="integrity, schema version and ledger agreement")
     _common(check)
+    to_pg = sub.add_parser("migrate-to-postgresql",
+                           help="copy this box's SQLite data into an empty PostgreSQL database "
+                                "and verify it (the service must be stopped)")
+    _common(to_pg)
+    to_pg.add_argument("url", help="postgresql://user:password@host:port/dbname")
     report = sub.add_parser("report", help="run the nightly report for a day by hand")
     _common(report)
     report.add_argument("--date", help="local day YYYY-MM-DD (default: yesterday)")
@@ -113,7 +118,8 @@ def _serve(settings: Settings) -> int:
     print(f"Serving on {settings.public_url} (OCPP at ws://HOST:{settings.port}/ocpp/<id>)",
           flush=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                ssl_context=ssl_context, print=None, access_log=None, shutdown_timeout=5)
+                ssl_context=ssl_context, print=None, access_log=None, shutdown_timeout=5,
+                backlog=4096)  # a power cut brings every charger back at once: queue them
     return 0
 
 
@@ -201,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(settings)
         if args.command == "restore":
             return cmd_restore(args, settings)
+        if args.command == "migrate-to-postgresql":
+            from appliance.db.copy import cmd_migrate_to_postgresql
+
+            return cmd_migrate_to_postgresql(args, settings)
         if args.command == "report":
             from appliance.reports.cli_report import cmd_report
 
