@@ -30,9 +30,13 @@ DISK=$OUT/disk.img
 cp --sparse=always "$IMG" "$DISK"
 truncate -s +1G "$DISK"
 cp "$VARS" "$OUT/vars.fd"
+# As an installer would: an empty file named `ssh` on the boot partition switches SSH on.
+touch "$OUT/ssh"
+mcopy -o -i "$DISK@@1M" "$OUT/ssh" ::/ssh
 CONSOLE=$OUT/console.log QMP=$OUT/qmp.sock
 rm -f "$CONSOLE" "$QMP"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port) SSH_PORT=$(free_port)
 
 QEMU_PID=
 cleanup() { [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true; }
@@ -46,7 +50,7 @@ start_vm() {
         -drive if=pflash,format=raw,readonly=on,file="$CODE" \
         -drive if=pflash,format=raw,file="$OUT/vars.fd" \
         -drive file="$DISK",format=raw,if=virtio \
-        -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:"$PORT"-:8080 \
+        -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:"$PORT"-:8080,hostfwd=tcp:127.0.0.1:"$SSH_PORT"-:22 \
         -display none -serial file:"$CONSOLE" -qmp unix:"$QMP",server=on,wait=off \
         >"$OUT/qemu.log" 2>&1 &
     QEMU_PID=$!
@@ -121,6 +125,20 @@ if [ -n "$healthy" ]; then
         404) log "skipped: /login answered 404 (this build of the app has no login page yet)" ;;
         *) CHECK="/login answered $login"; check false ;;
     esac
+    CHECK="SSH answers (switched on by the boot partition's ssh file)"
+    check python3 - "$SSH_PORT" <<'PY'
+import socket, sys, time
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
+            if s.recv(64).startswith(b"SSH-2.0-"):
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(2)
+sys.exit(1)
+PY
 else
     CHECK="/healthz did not answer within $limit s (the box's journal follows)"; check false
 fi
@@ -160,6 +178,9 @@ password=$(grep -a -o 'admin login: user admin, password [A-Za-z0-9]*' "$TEXT" |
 CHECK="the boot partition holds the same admin password"
 check bash -c "mtype -i '$DISK@@1M' ::/appliance-admin-password.txt | grep -q 'password: ${password:-none}\$'"
 
+CHECK="the ssh file was used up"
+check bash -c "! mdir -i '$DISK@@1M' ::/ssh >/dev/null 2>&1"
+
 # The box's journal, read from its root partition (513 MiB in: after the 512 MiB EFI partition).
 JOURNAL=$OUT/journal
 rm -rf "$JOURNAL" "$OUT/root.img"
@@ -180,6 +201,8 @@ if debugfs -R "rdump /var/log/journal $OUT" "$OUT/root.img" >/dev/null 2>&1; the
     journalctl -D "$JOURNAL" -u appliance.service -o short-monotonic --no-pager | tail -n 25 >&2 || true
     CHECK="no Python traceback in the appliance's journal"
     check bash -c "! journalctl -D '$JOURNAL' -u appliance.service -o cat --no-pager | grep -q Traceback"
+    CHECK="systemd neither timed out the start nor fired the watchdog"
+    check bash -c "! journalctl -D '$JOURNAL' -u appliance.service -o cat --no-pager | grep -Eqi 'watchdog timeout|start operation timed out|scheduled restart'"
 fi
 rm -f "$OUT/root.img"
 
