@@ -46,7 +46,9 @@ class ConnectorStatus(Event):
 
 @dataclass(frozen=True)
 class SessionStarted(Event):
-    session_id: int
+    """A StartTransaction was answered; `transaction_id` is the OCPP one we gave out."""
+
+    transaction_id: int
     station_id: str
     connector_id: int
     id_tag: str
@@ -54,6 +56,8 @@ class SessionStarted(Event):
 
 @dataclass(frozen=True)
 class SessionMeter(Event):
+    """New meter values of a running session; `session_id` is our own session id."""
+
     session_id: int
     station_id: str
     connector_id: int
@@ -63,10 +67,10 @@ class SessionMeter(Event):
 
 @dataclass(frozen=True)
 class SessionStopped(Event):
-    session_id: int
+    """A StopTransaction was answered (the session is settled by then)."""
+
+    transaction_id: int
     station_id: str
-    connector_id: int
-    energy_wh: int
 
 
 @dataclass(frozen=True)

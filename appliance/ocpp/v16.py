@@ -139,7 +139,7 @@ class ChargePoint16(Connection):
             self.services.settings.clock_skew_limit, sessions.MAX_POWER_W)
         if rx.flags:
             await self.db.run(_flag_by_tx, self.station_id, payload["transactionId"], rx.flags)
-        self.services.bus.publish(events.SessionStopped(payload["transactionId"], self.id, 0, 0))
+        self.services.bus.publish(events.SessionStopped(payload["transactionId"], self.id))
         return {"idTagInfo": decision.id_tag_info()} if decision else {}
 
     @on(Action.meter_values)
