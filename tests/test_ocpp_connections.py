@@ -110,3 +110,45 @@ async def test_sigterm_closes_chargers_with_going_away(server: TestServer, api: 
         await eventually(lambda: _closed(cp))
         assert cp._connection.ws.close_code == 1001
         await asyncio.sleep(0)
+
+
+async def test_key_rotation_keeps_the_old_key_until_the_new_one_is_used(
+        server: TestServer, api: Api, charger: Any) -> None:
+    await add_station(api, "ROT-1", "first-password")
+    async with charger("ROT-1", "first-password") as cp:
+        await cp.boot()
+        assert await api.post("/stations/ROT-1/rotate-key", {}, expect=200) == {
+            "status": "Accepted"}
+        new_key = cp.configuration["AuthorizationKey"]
+        assert len(new_key) == 40
+    old = {"Authorization": basic_auth("ROT-1", "first-password")}
+    assert await _upgrade_status(server, "ROT-1", old) == 101  # not yet logged in with the new
+    import base64
+
+    raw = base64.b64encode(b"ROT-1:" + bytes.fromhex(new_key)).decode()  # the bytes themselves
+    assert await _upgrade_status(server, "ROT-1", {"Authorization": f"Basic {raw}"}) == 101
+    assert await _upgrade_status(server, "ROT-1", old) == 401  # the new key was used: old gone
+    assert await _upgrade_status(server, "ROT-1",
+                                 {"Authorization": basic_auth("ROT-1", new_key)}) == 101
+    status, body = await api.request("POST", "/stations/ROT-1/ocpp/ChangeConfiguration",
+                                     {"key": "AuthorizationKey", "value": "00" * 20})
+    assert status == 400 and "rotate-key" in body["error"]["message"]
+
+
+async def test_a_refused_key_leaves_the_old_one(server: TestServer, api: Api,
+                                                charger: Any) -> None:
+    from ocpp.v16 import call_result
+    from ocpp.v16.enums import Action
+
+    await add_station(api, "ROT-2", "first-password")
+    async with charger("ROT-2", "first-password") as cp:
+        await cp.boot()
+
+        async def refuse(**kw: Any) -> call_result.ChangeConfiguration:
+            return call_result.ChangeConfiguration(status="Rejected")
+
+        cp.route_map[Action.change_configuration]["_on_action"] = refuse
+        assert (await api.post("/stations/ROT-2/rotate-key", {}, expect=200))["status"] == (
+            "Rejected")
+    assert await _upgrade_status(server, "ROT-2", {"Authorization": basic_auth(
+        "ROT-2", "first-password")}) == 101

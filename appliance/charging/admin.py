@@ -3,12 +3,11 @@ Plain synchronous functions for `database.run` / `database.read`."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from peewee import IntegrityError
 
-from appliance.charging.stations import check_cpid, hash_key, new_key_fields, station_key
+from appliance.charging.stations import check_cpid, new_key_fields, station_key
 from appliance.db.models import ChargingSession, Connector, FrameLog, Station, utcnow
 from appliance.errors import Conflict, InvalidInput, NotFound
 
@@ -99,13 +98,6 @@ def update_station(cpid: str, fields: dict[str, Any]) -> tuple[dict[str, Any], b
             setattr(st, name, value)
     st.save()
     return station_dict(st), st.approved and not was_approved
-
-
-def set_station_key(cpid: str, secret: bytes) -> None:
-    st = get_station(cpid)
-    st.key_salt = secrets.token_hex(16)
-    st.key_hash = hash_key(st.key_salt, secret)
-    st.save()
 
 
 def retire_station(cpid: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from peewee import Case, IntegrityError
 
+from appliance.charging.metering import parse_time
 from appliance.db.models import (
     ChargingSession,
     Connector,
@@ -25,7 +26,6 @@ from appliance.db.models import (
     utcnow,
 )
 from appliance.errors import Conflict, InvalidInput
-from appliance.charging.metering import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +60,50 @@ def hash_key(salt: str, secret: bytes) -> str:
 
 
 def key_candidates(password: str) -> list[bytes]:
-    """A key may be presented as its text or, when that is hex, as the bytes it encodes."""
+    """A key may be presented as its text, as the raw bytes it is (Basic auth carries them as
+    latin-1 characters), or, when it is hex, as the bytes it encodes."""
     out = [password.encode("utf-8")]
+    try:
+        out.append(password.encode("latin-1"))
+    except UnicodeEncodeError:
+        pass
     if len(password) % 2 == 0 and re.fullmatch(r"[0-9A-Fa-f]{32,40}", password):
         out.append(bytes.fromhex(password))
     return out
 
 
-def password_matches(auth: StationAuth, password: str) -> bool:
+def which_key(auth: StationAuth, password: str) -> int | None:
+    """0 when the password is the current key, 1 when it is the previous one, else None."""
     if not auth.key_salt:
-        return False
+        return None
     for candidate in key_candidates(password):
         digest = hash_key(auth.key_salt, candidate)
-        if any(hmac.compare_digest(digest, h) for h in auth.key_hashes if h):
-            return True
-    return False
+        for index, known in enumerate(auth.key_hashes):
+            if known and hmac.compare_digest(digest, known):
+                return index
+    return None
+
+
+def password_matches(auth: StationAuth, password: str) -> bool:
+    return which_key(auth, password) is not None
+
+
+def forget_previous_key(station_id: int) -> None:
+    """The charger logged in with its new key: the old one stops working."""
+    Station.update(key_hash_prev="").where(Station.id == station_id).execute()
+
+
+def rotate_key(station_id: int, secret: bytes) -> None:
+    """The charger accepted a new AuthorizationKey: it is the key now, the old one its fallback
+    until the first login with the new one."""
+    st = Station.get_by_id(station_id)
+    if not st.key_salt:
+        st.key_salt = secrets.token_hex(16)
+        st.key_hash_prev = ""
+    else:
+        st.key_hash_prev = st.key_hash
+    st.key_hash = hash_key(st.key_salt, secret)
+    st.save()
 
 
 def new_key_fields(password: str) -> dict[str, str]:
@@ -89,7 +118,8 @@ def load_auth(cpid: str) -> StationAuth | None:
         return None
     return StationAuth(
         id=st.id, cpid=st.cpid, approved=st.approved, auth_mode=st.auth_mode,
-        key_salt=st.key_salt, key_hashes=(st.key_hash,), allow_no_subprotocol=st.allow_no_subprotocol,
+        key_salt=st.key_salt, key_hashes=(st.key_hash, st.key_hash_prev),
+        allow_no_subprotocol=st.allow_no_subprotocol,
         registration=st.registration, managed=st.managed,
     )
 

@@ -42,6 +42,8 @@ class Station(BaseModel):
     auth_mode = CharField(max_length=8, default="basic")  # basic | none
     key_salt = CharField(max_length=64, default="")
     key_hash = CharField(max_length=128, default="")
+    # The key before a rotation: valid until the charger's first login with the new one.
+    key_hash_prev = CharField(max_length=128, default="")
     managed = BooleanField(default=True)
     allow_no_subprotocol = BooleanField(default=False)
     vendor = CharField(max_length=64, default="")

@@ -93,11 +93,15 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
         if limiter.blocked(auth.cpid.upper()):
             return _refuse(429, "too many failed logins; try again later")
         creds = _basic_credentials(request)
-        if creds is None or creds[0] != cpid or not stations.password_matches(auth, creds[1]):
+        used = stations.which_key(auth, creds[1]) if creds and creds[0] == cpid else None
+        if used is None:
             limiter.failed(auth.cpid.upper())
             log.warning("%s: refused a login with wrong credentials from %s", cpid,
                         request.remote)
             return _refuse(401, "wrong or missing credentials")
+        if used == 0 and auth.key_hashes[1:] and auth.key_hashes[1]:
+            await database.run(stations.forget_previous_key, auth.id)
+            log.info("%s: logged in with its new key; the old key no longer works", cpid)
     offered = _offered(request)
     chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
     if chosen is None and (offered or not (auth and auth.allow_no_subprotocol)):

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing.commands import check_raw_command
-from appliance.charging import admin
+from appliance.charging import admin, stations
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.web.api_base import (
     api,
@@ -97,24 +97,43 @@ async def patch_station(request: web.Request) -> web.Response:
 
 async def _after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
     """A newly approved online charger gets a key (when it has none) and is asked to boot."""
-    control, database, cpid = app[keys.CONTROL], app[keys.DATABASE], station["id"]
+    control, cpid = app[keys.CONTROL], station["id"]
     if not control.is_online(cpid):
         return []
     done = []
     try:
         if station["auth_mode"] == "basic" and not station["has_password"] and station["managed"]:
-            key = secrets.token_bytes(20)
-            answer = await control.raw(cpid, "ChangeConfiguration",
-                                       {"key": "AuthorizationKey", "value": key.hex()})
-            if answer.get("status") == "Accepted":
-                await database.run(admin.set_station_key, cpid, key)
-            done.append(f"ChangeConfiguration AuthorizationKey: {answer.get('status')}")
+            done.append(f"ChangeConfiguration AuthorizationKey: {await _new_key(app, cpid)}")
         answer = await control.raw(cpid, "TriggerMessage", {"requestedMessage": "BootNotification"})
         done.append(f"TriggerMessage BootNotification: {answer.get('status')}")
     except ApplianceError as err:
         log.warning("%s: after approval: %s", cpid, err.message)
         done.append(f"failed: {err.message}")
     return done
+
+
+async def _new_key(app: web.Application, cpid: str) -> str:
+    """Send the charger a new random AuthorizationKey (20 bytes, hex); keep it only when the
+    charger accepts it, the old key working until its first login with the new one."""
+    key = secrets.token_bytes(20)
+    answer = await app[keys.CONTROL].raw(cpid, "ChangeConfiguration",
+                                         {"key": "AuthorizationKey", "value": key.hex()})
+    status = str(answer.get("status", ""))
+    if status in ("Accepted", "RebootRequired"):
+        station = await app[keys.DATABASE].read(admin.get_station, cpid)
+        await app[keys.DATABASE].run(stations.rotate_key, station.id, key)
+    return status
+
+
+@api("POST", "/stations/{id}/rotate-key", "Give an online charger a new AuthorizationKey "
+     "(security profile 1); the old key works until its first login with the new one",
+     body={"type": "object"}, tag="stations")
+async def rotate_key(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    await request.app[keys.DATABASE].read(admin.get_station, cpid)
+    status = await _new_key(request.app, cpid)
+    await record(request, "station.rotate_key", cpid, {"status": status})
+    return ok({"status": status})
 
 
 @api("DELETE", "/stations/{id}", "Retire a station (its history stays)", tag="stations")
@@ -144,8 +163,8 @@ async def raw_command(request: web.Request) -> web.Response:
     # decide() notes unknown tags, so this runs on the writer, not a read-only connection.
     await request.app[keys.DATABASE].run(check_raw_command, cpid, action, payload)
     if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
-        raise InvalidInput("the AuthorizationKey is changed through station approval, "
-                           "not the raw endpoint")
+        raise InvalidInput("the AuthorizationKey is changed with POST /stations/{id}/rotate-key, "
+                           "which keeps the old key working until the charger uses the new one")
     await record(request, "station.command", cpid, {"action": action,
                                                    "actor": audit_actor(request)})
     answer = await request.app[keys.CONTROL].raw(cpid, action, payload)
