@@ -5,7 +5,8 @@
 # box off and check what first boot left behind.
 #   image/boot-test.sh [IMAGE]   boot IMAGE instead of building one
 # Needs root for the build, qemu-system-x86, ovmf, mtools (and build.sh's tools).
-# Environment: BOOT_TEST_ACCEL=kvm|tcg to force one, BOOT_TEST_TIMEOUT (seconds to /healthz).
+# Environment: BOOT_TEST_ACCEL=kvm|tcg to force one, BOOT_TEST_TIMEOUT (seconds to /healthz),
+# BOOT_TEST_SOAK (seconds the box runs after /healthz answered, default 45: past the watchdog).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -143,6 +144,12 @@ else
     CHECK="/healthz did not answer within $limit s (the box's journal follows)"; check false
 fi
 
+# Past the 30 s watchdog: the service must still answer and must not have been restarted.
+if [ -n "$healthy" ]; then
+    sleep "${BOOT_TEST_SOAK:-45}"
+    CHECK="/healthz still answers ${BOOT_TEST_SOAK:-45} s later"
+    check test "$(http_status /healthz)" = 200
+fi
 sleep 3   # let the console catch up
 TEXT=$OUT/console.txt
 sed 's/\x1b\[[0-9;]*m//g' "$CONSOLE" | tr -d '\r' >"$TEXT"
@@ -156,6 +163,7 @@ CHECK="no unit failed"
 check bash -c "! grep -a 'FAILED' '$TEXT'"
 
 log "powering off"
+OFF=$(date +%s)
 python3 - "$QMP" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
@@ -204,9 +212,11 @@ if debugfs -R "rdump /var/log/journal $OUT" "$OUT/root.img" >/dev/null 2>&1; the
     CHECK="systemd neither timed out the start nor fired the watchdog"
     check bash -c "! journalctl -D '$JOURNAL' -u appliance.service -o cat --no-pager | grep -Eqi 'watchdog timeout|start operation timed out|scheduled restart'"
 fi
+CHECK="the first-boot password file for the app is gone from /etc/appliance"
+check bash -c "debugfs -R 'stat /etc/appliance/firstboot.env' '$OUT/root.img' 2>&1 | grep -q 'File not found'"
 rm -f "$OUT/root.img"
 
 log "build $((BUILT - START)) s, boot to /healthz $((UP - BOOT_START)) s (accel $ACCEL)," \
-    "power-off $((DOWN - UP)) s; total $((DOWN - START)) s"
+    "checks $((OFF - UP)) s, power-off $((DOWN - OFF)) s; total $(( $(date +%s) - START )) s"
 [ "$failures" = 0 ] || die "$failures check(s) failed"
 log "boot test passed"

@@ -82,6 +82,17 @@ ENTRY
     in_root /usr/lib/appliance/update-efi-boot
 fi
 
+if [ "$ARCH" = arm64 ] && [ -f "$R/etc/default/raspi-firmware" ]; then
+    echo "customize: Raspberry Pi boot files (raspi-firmware) with the root found by label"
+    cat >>"$R/etc/default/raspi-firmware" <<'CFG'
+
+# The appliance image (image/customize.sh): root by label; the screen last, so it shows the boot.
+ROOTPART=LABEL=APPROOT
+CONSOLES="ttyS1,115200 tty0"
+CFG
+    in_root /etc/kernel/postinst.d/z50-raspi-firmware
+fi
+
 in_root apt-get clean
 rm -f "$R"/var/cache/apt/archives/*.deb
 rm -rf "$R"/var/lib/apt/lists/*_Packages* "$R"/tmp/* "$R"/var/tmp/*
