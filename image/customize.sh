@@ -90,7 +90,7 @@ if [ "$ARCH" = arm64 ] && [ -f "$R/etc/default/raspi-firmware" ]; then
 ROOTPART=LABEL=APPROOT
 CONSOLES="ttyS1,115200 tty0"
 CFG
-    in_root /etc/kernel/postinst.d/z50-raspi-firmware
+    in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
 fi
 
 in_root apt-get clean
