@@ -37,7 +37,8 @@ HOUSEKEEPING_INTERVAL_S = 3600.0
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    database = open_database(settings)
+    # Off the loop: on a PostgreSQL server the migration check and the sweep are round trips.
+    database = await asyncio.to_thread(open_database, settings)
     database.start()
     app[keys.DATABASE] = database
     app[keys.SITE] = await database.read(load_site, defaults_from(settings))

@@ -87,7 +87,8 @@ class Appliance:
 
     name = "appliance"
 
-    def __init__(self, python: str, keep: bool, root: Path = ROOT) -> None:
+    def __init__(self, python: str, keep: bool, root: Path = ROOT,
+                 database_url: str | None = None) -> None:
         self.python, self.keep, self.root = python, keep, root
         self.data_dir = Path(tempfile.mkdtemp(prefix="appliance-bench-"))
         self.port = free_port()
@@ -97,6 +98,8 @@ class Appliance:
         self.env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "bench-admin-password",
                     "PYTHONPATH": str(root)}
         self.env.pop("APPLIANCE_CONFIG", None)
+        if database_url:  # e.g. an empty PostgreSQL database; default: SQLite in the data dir
+            self.env["APPLIANCE_DATABASE_URL"] = database_url
 
     def start(self) -> str:
         """Create an API token, then serve; returns the token."""
@@ -783,7 +786,7 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
     if name == "appliance" and args.url:
         return Target(name, args.url.rstrip("/"), args.token, args.pid, None)
     if name == "appliance":
-        server: Appliance = Appliance(args.python, args.keep, args.root)
+        server: Appliance = Appliance(args.python, args.keep, args.root, args.database_url)
     elif name in ("reference", "echo"):
         server = BareServer(args.python, name)
     else:
@@ -872,6 +875,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="BENCH", help="charge point id prefix")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--database-url", help="the started appliance's database_url, e.g. an "
+                        "empty postgresql:// database (default: SQLite in its data dir)")
     args = parser.parse_args(argv)
 
     print(f"bench/load.py on {platform.node()}: {os.cpu_count()} cores, "

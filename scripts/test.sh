@@ -16,4 +16,10 @@ as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-r
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
-exec .venv/bin/python -m pytest -q "$@"
+# The suite on SQLite, then again on PostgreSQL: tests/pg.py starts a throwaway cluster
+# (initdb + pg_ctl as the postgres user, 127.0.0.1, fsync off) and gives each test a fresh
+# database; without the binaries that run skips and says why (-rs).
+for backend in ${APPLIANCE_TEST_BACKENDS:-sqlite postgresql}; do
+    echo "== tests on $backend"
+    APPLIANCE_TEST_BACKEND=$backend .venv/bin/python -m pytest -q -rs "$@"
+done

@@ -21,8 +21,8 @@ from appliance import keys
 from appliance.app import create_app
 from appliance.config import Settings, load_settings
 from tests.charger import SimCharger, connect_charger
-
-
+# The backend switch's fixtures, and its hook registering the sqlite_only marker.
+from tests.pg import backend_env, backend_url, pg_cluster, pg_url, pytest_configure  # noqa: F401
 
 
 class ErrorLogGuard(logging.Handler):
@@ -75,10 +75,10 @@ async def loop_stall_guard(request: pytest.FixtureRequest) -> AsyncIterator[None
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, backend_url: str | None) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values = {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 8080,
-                  "call_timeout": 2.0}
+                  "call_timeout": 2.0, "database_url": backend_url}
         values.update(overrides)
         return load_settings(environ={}, overrides=values)
 
@@ -91,7 +91,9 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def start_app(aiohttp_server: Any) -> Callable[[Settings], Awaitable[TestServer]]:
+async def start_app(backend_url: str | None, aiohttp_server: Any
+                    ) -> Callable[[Settings], Awaitable[TestServer]]:
+    # backend_url first: its database is made before the server and dropped after it stops.
     async def start(settings: Settings) -> TestServer:
         return await aiohttp_server(create_app(settings), host="127.0.0.1")
 

@@ -47,6 +47,7 @@ async def test_ready_and_watchdog_reach_systemd(tmp_path: Path) -> None:
         sock.close()
 
 
+@pytest.mark.sqlite_only("restores a SQLite file; PostgreSQL restores with pg_restore")
 async def test_one_server_per_data_dir_and_restore(tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = ApplianceProcess(data, free_port())

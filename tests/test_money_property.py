@@ -26,6 +26,7 @@ from appliance.db.models import ChargingSession, LedgerEntry, Station, utcnow
 from tests.charger import now as charger_now
 from tests.conftest import Api, add_station
 from tests.money_fixtures import account, driver_with_card, site_tariff
+from tests.pg import backend
 
 CARDS = ("RICH", "POOR", "OWN")  # commercial with money, commercial nearly empty, personal
 COUNTER = itertools.count()
@@ -36,15 +37,19 @@ class Crash(Exception):
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def database(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Any:
     path = Path(tmp_path_factory.mktemp("money")) / "prop.db"
-    db = Database(f"sqlite:///{path}")
-    from appliance.db.models import MODELS
+    cluster = request.getfixturevalue("pg_cluster") if backend() == "postgresql" else None
+    url = cluster.create_database() if cluster else f"sqlite:///{path}"
+    db = Database(url)
+    from appliance.db.schema import ALL_MODELS  # all of them: site settings are read too
 
-    db.db.bind(MODELS)
+    db.db.bind(ALL_MODELS)
     maintenance.migrate(db, path.parent / "backups")
     yield db
     db.db.close()
+    if cluster:
+        cluster.drop_database(url)
 
 
 @dataclass

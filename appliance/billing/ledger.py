@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import IntegrityError, fn
+from peewee import IntegrityError, PostgresqlDatabase, fn
 
 from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
 from appliance.db.site import site_value
@@ -33,11 +33,25 @@ class Posting:
     session_id: int | None = None
 
 
+def lock_account(account_id: int) -> Account:
+    """The account row, locked until the transaction ends, for a decision on what it may spend.
+
+    One writer thread already serializes every write inside the process, and SQLite locks the
+    whole file for a write; a PostgreSQL server may still see a second process by mistake, and
+    then two check-then-post decisions on one account must not interleave: FOR UPDATE makes the
+    second wait for the first to commit and then read what it wrote."""
+    query = Account.select().where(Account.id == account_id)
+    if isinstance(Account._meta.database, PostgresqlDatabase):
+        query = query.for_update()
+    return query.get()
+
+
 def post(p: Posting) -> tuple[LedgerEntry, bool]:
     """Write one entry and move the cached column. Returns (entry, created); a reference seen
     before returns the first entry and changes nothing."""
     if p.kind not in KINDS:
         raise ValueError(f"unknown ledger kind {p.kind}")
+    lock_account(p.account_id)
     try:
         with LedgerEntry._meta.database.atomic():
             entry = LedgerEntry.create(

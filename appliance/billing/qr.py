@@ -153,7 +153,8 @@ def begin(req: StartRequest) -> tuple[QrStart, bool]:
     if driver.blocked or driver.retired_at is not None:
         raise Forbidden("Your account is blocked. Please ask at the desk.")
     _check_connector(station, req.connector_id)
-    account = Account.get(Account.driver == driver.id)
+    # Locked (on PostgreSQL) before reading what is available, so two processes cannot both hold it.
+    account = ledger.lock_account(Account.get(Account.driver == driver.id).id)
     amount = _hold_amount(req, station, account)
     tag = new_tag()
     try:

@@ -69,7 +69,7 @@ def open_peewee(url: str) -> peewee.Database:
             password=unquote(parsed.password or "") or None,
             host=parsed.hostname or None,
             port=parsed.port,
-            autorollback=True,
+            application_name="appliance",
         )
     raise ConfigError(f"unsupported database_url {url!r}")
 
@@ -105,6 +105,9 @@ class Database:
         self._readers = ThreadPoolExecutor(
             max_workers=read_threads, thread_name_prefix="db-read", initializer=self._init_reader
         )
+        # Reader threads' connections by thread, closed at stop: a server counts open ones.
+        self._reader_conns: dict[int, Any] = {}
+        self._reader_lock = threading.Lock()
         self.commits = 0
         self.jobs_done = 0
 
@@ -122,13 +125,40 @@ class Database:
             self._writer.join()
             self._writer = None
         self._readers.shutdown(wait=True)
+        with self._reader_lock:
+            conns, self._reader_conns = list(self._reader_conns.values()), {}
+        for conn in conns:  # the reader threads are gone; their connections are idle
+            conn.close()
+
+    def _usable(self) -> bool:
+        """Whether this thread's connection can run a transaction. A PostgreSQL connection dies
+        with its server or the network in between; the next job then opens a new one."""
+        if self.db.is_closed():
+            return False
+        return self.is_sqlite or bool(self.db.is_connection_usable())
+
+    def _open(self) -> bool:
+        """Connect this thread (again, after a lost server). True when a new connection opened."""
+        if self._usable():
+            return False
+        if not self.db.is_closed():
+            log.warning("the database connection was lost; reconnecting")
+            self.db.close()
+        self.db.connect()
+        return True
 
     def _init_reader(self) -> None:
-        self.db.connect(reuse_if_open=True)
+        if not self._open():
+            return
+        with self._reader_lock:
+            self._reader_conns[threading.get_ident()] = self.db.connection()
         if self.is_sqlite:
             self.db.execute_sql("PRAGMA query_only=ON")
         else:
+            # Read-only, and one snapshot per read call as SQLite's WAL readers have, so a page
+            # that sums the ledger and reads the balance sees both at the same moment.
             self.db.execute_sql("SET default_transaction_read_only = on")
+            self.db.execute_sql("SET default_transaction_isolation = 'repeatable read'")
 
     # --- the seam ---------------------------------------------------------------------------
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -146,6 +176,7 @@ class Database:
         return await loop.run_in_executor(self._readers, self._read_one, fn, args)
 
     def _read_one(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        self._init_reader()
         with self.db.atomic():
             return fn(*args)
 
@@ -157,7 +188,6 @@ class Database:
 
     # --- the writer thread ------------------------------------------------------------------
     def _write_loop(self) -> None:
-        self.db.connect(reuse_if_open=True)
         try:
             while True:
                 first = self._jobs.get()
@@ -183,6 +213,7 @@ class Database:
     def _commit_batch(self, batch: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
+            self._open()
             with self.db.atomic():
                 for job in batch:
                     outcomes.append(self._run_job(job))

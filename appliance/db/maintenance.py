@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse, urlunparse
 
 import apsw
+import peewee
+from peewee import fn
 from playhouse.migrations import Runner
 
 from appliance.db.database import Database
@@ -46,7 +50,7 @@ def migrate(database: Database, backup_dir: Path) -> list[str]:
         return []
     if applied:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = backup_dir / f"pre-migrate-{stamp}.db"
+        target = backup_dir / f"pre-migrate-{stamp}.{'db' if database.is_sqlite else 'dump'}"
         backup(database, target)
         log.info("backed up the database to %s before migrating", target)
     try:
@@ -89,10 +93,26 @@ def backup(database: Database, target: Path) -> Path:
 
 
 def _pg_dump(url: str, target: Path) -> Path:
+    """pg_dump's custom format (restore with pg_restore), written beside the target and renamed
+    when complete. The password goes through the environment, never the command line."""
     if shutil.which("pg_dump") is None:
-        raise DatabaseError("pg_dump is not installed")
-    with open(target, "wb") as out:
-        subprocess.run(["pg_dump", "--format=custom", url], stdout=out, check=True)
+        raise DatabaseError("pg_dump is not installed (Debian: apt install postgresql-client)")
+    parsed = urlparse(url)
+    env = dict(os.environ)
+    if parsed.password:
+        env["PGPASSWORD"] = unquote(parsed.password)
+        netloc = parsed.netloc.replace(f":{parsed.password}@", "@", 1)
+        url = urlunparse(parsed._replace(netloc=netloc))
+    tmp = target.with_suffix(target.suffix + ".part")
+    try:
+        out = subprocess.run(["pg_dump", "--format=custom", f"--file={tmp}", f"--dbname={url}"],
+                             env=env, capture_output=True, text=True, check=False)
+    except OSError as err:
+        raise DatabaseError(f"pg_dump did not run: {err}") from err
+    if out.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise DatabaseError(f"pg_dump failed: {out.stderr.strip()[-500:]}")
+    tmp.replace(target)
     return target
 
 
@@ -107,7 +127,8 @@ class CheckReport:
 
 
 def check(database: Database) -> CheckReport:
-    """Integrity, schema version, and every account's cached balance against its ledger."""
+    """Integrity, schema version, id sequences and the transaction-id counter, and every
+    account's cached balance against its ledger."""
     report = CheckReport()
     database.db.connect(reuse_if_open=True)
     if database.is_sqlite:
@@ -115,13 +136,73 @@ def check(database: Database) -> CheckReport:
         report.add(rows == [("ok",)], f"integrity_check: {', '.join(r[0] for r in rows)}")
         fk = database.db.execute_sql("PRAGMA foreign_key_check").fetchall()
         report.add(not fk, f"foreign keys: {len(fk)} broken references")
+    else:
+        for ok, line in _server_checks(database.db):
+            report.add(ok, line)
     try:
         applied, pending = schema_status(database)
-        report.add(not pending, f"schema: {len(applied)} migrations applied, {len(pending)} pending")
+        report.add(not pending,
+                   f"schema: {len(applied)} migrations applied, {len(pending)} pending")
     except SchemaVersionError as err:
         report.add(False, f"schema: {err.message}")
+        return report
+    report.add(*counter_check(database.db))
     from appliance.billing.check import check_ledger  # money joins the check once it exists
 
     for ok, line in check_ledger(database):
         report.add(ok, line)
     return report
+
+
+def _server_checks(db: peewee.Database) -> list[tuple[bool, str]]:
+    """PostgreSQL checks its pages itself; what can still be wrong is an index left invalid by
+    an interrupted build, a constraint added NOT VALID, or an id sequence behind its table
+    (after a copy or a restore), which would fail the next insert."""
+    version = db.execute_sql("SHOW server_version").fetchone()[0]
+    invalid = db.execute_sql(
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND NOT i.indisvalid").fetchone()[0]
+    unvalidated = db.execute_sql(
+        "SELECT count(*) FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace "
+        "WHERE n.nspname = current_schema() AND NOT k.convalidated").fetchone()[0]
+    out = [(invalid == 0 and unvalidated == 0,
+            f"integrity_check: PostgreSQL {version}, {invalid} invalid indexes, "
+            f"{unvalidated} unvalidated constraints")]
+    sequences = serial_sequences(db)
+    behind = [f"{table}.{column}: next {nxt}, highest {high}"
+              for table, column, nxt, high in sequences if high is not None and nxt <= high]
+    out.append((not behind, f"sequences: {len(sequences)} id sequences, {len(behind)} behind "
+                            "their tables"))
+    out.extend((False, line) for line in behind)
+    return out
+
+
+def serial_sequences(db: peewee.Database) -> list[tuple[str, str, int, int | None]]:
+    """(table, column, next value, highest value in the column) of every serial column."""
+    rows = db.execute_sql(
+        "SELECT c.relname, a.attname, pg_get_serial_sequence(quote_ident(c.relname), a.attname) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND a.attnum > 0 "
+        "AND NOT a.attisdropped "
+        "AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL "
+        "ORDER BY c.relname").fetchall()
+    out = []
+    for table, column, seq in rows:
+        last, called = db.execute_sql(f"SELECT last_value, is_called FROM {seq}").fetchone()
+        high = db.execute_sql(f'SELECT max("{column}") FROM "{table}"').fetchone()[0]
+        out.append((table, column, int(last) + (1 if called else 0),
+                    None if high is None else int(high)))
+    return out
+
+
+def counter_check(db: peewee.Database) -> tuple[bool, str]:
+    """The OCPP transaction-id counter is past every id in use, so no id is given twice."""
+    from appliance.charging.sessions import TX_COUNTER
+    from appliance.db.models import ChargingSession, Counter
+
+    value = (Counter.select(Counter.value).where(Counter.name == TX_COUNTER).scalar(db)) or 0
+    highest = ChargingSession.select(fn.MAX(ChargingSession.transaction_id)).scalar(db) or 0
+    return (value >= highest,
+            f"transaction ids: counter at {value}, highest in use {highest}")
