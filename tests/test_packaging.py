@@ -3,6 +3,7 @@ The suite itself runs on an editable install, which would hide a package left ou
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,8 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_wheel_carries_every_module_and_page_file(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    # A clean copy: setuptools reuses a build/ folder, which would mask what find: leaves out.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT / "appliance", source / "appliance",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp_path), str(source)], check=True, capture_output=True)
     [wheel] = tmp_path.glob("appliance-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     wanted = {str(p.relative_to(ROOT)) for p in (ROOT / "appliance").rglob("*")
