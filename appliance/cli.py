@@ -102,6 +102,7 @@ def cmd_serve(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     from aiohttp import web
 
+    from appliance import notify
     from appliance.app import create_app
     from appliance.web.staff import bootstrap_admin
 
@@ -124,7 +125,8 @@ def _serve(settings: Settings) -> int:
     except ImportError:  # pragma: no cover - a platform without uvloop runs on asyncio's loop
         pass
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                ssl_context=ssl_context, print=None, access_log=None, shutdown_timeout=5,
+                ssl_context=ssl_context, print=notify.listening, access_log=None,
+                shutdown_timeout=5,
                 backlog=4096)  # a power cut brings every charger back at once: queue them
     return 0
 

@@ -39,7 +39,7 @@ def watchdog_interval() -> float | None:
     pid = os.environ.get("WATCHDOG_PID")
     if not usec or (pid and pid != str(os.getpid())):
         return None
-    return int(usec) / 1_000_000 / 2
+    return int(usec) / 1_000_000 / 3  # a ping and a slow writer both fit in one interval
 
 
 async def _watchdog(app: web.Application, every: float) -> None:
@@ -53,9 +53,15 @@ async def _watchdog(app: web.Application, every: float) -> None:
         await asyncio.sleep(every)
 
 
+def listening(_message: str) -> None:
+    """aiohttp's `print` hook of run_app, called once the port is bound: ready for systemd."""
+    notify("READY=1")
+
+
 async def ready(app: web.Application) -> None:
     """Runs after every cleanup context has started (on_startup comes after them)."""
-    notify("READY=1")
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
     every = watchdog_interval()
     if every:
         app[WATCHDOG_KEY] = asyncio.create_task(_watchdog(app, every), name="watchdog")
