@@ -7,15 +7,24 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # PC/SC daemon and the virtual reader driver (desk reader tests), the headers pyscard builds
-# against, Debian's Chromium (browser tests), PostgreSQL (the second backend), socat and zbar.
+# against, Debian's Chromium (browser tests), PostgreSQL (the second backend), socat and zbar,
+# and Debian's image tools for the box's root file system check.
 as_root apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     python3-venv libpcsclite-dev pcscd vsmartcard-vpcd chromium postgresql socat zbar-tools \
-    >/dev/null
+    mmdebstrap dosfstools mtools fdisk e2fsprogs >/dev/null
 
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+
+# The box's image recipe, fast: its root file system built and checked in a chroot (about a
+# minute; the full build-and-boot test is image/boot-test.sh, see image/README.md). It builds
+# the appliance's wheel with the venv's pip.
+if [ "${APPLIANCE_SKIP_IMAGE_CHECK:-}" != 1 ]; then
+    as_root env PATH="$PWD/.venv/bin:$PATH" bash image/ci-check.sh
+fi
+
 # The suite on SQLite, then again on PostgreSQL: tests/pg.py starts a throwaway cluster
 # (initdb + pg_ctl as the postgres user, 127.0.0.1, fsync off) and gives each test a fresh
 # database; without the binaries that run skips and says why (-rs).
