@@ -4,6 +4,8 @@ issuing page, is bound to a new driver, and then authorizes at a simulated charg
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -18,6 +20,17 @@ from tests.conftest import Api, make_token
 from .vcard import VirtualCard
 
 pytestmark = pytest.mark.usefixtures("running_pcscd")
+
+
+@asynccontextmanager
+async def tapped(uid: bytes) -> AsyncIterator[None]:
+    """A card on the virtual reader; putting it down and lifting it block, so off the loop."""
+    card = VirtualCard(uid)
+    await asyncio.to_thread(card.insert)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(card.remove)
 
 
 async def test_tap_on_the_desk_reader_issues_a_card(start_app: Any, make_settings: Any,
@@ -36,7 +49,7 @@ async def test_tap_on_the_desk_reader_issues_a_card(start_app: Any, make_setting
             break
         await asyncio.sleep(0.05)
     await page.wait_for_timeout(300)  # the page's event stream is connected
-    with VirtualCard(bytes.fromhex("04A1B2C3")):
+    async with tapped(bytes.fromhex("04A1B2C3")):
         await page.wait_for_url(lambda url: url.endswith("/desk?id_tag=04A1B2C3"),
                                 timeout=10_000)
     assert await page.get_attribute("#tap-result", "data-state") == "unknown"
@@ -51,7 +64,7 @@ async def test_tap_on_the_desk_reader_issues_a_card(start_app: Any, make_setting
     # Tapping the card again opens its driver straight away.
     await page.goto(str(server.make_url("/desk")))
     await page.wait_for_timeout(1600)  # past the reader's repeat window: a new tap
-    with VirtualCard(bytes.fromhex("04A1B2C3")):
+    async with tapped(bytes.fromhex("04A1B2C3")):
         await page.wait_for_url(lambda url: "tapped=04A1B2C3" in url, timeout=10_000)
     await page.context.close()
     token = await make_token(server)
