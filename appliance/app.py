@@ -43,7 +43,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.DATABASE] = database
     app[keys.SITE] = await database.read(load_site, defaults_from(settings))
     yield
-    database.stop()
+    await asyncio.to_thread(database.stop)  # waits for the last batch and closes connections
 
 
 def open_database(settings: Settings) -> Database:
