@@ -1,0 +1,66 @@
+"""Upgrading a box: a database made by the previous release (tests/fixtures/release-0005.db,
+schema 0005, three drivers with balances) is backed up, migrated, and keeps every balance; a
+migration that fails leaves the old database untouched and says so."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.app import open_database
+from appliance.config import load_settings
+from appliance.db import maintenance
+from appliance.db.models import Account
+from appliance.errors import DatabaseError
+
+FIXTURE = Path(__file__).with_name("fixtures") / "release-0005.db"
+BALANCES = {1: 50_000, 2: 12_345, 3: 700}
+
+pytestmark = pytest.mark.sqlite_only("the fixture is a SQLite file from a box")
+
+
+def _box(tmp_path: Path) -> Any:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(FIXTURE, data / "appliance.db")
+    return load_settings(environ={}, overrides={"data_dir": str(data)})
+
+
+def _balances(database: Any) -> dict[int, int]:
+    return database.run_sync(lambda: {a.driver_id: a.balance for a in Account.select()})
+
+
+def test_upgrade_backs_up_migrates_and_keeps_every_balance(tmp_path: Path) -> None:
+    settings = _box(tmp_path)
+    database = open_database(settings)
+    applied, pending = maintenance.schema_status(database)
+    assert not pending and applied[-1] == "0006_station_key_rotation"
+    assert _balances(database) == BALANCES
+    report = maintenance.check(database)
+    assert report.ok, report.lines
+    database.db.close()
+    [backup] = (settings.data_path / "backups").glob("pre-migrate-*.db")
+    assert backup.stat().st_size > 0
+
+
+def test_a_failed_migration_leaves_the_old_database(tmp_path: Path, monkeypatch: Any) -> None:
+    settings = _box(tmp_path)
+    broken = tmp_path / "migrations"
+    shutil.copytree(maintenance.MIGRATIONS_DIR, broken,
+                    ignore=shutil.ignore_patterns("__pycache__", "0006_*"))
+    (broken / "0006_broken.py").write_text(
+        "from peewee import *\n\n\ndef up(migrator, db):\n"
+        "    db.execute_sql('ALTER TABLE account ADD COLUMN half_done INTEGER')\n"
+        "    raise RuntimeError('disk full')\n")
+    monkeypatch.setattr(maintenance, "MIGRATIONS_DIR", broken)
+    with pytest.raises(DatabaseError, match="migration failed, the database is unchanged"):
+        open_database(settings)
+    monkeypatch.undo()
+    database = open_database(settings)  # the real migrations still apply cleanly afterwards
+    assert _balances(database) == BALANCES
+    columns = [c.name for c in database.db.get_columns("account")]
+    assert "half_done" not in columns
+    database.db.close()
