@@ -80,6 +80,7 @@ def _setup_logging(level: str) -> None:
                         stream=sys.stderr)
     logging.getLogger("ocpp").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our jobs log what they do
 
 
 def _with_db(settings: Settings, fn: Callable[..., Any], *args: Any) -> Any:
