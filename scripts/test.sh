@@ -25,6 +25,9 @@ if [ "${APPLIANCE_SKIP_IMAGE_CHECK:-}" != 1 ]; then
     as_root env PATH="$PWD/.venv/bin:$PATH" bash image/ci-check.sh
 fi
 
+# Lint first: a style slip fails fast, before the long runs.
+.venv/bin/ruff check appliance tests bench
+
 # The suite on SQLite, then again on PostgreSQL: tests/pg.py starts a throwaway cluster
 # (initdb + pg_ctl as the postgres user, 127.0.0.1, fsync off) and gives each test a fresh
 # database; without the binaries that run skips and says why (-rs).

@@ -4,7 +4,6 @@ a charger" offers and applies."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aiohttp.test_utils import TestServer
 

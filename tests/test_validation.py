@@ -7,7 +7,8 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft4Validator
 
 from appliance.ocpp import validation

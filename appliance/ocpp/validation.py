@@ -13,7 +13,6 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
-
 from ocpp.exceptions import (
     FormationViolationError,
     OCPPError,

@@ -139,12 +139,12 @@ def _session_curves(station_id: int, start: datetime, end: datetime
         (ChargingSession.station == station_id) & (ChargingSession.started_at < end)
         & (ChargingSession.stopped_at.is_null() | (ChargingSession.stopped_at > start))))
     readings: dict[int, list[tuple[datetime, float]]] = {}
-    for sid, moment, value in (MeterSample.select(MeterSample.session, MeterSample.timestamp,
-                                                  MeterSample.value)
-                               .where(MeterSample.session.in_([s.id for s in sessions])
-                                      & (MeterSample.measurand == ENERGY_REGISTER)
-                                      & (MeterSample.phase == "") & MeterSample.value.is_null(False))
-                               .tuples()):
+    registers = (MeterSample.select(MeterSample.session, MeterSample.timestamp, MeterSample.value)
+                 .where(MeterSample.session.in_([s.id for s in sessions])
+                        & (MeterSample.measurand == ENERGY_REGISTER)
+                        & (MeterSample.phase == "") & MeterSample.value.is_null(False))
+                 .tuples())
+    for sid, moment, value in registers:
         readings.setdefault(sid, []).append((moment, value))
     out = []
     for s in sessions:
