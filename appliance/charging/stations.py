@@ -23,7 +23,6 @@ from appliance.db.models import (
     Station,
     StationNotice,
     StatusEvent,
-    utcnow,
 )
 from appliance.errors import Conflict, InvalidInput
 
@@ -266,6 +265,3 @@ def check_cpid(cpid: str) -> None:
             details={"id": cpid},
         )
 
-
-def now() -> datetime:
-    return utcnow()

@@ -23,7 +23,6 @@ from ocpp.exceptions import (
 from ocpp.exceptions import (
     NotImplementedError as OcppNotImplemented,
 )
-from ocpp.messages import unpack
 from ocpp.routing import create_route_map
 
 from appliance.errors import ChargerCallError, ChargerOffline, ChargerTimeout, InvalidOcppPayload
@@ -281,7 +280,3 @@ class Connection:
         if self._pending is not None and not self._pending[1].done():
             self._pending[1].set_exception(ChargerOffline(f"charger {self.id} disconnected"))
 
-
-def parse_answer_frame(raw: str) -> Any:
-    """The library's parser, for tests that want its view of a frame."""
-    return unpack(raw)

@@ -1,9 +1,6 @@
-"""Per-day figures of a charger: hours charging (per connector the time in Charging, per charger
-the union over its connectors), energy split at the site's local midnight by interpolating the
-meter samples, sessions started. Days are local dates; bounds are DST-aware.
-
-The functions here are pure where they can be (intervals and curves in, numbers out) and the
-database reads are small functions for `database.read`."""
+"""The pure building blocks of per-day figures (reports/stats.py stores them): local days and
+their DST-aware UTC bounds, status intervals and their union, and a session's energy curve,
+piecewise linear between meter readings, to split energy at the site's local midnight."""
 
 from __future__ import annotations
 
@@ -13,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from appliance.charging.metering import ENERGY_REGISTER
-from appliance.db.models import ChargingSession, MeterSample, Station, StatusEvent, utcnow
+from appliance.db.models import utcnow
 
 Interval = tuple[datetime, datetime]
 
@@ -101,77 +97,3 @@ def session_curve(started: datetime, stopped: datetime | None, total_wh: int,
     else:
         curve.wh[-1] = float(total_wh)
     return curve
-
-
-@dataclass
-class DayRow:
-    day: date
-    charging_s: float = 0.0
-    energy_wh: float = 0.0
-    sessions: int = 0
-    fees_minor: int = 0
-    connectors: dict[int, float] = field(default_factory=dict)  # connector -> charging seconds
-
-
-def _connector_events(station_id: int, start: datetime, end: datetime
-                      ) -> dict[int, list[tuple[datetime, str]]]:
-    events: dict[int, list[tuple[datetime, str]]] = {}
-    # One event before the window tells the state the window starts in.
-    for connector_id in {c for (c,) in StatusEvent.select(StatusEvent.connector_id).where(
-            (StatusEvent.station == station_id) & (StatusEvent.connector_id > 0)).tuples()}:
-        before = (StatusEvent.select(StatusEvent.received_at, StatusEvent.status)
-                  .where((StatusEvent.station == station_id)
-                         & (StatusEvent.connector_id == connector_id)
-                         & (StatusEvent.received_at < start))
-                  .order_by(StatusEvent.received_at.desc()).limit(1).tuples())
-        inside = (StatusEvent.select(StatusEvent.received_at, StatusEvent.status)
-                  .where((StatusEvent.station == station_id)
-                         & (StatusEvent.connector_id == connector_id)
-                         & (StatusEvent.received_at >= start) & (StatusEvent.received_at < end))
-                  .order_by(StatusEvent.received_at, StatusEvent.id).tuples())
-        events[connector_id] = [(max(t, start), s) for t, s in before] + list(inside)
-    return events
-
-
-def _session_curves(station_id: int, start: datetime, end: datetime
-                    ) -> list[tuple[ChargingSession, EnergyCurve]]:
-    sessions = list(ChargingSession.select().where(
-        (ChargingSession.station == station_id) & (ChargingSession.started_at < end)
-        & (ChargingSession.stopped_at.is_null() | (ChargingSession.stopped_at > start))))
-    readings: dict[int, list[tuple[datetime, float]]] = {}
-    registers = (MeterSample.select(MeterSample.session, MeterSample.timestamp, MeterSample.value)
-                 .where(MeterSample.session.in_([s.id for s in sessions])
-                        & (MeterSample.measurand == ENERGY_REGISTER)
-                        & (MeterSample.phase == "") & MeterSample.value.is_null(False))
-                 .tuples())
-    for sid, moment, value in registers:
-        readings.setdefault(sid, []).append((moment, value))
-    out = []
-    for s in sessions:
-        base = s.meter_start if s.meter_start not in (None, 0) else s.first_register_wh
-        out.append((s, session_curve(s.started_at, s.stopped_at, s.energy_wh,
-                                     readings.get(s.id, []), base)))
-    return out
-
-
-def station_days(station_id: int, first: date, last: date, tz: ZoneInfo,
-                 now: datetime | None = None) -> list[DayRow]:
-    """Per-day rows for one charger, computed from the raw history."""
-    now = now or utcnow()
-    window = (day_bounds(first, tz)[0], day_bounds(last, tz)[1])
-    station = Station.get_by_id(station_id)
-    until = min(window[1], now if station.online else (station.last_seen_at or now))
-    per_connector = {c: status_intervals(ev, "Charging", until)
-                     for c, ev in _connector_events(station_id, *window).items()}
-    whole = union(i for ivs in per_connector.values() for i in ivs)
-    curves = _session_curves(station_id, *window)
-    rows = []
-    for day in days(first, last):
-        bounds = day_bounds(day, tz)
-        row = DayRow(day, charging_s=overlap_s(whole, bounds))
-        row.connectors = {c: overlap_s(ivs, bounds) for c, ivs in per_connector.items()}
-        for session, curve in curves:
-            row.energy_wh += curve.between(bounds)
-            row.sessions += bounds[0] <= session.started_at < bounds[1]
-        rows.append(row)
-    return rows
