@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from peewee import IntegrityError
+from peewee import JOIN, IntegrityError
 
-from appliance.db.models import IdTag, UnknownTag, utcnow
+from appliance.db.models import IdTag, Station, UnknownTag, utcnow
 from appliance.errors import Conflict, InvalidInput, NotFound
 
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
@@ -98,13 +98,10 @@ def list_cards(after: int | None, limit: int, q: str | None, status: str | None
 
 
 def list_unknown(limit: int) -> list[dict[str, Any]]:
-    rows = UnknownTag.select().order_by(UnknownTag.last_seen_at.desc()).limit(limit)
-    out = []
-    for r in rows:
-        out.append({"id_tag": r.id_tag, "first_seen_at": r.first_seen_at,
-                    "last_seen_at": r.last_seen_at, "count": r.count, "source": r.source,
-                    "station_id": r.station.cpid if r.station_id else None,
-                    "connector_id": r.connector_id})
-    return out
-
-
+    rows = (UnknownTag.select(UnknownTag, Station.cpid.alias("cpid"))
+            .join(Station, JOIN.LEFT_OUTER).objects()
+            .order_by(UnknownTag.last_seen_at.desc()).limit(limit))
+    return [{"id_tag": r.id_tag, "first_seen_at": r.first_seen_at,
+             "last_seen_at": r.last_seen_at, "count": r.count, "source": r.source,
+             "station_id": r.cpid,
+             "connector_id": r.connector_id} for r in rows]
