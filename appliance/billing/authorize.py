@@ -4,7 +4,7 @@ transaction calls that join charging's records to billing's rules in one databas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from appliance.billing import qr, settlement, tariffs
@@ -12,7 +12,6 @@ from appliance.charging import sessions
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 
 ACCEPTED = "Accepted"
-EXPIRY_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
         return _refuse(tag, parent,
                        f"balance too low: available {state['available']}, needs {needed}")
     # Short expiry so chargers do not cache a commercial card for long.
-    expiry = at + EXPIRY_WINDOW
+    expiry = at + qr.EXPIRY_WINDOW  # one rule for cards and QR tags: cached briefly
     if tag.expiry is not None:
         expiry = min(expiry, tag.expiry)
     if tag.last_refusal:

@@ -31,6 +31,7 @@ PREFIX = "QR-"  # card UIDs are hex or decimal digits: no card has a hyphen
 ACCEPTED = "Accepted"
 # Preparing is free: drivers plug in first, then scan. Unknown: no status report yet.
 FREE_STATES = ("Available", "Preparing", "Unknown")
+# Commercial idTagInfo (cards and QR tags) expires soon, so chargers do not cache it for long.
 EXPIRY_WINDOW = timedelta(minutes=15)
 KWH_MARGIN = Decimal("1.25")  # a kWh limit holds its energy price plus room for time fees
 TIMEOUT_MESSAGE = "The charger did not start in time (was the cable plugged in?). " \
