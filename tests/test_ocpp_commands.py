@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 from ocpp.exceptions import GenericError
 
-from tests.conftest import Api, add_station
+from tests.charger import connect_charger
+from tests.conftest import Api, add_station, make_token
 
 
 async def test_commands_reach_the_charger(api: Api, charger: Any) -> None:
@@ -66,3 +68,26 @@ async def test_frames_are_kept_with_keys_redacted(api: Api, charger: Any) -> Non
     assert any("BootNotification" in f["frame"] for f in frames)
     assert all("00112233445566778899aabbccddeeff" not in f["frame"] for f in frames)
     assert any('"value":"***"' in f["frame"] for f in frames)
+
+
+async def test_frame_log_keeps_the_newest_frames_per_station(start_app: Any,
+                                                            make_settings: Any) -> None:
+    """The log is written a chunk per station and flush and trimmed to about `frame_log_size`
+    frames: never fewer than that, the newest first, and never the whole history."""
+    server = await start_app(make_settings(frame_log_size=10))
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, str(server.make_url("")).rstrip("/"), await make_token(server))
+        await add_station(api, "LOG-1")
+        async with connect_charger(server, "LOG-1", "secret-pass-1") as cp:
+            await cp.boot()
+            for _ in range(6):  # six flushes of three status reports (six frames) each
+                for connector in (1, 2, 1):
+                    await cp.status(connector, "Available")
+                await asyncio.sleep(0.6)
+            await cp.status(2, "Faulted", "GroundFailure")
+            await asyncio.sleep(0.8)
+        frames = (await api.get("/stations/LOG-1/messages?limit=500"))["items"]
+    assert 10 <= len(frames) <= 10 + 10 // 2 + 6  # keep + what came before the next trim
+    assert frames[0]["direction"] == "out" and "GroundFailure" in frames[1]["frame"]
+    assert not any("BootNotification" in f["frame"] for f in frames)
+    assert [f["at"] for f in frames] == sorted((f["at"] for f in frames), reverse=True)

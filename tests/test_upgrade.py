@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from appliance.app import open_database
+from appliance.charging.admin import create_station, recent_frames
 from appliance.config import load_settings
 from appliance.db import maintenance
-from appliance.db.models import Account
+from appliance.db.models import Account, Station
 from appliance.errors import DatabaseError
 
 FIXTURE = Path(__file__).with_name("fixtures") / "release-0005.db"
@@ -37,7 +38,8 @@ def test_upgrade_backs_up_migrates_and_keeps_every_balance(tmp_path: Path) -> No
     settings = _box(tmp_path)
     database = open_database(settings)
     applied, pending = maintenance.schema_status(database)
-    assert not pending and applied[-1] == "0006_station_key_rotation"
+    assert not pending and applied[-1] == sorted(
+        p.stem for p in maintenance.MIGRATIONS_DIR.glob("0*.py"))[-1]
     assert _balances(database) == BALANCES
     report = maintenance.check(database)
     assert report.ok, report.lines
@@ -63,4 +65,34 @@ def test_a_failed_migration_leaves_the_old_database(tmp_path: Path, monkeypatch:
     assert _balances(database) == BALANCES
     columns = [c.name for c in database.db.get_columns("account")]
     assert "half_done" not in columns
+    database.db.close()
+
+
+def test_frame_log_rows_become_one_frame_chunks(tmp_path: Path, monkeypatch: Any) -> None:
+    """0007 turns the per-frame rows of a 0006 box into chunks; the station page still shows
+    them, newest first, with their times."""
+    settings = _box(tmp_path)
+    before = tmp_path / "migrations"
+    shutil.copytree(maintenance.MIGRATIONS_DIR, before,
+                    ignore=shutil.ignore_patterns("__pycache__", "0007_*", "0008_*", "0009_*"))
+    monkeypatch.setattr(maintenance, "MIGRATIONS_DIR", before)
+    database = open_database(settings)
+
+    def old_frames() -> None:
+        create_station("OLD-1", {})
+        station = Station.get(Station.cpid == "OLD-1")
+        for i, (direction, frame) in enumerate(
+                [("in", '[2,"1","Heartbeat",{}]'), ("out", '[3,"1",{"currentTime":"x"}]')]):
+            database.db.execute_sql(
+                "INSERT INTO frame_log (station_id, direction, frame, at) VALUES (?, ?, ?, ?)",
+                (station.id, direction, frame, f"2026-11-01 10:00:0{i}.250000"))
+
+    database.run_sync(old_frames)
+    database.db.close()
+    monkeypatch.undo()
+    database = open_database(settings)
+    frames = database.run_sync(recent_frames, "OLD-1", 10)
+    assert [(f["direction"], f["frame"][:10], f["at"].isoformat()) for f in frames] == [
+        ("out", '[3,"1",{"c', "2026-11-01T10:00:01.250000"),
+        ("in", '[2,"1","He', "2026-11-01T10:00:00.250000")]
     database.db.close()

@@ -3,6 +3,8 @@ Plain synchronous functions for `database.run` / `database.read`."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from peewee import IntegrityError
@@ -109,7 +111,14 @@ def retire_station(cpid: str) -> None:
 
 
 def recent_frames(cpid: str, limit: int) -> list[dict[str, Any]]:
+    """The station's newest `limit` frames, newest first."""
     st = get_station(cpid)
-    rows = (FrameLog.select().where(FrameLog.station == st).order_by(FrameLog.id.desc())
-            .limit(limit))
-    return [{"direction": r.direction, "frame": r.frame, "at": r.at} for r in rows]
+    out: list[dict[str, Any]] = []
+    for (frames,) in (FrameLog.select(FrameLog.frames).where(FrameLog.station == st)
+                      .order_by(FrameLog.id.desc()).tuples()):
+        for at, direction, frame in reversed(json.loads(frames)):
+            out.append({"direction": direction, "frame": frame,
+                        "at": datetime.fromisoformat(at)})
+            if len(out) >= limit:
+                return out
+    return out

@@ -254,11 +254,15 @@ class StationNotice(BaseModel):
 
 
 class FrameLog(BaseModel):
+    """One flush's worth of a station's OCPP frames (a row per station every half second, not a
+    row per frame: the log costs the writer little under load). `frames` is a JSON list of
+    [time (ISO, UTC), direction ("in" | "out"), frame], oldest first; `at` is the newest time."""
+
     id = AutoField()
     station = ForeignKeyField(Station, on_delete="CASCADE")
-    direction = CharField(max_length=3)  # in | out
-    frame = TextField()
     at = DateTimeField(default=utcnow)
+    count = IntegerField(default=1)
+    frames = TextField(default="[]")
 
     class Meta:
         indexes = ((("station", "id"), False),)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -24,23 +25,27 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.5
 
 
-_FRAME_FIELDS = (FrameLog.station, FrameLog.direction, FrameLog.frame, FrameLog.at)
+_CHUNK_FIELDS = (FrameLog.station, FrameLog.at, FrameLog.count, FrameLog.frames)
 INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters)
+Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, JSON list
 
 
-def _write_frames(rows: list[tuple[int, str, str, datetime]], keep: int,
-                  trim: set[int]) -> None:
-    """Append the frames; trim to the newest `keep` only the stations in `trim` (those that
-    wrote about `keep` / 2 frames since their last trim), so a station holds at most about
-    1.5 x `keep` rows and a flush does not cost two queries per connected station."""
-    for i in range(0, len(rows), INSERT_CHUNK):
-        rawsql.insert_rows(FrameLog, _FRAME_FIELDS, rows[i:i + INSERT_CHUNK])
+def _write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
+    """Append one row per station; trim to the newest rows holding `keep` frames only the
+    stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
+    station holds at most about 1.5 x `keep` frames and a flush costs no query per station."""
+    for i in range(0, len(chunks), INSERT_CHUNK):
+        rawsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
     for station_id in trim:
-        newest = (FrameLog.select(FrameLog.id).where(FrameLog.station == station_id)
-                  .order_by(FrameLog.id.desc()).offset(keep).limit(1).scalar())
-        if newest is not None:
-            FrameLog.delete().where((FrameLog.station == station_id)
-                                    & (FrameLog.id <= newest)).execute()
+        kept = 0
+        for row_id, count in (FrameLog.select(FrameLog.id, FrameLog.count)
+                              .where(FrameLog.station == station_id)
+                              .order_by(FrameLog.id.desc()).tuples()):
+            kept += count
+            if kept >= keep:
+                FrameLog.delete().where((FrameLog.station == station_id)
+                                        & (FrameLog.id < row_id)).execute()
+                break
 
 
 class Hub:
@@ -52,7 +57,7 @@ class Hub:
                                liveness=Liveness(services.database))
         self.services = services
         self._connections: dict[str, Connection] = {}
-        self._frames: list[tuple[int, str, str, datetime]] = []
+        self._frames: dict[int, list[tuple[str, str, str]]] = {}  # station -> (at, dir, frame)
         self._since_trim: dict[int, int] = {}  # frames written per station since its last trim
         self._flusher: asyncio.Task[None] | None = None
 
@@ -104,22 +109,31 @@ class Hub:
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:
-        self._frames.append((station_id, direction, redact(frame)[:8000], utcnow()))
+        entry = (utcnow().isoformat(), direction, redact(frame)[:8000])
+        frames = self._frames.get(station_id)
+        if frames is None:
+            self._frames[station_id] = [entry]
+        else:
+            frames.append(entry)
 
     async def flush_frames(self) -> None:
         if not self._frames:
             return
-        rows, self._frames = self._frames, []
+        by_station, self._frames = self._frames, {}
         keep = self.services.settings.frame_log_size
-        for station_id, *_ in rows:
-            self._since_trim[station_id] = self._since_trim.get(station_id, 0) + 1
+        chunks: list[Chunk] = []
+        for station_id, frames in by_station.items():
+            chunks.append((station_id, datetime.fromisoformat(frames[-1][0]), len(frames),
+                           json.dumps(frames, ensure_ascii=False)))
+            self._since_trim[station_id] = self._since_trim.get(station_id, 0) + len(frames)
         trim = {s for s, n in self._since_trim.items() if n >= max(1, keep // 2)}
         for station_id in trim:
             del self._since_trim[station_id]
         try:
-            await self.services.database.run(_write_frames, rows, keep, trim)
+            await self.services.database.run(_write_frames, chunks, keep, trim)
         except Exception:
-            log.exception("could not write %d frames to the frame log", len(rows))
+            log.exception("could not write %d frames to the frame log",
+                          sum(c[2] for c in chunks))
 
     async def _flush_loop(self) -> None:
         while True:
