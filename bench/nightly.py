@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import shutil
 import sys
@@ -39,7 +40,7 @@ from appliance.db.models import (  # noqa: E402
     Connector,
     Driver,
     LedgerEntry,
-    MeterSample,
+    MeterReading,
     Station,
     StatusEvent,
 )
@@ -136,13 +137,15 @@ def _station_year(bulk: Bulk, rng: random.Random, station: int, drivers: int,
                                    "status": status, "error_code": "NoError", "received_at": at})
                 for m in range(SAMPLE_MIN, minutes, SAMPLE_MIN):
                     at = start + timedelta(minutes=m)
-                    for measurand, value in (("Energy.Active.Import.Register",
-                                              1 + power * m / 60),
-                                             ("Power.Active.Import", power)):
-                        samples.append({"station": station, "connector_id": connector,
-                                        "session": sid, "timestamp": at, "received_at": at,
-                                        "measurand": measurand, "raw_value": str(value),
-                                        "value": float(value)})
+                    wh_now = 1 + power * m / 60
+                    samples.append({
+                        "station": station, "connector_id": connector, "session": sid,
+                        "timestamp": at, "received_at": at, "context": "Sample.Periodic",
+                        "energy_wh": float(wh_now), "power_w": float(power),
+                        "sampled": json.dumps([
+                            {"value": str(wh_now), "measurand": "Energy.Active.Import.Register"},
+                            {"value": str(power), "measurand": "Power.Active.Import"}],
+                            separators=(",", ":"))})
                 ids["ledger"] += 1
                 ledger.append({"account": driver, "amount": -(wh // 50), "kind": "charge",
                                "reference": f"charge:{sid}", "session": sid, "created_at": stop})
@@ -152,7 +155,7 @@ def _station_year(bulk: Bulk, rng: random.Random, station: int, drivers: int,
                                    "method": rng.choice(("cash", "card_terminal", "other"))})
         day += timedelta(days=1)
     for model, rows in ((ChargingSession, sessions), (StatusEvent, events),
-                        (MeterSample, samples), (LedgerEntry, ledger)):
+                        (MeterReading, samples), (LedgerEntry, ledger)):
         for i in range(0, len(rows), 5000):
             bulk.insert(model, rows[i:i + 5000])
 

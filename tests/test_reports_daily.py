@@ -23,7 +23,7 @@ from appliance.db.models import (
     Connector,
     Driver,
     LedgerEntry,
-    MeterSample,
+    MeterReading,
     Station,
     StatusEvent,
 )
@@ -77,13 +77,13 @@ def seed_session(station_id: int, connector: int, start: datetime, stop: datetim
     span = (end - start).total_seconds()
     samples, moment = [], start + timedelta(minutes=step_min)
     while moment < end:
+        value = 1000 + wh * (moment - start).total_seconds() / span
         samples.append({"station": station_id, "connector_id": connector, "session": s.id,
-                        "timestamp": moment, "measurand": "Energy.Active.Import.Register",
-                        "raw_value": "x",
-                        "value": 1000 + wh * (moment - start).total_seconds() / span})
+                        "timestamp": moment, "energy_wh": value,
+                        "sampled": f'[{{"value":"{value:.1f}"}}]'})
         moment += timedelta(minutes=step_min)
     if samples:
-        MeterSample.insert_many(samples).execute()
+        MeterReading.insert_many(samples).execute()
     return int(s.id)
 
 

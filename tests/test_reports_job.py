@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.config import Settings
-from appliance.db.models import ChargingSession, LedgerEntry, MeterSample
+from appliance.db.models import ChargingSession, LedgerEntry, MeterReading
 from appliance.db.models_reports import DailyReport, DailyStat, SessionCurve
 from appliance.db.site import defaults_from, save_site
 from appliance.reports.cli_report import cmd_report
@@ -96,8 +96,8 @@ async def test_nightly_backs_up_keeps_n_and_prunes_with_curves(
     assert backups == ["nightly-2026-06-01.db", "nightly-2026-06-02.db"]
 
     def after() -> tuple[int, int, int, str]:
-        return (MeterSample.select().where(MeterSample.session == old).count(),
-                MeterSample.select().where(MeterSample.session == new).count(),
+        return (MeterReading.select().where(MeterReading.session == old).count(),
+                MeterReading.select().where(MeterReading.session == new).count(),
                 ChargingSession.get_by_id(old).energy_wh,
                 SessionCurve.get_by_id(old).points)
 

@@ -5,17 +5,14 @@ in the same database call that records the stop."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from appliance.billing import ledger, pricing, tariffs
-from appliance.charging.metering import POWER_IMPORT
-from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterSample
+from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
 from appliance.db.models_driver import QrStart
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
 STOP_REASON_FUNDS = "balance_exhausted"
-TOTAL_PHASES = ("", "L1", "L2", "L3")
 DEFAULT_CURRENCY = "INR"
 
 
@@ -38,15 +35,10 @@ def attach(session: ChargingSession, tag: IdTag | None) -> None:
 
 
 def _power_samples(session_id: int) -> list[tuple[datetime, float]]:
-    """Power by time: the phase-less value, else the sum of the phases."""
-    by_time: dict[datetime, dict[str, float]] = defaultdict(dict)
-    rows = (MeterSample.select(MeterSample.timestamp, MeterSample.phase, MeterSample.value)
-            .where((MeterSample.session == session_id) & (MeterSample.measurand == POWER_IMPORT)
-                   & MeterSample.value.is_null(False)).tuples())
-    for moment, phase, value in rows:
-        if phase in TOTAL_PHASES:
-            by_time[moment][phase] = float(value)
-    return [(m, p[""] if "" in p else sum(p.values())) for m, p in by_time.items()]
+    """Power by time (read by the phase rule when the reading was stored)."""
+    return list(MeterReading.select(MeterReading.timestamp, MeterReading.power_w)
+                .where((MeterReading.session == session_id) & MeterReading.power_w.is_null(False))
+                .tuples())
 
 
 def cost(session: ChargingSession, now: datetime, extra_wh: int = 0,

@@ -8,7 +8,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from appliance.db.models import ChargingSession, MeterSample, Station
+from appliance.charging import metering
+from appliance.db.models import ChargingSession, MeterReading, Station
 from appliance.errors import NotFound
 
 
@@ -69,10 +70,11 @@ def get_session(session_id: int) -> dict[str, Any]:
     out = session_dict(s, s.station.cpid)
     out["tariff_snapshot"] = json.loads(s.tariff_snapshot) if s.tariff_snapshot else None
     out["samples"] = [
-        {"timestamp": m.timestamp, "measurand": m.measurand, "phase": m.phase or None,
+        {"timestamp": r.timestamp, "measurand": m.measurand, "phase": m.phase or None,
          "location": m.location or None, "context": m.context, "unit": m.unit,
          "value": m.value, "raw_value": m.raw_value, "signed": m.signed}
-        for m in MeterSample.select().where(MeterSample.session == s.id)
-        .order_by(MeterSample.timestamp, MeterSample.id)
+        for r in MeterReading.select().where(MeterReading.session == s.id)
+        .order_by(MeterReading.timestamp, MeterReading.id)
+        for m in (metering.parse_sampled_value(r.timestamp, sv) for sv in json.loads(r.sampled))
     ]
     return out

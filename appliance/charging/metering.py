@@ -91,19 +91,38 @@ def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sa
     )
 
 
-def parse_meter_values(meter_values: Any) -> list[Sample]:
-    """Every sampled value of a MeterValues or transactionData list; junk entries are skipped."""
-    samples: list[Sample] = []
+@dataclass(frozen=True)
+class Moment:
+    """One entry of a meterValue list: its time, its sampled values as sent (mappings only) and
+    parsed."""
+
+    timestamp: datetime | None
+    sampled: list[Mapping[str, Any]]
+    samples: list[Sample]
+
+    @property
+    def context(self) -> str:
+        return self.samples[0].context if self.samples else DEFAULT_CONTEXT
+
+
+def parse_moments(meter_values: Any) -> list[Moment]:
+    """The moments of a MeterValues or transactionData list; junk entries are skipped."""
+    moments: list[Moment] = []
     if not isinstance(meter_values, list):
-        return samples
+        return moments
     for mv in meter_values:
         if not isinstance(mv, Mapping):
             continue
         moment = parse_time(mv.get("timestamp"))
-        for sv in mv.get("sampledValue") or []:
-            if isinstance(sv, Mapping):
-                samples.append(parse_sampled_value(moment, sv))
-    return samples
+        sampled = [sv for sv in mv.get("sampledValue") or [] if isinstance(sv, Mapping)]
+        moments.append(Moment(moment, sampled,
+                              [parse_sampled_value(moment, sv) for sv in sampled]))
+    return moments
+
+
+def parse_meter_values(meter_values: Any) -> list[Sample]:
+    """Every sampled value of a MeterValues or transactionData list; junk entries are skipped."""
+    return [s for m in parse_moments(meter_values) for s in m.samples]
 
 
 def reading(samples: Iterable[Sample], measurand: str) -> float | None:

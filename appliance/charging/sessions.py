@@ -19,7 +19,7 @@ from appliance.charging.stations import flag_expr
 from appliance.db.models import (
     ChargingSession,
     Counter,
-    MeterSample,
+    MeterReading,
     Station,
     StationNotice,
     utcnow,
@@ -99,18 +99,19 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
     return session, True
 
 
-_SAMPLE_FIELDS = (MeterSample.station, MeterSample.connector_id, MeterSample.session,
-                  MeterSample.timestamp, MeterSample.received_at, MeterSample.measurand,
-                  MeterSample.phase, MeterSample.location, MeterSample.context, MeterSample.unit,
-                  MeterSample.raw_value, MeterSample.value, MeterSample.signed)
+_READING_FIELDS = (MeterReading.station, MeterReading.connector_id, MeterReading.session,
+                   MeterReading.timestamp, MeterReading.received_at, MeterReading.context,
+                   MeterReading.energy_wh, MeterReading.power_w, MeterReading.sampled)
 
 
-def _store_samples(station_id: int, connector_id: int, session_id: int | None,
-                   samples: list[metering.Sample], received: datetime) -> None:
-    rawsql.insert_rows(MeterSample, _SAMPLE_FIELDS, [
-        (station_id, connector_id, session_id, s.timestamp or received, received, s.measurand,
-         s.phase, s.location, s.context, s.unit, s.raw_value, s.value, s.signed)
-        for s in samples
+def _store_readings(station_id: int, connector_id: int, session_id: int | None,
+                    moments: list[metering.Moment], received: datetime) -> None:
+    rawsql.insert_rows(MeterReading, _READING_FIELDS, [
+        (station_id, connector_id, session_id, m.timestamp or received, received, m.context,
+         metering.reading(m.samples, metering.ENERGY_REGISTER),
+         metering.reading(m.samples, metering.POWER_IMPORT),
+         json.dumps(m.sampled, separators=(",", ":"), ensure_ascii=False))
+        for m in moments
     ])
 
 
@@ -187,12 +188,13 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
                         ) -> ChargingSession | None:
     """Store MeterValues; move an open session's live state. Returns that session, if any."""
     connector_id = int(payload["connectorId"])
-    samples = metering.parse_meter_values(payload.get("meterValue"))
+    moments = metering.parse_moments(payload.get("meterValue"))
+    samples = [s for m in moments for s in m.samples]
     tx = _int_or_none(payload.get("transactionId"))
     session = find_session(station_id, tx) if tx is not None else None
     if tx is None and connector_id > 0:
         session = rawsql.select_session(_ACTIVE_ON, (station_id, connector_id))
-    _store_samples(station_id, connector_id, session.id if session else None, samples, received)
+    _store_readings(station_id, connector_id, session.id if session else None, moments, received)
     if session is None:
         if tx is not None:
             StationNotice.create(station=station_id, kind="meter_values_unknown_transaction",
@@ -243,15 +245,16 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
         return None, True
     if session.state == "completed":
         return session, False
-    samples = metering.parse_meter_values(payload.get("transactionData"))
+    moments = metering.parse_moments(payload.get("transactionData"))
+    samples = [s for m in moments for s in m.samples]
     # transactionData repeats readings the charger already sent as MeterValues: only those
     # newer than the newest stored register move the session on (older ones are history).
-    newest = (MeterSample.select(fn.MAX(MeterSample.timestamp))
-              .where((MeterSample.session == session.id)
-                     & (MeterSample.measurand == metering.ENERGY_REGISTER)).scalar())
+    newest = (MeterReading.select(fn.MAX(MeterReading.timestamp))
+              .where((MeterReading.session == session.id)
+                     & MeterReading.energy_wh.is_null(False)).scalar())
     fresh = [s for s in samples if newest is None or s.timestamp is None
              or s.timestamp > newest or s.context == "Transaction.Begin"]
-    _store_samples(station_id, session.connector_id, session.id, samples, received)
+    _store_readings(station_id, session.connector_id, session.id, moments, received)
     flags = _apply_registers(session, fresh)
     charger_time = metering.parse_time(payload.get("timestamp"))
     stopped_at, time_flags = billing_time(charger_time, received, clock)
@@ -295,8 +298,8 @@ def close_open(session_id: int, at: datetime, flag: str) -> ChargingSession | No
     session = ChargingSession.get_or_none(ChargingSession.id == session_id)
     if session is None or session.state == "completed":
         return None
-    last = (MeterSample.select(fn.MAX(MeterSample.timestamp))
-            .where(MeterSample.session == session_id).scalar())
+    last = (MeterReading.select(fn.MAX(MeterReading.timestamp))
+            .where(MeterReading.session == session_id).scalar())
     stopped = max(session.started_at, min(last or session.updated_at, at))
     energy, energy_flags = session_energy(
         session.meter_start, None, session.first_register_wh, session.last_register_wh,

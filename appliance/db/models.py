@@ -212,24 +212,26 @@ class ChargingSession(BaseModel):
     stop_requested = CharField(max_length=32, default="")  # why the server stopped it
 
 
-class MeterSample(BaseModel):
+class MeterReading(BaseModel):
+    """One moment of a MeterValues message (or of a StopTransaction's transactionData): the
+    station's energy register and active power read by DESIGN's phase rule, and every sampled
+    value of that moment as the charger sent it. A row per moment, not per sampled value: a
+    charger sending ten measurands costs one row, which keeps the writer fast under load."""
+
     id = AutoField()
     station = ForeignKeyField(Station, on_delete="RESTRICT")
     connector_id = IntegerField()
-    session = ForeignKeyField(ChargingSession, null=True, backref="samples", on_delete="SET NULL")
+    session = ForeignKeyField(ChargingSession, null=True, backref="readings",
+                              on_delete="SET NULL")
     timestamp = DateTimeField()
     received_at = DateTimeField(default=utcnow)
-    measurand = CharField(max_length=40)
-    phase = CharField(max_length=8, default="")
-    location = CharField(max_length=8, default="")
-    context = CharField(max_length=24, default="")
-    unit = CharField(max_length=12, default="")
-    raw_value = TextField()
-    value = FloatField(null=True)  # normalised: Wh for energy, W for power, else as sent
-    signed = BooleanField(default=False)
+    context = CharField(max_length=24, default="")  # of the first sampled value
+    energy_wh = FloatField(null=True)  # Energy.Active.Import.Register, normalised to Wh
+    power_w = FloatField(null=True)  # Power.Active.Import, normalised to W
+    sampled = TextField(default="[]")  # the sampledValue list as sent (compact JSON)
 
     class Meta:
-        indexes = ((("session", "timestamp"), False), (("station", "timestamp"), False))
+        indexes = ((("session", "timestamp"), False), (("timestamp",), False))
 
 
 class SecurityEvent(BaseModel):
@@ -385,7 +387,7 @@ MODELS: list[type[Model]] = [
     UnknownTag,
     Counter,
     ChargingSession,
-    MeterSample,
+    MeterReading,
     SecurityEvent,
     StationNotice,
     FrameLog,

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from appliance.charging.metering import ENERGY_REGISTER
 from appliance.db.database import Database
-from appliance.db.models import ChargingSession, MeterSample
+from appliance.db.models import ChargingSession, MeterReading
 from appliance.db.models_reports import SessionCurve
 from appliance.reports.daily import EnergyCurve, session_curve
 
@@ -31,8 +30,8 @@ def downsample(curve: EnergyCurve, started: datetime, points: int = CURVE_POINTS
 def sessions_to_prune(cutoff: datetime) -> list[int]:
     """Sessions stopped before the cutoff that still have raw samples before it (a session
     running across the cutoff keeps its samples until it is pruned whole)."""
-    with_samples = (MeterSample.select(MeterSample.session).distinct()
-                    .where((MeterSample.timestamp < cutoff) & MeterSample.session.is_null(False)))
+    with_samples = (MeterReading.select(MeterReading.session).distinct()
+                    .where((MeterReading.timestamp < cutoff) & MeterReading.session.is_null(False)))
     return [s for (s,) in ChargingSession.select(ChargingSession.id).where(
         ChargingSession.id.in_(with_samples) & (ChargingSession.stopped_at < cutoff))
         .order_by(ChargingSession.id).tuples()]
@@ -44,12 +43,11 @@ def build_curves(session_ids: list[int]) -> dict[int, str]:
             .where(SessionCurve.session.in_(session_ids)).tuples()}
     todo = [s for s in session_ids if s not in done]
     readings: dict[int, list[tuple[datetime, float]]] = {s: [] for s in todo}
-    for sid, moment, value in (MeterSample.select(MeterSample.session, MeterSample.timestamp,
-                                                  MeterSample.value)
-                               .where(MeterSample.session.in_(todo)
-                                      & (MeterSample.measurand == ENERGY_REGISTER)
-                                      & (MeterSample.phase == "")
-                                      & MeterSample.value.is_null(False)).tuples()):
+    for sid, moment, value in (
+            MeterReading.select(MeterReading.session, MeterReading.timestamp,
+                                MeterReading.energy_wh)
+            .where(MeterReading.session.in_(todo) & MeterReading.energy_wh.is_null(False))
+            .tuples()):
         readings[sid].append((moment, value))
     out = {}
     for s in ChargingSession.select().where(ChargingSession.id.in_(todo)):
@@ -64,16 +62,16 @@ def write_and_delete(curves: dict[int, str], session_ids: list[int], cutoff: dat
     if curves:
         (SessionCurve.insert_many([{"session": s, "points": p} for s, p in curves.items()])
          .on_conflict_ignore().execute())
-    return int(MeterSample.delete().where(MeterSample.session.in_(session_ids)
-                                          & (MeterSample.timestamp < cutoff)).execute())
+    return int(MeterReading.delete().where(MeterReading.session.in_(session_ids)
+                                          & (MeterReading.timestamp < cutoff)).execute())
 
 
 def delete_loose(cutoff: datetime, limit: int = 5000) -> int:
     """Samples that belong to no session (outside any transaction), a chunk at a time."""
-    ids = (MeterSample.select(MeterSample.id).where(MeterSample.session.is_null()
-                                                    & (MeterSample.timestamp < cutoff))
+    ids = (MeterReading.select(MeterReading.id).where(MeterReading.session.is_null()
+                                                    & (MeterReading.timestamp < cutoff))
            .limit(limit))
-    return int(MeterSample.delete().where(MeterSample.id.in_(ids)).execute())
+    return int(MeterReading.delete().where(MeterReading.id.in_(ids)).execute())
 
 
 async def prune_samples(database: Database, cutoff: datetime) -> int:

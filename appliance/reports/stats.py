@@ -16,12 +16,11 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from appliance.charging.metering import ENERGY_REGISTER
 from appliance.db.models import (
     ChargingSession,
     Connector,
     LedgerEntry,
-    MeterSample,
+    MeterReading,
     Station,
     StatusEvent,
     utcnow,
@@ -122,12 +121,11 @@ def _curves(window: Interval, ids: list[int]
                                if s.stopped_at is None or s.stopped_at > start]
     readings: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
     for chunk in _chunks([s.id for s in sessions], 500):
-        for sid, moment, value in (MeterSample.select(MeterSample.session, MeterSample.timestamp,
-                                                      MeterSample.value)
-                                   .where(MeterSample.session.in_(chunk)
-                                          & (MeterSample.measurand == ENERGY_REGISTER)
-                                          & (MeterSample.phase == "")
-                                          & MeterSample.value.is_null(False)).tuples()):
+        for sid, moment, value in (
+                MeterReading.select(MeterReading.session, MeterReading.timestamp,
+                                    MeterReading.energy_wh)
+                .where(MeterReading.session.in_(chunk) & MeterReading.energy_wh.is_null(False))
+                .tuples()):
             readings[sid].append((moment, value))
     stored = {c.session_id: c.points for c in SessionCurve.select().where(
         SessionCurve.session.in_([s.id for s in sessions if s.id not in readings]))}
