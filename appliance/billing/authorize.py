@@ -3,12 +3,13 @@ transaction calls that join charging's records to billing's rules in one databas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from appliance.billing import qr, settlement, tariffs
-from appliance.charging import sessions
+from appliance.charging import batched, sessions
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 
 ACCEPTED = "Accepted"
@@ -158,3 +159,13 @@ def meter_values(station_id: int, payload: dict[str, Any], at: datetime
     if session is None:
         return None, False
     return session, settlement.watchdog(session, at)
+
+
+def meter_values_many(reports: Sequence[tuple[int, dict[str, Any], datetime]]
+                      ) -> list[tuple[ChargingSession | None, bool]]:
+    """`meter_values` for a batch of reports from many chargers, in a few statements (see
+    charging.batched); the watchdog runs for each report's session, after all are recorded."""
+    found = batched.record_meter_values_many(reports)
+    return [(None, False) if session is None else
+            (session, settlement.watchdog(session, at))
+            for session, (_, _, at) in zip(found, reports, strict=True)]

@@ -104,15 +104,19 @@ _READING_FIELDS = (MeterReading.station, MeterReading.connector_id, MeterReading
                    MeterReading.energy_wh, MeterReading.power_w, MeterReading.sampled)
 
 
+def _reading_row(station_id: int, connector_id: int, session_id: int | None,
+                 m: metering.Moment, received: datetime) -> tuple[Any, ...]:
+    """A meter_reading row (in `_READING_FIELDS` order) for one moment."""
+    return (station_id, connector_id, session_id, m.timestamp or received, received, m.context,
+            metering.reading(m.samples, metering.ENERGY_REGISTER),
+            metering.reading(m.samples, metering.POWER_IMPORT),
+            json.dumps(m.sampled, separators=(",", ":"), ensure_ascii=False))
+
+
 def _store_readings(station_id: int, connector_id: int, session_id: int | None,
                     moments: list[metering.Moment], received: datetime) -> None:
     rawsql.insert_rows(MeterReading, _READING_FIELDS, [
-        (station_id, connector_id, session_id, m.timestamp or received, received, m.context,
-         metering.reading(m.samples, metering.ENERGY_REGISTER),
-         metering.reading(m.samples, metering.POWER_IMPORT),
-         json.dumps(m.sampled, separators=(",", ":"), ensure_ascii=False))
-        for m in moments
-    ])
+        _reading_row(station_id, connector_id, session_id, m, received) for m in moments])
 
 
 def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:

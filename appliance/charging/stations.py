@@ -218,14 +218,20 @@ def _status_sql(p: str) -> list[str]:
     return [event, connector, count, suspect]
 
 
+def status_row(payload: dict[str, Any]) -> tuple[tuple[str, ...], datetime | None]:
+    """The `_STATUS_COLUMNS` values of a StatusNotification, and the charger's time."""
+    row = (str(payload.get("status", "")), str(payload.get("errorCode", "")),
+           str(payload.get("info") or ""), str(payload.get("vendorId") or ""),
+           str(payload.get("vendorErrorCode") or ""))
+    return row, parse_time(payload.get("timestamp"))
+
+
 def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
     from appliance.charging import rawsql
 
     connector_id = payload.get("connectorId")
-    status = str(payload.get("status", ""))
-    charger_time = parse_time(payload.get("timestamp"))
-    row = (status, str(payload.get("errorCode", "")), str(payload.get("info") or ""),
-           str(payload.get("vendorId") or ""), str(payload.get("vendorErrorCode") or ""))
+    row, charger_time = status_row(payload)
+    status = row[0]
     event, connector, count, suspect = (
         rawsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
     rawsql.execute(event, (station_id, connector_id, *row, charger_time, at))

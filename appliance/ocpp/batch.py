@@ -23,14 +23,40 @@ T = TypeVar("T")
 BATCH_MAX = 500  # reports per database job: bounds the time one job holds the writer
 LIVENESS_FLUSH_S = 5.0
 
-Item = tuple[Callable[..., Any], tuple[Any, ...]]
+Many = Callable[[list[tuple[Any, ...]]], list[Any]]
+Item = tuple[Callable[..., Any], tuple[Any, ...], Many | None]
+
+
+def _run_together(items: list[Item]) -> list[tuple[Any, BaseException | None]]:
+    """Every item, those with a set-based form through it (one call per form, with every such
+    item's arguments in order), the others one by one."""
+    outcomes: list[tuple[Any, BaseException | None]] = [(None, None)] * len(items)
+    groups: dict[Many, list[int]] = {}
+    for i, (fn, args, many) in enumerate(items):
+        if many is None:
+            outcomes[i] = (fn(*args), None)
+        else:
+            groups.setdefault(many, []).append(i)
+    for many, indexes in groups.items():
+        results = many([items[i][1] for i in indexes])
+        for i, result in zip(indexes, results, strict=True):
+            outcomes[i] = (result, None)
+    return outcomes
 
 
 def _run_items(database: Database, items: list[Item]) -> list[tuple[Any, BaseException | None]]:
-    """On the writer thread: each report in its own savepoint, so one bad report fails alone."""
-    outcomes: list[tuple[Any, BaseException | None]] = []
+    """On the writer thread: the whole batch at once, in one savepoint; should anything in it
+    fail, that savepoint rolls back and every report runs again in a savepoint of its own
+    through its one-by-one form, so only the bad one fails."""
     atomic = database.db.atomic
-    for fn, args in items:
+    try:
+        with atomic():
+            return _run_together(items)
+    except Exception as err:
+        log.info("a batch of %d reports failed together (%s); writing them one by one",
+                 len(items), err)
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    for fn, args, _ in items:
         try:
             with atomic():
                 outcomes.append((fn(*args), None))
@@ -49,11 +75,13 @@ class ReportWriter:
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Like `database.run(fn, *args)`: returns `fn`'s result once it has committed."""
+    async def run(self, fn: Callable[..., T], *args: Any, many: Many | None = None) -> T:
+        """Like `database.run(fn, *args)`: returns `fn`'s result once it has committed.
+        `many`, when given, is `fn`'s set-based form: it takes the argument tuples of several
+        calls and returns their results, as calling `fn` on each in order would."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._items.append((fn, args))
+        self._items.append((fn, args, many))
         self._futures.append(future)
         if len(self._items) >= BATCH_MAX:
             self._flush()

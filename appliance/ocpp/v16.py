@@ -14,7 +14,7 @@ from ocpp.v16.enums import Action
 from appliance import events
 from appliance.billing import authorize as auth
 from appliance.billing import watch
-from appliance.charging import sessions, stations
+from appliance.charging import batched, sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
 from appliance.db.models import utcnow
@@ -104,14 +104,17 @@ class ChargePoint16(Connection):
             await self.db.run(stations.touch, self.station_id, rx.at)
         return {"currentTime": ocpp_time()}
 
-    async def _report(self, fn: Any, *args: Any) -> Any:
-        """A high-rate report, group-committed; answered after its batch committed."""
+    async def _report(self, fn: Any, many: Any, *args: Any) -> Any:
+        """A high-rate report, group-committed (through `many`, its set-based form, with the
+        other reports of its batch); answered after its batch committed."""
         writer = self.services.reports
-        return await (writer.run(fn, *args) if writer is not None else self.db.run(fn, *args))
+        return await (writer.run(fn, *args, many=many) if writer is not None
+                      else self.db.run(fn, *args))
 
     @on(Action.status_notification)
     async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        await self._report(stations.record_status, self.station_id, payload, rx.at)
+        await self._report(stations.record_status, batched.record_statuses, self.station_id,
+                           payload, rx.at)
         self.services.bus.publish(events.ConnectorStatus(
             self.id, payload["connectorId"], payload["status"], payload["errorCode"]))
         return {}
@@ -144,8 +147,8 @@ class ChargePoint16(Connection):
 
     @on(Action.meter_values)
     async def on_meter_values(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        session, stop_needed = await self._report(auth.meter_values, self.station_id, payload,
-                                                  rx.at)
+        session, stop_needed = await self._report(auth.meter_values, auth.meter_values_many,
+                                                  self.station_id, payload, rx.at)
         if stop_needed and session is not None:
             # Out of money: stop it once this answer is out (never from inside the db call).
             tx = session.transaction_id

@@ -1,0 +1,209 @@
+"""The set-based report writers (charging.batched) write exactly what the one-by-one functions
+write: the same random traffic goes to two mirrored sets of stations, one report at a time
+through `record_status` / `record_meter_values` on one side and in batches (at most one report
+per station each, as a connection awaits every answer) through `record_statuses` /
+`record_meter_values_many` on the other; every row each side wrote must match.
+
+Against the test backend's real database (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from peewee import IntegrityError
+
+from appliance.app import open_database
+from appliance.billing import authorize as auth
+from appliance.charging import batched, sessions, stations
+from appliance.charging.admin import create_station
+from appliance.db.models import (
+    ChargingSession,
+    Connector,
+    MeterReading,
+    Station,
+    StationNotice,
+    StatusEvent,
+)
+from appliance.ocpp.batch import ReportWriter
+
+STATIONS = 5
+STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted")
+T0 = datetime(2026, 11, 1, 8, 0, 0)
+
+
+def _ocpp_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _traffic(seed: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """(station index, kind, payload with transaction ids as indexes into the station's list)."""
+    rng = random.Random(seed)
+    register = {(s, c): 1000 for s in range(STATIONS) for c in (1, 2)}
+    out = []
+    for n in range(240):
+        s = rng.randrange(STATIONS)
+        at = T0 + timedelta(seconds=n * 7)
+        if rng.random() < 0.35:
+            out.append((s, "status", {
+                "connectorId": rng.choice((0, 1, 2, 3)), "status": rng.choice(STATUSES),
+                "errorCode": rng.choice(("NoError", "NoError", "GroundFailure")),
+                "timestamp": _ocpp_time(at), **({"info": "hot"} if rng.random() < 0.2 else {})}))
+            continue
+        connector = rng.choice((1, 2))
+        step = rng.choice((0, 120, 400, 400, -50))  # now and then a register going backwards
+        register[(s, connector)] += step
+        sampled: list[dict[str, Any]] = []
+        if rng.random() < 0.3:  # phases only: the register is their sum
+            sampled += [{"value": str(register[(s, connector)] / 3), "phase": p,
+                         "measurand": "Energy.Active.Import.Register"} for p in ("L1", "L2",
+                                                                                 "L3")]
+        else:
+            sampled.append({"value": str(register[(s, connector)] / 1000), "unit": "kWh"})
+        sampled.append({"value": str(rng.choice((0, 3700, 7200))),
+                        "measurand": "Power.Active.Import", "unit": "W"})
+        if rng.random() < 0.1:
+            sampled.append({"value": "", "measurand": "SoC", "unit": "Percent"})
+        payload: dict[str, Any] = {"connectorId": connector, "meterValue": [
+            {"timestamp": _ocpp_time(at), "sampledValue": sampled}]}
+        which = rng.random()
+        if which < 0.7:
+            payload["transactionId"] = ("own", connector - 1)
+        elif which < 0.8:
+            payload["transactionId"] = 99_999_999  # unknown: a notice
+        elif which < 0.9:
+            payload["connectorId"] = 0  # the station's own meter
+        out.append((s, "meter", payload))
+    return out
+
+
+def _real(payload: dict[str, Any], tx: list[int]) -> dict[str, Any]:
+    own = payload.get("transactionId")
+    if isinstance(own, tuple):
+        return {**payload, "transactionId": tx[own[1]]}
+    return payload
+
+
+def _side(prefix: str) -> tuple[list[int], dict[int, list[int]]]:
+    ids, txs = [], {}
+    clock = sessions.Clock(skew_limit_s=300, last_boot_at=None)
+    for s in range(STATIONS):
+        create_station(f"{prefix}-{s}", {})
+        station_id = Station.get(Station.cpid == f"{prefix}-{s}").id
+        ids.append(station_id)
+        txs[station_id] = []
+        for connector in (1, 2):
+            payload = {"connectorId": connector, "idTag": f"T{s}", "meterStart": 1000,
+                       "timestamp": _ocpp_time(T0)}
+            session, _ = sessions.record_start(station_id, payload, "{}", T0, clock,
+                                               "Accepted", [])
+            txs[station_id].append(session.transaction_id)
+    return ids, txs
+
+
+def _snapshot(station_ids: list[int]) -> list[Any]:
+    """Everything the reports wrote, per station in order, with ids made relative."""
+    out = []
+    for station_id in station_ids:
+        st = Station.get_by_id(station_id)
+        own = {s.id: i for i, s in enumerate(ChargingSession.select().where(
+            ChargingSession.station == station_id).order_by(ChargingSession.id))}
+        out.append((
+            st.num_connectors,
+            [(e.connector_id, e.status, e.error_code, e.info, e.charger_time, e.received_at)
+             for e in StatusEvent.select().where(StatusEvent.station == station_id)
+             .order_by(StatusEvent.id)],
+            [(c.connector_id, c.status, c.error_code, c.info, c.status_at, c.updated_at)
+             for c in Connector.select().where(Connector.station == station_id)
+             .order_by(Connector.connector_id)],
+            [(own[s.id], s.state, s.flags, s.first_register_wh, s.last_register_wh, s.power_w,
+              s.energy_wh, s.updated_at)
+             for s in ChargingSession.select().where(ChargingSession.station == station_id)
+             .order_by(ChargingSession.id)],
+            [(r.connector_id, own.get(r.session_id), r.timestamp, r.received_at, r.context,
+              r.energy_wh, r.power_w, json.loads(r.sampled))
+             for r in MeterReading.select().where(MeterReading.station == station_id)
+             .order_by(MeterReading.id)],
+            [(n.kind, json.loads(n.payload)) for n in StationNotice.select()
+             .where(StationNotice.station == station_id).order_by(StationNotice.id)],
+        ))
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_batches_write_what_one_by_one_writes(make_settings: Any, seed: int) -> None:
+    database = open_database(make_settings())
+    db = database.db
+
+    def run() -> tuple[list[Any], list[Any]]:
+        one_ids, one_tx = _side("ONE")
+        many_ids, many_tx = _side("MANY")
+        traffic = _traffic(seed)
+        for s, kind, payload in traffic:
+            station_id = one_ids[s]
+            at = T0 + timedelta(minutes=1)
+            with db.atomic():
+                if kind == "status":
+                    stations.record_status(station_id, payload, at)
+                else:
+                    sessions.record_meter_values(station_id, _real(payload, one_tx[station_id]),
+                                                 at)
+        rng = random.Random(seed)
+        pending = list(traffic)
+        while pending:
+            batch, seen, size = [], set(), rng.randint(1, STATIONS)
+            for item in list(pending):  # in order; a station's next report waits its turn
+                if len(batch) == size:
+                    break
+                if item[0] in seen:
+                    continue
+                seen.add(item[0])
+                batch.append(item)
+                pending.remove(item)
+            at = T0 + timedelta(minutes=1)
+            with db.atomic():
+                statuses = [(many_ids[s], p, at) for s, kind, p in batch if kind == "status"]
+                meters = [(many_ids[s], _real(p, many_tx[many_ids[s]]), at)
+                          for s, kind, p in batch if kind == "meter"]
+                if statuses:
+                    batched.record_statuses(statuses)
+                if meters:
+                    assert [r[1] for r in auth.meter_values_many(meters)] == [False] * len(
+                        meters)  # personal sessions: the watchdog never stops them
+        return _snapshot(one_ids), _snapshot(many_ids)
+
+    one, many = database.run_sync(run)
+    db.close()
+    assert sum(len(station[4]) for station in one) > 100  # the traffic did reach the tables
+    assert any("meter_backwards" in s[2] for station in one for s in station[3])
+    assert any(s[1] == "suspect" for station in one for s in station[3])
+    assert many == one
+
+
+async def test_one_bad_report_fails_alone(make_settings: Any) -> None:
+    """A batch that fails as a whole (here a report of a station that does not exist breaks a
+    foreign key) is written again one report at a time: the others are kept and answered."""
+    database = open_database(make_settings())
+    database.start()
+    try:
+        writer = ReportWriter(database)
+        ids, _ = await database.run(_side, "W")
+        status = {"connectorId": 1, "status": "Charging", "errorCode": "NoError"}
+        outcomes = await asyncio.gather(
+            *(writer.run(stations.record_status, station_id, status, T0,
+                         many=batched.record_statuses) for station_id in ids[:2]),
+            writer.run(stations.record_status, 987654, status, T0,
+                       many=batched.record_statuses),
+            writer.run(stations.record_status, ids[2], status, T0,
+                       many=batched.record_statuses), return_exceptions=True)
+        assert outcomes[:2] == [None, None] and outcomes[3] is None
+        assert isinstance(outcomes[2], IntegrityError)
+        written = await database.read(lambda: sorted(
+            e.station_id for e in StatusEvent.select()))
+        assert written == sorted(ids[:3])
+    finally:
+        database.stop()
