@@ -19,7 +19,7 @@ from peewee import IntegrityError
 
 from appliance.app import open_database
 from appliance.billing import authorize as auth
-from appliance.charging import batched, sessions, stations
+from appliance.charging import batched, rawsql, sessions, stations
 from appliance.charging.admin import create_station
 from appliance.db.models import (
     ChargingSession,
@@ -29,7 +29,7 @@ from appliance.db.models import (
     StationNotice,
     StatusEvent,
 )
-from appliance.ocpp.batch import ReportWriter
+from appliance.ocpp.batch import Liveness, ReportWriter
 
 STATIONS = 5
 STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted")
@@ -174,6 +174,11 @@ def test_batches_write_what_one_by_one_writes(make_settings: Any, seed: int) -> 
                 if meters:
                     assert [r[1] for r in auth.meter_values_many(meters)] == [False] * len(
                         meters)  # personal sessions: the watchdog never stops them
+        # The writer's own row-to-session conversion gives what the ORM gives.
+        for session in ChargingSession.select():
+            fast = rawsql.select_session(f"{rawsql.col(ChargingSession.id)} = {{p}}",
+                                         (session.id,))
+            assert fast is not None and fast.__data__ == session.__data__
         return _snapshot(one_ids), _snapshot(many_ids)
 
     one, many = database.run_sync(run)
@@ -205,5 +210,22 @@ async def test_one_bad_report_fails_alone(make_settings: Any) -> None:
         written = await database.read(lambda: sorted(
             e.station_id for e in StatusEvent.select()))
         assert written == sorted(ids[:3])
+    finally:
+        database.stop()
+
+
+async def test_liveness_writes_every_station_last_seen(make_settings: Any) -> None:
+    database = open_database(make_settings())
+    database.start()
+    try:
+        ids, _ = await database.run(_side, "L")
+        liveness = Liveness(database)
+        for n, station_id in enumerate(ids):
+            liveness.touch(station_id, T0 + timedelta(seconds=n))
+        liveness.touch(ids[0], T0 + timedelta(minutes=5))  # the newest touch wins
+        await liveness.flush()
+        seen = await database.read(lambda: {s.id: s.last_seen_at for s in Station.select()})
+        assert seen == {ids[0]: T0 + timedelta(minutes=5),
+                        **{i: T0 + timedelta(seconds=n) for n, i in enumerate(ids) if n}}
     finally:
         database.stop()

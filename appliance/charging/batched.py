@@ -134,20 +134,30 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
 
 
 # --- MeterValues ----------------------------------------------------------------------------------
-def _sessions_by_tx(p: str, n: int) -> str:
+def _sessions_by_tx(p: str, n: int, sqlite: bool) -> str:
     columns = ", ".join(col(f) for f in ChargingSession._meta.sorted_fields)
-    return (f"SELECT {columns} FROM {table(ChargingSession)} WHERE "
-            f"{col(ChargingSession.transaction_id)} IN ({', '.join([p] * n)})")
+    where = f"{col(ChargingSession.transaction_id)} IN ({', '.join([p] * n)})"
+    if sqlite:  # all rows as one JSON value: one step of the statement, not one per row
+        return (f"SELECT json_group_array(json_array({columns})) FROM "
+                f"{table(ChargingSession)} WHERE {where}")
+    return f"SELECT {columns} FROM {table(ChargingSession)} WHERE {where}"
 
 
 def sessions_by_transaction(tx_ids: Sequence[int]) -> dict[int, ChargingSession]:
-    """The sessions of these transaction ids (unique across stations), by id."""
+    """The sessions of these transaction ids (unique across stations), by id.
+
+    On SQLite the rows come back as one JSON array: SQLite hands the GIL back around every
+    step of a statement, and while the event loop is busy each step waits for it again, so
+    fetching a row per MeterValues made the writer crawl exactly when the site was busiest."""
+    sqlite = rawsql.db_of(ChargingSession).param == "?"
     found: dict[int, ChargingSession] = {}
     ids = sorted(set(tx_ids))
     for chunk in _chunks(ids, 256):
         size = _bucket(len(chunk))
         padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]
-        for row in rawsql.execute(_statement(_sessions_by_tx, size), padded):
+        cursor = rawsql.execute(_statement(_sessions_by_tx, size, sqlite), padded)
+        rows = json.loads(cursor.fetchone()[0]) if sqlite else cursor.fetchall()
+        for row in rows:
             session = rawsql.session_from_row(row)
             found[session.transaction_id] = session
     return found

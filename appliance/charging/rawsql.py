@@ -6,7 +6,8 @@ same few queries again for every report; these strings are compiled once."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import peewee
@@ -58,10 +59,44 @@ def insert_rows(model: type[peewee.Model], fields: Sequence[peewee.Field],
     execute(sql(key, build), [v for row in rows for v in row])
 
 
-def session_from_row(row: Iterable[Any]) -> ChargingSession:
-    """A ChargingSession from a `SELECT *`-ordered row, converted as peewee would."""
-    fields = ChargingSession._meta.sorted_fields
-    return ChargingSession(**{f.name: f.python_value(v) for f, v in zip(fields, row, strict=True)})
+def _datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            try:  # SQLite's text, as peewee writes it: ISO 8601 with a space
+                return datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        return field.python_value(value)
+
+    return convert
+
+
+_CONVERTERS: list[tuple[str, Callable[[Any], Any] | None]] = []
+
+
+def _converters() -> list[tuple[str, Callable[[Any], Any] | None]]:
+    """(name, converter or None when the driver's value is already right) per column."""
+    if not _CONVERTERS:
+        for f in ChargingSession._meta.sorted_fields:
+            if isinstance(f, peewee.DateTimeField):
+                _CONVERTERS.append((f.name, _datetime_value(f)))
+            elif isinstance(f, peewee.BooleanField | peewee.DecimalField | peewee.DateField):
+                _CONVERTERS.append((f.name, f.python_value))
+            else:  # integers, floats, text and keys come from both drivers as they are kept
+                _CONVERTERS.append((f.name, None))
+    return _CONVERTERS
+
+
+def session_from_row(row: Sequence[Any]) -> ChargingSession:
+    """A ChargingSession from a `SELECT *`-ordered row, converted as peewee would (built as
+    peewee builds the rows of a query, without a setattr per column: the writer makes one for
+    every MeterValues)."""
+    data = {}
+    for (name, convert), value in zip(_converters(), row, strict=True):
+        data[name] = value if convert is None or value is None else convert(value)
+    session = ChargingSession(__no_default__=1)
+    session.__data__ = data
+    return session
 
 
 def select_session(where: str, params: Sequence[Any]) -> ChargingSession | None:

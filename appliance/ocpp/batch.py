@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 BATCH_MAX = 500  # reports per database job: bounds the time one job holds the writer
 LIVENESS_FLUSH_S = 5.0
+LIVENESS_CHUNK = 500  # stations per UPDATE
 
 Many = Callable[[list[tuple[Any, ...]]], list[Any]]
 Item = tuple[Callable[..., Any], tuple[Any, ...], Many | None]
@@ -127,15 +128,20 @@ class ReportWriter:
 
 
 def _write_last_seen(rows: list[tuple[int, datetime]]) -> None:
+    """Every station's last-seen time, a few hundred stations per statement (one statement per
+    station cost the writer a wait for the GIL each, thousands of times a flush)."""
     from appliance.db.models import Station
 
     db = Station._meta.database
     table, seen, pk = (Station._meta.table_name, Station.last_seen_at.column_name,
                        Station.id.column_name)
     p = db.param
-    sql = f'UPDATE "{table}" SET "{seen}" = {p} WHERE "{pk}" = {p}'
-    for station_id, at in rows:  # a few thousand short updates in one transaction
-        db.execute_sql(sql, (at, station_id))
+    value = "v.column2" if p == "?" else "CAST(v.column2 AS timestamp)"
+    for i in range(0, len(rows), LIVENESS_CHUNK):
+        chunk = rows[i:i + LIVENESS_CHUNK]
+        values = ", ".join([f"({p}, {p})"] * len(chunk))
+        db.execute_sql(f'UPDATE "{table}" SET "{seen}" = {value} FROM (VALUES {values}) AS v '
+                       f'WHERE "{table}"."{pk}" = v.column1', [x for row in chunk for x in row])
 
 
 class Liveness:

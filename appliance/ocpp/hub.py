@@ -30,22 +30,27 @@ INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters
 Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, JSON list
 
 
+def _trim_sql(p: str, n: int) -> str:
+    """Delete, of the stations listed, every row whose newer rows already hold `keep` frames."""
+    t, sid, rid, count = (rawsql.table(FrameLog), rawsql.col(FrameLog.station),
+                          rawsql.col(FrameLog.id), rawsql.col(FrameLog.count))
+    newer = f"SUM({count}) OVER (PARTITION BY {sid} ORDER BY {rid} DESC) - {count}"
+    return (f"DELETE FROM {t} WHERE {rid} IN (SELECT {rid} FROM (SELECT {rid}, {newer} AS newer "
+            f"FROM {t} WHERE {sid} IN ({', '.join([p] * n)})) AS ranked WHERE newer >= {p})")
+
+
 def _write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
     """Append one row per station; trim to the newest rows holding `keep` frames only the
     stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
-    station holds at most about 1.5 x `keep` frames and a flush costs no query per station."""
+    station holds at most about 1.5 x `keep` frames and a flush costs a statement or two."""
     for i in range(0, len(chunks), INSERT_CHUNK):
         rawsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
-    for station_id in trim:
-        kept = 0
-        for row_id, count in (FrameLog.select(FrameLog.id, FrameLog.count)
-                              .where(FrameLog.station == station_id)
-                              .order_by(FrameLog.id.desc()).tuples()):
-            kept += count
-            if kept >= keep:
-                FrameLog.delete().where((FrameLog.station == station_id)
-                                        & (FrameLog.id < row_id)).execute()
-                break
+    stations = sorted(trim)
+    for i in range(0, len(stations), INSERT_CHUNK):
+        part = stations[i:i + INSERT_CHUNK]
+        n = len(part)
+        rawsql.execute(rawsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
+                       [*part, keep])
 
 
 class Hub:
