@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -66,14 +67,46 @@ def _run_items(database: Database, items: list[Item]) -> list[tuple[Any, BaseExc
     return outcomes
 
 
+class _Job:
+    """Reports handed to the writer as one job. Until the writer thread starts it, later reports
+    join it (under `lock`), so a busy writer takes ever bigger jobs instead of a queue of small
+    ones, each of which would cost it its own savepoints and statements."""
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.futures: list[asyncio.Future[Any]] = []
+        self.started = False
+        self.lock = threading.Lock()
+
+    def join(self, items: list[Item], futures: list[asyncio.Future[Any]]) -> bool:
+        with self.lock:
+            if self.started or len(self.items) + len(items) > BATCH_MAX:
+                return False
+            self.items.extend(items)
+            self.futures.extend(futures)
+            return True
+
+    def take(self) -> list[Item]:
+        """On the writer thread: the job's reports, final from now on."""
+        with self.lock:
+            self.started = True
+            return list(self.items)
+
+
+def _run_job(database: Database, job: _Job) -> list[tuple[Any, BaseException | None]]:
+    return _run_items(database, job.take())
+
+
 class ReportWriter:
-    """Collects reports during one turn of the event loop and hands them over as one job."""
+    """Collects reports during one turn of the event loop and hands them over as one job (or
+    adds them to the job still waiting for the writer)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self._items: list[Item] = []
         self._futures: list[asyncio.Future[Any]] = []
         self._scheduled = False
+        self._waiting: _Job | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, fn: Callable[..., T], *args: Any, many: Many | None = None) -> T:
@@ -97,22 +130,30 @@ class ReportWriter:
             return
         items, futures = self._items, self._futures
         self._items, self._futures = [], []
-        task = asyncio.get_running_loop().create_task(self._write(items, futures))
+        if self._waiting is not None and self._waiting.join(items, futures):
+            return
+        job = self._waiting = _Job()
+        job.join(items, futures)
+        task = asyncio.get_running_loop().create_task(self._write(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, items: list[Item], futures: list[asyncio.Future[Any]]) -> None:
+    async def _write(self, job: _Job) -> None:
         try:
-            outcomes = await self.database.run(_run_items, self.database, items)
+            outcomes = await self.database.run(_run_job, self.database, job)
         except BaseException as err:  # the commit failed (or we are cancelled): nobody's work
-            for future in futures:
+            job.take()  # (if the writer never started it, nothing may join it now)
+            for future in job.futures:
                 if not future.done():
                     future.set_exception(err if isinstance(err, Exception)
                                          else asyncio.CancelledError())
             if not isinstance(err, Exception):
                 raise
             return
-        for future, (result, error) in zip(futures, outcomes, strict=True):
+        finally:
+            if self._waiting is job:
+                self._waiting = None
+        for future, (result, error) in zip(job.futures, outcomes, strict=True):
             if future.done():  # its awaiter went away; the work is done all the same
                 continue
             if error is not None:
