@@ -192,12 +192,15 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     driver = await current_driver(request)
     assert driver is not None
     start_id = int(request.match_info["id"])
-    state = await _snapshot(request, start_id, driver.driver_id)  # 404 before streaming
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
-    await response.prepare(request)
+    # Subscribed before the first snapshot: an event published while it is read (the stop
+    # committing just then) still wakes the stream, which then reads again. Read first and
+    # subscribe after, and a stop in between left the page on "charging" for good.
     async with request.app[keys.EVENTS].subscribe() as queue:
+        state = await _snapshot(request, start_id, driver.driver_id)  # 404 before streaming
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache",
+                                               "X-Accel-Buffering": "no"})
+        await response.prepare(request)
         while True:
             await response.write(f"data: {json.dumps(state)}\n\n".encode())
             if state["final"]:
