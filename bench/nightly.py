@@ -139,7 +139,7 @@ def _station_year(bulk: Bulk, rng: random.Random, station: int, drivers: int,
                     at = start + timedelta(minutes=m)
                     wh_now = 1 + power * m / 60
                     samples.append({
-                        "station": station, "connector_id": connector, "session": sid,
+                        "station_id": station, "connector_id": connector, "session": sid,
                         "timestamp": at, "received_at": at, "context": "Sample.Periodic",
                         "energy_wh": float(wh_now), "power_w": float(power),
                         "sampled": json.dumps([

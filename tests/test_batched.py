@@ -126,7 +126,7 @@ def _snapshot(station_ids: list[int]) -> list[Any]:
              .order_by(ChargingSession.id)],
             [(r.connector_id, own.get(r.session_id), r.timestamp, r.received_at, r.context,
               r.energy_wh, r.power_w, json.loads(r.sampled))
-             for r in MeterReading.select().where(MeterReading.station == station_id)
+             for r in MeterReading.select().where(MeterReading.station_id == station_id)
              .order_by(MeterReading.id)],
             [(n.kind, json.loads(n.payload)) for n in StationNotice.select()
              .where(StationNotice.station == station_id).order_by(StationNotice.id)],

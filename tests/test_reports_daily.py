@@ -78,7 +78,7 @@ def seed_session(station_id: int, connector: int, start: datetime, stop: datetim
     samples, moment = [], start + timedelta(minutes=step_min)
     while moment < end:
         value = 1000 + wh * (moment - start).total_seconds() / span
-        samples.append({"station": station_id, "connector_id": connector, "session": s.id,
+        samples.append({"station_id": station_id, "connector_id": connector, "session": s.id,
                         "timestamp": moment, "energy_wh": value,
                         "sampled": f'[{{"value":"{value:.1f}"}}]'})
         moment += timedelta(minutes=step_min)

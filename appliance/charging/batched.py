@@ -22,6 +22,7 @@ from appliance.charging.rawsql import col, table
 from appliance.charging.sessions import (
     _ACTIVE_ON,
     _LIVE_COLUMNS,
+    _READING_FIELDS,
     _add_flags,
     _apply_registers,
     _int_or_none,
@@ -223,10 +224,7 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
         session.updated_at = received
         touched[session.id] = session
         out.append(session)
-    fields = (MeterReading.station, MeterReading.connector_id, MeterReading.session,
-              MeterReading.timestamp, MeterReading.received_at, MeterReading.context,
-              MeterReading.energy_wh, MeterReading.power_w, MeterReading.sampled)
     for chunk in _chunks(readings):
-        rawsql.insert_rows(MeterReading, fields, list(chunk))
+        rawsql.insert_rows(MeterReading, _READING_FIELDS, list(chunk))
     _save_live_states(list(touched.values()))
     return out

@@ -99,7 +99,7 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
     return session, True
 
 
-_READING_FIELDS = (MeterReading.station, MeterReading.connector_id, MeterReading.session,
+_READING_FIELDS = (MeterReading.station_id, MeterReading.connector_id, MeterReading.session,
                    MeterReading.timestamp, MeterReading.received_at, MeterReading.context,
                    MeterReading.energy_wh, MeterReading.power_w, MeterReading.sampled)
 

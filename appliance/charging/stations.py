@@ -19,6 +19,7 @@ from appliance.charging.metering import parse_time
 from appliance.db.models import (
     ChargingSession,
     Connector,
+    MeterReading,
     SecurityEvent,
     Station,
     StationNotice,
@@ -138,6 +139,8 @@ def admit_unknown(cpid: str, policy: str, pending_max: int) -> StationAuth:
                 Connector.delete().where(Connector.station == old).execute()
                 StatusEvent.delete().where(StatusEvent.station == old).execute()
                 StationNotice.delete().where(StationNotice.station == old).execute()
+                MeterReading.delete().where((MeterReading.station_id == old.id)
+                                            & MeterReading.session.is_null()).execute()
                 old.delete_instance(recursive=True)
     try:
         with Station._meta.database.atomic():

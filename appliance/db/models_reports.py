@@ -25,7 +25,8 @@ class DailyStat(BaseModel):
     day. Replaced whole when the day is computed again."""
 
     id = AutoField()
-    station = ForeignKeyField(Station, on_delete="RESTRICT")
+    station = ForeignKeyField(Station, on_delete="RESTRICT",
+                              index=False)  # (station, connector, day) is its index
     connector_id = IntegerField()
     day = DateField(index=True)
     charging_s = FloatField(default=0)

@@ -45,15 +45,10 @@ def up(migrator, db):
             database = db
             table_name = 'charging_session'
 
-    class Station(Model):
-        class Meta:
-            database = db
-            table_name = 'station'
-
     class MeterReading(Model):
-        station = ForeignKeyField(Station, on_delete='RESTRICT')
+        station_id = IntegerField()  # no foreign key: see the model
         connector_id = IntegerField()
-        session = ForeignKeyField(ChargingSession, null=True, on_delete='SET NULL')
+        session = ForeignKeyField(ChargingSession, null=True, on_delete='SET NULL', index=False)
         timestamp = DateTimeField()
         received_at = DateTimeField()
         context = CharField(max_length=24, default='')
@@ -65,6 +60,8 @@ def up(migrator, db):
             table_name = 'meter_reading'
             indexes = ((('session', 'timestamp'), False), (('timestamp',), False))
     db.create_tables([MeterReading])
+    db.execute_sql('CREATE INDEX meterreading_loose_station ON meter_reading (station_id) '
+                   'WHERE session_id IS NULL')
 
     p = db.param
     columns = ('id, station_id, connector_id, session_id, timestamp, received_at, measurand, '
@@ -73,7 +70,7 @@ def up(migrator, db):
 
     def flush(groups):
         MeterReading.insert_many([
-            {'station': g[0][1], 'connector_id': g[0][2], 'session': g[0][3],
+            {'station_id': g[0][1], 'connector_id': g[0][2], 'session': g[0][3],
              'timestamp': g[0][4], 'received_at': g[0][5], 'context': g[0][9] or '',
              'energy_wh': _reading(g, ENERGY), 'power_w': _reading(g, POWER),
              'sampled': _sampled(g)} for g in groups]).execute()

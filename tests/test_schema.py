@@ -1,0 +1,49 @@
+"""The schema the numbered migrations build is the one the models describe: the same columns
+and the same indexes (a migration edited by hand, or a model changed without one, fails here
+before it reaches a box)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.app import open_database
+from appliance.config import load_settings
+from appliance.db.database import SqliteDatabase
+from appliance.db.schema import ALL_MODELS
+
+pytestmark = pytest.mark.sqlite_only("compares SQLite's own description of the two schemas")
+
+
+def _describe(db: Any) -> dict[str, Any]:
+    out = {}
+    for (table,) in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                   "name NOT LIKE 'sqlite_%' AND name != 'schema_migration'"):
+        columns = sorted((c[1], c[2].upper(), c[3], c[5])
+                         for c in db.execute_sql(f'PRAGMA table_info("{table}")'))
+        indexes = set()
+        for _, name, unique, origin, partial in db.execute_sql(f'PRAGMA index_list("{table}")'):
+            if origin == "pk":
+                continue
+            cols = tuple(r[2] for r in db.execute_sql(f'PRAGMA index_info("{name}")'))
+            indexes.add((cols, unique, partial))
+        foreign = sorted(tuple(f[2:5]) + (f[6],)
+                         for f in db.execute_sql(f'PRAGMA foreign_key_list("{table}")'))
+        out[table] = {"columns": columns, "indexes": indexes, "foreign_keys": foreign}
+    return out
+
+
+def test_migrations_build_what_the_models_describe(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path / "data")})
+    migrated = open_database(settings).db
+    migrated.connect(reuse_if_open=True)
+    fresh = SqliteDatabase(str(tmp_path / "models.db"))
+    with fresh.bind_ctx(ALL_MODELS):
+        fresh.create_tables(ALL_MODELS)
+        expected = _describe(fresh)
+    actual = _describe(migrated)
+    assert sorted(actual) == sorted(expected)
+    for table in expected:
+        assert actual[table] == expected[table], table
