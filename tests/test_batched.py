@@ -229,3 +229,21 @@ async def test_liveness_writes_every_station_last_seen(make_settings: Any) -> No
                         **{i: T0 + timedelta(seconds=n) for n, i in enumerate(ids) if n}}
     finally:
         database.stop()
+
+
+def test_evicting_a_pending_station_takes_its_loose_readings(make_settings: Any) -> None:
+    """meter_reading has no foreign key to the station: the pending station that makes room
+    for a newer one takes its readings (found through the partial index) with it."""
+    database = open_database(make_settings())
+
+    def run() -> tuple[list[str], int]:
+        stations.admit_unknown("P-OLD", "pending", 1)
+        old = Station.get(Station.cpid == "P-OLD").id
+        sessions.record_meter_values(old, {"connectorId": 0, "meterValue": [
+            {"timestamp": _ocpp_time(T0), "sampledValue": [{"value": "10"}]}]}, T0)
+        stations.admit_unknown("P-NEW", "pending", 1)
+        return ([s.cpid for s in Station.select()],
+                MeterReading.select().where(MeterReading.station_id == old).count())
+
+    assert database.run_sync(run) == (["P-NEW"], 0)
+    database.db.close()
