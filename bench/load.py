@@ -175,20 +175,44 @@ class BareServer(Appliance):
         return ""
 
 
+BENCH_TARIFF = {"name": "Bench", "energy_per_kwh": "18.50", "session_fee": "5.00",
+                "tax_rate": "0.18", "prices_include_tax": True}
+BALANCE_MINOR = 100_000_000  # a driver's top-up: enough for any run, so nothing is stopped
+
+
 async def setup_site(url: str, token: str, ids: list[str], tags: list[str]) -> None:
     """Register the stations (Basic auth password, not managed: a bench owns its configuration)
-    and the tags through the JSON API. Existing ones (409) are fine."""
+    and a money site through the JSON API: a site tariff, and per charger a driver with a
+    balance and its two tags as commercial cards, so every session is priced while it runs
+    (the running-out watchdog on each MeterValues) and charged when it stops. Existing
+    stations, tariffs and cards (409) are fine."""
     headers = {"Authorization": f"Bearer {token}"}
     limit = asyncio.Semaphore(32)
     async with aiohttp.ClientSession(headers=headers) as session:
-        async def post(path: str, body: dict[str, Any]) -> None:
+        async def post(path: str, body: dict[str, Any]) -> Any:
             async with limit, session.post(url + "/api/v1" + path, json=body) as resp:
                 if resp.status not in (200, 201, 409):
                     raise SystemExit(f"POST {path} {body}: {resp.status} {await resp.text()}")
+                return await resp.json() if resp.status in (200, 201) else None
 
+        tariff = await post("/tariffs", BENCH_TARIFF)
+        if tariff is not None:
+            await post(f"/tariffs/{tariff['id']}/assignments", {"station_id": None})
         await asyncio.gather(*(post("/stations", {"id": cpid, "password": PASSWORD,
                                                   "managed": False}) for cpid in ids))
-        await asyncio.gather(*(post("/cards", {"id_tag": tag}) for tag in tags))
+        by_station = dict(zip(ids, zip(tags[::2], tags[1::2], strict=True), strict=True))
+
+        async def driver(cpid: str) -> None:
+            made = await post("/drivers", {"name": f"Bench driver {cpid}",
+                                           "phone": f"+91 90000 {len(cpid):05d}"})
+            if made is None:
+                return
+            for tag in by_station[cpid]:
+                await post(f"/drivers/{made['id']}/cards", {"id_tag": tag, "mode": "commercial"})
+            await post(f"/drivers/{made['id']}/topups", {"amount": BALANCE_MINOR,
+                                                         "method": "cash"})
+
+        await asyncio.gather(*(driver(cpid) for cpid in ids))
 
 
 # --- the simulated chargers ------------------------------------------------------------------
@@ -813,8 +837,9 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
             t0 = time.monotonic()
             tags = [tag for cpid in every for tag in tags_of(cpid)]
             asyncio.run(setup_site(t.url, t.token, every, tags))
-            print(f"set-up of {t.name}: {len(every)} stations (Basic auth, not managed) and "
-                  f"{len(tags)} tags registered through the API in {time.monotonic() - t0:.1f} s")
+            print(f"set-up of {t.name}: {len(every)} stations (Basic auth, not managed), a site "
+                  f"tariff, {len(every)} drivers with balances and {len(tags)} commercial cards "
+                  f"registered through the API in {time.monotonic() - t0:.1f} s")
     for scenario in (SCENARIOS if args.scenario == "all" else (args.scenario,)):
         duration = {"steady": args.steady_duration}.get(scenario, args.duration)
         for t in targets:

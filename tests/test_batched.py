@@ -18,12 +18,14 @@ import pytest
 from peewee import IntegrityError
 
 from appliance.app import open_database
+from appliance.billing import accounts, ledger, settlement, tariffs
 from appliance.billing import authorize as auth
 from appliance.charging import batched, rawsql, sessions, stations
 from appliance.charging.admin import create_station
 from appliance.db.models import (
     ChargingSession,
     Connector,
+    Hold,
     MeterReading,
     Station,
     StationNotice,
@@ -247,3 +249,80 @@ def test_evicting_a_pending_station_takes_its_loose_readings(make_settings: Any)
 
     assert database.run_sync(run) == (["P-NEW"], 0)
     database.db.close()
+
+
+class _Undo(Exception):
+    """Rolls a savepoint back on purpose."""
+
+
+@pytest.mark.parametrize("idle_fee", ["0", "12"])
+def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> None:
+    """The batch watchdog stops exactly the sessions the one-by-one watchdog stops: drivers
+    rich and poor, with and without an overdraft, several sessions on one account, a session
+    with a hold, a personal card; with and without an idle fee (whose power samples only it
+    reads)."""
+    database = open_database(make_settings())
+    db = database.db
+
+    def run() -> tuple[list[bool], list[bool], list[Any]]:
+        currency = "INR"
+        tariff = tariffs.create_tariff({"name": "T", "energy_per_kwh": "20", "session_fee": "5",
+                                        "idle_per_hour": idle_fee, "tax_rate": "0.18"},
+                                       currency)
+        tariffs.assign(tariff["id"], None, None)
+        ids, _ = _side("WD")
+        people = [("RICH", 10_000_000, None), ("POOR", 9_000, None), ("OWE", 100, 20_000),
+                  ("PAIR", 30_000, None), ("MINE", 0, None)]
+        for name, balance, overdraft in people:
+            driver = accounts.create_driver({"name": name, "phone": "+91 90000 00000",
+                                             "overdraft": overdraft}, currency)
+            mode = "personal" if name == "MINE" else "commercial"
+            for n in range(2 if name == "PAIR" else 1):
+                accounts.bind_card(driver["id"], f"{name}{n}", mode, None)
+            if balance:
+                accounts.topup(driver["id"], balance, "cash", "", f"topup:{name}", "test", "")
+        clock = 300
+        tags = ["RICH0", "POOR0", "OWE0", "PAIR0", "PAIR1", "MINE0"]
+        txs = []
+        for n, tag in enumerate(tags):
+            payload = {"connectorId": 1 + n % 2, "idTag": tag, "meterStart": 1000,
+                       "timestamp": _ocpp_time(T0)}
+            tx, _ = auth.start_transaction(ids[n % STATIONS], payload, "{}", T0, clock, [])
+            txs.append((ids[n % STATIONS], tx))
+        pair = ChargingSession.get(ChargingSession.transaction_id == txs[4][1])
+        hold = ledger.place_hold(pair.account_id, 2_000, "PAIR1")
+        Hold.update(session=pair.id).where(Hold.id == hold.id).execute()
+        verdicts_one, verdicts_many, seen = [], [], []
+        rng = random.Random(7)
+        for step in range(1, 8):
+            at = T0 + timedelta(minutes=10 * step)
+            for station_id, tx in txs:
+                power = rng.choice((0, 100, 7200, 22000))
+                sessions.record_meter_values(station_id, {
+                    "connectorId": 1, "transactionId": tx, "meterValue": [{
+                        "timestamp": _ocpp_time(at), "sampledValue": [
+                            {"value": str(1000 + step * rng.choice((200, 900, 3000)))},
+                            {"value": str(power), "measurand": "Power.Active.Import"}]}]}, at)
+            found = [ChargingSession.get(ChargingSession.transaction_id == tx) for _, tx in txs]
+            checks = [(s, at) for s in found]
+            for many in (False, True):
+                try:
+                    with db.atomic():
+                        if many:
+                            verdicts_many.extend(settlement.watchdog_many(checks))
+                        else:
+                            verdicts_one.extend(settlement.watchdog(s, t) for s, t in checks)
+                        seen.append(sorted(s.id for s in ChargingSession.select().where(
+                            ChargingSession.stop_requested != "")))
+                        raise _Undo
+                except _Undo:
+                    pass
+                for s in found:
+                    s.stop_requested = ""
+        return verdicts_one, verdicts_many, seen
+
+    one, many, seen = database.run_sync(run)
+    db.close()
+    assert many == one
+    assert seen[::2] == seen[1::2]  # the same sessions marked to stop
+    assert any(one) and not all(one)  # some ran out, some did not

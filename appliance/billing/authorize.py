@@ -166,6 +166,7 @@ def meter_values_many(reports: Sequence[tuple[int, dict[str, Any], datetime]]
     """`meter_values` for a batch of reports from many chargers, in a few statements (see
     charging.batched); the watchdog runs for each report's session, after all are recorded."""
     found = batched.record_meter_values_many(reports)
-    return [(None, False) if session is None else
-            (session, settlement.watchdog(session, at))
-            for session, (_, _, at) in zip(found, reports, strict=True)]
+    checks = [(session, at) for session, (_, _, at) in zip(found, reports, strict=True)
+              if session is not None]
+    stops = iter(settlement.watchdog_many(checks))
+    return [(None, False) if session is None else (session, next(stops)) for session in found]

@@ -83,6 +83,11 @@ def _d(snapshot: dict[str, Any], name: str) -> Decimal:
     return Decimal(str(snapshot.get(name) or "0"))
 
 
+def charges_idle(snapshot: dict[str, Any]) -> bool:
+    """Whether idle time costs anything under this tariff snapshot."""
+    return _d(snapshot, "idle_per_hour") != 0
+
+
 def price(snapshot: dict[str, Any], facts: Facts) -> Cost:
     """The cost of a session under a tariff snapshot (see `billing.tariffs.snapshot`)."""
     currency = str(snapshot.get("currency") or "INR")
