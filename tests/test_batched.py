@@ -23,8 +23,10 @@ from appliance.billing import authorize as auth
 from appliance.charging import batched, rawsql, sessions, stations
 from appliance.charging.admin import create_station
 from appliance.db.models import (
+    Account,
     ChargingSession,
     Connector,
+    Driver,
     Hold,
     MeterReading,
     Station,
@@ -326,3 +328,23 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
     assert many == one
     assert seen[::2] == seen[1::2]  # the same sessions marked to stop
     assert any(one) and not all(one)  # some ran out, some did not
+
+
+def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
+    """rawsql.fetch (one JSON row on SQLite) builds the same instances as iterating the query."""
+    database = open_database(make_settings())
+
+    def run() -> None:
+        _side("F")
+        driver = accounts.create_driver({"name": "F", "phone": "+91 90000 00000",
+                                         "overdraft": 2500}, "INR")
+        accounts.topup(driver["id"], 12_345, "cash", "", "topup:f", "test", "")
+        ledger.place_hold(accounts.account_of(driver["id"]).id, 700, "F1")
+        for query in (ChargingSession.select(), Station.select(), Hold.select(),
+                      Hold.select(Hold.session, Hold.amount), Account.select(), Driver.select()):
+            slow = sorted((m.__data__ for m in query), key=repr)
+            fast = sorted((m.__data__ for m in rawsql.fetch(query)), key=repr)
+            assert fast == slow and slow, query
+
+    database.run_sync(run)
+    database.db.close()

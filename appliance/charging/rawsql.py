@@ -6,13 +6,16 @@ same few queries again for every report; these strings are compiled once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
 from appliance.db.models import ChargingSession
+
+M = TypeVar("M", bound=peewee.Model)
 
 
 def db_of(model: type[peewee.Model]) -> peewee.Database:
@@ -71,32 +74,66 @@ def _datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
     return convert
 
 
-_CONVERTERS: list[tuple[str, Callable[[Any], Any] | None]] = []
+Converter = tuple[str, Callable[[Any], Any] | None]
+_CONVERTERS: dict[tuple[type[peewee.Model], tuple[str, ...]], list[Converter]] = {}
 
 
-def _converters() -> list[tuple[str, Callable[[Any], Any] | None]]:
+def _converters(model: type[peewee.Model], fields: Sequence[peewee.Field]) -> list[Converter]:
     """(name, converter or None when the driver's value is already right) per column."""
-    if not _CONVERTERS:
-        for f in ChargingSession._meta.sorted_fields:
+    key = (model, tuple(f.name for f in fields))
+    found = _CONVERTERS.get(key)
+    if found is None:
+        found = _CONVERTERS[key] = []
+        for f in fields:
             if isinstance(f, peewee.DateTimeField):
-                _CONVERTERS.append((f.name, _datetime_value(f)))
+                found.append((f.name, _datetime_value(f)))
             elif isinstance(f, peewee.BooleanField | peewee.DecimalField | peewee.DateField):
-                _CONVERTERS.append((f.name, f.python_value))
+                found.append((f.name, f.python_value))
             else:  # integers, floats, text and keys come from both drivers as they are kept
-                _CONVERTERS.append((f.name, None))
-    return _CONVERTERS
+                found.append((f.name, None))
+    return found
+
+
+def model_from_row(model: type[M], fields: Sequence[peewee.Field], row: Sequence[Any]) -> M:
+    """A model instance from a row of `fields`, converted as peewee would (built as peewee builds
+    the rows of a query, without a setattr per column)."""
+    data = {}
+    for (name, convert), value in zip(_converters(model, fields), row, strict=True):
+        data[name] = value if convert is None or value is None else convert(value)
+    instance = model(__no_default__=1)
+    instance.__data__ = data
+    return instance
 
 
 def session_from_row(row: Sequence[Any]) -> ChargingSession:
-    """A ChargingSession from a `SELECT *`-ordered row, converted as peewee would (built as
-    peewee builds the rows of a query, without a setattr per column: the writer makes one for
-    every MeterValues)."""
-    data = {}
-    for (name, convert), value in zip(_converters(), row, strict=True):
-        data[name] = value if convert is None or value is None else convert(value)
-    session = ChargingSession(__no_default__=1)
-    session.__data__ = data
-    return session
+    """A ChargingSession from a `SELECT *`-ordered row (the writer makes one for every
+    MeterValues)."""
+    return model_from_row(ChargingSession, ChargingSession._meta.sorted_fields, row)
+
+
+def is_sqlite() -> bool:
+    return db_of(ChargingSession).param == "?"
+
+
+def fetch_rows(query: peewee.Select) -> list[list[Any]]:
+    """All rows of a query over one table. On SQLite they come back as one JSON value, in one
+    step of one statement: SQLite hands the GIL back around every step, and while the event loop
+    is busy each step waits to get it again, so a row per step made the writer crawl exactly
+    when the site was busiest (measured: 200 rows in 0.08 ms alone, 45 ms next to a busy
+    thread). Values are those of SQLite's own types, as the driver would give them; the order
+    is not promised."""
+    if not is_sqlite():
+        return [list(row) for row in query.tuples()]
+    inner, params = query.sql()
+    names = ", ".join(f"c{i}" for i in range(len(query._returning)))
+    outer = f"WITH q({names}) AS ({inner}) SELECT json_group_array(json_array({names})) FROM q"
+    return list(json.loads(execute(outer, params).fetchone()[0]))
+
+
+def fetch(query: peewee.ModelSelect) -> list[Any]:
+    """The model instances of a query over one model's table (see `fetch_rows`)."""
+    model, fields = query.model, list(query._returning)
+    return [model_from_row(model, fields, row) for row in fetch_rows(query)]
 
 
 def select_session(where: str, params: Sequence[Any]) -> ChargingSession | None:
