@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from appliance.billing import ledger, pricing, tariffs
-from appliance.charging.rawsql import fetch, fetch_rows
+from appliance.charging.rawsql import col, fetch_in, select_in
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
 from appliance.db.models_driver import QrStart
 
@@ -117,29 +117,30 @@ def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bo
     if not todo:
         return out
     account_ids = {checks[i][0].account_id for i in todo}
-    accounts = {a.id: a for a in fetch(Account.select().where(Account.id.in_(account_ids)))}
-    drivers = {d.id: d for d in fetch(Driver.select().where(
-        Driver.id.in_({a.driver_id for a in accounts.values()})))}
+    accounts = {a.id: a for a in fetch_in(Account, Account.id, account_ids)}
+    drivers = {d.id: d for d in fetch_in(Driver, Driver.id,
+                                         {a.driver_id for a in accounts.values()})}
     # The accounts' open sessions: nearly always just the batch's own, already in hand; only
     # the others are read whole.
     in_hand = {checks[i][0].id: checks[i][0] for i in todo}
-    open_ids = fetch_rows(ChargingSession.select(ChargingSession.id).where(
-        ChargingSession.account.in_(account_ids) & (ChargingSession.state == "active")
-        & (ChargingSession.mode == "commercial") & ~ChargingSession.settled))
-    missing = [sid for (sid,) in open_ids if sid not in in_hand]
-    others = fetch(ChargingSession.select().where(ChargingSession.id.in_(missing))) \
-        if missing else []
+    cs = ChargingSession
+    open_ids = [sid for (sid,) in select_in(
+        cs, [cs.id], cs.account, account_ids,
+        f"{col(cs.state)} = 'active' AND {col(cs.mode)} = 'commercial' "
+        f"AND {col(cs.settled)} = {{p}}", [False])]
+    missing = [sid for sid in open_ids if sid not in in_hand]
+    others = fetch_in(cs, cs.id, missing) if missing else []
     open_by_account: dict[int, list[ChargingSession]] = defaultdict(list)
-    for other in [*(in_hand[sid] for (sid,) in open_ids if sid in in_hand), *others]:
+    for other in [*(in_hand[sid] for sid in open_ids if sid in in_hand), *others]:
         open_by_account[other.account_id].append(other)
     session_ids = {checks[i][0].id for i in todo} | {
         o.id for others in open_by_account.values() for o in others}
     holds: dict[int, int] = defaultdict(int)
-    for session_id, amount in fetch_rows(Hold.select(Hold.session, Hold.amount).where(
-            Hold.session.in_(session_ids) & (Hold.state != "released"))):
+    for session_id, amount in select_in(Hold, [Hold.session, Hold.amount], Hold.session,
+                                        session_ids, f"{col(Hold.state)} <> 'released'"):
         holds[session_id] += amount
-    limits_wh = dict(fetch_rows(QrStart.select(QrStart.session, QrStart.limit_wh).where(
-        QrStart.session.in_([checks[i][0].id for i in todo]))))
+    limits_wh = dict(select_in(QrStart, [QrStart.session, QrStart.limit_wh], QrStart.session,
+                               [checks[i][0].id for i in todo]))
     site_overdraft: int | None = None
     for i in todo:
         session, now = checks[i]

@@ -42,15 +42,6 @@ Report = tuple[int, dict[str, Any], datetime]  # station id, payload, receipt ti
 CHUNK = 200  # rows per multi-row statement (SQLite allows 32,766 parameters)
 
 
-def _bucket(n: int) -> int:
-    """IN lists and VALUES tables are padded to a power of two, so a few statement texts serve
-    every batch size (and stay in SQLite's statement cache)."""
-    size = 8
-    while size < n:
-        size *= 2
-    return size
-
-
 def _statement(build: Any, *args: Any) -> str:
     """`build(placeholder, *args)`'s SQL, built once per backend and arguments."""
     key = f"batched:{build.__name__}:" + ":".join(str(a) for a in args)
@@ -118,7 +109,7 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
         rawsql.execute(_statement(_connector_upsert, n),
                        [v for row in chunk for v in row])
     for ids in _chunks(sorted(counted), 256):
-        size = _bucket(len(ids))
+        size = rawsql.bucket(len(ids))
         padded = [*ids, *[ids[-1]] * (size - len(ids))]
         rawsql.execute(_statement(_count_update, size), padded)
     if available:
@@ -127,7 +118,7 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
         pairs = list(available)
         at = max(available.values())
         for chunk in _chunks(pairs, 256):
-            size = _bucket(len(chunk))
+            size = rawsql.bucket(len(chunk))
             padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]
             rawsql.execute(_statement(_suspect_update, size),
                            [flag, "," + flag, at, *(v for pair in padded for v in pair)])
@@ -135,33 +126,12 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
 
 
 # --- MeterValues ----------------------------------------------------------------------------------
-def _sessions_by_tx(p: str, n: int, sqlite: bool) -> str:
-    columns = ", ".join(col(f) for f in ChargingSession._meta.sorted_fields)
-    where = f"{col(ChargingSession.transaction_id)} IN ({', '.join([p] * n)})"
-    if sqlite:  # all rows as one JSON value: one step of the statement, not one per row
-        return (f"SELECT json_group_array(json_array({columns})) FROM "
-                f"{table(ChargingSession)} WHERE {where}")
-    return f"SELECT {columns} FROM {table(ChargingSession)} WHERE {where}"
-
-
 def sessions_by_transaction(tx_ids: Sequence[int]) -> dict[int, ChargingSession]:
-    """The sessions of these transaction ids (unique across stations), by id.
-
-    On SQLite the rows come back as one JSON array: SQLite hands the GIL back around every
-    step of a statement, and while the event loop is busy each step waits for it again, so
-    fetching a row per MeterValues made the writer crawl exactly when the site was busiest."""
-    sqlite = rawsql.db_of(ChargingSession).param == "?"
-    found: dict[int, ChargingSession] = {}
-    ids = sorted(set(tx_ids))
-    for chunk in _chunks(ids, 256):
-        size = _bucket(len(chunk))
-        padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]
-        cursor = rawsql.execute(_statement(_sessions_by_tx, size, sqlite), padded)
-        rows = json.loads(cursor.fetchone()[0]) if sqlite else cursor.fetchall()
-        for row in rows:
-            session = rawsql.session_from_row(row)
-            found[session.transaction_id] = session
-    return found
+    """The sessions of these transaction ids (unique across stations), by id."""
+    fields = ChargingSession._meta.sorted_fields
+    return {s.transaction_id: s for s in (
+        rawsql.session_from_row(row) for row in rawsql.select_in(
+            ChargingSession, fields, ChargingSession.transaction_id, tx_ids))}
 
 
 def _live_update(p: str, n: int, pg: bool) -> str:
@@ -184,7 +154,7 @@ def _live_update(p: str, n: int, pg: bool) -> str:
 def _save_live_states(sessions: list[ChargingSession]) -> None:
     pg = rawsql.db_of(ChargingSession).param != "?"
     for chunk in _chunks(sessions, 128):
-        size = _bucket(len(chunk))
+        size = rawsql.bucket(len(chunk))
         padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
         values = [v for s in padded for v in (s.id, *(getattr(s, f.name) for f in _LIVE_COLUMNS))]
         rawsql.execute(_statement(_live_update, size, pg), values)

@@ -44,8 +44,13 @@ SQLITE_PRAGMAS = (
 )
 
 
+_NATIVE = frozenset({int, float, str, bytes, bool, type(None)})  # what apsw binds as it is
+
+
 def _adapt(value: Any) -> Any:
     # apsw binds only SQLite's own types; peewee's sqlite3 path relies on adapters apsw lacks.
+    if type(value) in _NATIVE:
+        return value
     if isinstance(value, datetime | date | time | Decimal):
         return str(value)
     return value
@@ -56,7 +61,7 @@ class SqliteDatabase(APSWDatabase):
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if params:
-            params = [_adapt(p) for p in params]
+            params = [p if type(p) in _NATIVE else _adapt(p) for p in params]
         return super().execute_sql(sql, params)
 
 
