@@ -3,6 +3,7 @@ and the snapshot a session keeps of the tariff it started with. Sync functions f
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -140,4 +141,11 @@ def snapshot(t: Tariff | None, currency: str) -> dict[str, Any]:
 
 
 def load_snapshot(text: str, currency: str) -> dict[str, Any]:
-    return dict(json.loads(text)) if text else snapshot(None, currency)
+    return dict(_parsed(text)) if text else snapshot(None, currency)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> tuple[tuple[str, Any], ...]:
+    """A snapshot's items, parsed once: the watchdog prices every running session on each of
+    its MeterValues, and a site has a handful of distinct snapshots."""
+    return tuple(json.loads(text).items())
