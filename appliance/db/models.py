@@ -175,12 +175,13 @@ class ChargingSession(BaseModel):
     """One OCPP transaction. `start_key` makes a repeated StartTransaction find the same row."""
 
     id = AutoField()
-    station = ForeignKeyField(Station, backref="sessions", on_delete="RESTRICT")
+    station = ForeignKeyField(Station, backref="sessions", on_delete="RESTRICT",
+                              index=False)  # (station, connector, state) is its index
     connector_id = IntegerField()
     transaction_id = IntegerField(unique=True)
     start_key = CharField(max_length=200, unique=True)
     id_tag = CharField(max_length=20)
-    id_tag_key = CharField(max_length=20, index=True)
+    id_tag_key = CharField(max_length=20)  # (id_tag_key, state) is its index
     start_status = CharField(max_length=16)  # the idTagInfo status we answered
     reservation_id = IntegerField(null=True)
     meter_start = BigIntegerField(null=True)  # Wh as reported, null if unreadable
@@ -204,7 +205,8 @@ class ChargingSession(BaseModel):
     updated_at = DateTimeField(default=utcnow)
     # Money: who pays (the start tag's driver), the tariff it started with, and the settlement.
     driver = ForeignKeyField(Driver, null=True, on_delete="RESTRICT")
-    account = ForeignKeyField(Account, null=True, on_delete="RESTRICT")
+    account = ForeignKeyField(Account, null=True, on_delete="RESTRICT",
+                              index=False)  # (account, state) is its index
     mode = CharField(max_length=12, default="none")  # personal | commercial | none
     auth_reason = CharField(max_length=120, default="")
     tariff_snapshot = TextField(default="")  # JSON, see billing.tariffs.snapshot
@@ -212,6 +214,13 @@ class ChargingSession(BaseModel):
     fee_breakdown = TextField(default="")  # JSON of the priced components
     settled = BooleanField(default=False)
     stop_requested = CharField(max_length=32, default="")  # why the server stopped it
+
+    class Meta:
+        # Composite with the state, so that "this card's / account's / connector's active
+        # session" never walks the state index (every active session of the site: a 10,000-
+        # charger site has 20,000), which SQLite picks for lack of statistics otherwise.
+        indexes = ((("id_tag_key", "state"), False), (("account", "state"), False),
+                   (("station", "connector_id", "state"), False))
 
 
 class MeterReading(BaseModel):
