@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from appliance.billing import qr, settlement, tariffs
-from appliance.charging import batched, sessions
+from appliance.charging import batched, rawsql, sessions
+from appliance.charging.rawsql import col
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 
 ACCEPTED = "Accepted"
@@ -54,7 +55,7 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
         answer = qr.decide(key, station_id, at, for_start)
         if answer is not None:
             return Decision(*answer)
-    tag = IdTag.get_or_none((IdTag.key == key) & IdTag.retired_at.is_null())
+    tag = rawsql.get(IdTag, IdTag.key, key, f"{col(IdTag.retired_at)} IS NULL")
     if tag is None:
         note_unknown(id_tag, station_id, connector_id, at)
         return Decision("Invalid", reason="unknown card")
@@ -63,13 +64,13 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
         return Decision(tag.status, parent, tag.expiry, reason=f"card is {tag.status}")
     if tag.expiry is not None and tag.expiry <= at:
         return Decision("Expired", parent, tag.expiry, reason="card expired")
-    station = Station.get_by_id(station_id)
+    station = rawsql.get_by_id(Station, station_id)
     if not station.approved:
         return Decision("Blocked", parent, reason="station not approved")
     if for_start:
-        busy = (ChargingSession.select(ChargingSession.id)
-                .where((ChargingSession.id_tag_key == key) & (ChargingSession.state == "active"))
-                .exists())
+        busy = bool(rawsql.select_in(ChargingSession, [ChargingSession.id],
+                                     ChargingSession.id_tag_key, [key],
+                                     f"{col(ChargingSession.state)} = 'active'"))
         if busy:
             return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
     if tag.driver_id is not None:
@@ -86,13 +87,15 @@ def _refuse(tag: IdTag, parent: str, reason: str) -> Decision:
 def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
                        at: datetime) -> Decision:
     """A driver's card: the driver's group tag is its parent; a commercial card needs money."""
-    driver = Driver.get_by_id(tag.driver_id)
+    driver = rawsql.get_by_id(Driver, tag.driver_id)
     parent = driver.group_tag
     if driver.blocked or driver.retired_at is not None:
         return _refuse(tag, parent, "driver blocked")
     if tag.mode != "commercial":
         return Decision(ACCEPTED, parent, tag.expiry)
-    account = Account.get(Account.driver == driver.id)
+    account = rawsql.get(Account, Account.driver, driver.id)
+    if account is None:
+        raise Account.DoesNotExist(f"driver {driver.id} has no account")
     state = settlement.account_state(account, at)
     if state["debt"] > 0:
         return _refuse(tag, parent, f"debt of {state['debt']} to clear")

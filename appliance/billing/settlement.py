@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from appliance.billing import ledger, pricing, tariffs
-from appliance.charging.rawsql import col, fetch_in, select_in
+from appliance.charging.rawsql import col, fetch_in, get_by_id, select_in
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
 from appliance.db.models_driver import QrStart
 
@@ -59,20 +59,23 @@ def cost(session: ChargingSession, now: datetime, extra_wh: int = 0,
 
 
 def _has_hold(session_id: int) -> bool:
-    return Hold.select().where((Hold.session == session_id) & (Hold.state != "released")).exists()
+    return bool(select_in(Hold, [Hold.id], Hold.session, [session_id],
+                          f"{col(Hold.state)} <> 'released'"))
+
+
+_OPEN = (f"{col(ChargingSession.state)} = 'active' AND {col(ChargingSession.mode)} = "
+         f"'commercial' AND {col(ChargingSession.settled)} = {{p}}")
 
 
 def open_cost(account_id: int, now: datetime, exclude: int | None = None) -> int:
     """Live cost of the account's open commercial sessions that have no hold."""
-    query = ChargingSession.select().where(
-        (ChargingSession.account == account_id) & (ChargingSession.state == "active")
-        & (ChargingSession.mode == "commercial") & ~ChargingSession.settled)
-    return sum(cost(s, now).fee for s in query
+    sessions = fetch_in(ChargingSession, ChargingSession.account, [account_id], _OPEN, [False])
+    return sum(cost(s, now).fee for s in sessions
                if s.id != exclude and not _has_hold(s.id))
 
 
 def account_state(account: Account, now: datetime) -> dict[str, int]:
-    driver = Driver.get_by_id(account.driver_id)
+    driver = get_by_id(Driver, account.driver_id)
     overdraft = ledger.overdraft(driver)
     live = open_cost(account.id, now)
     return {"balance": account.balance, "held": account.held, "open_cost": live,
@@ -124,10 +127,8 @@ def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bo
     # the others are read whole.
     in_hand = {checks[i][0].id: checks[i][0] for i in todo}
     cs = ChargingSession
-    open_ids = [sid for (sid,) in select_in(
-        cs, [cs.id], cs.account, account_ids,
-        f"{col(cs.state)} = 'active' AND {col(cs.mode)} = 'commercial' "
-        f"AND {col(cs.settled)} = {{p}}", [False])]
+    open_ids = [sid for (sid,) in select_in(cs, [cs.id], cs.account, account_ids, _OPEN,
+                                            [False])]
     missing = [sid for sid in open_ids if sid not in in_hand]
     others = fetch_in(cs, cs.id, missing) if missing else []
     open_by_account: dict[int, list[ChargingSession]] = defaultdict(list)

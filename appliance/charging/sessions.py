@@ -286,7 +286,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
 
 
 def station_clock(station_id: int, skew_limit_s: int) -> Clock:
-    st = Station.get_by_id(station_id)
+    st = rawsql.get_by_id(Station, station_id)
     return Clock(skew_limit_s=skew_limit_s, last_boot_at=st.last_boot_at)
 
 
