@@ -103,7 +103,7 @@ def cmd_serve(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     from aiohttp import web
 
-    from appliance import notify
+    from appliance import collector, notify
     from appliance.app import create_app
     from appliance.web.staff import bootstrap_admin
 
@@ -125,7 +125,9 @@ def _serve(settings: Settings) -> int:
         uvloop.install()
     except ImportError:  # pragma: no cover - a platform without uvloop runs on asyncio's loop
         pass
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+    app = create_app(settings)
+    app.cleanup_ctx.append(collector.tuned)  # the serving process only, see appliance.collector
+    web.run_app(app, host=settings.host, port=settings.port,
                 ssl_context=ssl_context, print=notify.listening, access_log=None,
                 shutdown_timeout=5,
                 backlog=4096)  # a power cut brings every charger back at once: queue them
