@@ -201,12 +201,15 @@ async def live_events(request: web.Request) -> web.StreamResponse:
                                                "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})
         await response.prepare(request)
-        while True:
-            await response.write(f"data: {json.dumps(state)}\n\n".encode())
-            if state["final"]:
-                return response
-            await _wait(queue, response, state)
-            state = await _snapshot(request, start_id, driver.driver_id)
+        try:
+            while True:
+                await response.write(f"data: {json.dumps(state)}\n\n".encode())
+                if state["final"]:
+                    return response
+                await _wait(queue, response, state)
+                state = await _snapshot(request, start_id, driver.driver_id)
+        except ConnectionResetError:  # the phone went away: the stream ends, no error
+            return response
 
 
 async def _wait(queue: asyncio.Queue[events.Event], response: web.StreamResponse,

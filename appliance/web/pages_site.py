@@ -78,7 +78,11 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             try:
                 event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
             except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if isinstance(event, STAFF_EVENTS):
-                await response.write(f"data: {_event_json(event)}\n\n".encode())
+                event = None
+            try:
+                if event is None:
+                    await response.write(b": keepalive\n\n")
+                elif isinstance(event, STAFF_EVENTS):
+                    await response.write(f"data: {_event_json(event)}\n\n".encode())
+            except ConnectionResetError:  # the page went away: the stream ends, no error
+                return response
