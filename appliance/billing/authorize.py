@@ -154,22 +154,22 @@ def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: dat
     return None
 
 
-def meter_values(station_id: int, payload: dict[str, Any], at: datetime
-                 ) -> tuple[ChargingSession | None, bool]:
+def meter_values(station_id: int, payload: dict[str, Any], at: datetime,
+                 moments: list[Any] | None = None) -> tuple[ChargingSession | None, bool]:
     """Record MeterValues and run the running-out watchdog. Returns (session, stop_needed):
     the caller sends RemoteStopTransaction after this call has committed."""
-    session = sessions.record_meter_values(station_id, payload, at)
+    session = sessions.record_meter_values(station_id, payload, at, moments)
     if session is None:
         return None, False
     return session, settlement.watchdog(session, at)
 
 
-def meter_values_many(reports: Sequence[tuple[int, dict[str, Any], datetime]]
+def meter_values_many(reports: Sequence[tuple[Any, ...]]
                       ) -> list[tuple[ChargingSession | None, bool]]:
     """`meter_values` for a batch of reports from many chargers, in a few statements (see
     charging.batched); the watchdog runs for each report's session, after all are recorded."""
     found = batched.record_meter_values_many(reports)
-    checks = [(session, at) for session, (_, _, at) in zip(found, reports, strict=True)
+    checks = [(session, report[2]) for session, report in zip(found, reports, strict=True)
               if session is not None]
     stops = iter(settlement.watchdog_many(checks))
     return [(None, False) if session is None else (session, next(stops)) for session in found]

@@ -38,7 +38,8 @@ from appliance.db.models import (
     StatusEvent,
 )
 
-Report = tuple[int, dict[str, Any], datetime]  # station id, payload, receipt time
+# station id, payload, receipt time (and for MeterValues, optionally its parsed moments)
+Report = tuple[Any, ...]
 CHUNK = 200  # rows per multi-row statement (SQLite allows 32,766 parameters)
 
 
@@ -164,10 +165,11 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
     """`sessions.record_meter_values` for every report, in order: each report's session (or
     None), with its live state moved on and saved."""
     parsed = []
-    for station_id, payload, received in reports:
+    for station_id, payload, received, *given in reports:
+        moments = given[0] if given and given[0] is not None else \
+            metering.parse_moments(payload.get("meterValue"))
         parsed.append((station_id, int(payload["connectorId"]),
-                       _int_or_none(payload.get("transactionId")),
-                       metering.parse_moments(payload.get("meterValue")), payload, received))
+                       _int_or_none(payload.get("transactionId")), moments, payload, received))
     by_tx = sessions_by_transaction([p[2] for p in parsed if p[2] is not None])
     touched: dict[int, ChargingSession] = {}
     readings: list[tuple[Any, ...]] = []

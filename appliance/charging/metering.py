@@ -8,6 +8,7 @@ numbers."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,11 @@ class Moment:
     timestamp: datetime | None
     sampled: list[Mapping[str, Any]]
     samples: list[Sample]
+    # What its meter_reading row stores, worked out with the parse: the event loop parses a
+    # MeterValues before handing it to the database writer, which every report waits on.
+    energy_wh: float | None = None
+    power_w: float | None = None
+    sampled_json: str = "[]"
 
     @property
     def context(self) -> str:
@@ -115,8 +121,10 @@ def parse_moments(meter_values: Any) -> list[Moment]:
             continue
         moment = parse_time(mv.get("timestamp"))
         sampled = [sv for sv in mv.get("sampledValue") or [] if isinstance(sv, Mapping)]
-        moments.append(Moment(moment, sampled,
-                              [parse_sampled_value(moment, sv) for sv in sampled]))
+        samples = [parse_sampled_value(moment, sv) for sv in sampled]
+        moments.append(Moment(moment, sampled, samples, reading(samples, ENERGY_REGISTER),
+                              reading(samples, POWER_IMPORT),
+                              json.dumps(sampled, separators=(",", ":"), ensure_ascii=False)))
     return moments
 
 

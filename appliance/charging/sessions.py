@@ -108,9 +108,7 @@ def _reading_row(station_id: int, connector_id: int, session_id: int | None,
                  m: metering.Moment, received: datetime) -> tuple[Any, ...]:
     """A meter_reading row (in `_READING_FIELDS` order) for one moment."""
     return (station_id, connector_id, session_id, m.timestamp or received, received, m.context,
-            metering.reading(m.samples, metering.ENERGY_REGISTER),
-            metering.reading(m.samples, metering.POWER_IMPORT),
-            json.dumps(m.sampled, separators=(",", ":"), ensure_ascii=False))
+            m.energy_wh, m.power_w, m.sampled_json)
 
 
 def _store_readings(station_id: int, connector_id: int, session_id: int | None,
@@ -188,11 +186,14 @@ def _save_live_state(session: ChargingSession) -> None:
                    [getattr(session, f.name) for f in _LIVE_COLUMNS] + [session.id])
 
 
-def record_meter_values(station_id: int, payload: dict[str, Any], received: datetime
+def record_meter_values(station_id: int, payload: dict[str, Any], received: datetime,
+                        moments: list[metering.Moment] | None = None
                         ) -> ChargingSession | None:
-    """Store MeterValues; move an open session's live state. Returns that session, if any."""
+    """Store MeterValues (`moments`: its meterValue parsed already, if it was); move an open
+    session's live state. Returns that session, if any."""
     connector_id = int(payload["connectorId"])
-    moments = metering.parse_moments(payload.get("meterValue"))
+    if moments is None:
+        moments = metering.parse_moments(payload.get("meterValue"))
     samples = [s for m in moments for s in m.samples]
     tx = _int_or_none(payload.get("transactionId"))
     session = find_session(station_id, tx) if tx is not None else None

@@ -14,7 +14,7 @@ from ocpp.v16.enums import Action
 from appliance import events
 from appliance.billing import authorize as auth
 from appliance.billing import watch
-from appliance.charging import batched, sessions, stations
+from appliance.charging import batched, metering, sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
 from appliance.db.models import utcnow
@@ -147,8 +147,10 @@ class ChargePoint16(Connection):
 
     @on(Action.meter_values)
     async def on_meter_values(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        # Parsed here, on the event loop, which has time to spare: the writer has none.
+        moments = metering.parse_moments(payload.get("meterValue"))
         session, stop_needed = await self._report(auth.meter_values, auth.meter_values_many,
-                                                  self.station_id, payload, rx.at)
+                                                  self.station_id, payload, rx.at, moments)
         if stop_needed and session is not None:
             # Out of money: stop it once this answer is out (never from inside the db call).
             tx = session.transaction_id
