@@ -12,11 +12,12 @@ Tests and command-line tools keep Python's defaults."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+
+from appliance import background
 
 GC_THRESHOLDS = (10_000, 50, 1_000)  # young collections; gen2 practically only by the timer
 GC_FULL_EVERY_S = 900.0
@@ -34,12 +35,9 @@ async def tuned(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(GC_FULL_EVERY_S)
             gc.collect()
 
-    task = asyncio.create_task(full_collections(), name="full-gc")
     try:
-        yield
+        async with background.running(full_collections(), "full-gc"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         gc.set_threshold(*before)
         gc.unfreeze()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from appliance import background
 from appliance.errors import ConfigError, ReaderError
 from appliance.events import EventBus, ReaderState, TagSeen
 from appliance.rfid_reader.frames import LineBase, SerialFormat
@@ -265,13 +266,8 @@ async def _serial_backend(service: ReaderService) -> AsyncIterator[None]:
         on_state=service.on_reader,
         on_error=service.on_error,
     )
-    task = asyncio.create_task(reader.run(), name="serial-reader")
-    try:
+    async with background.running(reader.run(), "serial-reader"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @dataclass(frozen=True)

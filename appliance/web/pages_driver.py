@@ -6,13 +6,12 @@ away leaves no page open)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appliance import keys
+from appliance import background, keys
 from appliance.billing import qr
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError
@@ -43,10 +42,5 @@ async def _sweep_forever(app: web.Application) -> None:
 
 async def start_sweeper(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context (after the database): owns and cancels the sweep task."""
-    task = asyncio.create_task(_sweep_forever(app), name="qr-start-sweeper")
-    try:
+    async with background.running(_sweep_forever(app), "qr-start-sweeper"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
