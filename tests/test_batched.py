@@ -331,7 +331,7 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
 
 
 def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
-    """rawsql.fetch (one JSON row on SQLite) builds the same instances as iterating the query."""
+    """rawsql.fetch_in / select_in (one JSON row on SQLite) give what iterating the query gives."""
     database = open_database(make_settings())
 
     def run() -> None:
@@ -340,11 +340,15 @@ def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
                                          "overdraft": 2500}, "INR")
         accounts.topup(driver["id"], 12_345, "cash", "", "topup:f", "test", "")
         ledger.place_hold(accounts.account_of(driver["id"]).id, 700, "F1")
-        for query in (ChargingSession.select(), Station.select(), Hold.select(),
-                      Hold.select(Hold.session, Hold.amount), Account.select(), Driver.select()):
-            slow = sorted((m.__data__ for m in query), key=repr)
-            fast = sorted((m.__data__ for m in rawsql.fetch(query)), key=repr)
-            assert fast == slow and slow, query
+        for model in (ChargingSession, Station, Hold, Account, Driver):
+            slow = sorted((m.__data__ for m in model.select()), key=repr)
+            ids = [m["id"] for m in slow]
+            fast = sorted((m.__data__ for m in rawsql.fetch_in(model, model.id, ids)), key=repr)
+            assert fast == slow and slow, model
+        slow_rows = sorted(list(r) for r in Hold.select(Hold.session, Hold.amount).tuples())
+        fast_rows = sorted(rawsql.select_in(Hold, [Hold.session, Hold.amount], Hold.id,
+                                            [h.id for h in Hold.select()]))
+        assert fast_rows == slow_rows and slow_rows
 
     database.run_sync(run)
     database.db.close()

@@ -123,21 +123,6 @@ def is_sqlite() -> bool:
     return db_of(ChargingSession).param == "?"
 
 
-def fetch_rows(query: peewee.Select) -> list[list[Any]]:
-    """All rows of a query over one table. On SQLite they come back as one JSON value, in one
-    step of one statement: SQLite hands the GIL back around every step, and while the event loop
-    is busy each step waits to get it again, so a row per step made the writer crawl exactly
-    when the site was busiest (measured: 200 rows in 0.08 ms alone, 45 ms next to a busy
-    thread). Values are those of SQLite's own types, as the driver would give them; the order
-    is not promised."""
-    if not is_sqlite():
-        return [list(row) for row in query.tuples()]
-    inner, params = query.sql()
-    names = ", ".join(f"c{i}" for i in range(len(query._returning)))
-    outer = f"WITH q({names}) AS ({inner}) SELECT json_group_array(json_array({names})) FROM q"
-    return list(json.loads(execute(outer, params).fetchone()[0]))
-
-
 def bucket(n: int) -> int:
     """IN lists and VALUES tables are padded to a power of two, so a few statement texts serve
     every batch size (and stay in SQLite's statement cache)."""
@@ -154,9 +139,14 @@ def select_in(model: type[peewee.Model], fields: Sequence[peewee.Field], key: pe
               keys: Collection[Any], where: str = "", params: Sequence[Any] = ()
               ) -> list[list[Any]]:
     """The rows (values of `fields`) of `model` whose `key` is one of `keys` and that match
-    `where` (SQL over its columns, `{p}` for a placeholder bound from `params`), fetched as
-    `fetch_rows` fetches: one step on SQLite. Written by hand and cached per IN-list size,
-    as peewee would build the same query again for every batch."""
+    `where` (SQL over its columns, `{p}` for a placeholder bound from `params`). Written by hand
+    and cached per IN-list size, as peewee would build the same query again for every batch.
+
+    On SQLite the rows come back as one JSON value, in one step of one statement: SQLite hands
+    the GIL back around every step, and while the event loop is busy each step waits to get it
+    again, so a row per step made the writer crawl exactly when the site was busiest (measured:
+    200 rows in 0.08 ms alone, 45 ms next to a busy thread). Values are those of SQLite's own
+    types, as the driver would give them; the order is not promised."""
     ordered = sorted(set(keys))
     sqlite = is_sqlite()
     names = ", ".join(f"c{i}" for i in range(len(fields)))
@@ -207,13 +197,6 @@ def get_by_id(model: type[M], value: Any) -> M:
     if found is None:
         raise model.DoesNotExist(f"{model.__name__} {value} does not exist")
     return found
-
-
-def fetch(query: peewee.ModelSelect) -> list[Any]:
-    """The model instances of a query over one model's table (see `fetch_rows`)."""
-    model, fields = query.model, list(query._returning)
-    converters = _converters(model, fields)
-    return [model_from_row(model, fields, row, converters) for row in fetch_rows(query)]
 
 
 def select_session(where: str, params: Sequence[Any]) -> ChargingSession | None:
