@@ -153,7 +153,7 @@ def _live_update(p: str, n: int, pg: bool) -> str:
 
 
 def _save_live_states(sessions: list[ChargingSession]) -> None:
-    pg = rawsql.db_of(ChargingSession).param != "?"
+    pg = not rawsql.is_sqlite()
     for chunk in _chunks(sessions, 128):
         size = rawsql.bucket(len(chunk))
         padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless

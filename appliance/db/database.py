@@ -49,8 +49,6 @@ _NATIVE = frozenset({int, float, str, bytes, bool, type(None)})  # what apsw bin
 
 def _adapt(value: Any) -> Any:
     # apsw binds only SQLite's own types; peewee's sqlite3 path relies on adapters apsw lacks.
-    if type(value) in _NATIVE:
-        return value
     if isinstance(value, datetime | date | time | Decimal):
         return str(value)
     return value
