@@ -10,22 +10,23 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appliance import clock, keys, notify
+from appliance import background, clock, keys, notify
+from appliance.billing import qr
 from appliance.billing.closing import close_stale
 from appliance.config import Settings
 from appliance.db import maintenance
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import defaults_from, load_site
+from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
+from appliance.web.admin.desk import apply_stored_form
 from appliance.web.middleware import error_middleware
-from appliance.web.pages_desk import apply_stored_form
-from appliance.web.pages_driver import start_sweeper
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret
 from appliance.web.session import SIGNER, THROTTLE, session_middleware
@@ -33,6 +34,7 @@ from appliance.web.templating import JINJA, make_environment
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 3600.0
+SWEEP_INTERVAL_S = 5.0
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -100,6 +102,25 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _sweep_forever(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+        try:
+            expired = await app[keys.DATABASE].run(qr.expire_overdue, utcnow())
+        except ApplianceError as err:
+            log.warning("QR start sweep failed: %s", err.message)
+            continue
+        if expired:
+            log.info("QR starts %s expired: holds released", expired)
+
+
+async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Gives back the holds of QR starts no charger took up in time (the pages also do it
+    lazily, but a driver who walks away leaves no page open)."""
+    async with background.running(_sweep_forever(app), "qr-start-sweeper"):
+        yield
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
     hub = Hub(services)
@@ -131,7 +152,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
-    app.cleanup_ctx.append(start_sweeper)  # releases the holds of QR starts that never began
+    app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_startup.append(apply_stored_form)
     app.on_startup.append(notify.ready)

@@ -105,7 +105,7 @@ def _serve(settings: Settings) -> int:
 
     from appliance import collector, notify
     from appliance.app import create_app
-    from appliance.web.staff import bootstrap_admin
+    from appliance.people.staff import bootstrap_admin
 
     password = _with_db(settings, bootstrap_admin, settings.admin_password or None)
     if password:
@@ -135,7 +135,7 @@ def _serve(settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.web import tokens
+    from appliance.people import tokens
 
     if args.token_command == "create":
         token = "apl_" + secrets.token_urlsafe(32)
@@ -232,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reader-check":
             return cmd_reader_check(args, settings)
         if args.command == "admin":
-            from appliance.web.staff import reset_password
+            from appliance.people.staff import reset_password
 
             password = _with_db(settings, reset_password, args.username, None)
             print(f"new password for {args.username}: {password}")

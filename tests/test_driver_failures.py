@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from ocpp.v16 import call_result
 
-from appliance.web import pages_driver_start
+from appliance.web.driver import start as pages_driver_start
 from tests.conftest import Api, eventually
 from tests.driver_fixtures import (
     account,
@@ -187,7 +187,7 @@ async def test_no_such_connector(server: TestServer, api: Api, charger: Any) -> 
 async def test_sweeper_gives_back_a_forgotten_hold(server: TestServer, api: Api, charger: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A driver who walks away: the sweeper (a cleanup context) releases the hold anyway."""
-    from appliance.web import pages_driver
+    from appliance import app as pages_driver
 
     monkeypatch.setattr(pages_driver_start, "START_MARGIN_S", 0.1)
     monkeypatch.setattr(pages_driver, "SWEEP_INTERVAL_S", 0.1)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from appliance import keys
 from appliance.db.models_driver import DriverLogin
 from appliance.db.site import defaults_from, save_site
-from appliance.web import pages_driver_auth
+from appliance.web.driver import login as pages_driver_auth
 from tests.conftest import Api
 from tests.driver_fixtures import PIN, driver_with_pin, phone, site_with_charger
 from tests.staff_client import staff_client

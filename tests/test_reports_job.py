@@ -23,7 +23,7 @@ from appliance.reports.cli_report import cmd_report
 from appliance.reports.nightly import nightly, run_day
 from appliance.reports.prune import session_points
 from appliance.reports.scheduler import NIGHTLY_ID, SCHEDULER, scheduler_ctx
-from appliance.web.pages_reports import get_report
+from appliance.web.admin.reports import get_report
 from tests.test_reports_daily import (
     BERLIN,
     seed_driver,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from appliance.billing import ledger, pricing, tariffs
-from appliance.charging.rawsql import col, fetch_in, get_by_id, select_in
+from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
 from appliance.db.models_driver import QrStart
 

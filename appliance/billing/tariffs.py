@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from appliance.billing.pricing import minor_exponent, parse_price
-from appliance.charging import rawsql
+from appliance.db import fastsql
 from appliance.db.models import Station, Tariff, TariffAssignment, utcnow
 from appliance.errors import InvalidInput, NotFound
 
@@ -123,10 +123,10 @@ def resolve(station_id: int, connector_id: int | None) -> Tariff | None:
     scopes = [scope_of(station_id, connector_id)] if connector_id else []
     scopes += [scope_of(station_id, None), "site"]
     rows = {a.scope: a
-            for a in rawsql.fetch_in(TariffAssignment, TariffAssignment.scope, scopes)}
+            for a in fastsql.fetch_in(TariffAssignment, TariffAssignment.scope, scopes)}
     for scope in scopes:
         if scope in rows:
-            return rawsql.get_by_id(Tariff, rows[scope].tariff_id)
+            return fastsql.get_by_id(Tariff, rows[scope].tariff_id)
     return None
 
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from peewee import IntegrityError, fn
 
-from appliance.charging import metering, rawsql
-from appliance.charging.rawsql import col
+from appliance.charging import metering
 from appliance.charging.stations import flag_expr
+from appliance.db import fastsql
+from appliance.db.fastsql import col
 from appliance.db.models import (
     ChargingSession,
     Counter,
@@ -113,7 +114,7 @@ def _reading_row(station_id: int, connector_id: int, session_id: int | None,
 
 def _store_readings(station_id: int, connector_id: int, session_id: int | None,
                     moments: list[metering.Moment], received: datetime) -> None:
-    rawsql.insert_rows(MeterReading, _READING_FIELDS, [
+    fastsql.insert_rows(MeterReading, _READING_FIELDS, [
         _reading_row(station_id, connector_id, session_id, m, received) for m in moments])
 
 
@@ -172,17 +173,17 @@ _LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_registe
 
 
 def find_session(station_id: int, transaction_id: int) -> ChargingSession | None:
-    return rawsql.select_session(_BY_TX, (transaction_id, station_id))
+    return fastsql.select_session(_BY_TX, (transaction_id, station_id))
 
 
 def _save_live_state(session: ChargingSession) -> None:
     """Write what a MeterValues moves (registers, power, energy, flags), nothing else."""
     def build(p: str) -> str:
         sets = ", ".join(f"{col(f)} = {p}" for f in _LIVE_COLUMNS)
-        return (f"UPDATE {rawsql.table(ChargingSession)} SET {sets} "
+        return (f"UPDATE {fastsql.table(ChargingSession)} SET {sets} "
                 f"WHERE {col(ChargingSession.id)} = {p}")
 
-    rawsql.execute(rawsql.sql("session:live", build),
+    fastsql.execute(fastsql.sql("session:live", build),
                    [getattr(session, f.name) for f in _LIVE_COLUMNS] + [session.id])
 
 
@@ -198,7 +199,7 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
     tx = _int_or_none(payload.get("transactionId"))
     session = find_session(station_id, tx) if tx is not None else None
     if tx is None and connector_id > 0:
-        session = rawsql.select_session(_ACTIVE_ON, (station_id, connector_id))
+        session = fastsql.select_session(_ACTIVE_ON, (station_id, connector_id))
     _store_readings(station_id, connector_id, session.id if session else None, moments, received)
     if session is None:
         if tx is not None:
@@ -287,7 +288,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
 
 
 def station_clock(station_id: int, skew_limit_s: int) -> Clock:
-    st = rawsql.get_by_id(Station, station_id)
+    st = fastsql.get_by_id(Station, station_id)
     return Clock(skew_limit_s=skew_limit_s, last_boot_at=st.last_boot_at)
 
 

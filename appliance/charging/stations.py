@@ -194,8 +194,8 @@ _STATUS_COLUMNS = ("status", "error_code", "info", "vendor_id", "vendor_error_co
 
 
 def _status_sql(p: str) -> list[str]:
-    """The statements of `record_status`, in hand-written SQL (see charging.rawsql for why)."""
-    from appliance.charging.rawsql import col, flag_sql, table
+    """The statements of `record_status`, in hand-written SQL (see charging.fastsql for why)."""
+    from appliance.db.fastsql import col, flag_sql, table
 
     row = ", ".join(f'"{c}"' for c in _STATUS_COLUMNS)
     cid, st_fk = col(Connector.connector_id), col(Connector.station)
@@ -230,21 +230,21 @@ def status_row(payload: dict[str, Any]) -> tuple[tuple[str, ...], datetime | Non
 
 
 def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
-    from appliance.charging import rawsql
+    from appliance.db import fastsql
 
     connector_id = payload.get("connectorId")
     row, charger_time = status_row(payload)
     status = row[0]
     event, connector, count, suspect = (
-        rawsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
-    rawsql.execute(event, (station_id, connector_id, *row, charger_time, at))
-    rawsql.execute(connector, (station_id, connector_id, *row, charger_time or at, at))
+        fastsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
+    fastsql.execute(event, (station_id, connector_id, *row, charger_time, at))
+    fastsql.execute(connector, (station_id, connector_id, *row, charger_time or at, at))
     if connector_id and connector_id > 0:
-        rawsql.execute(count, (station_id, station_id, station_id))
+        fastsql.execute(count, (station_id, station_id, station_id))
         if status == "Available":
             # Available while a transaction is open: the StopTransaction never came (yet).
             flag = "available_while_open"
-            rawsql.execute(suspect, (flag, "," + flag, at, station_id, connector_id))
+            fastsql.execute(suspect, (flag, "," + flag, at, station_id, connector_id))
 
 
 def record_notice(station_id: int, kind: str, payload: dict[str, Any], at: datetime) -> None:

@@ -127,7 +127,7 @@ def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str) -> Si
 def site_value(name: str, default: Any) -> Any:
     """One stored value (for code on the writer thread that needs just one: the overdraft
     default on every commercial Authorize and watchdog batch, so through cached SQL)."""
-    from appliance.charging import rawsql  # (its statements are built from these models)
+    from appliance.db import fastsql  # (its statements are built from these models)
 
-    row = rawsql.get(SiteSetting, SiteSetting.key, name)
+    row = fastsql.get(SiteSetting, SiteSetting.key, name)
     return json.loads(row.value) if row is not None else default

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from appliance import events
-from appliance.charging import rawsql, stations
+from appliance.charging import stations
+from appliance.db import fastsql
 from appliance.db.models import FrameLog, utcnow
 from appliance.errors import ChargerOffline
 from appliance.ocpp.batch import Liveness, ReportWriter
@@ -32,8 +33,8 @@ Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, 
 
 def _trim_sql(p: str, n: int) -> str:
     """Delete, of the stations listed, every row whose newer rows already hold `keep` frames."""
-    t, sid, rid, count = (rawsql.table(FrameLog), rawsql.col(FrameLog.station),
-                          rawsql.col(FrameLog.id), rawsql.col(FrameLog.count))
+    t, sid, rid, count = (fastsql.table(FrameLog), fastsql.col(FrameLog.station),
+                          fastsql.col(FrameLog.id), fastsql.col(FrameLog.count))
     newer = f"SUM({count}) OVER (PARTITION BY {sid} ORDER BY {rid} DESC) - {count}"
     return (f"DELETE FROM {t} WHERE {rid} IN (SELECT {rid} FROM (SELECT {rid}, {newer} AS newer "
             f"FROM {t} WHERE {sid} IN ({', '.join([p] * n)})) AS ranked WHERE newer >= {p})")
@@ -44,12 +45,12 @@ def _write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
     stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
     station holds at most about 1.5 x `keep` frames and a flush costs a statement or two."""
     for i in range(0, len(chunks), INSERT_CHUNK):
-        rawsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
+        fastsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
     stations = sorted(trim)
     for i in range(0, len(stations), INSERT_CHUNK):
         part = stations[i:i + INSERT_CHUNK]
         n = len(part)
-        rawsql.execute(rawsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
+        fastsql.execute(fastsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
                        [*part, keep])
 
 

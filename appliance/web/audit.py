@@ -9,7 +9,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.db.models import AuditLog
-from appliance.web.api_base import audit_actor
+from appliance.web.base import audit_actor
 
 
 def _write(actor: str, action: str, target: str, detail: dict[str, Any]) -> None:

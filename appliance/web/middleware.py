@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from appliance.errors import ApplianceError
-from appliance.web.api_base import PREFIX, error_body
+from appliance.web.base import PREFIX, error_body
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import StaffUser
 from appliance.errors import Forbidden
-from appliance.web.api_base import PREFIX, STAFF, Principal
+from appliance.people.staff import verify_password
+from appliance.web.base import PREFIX, STAFF, Principal
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -25,7 +26,6 @@ from appliance.web.security import (
     csrf_ok,
     set_cookie,
 )
-from appliance.web.staff import verify_password
 
 SIGNER: web.AppKey[Signer] = web.AppKey("session_signer", Signer)
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)

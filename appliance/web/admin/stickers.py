@@ -17,9 +17,11 @@ from markupsafe import Markup
 from appliance import keys
 from appliance.db.models import Connector, Station
 from appliance.errors import NotFound
-from appliance.web.pages_driver_common import routes, site
+from appliance.web.driver.common import site
 from appliance.web.session import require
 from appliance.web.templating import render
+
+routes = web.RouteTableDef()
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ from appliance.db.models_reports import DailyReport
 from appliance.errors import InvalidInput
 from appliance.reports.nightly import local_today, site_settings
 from appliance.reports.stats import StatRow, station_daily
-from appliance.web.api_base import api, listing, ok, page
-from appliance.web.pages_reports import get_report, parse_day
+from appliance.web.admin.reports import get_report, parse_day
+from appliance.web.api.base import ApiRoutes, listing, ok, page
+
+routes = ApiRoutes()
+api = routes.api
 
 MAX_DAYS = 366
 

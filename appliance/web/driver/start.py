@@ -21,16 +21,17 @@ from appliance.billing.pricing import to_minor
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
 from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
-from appliance.web.pages_driver_common import (
+from appliance.web.driver.common import (
     current_driver,
     now,
     page,
     require_driver,
-    routes,
     site,
 )
-from appliance.web.pages_driver_data import connector_view, live_state
+from appliance.web.driver.views import connector_view, live_state
 from appliance.web.templating import kwh, money
+
+routes = web.RouteTableDef()
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,11 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import cards
-from appliance.web.api_base import api, json_body, listing, ok, page, parse_when, take
+from appliance.web.api.base import ApiRoutes, json_body, listing, ok, page, parse_when, take
 from appliance.web.audit import record
+
+routes = ApiRoutes()
+api = routes.api
 
 CARD_BODY = {
     "type": "object",

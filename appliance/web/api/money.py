@@ -13,11 +13,9 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts, idempotency, ledger, tariffs
 from appliance.errors import NotFound
-from appliance.web.api_base import (
-    PRINCIPAL,
+from appliance.web.api.base import (
+    ApiRoutes,
     _default,
-    api,
-    audit_actor,
     json_body,
     listing,
     ok,
@@ -25,6 +23,10 @@ from appliance.web.api_base import (
     take,
 )
 from appliance.web.audit import record
+from appliance.web.base import PRINCIPAL, audit_actor
+
+routes = ApiRoutes()
+api = routes.api
 
 MONEY = {"type": "object", "properties": {"amount": {"type": "integer"},
                                           "currency": {"type": "string"}}}

@@ -22,7 +22,6 @@ from appliance.db.site import SiteSettings, defaults_from, load_site
 from appliance.web.security import Signer, load_secret, set_cookie
 from appliance.web.templating import money, render
 
-routes = web.RouteTableDef()
 DRIVER_COOKIE = "appliance_driver"
 DRIVER_MAX_AGE_S = 400 * 24 * 3600  # as long as browsers keep a cookie: the phone stays in
 Handler = Callable[..., Awaitable[web.StreamResponse]]

@@ -6,7 +6,7 @@ from peewee import IntegrityError
 
 from appliance.db.models import ApiToken, utcnow
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.web.api_base import token_hash
+from appliance.web.api.base import token_hash
 
 
 def create_token(name: str, role: str, token: str) -> None:

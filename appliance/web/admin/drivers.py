@@ -22,8 +22,8 @@ from appliance.db.models import LedgerEntry
 from appliance.db.site import FIELDS as SITE_FIELDS
 from appliance.db.site import SiteSettings, save_site
 from appliance.errors import ApplianceError, InvalidInput, NotFound
+from appliance.web.admin.records import csv_response
 from appliance.web.audit import record
-from appliance.web.pages_records import csv_response
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 

@@ -10,7 +10,10 @@ from appliance import keys
 from appliance.billing import views
 from appliance.charging import history
 from appliance.errors import InvalidInput, NotFound
-from appliance.web.api_base import api, listing, ok, page
+from appliance.web.api.base import ApiRoutes, listing, ok, page
+
+routes = ApiRoutes()
+api = routes.api
 
 
 def _local_day(request: web.Request, name: str, end: bool) -> datetime | None:

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from appliance import __version__
-from appliance.web.api_base import PREFIX, ROUTES
+from appliance.web.api.base import Route
+from appliance.web.base import PREFIX
 
 ERROR = {
     "type": "object",
@@ -16,9 +17,9 @@ ERROR = {
 }
 
 
-def document() -> dict[str, Any]:
+def document(routes: list[Route]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in routes:
         path_params = re.findall(r"{(\w+)}", route.path)
         op: dict[str, Any] = {
             "summary": route.summary,

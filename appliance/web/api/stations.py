@@ -12,9 +12,8 @@ from appliance import keys
 from appliance.billing.commands import check_raw_command
 from appliance.charging import admin, stations
 from appliance.errors import ApplianceError, InvalidInput
-from appliance.web.api_base import (
-    api,
-    audit_actor,
+from appliance.web.api.base import (
+    ApiRoutes,
     json_body,
     listing,
     ok,
@@ -22,6 +21,10 @@ from appliance.web.api_base import (
     take,
 )
 from appliance.web.audit import record
+from appliance.web.base import audit_actor
+
+routes = ApiRoutes()
+api = routes.api
 
 log = logging.getLogger(__name__)
 

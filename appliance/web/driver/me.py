@@ -7,8 +7,10 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing.payments import providers
-from appliance.web.pages_driver_common import current_driver, now, page, require_driver, routes
-from appliance.web.pages_driver_data import issue_receipt, me_view, receipt_view
+from appliance.web.driver.common import current_driver, now, page, require_driver
+from appliance.web.driver.views import issue_receipt, me_view, receipt_view
+
+routes = web.RouteTableDef()
 
 KIND_LABELS = {"topup": "Top-up", "topup_reversal": "Top-up reversed", "charge": "Charging",
                "refund": "Refund", "payout": "Payout", "adjustment": "Adjustment",

@@ -16,11 +16,11 @@ from appliance.billing.closing import close_and_settle
 from appliance.charging import history
 from appliance.db.models import AuditLog, StaffUser, utcnow
 from appliance.errors import ApplianceError, InvalidInput
+from appliance.people.staff import create_staff, reset_password
 from appliance.reports.prune import session_points
 from appliance.web.audit import record
 from appliance.web.charts import line_chart
 from appliance.web.session import current_staff, require
-from appliance.web.staff import create_staff, reset_password
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()

@@ -17,19 +17,20 @@ from appliance.db.models import Driver, IdTag, utcnow
 from appliance.db.models_driver import DriverLogin
 from appliance.db.site import site_value
 from appliance.errors import InvalidInput, NotFound
+from appliance.people.staff import hash_password, verify_password
 from appliance.web.audit import record
-from appliance.web.pages_driver_common import (
+from appliance.web.driver.common import (
     DRIVER_COOKIE,
     current_driver,
     log_in,
     page,
     require_driver,
-    routes,
     site,
 )
 from appliance.web.session import THROTTLE, current_staff, require
-from appliance.web.staff import hash_password, verify_password
 from appliance.web.templating import render
+
+routes = web.RouteTableDef()
 
 PIN_RE = re.compile(r"\d{4,8}")
 LOCK_AFTER = 10  # PIN failures in a row before only the desk can unlock

@@ -17,23 +17,13 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.db.models import ApiToken, utcnow
-from appliance.errors import ApplianceError, Forbidden, InvalidInput, Unauthorized
+from appliance.errors import Forbidden, InvalidInput, Unauthorized
+from appliance.web.base import PRINCIPAL, STAFF, Principal
 
 log = logging.getLogger(__name__)
 
-PREFIX = "/api/v1"
 MAX_LIMIT = 500
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: str  # admin | desk
-
-
-PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
-STAFF: web.RequestKey[Principal] = web.RequestKey("staff", Principal)  # set by the page login
-
-
 @dataclass
 class Route:
     method: str
@@ -46,21 +36,21 @@ class Route:
     tag: str = ""
 
 
-ROUTES: list[Route] = []
+class ApiRoutes(list[Route]):
+    """One API module's routes; the OpenAPI document and the router are both built from these."""
 
+    def api(self, method: str, path: str, summary: str, *, role: str = "admin",
+            body: dict[str, Any] | None = None, query: dict[str, str] | None = None,
+            tag: str = "") -> Callable[[Handler], Handler]:
+        """Declare a route of this module."""
 
-def api(method: str, path: str, summary: str, *, role: str = "admin",
-        body: dict[str, Any] | None = None, query: dict[str, str] | None = None,
-        tag: str = "") -> Callable[[Handler], Handler]:
-    """Declare an API route; the OpenAPI document and the router are both built from these."""
+        def register(handler: Handler) -> Handler:
+            params = [{"name": n, "in": "query", "required": False, "description": d,
+                       "schema": {"type": "string"}} for n, d in (query or {}).items()]
+            self.append(Route(method, path, handler, summary, role, body, params, tag))
+            return handler
 
-    def register(handler: Handler) -> Handler:
-        params = [{"name": n, "in": "query", "required": False, "description": d,
-                   "schema": {"type": "string"}} for n, d in (query or {}).items()]
-        ROUTES.append(Route(method, path, handler, summary, role, body, params, tag))
-        return handler
-
-    return register
+        return register
 
 
 # --- auth -------------------------------------------------------------------------------------
@@ -113,10 +103,6 @@ def rfc3339(moment: datetime | None) -> str | None:
 def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status,
                              dumps=lambda d: json.dumps(d, default=_default))
-
-
-def error_body(err: ApplianceError) -> dict[str, Any]:
-    return {"error": {"code": err.code, "message": err.message, "details": err.details}}
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -186,11 +172,6 @@ def page(request: web.Request, default: int = 100) -> Page:
 
 def listing(items: list[Any], next_cursor: str | None) -> web.Response:
     return ok({"items": items, "next_cursor": next_cursor})
-
-
-def audit_actor(request: web.Request) -> str:
-    principal = request.get(PRINCIPAL)
-    return principal.name if principal else "anonymous"
 
 
 def now() -> datetime:
