@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from appliance.web.admin.records import csv_safe
+from appliance.web.export import csv_safe
 from tests.conftest import Api, add_station
 from tests.staff_client import staff_client
 

@@ -6,12 +6,29 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance.web import api
-from appliance.web.admin import dashboard, desk, drivers, records, reports, stations, stickers
-from appliance.web.driver import login, me, start
+from appliance.web.admin import (
+    audit,
+    cards,
+    dashboard,
+    desk,
+    drivers,
+    login,
+    pins,
+    reports,
+    sessions,
+    settings,
+    staff,
+    stations,
+    stickers,
+    tariffs,
+)
+from appliance.web.driver import login as driver_login
+from appliance.web.driver import me, start
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
-PAGE_MODULES = (dashboard, stations, records, drivers, reports, desk, stickers, login, me, start)
+PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
+                staff, audit, reports, desk, stickers, driver_login, me, start)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -39,6 +39,12 @@ def current_staff(request: web.Request) -> StaffSession | None:
     return request.get(SESSION)
 
 
+def staff_actor(request: web.Request) -> str:
+    """Who is acting on a page, as the audit log and the ledger name them."""
+    staff = current_staff(request)
+    return f"staff:{staff.username}" if staff else "anonymous"
+
+
 def _still_valid(user_id: int, nonce: str) -> StaffUser | None:
     user = StaffUser.get_or_none(StaffUser.id == user_id)
     return user if user is not None and not user.disabled else None

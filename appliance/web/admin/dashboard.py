@@ -1,8 +1,7 @@
-"""Pages: login, logout, the live site dashboard, and the event stream that keeps pages live."""
+"""The live site dashboard, and the event stream that keeps staff pages live."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import asdict
 from datetime import datetime
@@ -12,33 +11,11 @@ from aiohttp import web
 
 from appliance import events, keys
 from appliance.reports.overview import site_overview, today_totals
-from appliance.web.session import current_staff, login, logout_response, require
+from appliance.web import sse
+from appliance.web.session import require
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
-KEEPALIVE_S = 15.0
-
-
-@routes.get("/login")
-async def login_page(request: web.Request) -> web.StreamResponse:
-    if current_staff(request) is not None:
-        raise web.HTTPSeeOther("/")
-    return render(request, "login.html", {"next": request.query.get("next", "/"), "error": None})
-
-
-@routes.post("/login")
-async def login_post(request: web.Request) -> web.StreamResponse:
-    form = dict(await request.post())
-    response, error = await login(request, form)
-    if response is not None:
-        raise response
-    return render(request, "login.html", {"next": form.get("next", "/"), "error": error,
-                                          "username": form.get("username", "")}, status=401)
-
-
-@routes.post("/logout")
-async def logout(request: web.Request) -> web.StreamResponse:
-    raise logout_response()
 
 
 @routes.get("/")
@@ -69,20 +46,11 @@ STAFF_EVENTS = (events.StationOnline, events.StationBooted, events.ConnectorStat
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events for staff pages: the in-process events, never database polling.
     Desk reader taps go only here (staff), never to driver pages."""
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
-    await response.prepare(request)
-    async with request.app[keys.EVENTS].subscribe() as queue:
+    async with request.app[keys.EVENTS].subscribe() as queue, sse.stream(request) as out:
         while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                event = None
-            try:
-                if event is None:
-                    await response.write(b": keepalive\n\n")
-                elif isinstance(event, STAFF_EVENTS):
-                    await response.write(f"data: {_event_json(event)}\n\n".encode())
-            except ConnectionResetError:  # the page went away: the stream ends, no error
-                return response
+            event = await sse.next_event(queue, sse.KEEPALIVE_S)
+            if event is None:
+                await out.keepalive()
+            elif isinstance(event, STAFF_EVENTS):
+                await out.send(_event_json(event))
+    return out.response

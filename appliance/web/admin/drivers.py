@@ -1,5 +1,5 @@
 """Pages for desk staff and managers: drivers (search, page, cards, top-ups with a printed
-receipt, refunds and adjustments), tariffs and site settings.
+receipt, refunds and adjustments).
 
 Money forms carry a one-time key: a double click or a resent form tops up once, through the
 same idempotency records as the API's Idempotency-Key."""
@@ -8,42 +8,23 @@ from __future__ import annotations
 
 import json
 import secrets
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
 from appliance import keys
-from appliance.billing import accounts, idempotency, tariffs
+from appliance.billing import accounts, idempotency
 from appliance.billing.ledger import METHODS
-from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
-from appliance.db.site import FIELDS as SITE_FIELDS
-from appliance.db.site import SiteSettings, save_site
 from appliance.errors import ApplianceError, InvalidInput, NotFound
-from appliance.web.admin.records import csv_response
 from appliance.web.audit import record
-from appliance.web.session import current_staff, require
+from appliance.web.export import csv_response
+from appliance.web.forms import parse_amount
+from appliance.web.session import current_staff, require, staff_actor
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
-
-
-def parse_amount(text: str, currency: str, field: str = "amount") -> int:
-    """A money amount typed in major units ("500", "500.50") as integer minor units."""
-    digits = minor_exponent(currency)
-    try:
-        value = Decimal(text.strip().replace(",", ""))
-    except (InvalidOperation, AttributeError) as err:
-        raise InvalidInput(f"{field}: type an amount like 500 or 500.50",
-                           details={"field": field}) from err
-    if not value.is_finite() or value <= 0:
-        raise InvalidInput(f"{field}: the amount must be above zero", details={"field": field})
-    if -value.as_tuple().exponent > digits:  # type: ignore[operator]
-        raise InvalidInput(f"{field}: at most {digits} decimals in {currency}",
-                           details={"field": field})
-    return int(value.scaleb(digits))
 
 
 def _driver_id(request: web.Request) -> int:
@@ -191,7 +172,7 @@ def _form_money(principal: str, path: str, form_key: str, body: dict[str, Any],
 @require("desk")
 async def topup(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    driver_id, actor = _driver_id(request), _actor(request)
+    driver_id, actor = _driver_id(request), staff_actor(request)
     currency = request.app[keys.SITE].currency
     try:
         amount = parse_amount(form.get("amount", ""), currency)
@@ -212,7 +193,7 @@ async def topup(request: web.Request) -> web.StreamResponse:
 @require("admin")
 async def correction(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    driver_id, actor = _driver_id(request), _actor(request)
+    driver_id, actor = _driver_id(request), staff_actor(request)
     kind = form.get("kind", "")
     try:
         if kind not in ("refund", "adjustment"):
@@ -248,87 +229,5 @@ def _receipt(driver_id: int, entry_id: int) -> dict[str, Any]:
 async def receipt(request: web.Request) -> web.StreamResponse:
     data = await request.app[keys.DATABASE].read(_receipt, _driver_id(request),
                                                  int(request.match_info["entry"]))
-    data["site"] = await _site(request)
+    data["site"] = request.app[keys.SITE]
     return render(request, "receipt_topup.html", data)
-
-
-# --- tariffs and site settings ------------------------------------------------------------------
-async def _site(request: web.Request) -> SiteSettings:
-    return request.app[keys.SITE]
-
-
-@routes.get("/tariffs")
-@require("desk")
-async def tariffs_page(request: web.Request, message: str | None = None, ok: bool = True,
-                       status: int = 200) -> web.StreamResponse:
-    rows = await request.app[keys.DATABASE].read(tariffs.list_tariffs)
-    return render(request, "tariffs.html", {"tariffs": rows, "message": message, "ok": ok,
-                                            "price_fields": tariffs.PRICE_FIELDS,
-                                            "int_fields": tariffs.INT_FIELDS}, status=status)
-
-
-def _save_tariff(tariff_id: int | None, fields: dict[str, Any], currency: str,
-                 assign_to: str | None) -> None:
-    if tariff_id is None:
-        tariff_id = int(tariffs.create_tariff(fields, currency)["id"])
-    else:
-        tariffs.update_tariff(tariff_id, fields)
-    if assign_to is not None:
-        cpid, _, connector = assign_to.partition("/")
-        tariffs.assign(tariff_id, cpid or None, int(connector) if connector else None)
-
-
-@routes.post("/tariffs")
-@require("admin")
-async def tariffs_post(request: web.Request) -> web.StreamResponse:
-    form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    currency = request.app[keys.SITE].currency
-    fields: dict[str, Any] = {"name": form.get("name", "")}
-    fields.update({f: form.get(f, "0") or "0" for f in tariffs.PRICE_FIELDS})
-    try:
-        for f in tariffs.INT_FIELDS:
-            raw = (form.get(f, "") or "0").strip()
-            if f != "min_to_start":
-                fields[f] = int(raw)
-            else:  # typed in major units like every amount a person types
-                fields[f] = 0 if Decimal(raw) == 0 else parse_amount(raw, currency, f)
-        fields["prices_include_tax"] = form.get("prices_include_tax") == "on"
-        tariff_id = int(form["tariff_id"]) if form.get("tariff_id") else None
-        assign_to = form.get("assign_to") if form.get("assign") == "on" else None
-        await request.app[keys.DATABASE].run(_save_tariff, tariff_id, fields, currency,
-                                             assign_to)
-    except (ApplianceError, ValueError, InvalidOperation) as err:
-        message = err.message if isinstance(err, ApplianceError) else "numbers only, please"
-        return await tariffs_page(request, message, ok=False, status=400)
-    await record(request, "tariff.save", form.get("name", ""), form)
-    return await tariffs_page(request, "Tariff saved.")
-
-
-@routes.get("/settings")
-@require("admin")
-async def settings_page(request: web.Request, message: str | None = None, ok: bool = True,
-                        status: int = 200) -> web.StreamResponse:
-    site = await _site(request)
-    fields = [(name, f.metadata["label"], getattr(site, name), f.type)
-              for name, f in SITE_FIELDS.items()]
-    return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok},
-                  status=status)
-
-
-@routes.post("/settings")
-@require("admin")
-async def settings_post(request: web.Request) -> web.StreamResponse:
-    from appliance.db.site import defaults_from
-
-    form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    changes: dict[str, Any] = {k: v for k, v in form.items() if k in SITE_FIELDS}
-    for name, f in SITE_FIELDS.items():
-        if f.type == "bool":
-            changes[name] = form.get(name) == "on"
-    try:
-        request.app[keys.SITE] = await request.app[keys.DATABASE].run(
-            save_site, defaults_from(request.app[keys.SETTINGS]), changes, _actor(request))
-    except ApplianceError as err:
-        return await settings_page(request, err.message, ok=False, status=400)
-    await record(request, "site.settings", "site", changes)
-    return await settings_page(request, "Settings saved.")

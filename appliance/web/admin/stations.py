@@ -14,9 +14,9 @@ from appliance.charging import admin
 from appliance.db.models import StatusEvent
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.reports.stats import station_daily
-from appliance.web.admin.records import csv_response
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
+from appliance.web.export import csv_response
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 

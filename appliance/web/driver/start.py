@@ -21,6 +21,7 @@ from appliance.billing.pricing import to_minor
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
 from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
+from appliance.web import sse
 from appliance.web.driver.common import (
     current_driver,
     now,
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 START_MARGIN_S = 30.0  # on top of the charger's ConnectionTimeOut
 DEFAULT_CONNECTION_TIMEOUT_S = 60.0  # when the charger does not say
-KEEPALIVE_S = 15.0
 CONNECTOR = "/c/{cpid}/{connector:\\d+}"
 
 
@@ -198,34 +198,28 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     # subscribe after, and a stop in between left the page on "charging" for good.
     async with request.app[keys.EVENTS].subscribe() as queue:
         state = await _snapshot(request, start_id, driver.driver_id)  # 404 before streaming
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache",
-                                               "X-Accel-Buffering": "no"})
-        await response.prepare(request)
-        try:
+        async with sse.stream(request) as out:
             while True:
-                await response.write(f"data: {json.dumps(state)}\n\n".encode())
+                await out.send(json.dumps(state))
                 if state["final"]:
-                    return response
-                await _wait(queue, response, state)
+                    break
+                await _wait(queue, out, state)
                 state = await _snapshot(request, start_id, driver.driver_id)
-        except ConnectionResetError:  # the phone went away: the stream ends, no error
-            return response
+    return out.response
 
 
-async def _wait(queue: asyncio.Queue[events.Event], response: web.StreamResponse,
+async def _wait(queue: asyncio.Queue[events.Event], out: sse.Stream,
                 state: dict[str, Any]) -> None:
     """Until an event about this charger, or a pending start's deadline."""
     while True:
-        timeout = KEEPALIVE_S
+        timeout = sse.KEEPALIVE_S
         if state["state"] == "pending" and state.get("deadline_at"):
             timeout = min(timeout, _seconds_left(state, now()))
-        try:
-            event = await asyncio.wait_for(queue.get(), timeout)
-        except TimeoutError:
+        event = await sse.next_event(queue, timeout)
+        if event is None:
             if state["state"] == "pending" and _overdue(state, now()):
                 return
-            await response.write(b": keepalive\n\n")
+            await out.keepalive()
             continue
         if _concerns(event, state["cpid"]):
             return

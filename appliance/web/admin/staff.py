@@ -1,0 +1,55 @@
+"""Staff logins (admin only): create, reset a password, disable."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.db.models import StaffUser
+from appliance.errors import ApplianceError
+from appliance.people.staff import create_staff, reset_password
+from appliance.web.audit import record
+from appliance.web.session import require
+from appliance.web.templating import render
+
+routes = web.RouteTableDef()
+
+
+def _staff() -> list[StaffUser]:
+    return list(StaffUser.select().order_by(StaffUser.username))
+
+
+@routes.get("/staff")
+@require("admin")
+async def staff_page(request: web.Request, message: str | None = None, ok: bool = True,
+                     status: int = 200) -> web.StreamResponse:
+    users = await request.app[keys.DATABASE].read(_staff)
+    return render(request, "staff.html", {"users": users, "message": message, "ok": ok},
+                  status=status)
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    StaffUser.update(disabled=disabled).where(StaffUser.username == username).execute()
+
+
+@routes.post("/staff")
+@require("admin")
+async def staff_post(request: web.Request) -> web.StreamResponse:
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    database, username = request.app[keys.DATABASE], form.get("username", "").strip()
+    try:
+        if form.get("action") == "create":
+            await database.run(create_staff, username, form.get("role", "desk"),
+                               form.get("password", ""))
+            text = f"{username}: created."
+        elif form.get("action") == "reset":
+            password = await database.run(reset_password, username, None)
+            text = f"{username}: new password {password} (shown once)."
+        else:
+            await database.run(_set_disabled, username, form.get("action") == "disable")
+            text = f"{username}: {form.get('action')}d."
+    except ApplianceError as err:
+        return await staff_page(request, err.message, ok=False, status=400)
+    await record(request, f"staff.{form.get('action')}", username,
+                 {"role": form.get("role", "")})
+    return await staff_page(request, text)
