@@ -12,7 +12,9 @@ from aiohttp import web
 
 from appliance import background, clock, keys, notify
 from appliance.billing import qr
+from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
+from appliance.billing.settlement import sweep
 from appliance.config import Settings
 from appliance.db import maintenance
 from appliance.db.database import Database
@@ -20,7 +22,7 @@ from appliance.db.models import utcnow
 from appliance.db.site import defaults_from, load_site
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
-from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
+from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.reports.scheduler import scheduler_ctx
@@ -29,8 +31,8 @@ from appliance.web.admin.desk import apply_stored_form
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret
-from appliance.web.session import SIGNER, THROTTLE, session_middleware
-from appliance.web.templating import JINJA, make_environment
+from appliance.web.session import session_middleware
+from appliance.web.templating import make_environment
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 3600.0
@@ -49,16 +51,19 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def open_database(settings: Settings) -> Database:
-    """Open the database and bring its schema up to date (after a backup when it has data)."""
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.db_url, batch_max=settings.write_batch_max,
-                        read_threads=settings.read_threads)
-    from appliance.db.schema import ALL_MODELS
-
-    database.db.bind(ALL_MODELS)
-    maintenance.migrate(database, settings.data_path / "backups")
+    """The database with its schema up to date, then money's start-up sweep: any stopped
+    session not settled yet is settled before anything else runs."""
+    database = maintenance.open_migrated(settings)
+    count = database.run_sync(sweep)
     database.db.close()
+    if count:
+        log.warning("settled %d stopped sessions left unsettled", count)
     return database
+
+
+def check_all(database: Database) -> maintenance.CheckReport:
+    """`appliance check`: the database's own check, then the ledger's."""
+    return maintenance.check(database, [check_ledger])
 
 
 async def reader_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -143,10 +148,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.EVENTS] = EventBus()
     app[keys.CLOCK_BEHIND] = []
-    app[LIMITER] = LoginLimiter()
-    app[JINJA] = make_environment()
-    app[SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
-    app[THROTTLE] = LoginThrottle()
+    app[keys.LIMITER] = LoginLimiter()
+    app[keys.JINJA] = make_environment()
+    app[keys.SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
+    app[keys.THROTTLE] = LoginThrottle()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(reader_ctx)

@@ -18,6 +18,7 @@ from appliance.charging.stations import flag_expr
 from appliance.db import fastsql
 from appliance.db.fastsql import col
 from appliance.db.models import (
+    TX_COUNTER,
     ChargingSession,
     Counter,
     MeterReading,
@@ -26,7 +27,6 @@ from appliance.db.models import (
     utcnow,
 )
 
-TX_COUNTER = "transaction_id"
 MAX_POWER_W = 400_000  # above any connector made today: what "plausible" means
 TX_ID_LIMIT = 2**31 - 1
 

@@ -274,3 +274,25 @@ def check_cpid(cpid: str) -> None:
             details={"id": cpid},
         )
 
+
+LIVENESS_CHUNK = 500  # stations per UPDATE of last-seen times
+
+
+def write_last_seen(rows: list[tuple[int, datetime]]) -> None:
+    """Every station's last-seen time, a few hundred stations per statement (one statement per
+    station cost the writer a wait for the GIL each, thousands of times a flush)."""
+    db = Station._meta.database
+    table, seen, pk = (Station._meta.table_name, Station.last_seen_at.column_name,
+                       Station.id.column_name)
+    p = db.param
+    value = "v.column2" if p == "?" else "CAST(v.column2 AS timestamp)"
+    for i in range(0, len(rows), LIVENESS_CHUNK):
+        chunk = rows[i:i + LIVENESS_CHUNK]
+        values = ", ".join([f"({p}, {p})"] * len(chunk))
+        db.execute_sql(f'UPDATE "{table}" SET "{seen}" = {value} FROM (VALUES {values}) AS v '
+                       f'WHERE "{table}"."{pk}" = v.column1', [x for row in chunk for x in row])
+
+
+def mark_all_offline() -> None:
+    """At start and stop: no charger is connected to a process that is not running."""
+    Station.update(online=False).where(Station.online).execute()

@@ -168,6 +168,9 @@ class UnknownTag(BaseModel):
     count = IntegerField(default=1)
 
 
+TX_COUNTER = "transaction_id"  # the Counter row that hands out OCPP 1.6 transaction ids
+
+
 class Counter(BaseModel):
     """Named monotonic counters (OCPP transaction ids). Restore moves them far ahead."""
 

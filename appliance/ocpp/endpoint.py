@@ -45,7 +45,6 @@ class LoginLimiter:
         self._failures[key].append(time.monotonic())
 
 
-LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")
 
 
 class AiohttpTransport:
@@ -86,7 +85,7 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     if not stations.valid_cpid(cpid):
         return _refuse(404, "not a valid charge point id")
     auth = await database.read(stations.load_auth, cpid)
-    limiter = app[LIMITER]
+    limiter = app[keys.LIMITER]
     if auth is not None and auth.cpid != cpid:
         return _refuse(404, "this id differs only by case from a known station")
     if auth is not None and auth.auth_mode == "basic" and auth.key_salt:

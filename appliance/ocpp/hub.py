@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from appliance import events
-from appliance.charging import stations
-from appliance.db import fastsql
-from appliance.db.models import FrameLog, utcnow
+from appliance.charging import frame_log, stations
+from appliance.db.models import utcnow
 from appliance.errors import ChargerOffline
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
@@ -24,34 +23,6 @@ from appliance.ocpp.v16 import Services
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
-
-
-_CHUNK_FIELDS = (FrameLog.station, FrameLog.at, FrameLog.count, FrameLog.frames)
-INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters)
-Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, JSON list
-
-
-def _trim_sql(p: str, n: int) -> str:
-    """Delete, of the stations listed, every row whose newer rows already hold `keep` frames."""
-    t, sid, rid, count = (fastsql.table(FrameLog), fastsql.col(FrameLog.station),
-                          fastsql.col(FrameLog.id), fastsql.col(FrameLog.count))
-    newer = f"SUM({count}) OVER (PARTITION BY {sid} ORDER BY {rid} DESC) - {count}"
-    return (f"DELETE FROM {t} WHERE {rid} IN (SELECT {rid} FROM (SELECT {rid}, {newer} AS newer "
-            f"FROM {t} WHERE {sid} IN ({', '.join([p] * n)})) AS ranked WHERE newer >= {p})")
-
-
-def _write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
-    """Append one row per station; trim to the newest rows holding `keep` frames only the
-    stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
-    station holds at most about 1.5 x `keep` frames and a flush costs a statement or two."""
-    for i in range(0, len(chunks), INSERT_CHUNK):
-        fastsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
-    stations = sorted(trim)
-    for i in range(0, len(stations), INSERT_CHUNK):
-        part = stations[i:i + INSERT_CHUNK]
-        n = len(part)
-        fastsql.execute(fastsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
-                       [*part, keep])
 
 
 class Hub:
@@ -127,7 +98,7 @@ class Hub:
             return
         by_station, self._frames = self._frames, {}
         keep = self.services.settings.frame_log_size
-        chunks: list[Chunk] = []
+        chunks: list[frame_log.Chunk] = []
         for station_id, frames in by_station.items():
             chunks.append((station_id, datetime.fromisoformat(frames[-1][0]), len(frames),
                            json.dumps(frames, ensure_ascii=False)))
@@ -136,7 +107,7 @@ class Hub:
         for station_id in trim:
             del self._since_trim[station_id]
         try:
-            await self.services.database.run(_write_frames, chunks, keep, trim)
+            await self.services.database.run(frame_log.write_frames, chunks, keep, trim)
         except Exception:
             log.exception("could not write %d frames to the frame log",
                           sum(c[2] for c in chunks))
@@ -177,7 +148,7 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
-        await self.services.database.run(_all_offline)
+        await self.services.database.run(stations.mark_all_offline)
         self._flusher = asyncio.create_task(self._flush_loop(), name="frame-log")
         assert self.services.liveness is not None and self.services.reports is not None
         try:
@@ -192,9 +163,3 @@ class Hub:
                 await self._flusher
             await self.services.reports.drain()
             await self.flush_frames()
-
-
-def _all_offline() -> None:
-    from appliance.db.models import Station
-
-    Station.update(online=False).where(Station.online).execute()

@@ -94,13 +94,12 @@ class NightlyScheduler:
             await self._nightly()
 
 
-SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler", NightlyScheduler)
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: after the database (it needs it), before nothing else."""
     scheduler = NightlyScheduler(app[keys.DATABASE], app[keys.SETTINGS])
-    app[SCHEDULER] = scheduler
+    app[keys.SCHEDULER] = scheduler
     await scheduler.start()
     yield
     await scheduler.stop()

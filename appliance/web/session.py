@@ -20,15 +20,11 @@ from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
     SESSION_MAX_AGE_S,
-    LoginThrottle,
-    Signer,
     StaffSession,
     csrf_ok,
     set_cookie,
 )
 
-SIGNER: web.AppKey[Signer] = web.AppKey("session_signer", Signer)
-THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
 SESSION: web.RequestKey[StaffSession] = web.RequestKey("staff_session", StaffSession)
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -54,7 +50,7 @@ def _still_valid(user_id: int, nonce: str) -> StaffUser | None:
 async def session_middleware(request: web.Request, handler: PageHandler) -> web.StreamResponse:
     raw = request.cookies.get(SESSION_COOKIE)
     if raw:
-        value = request.app[SIGNER].loads(raw, SESSION_MAX_AGE_S)
+        value = request.app[keys.SIGNER].loads(raw, SESSION_MAX_AGE_S)
         if value is not None:
             user = await request.app[keys.DATABASE].read(_still_valid, value["uid"], value["n"])
             if user is not None:
@@ -103,7 +99,7 @@ async def login(request: web.Request, form: dict[str, Any]
     """Check a login form. Returns (redirect response, None) or (None, error message)."""
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
-    throttle = request.app[THROTTLE]
+    throttle = request.app[keys.THROTTLE]
     keys_ = (f"user:{username.lower()}", f"addr:{request.remote}")
     if throttle.blocked(*keys_):
         return None, "Too many failed logins. Wait a few minutes and try again."
@@ -113,7 +109,7 @@ async def login(request: web.Request, form: dict[str, Any]
         throttle.failed(*keys_)
         return None, "Wrong user name or password."
     throttle.succeeded(*keys_)
-    token = request.app[SIGNER].dumps({"uid": user.id, "n": secrets.token_urlsafe(12)})
+    token = request.app[keys.SIGNER].dumps({"uid": user.id, "n": secrets.token_urlsafe(12)})
     target = str(form.get("next") or "/")
     if not target.startswith("/") or target.startswith("//"):
         target = "/"

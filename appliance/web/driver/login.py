@@ -21,7 +21,6 @@ from appliance.web.driver.common import (
     require_driver,
     site,
 )
-from appliance.web.session import THROTTLE
 
 routes = web.RouteTableDef()
 
@@ -43,7 +42,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     identifier, pin = str(form.get("identifier", ""))[:60], str(form.get("pin", ""))[:16]
     target = _safe_next(str(form.get("next", "/me")))
-    throttle = request.app[THROTTLE]
+    throttle = request.app[keys.THROTTLE]
     keys_ = (f"driver:{drivers.digits(identifier) or identifier.upper()}",
              f"driver-addr:{request.remote}")
     error = None
