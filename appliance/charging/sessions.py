@@ -324,3 +324,9 @@ def close_open(session_id: int, at: datetime, flag: str) -> ChargingSession | No
 def stale_suspects(older_than: datetime) -> list[int]:
     return [s.id for s in ChargingSession.select(ChargingSession.id).where(
         (ChargingSession.state == "suspect") & (ChargingSession.updated_at < older_than))]
+
+
+def mark_stop_requested(session_id: int, by: str) -> None:
+    """Who asked the charger to stop this session (the first to ask is kept)."""
+    (ChargingSession.update(stop_requested=by).where(
+        (ChargingSession.id == session_id) & (ChargingSession.stop_requested == "")).execute())

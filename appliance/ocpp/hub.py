@@ -14,8 +14,10 @@ from typing import Any
 
 from appliance import events
 from appliance.charging import frame_log, stations
+from appliance.charging.control import Configuration, Trigger
 from appliance.db.models import utcnow
 from appliance.errors import ChargerOffline
+from appliance.ocpp import commands16
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
 from appliance.ocpp.v16 import Services
@@ -75,14 +77,35 @@ class Hub:
     async def raw(self, cpid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._require(cpid).call(action, payload)
 
+    async def _status(self, cpid: str, call: commands16.Call) -> str:
+        return commands16.status(await self.raw(cpid, *call))
+
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
-        answer = await self.raw(cpid, "RemoteStartTransaction",
-                                {"connectorId": connector_id, "idTag": id_tag})
-        return str(answer.get("status", ""))
+        return await self._status(cpid, commands16.remote_start(connector_id, id_tag))
 
     async def remote_stop(self, cpid: str, transaction_id: int) -> str:
-        answer = await self.raw(cpid, "RemoteStopTransaction", {"transactionId": transaction_id})
-        return str(answer.get("status", ""))
+        return await self._status(cpid, commands16.remote_stop(transaction_id))
+
+    async def reset(self, cpid: str, hard: bool) -> str:
+        return await self._status(cpid, commands16.reset(hard))
+
+    async def unlock(self, cpid: str, connector_id: int) -> str:
+        return await self._status(cpid, commands16.unlock(connector_id))
+
+    async def set_availability(self, cpid: str, connector_id: int, operative: bool) -> str:
+        return await self._status(cpid, commands16.set_availability(connector_id, operative))
+
+    async def trigger(self, cpid: str, message: Trigger, connector_id: int | None = None) -> str:
+        return await self._status(cpid, commands16.trigger(message, connector_id))
+
+    async def clear_cache(self, cpid: str) -> str:
+        return await self._status(cpid, commands16.clear_cache())
+
+    async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
+        return commands16.configuration(await self.raw(cpid, *commands16.get_configuration(keys)))
+
+    async def change_configuration(self, cpid: str, key: str, value: str) -> str:
+        return await self._status(cpid, commands16.change_configuration(key, value))
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:

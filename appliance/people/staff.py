@@ -58,3 +58,11 @@ def reset_password(username: str, password: str | None) -> str:
     user.password_hash = hash_password(chosen)
     user.save()
     return chosen
+
+
+def list_staff() -> list[StaffUser]:
+    return list(StaffUser.select().order_by(StaffUser.username))
+
+
+def set_disabled(username: str, disabled: bool) -> None:
+    StaffUser.update(disabled=disabled).where(StaffUser.username == username).execute()

@@ -14,12 +14,12 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts
 from appliance.billing.cards import list_unknown
-from appliance.db.models import IdTag, utcnow
-from appliance.db.models_site import SiteSetting
+from appliance.db.models import IdTag
+from appliance.db.site import store_value, stored_value
 from appliance.errors import InvalidInput
 from appliance.rfid_reader.uid import UidForm, UidFormError, learn_forms
 from appliance.web.audit import record
-from appliance.web.session import current_staff, require
+from appliance.web.session import require, staff_actor
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
@@ -58,20 +58,6 @@ async def desk_page(request: web.Request) -> web.StreamResponse:
                                          "drivers": drivers, "reader": reader})
 
 
-def _stored_form() -> UidForm | None:
-    row = SiteSetting.get_or_none(SiteSetting.key == FORM_KEY)
-    return UidForm(**json.loads(row.value)) if row is not None else None
-
-
-def _store_form(form: UidForm, actor: str) -> None:
-    value = json.dumps({k: str(v) for k, v in asdict(form).items()})
-    (SiteSetting.insert(key=FORM_KEY, value=value, updated_at=utcnow(), updated_by=actor)
-     .on_conflict(conflict_target=[SiteSetting.key],
-                  update={SiteSetting.value: value, SiteSetting.updated_at: utcnow(),
-                          SiteSetting.updated_by: actor})
-     .execute())
-
-
 def candidates(reads: list[dict[str, Any]], unknown: list[dict[str, Any]]
                ) -> list[dict[str, Any]]:
     """Pairs of (a card tapped at the desk, a tag a charger sent) that are the same card in
@@ -108,9 +94,8 @@ async def learn_post(request: web.Request) -> web.StreamResponse:
         form = UidForm(**json.loads(str(form_data.get("form", ""))))
     except (ValueError, TypeError, UidFormError) as err:
         raise InvalidInput("that is not a UID form") from err
-    staff = current_staff(request)
-    await request.app[keys.DATABASE].run(_store_form, form, f"staff:{staff.username}"
-                                         if staff else "staff")
+    stored = {k: str(v) for k, v in asdict(form).items()}
+    await request.app[keys.DATABASE].run(store_value, FORM_KEY, stored, staff_actor(request))
     if keys.READER in request.app:
         request.app[keys.READER].set_form(form)
     await record(request, "reader.uid_form", "desk reader", {"form": form.describe()})
@@ -119,6 +104,7 @@ async def learn_post(request: web.Request) -> web.StreamResponse:
 
 async def apply_stored_form(app: web.Application) -> None:
     """At start: a form staff confirmed earlier wins over the boot settings."""
-    form = await app[keys.DATABASE].read(_stored_form)
+    stored = await app[keys.DATABASE].read(stored_value, FORM_KEY)
+    form = UidForm(**stored) if stored is not None else None
     if form is not None and keys.READER in app:
         app[keys.READER].set_form(form)

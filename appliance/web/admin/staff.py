@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import keys
-from appliance.db.models import StaffUser
 from appliance.errors import ApplianceError
-from appliance.people.staff import create_staff, reset_password
+from appliance.people.staff import create_staff, list_staff, reset_password, set_disabled
 from appliance.web.audit import record
 from appliance.web.session import require
 from appliance.web.templating import render
@@ -15,21 +14,13 @@ from appliance.web.templating import render
 routes = web.RouteTableDef()
 
 
-def _staff() -> list[StaffUser]:
-    return list(StaffUser.select().order_by(StaffUser.username))
-
-
 @routes.get("/staff")
 @require("admin")
 async def staff_page(request: web.Request, message: str | None = None, ok: bool = True,
                      status: int = 200) -> web.StreamResponse:
-    users = await request.app[keys.DATABASE].read(_staff)
+    users = await request.app[keys.DATABASE].read(list_staff)
     return render(request, "staff.html", {"users": users, "message": message, "ok": ok},
                   status=status)
-
-
-def _set_disabled(username: str, disabled: bool) -> None:
-    StaffUser.update(disabled=disabled).where(StaffUser.username == username).execute()
 
 
 @routes.post("/staff")
@@ -46,7 +37,7 @@ async def staff_post(request: web.Request) -> web.StreamResponse:
             password = await database.run(reset_password, username, None)
             text = f"{username}: new password {password} (shown once)."
         else:
-            await database.run(_set_disabled, username, form.get("action") == "disable")
+            await database.run(set_disabled, username, form.get("action") == "disable")
             text = f"{username}: {form.get('action')}d."
     except ApplianceError as err:
         return await staff_page(request, err.message, ok=False, status=400)

@@ -3,7 +3,7 @@ working hours / energy / fees with a chart, commands, configuration, recent fram
 
 from __future__ import annotations
 
-import json
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.charging import admin
+from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.reports.stats import station_daily
@@ -22,24 +23,30 @@ from appliance.web.templating import render
 
 routes = web.RouteTableDef()
 
-# The commands a charger page offers: name -> (OCPP action, payload builder from the form).
-COMMANDS: dict[str, tuple[str, Any]] = {
-    "reset_soft": ("Reset", lambda f: {"type": "Soft"}),
-    "reset_hard": ("Reset", lambda f: {"type": "Hard"}),
-    "unlock": ("UnlockConnector", lambda f: {"connectorId": int(f["connector_id"])}),
-    "available": ("ChangeAvailability", lambda f: {"connectorId": int(f["connector_id"]),
-                                                   "type": "Operative"}),
-    "unavailable": ("ChangeAvailability", lambda f: {"connectorId": int(f["connector_id"]),
-                                                     "type": "Inoperative"}),
-    "remote_start": ("RemoteStartTransaction", lambda f: {"connectorId": int(f["connector_id"]),
-                                                          "idTag": f["id_tag"].strip()}),
-    "remote_stop": ("RemoteStopTransaction", lambda f: {"transactionId":
-                                                        int(f["transaction_id"])}),
-    "trigger": ("TriggerMessage", lambda f: {"requestedMessage": f["message"]}),
-    "clear_cache": ("ClearCache", lambda f: {}),
-    "get_configuration": ("GetConfiguration", lambda f: {}),
-    "change_configuration": ("ChangeConfiguration", lambda f: {"key": f["key"].strip(),
-                                                               "value": f["value"]}),
+Command = Callable[[ChargerControl, str, dict[str, str]], Awaitable[str]]
+
+
+async def _configuration(control: ChargerControl, cpid: str, form: dict[str, str]) -> str:
+    config = await control.get_configuration(cpid)
+    return "\n".join(f"{i.key} = {i.value}" + (" (read-only)" if i.readonly else "")
+                     for i in config.items)
+
+
+# The commands a charger page offers, as ChargerControl verbs: name -> the call from the form.
+COMMANDS: dict[str, Command] = {
+    "reset_soft": lambda c, cpid, f: c.reset(cpid, hard=False),
+    "reset_hard": lambda c, cpid, f: c.reset(cpid, hard=True),
+    "unlock": lambda c, cpid, f: c.unlock(cpid, int(f["connector_id"])),
+    "available": lambda c, cpid, f: c.set_availability(cpid, int(f["connector_id"]), True),
+    "unavailable": lambda c, cpid, f: c.set_availability(cpid, int(f["connector_id"]), False),
+    "remote_start": lambda c, cpid, f: c.remote_start(cpid, int(f["connector_id"]),
+                                                      f["id_tag"].strip()),
+    "remote_stop": lambda c, cpid, f: c.remote_stop(cpid, int(f["transaction_id"])),
+    "trigger": lambda c, cpid, f: c.trigger(cpid, Trigger(f["message"])),
+    "clear_cache": lambda c, cpid, f: c.clear_cache(cpid),
+    "get_configuration": _configuration,
+    "change_configuration": lambda c, cpid, f: c.change_configuration(cpid, f["key"].strip(),
+                                                                      f["value"]),
 }
 
 
@@ -115,18 +122,16 @@ async def station_command(request: web.Request) -> web.StreamResponse:
     name = form.get("command", "")
     if name not in COMMANDS:
         raise InvalidInput("unknown command")
-    action, build = COMMANDS[name]
+    await record(request, "station.command", cpid, {"command": name} | {
+        k: v for k, v in form.items() if k not in ("command", "csrf_token")})
     try:
-        payload = build(form)
+        text = await COMMANDS[name](request.app[keys.CONTROL], cpid, form)
+        result = {"ok": True, "action": name, "text": text}
     except (KeyError, ValueError):
-        return await station_page(request, {"ok": False, "action": action,
-                                            "text": "Fill in every field of the command."}, 400)
-    await record(request, "station.command", cpid, {"action": action, "payload": payload})
-    try:
-        answer = await request.app[keys.CONTROL].raw(cpid, action, payload)
-        result = {"ok": True, "action": action, "text": json.dumps(answer, indent=1)}
+        result = {"ok": False, "action": name, "text": "Fill in every field of the command."}
+        return await station_page(request, result, 400)
     except ApplianceError as err:
-        result = {"ok": False, "action": action, "text": err.message}
+        result = {"ok": False, "action": name, "text": err.message}
     return await station_page(request, result)
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing.commands import check_raw_command
 from appliance.charging import admin, stations
+from appliance.charging.control import Trigger
 from appliance.errors import ApplianceError, InvalidInput
 from appliance.web.api.base import (
     ApiRoutes,
@@ -107,8 +108,8 @@ async def _after_approval(app: web.Application, station: dict[str, Any]) -> list
     try:
         if station["auth_mode"] == "basic" and not station["has_password"] and station["managed"]:
             done.append(f"ChangeConfiguration AuthorizationKey: {await _new_key(app, cpid)}")
-        answer = await control.raw(cpid, "TriggerMessage", {"requestedMessage": "BootNotification"})
-        done.append(f"TriggerMessage BootNotification: {answer.get('status')}")
+        status = await control.trigger(cpid, Trigger.BOOT)
+        done.append(f"TriggerMessage BootNotification: {status}")
     except ApplianceError as err:
         log.warning("%s: after approval: %s", cpid, err.message)
         done.append(f"failed: {err.message}")
@@ -119,9 +120,7 @@ async def _new_key(app: web.Application, cpid: str) -> str:
     """Send the charger a new random AuthorizationKey (20 bytes, hex); keep it only when the
     charger accepts it, the old key working until its first login with the new one."""
     key = secrets.token_bytes(20)
-    answer = await app[keys.CONTROL].raw(cpid, "ChangeConfiguration",
-                                         {"key": "AuthorizationKey", "value": key.hex()})
-    status = str(answer.get("status", ""))
+    status = await app[keys.CONTROL].change_configuration(cpid, "AuthorizationKey", key.hex())
     if status in ("Accepted", "RebootRequired"):
         station = await app[keys.DATABASE].read(admin.get_station, cpid)
         await app[keys.DATABASE].run(stations.rotate_key, station.id, key)

@@ -18,6 +18,7 @@ from aiohttp import web
 from appliance import events, keys
 from appliance.billing import qr
 from appliance.billing.pricing import to_minor
+from appliance.charging import sessions
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
 from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
@@ -84,10 +85,10 @@ def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
 async def _start_timeout(control: ChargerControl, cpid: str) -> float:
     """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin."""
     try:
-        answer = await control.raw(cpid, "GetConfiguration", {"key": ["ConnectionTimeOut"]})
-        for item in answer.get("configurationKey") or []:
-            if item.get("key") == "ConnectionTimeOut":
-                return float(item.get("value")) + START_MARGIN_S
+        config = await control.get_configuration(cpid, ["ConnectionTimeOut"])
+        value = config.value("ConnectionTimeOut")
+        if value is not None:
+            return float(value) + START_MARGIN_S
     except (ApplianceError, TypeError, ValueError) as err:
         log.info("%s: ConnectionTimeOut unknown (%s); using %ss", cpid, err,
                  DEFAULT_CONNECTION_TIMEOUT_S)
@@ -229,11 +230,6 @@ def _session_tx(session_id: int) -> int:
     return int(ChargingSession.get_by_id(session_id).transaction_id)
 
 
-def _mark_stop(session_id: int) -> None:
-    (ChargingSession.update(stop_requested="driver").where(
-        (ChargingSession.id == session_id) & (ChargingSession.stop_requested == "")).execute())
-
-
 @routes.post("/driver/starts/{id:\\d+}/stop")
 @require_driver
 async def stop_post(request: web.Request) -> web.StreamResponse:
@@ -253,5 +249,5 @@ async def stop_post(request: web.Request) -> web.StreamResponse:
     if status != "Accepted":
         return await _live_view(request, "The charger refused to stop. Unplug the cable to stop.",
                                409)
-    await database.run(_mark_stop, state["session_id"])
+    await database.run(sessions.mark_stop_requested, state["session_id"], "driver")
     raise web.HTTPSeeOther(f"/driver/starts/{start_id}?stopping=1")

@@ -10,7 +10,7 @@ from typing import Any
 
 from peewee import fn
 
-from appliance.billing import ledger, qr, settlement, tariffs
+from appliance.billing import ledger, qr, receipts, settlement, tariffs
 from appliance.db.models import (
     Account,
     ChargingSession,
@@ -110,8 +110,7 @@ def issue_receipt(session_id: int, driver_id: int) -> int:
     session = own_session(session_id, driver_id)
     if not session.settled:
         raise NotFound("The receipt is ready once the session has ended.")
-    Receipt.insert(session=session.id).on_conflict_ignore().execute()
-    return int(Receipt.get(Receipt.session == session.id).id)
+    return receipts.number(session.id)
 
 
 def receipt_view(session_id: int, driver_id: int) -> dict[str, Any]:
