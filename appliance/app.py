@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from appliance import background, clock, keys, notify
+from appliance import background, keys, notify
 from appliance.billing import qr
 from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
 from appliance.billing.settlement import sweep
 from appliance.config import Settings
-from appliance.db import maintenance
+from appliance.db import clock, maintenance
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import defaults_from, load_site

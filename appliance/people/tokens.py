@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from peewee import IntegrityError
 
 from appliance.db.models import ApiToken, utcnow
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.web.api.base import token_hash
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def holder(token: str) -> tuple[str, str] | None:
+    """(name, role) of a live token, or None."""
+    row = ApiToken.get_or_none((ApiToken.token_hash == token_hash(token))
+                               & ApiToken.revoked_at.is_null())
+    return (row.name, row.role) if row else None
 
 
 def create_token(name: str, role: str, token: str) -> None:

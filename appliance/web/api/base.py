@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,8 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
-from appliance.db.models import ApiToken, utcnow
+from appliance.db.models import utcnow
 from appliance.errors import Forbidden, InvalidInput, Unauthorized
+from appliance.people import tokens
 from appliance.web.base import PRINCIPAL, STAFF, Principal
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,11 @@ class ApiRoutes(list[Route]):
 
 
 # --- auth -------------------------------------------------------------------------------------
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _lookup_token(digest: str) -> Principal | None:
-    row = ApiToken.get_or_none((ApiToken.token_hash == digest) & ApiToken.revoked_at.is_null())
-    return Principal(f"token:{row.name}", row.role) if row else None
-
-
 async def authenticate(request: web.Request, role: str) -> Principal:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        principal = await request.app[keys.DATABASE].read(_lookup_token,
-                                                          token_hash(header[7:].strip()))
+        found = await request.app[keys.DATABASE].read(tokens.holder, header[7:].strip())
+        principal = Principal(f"token:{found[0]}", found[1]) if found else None
     else:
         principal = request.get(STAFF)  # a logged-in staff member's cookie session
     if principal is None:
