@@ -112,12 +112,6 @@ def assign(tariff_id: int, cpid: str | None, connector_id: int | None) -> dict[s
     return tariff_dict(get_tariff(tariff_id))
 
 
-def unassign(cpid: str | None, connector_id: int | None) -> None:
-    station = Station.get_or_none(Station.key == cpid.upper()) if cpid else None
-    scope = scope_of(station.id if station else None, connector_id)
-    TariffAssignment.delete().where(TariffAssignment.scope == scope).execute()
-
-
 def resolve(station_id: int, connector_id: int | None) -> Tariff | None:
     """The most specific tariff: the connector's, else the station's, else the site default."""
     scopes = [scope_of(station_id, connector_id)] if connector_id else []

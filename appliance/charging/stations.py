@@ -84,10 +84,6 @@ def which_key(auth: StationAuth, password: str) -> int | None:
     return None
 
 
-def password_matches(auth: StationAuth, password: str) -> bool:
-    return which_key(auth, password) is not None
-
-
 def forget_previous_key(station_id: int) -> None:
     """The charger logged in with its new key: the old one stops working."""
     Station.update(key_hash_prev="").where(Station.id == station_id).execute()

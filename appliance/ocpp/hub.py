@@ -62,10 +62,6 @@ class Hub:
     def is_online(self, cpid: str) -> bool:
         return cpid.upper() in self._connections
 
-    @property
-    def connected(self) -> int:
-        return len(self._connections)
-
     def _require(self, cpid: str) -> Connection:
         conn = self.get(cpid)
         if conn is None:

@@ -88,11 +88,6 @@ class NightlyScheduler:
         await catch_up(self.database, self.settings)
         await retry_mail(self.database, self.settings)
 
-    async def run_now(self) -> None:
-        """Run the whole night at once (for tests and the pages), after any running job."""
-        async with self.lock:
-            await self._nightly()
-
 
 
 

@@ -21,7 +21,7 @@ from appliance.errors import ApplianceError, InvalidInput, NotFound
 from appliance.web.audit import record
 from appliance.web.export import csv_response
 from appliance.web.forms import parse_amount
-from appliance.web.session import current_staff, require, staff_actor
+from appliance.web.session import require, staff_actor
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
@@ -32,11 +32,6 @@ def _driver_id(request: web.Request) -> int:
         return int(request.match_info["id"])
     except ValueError as err:
         raise NotFound("no such driver") from err
-
-
-def _actor(request: web.Request) -> str:
-    staff = current_staff(request)
-    return f"staff:{staff.username}" if staff else "anonymous"
 
 
 # --- list, create, edit -------------------------------------------------------------------------
