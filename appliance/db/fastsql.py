@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import peewee
 
-from appliance.db.models import ChargingSession
+from appliance.db.models import BaseModel, ChargingSession
 
-M = TypeVar("M", bound=peewee.Model)
+M = TypeVar("M", bound=BaseModel)
 
 
 def db_of(model: type[peewee.Model]) -> peewee.Database:
