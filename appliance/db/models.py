@@ -6,7 +6,7 @@ Times are UTC, energy integer Wh, power integer W, money integer minor units."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from peewee import (
     AutoField,
@@ -22,6 +22,23 @@ from peewee import (
     TextField,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Self, TypeVar
+
+    from peewee import ModelDelete, ModelSelect
+
+    _M = TypeVar("_M", bound="BaseModel")
+
+    class TupleRows(ModelSelect[Any]):
+        def __iter__(self) -> Iterator[tuple[Any, ...]]: ...
+
+    class TypedSelect(ModelSelect[_M]):
+        """A model's select for the type checker: the stubs say `.tuples()` still yields model
+        instances; peewee yields tuples."""
+
+        def tuples(self, as_tuple: bool = True) -> TupleRows: ...  # type: ignore[override]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -32,6 +49,14 @@ class BaseModel(Model):
     # its own DoesNotExist and every foreign key `x` an `x_id` attribute, which the stubs do not
     # know; the models declare each `x_id` under its field.
     DoesNotExist: ClassVar[type[DoesNotExist]]
+
+    if TYPE_CHECKING:
+        @classmethod
+        def select(cls, *fields: Any) -> TypedSelect[Self]: ...
+
+        # The stubs' `delete` (a generic class variable) cannot be called through a class.
+        @classmethod
+        def delete(cls) -> ModelDelete: ...
 
     class Meta:
         legacy_table_names = False

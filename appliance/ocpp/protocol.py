@@ -45,7 +45,9 @@ try:  # orjson parses and writes frames several times faster; the stdlib is the 
             return _STD_DUMPS(value)
 except ImportError:  # pragma: no cover - orjson is a dependency; kept for odd platforms
     _loads = json.loads
-    _DUMPS = _STD_DUMPS
+
+    def _DUMPS(value: Any) -> str:  # noqa: N802
+        return _STD_DUMPS(value)
 
 _KEY_VALUE = re.compile(
     r'("key"\s*:\s*"AuthorizationKey"(?:[^{}]*?)"value"\s*:\s*)"(?:[^"\\]|\\.)*"')
