@@ -19,7 +19,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def db_of(model: type[peewee.Model]) -> peewee.Database:
-    return model._meta.database  # type: ignore[no-any-return]
+    return cast("peewee.Database", model._meta.database)
 
 
 def table(model: type[peewee.Model]) -> str:
