@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     import asyncio
+    from datetime import timedelta
 
     import jinja2
 
@@ -29,7 +30,7 @@ HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")
 READER: web.AppKey[ReaderService] = web.AppKey("reader")
 SITE: web.AppKey[SiteSettings] = web.AppKey("site")  # refreshed when staff save settings
-CLOCK_BEHIND: web.AppKey[list] = web.AppKey("clock_behind", list)  # [timedelta] when behind
+CLOCK_BEHIND: web.AppKey[list[timedelta]] = web.AppKey("clock_behind", list)  # [behind] or []
 JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
 SIGNER: web.AppKey[Signer] = web.AppKey("session_signer")  # staff page sessions
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")  # staff and driver logins

@@ -28,6 +28,7 @@ fi
 # Lint first: a style slip or an import against the layers fails fast, before the long runs.
 .venv/bin/ruff check appliance tests bench
 .venv/bin/lint-imports  # the contracts in pyproject.toml; ARCHITECTURE.md explains them
+.venv/bin/mypy appliance  # strict, as pyproject.toml configures it
 
 # The suite on SQLite, then again on PostgreSQL: tests/pg.py starts a throwaway cluster
 # (initdb + pg_ctl as the postgres user, 127.0.0.1, fsync off) and gives each test a fresh

@@ -70,7 +70,7 @@ def ledger_sums(account_id: int) -> tuple[int, int]:
     """(balance, held) derived from the ledger itself."""
     rows = (LedgerEntry.select(LedgerEntry.kind, fn.SUM(LedgerEntry.amount))
             .where(LedgerEntry.account == account_id).group_by(LedgerEntry.kind).tuples())
-    sums = dict(rows)
+    sums: dict[str, int | None] = dict(rows)
     return (int(sum(sums.get(k) or 0 for k in BALANCE_KINDS)),
             int(sum(sums.get(k) or 0 for k in HOLD_KINDS)))
 

@@ -27,8 +27,8 @@ def attach(session: ChargingSession, tag: IdTag | None) -> None:
     currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
     session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency))
     if tag is not None and account is not None:
-        session.driver = tag.driver_id
-        session.account = account.id
+        session.driver_id = tag.driver_id
+        session.account_id = account.id
         session.mode = tag.mode
     elif tag is not None:
         session.mode = "personal"
@@ -120,7 +120,8 @@ def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bo
     if not todo:
         return out
     account_ids = {checks[i][0].account_id for i in todo}
-    accounts = {a.id: a for a in fetch_in(Account, Account.id, account_ids)}
+    accounts: dict[int | None, Account] = {a.id: a for a in fetch_in(Account, Account.id,
+                                                                     account_ids)}
     drivers = {d.id: d for d in fetch_in(Driver, Driver.id,
                                          {a.driver_id for a in accounts.values()})}
     # The accounts' open sessions: nearly always just the batch's own, already in hand; only
@@ -131,7 +132,7 @@ def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bo
                                             [False])]
     missing = [sid for sid in open_ids if sid not in in_hand]
     others = fetch_in(cs, cs.id, missing) if missing else []
-    open_by_account: dict[int, list[ChargingSession]] = defaultdict(list)
+    open_by_account: dict[int | None, list[ChargingSession]] = defaultdict(list)
     for other in [*(in_hand[sid] for sid in open_ids if sid in in_hand), *others]:
         open_by_account[other.account_id].append(other)
     session_ids = {checks[i][0].id for i in todo} | {
@@ -157,9 +158,9 @@ def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bo
         extra_wh = power * SAMPLE_INTERVAL_S // 3600
         projected = cost(session, now, extra_wh, SAMPLE_INTERVAL_S)
         own_holds = holds.get(session.id, 0)
-        others = sum(cost(o, now).fee for o in open_by_account[session.account_id]
-                     if o.id != session.id and o.id not in holds)
-        limit = account.balance + overdraft - (account.held - own_holds) - others
+        others_fee = sum(cost(o, now).fee for o in open_by_account[session.account_id]
+                         if o.id != session.id and o.id not in holds)
+        limit = account.balance + overdraft - (account.held - own_holds) - others_fee
         if own_holds:
             limit = min(limit, own_holds)
         limit_wh = limits_wh.get(session.id)

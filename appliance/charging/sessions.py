@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import IntegrityError, fn
+from peewee import Field, IntegrityError, fn
 
 from appliance.charging import metering
 from appliance.charging.stations import flag_expr
@@ -167,6 +167,7 @@ _BY_TX = (f"{col(ChargingSession.transaction_id)} = {{p}} "
 _ACTIVE_ON = (f"{col(ChargingSession.station)} = {{p}} AND {col(ChargingSession.connector_id)} "
               f"= {{p}} AND {col(ChargingSession.state)} = 'active' "
               f"ORDER BY {col(ChargingSession.id)} DESC LIMIT 1")
+_LIVE_COLUMNS: tuple[Field[Any], ...]
 _LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_register_wh,
                  ChargingSession.power_w, ChargingSession.energy_wh, ChargingSession.flags,
                  ChargingSession.updated_at)

@@ -41,6 +41,7 @@ def _models() -> list[type[peewee.Model]]:
     """Every model, parents before children (foreign keys are checked on each insert)."""
     from appliance.db.schema import ALL_MODELS
 
+    # peewee exports sort_models; the stubs do not declare it.
     return list(peewee.sort_models(ALL_MODELS))  # type: ignore[attr-defined]
 
 

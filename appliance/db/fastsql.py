@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import peewee
 
-from appliance.db.models import ChargingSession
+from appliance.db.models import BaseModel, ChargingSession
 
-M = TypeVar("M", bound=peewee.Model)
+M = TypeVar("M", bound=BaseModel)
 
 
 def db_of(model: type[peewee.Model]) -> peewee.Database:
-    return model._meta.database  # type: ignore[no-any-return]
+    return cast("peewee.Database", model._meta.database)
 
 
 def table(model: type[peewee.Model]) -> str:
@@ -33,7 +33,14 @@ def col(field: peewee.Field) -> str:
 _STATEMENTS: dict[tuple[str, str], str] = {}  # (key, placeholder) -> SQL; a few dozen at most
 
 
-def sql(key: str, build: Callable[[str], str]) -> str:
+class Build(Protocol):
+    """Builds a statement from the database's placeholder. A protocol, not a Callable: mypy
+    infers `lambda p, i=i: ...` (a loop value bound as a default) only against this."""
+
+    def __call__(self, placeholder: str, /) -> str: ...
+
+
+def sql(key: str, build: Build) -> str:
     """The statement `build(placeholder)` for the bound database, built on first use only."""
     param = db_of(ChargingSession).param
     statement = _STATEMENTS.get((key, param))
@@ -193,7 +200,8 @@ def get(model: type[M], key: peewee.Field, value: Any, where: str = "",
 
 def get_by_id(model: type[M], value: Any) -> M:
     """`Model.get_by_id`, as `get`; raises the model's DoesNotExist like it."""
-    found = get(model, model._meta.primary_key, value)
+    # Every model has a primary key; the stubs allow False (a model declared without one).
+    found = get(model, cast("peewee.Field[Any]", model._meta.primary_key), value)
     if found is None:
         raise model.DoesNotExist(f"{model.__name__} {value} does not exist")
     return found

@@ -55,7 +55,7 @@ def migrate(database: Database, backup_dir: Path) -> list[str]:
         backup(database, target)
         log.info("backed up the database to %s before migrating", target)
     try:
-        done = _runner(database).up()
+        done: list[str] = _runner(database).up()
     except Exception as err:
         raise DatabaseError(f"migration failed, the database is unchanged: {err}") from err
     log.info("applied migrations: %s", ", ".join(done))

@@ -18,6 +18,7 @@ def parse_amount(text: str, currency: str, field: str = "amount") -> int:
                            details={"field": field}) from err
     if not value.is_finite() or value <= 0:
         raise InvalidInput(f"{field}: the amount must be above zero", details={"field": field})
+    # A finite Decimal's exponent is an int (the Literal letters are NaN and infinity).
     if -value.as_tuple().exponent > digits:  # type: ignore[operator]
         raise InvalidInput(f"{field}: at most {digits} decimals in {currency}",
                            details={"field": field})

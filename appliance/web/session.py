@@ -7,7 +7,7 @@ import asyncio
 import functools
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from aiohttp import web
 
@@ -27,6 +27,9 @@ from appliance.web.security import (
 
 SESSION: web.RequestKey[StaffSession] = web.RequestKey("staff_session", StaffSession)
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+P = ParamSpec("P")
+# What `require` guards: a page handler, keeping its own signature for the type checker.
+Guarded = Callable[Concatenate[web.Request, P], Awaitable[web.StreamResponse]]
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/ocpp/", "/c/", "/me", "/driver")
 
@@ -67,19 +70,19 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
     return await handler(request)
 
 
-def require(role: str = "desk") -> Callable[[PageHandler], PageHandler]:
+def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
     """Guard a page: staff of at least `role` (admin > desk); others go to the login page."""
 
-    def wrap(handler: PageHandler) -> PageHandler:
+    def wrap(handler: Guarded[P]) -> Guarded[P]:
         @functools.wraps(handler)
-        async def guarded(request: web.Request, *args: Any, **kwargs: Any
+        async def guarded(request: web.Request, /, *args: P.args, **kwargs: P.kwargs
                           ) -> web.StreamResponse:
             staff = current_staff(request)
             if staff is None:
                 raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
             if role == "admin" and staff.role != "admin":
                 raise Forbidden("this page is for admins")
-            return await handler(request, *args, **kwargs)  # type: ignore[call-arg]
+            return await handler(request, *args, **kwargs)
 
         return guarded
 

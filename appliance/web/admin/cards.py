@@ -16,8 +16,12 @@ routes = web.RouteTableDef()
 
 @routes.get("/cards")
 @require("desk")
-async def cards_page(request: web.Request, message: str | None = None, ok: bool = True,
-                     status: int = 200) -> web.StreamResponse:
+async def cards_page(request: web.Request) -> web.StreamResponse:
+    return await _render_cards(request)
+
+
+async def _render_cards(request: web.Request, message: str | None = None, ok: bool = True,
+                        status: int = 200) -> web.StreamResponse:
     q = request.query.get("q") or None
     database = request.app[keys.DATABASE]
     rows = await database.read(cards.list_cards, None, 500, q, request.query.get("status") or None)
@@ -40,7 +44,7 @@ async def cards_post(request: web.Request) -> web.StreamResponse:
         else:
             await database.run(cards.update_card, id_tag, {"status": str(form.get("status"))})
     except ApplianceError as err:
-        return await cards_page(request, err.message, ok=False, status=400)
+        return await _render_cards(request, err.message, ok=False, status=400)
     await record(request, f"card.{action}", id_tag, {k: str(v) for k, v in form.items()
                                                      if k != "csrf_token"})
-    return await cards_page(request, f"{id_tag}: saved.")
+    return await _render_cards(request, f"{id_tag}: saved.")

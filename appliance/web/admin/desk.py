@@ -77,7 +77,11 @@ def candidates(reads: list[dict[str, Any]], unknown: list[dict[str, Any]]
 
 @routes.get("/desk/learn")
 @require("admin")
-async def learn_page(request: web.Request, message: str | None = None) -> web.StreamResponse:
+async def learn_page(request: web.Request) -> web.StreamResponse:
+    return await _render_learn(request)
+
+
+async def _render_learn(request: web.Request, message: str | None = None) -> web.StreamResponse:
     service = request.app.get(keys.READER)
     reads = service.status()["last_reads"] if service else []
     unknown = await request.app[keys.DATABASE].read(list_unknown, 20)
@@ -99,7 +103,7 @@ async def learn_post(request: web.Request) -> web.StreamResponse:
     if keys.READER in request.app:
         request.app[keys.READER].set_form(form)
     await record(request, "reader.uid_form", "desk reader", {"form": form.describe()})
-    return await learn_page(request, f"The desk reader now writes cards as: {form.describe()}")
+    return await _render_learn(request, f"The desk reader now writes cards as: {form.describe()}")
 
 
 async def apply_stored_form(app: web.Application) -> None:

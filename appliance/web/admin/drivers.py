@@ -71,9 +71,13 @@ async def ledger_csv(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/drivers/new")
 @require("desk")
-async def new_driver_page(request: web.Request, error: str | None = None,
-                          form: dict[str, str] | None = None, status: int = 200
-                          ) -> web.StreamResponse:
+async def new_driver_page(request: web.Request) -> web.StreamResponse:
+    return await _render_new_driver(request)
+
+
+async def _render_new_driver(request: web.Request, error: str | None = None,
+                             form: dict[str, str] | None = None, status: int = 200
+                             ) -> web.StreamResponse:
     form = form or {"id_tag": request.query.get("id_tag", ""), "mode": "commercial"}
     return render(request, "driver_new.html", {"form": form, "error": error}, status=status)
 
@@ -95,7 +99,7 @@ async def create_driver(request: web.Request) -> web.StreamResponse:
             _create_with_card, fields, request.app[keys.SITE].currency,
             form.get("id_tag", "").strip(), form.get("mode", "commercial"))
     except ApplianceError as err:
-        return await new_driver_page(request, err.message, form, 400)
+        return await _render_new_driver(request, err.message, form, 400)
     await record(request, "driver.create", str(driver_id), form)
     raise web.HTTPSeeOther(f"/drivers/{driver_id}")
 
@@ -111,8 +115,12 @@ def _driver_page_data(driver_id: int) -> dict[str, Any]:
 
 @routes.get("/drivers/{id:\\d+}")
 @require("desk")
-async def driver_page(request: web.Request, message: str | None = None, ok: bool = True,
-                      status: int = 200) -> web.StreamResponse:
+async def driver_page(request: web.Request) -> web.StreamResponse:
+    return await _render_driver(request)
+
+
+async def _render_driver(request: web.Request, message: str | None = None, ok: bool = True,
+                         status: int = 200) -> web.StreamResponse:
     data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request))
     data.update({"message": message, "ok": ok, "methods": METHODS,
                  "form_key": secrets.token_urlsafe(16)})
@@ -128,9 +136,9 @@ async def edit_driver(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[keys.DATABASE].run(accounts.update_driver, _driver_id(request), fields)
     except ApplianceError as err:
-        return await driver_page(request, err.message, ok=False, status=400)
+        return await _render_driver(request, err.message, ok=False, status=400)
     await record(request, "driver.update", request.match_info["id"], fields)
-    return await driver_page(request, "Saved.")
+    return await _render_driver(request, "Saved.")
 
 
 @routes.post("/drivers/{id:\\d+}/cards")
@@ -150,9 +158,9 @@ async def driver_cards(request: web.Request) -> web.StreamResponse:
             text = f"Card {form.get('id_tag')} bound."
     except (ApplianceError, KeyError) as err:
         message = err.message if isinstance(err, ApplianceError) else "missing field"
-        return await driver_page(request, message, ok=False, status=400)
+        return await _render_driver(request, message, ok=False, status=400)
     await record(request, "driver.card", str(driver_id), form)
-    return await driver_page(request, text)
+    return await _render_driver(request, text)
 
 
 # --- money --------------------------------------------------------------------------------------
@@ -179,7 +187,7 @@ async def topup(request: web.Request) -> web.StreamResponse:
                                        form.get("receipt_no", ""), f"topup:{ref}", actor,
                                        form.get("note", "")))
     except ApplianceError as err:
-        return await driver_page(request, err.message, ok=False, status=400)
+        return await _render_driver(request, err.message, ok=False, status=400)
     await record(request, "money.topup", str(driver_id), form)
     raise web.HTTPSeeOther(f"/drivers/{driver_id}/receipts/{result['entry_id']}")
 
@@ -206,9 +214,9 @@ async def correction(request: web.Request) -> web.StreamResponse:
                                          f"{kind}:{session_id or '-'}:{ref}", actor, session_id))
     except (ApplianceError, ValueError) as err:
         message = err.message if isinstance(err, ApplianceError) else "session must be a number"
-        return await driver_page(request, message, ok=False, status=400)
+        return await _render_driver(request, message, ok=False, status=400)
     await record(request, f"money.{kind}", str(driver_id), form)
-    return await driver_page(request, f"{kind.capitalize()} booked.")
+    return await _render_driver(request, f"{kind.capitalize()} booked.")
 
 
 def _receipt(driver_id: int, entry_id: int) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
 def summary(first: date, last: date) -> dict[str, Any]:
     """Per charger and per day totals over a period, from the stored charger rows only."""
     rows = site_daily(first, last)
-    names = dict(Station.select(Station.id, Station.cpid).tuples())
+    names: dict[int, str] = dict(Station.select(Station.id, Station.cpid).tuples())
     figures = ("charging_s", "available_s", "faulted_s", "energy_wh", "fees_minor", "sessions")
     chargers: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(figures, 0))
     per_day: dict[date, dict[str, float]] = {first + timedelta(days=i): dict.fromkeys(figures, 0)

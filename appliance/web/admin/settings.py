@@ -19,8 +19,12 @@ routes = web.RouteTableDef()
 
 @routes.get("/settings")
 @require("admin")
-async def settings_page(request: web.Request, message: str | None = None, ok: bool = True,
-                        status: int = 200) -> web.StreamResponse:
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    return await _render_settings(request)
+
+
+async def _render_settings(request: web.Request, message: str | None = None, ok: bool = True,
+                           status: int = 200) -> web.StreamResponse:
     site = request.app[keys.SITE]
     fields = [(name, f.metadata["label"], getattr(site, name), f.type)
               for name, f in SITE_FIELDS.items()]
@@ -42,6 +46,6 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         request.app[keys.SITE] = await request.app[keys.DATABASE].run(
             save_site, defaults_from(request.app[keys.SETTINGS]), changes, staff_actor(request))
     except ApplianceError as err:
-        return await settings_page(request, err.message, ok=False, status=400)
+        return await _render_settings(request, err.message, ok=False, status=400)
     await record(request, "site.settings", "site", changes)
-    return await settings_page(request, "Settings saved.")
+    return await _render_settings(request, "Settings saved.")

@@ -16,8 +16,12 @@ routes = web.RouteTableDef()
 
 @routes.get("/staff")
 @require("admin")
-async def staff_page(request: web.Request, message: str | None = None, ok: bool = True,
-                     status: int = 200) -> web.StreamResponse:
+async def staff_page(request: web.Request) -> web.StreamResponse:
+    return await _render_staff(request)
+
+
+async def _render_staff(request: web.Request, message: str | None = None, ok: bool = True,
+                        status: int = 200) -> web.StreamResponse:
     users = await request.app[keys.DATABASE].read(list_staff)
     return render(request, "staff.html", {"users": users, "message": message, "ok": ok},
                   status=status)
@@ -40,7 +44,7 @@ async def staff_post(request: web.Request) -> web.StreamResponse:
             await database.run(set_disabled, username, form.get("action") == "disable")
             text = f"{username}: {form.get('action')}d."
     except ApplianceError as err:
-        return await staff_page(request, err.message, ok=False, status=400)
+        return await _render_staff(request, err.message, ok=False, status=400)
     await record(request, f"staff.{form.get('action')}", username,
                  {"role": form.get("role", "")})
-    return await staff_page(request, text)
+    return await _render_staff(request, text)

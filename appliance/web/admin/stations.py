@@ -85,8 +85,12 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str,
 
 @routes.get("/stations/{id}")
 @require("desk")
-async def station_page(request: web.Request, result: dict[str, Any] | None = None,
-                       status: int = 200) -> web.StreamResponse:
+async def station_page(request: web.Request) -> web.StreamResponse:
+    return await _render_station(request)
+
+
+async def _render_station(request: web.Request, result: dict[str, Any] | None = None,
+                          status: int = 200) -> web.StreamResponse:
     tz = request.app[keys.SITE].tz
     first, last = _range(request, tz)
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
@@ -129,10 +133,10 @@ async def station_command(request: web.Request) -> web.StreamResponse:
         result = {"ok": True, "action": name, "text": text}
     except (KeyError, ValueError):
         result = {"ok": False, "action": name, "text": "Fill in every field of the command."}
-        return await station_page(request, result, 400)
+        return await _render_station(request, result, 400)
     except ApplianceError as err:
         result = {"ok": False, "action": name, "text": err.message}
-    return await station_page(request, result)
+    return await _render_station(request, result)
 
 
 @routes.post("/stations/{id}/settings")
@@ -149,8 +153,8 @@ async def station_settings(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[keys.DATABASE].run(admin.update_station, cpid, fields)
     except InvalidInput as err:
-        return await station_page(request, {"ok": False, "action": "settings",
-                                            "text": err.message}, 400)
+        return await _render_station(request, {"ok": False, "action": "settings",
+                                               "text": err.message}, 400)
     staff = current_staff(request)
     await record(request, "station.update", cpid,
                  {k: v for k, v in fields.items() if k != "password"} | {

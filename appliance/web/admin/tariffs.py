@@ -20,8 +20,12 @@ routes = web.RouteTableDef()
 
 @routes.get("/tariffs")
 @require("desk")
-async def tariffs_page(request: web.Request, message: str | None = None, ok: bool = True,
-                       status: int = 200) -> web.StreamResponse:
+async def tariffs_page(request: web.Request) -> web.StreamResponse:
+    return await _render_tariffs(request)
+
+
+async def _render_tariffs(request: web.Request, message: str | None = None, ok: bool = True,
+                          status: int = 200) -> web.StreamResponse:
     rows = await request.app[keys.DATABASE].read(tariffs.list_tariffs)
     return render(request, "tariffs.html", {"tariffs": rows, "message": message, "ok": ok,
                                             "price_fields": tariffs.PRICE_FIELDS,
@@ -60,6 +64,6 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
                                              assign_to)
     except (ApplianceError, ValueError, InvalidOperation) as err:
         message = err.message if isinstance(err, ApplianceError) else "numbers only, please"
-        return await tariffs_page(request, message, ok=False, status=400)
+        return await _render_tariffs(request, message, ok=False, status=400)
     await record(request, "tariff.save", form.get("name", ""), form)
-    return await tariffs_page(request, "Tariff saved.")
+    return await _render_tariffs(request, "Tariff saved.")

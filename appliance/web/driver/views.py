@@ -91,7 +91,7 @@ def live_state(start_id: int, driver_id: int, at: datetime) -> dict[str, Any]:
     return out
 
 
-def _balance_upto(account_id: int, entry_id: int) -> int:
+def _balance_upto(account_id: int | None, entry_id: int) -> int:
     return int(LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
                .where((LedgerEntry.account == account_id) & (LedgerEntry.id <= entry_id)
                       & LedgerEntry.kind.in_(ledger.BALANCE_KINDS)).scalar())
@@ -121,6 +121,7 @@ def receipt_view(session_id: int, driver_id: int) -> dict[str, Any]:
     last = (LedgerEntry.select(fn.MAX(LedgerEntry.id))
             .where(LedgerEntry.session == session.id).scalar())
     snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
+    assert session.stopped_at is not None  # settled: it has stopped
     return {
         "number": receipt.id, "issued_at": receipt.created_at, "session": session,
         "station": Station.get_by_id(session.station_id),
