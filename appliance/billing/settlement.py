@@ -83,37 +83,13 @@ def account_state(account: Account, now: datetime) -> dict[str, int]:
             "debt": ledger.debt(account.balance, overdraft)}
 
 
-def over_limit(session: ChargingSession, now: datetime) -> bool:
-    """Whether cost plus one sample interval at the current power reaches what the account may
-    spend on it (balance + overdraft - other holds - other open sessions)."""
-    if session.mode != "commercial" or session.state != "active" or session.account_id is None:
-        return False
-    account = Account.get_by_id(session.account_id)
-    power = max(0, session.power_w or 0)
-    projected = cost(session, now, power * SAMPLE_INTERVAL_S // 3600, SAMPLE_INTERVAL_S)
-    own_holds = sum(h.amount for h in Hold.select().where(
-        (Hold.session == session.id) & (Hold.state != "released")))
-    limit = (account.balance + ledger.overdraft(Driver.get_by_id(account.driver_id))
-             - (account.held - own_holds) - open_cost(account.id, now, exclude=session.id))
-    if own_holds:
-        # A QR start: its hold (the driver's limit, capped by the balance) is all it may spend.
-        limit = min(limit, own_holds)
-    return projected.fee >= limit or _energy_limit_reached(
-        session, power * SAMPLE_INTERVAL_S // 3600)
-
-
-def _energy_limit_reached(session: ChargingSession, extra_wh: int) -> bool:
-    """Whether a QR session reaches the driver's kWh limit (with one more sample's energy)."""
-    start = QrStart.get_or_none(QrStart.session == session.id)
-    return bool(start is not None and start.limit_wh
-                and session.energy_wh + extra_wh >= start.limit_wh)
-
-
 def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
     """`watchdog` for the sessions of a batch of MeterValues (each with its receipt time), in a
     few queries for the whole batch instead of five or six per session: accounts, drivers, the
     accounts' open sessions, their holds and the QR limits are read once, then each session is
-    judged exactly as `over_limit` judges it."""
+    judged alone: whether cost plus one sample interval at the current power reaches what the
+    account may spend on it (balance + overdraft - other holds - other open sessions; a QR
+    start: its hold, and its kWh limit)."""
     out = [False] * len(checks)
     todo = [i for i, (s, _) in enumerate(checks)
             if s.mode == "commercial" and s.state == "active" and s.account_id is not None]
@@ -178,11 +154,9 @@ def _request_stop(session: ChargingSession) -> None:
 
 
 def watchdog(session: ChargingSession, now: datetime) -> bool:
-    """Mark a session to stop when it runs out; True when a stop command should go out."""
-    if not over_limit(session, now):
-        return False
-    _request_stop(session)
-    return True
+    """Mark a session to stop when it runs out; True when a stop command should go out. The
+    rule is `watchdog_many`'s, for a batch of one: money logic changes in one place."""
+    return watchdog_many([(session, now)])[0]
 
 
 def settle(session: ChargingSession, actor: str = "system") -> None:
