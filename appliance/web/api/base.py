@@ -77,7 +77,7 @@ def guarded(route: Route) -> Handler:
 
 
 # --- bodies and answers -----------------------------------------------------------------------
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return rfc3339(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
@@ -93,7 +93,7 @@ def rfc3339(moment: datetime | None) -> str | None:
 
 def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status,
-                             dumps=lambda d: json.dumps(d, default=_default))
+                             dumps=lambda d: json.dumps(d, default=json_default))
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:

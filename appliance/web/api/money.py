@@ -15,8 +15,8 @@ from appliance.billing import accounts, idempotency, ledger, tariffs
 from appliance.errors import NotFound
 from appliance.web.api.base import (
     ApiRoutes,
-    _default,
     json_body,
+    json_default,
     listing,
     ok,
     page,
@@ -65,7 +65,7 @@ def _id(request: web.Request, name: str = "id") -> int:
 
 
 def _encode(data: Any) -> str:
-    return json.dumps(data, default=_default)
+    return json.dumps(data, default=json_default)
 
 
 async def money_call(request: web.Request, body: dict[str, Any],
