@@ -7,7 +7,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import StaffUser
 from appliance.errors import ApplianceError
-from appliance.people.staff import create_staff, reset_password
+from appliance.people.staff import create_staff, reset_password, set_disabled, set_role
 from appliance.web.audit import record
 from appliance.web.session import require
 from appliance.web.templating import render
@@ -28,10 +28,6 @@ async def staff_page(request: web.Request, message: str | None = None, ok: bool 
                   status=status)
 
 
-def _set_disabled(username: str, disabled: bool) -> None:
-    StaffUser.update(disabled=disabled).where(StaffUser.username == username).execute()
-
-
 @routes.post("/staff")
 @require("admin")
 async def staff_post(request: web.Request) -> web.StreamResponse:
@@ -45,8 +41,11 @@ async def staff_post(request: web.Request) -> web.StreamResponse:
         elif form.get("action") == "reset":
             password = await database.run(reset_password, username, None)
             text = f"{username}: new password {password} (shown once)."
+        elif form.get("action") == "role":
+            await database.run(set_role, username, form.get("role", ""))
+            text = f"{username}: role {form.get('role')}; logged out everywhere."
         else:
-            await database.run(_set_disabled, username, form.get("action") == "disable")
+            await database.run(set_disabled, username, form.get("action") == "disable")
             text = f"{username}: {form.get('action')}d."
     except ApplianceError as err:
         return await staff_page(request, err.message, ok=False, status=400)
