@@ -109,6 +109,15 @@ async def test_reset_disable_and_logout_everywhere_end_every_session(server: Tes
                                         from_page="/staff")
         assert status == 200 and "new password" in html
         assert (await replay(server, STAFF_COOKIE, value, "/"))[0] == 303
+        # A role change ends the sessions made under the old role.
+        status, _ = await first.post("/login", {"username": "clerk", "password": html.split(
+            "new password ")[1].split(" ")[0]}, from_page="/login")
+        assert status == 303
+        value = cookie(first.session, server, STAFF_COOKIE)
+        status, _ = await admin.post("/staff", {"action": "role", "username": "clerk",
+                                                "role": "admin"}, from_page="/staff")
+        assert status == 200
+        assert (await replay(server, STAFF_COOKIE, value, "/"))[0] == 303
         # Disabling, then enabling again, does not bring an old session back.
         await server.app[keys.DATABASE].run(create_staff, "night", "desk", "a-good-password-2")
         async with client_from("127.0.0.1") as night:
