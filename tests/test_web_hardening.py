@@ -12,6 +12,9 @@ from datetime import timedelta
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from appliance import keys
 from appliance.db.models import utcnow
@@ -282,3 +285,16 @@ async def test_every_answer_says_nosniff_and_a_referrer_policy(server: TestServe
         async with session.post(server.make_url("/login"), data={}) as resp:
             assert resp.status == 403  # the CSRF refusal is an answer too
             assert resp.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("/\\\t\n\r :.@%?#aZ\x00\x0b\x1f\u3000"), max_size=12))
+def test_any_next_stays_on_this_site(target: str) -> None:
+    """Whatever `next` holds, where a browser lands (the Location as aiohttp writes it, resolved
+    against the page) is this box."""
+    from yarl import URL
+
+    from appliance.web.security import safe_next
+
+    landed = URL("http://box.lan/login").join(URL(safe_next(target)))
+    assert landed.host == "box.lan" and landed.scheme == "http", (target, landed)
