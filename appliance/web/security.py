@@ -116,19 +116,22 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 
 class LoginThrottle:
     """Failed logins per key (a user name or card number together with the address it came
-    from, or an address alone), with exponential backoff: the first `free` failures cost
-    nothing, then each further try waits 1, 2, 4 ... seconds, up to `MAX_WAIT_S`. The keys are
-    per address on purpose: a stranger's failures never lock the right person out from
-    elsewhere. What a guesser on many addresses can do is bounded by the password's strength,
-    or, for a PIN, by the hard lock in people.drivers."""
+    from, or an address alone), counted over the last `WINDOW_S`, with exponential backoff:
+    the first `free` failures cost nothing, then each further try waits 1, 2, 4 ... seconds
+    after the last failure, up to `MAX_WAIT_S`. The keys are per address on purpose: a
+    stranger's failures never lock the right person out from elsewhere. What a guesser on many
+    addresses can do is bounded by the password's strength, or, for a PIN, by the hard lock in
+    people.drivers. A window, not a count since the last quiet spell, so that an address many
+    people share (a desk PC, a NATed guest Wi-Fi) is not held by a steady trickle of typos."""
 
     MAX_WAIT_S = 15 * 60.0
-    FORGET_S = 30 * 60.0  # failures this old no longer count
+    WINDOW_S = 30 * 60.0  # failures older than this no longer count
+    KEEP = 64  # failures remembered per key: past 2**10 s the wait is at its cap anyway
     MAX_KEYS = 10_000  # a flood of addresses cannot grow this without bound
-    TARPIT_S = 0.25  # each failure so far adds this to the next answer, up to 2 s
+    TARPIT_S = 0.25  # each failure in the window adds this to the next answer, up to 2 s
 
     def __init__(self) -> None:
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, last failure)
+        self._failures: dict[str, list[float]] = {}  # key -> recent failure times
 
     async def admit(self, limits: dict[str, int]) -> bool:
         """Before checking a password: slow the answer a little, then say whether this try may
@@ -144,34 +147,33 @@ class LoginThrottle:
         return not refused
 
     def delay_s(self, *keys: str) -> float:
-        return min(2.0, self.TARPIT_S * max(self._count(k) for k in keys))
-
-    def _count(self, key: str) -> int:
-        count, last = self._failures.get(key, (0, 0.0))
-        return count if time.monotonic() - last <= self.FORGET_S else 0
+        return min(2.0, self.TARPIT_S * max(len(self._recent(k)) for k in keys))
 
     def wait_s(self, key: str, free: int) -> float:
         """Seconds before `key` may try again (0: now)."""
-        count, last = self._failures.get(key, (0, 0.0))
-        if self._count(key) < free:
+        recent = self._recent(key)
+        if len(recent) < free:
             return 0.0
-        wait = min(self.MAX_WAIT_S, 2.0 ** min(count - free, 20))
-        return max(0.0, last + wait - time.monotonic())
+        wait = min(self.MAX_WAIT_S, 2.0 ** min(len(recent) - free, 20))
+        return max(0.0, recent[-1] + wait - time.monotonic())
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
         if len(self._failures) >= self.MAX_KEYS:
             self._forget_old(now)
         for key in keys:
-            count, last = self._failures.get(key, (0, now))
-            self._failures[key] = (0 if now - last > self.FORGET_S else count) + 1, now
+            self._failures[key] = [*self._recent(key), now][-self.KEEP:]
 
     def succeeded(self, *keys: str) -> None:
         for key in keys:
             self._failures.pop(key, None)
 
+    def _recent(self, key: str) -> list[float]:
+        now = time.monotonic()
+        return [t for t in self._failures.get(key, ()) if now - t < self.WINDOW_S]
+
     def _forget_old(self, now: float) -> None:
-        stale = [k for k, (_, last) in self._failures.items() if now - last > self.FORGET_S]
-        for key in stale or sorted(self._failures, key=lambda k: self._failures[k][1])[
+        stale = [k for k, times in self._failures.items() if now - times[-1] >= self.WINDOW_S]
+        for key in stale or sorted(self._failures, key=lambda k: self._failures[k][-1])[
                 :self.MAX_KEYS // 10]:
             del self._failures[key]

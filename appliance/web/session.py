@@ -123,7 +123,7 @@ async def login(request: web.Request, form: dict[str, Any]
     if user is None:
         throttle.failed(*limits)
         return None, "Wrong user name or password."
-    throttle.succeeded(*limits)
+    throttle.succeeded(next(iter(limits)))  # the address's count stays
     opened = await database.run(sessions.open_session, sessions.STAFF, user.id,
                                 request.remote or "")
     response = web.HTTPSeeOther(safe_next(str(form.get("next") or "/")))

@@ -59,7 +59,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         driver_id, _, failed = await database.read(drivers.check_pin, identifier, pin)
         locked = await database.run(drivers.count_failure, failed, driver_id)
         if driver_id is not None:
-            throttle.succeeded(*limits)
+            throttle.succeeded(next(iter(limits)))  # the address's count stays
             response = web.HTTPSeeOther(target)
             await log_in(response, request, driver_id)
             raise response
