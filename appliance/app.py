@@ -30,7 +30,7 @@ from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.admin.desk import apply_stored_form
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
-from appliance.web.security import LoginThrottle, Signer, load_secret
+from appliance.web.security import LoginThrottle, Signer, load_secret, security_headers
 from appliance.web.session import session_middleware
 from appliance.web.templating import make_environment
 
@@ -159,6 +159,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
+    app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)
     app.on_startup.append(notify.ready)
     app.on_shutdown.append(notify.stopping)

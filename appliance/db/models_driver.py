@@ -25,8 +25,8 @@ from appliance.db.models import (
 
 
 class DriverLogin(BaseModel):
-    """A driver's PIN and the generation of their phone sessions: a cookie names the generation
-    it was issued under, so bumping it logs every phone out (revocation from the desk)."""
+    """A driver's PIN and its failure count and lock. `generation` counts PIN changes and the
+    desk's logouts; the phone sessions themselves are rows of login_session (people.sessions)."""
 
     id = AutoField()
     driver = ForeignKeyField(Driver, unique=True, on_delete="RESTRICT")

@@ -1,5 +1,7 @@
 """Drivers' logins: PINs (argon2), the phone or card number a driver logs in with, failures
-counted and locked after too many in a row, and the session generation that logs phones out."""
+counted from every address and locked after too many in a row (a PIN is guessable; only the desk
+unlocks), and ending the driver's phone sessions (people.sessions) from the desk or with a new
+PIN."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from appliance.db.models import Driver, IdTag, utcnow
 from appliance.db.models_driver import DriverLogin
 from appliance.errors import InvalidInput, NotFound
+from appliance.people.sessions import DRIVER, end_all
 from appliance.people.staff import hash_password, verify_password
 
 PIN_RE = re.compile(r"\d{4,8}")
@@ -91,6 +94,7 @@ def set_pin(driver_id: int, pin_hash: str, actor: str) -> int:
                         generation=DriverLogin.generation + 1, pin_set_at=utcnow(),
                         pin_set_by=actor[:80], updated_at=utcnow())
      .where(DriverLogin.driver == driver_id).execute())
+    end_all(DRIVER, driver_id, "pin")
     return int(DriverLogin.get(DriverLogin.driver == driver_id).generation)
 
 
@@ -98,6 +102,15 @@ def revoke(driver_id: int) -> None:
     """Log out every phone of this driver (the PIN stays)."""
     (DriverLogin.update(generation=DriverLogin.generation + 1, updated_at=utcnow())
      .where(DriverLogin.driver == driver_id).execute())
+    end_all(DRIVER, driver_id, "desk")
+
+
+def unlock(driver_id: int) -> bool:
+    """The desk lifts a PIN lock (the PIN stays; the count starts again). Returns whether the
+    login was locked."""
+    return bool(DriverLogin.update(failures=0, locked_at=None, updated_at=utcnow())
+                .where((DriverLogin.driver == driver_id) & DriverLogin.locked_at.is_null(False))
+                .execute())
 
 
 def login_state(driver_id: int) -> dict[str, Any]:

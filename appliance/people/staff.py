@@ -1,4 +1,5 @@
-"""Staff logins: argon2 password hashes, creation, and the first admin of an empty box."""
+"""Staff logins: argon2 password hashes, creation, the first admin of an empty box, and the
+changes (reset, disable, role) that end a login's sessions."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from peewee import IntegrityError
 
 from appliance.db.models import StaffUser
 from appliance.errors import Conflict, InvalidInput
+from appliance.people.sessions import STAFF, end_all
 
 ROLES = ("admin", "desk")
 _HASHER = PasswordHasher()
@@ -57,6 +59,7 @@ def reset_password(username: str, password: str | None) -> str:
         raise InvalidInput("a staff password needs at least 10 characters")
     user.password_hash = hash_password(chosen)
     user.save()
+    end_all(STAFF, user.id, "reset")  # whoever knew the old password is out too
     return chosen
 
 
@@ -65,4 +68,22 @@ def list_staff() -> list[StaffUser]:
 
 
 def set_disabled(username: str, disabled: bool) -> None:
-    StaffUser.update(disabled=disabled).where(StaffUser.username == username).execute()
+    """Disable (ending every session of the login at once) or enable a staff login."""
+    user = StaffUser.get_or_none(StaffUser.username == username)
+    if user is None:
+        raise InvalidInput(f"no staff login {username}")
+    StaffUser.update(disabled=disabled).where(StaffUser.id == user.id).execute()
+    if disabled:
+        end_all(STAFF, user.id, "disabled")
+
+
+def set_role(username: str, role: str) -> None:
+    """Change a login's role; its sessions end, so the next page asks who is there."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    user = StaffUser.get_or_none(StaffUser.username == username)
+    if user is None:
+        raise InvalidInput(f"no staff login {username}")
+    if user.role != role:
+        StaffUser.update(role=role).where(StaffUser.id == user.id).execute()
+        end_all(STAFF, user.id, "role")

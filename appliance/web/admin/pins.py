@@ -1,5 +1,5 @@
-"""A driver's PIN at the desk: set or reset it (a random one read out to the driver), and log
-every phone of the driver out."""
+"""A driver's PIN at the desk: set or reset it (a random one read out to the driver), unlock it
+after too many wrong tries, and log every phone of the driver out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts
 from appliance.errors import InvalidInput
-from appliance.people.drivers import hash_pin, login_state, revoke, set_pin
+from appliance.people.drivers import hash_pin, login_state, revoke, set_pin, unlock
 from appliance.web.audit import record
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
@@ -60,3 +60,16 @@ async def desk_revoke(request: web.Request) -> web.StreamResponse:
     await record(request, "driver.logout_phones", str(driver_id), {})
     return await _desk_view(request, {"ok": True,
                                          "text": "Every phone of this driver is logged out."})
+
+
+@routes.post("/drivers/{id:\\d+}/pin/unlock")
+@require("desk")
+async def desk_unlock(request: web.Request) -> web.StreamResponse:
+    """After the driver shows who they are: the PIN works again, unchanged."""
+    driver_id = int(request.match_info["id"])
+    was_locked = await request.app[keys.DATABASE].run(unlock, driver_id)
+    if was_locked:
+        await record(request, "driver.pin_unlock", str(driver_id), {})
+    text = ("PIN unlocked: the driver can log in with it again." if was_locked
+            else "The PIN was not locked.")
+    return await _desk_view(request, {"ok": True, "text": text})

@@ -6,7 +6,13 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.errors import ApplianceError
-from appliance.people.staff import create_staff, list_staff, reset_password, set_disabled
+from appliance.people.staff import (
+    create_staff,
+    list_staff,
+    reset_password,
+    set_disabled,
+    set_role,
+)
 from appliance.web.audit import record
 from appliance.web.session import require
 from appliance.web.templating import render
@@ -40,6 +46,9 @@ async def staff_post(request: web.Request) -> web.StreamResponse:
         elif form.get("action") == "reset":
             password = await database.run(reset_password, username, None)
             text = f"{username}: new password {password} (shown once)."
+        elif form.get("action") == "role":
+            await database.run(set_role, username, form.get("role", ""))
+            text = f"{username}: role {form.get('role')}; logged out everywhere."
         else:
             await database.run(set_disabled, username, form.get("action") == "disable")
             text = f"{username}: {form.get('action')}d."

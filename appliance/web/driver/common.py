@@ -1,6 +1,7 @@
-"""What every driver page shares: the route table, the driver's phone session (a long-lived
-signed cookie naming the driver and a session generation, revocable by bumping that number),
-the site's settings, and rendering with the site's money and names."""
+"""What every driver page shares: the route table, the driver's phone session (a signed cookie
+naming a session on the server, people.sessions: it slides with use, expires when idle and ends
+at logout or from the desk), the site's settings, and rendering with the site's money and
+names."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ from appliance import keys
 from appliance.db.models import Driver, utcnow
 from appliance.db.models_driver import DriverLogin
 from appliance.db.site import SiteSettings, defaults_from, load_site
+from appliance.people import sessions
 from appliance.web.security import Signer, load_secret, set_cookie
 from appliance.web.templating import money, render
 
 DRIVER_COOKIE = "appliance_driver"
-DRIVER_MAX_AGE_S = 400 * 24 * 3600  # as long as browsers keep a cookie: the phone stays in
+# The cookie may live as long as a session can (the server ends it sooner when idle).
+DRIVER_MAX_AGE_S = int(sessions.DRIVER_LIFETIME.total_seconds())
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
@@ -31,7 +34,7 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 class DriverSession:
     driver_id: int
     name: str
-    generation: int
+    token: str  # the session on the server
     blocked: bool
 
 
@@ -48,13 +51,17 @@ def signer(request: web.Request) -> Signer:
     return _signer(request.app[keys.SETTINGS].data_path)
 
 
-def _session_of(driver_id: int, generation: int) -> DriverSession | None:
-    login = DriverLogin.get_or_none(DriverLogin.driver == driver_id)
-    driver = Driver.get_or_none(Driver.id == driver_id)
-    if login is None or driver is None or driver.retired_at is not None \
-            or login.generation != generation:
-        return None  # revoked from the desk, or the driver retired
-    return DriverSession(driver.id, driver.name, generation, driver.blocked)
+def _session_of(token: str) -> tuple[DriverSession, int | None] | None:
+    """The driver of a live session, and the session's id if it is due to slide (reader)."""
+    session = sessions.live_session(sessions.DRIVER, token)
+    if session is None:
+        return None  # logged out, ended from the desk or by a new PIN, or idle too long
+    login = DriverLogin.get_or_none(DriverLogin.driver == session.person_id)
+    driver = Driver.get_or_none(Driver.id == session.person_id)
+    if login is None or driver is None or driver.retired_at is not None:
+        return None
+    slide = session.id if sessions.needs_slide(session) else None
+    return DriverSession(driver.id, driver.name, token, driver.blocked), slide
 
 
 async def current_driver(request: web.Request) -> DriverSession | None:
@@ -62,18 +69,35 @@ async def current_driver(request: web.Request) -> DriverSession | None:
         return request[DRIVER]
     raw = request.cookies.get(DRIVER_COOKIE)
     value = signer(request).loads(raw, DRIVER_MAX_AGE_S) if raw else None
-    if not isinstance(value, dict) or not isinstance(value.get("d"), int):
+    token = value.get("sid") if isinstance(value, dict) else None
+    if not isinstance(token, str):
         return None
-    session = await request.app[keys.DATABASE].read(_session_of, value["d"], value.get("g"))
-    if session is not None:
-        request[DRIVER] = session
+    database = request.app[keys.DATABASE]
+    found = await database.read(_session_of, token)
+    if found is None:
+        return None
+    session, slide = found
+    if slide is not None:
+        await database.run(sessions.slide, slide)
+    request[DRIVER] = session
     return session
 
 
-def log_in(response: web.StreamResponse, request: web.Request, driver_id: int,
-           generation: int) -> None:
-    token = signer(request).dumps({"d": driver_id, "g": generation})
-    set_cookie(response, request, DRIVER_COOKIE, token, DRIVER_MAX_AGE_S)
+async def log_in(response: web.StreamResponse, request: web.Request, driver_id: int) -> None:
+    """Open a session on the server for this phone and give it the cookie."""
+    opened = await request.app[keys.DATABASE].run(
+        sessions.open_session, sessions.DRIVER, driver_id, request.remote or "")
+    set_cookie(response, request, DRIVER_COOKIE, signer(request).dumps({"sid": opened.token}),
+               DRIVER_MAX_AGE_S)
+
+
+async def log_out(response: web.StreamResponse, request: web.Request) -> None:
+    """End this phone's session on the server and drop its cookie."""
+    driver = await current_driver(request)
+    if driver is not None:
+        await request.app[keys.DATABASE].run(sessions.end_session, sessions.DRIVER,
+                                             driver.token, "logout")
+    response.del_cookie(DRIVER_COOKIE, path="/")
 
 
 def require_driver(handler: Handler) -> Handler:

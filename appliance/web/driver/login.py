@@ -1,10 +1,9 @@
-"""Drivers' logins: phone number or card number with a PIN, rate limited, locked after too many
-failures in a row (people.drivers); the PIN changed by the driver; self-registration when the
-site allows it. The desk's side is web.admin.pins."""
+"""Drivers' logins: phone number or card number with a PIN, throttled per number and address,
+locked after too many failures in a row from anywhere (people.drivers: a PIN is guessable); the
+PIN changed by the driver; self-registration when the site allows it. The desk's side is
+web.admin.pins."""
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 
@@ -14,18 +13,27 @@ from appliance.db.site import site_value
 from appliance.errors import InvalidInput, NotFound
 from appliance.people import drivers
 from appliance.web.driver.common import (
-    DRIVER_COOKIE,
     current_driver,
     log_in,
+    log_out,
     page,
     require_driver,
     site,
 )
+from appliance.web.security import safe_next
 
 routes = web.RouteTableDef()
 
+
 def _safe_next(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith("//") else "/me"
+    return safe_next(target, "/me")
+
+
+def _throttle_keys(request: web.Request, identifier: str) -> dict[str, int]:
+    # Per number *and* address, so a stranger's wrong PINs do not keep the driver out of their
+    # own phone; what adds up from every address is the hard lock in people.drivers.
+    who = drivers.digits(identifier) or identifier.strip().upper()
+    return {f"driver:{who}@{request.remote}": 5, f"driver-addr:{request.remote}": 20}
 
 
 # --- the driver's side ----------------------------------------------------------------------
@@ -43,22 +51,19 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     identifier, pin = str(form.get("identifier", ""))[:60], str(form.get("pin", ""))[:16]
     target = _safe_next(str(form.get("next", "/me")))
     throttle = request.app[keys.THROTTLE]
-    keys_ = (f"driver:{drivers.digits(identifier) or identifier.upper()}",
-             f"driver-addr:{request.remote}")
-    error = None
-    if throttle.blocked(*keys_):
+    limits = _throttle_keys(request, identifier)
+    if not await throttle.admit(limits):
         error = "Too many wrong PINs. Wait a few minutes and try again."
     else:
-        await asyncio.sleep(throttle.delay_s(*keys_))
         database = request.app[keys.DATABASE]
-        driver_id, generation, failed = await database.read(drivers.check_pin, identifier, pin)
+        driver_id, _, failed = await database.read(drivers.check_pin, identifier, pin)
         locked = await database.run(drivers.count_failure, failed, driver_id)
         if driver_id is not None:
-            throttle.succeeded(*keys_)
+            throttle.succeeded(next(iter(limits)))  # the address's count stays
             response = web.HTTPSeeOther(target)
-            log_in(response, request, driver_id, generation)
+            await log_in(response, request, driver_id)
             raise response
-        throttle.failed(*keys_)
+        throttle.failed(*limits)
         error = ("Your PIN is locked after too many wrong tries. Please ask at the desk."
                  if locked else "Wrong phone or card number, or wrong PIN.")
     s = await site(request)
@@ -70,7 +75,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 @routes.post("/driver/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther("/driver/login")
-    response.del_cookie(DRIVER_COOKIE, path="/")
+    await log_out(response, request)
     raise response
 
 
@@ -92,7 +97,7 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
         error = "The two PINs differ."
     else:
         try:
-            generation = await request.app[keys.DATABASE].run(
+            await request.app[keys.DATABASE].run(
                 drivers.set_pin, driver.driver_id, await drivers.hash_pin(pin),
                 f"driver:{driver.driver_id}")
         except InvalidInput as err:
@@ -100,7 +105,7 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
     if error:
         return await page(request, "driver/pin.html", {"error": error}, status=400)
     response = web.HTTPSeeOther("/me?pin=changed")
-    log_in(response, request, driver.driver_id, generation)  # this phone stays logged in
+    await log_in(response, request, driver.driver_id)  # this phone stays logged in
     raise response
 
 
@@ -128,13 +133,13 @@ async def register_post(request: web.Request) -> web.StreamResponse:
     fields = {"name": form.get("name", "")[:120], "phone": form.get("phone", "")[:40]}
     s = await site(request)
     try:
-        driver_id, generation = await request.app[keys.DATABASE].run(
+        driver_id, _ = await request.app[keys.DATABASE].run(
             register, fields, await drivers.hash_pin(form.get("pin", "")), s.currency)
     except InvalidInput as err:
         return await page(request, "driver/register.html", {"error": err.message, "form": fields},
                           status=400)
     response = web.HTTPSeeOther(_safe_next(form.get("next", "/me")))
-    log_in(response, request, driver_id, generation)
+    await log_in(response, request, driver_id)
     raise response
 
 
