@@ -3,7 +3,9 @@ languages are a Babel catalog away), and money, energy and times in the site's l
 
 from __future__ import annotations
 
+import functools
 import gettext
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -31,6 +33,7 @@ def make_environment(locale: str = "en", localedir: Path = LOCALES) -> jinja2.En
     translations = gettext.translation("appliance", localedir=localedir, languages=[locale],
                                        fallback=True)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["who"] = functools.partial(actor_label, translations.gettext)
     return env
 
 
@@ -72,6 +75,22 @@ def local_time(moment: datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M
 
 def hours(seconds: float) -> str:
     return str(Decimal(seconds / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+def actor_label(_: Callable[[str], str], actor: str | None) -> str:
+    """Who did something, in words a person reads (the stored form is `staff:{user}`,
+    `token:{name}`, `driver:{id}` or `system`)."""
+    actor = actor or ""
+    kind, _sep, name = actor.partition(":")
+    if kind == "staff" and name:
+        return str(name)
+    if kind == "token" and name:
+        return _("API token %(name)s") % {"name": name}
+    if kind == "driver" and name:
+        return _("the driver (phone)")
+    if actor in ("system", "qr-start", ""):
+        return _("the box (automatic)")
+    return _("not recorded") if actor == "anonymous" else actor
 
 
 def render(request: web.Request, name: str, context: dict[str, Any], status: int = 200

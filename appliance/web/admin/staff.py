@@ -7,9 +7,9 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import StaffUser
 from appliance.errors import ApplianceError
-from appliance.people.staff import create_staff, reset_password
+from appliance.people.staff import create_staff, reset_password, set_disabled
 from appliance.web.audit import record
-from appliance.web.session import require
+from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
@@ -19,17 +19,19 @@ def _staff() -> list[StaffUser]:
     return list(StaffUser.select().order_by(StaffUser.username))
 
 
-@routes.get("/staff")
-@require("admin")
-async def staff_page(request: web.Request, message: str | None = None, ok: bool = True,
-                     status: int = 200) -> web.StreamResponse:
+async def _render_staff(request: web.Request, message: str | None = None, ok: bool = True,
+                        status: int = 200) -> web.StreamResponse:
     users = await request.app[keys.DATABASE].read(_staff)
-    return render(request, "staff.html", {"users": users, "message": message, "ok": ok},
+    staff = current_staff(request)
+    return render(request, "staff.html", {"users": users, "message": message, "ok": ok,
+                                          "me": staff.username if staff else ""},
                   status=status)
 
 
-def _set_disabled(username: str, disabled: bool) -> None:
-    StaffUser.update(disabled=disabled).where(StaffUser.username == username).execute()
+@routes.get("/staff")
+@require("admin")
+async def staff_page(request: web.Request) -> web.StreamResponse:
+    return await _render_staff(request)
 
 
 @routes.post("/staff")
@@ -46,10 +48,12 @@ async def staff_post(request: web.Request) -> web.StreamResponse:
             password = await database.run(reset_password, username, None)
             text = f"{username}: new password {password} (shown once)."
         else:
-            await database.run(_set_disabled, username, form.get("action") == "disable")
+            staff = current_staff(request)
+            await database.run(set_disabled, username, form.get("action") == "disable",
+                               staff.username if staff else "")
             text = f"{username}: {form.get('action')}d."
     except ApplianceError as err:
-        return await staff_page(request, err.message, ok=False, status=400)
+        return await _render_staff(request, err.message, ok=False, status=400)
     await record(request, f"staff.{form.get('action')}", username,
                  {"role": form.get("role", "")})
-    return await staff_page(request, text)
+    return await _render_staff(request, text)

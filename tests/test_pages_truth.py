@@ -1,0 +1,134 @@
+"""Issue 16 in a real browser: pages that tell the truth. Each test is one numbered point of the
+issue: who did it, safe money entry, receipts that never change, ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from appliance import keys
+from appliance.errors import InvalidInput
+from appliance.people.staff import create_staff, set_disabled
+from appliance.web.forms import parse_amount
+from tests.browser import browser  # noqa: F401
+from tests.conftest import Api
+
+ADMIN_PASSWORD = "a-good-admin-password"
+
+
+async def _login(browser: Any, server: TestServer, user: str, password: str,  # noqa: F811
+                 viewport: dict[str, int] | None = None) -> Any:
+    context = await browser.new_context(viewport=viewport or {"width": 1440, "height": 900})
+    page = await context.new_page()
+    await page.goto(str(server.make_url("/login")))
+    await page.fill("#username", user)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+@pytest.fixture
+async def boss(server: TestServer, browser: Any) -> Any:  # noqa: F811
+    await server.app[keys.DATABASE].run(create_staff, "boss", "admin", ADMIN_PASSWORD)
+    page = await _login(browser, server, "boss", ADMIN_PASSWORD)
+    yield page
+    await page.context.close()
+
+
+def _url(server: TestServer, path: str) -> str:
+    return str(server.make_url(path))
+
+
+async def _topup_in_browser(page: Any, server: TestServer, driver_id: int, amount: str) -> None:
+    await page.goto(_url(server, f"/drivers/{driver_id}"))
+    await page.fill("#amount", amount)
+    await page.select_option("#method", "cash")
+    await page.click("#topup button[type=submit]")
+
+
+# --- 1. who did it ------------------------------------------------------------------------------
+async def test_1_audit_and_receipt_name_the_staff_member_and_the_token(
+        server: TestServer, api: Api, boss: Any) -> None:
+    driver = await api.post("/drivers", {"name": "Asha Patel", "phone": "+91 90000 00001"})
+    await api.post(f"/drivers/{driver['id']}/topups", {"amount": 10_000, "method": "cash"})
+    await _topup_in_browser(boss, server, driver["id"], "500")
+    await boss.wait_for_url("**/receipts/*")
+    assert (await boss.locator("#receipt-clerk").text_content()).strip() == "boss"
+    await boss.goto(_url(server, "/audit"))
+    actors = [a.strip() for a in await boss.locator("td.actor").all_text_contents()]
+    assert "boss" in actors
+    assert any(a.startswith("API token test-admin-") for a in actors), actors
+    assert "not recorded" not in actors and "anonymous" not in actors
+
+
+async def test_1_admin_cannot_disable_self_or_the_last_admin(server: TestServer,
+                                                             boss: Any) -> None:
+    await boss.goto(_url(server, "/staff"))
+    row = boss.locator('tr[data-user="boss"]')
+    assert await row.locator("button", has_text="Disable").count() == 0
+    # A hand-made form post is refused too, with a message in the page.
+    await boss.evaluate("""() => { const f = document.querySelector('form[action="/staff"]');
+        f.querySelector('[name=username]').value = 'boss';
+        f.querySelector('[name=action]').value = 'disable'; f.submit(); }""")
+    await boss.wait_for_selector("text=You cannot disable your own login.")
+    database = server.app[keys.DATABASE]
+    with pytest.raises(InvalidInput, match="last active admin"):
+        await database.run(set_disabled, "boss", True, "someone-else")
+    await database.run(create_staff, "second", "admin", ADMIN_PASSWORD)
+    await database.run(set_disabled, "second", True, "boss")  # another admin: allowed
+
+
+# --- 2. money entry is safe ---------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["1e9", "1E3", "500.001", "NaN", "Infinity", "-5", "0",
+                                  "5,00.0.0", "₹ 5e2", "0x10", " ", "1_000", "٥٠٠"])
+def test_2_parse_amount_refuses(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_amount(text, "INR")
+
+
+@pytest.mark.parametrize(("text", "minor"), [("500", 50_000), ("₹ 500.00", 50_000),
+                                             ("1,000.5", 100_050), ("₹500", 50_000)])
+def test_2_parse_amount_reads_what_people_type(text: str, minor: int) -> None:
+    assert parse_amount(text, "INR") == minor
+
+
+async def test_2_topup_cap_and_confirmation(server: TestServer, api: Api, boss: Any) -> None:
+    driver = await api.post("/drivers", {"name": "Ravi Kumar", "phone": "+91 90000 00002"})
+    await _topup_in_browser(boss, server, driver["id"], "1e9")
+    await boss.wait_for_selector(".message.error")
+    await _topup_in_browser(boss, server, driver["id"], "100000.01")
+    assert "100,000" in await boss.locator(".message.error").text_content()
+    # Above the confirmation threshold: a confirmation step naming amount and driver.
+    await _topup_in_browser(boss, server, driver["id"], "20000")
+    confirm = boss.locator("#confirm-topup")
+    await confirm.wait_for()
+    text = await confirm.text_content()
+    assert "₹20,000.00" in text and "Ravi Kumar" in text
+    await confirm.locator("button[type=submit]").click()
+    await boss.wait_for_url("**/receipts/*")
+    assert "₹20,000.00" in await boss.locator("#receipt-amount").text_content()
+    # The API refuses the same, naming the field.
+    status, body = await api.request("POST", f"/drivers/{driver['id']}/topups",
+                                     {"amount": 100_000_01, "method": "cash"})
+    assert status == 400 and body["error"]["details"]["field"] == "amount", body
+    await boss.goto(_url(server, "/settings"))
+    assert await boss.locator("#topup_max").input_value() == "100000"
+    assert await boss.locator("#overdraft_default_minor").input_value() == "0.00"
+
+
+# --- 3. receipts never change -------------------------------------------------------------------
+async def test_3_topup_receipt_keeps_balance_after_clerk_and_time(
+        server: TestServer, api: Api, boss: Any) -> None:
+    driver = await api.post("/drivers", {"name": "Meera Shah", "phone": "+91 90000 00003"})
+    await _topup_in_browser(boss, server, driver["id"], "500")
+    await boss.wait_for_url("**/receipts/*")
+    receipt_url = boss.url
+    first = await boss.locator(".receipt").text_content()
+    assert "₹500.00" in await boss.locator("#receipt-balance").text_content()
+    await api.post(f"/drivers/{driver['id']}/topups", {"amount": 70_000, "method": "cash"})
+    await boss.goto(receipt_url)
+    assert await boss.locator(".receipt").text_content() == first
+    assert "₹500.00" in await boss.locator("#receipt-balance").text_content()
