@@ -32,7 +32,10 @@ class SiteSettings:
     timezone: str = _s("UTC", "Time zone (days split at its midnight)")
     locale: str = _s("en_IN", "Locale for numbers, money and dates")
     unknown_station_policy: str = _s("pending", "Unknown chargers: pending, reject or accept")
-    overdraft_default_minor: int = _s(0, "Default overdraft (minor units)")
+    overdraft_default_minor: int = _s(0, "Default overdraft (an amount, like 500.00)")
+    topup_max: int = _s(100_000, "Largest single top-up (whole currency units, like 100000)")
+    topup_confirm_above: int = _s(10_000, "Top-ups above this ask the clerk to confirm "
+                                          "(whole currency units)")
     stale_session_hours: int = _s(48, "Hours before a suspect session may be closed")
     sample_retention_days: int = _s(90, "Days raw meter samples are kept")
     nightly_time: str = _s("02:30", "Local time of the nightly job (HH:MM)")

@@ -15,6 +15,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts, idempotency
 from appliance.billing.ledger import METHODS
+from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
 from appliance.errors import ApplianceError, InvalidInput, NotFound
@@ -114,14 +115,18 @@ def _driver_page_data(driver_id: int) -> dict[str, Any]:
             "ledger": list(reversed(ledger)), "sessions": sessions}
 
 
-@routes.get("/drivers/{id:\\d+}")
-@require("desk")
-async def driver_page(request: web.Request, message: str | None = None, ok: bool = True,
-                      status: int = 200) -> web.StreamResponse:
+async def _render_driver(request: web.Request, message: str | None = None, ok: bool = True,
+                         status: int = 200) -> web.StreamResponse:
     data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request))
     data.update({"message": message, "ok": ok, "methods": METHODS,
                  "form_key": secrets.token_urlsafe(16)})
     return render(request, "driver.html", data, status=status)
+
+
+@routes.get("/drivers/{id:\\d+}")
+@require("desk")
+async def driver_page(request: web.Request) -> web.StreamResponse:
+    return await _render_driver(request)
 
 
 @routes.post("/drivers/{id:\\d+}")
@@ -133,9 +138,9 @@ async def edit_driver(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[keys.DATABASE].run(accounts.update_driver, _driver_id(request), fields)
     except ApplianceError as err:
-        return await driver_page(request, err.message, ok=False, status=400)
+        return await _render_driver(request, err.message, ok=False, status=400)
     await record(request, "driver.update", request.match_info["id"], fields)
-    return await driver_page(request, "Saved.")
+    return await _render_driver(request, "Saved.")
 
 
 @routes.post("/drivers/{id:\\d+}/cards")
@@ -155,9 +160,9 @@ async def driver_cards(request: web.Request) -> web.StreamResponse:
             text = f"Card {form.get('id_tag')} bound."
     except (ApplianceError, KeyError) as err:
         message = err.message if isinstance(err, ApplianceError) else "missing field"
-        return await driver_page(request, message, ok=False, status=400)
+        return await _render_driver(request, message, ok=False, status=400)
     await record(request, "driver.card", str(driver_id), form)
-    return await driver_page(request, text)
+    return await _render_driver(request, text)
 
 
 # --- money --------------------------------------------------------------------------------------
@@ -168,14 +173,33 @@ def _form_money(principal: str, path: str, form_key: str, body: dict[str, Any],
                             lambda data: json.dumps(data, default=str))
 
 
+def _topup_amount(request: web.Request, text: str) -> int:
+    """The typed amount in minor units, refused above the site's cap for one top-up."""
+    site = request.app[keys.SITE]
+    amount = parse_amount(text, site.currency)
+    accounts.check_topup_cap(amount, site.currency, site.topup_max)
+    return amount
+
+
+async def _render_topup_confirm(request: web.Request, amount: int, form: dict[str, str]
+                                ) -> web.StreamResponse:
+    driver = await request.app[keys.DATABASE].read(
+        lambda: accounts.driver_dict(accounts.get_driver(_driver_id(request))))
+    return render(request, "topup_confirm.html", {"driver": driver, "amount": amount,
+                                                  "form": form})
+
+
 @routes.post("/drivers/{id:\\d+}/topup")
 @require("desk")
 async def topup(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
     driver_id, actor = _driver_id(request), staff_actor(request)
-    currency = request.app[keys.SITE].currency
+    site = request.app[keys.SITE]
     try:
-        amount = parse_amount(form.get("amount", ""), currency)
+        amount = _topup_amount(request, form.get("amount", ""))
+        if amount > site.topup_confirm_above * 10 ** minor_exponent(site.currency) \
+                and form.get("confirmed") != "yes":
+            return await _render_topup_confirm(request, amount, form)
         body = {"amount": amount, "method": form.get("method"),
                 "receipt_no": form.get("receipt_no", "")}
         _, result = await request.app[keys.DATABASE].run(
@@ -184,7 +208,7 @@ async def topup(request: web.Request) -> web.StreamResponse:
                                        form.get("receipt_no", ""), f"topup:{ref}", actor,
                                        form.get("note", "")))
     except ApplianceError as err:
-        return await driver_page(request, err.message, ok=False, status=400)
+        return await _render_driver(request, err.message, ok=False, status=400)
     await record(request, "money.topup", str(driver_id), form)
     raise web.HTTPSeeOther(f"/drivers/{driver_id}/receipts/{result['entry_id']}")
 
@@ -211,9 +235,9 @@ async def correction(request: web.Request) -> web.StreamResponse:
                                          f"{kind}:{session_id or '-'}:{ref}", actor, session_id))
     except (ApplianceError, ValueError) as err:
         message = err.message if isinstance(err, ApplianceError) else "session must be a number"
-        return await driver_page(request, message, ok=False, status=400)
+        return await _render_driver(request, message, ok=False, status=400)
     await record(request, f"money.{kind}", str(driver_id), form)
-    return await driver_page(request, f"{kind.capitalize()} booked.")
+    return await _render_driver(request, f"{kind.capitalize()} booked.")
 
 
 def _receipt(driver_id: int, entry_id: int) -> dict[str, Any]:

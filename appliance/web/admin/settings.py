@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -11,21 +12,35 @@ from appliance.db.site import FIELDS as SITE_FIELDS
 from appliance.db.site import save_site
 from appliance.errors import ApplianceError
 from appliance.web.audit import record
+from appliance.web.forms import parse_amount
 from appliance.web.session import require, staff_actor
-from appliance.web.templating import render
+from appliance.web.templating import major, render
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/settings")
-@require("admin")
-async def settings_page(request: web.Request, message: str | None = None, ok: bool = True,
-                        status: int = 200) -> web.StreamResponse:
+# Amounts a person types in the currency (like 500.00) and the database keeps in minor units.
+MONEY_FIELDS = ("overdraft_default_minor",)
+
+
+def _shown(site: Any, name: str) -> Any:
+    value = getattr(site, name)
+    return major(value, site.currency) if name in MONEY_FIELDS else value
+
+
+async def _render_settings(request: web.Request, message: str | None = None, ok: bool = True,
+                           status: int = 200) -> web.StreamResponse:
     site = request.app[keys.SITE]
-    fields = [(name, f.metadata["label"], getattr(site, name), f.type)
+    fields = [(name, f.metadata["label"], _shown(site, name), f.type)
               for name, f in SITE_FIELDS.items()]
     return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok},
                   status=status)
+
+
+@routes.get("/settings")
+@require("admin")
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    return await _render_settings(request)
 
 
 @routes.post("/settings")
@@ -39,9 +54,13 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         if f.type == "bool":
             changes[name] = form.get(name) == "on"
     try:
+        for name in MONEY_FIELDS:
+            if name in changes:
+                changes[name] = parse_amount(changes[name], request.app[keys.SITE].currency,
+                                             name, allow_zero=True)
         request.app[keys.SITE] = await request.app[keys.DATABASE].run(
             save_site, defaults_from(request.app[keys.SETTINGS]), changes, staff_actor(request))
     except ApplianceError as err:
-        return await settings_page(request, err.message, ok=False, status=400)
+        return await _render_settings(request, err.message, ok=False, status=400)
     await record(request, "site.settings", "site", changes)
-    return await settings_page(request, "Settings saved.")
+    return await _render_settings(request, gettext("Settings saved."))
