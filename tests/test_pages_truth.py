@@ -12,8 +12,9 @@ from appliance import keys
 from appliance.errors import InvalidInput
 from appliance.people.staff import create_staff, set_disabled
 from appliance.web.forms import parse_amount
-from tests.browser import browser  # noqa: F401
+from tests.browser import PHONE, browser  # noqa: F401
 from tests.conftest import Api
+from tests.driver_fixtures import PIN, driver_with_pin, site_with_charger
 
 ADMIN_PASSWORD = "a-good-admin-password"
 
@@ -132,3 +133,37 @@ async def test_3_topup_receipt_keeps_balance_after_clerk_and_time(
     await boss.goto(receipt_url)
     assert await boss.locator(".receipt").text_content() == first
     assert "₹500.00" in await boss.locator("#receipt-balance").text_content()
+
+
+async def _driver_phone(browser: Any, server: TestServer, phone: str) -> Any:  # noqa: F811
+    context = await browser.new_context(viewport=PHONE, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(_url(server, "/driver/login"))
+    await page.fill("#identifier", phone)
+    await page.fill("#pin", PIN)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+async def test_3_session_receipts_are_numbered_when_charged(
+        server: TestServer, api: Api, charger: Any, browser: Any) -> None:  # noqa: F811
+    await site_with_charger(api, "RCPT-1", energy_per_kwh="20")
+    driver = await driver_with_pin(server, api, "+91 90000 00004", balance=50_000)
+    for tag in ("CARD-A", "CARD-B"):
+        await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": tag, "mode": "commercial"})
+    async with charger("RCPT-1", "secret-pass-1") as cp:
+        await cp.boot()
+        first = await cp.start_tx(1, "CARD-A", meter_start=0)
+        second = await cp.start_tx(2, "CARD-B", meter_start=0)
+        await cp.stop(first.transaction_id, 1000)
+        await cp.stop(second.transaction_id, 2000)
+    sessions = (await api.get(f"/sessions?driver_id={driver['id']}"))["items"]
+    by_tag = {s["id_tag"]: s["id"] for s in sessions}
+    phone = await _driver_phone(browser, server, "90000 00004")
+    numbers = {}
+    for tag in ("CARD-B", "CARD-A"):  # the later session is looked at first
+        await phone.goto(_url(server, f"/me/receipts/{by_tag[tag]}"))
+        numbers[tag] = await phone.locator("h1").text_content()
+    assert numbers["CARD-A"] < numbers["CARD-B"], numbers
+    await phone.context.close()

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from appliance.billing import ledger, pricing, tariffs
 from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
-from appliance.db.models_driver import QrStart
+from appliance.db.models_driver import QrStart, Receipt
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
 STOP_REASON_FUNDS = "balance_exhausted"
@@ -203,6 +203,9 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
     session.settled = True
     (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown,
                             settled=True).where(ChargingSession.id == session.id).execute())
+    if session.driver_id is not None:
+        # Receipts are numbered in the order sessions are charged, not first viewed.
+        Receipt.insert(session=session.id).on_conflict_ignore().execute()
 
 
 def sweep() -> int:

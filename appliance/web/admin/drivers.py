@@ -15,6 +15,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts, idempotency
 from appliance.billing.ledger import METHODS
+from appliance.billing.ledger import balance_upto as ledger_balance_upto
 from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
@@ -245,7 +246,11 @@ def _receipt(driver_id: int, entry_id: int) -> dict[str, Any]:
     account = accounts.account_of(driver_id)
     if entry is None or entry.account_id != account.id:
         raise NotFound("no such receipt")
-    return {"entry": entry, "driver": accounts.driver_dict(accounts.get_driver(driver_id))}
+    balance_after = entry.balance_after
+    if balance_after is None:  # a row posted before balances were stored with it
+        balance_after = ledger_balance_upto(account.id, entry.id)
+    return {"entry": entry, "balance_after": balance_after,
+            "driver": accounts.driver_dict(accounts.get_driver(driver_id))}
 
 
 @routes.get("/drivers/{id:\\d+}/receipts/{entry:\\d+}")

@@ -129,7 +129,12 @@ def receipt_view(session_id: int, driver_id: int) -> dict[str, Any]:
         "price": json.loads(session.fee_breakdown) if session.fee_breakdown else None,
         "currency": snapshot.get("currency") or "INR",
         "duration_s": int((session.stopped_at - session.started_at).total_seconds()),
-        "balance_after": _balance_upto(session.account_id, last) if last else None}
+        "balance_after": _stored_or_summed(session.account_id, last) if last else None}
+
+
+def _stored_or_summed(account_id: int, entry_id: int) -> int:
+    stored = LedgerEntry.get_by_id(entry_id).balance_after
+    return int(stored) if stored is not None else _balance_upto(account_id, entry_id)
 
 
 def me_view(driver_id: int, at: datetime) -> dict[str, Any]:
