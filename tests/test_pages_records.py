@@ -85,16 +85,16 @@ async def test_sessions_csv_is_filtered_and_formula_safe(server: TestServer, api
         _, text = await staff.get("/sessions.csv?station=CSV-1")
         rows = list(csv.reader(io.StringIO(text)))
         assert rows[0][:3] == ["session", "transaction_id", "station"]
-        assert sorted(r[4] for r in rows[1:]) == ["'=HYPERLINK", "PLAIN01"]
+        assert sorted(r[5] for r in rows[1:]) == ["'=HYPERLINK", "PLAIN01"]
         _, text = await staff.get("/sessions.csv?card=PLAIN01")
-        assert [r[8] for r in csv.reader(io.StringIO(text))][1:] == ["700"]
+        assert [r[9] for r in csv.reader(io.StringIO(text))][1:] == ["0.7"]
         status, html = await staff.get(f"/sessions/{rows[1][0]}")
         assert status == 200 and "CSV-1" in html
 
 
 def test_csv_safe() -> None:
     assert [csv_safe(v) for v in ("=1+1", "+44", "-3", "@x", "ok", None, 5)] == [
-        "'=1+1", "'+44", "'-3", "'@x", "ok", "", "5"]
+        "'=1+1", "'+44", "'-3", "'@x", "ok", "", 5]
 
 
 async def test_staff_management_and_audit(server: TestServer) -> None:
@@ -126,7 +126,7 @@ async def test_driver_exports_and_fees_today(server: TestServer, api: Api, charg
         _, text = await staff.get("/drivers.csv")
         row = list(csv.reader(io.StringIO(text)))[1]
         assert row[1].startswith("'=HYPERLINK") and row[4].startswith("'=CMD")
-        assert row[5] == "8000"
+        assert row[5] == "80.00" and row[8] == "INR"
         _, text = await staff.get(f"/drivers/{driver['id']}/ledger.csv")
         kinds = [r[2] for r in csv.reader(io.StringIO(text))][1:]
         assert kinds == ["topup", "charge"]

@@ -3,7 +3,12 @@ issue: who did it, safe money entry, receipts that never change, ..."""
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -17,6 +22,12 @@ from tests.conftest import Api
 from tests.driver_fixtures import PIN, driver_with_pin, site_with_charger
 
 ADMIN_PASSWORD = "a-good-admin-password"
+SITE_TZ = "Asia/Kolkata"  # not UTC, so a time shown in UTC by mistake is seen
+
+
+@pytest.fixture
+async def server(start_app: Any, make_settings: Any) -> TestServer:
+    return await start_app(make_settings(site_timezone=SITE_TZ))
 
 
 async def _login(browser: Any, server: TestServer, user: str, password: str,  # noqa: F811
@@ -167,3 +178,64 @@ async def test_3_session_receipts_are_numbered_when_charged(
         numbers[tag] = await phone.locator("h1").text_content()
     assert numbers["CARD-A"] < numbers["CARD-B"], numbers
     await phone.context.close()
+
+
+# --- 5. charts and tables are right -------------------------------------------------------------
+async def _charged_session(api: Api, cp: Any, cpid: str, tag: str, name: str) -> int:
+    driver = await api.post("/drivers", {"name": name, "phone": "+91 90000 00005"})
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": tag, "mode": "commercial"})
+    await api.post(f"/drivers/{driver['id']}/topups", {"amount": 50_000, "method": "cash"})
+    await cp.boot()
+    started = await cp.start_tx(1, tag, meter_start=50_000)
+    await cp.meter(1, started.transaction_id, 50_000, power_w=7000)
+    await cp.meter(1, started.transaction_id, 51_500, power_w=7000)
+    return int(started.transaction_id)
+
+
+async def test_5_session_charts_driver_and_stop_from_the_row(
+        server: TestServer, api: Api, charger: Any, boss: Any) -> None:
+    await site_with_charger(api, "CHART-1", energy_per_kwh="20")
+    async with charger("CHART-1", "secret-pass-1") as cp:
+        tx = await _charged_session(api, cp, "CHART-1", "CHART-TAG", "Kiran Rao")
+        await boss.goto(_url(server, "/sessions"))
+        row = boss.locator("#sessions tbody tr").first
+        assert (await row.locator("td.driver").text_content()).strip() == "Kiran Rao"
+        boss.once("dialog", lambda dialog: dialog.accept())
+        await row.locator("button", has_text="Stop").click()
+        await boss.wait_for_selector("text=The charger accepted the stop")
+        assert ("RemoteStopTransaction", {"transaction_id": tx}) in cp.received
+        assert (await boss.locator("#session-driver").text_content()).strip() == "Kiran Rao"
+        chart = boss.locator('svg[aria-label="Energy since the start"]')
+        axis = [t.strip() for t in await chart.locator("text.axis").all_text_contents()]
+        assert "2" in axis and "100" not in axis, axis  # 1.5 kWh charged, not a 51.5 kWh register
+        local = datetime.now(ZoneInfo(SITE_TZ))
+        allowed = {(local - timedelta(minutes=m)).strftime("%H:%M") for m in range(3)}
+        assert (await chart.locator("text.start").text_content()) in allowed
+
+
+# --- 6. CSV a spreadsheet can sum ---------------------------------------------------------------
+async def test_6_csv_numbers_currency_local_times(server: TestServer, api: Api, charger: Any,
+                                                  boss: Any) -> None:
+    await site_with_charger(api, "CSV-6", energy_per_kwh="20")
+    async with charger("CSV-6", "secret-pass-1") as cp:
+        tx = await _charged_session(api, cp, "CSV-6", "CSV-TAG", "=Sum Driver")
+        await cp.stop(tx, 51_500)
+    await boss.goto(_url(server, "/sessions"))
+    async with boss.expect_download() as download_info:
+        await boss.click("text=Export CSV")
+    download = await download_info.value
+    rows = list(csv.DictReader(io.StringIO(Path(await download.path()).read_text())))
+    started_col = [k for k in rows[0] if k.startswith("started")][0]
+    assert started_col == f"started ({SITE_TZ}, UTC+05:30)"
+    assert rows[0]["driver"] == "'=Sum Driver"  # a text cell is guarded
+    assert rows[0]["fee"] == "30.00" and rows[0]["currency"] == "INR"
+    assert rows[0]["energy_kwh"] == "1.5"
+    started = datetime.strptime(rows[0][started_col], "%Y-%m-%d %H:%M:%S")
+    local_now = datetime.now(ZoneInfo(SITE_TZ)).replace(tzinfo=None)
+    assert abs(local_now - started) < timedelta(minutes=5)
+    driver = (await api.get("/drivers?q=Sum"))["items"][0]
+    await api.post(f"/drivers/{driver['id']}/adjustments", {"amount": -500, "reason": "fix"})
+    response = await boss.request.get(_url(server, f"/drivers/{driver['id']}/ledger.csv"))
+    ledger = list(csv.DictReader(io.StringIO(await response.text())))
+    assert [r["amount"] for r in ledger] == ["500.00", "-30.00", "-5.00"]  # numbers, no quote
+    assert {r["currency"] for r in ledger} == {"INR"}

@@ -21,7 +21,7 @@ from appliance.charging import history
 from appliance.db.models import LedgerEntry
 from appliance.errors import ApplianceError, InvalidInput, NotFound
 from appliance.web.audit import record
-from appliance.web.export import csv_response
+from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.forms import parse_amount
 from appliance.web.session import current_staff, require, staff_actor
 from appliance.web.templating import render
@@ -55,12 +55,16 @@ async def drivers_page(request: web.Request) -> web.StreamResponse:
 async def drivers_csv(request: web.Request) -> web.StreamResponse:
     q = request.query.get("q") or None
     rows = await request.app[keys.DATABASE].read(accounts.list_drivers, None, 100_000, q)
-    header = ["driver", "name", "phone", "email", "cards", "balance_minor", "available_minor",
-              "debt_minor", "blocked"]
-    return csv_response("drivers.csv", header, [
-        [d["id"], d["name"], d["phone"], d["email"], " ".join(c["id_tag"] for c in d["cards"]),
-         d["account"]["balance"]["amount"], d["account"]["available"]["amount"],
-         d["account"]["debt"]["amount"], d["blocked"]] for _, d in rows])
+    header = ["driver", "name", "phone", "email", "cards", "balance", "available", "debt",
+              "currency", "blocked"]
+    out = []
+    for _, d in rows:
+        cur = d["account"]["balance"]["currency"]
+        out.append([d["id"], d["name"], d["phone"], d["email"],
+                    " ".join(c["id_tag"] for c in d["cards"]),
+                    *[major_number(d["account"][k]["amount"], cur)
+                      for k in ("balance", "available", "debt")], cur, d["blocked"]])
+    return csv_response("drivers.csv", header, out)
 
 
 @routes.get("/drivers/{id:\\d+}/ledger.csv")
@@ -68,12 +72,15 @@ async def drivers_csv(request: web.Request) -> web.StreamResponse:
 async def ledger_csv(request: web.Request) -> web.StreamResponse:
     rows = await request.app[keys.DATABASE].read(accounts.driver_ledger, _driver_id(request),
                                                  None, 100_000)
-    header = ["entry", "time_utc", "kind", "amount_minor", "balance_after_minor", "method",
-              "receipt_no", "session", "note"]
+    tz = request.app[keys.SITE].tz
+    header = ["entry", time_header("time", tz), "kind", "amount", "balance_after", "currency",
+              "method", "receipt_no", "session", "clerk", "note"]
     return csv_response(f"driver-{_driver_id(request)}-ledger.csv", header, [
-        [e["id"], e["created_at"], e["kind"], e["amount"]["amount"],
-         e["balance_after"]["amount"], e.get("method"), e.get("receipt_no"), e.get("session_id"),
-         e.get("note")] for e in rows])
+        [e["id"], local_cell(e["created_at"], tz), e["kind"],
+         major_number(e["amount"]["amount"], e["amount"]["currency"]),
+         major_number(e["balance_after"]["amount"], e["amount"]["currency"]),
+         e["amount"]["currency"], e.get("method"), e.get("receipt_no"), e.get("session_id"),
+         e.get("actor", ""), e.get("note")] for e in rows])
 
 
 @routes.get("/drivers/new")
