@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
+from appliance.db.models import Driver
 from appliance.errors import InvalidInput
 from appliance.people.staff import create_staff, set_disabled
 from appliance.web.forms import parse_amount
@@ -239,3 +240,90 @@ async def test_6_csv_numbers_currency_local_times(server: TestServer, api: Api, 
     ledger = list(csv.DictReader(io.StringIO(await response.text())))
     assert [r["amount"] for r in ledger] == ["500.00", "-30.00", "-5.00"]  # numbers, no quote
     assert {r["currency"] for r in ledger} == {"INR"}
+
+
+# --- 7. cards and drivers -----------------------------------------------------------------------
+async def test_7_cards_drivers_and_one_phone_per_driver(server: TestServer, api: Api,
+                                                        boss: Any, browser: Any) -> None:  # noqa: F811
+    asha = await driver_with_pin(server, api, "+91 90000 00071", name="Asha Rao")
+    await api.post(f"/drivers/{asha['id']}/cards", {"id_tag": "CARD-7A", "mode": "commercial"})
+    # A phone number belongs to one driver: refused on create and on edit, naming the other.
+    await boss.goto(_url(server, "/drivers/new"))
+    await boss.fill("#name", "Bala Das")
+    await boss.fill("#phone", "090000 00071")
+    await boss.click("main form button[type=submit]")
+    assert "Asha Rao" in await boss.locator(".message.error, .error").first.text_content()
+    bala = await api.post("/drivers", {"name": "Bala Das", "phone": "+91 90000 00072"})
+    await boss.goto(_url(server, f"/drivers/{bala['id']}"))
+    await boss.fill("input[name=phone]", "9000000071")
+    await boss.click(f"form[action='/drivers/{bala['id']}'] button[type=submit]")
+    assert "Asha Rao" in await boss.locator(".message.error").text_content()
+    status, body = await api.request("POST", "/drivers", {"name": "C", "phone": "9000000071"})
+    assert status == 409 and body["error"]["details"]["field"] == "phone", body
+    # /cards: driver and mode, block then unblock.
+    await boss.goto(_url(server, "/cards"))
+    row = boss.locator("#cards tr", has_text="CARD-7A")
+    assert "Asha Rao" in await row.text_content()
+    assert "prepaid" in await row.locator("td.mode").text_content()
+    await row.locator("button", has_text="Block").click()
+    row = boss.locator("#cards tr", has_text="CARD-7A")
+    assert "blocked" in await row.text_content()
+    await row.locator("button", has_text="Unblock").click()
+    assert "active" in await boss.locator("#cards tr", has_text="CARD-7A").text_content()
+    # The desk's "add to driver" asks personal or commercial.
+    await boss.goto(_url(server, "/desk?id_tag=CARD-7B&q=Bala"))
+    form = boss.locator(f"form[action='/drivers/{bala['id']}/cards']")
+    await form.locator("select[name=mode]").select_option("personal")
+    await form.locator("button[type=submit]").click()
+    cards = await api.get(f"/drivers/{bala['id']}/cards")
+    assert [(c["id_tag"], c["mode"]) for c in cards["items"]] == [("CARD-7B", "personal")]
+
+
+async def test_7_phone_login_never_picks_one_of_several(server: TestServer, api: Api,
+                                                        browser: Any) -> None:  # noqa: F811
+    one = await driver_with_pin(server, api, "+91 90000 00073", name="First")
+    await driver_with_pin(server, api, "+91 90000 00074", name="Second")
+    # Two drivers sharing a number, as a box upgraded from before the rule may hold.
+    await server.app[keys.DATABASE].run(
+        lambda: Driver.update(phone="+91 90000 00073").where(Driver.name == "Second").execute())
+    context = await browser.new_context(viewport=PHONE, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(_url(server, "/driver/login"))
+    await page.fill("#identifier", "90000 00073")
+    await page.fill("#pin", PIN)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state()
+    assert "/driver/login" in page.url
+    assert one["id"]
+    await context.close()
+
+
+# --- 11. plain words ----------------------------------------------------------------------------
+INTERNAL = ("card_terminal", "staff:", "token:", "bad_meter_start", "topup", "commercial",
+            "Accepted", "completed")
+
+
+async def test_11_pages_use_plain_words(server: TestServer, api: Api, charger: Any,
+                                        boss: Any) -> None:
+    await site_with_charger(api, "WORDS-1", energy_per_kwh="20")
+    driver = await api.post("/drivers", {"name": "Plain Words", "phone": "+91 90000 00111"})
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "WORDS-TAG", "mode": "commercial"})
+    await _topup_in_browser(boss, server, driver["id"], "500")
+    await boss.wait_for_url("**/receipts/*")
+    await boss.goto(_url(server, f"/drivers/{driver['id']}"))
+    await boss.select_option("#method", "card_terminal")
+    await boss.fill("#amount", "100")
+    await boss.click("#topup button[type=submit]")
+    await boss.wait_for_url("**/receipts/*")
+    async with charger("WORDS-1", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.start_tx(1, "WORDS-TAG", meter_start=-5)
+        await cp.stop(started.transaction_id, 1000)
+    session = (await api.get(f"/sessions?driver_id={driver['id']}"))["items"][0]
+    assert "bad_meter_start" in session["flags"]
+    for path in ("/sessions", f"/sessions/{session['id']}", f"/drivers/{driver['id']}",
+                 "/cards", "/audit", "/staff", boss.url.replace(str(server.make_url("/")), "/")):
+        await boss.goto(_url(server, path))
+        text = await boss.locator("main").inner_text()
+        found = [word for word in INTERNAL if word in text]
+        assert not found, (path, found)

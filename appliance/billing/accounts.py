@@ -3,6 +3,7 @@ card, bind cards (personal or commercial), re-issue a lost card, retire. Sync fu
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from gettext import gettext
@@ -82,6 +83,8 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             setattr(d, name, value.strip()[:size])
     if not d.name:
         raise InvalidInput("name is required", details={"field": "name"})
+    if fields.get("phone"):
+        _check_phone_free(d.phone, d.id)
     if "blocked" in fields:
         d.blocked = bool(fields["blocked"])
     if "overdraft" in fields:
@@ -93,6 +96,29 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             raise InvalidInput("overdraft must be a whole number of minor units >= 0",
                                details={"field": "overdraft"})
         d.overdraft_minor = value
+
+
+def phone_key(phone: str) -> str:
+    """The digits that identify a phone number: the last ten, with or without a country code."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
+def _check_phone_free(phone: str, driver_id: int | None) -> None:
+    """A phone number belongs to one driver: the phone login must never have to choose."""
+    key = phone_key(phone)
+    if not key:
+        return
+    query = Driver.select(Driver.id, Driver.name, Driver.phone).where(
+        Driver.retired_at.is_null() & (Driver.phone != ""))
+    if driver_id is not None:
+        query = query.where(Driver.id != driver_id)
+    for other in query:
+        if phone_key(other.phone) == key:
+            raise Conflict(gettext("The phone number %(phone)s already belongs to %(name)s "
+                                   "(driver %(id)s).") % {"phone": phone, "name": other.name,
+                                                          "id": other.id},
+                           details={"field": "phone", "driver_id": other.id})
 
 
 def create_driver(fields: dict[str, Any], currency: str) -> dict[str, Any]:

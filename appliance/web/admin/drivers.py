@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -161,7 +162,12 @@ async def driver_cards(request: web.Request) -> web.StreamResponse:
             from appliance.billing.cards import update_card
 
             await database.run(update_card, form["id_tag"], {"status": "Blocked"})
-            text = f"Card {form['id_tag']} blocked."
+            text = gettext("Card %(card)s blocked.") % {"card": form["id_tag"]}
+        elif form.get("action") == "unblock":
+            from appliance.billing.cards import update_card
+
+            await database.run(update_card, form["id_tag"], {"status": "Accepted"})
+            text = gettext("Card %(card)s unblocked.") % {"card": form["id_tag"]}
         else:
             await database.run(accounts.bind_card, driver_id, form.get("id_tag", "").strip(),
                                form.get("mode", "commercial"), form.get("replaces") or None)
