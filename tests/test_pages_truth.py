@@ -359,3 +359,33 @@ async def test_8_settings_dropdowns_base_url_and_sticker_refusal(
     await boss.goto(_url(server, "/stickers"))
     url = await boss.locator('[data-sticker="STICK-8/1"] .s-url').text_content()
     assert url == "http://192.168.1.20:8080/c/STICK-8/1"
+
+
+# --- 9. chargers from the browser ---------------------------------------------------------------
+async def test_9_add_charger_pending_banner_sections(server: TestServer, charger: Any,
+                                                     boss: Any) -> None:
+    await _save_settings(boss, server, base_url="http://192.168.1.20:8080")
+    await boss.goto(_url(server, "/stations"))
+    await boss.fill("#new-station-id", "NEW-9")
+    await boss.click("#add-station button[type=submit]")
+    assert await boss.locator("#added-url").text_content() == "ws://192.168.1.20:8080/ocpp/NEW-9"
+    password = str(await boss.locator("#added-password").text_content())
+    async with charger("NEW-9", password) as cp:  # what the page said works on a charger
+        assert (await cp.boot()).status == "Accepted"
+        await cp.status(0, "Available")
+        await cp.status(1, "Available")
+    await boss.goto(_url(server, "/stations/NEW-9"))
+    assert password not in await boss.content()  # shown once
+    for section in ("overview", "per-day", "commands", "configuration", "frames"):
+        assert await boss.locator(f"section#{section}").count() == 1, section
+    sockets = await boss.locator("#overview [data-connector]").all()
+    assert [await c.get_attribute("data-connector") for c in sockets] == ["NEW-9/1"]
+    # An unknown charger waits for approval: the banner's Approve lets it charge.
+    async with charger("PEND-9", "any-password-1") as cp:
+        assert (await cp.boot()).status == "Pending"
+        await boss.goto(_url(server, "/stations/PEND-9"))
+        banner = boss.locator("#pending-banner")
+        await banner.locator("button", has_text="Approve").click()
+        await boss.wait_for_selector("text=Approved.")
+        assert await boss.locator("#pending-banner").count() == 0
+        assert any(action == "TriggerMessage" for action, _ in cp.received)
