@@ -108,7 +108,7 @@ async def test_staff_management_and_audit(server: TestServer) -> None:
                                         from_page="/staff")
         assert status == 400 and "at least 10 characters" in html
         _, html = await admin.get("/audit")
-        assert "staff.create" in html and "desk1" in html
+        assert "staff login added" in html and "desk1" in html
 
 
 async def test_driver_exports_and_fees_today(server: TestServer, api: Api, charger: Any) -> None:
