@@ -3,6 +3,7 @@ issue: who did it, safe money entry, receipts that never change, ..."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from appliance.errors import InvalidInput
 from appliance.people.staff import create_staff, set_disabled
 from appliance.web.forms import parse_amount
 from tests.browser import PHONE, browser  # noqa: F401
-from tests.conftest import Api
+from tests.conftest import Api, eventually
 from tests.driver_fixtures import PIN, driver_with_pin, site_with_charger
 
 ADMIN_PASSWORD = "a-good-admin-password"
@@ -389,3 +390,49 @@ async def test_9_add_charger_pending_banner_sections(server: TestServer, charger
         await boss.wait_for_selector("text=Approved.")
         assert await boss.locator("#pending-banner").count() == 0
         assert any(action == "TriggerMessage" for action, _ in cp.received)
+
+
+# --- 12. the driver's start page ----------------------------------------------------------------
+async def _phone_at_connector(browser: Any, server: TestServer, cpid: str,  # noqa: F811
+                              phone: str) -> Any:
+    context = await browser.new_context(viewport=PHONE, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(_url(server, f"/c/{cpid}/1"))
+    await page.fill("#identifier", phone)
+    await page.fill("#pin", PIN)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#start")
+    return page
+
+
+async def test_12_limit_below_minimum_and_small_kwh_limit(
+        server: TestServer, api: Api, charger: Any, browser: Any) -> None:  # noqa: F811
+    await site_with_charger(api, "LIM-12", energy_per_kwh="20", min_to_start=5000)
+    await driver_with_pin(server, api, "+91 90000 00121", balance=50_000)
+    async with charger("LIM-12", "secret-pass-1") as cp:
+        await cp.boot()
+        await cp.status(1, "Preparing")
+        page = await _phone_at_connector(browser, server, "LIM-12", "90000 00121")
+        await page.fill("#limit", "20")
+        await page.click("#start")
+        error = await page.locator(".d-msg.bad, .bad, [role=alert]").first.text_content()
+        assert "minimum to start" in error and "50.00" in error, error
+        assert "balance" not in error.lower()
+        assert await page.locator("#limit").input_value() == "20"
+        # A 0.2 kWh limit on a fast charger is not stopped at 0.04 kWh.
+        await page.check("input[name=limit_kind][value=kwh]")
+        await page.fill("#limit", "0.2")
+        await page.click("#start")
+        await page.wait_for_selector("text=Plug in your car now")
+        (sent,) = [kw for action, kw in cp.received if action == "RemoteStartTransaction"]
+        tx = (await cp.start_tx(1, sent["id_tag"], meter_start=1000)).transaction_id
+        await cp.meter(1, tx, 1040, power_w=11_000)
+        await asyncio.sleep(0.3)
+        assert not [a for a, _ in cp.received if a == "RemoteStopTransaction"]
+        await cp.meter(1, tx, 1190, power_w=11_000)
+        await eventually(lambda: _stop_sent(cp))
+        await page.context.close()
+
+
+async def _stop_sent(cp: Any) -> bool:
+    return any(action == "RemoteStopTransaction" for action, _ in cp.received)

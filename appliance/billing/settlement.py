@@ -102,11 +102,18 @@ def over_limit(session: ChargingSession, now: datetime) -> bool:
         session, power * SAMPLE_INTERVAL_S // 3600)
 
 
+def energy_limit_reached(energy_wh: int, extra_wh: int, limit_wh: int | None) -> bool:
+    """Whether to stop for the driver's kWh limit now rather than after the next sample: when
+    stopping now misses the limit by less than waiting would overshoot it. Projecting a whole
+    sample ahead stopped a 0.2 kWh limit at 0.04 kWh on a fast charger."""
+    return bool(limit_wh) and energy_wh + extra_wh // 2 >= int(limit_wh or 0)
+
+
 def _energy_limit_reached(session: ChargingSession, extra_wh: int) -> bool:
-    """Whether a QR session reaches the driver's kWh limit (with one more sample's energy)."""
+    """Whether a QR session reaches the driver's kWh limit."""
     start = QrStart.get_or_none(QrStart.session == session.id)
-    return bool(start is not None and start.limit_wh
-                and session.energy_wh + extra_wh >= start.limit_wh)
+    return start is not None and energy_limit_reached(session.energy_wh, extra_wh,
+                                                      start.limit_wh)
 
 
 def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
@@ -163,7 +170,7 @@ def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bo
         if own_holds:
             limit = min(limit, own_holds)
         limit_wh = limits_wh.get(session.id)
-        if projected.fee >= limit or bool(limit_wh and session.energy_wh + extra_wh >= limit_wh):
+        if projected.fee >= limit or energy_limit_reached(session.energy_wh, extra_wh, limit_wh):
             _request_stop(session)
             out[i] = True
     return out

@@ -51,8 +51,8 @@ async def start_page(request: web.Request) -> web.StreamResponse:
     return await _start_view(request)
 
 
-async def _start_view(request: web.Request, error: str | None = None, status: int = 200
-                      ) -> web.StreamResponse:
+async def _start_view(request: web.Request, error: str | None = None, status: int = 200,
+                      typed: dict[str, str] | None = None) -> web.StreamResponse:
     cpid, connector_id = _connector(request)
     driver = await current_driver(request)
     view = await request.app[keys.DATABASE].read(
@@ -62,7 +62,7 @@ async def _start_view(request: web.Request, error: str | None = None, status: in
     online = request.app[keys.CONTROL].is_online(view["station"].cpid)
     return await page(request, "driver/start.html", {
         **view, "online": online, "error": error, "form_key": secrets.token_urlsafe(16),
-        "next": request.path}, status=status)
+        "next": request.path, "typed": typed or {}}, status=status)
 
 
 def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
@@ -130,7 +130,8 @@ async def start_post(request: web.Request) -> web.StreamResponse:
                               limit_minor, limit_wh)
         start, created = await database.run(qr.begin, req)
     except ApplianceError as err:
-        return await _start_view(request, err.message, err.http_status)
+        typed = {k: str(form.get(k, ""))[:20] for k in ("limit_kind", "limit")}
+        return await _start_view(request, err.message, err.http_status, typed)
     if created:
         problem = await _send_start(control, station_cpid, start)
         if problem is not None:
