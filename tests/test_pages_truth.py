@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import expect
 
 from appliance import keys
 from appliance.db.models import Driver
@@ -436,3 +437,70 @@ async def test_12_limit_below_minimum_and_small_kwh_limit(
 
 async def _stop_sent(cp: Any) -> bool:
     return any(action == "RemoteStopTransaction" for action, _ in cp.received)
+
+
+# --- 4. live means live -------------------------------------------------------------------------
+async def test_4_dashboard_follows_sessions_and_stops_from_charging_now(
+        server: TestServer, api: Api, charger: Any, boss: Any) -> None:
+    await site_with_charger(api, "LIVE-4", energy_per_kwh="20")
+    driver = await api.post("/drivers", {"name": "Live Driver", "phone": "+91 90000 00041"})
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "LIVE-TAG", "mode": "commercial"})
+    await api.post(f"/drivers/{driver['id']}/topups", {"amount": 50_000, "method": "cash"})
+    async with charger("LIVE-4", "secret-pass-1") as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        await boss.goto(_url(server, "/"))
+        await boss.evaluate("window.__marker = 4")  # gone if the page reloads
+        assert "Nobody is charging" in await boss.locator("#charging-now").text_content()
+        tx = (await cp.start_tx(1, "LIVE-TAG", meter_start=0)).transaction_id
+        await cp.status(1, "Charging")
+        row = boss.locator("#charging-now tr[data-session]")
+        await row.wait_for(timeout=10_000)
+        assert (await row.locator("td.driver").text_content()).strip() == "Live Driver"
+        await cp.meter(1, tx, 2500, power_w=7400)
+        await expect(row.locator("td.energy")).to_have_text("2.50", timeout=10_000)
+        assert "₹50.00" in await row.locator("td.cost").text_content()
+        assert (await boss.locator("#active-count").text_content()).strip() == "1"
+        assert (await boss.locator("#energy-today").text_content()).startswith("2.50")
+        boss.once("dialog", lambda dialog: dialog.accept())
+        await row.locator("button", has_text="Stop").click()
+        await boss.wait_for_selector("text=The charger accepted the stop")
+        assert ("RemoteStopTransaction", {"transaction_id": tx}) in cp.received
+    await boss.goto(_url(server, "/"))
+    assert await boss.evaluate("window.__marker") is None
+
+
+async def test_4_driver_pages_follow_the_charger_and_finish_on_final_figures(
+        server: TestServer, api: Api, charger: Any, browser: Any) -> None:  # noqa: F811
+    await site_with_charger(api, "LIVE-5", energy_per_kwh="20")
+    await driver_with_pin(server, api, "+91 90000 00042", balance=50_000)
+    async with charger("LIVE-5", "secret-pass-1") as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        page = await _phone_at_connector(browser, server, "LIVE-5", "90000 00042")
+        await page.evaluate("window.__marker = 5")
+    offline = page.locator('#connector-live [data-when="offline"]')
+    await offline.wait_for(state="visible", timeout=10_000)  # the charger went away
+    assert await page.locator("#start").is_disabled()
+    async with charger("LIVE-5", "secret-pass-1") as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        await offline.wait_for(state="hidden", timeout=10_000)
+        await expect(page.locator("#start")).to_be_enabled()
+        await cp.status(1, "Finishing")  # busy: someone else's car
+        await expect(page.locator("#start")).to_be_disabled()
+        await cp.status(1, "Available")
+        await expect(page.locator("#start")).to_be_enabled()
+        assert await page.evaluate("window.__marker") == 5
+        await page.click("#start")
+        await page.wait_for_selector("text=Plug in your car now")
+        (sent,) = [kw for action, kw in cp.received if action == "RemoteStartTransaction"]
+        tx = (await cp.start_tx(1, sent["id_tag"], meter_start=0)).transaction_id
+        await cp.meter(1, tx, 1000, power_w=7000)
+        await expect(page.locator("[data-field=energy]")).to_have_text("1.00")
+        await cp.stop(tx, 3000)  # the final reading is past the last sample
+        await page.wait_for_selector("#final-balance:visible", timeout=10_000)
+        assert await page.locator("[data-field=energy]").text_content() == "3.00"
+        assert "₹60.00" in await page.locator("[data-field=cost]").text_content()
+        assert "₹440.00" in await page.locator("#final-balance").text_content()
+        await page.context.close()

@@ -54,6 +54,16 @@ def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: date
     return out
 
 
+def connector_now(cpid: str, connector_id: int) -> str:
+    """A connector's last reported status (for the start page's live line)."""
+    station = qr.find_connector(cpid, connector_id)
+    if station is None:
+        raise NotFound("There is no such connector here. Check the code on the charger.")
+    row = Connector.get_or_none((Connector.station == station.id)
+                                & (Connector.connector_id == connector_id))
+    return str(row.status) if row else "Unknown"
+
+
 def own_start(start_id: int, driver_id: int) -> QrStart:
     start = QrStart.get_or_none((QrStart.id == start_id) & (QrStart.driver == driver_id))
     if start is None:
@@ -88,6 +98,8 @@ def live_state(start_id: int, driver_id: int, at: datetime) -> dict[str, Any]:
             "stop_requested": session.stop_requested, "stop_reason": session.stop_reason,
             "state": "finished" if session.state != "active" else "charging"})
     out["final"] = out["state"] in FINAL
+    if out["final"]:  # what the receipt will say, not the last live figures
+        out["balance"] = int(Account.get(Account.driver == driver_id).balance)
     return out
 
 
