@@ -20,6 +20,7 @@ from appliance.db.models import Driver
 from appliance.errors import InvalidInput
 from appliance.people.staff import create_staff, set_disabled
 from appliance.web.forms import parse_amount
+from appliance.web.security import SESSION_COOKIE
 from tests.browser import PHONE, browser  # noqa: F401
 from tests.conftest import Api, eventually
 from tests.driver_fixtures import PIN, driver_with_pin, site_with_charger
@@ -504,3 +505,41 @@ async def test_4_driver_pages_follow_the_charger_and_finish_on_final_figures(
         assert "₹60.00" in await page.locator("[data-field=cost]").text_content()
         assert "₹440.00" in await page.locator("#final-balance").text_content()
         await page.context.close()
+
+
+# --- 10. errors inside the layout ---------------------------------------------------------------
+async def test_10_expired_login_stale_form_and_desk_403(server: TestServer, api: Api,
+                                                        boss: Any, browser: Any) -> None:  # noqa: F811
+    await api.post("/tariffs", {"name": "Standard", "energy_per_kwh": "20"})
+    driver = await api.post("/drivers", {"name": "Expiry Case", "phone": "+91 90000 00101"})
+    # A form sent after the login expired: log in again, back on the page it came from (a GET).
+    await boss.goto(_url(server, f"/drivers/{driver['id']}"))
+    await boss.context.clear_cookies(name=SESSION_COOKIE)  # the login expired
+    await boss.fill("#amount", "500")
+    await boss.click("#topup button[type=submit]")
+    await boss.wait_for_url(lambda url: "/login?next=" in url)
+    assert boss.url.endswith(f"/login?next=/drivers/{driver['id']}"), boss.url
+    await boss.fill("#username", "boss")
+    await boss.fill("#password", ADMIN_PASSWORD)
+    await boss.click("button[type=submit]")
+    await boss.wait_for_url(f"**/drivers/{driver['id']}")
+    # A stale form says so in plain words with a reload button, inside the layout.
+    await boss.evaluate("document.querySelector('#topup [name=csrf_token]').value = 'old'")
+    await boss.fill("#amount", "500")
+    await boss.click("#topup button[type=submit]")
+    page_text = await boss.locator("#error-page").text_content()
+    assert "gone stale" in page_text and "CSRF" not in page_text
+    assert await boss.locator("header.top nav").count() == 1  # the layout
+    await boss.click("#reload")
+    await boss.wait_for_url(f"**/drivers/{driver['id']}")
+    # Desk staff: a 403 page that says what the role may do; no tariff forms.
+    await server.app[keys.DATABASE].run(create_staff, "clerk", "desk", ADMIN_PASSWORD)
+    desk = await _login(browser, server, "clerk", ADMIN_PASSWORD)
+    response = await desk.goto(_url(server, "/settings"))
+    assert response.status == 403
+    assert await desk.locator("#desk-can a[href='/drivers']").count() == 1
+    assert await desk.locator("header.top nav").count() == 1
+    await desk.goto(_url(server, "/tariffs"))
+    assert await desk.locator("main form").count() == 0
+    assert "Standard" in await desk.locator("#tariffs-read").text_content()
+    await desk.context.close()
