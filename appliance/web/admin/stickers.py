@@ -85,7 +85,7 @@ async def _render_refusal(request: web.Request) -> web.StreamResponse:
     base, problem = sticker_base(request)
     return render(request, "driver/stickers.html", {
         "stickers": [], "refusal": problem, "refused_url": base, "station": "",
-        "wifi_ssid": "", "wifi": None, "single": True}, status=409)
+        "wifi_ssid": "", "wifi": None, "single": True})
 
 
 async def _sheet(request: web.Request, form: Any) -> web.StreamResponse:
