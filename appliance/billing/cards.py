@@ -94,9 +94,9 @@ def list_cards(after: int | None, limit: int, q: str | None, status: str | None
         query = query.where(IdTag.status == status)
     if after is not None:
         query = query.where(IdTag.id > after)
-    query = query.select(IdTag, Driver.name).join(Driver, JOIN.LEFT_OUTER, attr="owner")
+    query = query.select(IdTag, Driver.id, Driver.name).join(Driver, JOIN.LEFT_OUTER)
     return [(t.id, {**card_dict(t), "driver_id": t.driver_id, "mode": t.mode,
-                    "driver_name": t.owner.name if t.driver_id else None})
+                    "driver_name": t.driver.name if t.driver_id else None})
             for t in query.order_by(IdTag.id).limit(limit)]
 
 
