@@ -243,6 +243,9 @@ async def test_6_csv_numbers_currency_local_times(server: TestServer, api: Api, 
     ledger = list(csv.DictReader(io.StringIO(await response.text())))
     assert [r["amount"] for r in ledger] == ["500.00", "-30.00", "-5.00"]  # numbers, no quote
     assert {r["currency"] for r in ledger} == {"INR"}
+    response = await boss.request.get(_url(server, "/stations/CSV-6/days.csv"))
+    today = list(csv.DictReader(io.StringIO(await response.text())))[-1]
+    assert (today["fees"], today["currency"], today["energy_kwh"]) == ("30.00", "INR", "1.5")
 
 
 # --- 7. cards and drivers -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from gettext import gettext
 from typing import Any
 
@@ -20,7 +21,7 @@ from appliance.web.admin.stickers import sticker_base
 from appliance.web.api.stations import after_approval
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
-from appliance.web.export import csv_response
+from appliance.web.export import csv_response, major_number
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -156,9 +157,11 @@ async def station_days_csv(request: web.Request) -> web.StreamResponse:
     first, last = _range(request, tz)
     cpid = request.match_info["id"]
     data = await request.app[keys.DATABASE].read(_station_page_data, cpid, first, last, tz)
-    header = ["day", "hours_charging", "energy_kwh", "fees_minor", "sessions"]
+    currency = request.app[keys.SITE].currency
+    header = ["day", "hours_charging", "energy_kwh", "fees", "currency", "sessions"]
     return csv_response(f"{cpid}-days.csv", header, [
-        [r.day, f"{r.charging_s / 3600:.2f}", f"{r.energy_wh / 1000:.3f}", r.fees_minor,
+        [r.day, Decimal(r.charging_s / 3600).quantize(Decimal("0.01")),
+         Decimal(r.energy_wh) / 1000, major_number(r.fees_minor, currency), currency,
          r.sessions] for r in data["days"]])
 
 
