@@ -105,6 +105,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
     base = {
         "request": request, "staff": current_staff(request), "csrf_token": token,
         "site": site, "site_name": site.site_name, "currency": site.currency, "tz": tz,
+        "currency_sign": babel_numbers.get_currency_symbol(site.currency, locale=site.locale),
         "money": lambda a: money(a, site.currency, site.locale),
         "major": lambda a: major(a, site.currency),
         "kwh": kwh, "duration": duration, "hours": hours,
