@@ -546,3 +546,19 @@ async def test_10_expired_login_stale_form_and_desk_403(server: TestServer, api:
     assert await desk.locator("main form").count() == 0
     assert "Standard" in await desk.locator("#tariffs-read").text_content()
     await desk.context.close()
+
+
+async def test_4_last_seen_moves_with_messages(server: TestServer, api: Api, charger: Any,
+                                               boss: Any) -> None:
+    await api.post("/stations", {"id": "SEEN-4", "password": "secret-pass-1", "managed": False})
+    async with charger("SEEN-4", "secret-pass-1") as cp:
+        await cp.boot()
+        await boss.goto(_url(server, "/stations/SEEN-4"))
+        cell = boss.locator('[data-last-seen="SEEN-4"]')
+        await boss.evaluate("document.querySelector('[data-last-seen]').textContent = 'old'")
+        await cp.status(1, "Available")
+        await expect(cell).not_to_have_text("old")
+        local = datetime.now(ZoneInfo(SITE_TZ))
+        allowed = {(local - timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S")
+                   for s in range(-2, 10)}
+        assert await cell.text_content() in allowed
