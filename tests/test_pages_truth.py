@@ -526,6 +526,9 @@ async def test_10_expired_login_stale_form_and_desk_403(server: TestServer, api:
     await boss.fill("#password", ADMIN_PASSWORD)
     await boss.click("button[type=submit]")
     await boss.wait_for_url(f"**/drivers/{driver['id']}")
+    assert await boss.locator("#amount").input_value() == "500"  # what was typed is kept
+    await boss.reload()
+    assert await boss.locator("#amount").input_value() == ""  # once only
     # A stale form says so in plain words with a reload button, inside the layout.
     await boss.evaluate("document.querySelector('#topup [name=csrf_token]').value = 'old'")
     await boss.fill("#amount", "500")
