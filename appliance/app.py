@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from appliance import background, keys, notify
-from appliance.billing import qr
+from appliance.billing import qr, walkin_returns
 from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
 from appliance.billing.settlement import sweep
@@ -25,6 +25,7 @@ from appliance.events import EventBus
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
+from appliance.payments.registry import registry
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.admin.desk import apply_stored_form
@@ -126,6 +127,18 @@ async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Online payment providers, and the loop that reconciles unconfirmed checkouts (all of
+    them at start-up) and gives back what walk-in sessions did not use."""
+    settings = app[keys.SETTINGS]
+    bases = {"razorpay": settings.razorpay_api_base, "stripe": settings.stripe_api_base}
+    async with registry(app[keys.DATABASE], settings.data_path, bases) as payments:
+        app[keys.PAYMENTS] = payments
+        work = walkin_returns.run_forever(app[keys.DATABASE], payments, settings.payment_retry_s)
+        async with background.running(work, "walk-in-payments"):
+            yield
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
     hub = Hub(services)
@@ -158,6 +171,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
+    app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)

@@ -96,6 +96,14 @@ class Settings:
     reader_uid_suffix: str = _setting("", "Fixed text after the UID in an id tag.")
     reader_repeat_s: float = _setting(
         1.5, "Seconds in which the same card on the same reader counts as one tap.")
+    # Online payments (appliance/payments): keys are entered on the settings page, encrypted.
+    razorpay_api_base: str = _setting(
+        "https://api.razorpay.com", "Razorpay's API base URL (a stand-in's or staging's in tests).")
+    stripe_api_base: str = _setting(
+        "https://api.stripe.com", "Stripe's API base URL (a stand-in's or staging's in tests).")
+    payment_retry_s: float = _setting(
+        5.0, "Seconds between rounds of the loop that gives back unused payments and "
+        "reconciles unconfirmed ones with the providers.")
 
     @property
     def data_path(self) -> Path:

@@ -87,5 +87,19 @@ class InvalidOcppPayload(ChargerError):
     http_status = 400
 
 
+class PaymentError(ApplianceError):
+    """A payment provider could not be reached or refused a call (unreachable, bad keys, 5xx)."""
+
+    code = "payment_error"
+    http_status = 502
+
+
+class WebhookRefused(ApplianceError):
+    """A webhook whose signature (or timestamp) does not verify: refused and logged."""
+
+    code = "webhook_refused"
+    http_status = 400
+
+
 class ReaderError(ApplianceError):
     code = "reader_error"

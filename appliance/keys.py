@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from appliance.events import EventBus
     from appliance.ocpp.endpoint import LoginLimiter
     from appliance.ocpp.hub import Hub
+    from appliance.payments.registry import Registry
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
     from appliance.web.security import LoginThrottle, Signer
@@ -36,4 +37,5 @@ SIGNER: web.AppKey[Signer] = web.AppKey("session_signer")  # staff page sessions
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")  # staff and driver logins
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")  # chargers' Basic auth
 SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler")
+PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment providers
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings

@@ -104,7 +104,7 @@ def expire_overdue(at: datetime) -> list[int]:
     return [s.id for s in overdue]
 
 
-def _check_connector(station: Station, connector_id: int) -> None:
+def check_connector(station: Station, connector_id: int) -> None:
     row = Connector.get_or_none((Connector.station == station.id)
                                 & (Connector.connector_id == connector_id))
     status = row.status if row is not None else "Unknown"
@@ -160,7 +160,7 @@ def begin(req: StartRequest) -> tuple[QrStart, bool]:
     driver = Driver.get_by_id(req.driver_id)
     if driver.blocked or driver.retired_at is not None:
         raise Forbidden("Your account is blocked. Please ask at the desk.")
-    _check_connector(station, req.connector_id)
+    check_connector(station, req.connector_id)
     # Locked (on PostgreSQL) before reading what is available, so two processes cannot both hold it.
     account = ledger.lock_account(Account.get(Account.driver == driver.id).id)
     amount = _hold_amount(req, station, account)
