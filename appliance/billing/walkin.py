@@ -12,10 +12,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from peewee import IntegrityError
+
 from appliance.billing import accounts, ledger, qr, tariffs
 from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry
 from appliance.db.models_driver import DriverLogin, QrStart
-from appliance.db.models_payments import OnlinePayment
+from appliance.db.models_payments import OnlinePayment, WebhookEvent
 from appliance.errors import ApplianceError, NotFound, Unprocessable
 from appliance.payments.provider import Confirmation, Paid
 
@@ -223,3 +225,21 @@ def guest_driver(p: OnlinePayment) -> int:
     if p.driver_id is None or Driver.get_or_none(Driver.id == p.driver_id) is None:
         raise NotFound("This payment has no session.")
     return int(p.driver_id)
+
+
+def seen_event(provider: str, event_id: str, kind: str, at: datetime) -> bool:
+    """Record a verified webhook event; False when it was seen before (a replay)."""
+    try:
+        with WebhookEvent._meta.database.atomic():
+            WebhookEvent.create(provider=provider, event_id=event_id[:120], kind=kind[:60],
+                                received_at=at)
+    except IntegrityError:
+        return False
+    return True
+
+
+def refused_event(provider: str, why: str, address: str, at: datetime) -> None:
+    """A webhook whose signature did not verify: kept for staff, never acted on."""
+    WebhookEvent.create(provider=provider, event_id=f"refused:{secrets.token_hex(8)}",
+                        kind="refused", verified=False, outcome=f"{why} ({address})"[:200],
+                        received_at=at)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -85,7 +86,7 @@ class Provider(Protocol):
 
     async def refund(self, payment_ref: str, amount: int, key: str) -> str: ...
 
-    def verify_webhook(self, headers: dict[str, str], body: bytes, now: float) -> WebhookNote:
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, now: float) -> WebhookNote:
         ...
 
     async def test_connection(self) -> None: ...

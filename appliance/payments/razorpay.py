@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -76,7 +77,7 @@ class Razorpay:
                                     json={"amount": amount, "notes": {"key": key}})
         return str(made["id"])
 
-    def verify_webhook(self, headers: dict[str, str], body: bytes, now: float) -> WebhookNote:
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, now: float) -> WebhookNote:
         """X-Razorpay-Signature is the hex HMAC-SHA256 of the raw body with the webhook
         secret; X-Razorpay-Event-Id names the event (the same on a redelivery)."""
         given = headers.get("X-Razorpay-Signature", "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -78,7 +79,7 @@ class Stripe:
                                     headers={"Idempotency-Key": key})
         return str(made["id"])
 
-    def verify_webhook(self, headers: dict[str, str], body: bytes, now: float) -> WebhookNote:
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, now: float) -> WebhookNote:
         """Stripe-Signature: `t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">` (more than one
         v1 while a secret is rolled); an old timestamp is a replay."""
         parts = [p.split("=", 1) for p in headers.get("Stripe-Signature", "").split(",")]

@@ -23,12 +23,12 @@ from appliance.web.admin import (
     tariffs,
 )
 from appliance.web.driver import login as driver_login
-from appliance.web.driver import me, start
+from appliance.web.driver import me, pay, start
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
-                staff, audit, reports, desk, stickers, driver_login, me, start)
+                staff, audit, reports, desk, stickers, driver_login, me, start, pay)
 
 
 async def healthz(request: web.Request) -> web.Response:

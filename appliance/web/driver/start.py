@@ -63,7 +63,8 @@ async def _start_view(request: web.Request, error: str | None = None, status: in
     online = request.app[keys.CONTROL].is_online(view["station"].cpid)
     return await page(request, "driver/start.html", {
         **view, "online": online, "error": error, "form_key": secrets.token_urlsafe(16),
-        "next": request.path, "typed": typed or {}}, status=status)
+        "next": request.path, "typed": typed or {},
+        "providers": await request.app[keys.PAYMENTS].enabled()}, status=status)
 
 
 def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
