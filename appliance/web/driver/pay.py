@@ -49,6 +49,9 @@ async def pay_post(request: web.Request) -> web.StreamResponse:
         if name not in await payments.enabled():
             raise InvalidInput("Online payment is not available here: log in and pay from "
                                "your balance, or ask at the desk.")
+        if not request.app[keys.CONTROL].is_online(await database.read(_key_cpid, cpid)):
+            raise InvalidInput("The charger is offline. Please try another one, or ask at "
+                               "the desk.")
         provider = await payments.get(name)
         currency = (await site(request)).currency
         amount, wh = _limits(form, currency)
@@ -89,6 +92,11 @@ async def confirm_and_start(app: web.Application, payment_id: int) -> OnlinePaym
         if problem is not None:
             await database.run(qr.fail, start.id, problem, now())
     return p
+
+
+def _key_cpid(cpid: str) -> str:
+    station = Station.get_or_none(Station.key == cpid.upper())
+    return str(station.cpid) if station is not None else cpid
 
 
 def _cpid(station_id: int) -> str:

@@ -20,6 +20,7 @@ from appliance.db.models import (
     Station,
 )
 from appliance.db.models_driver import QrStart, Receipt
+from appliance.db.models_payments import OnlinePayment
 from appliance.errors import NotFound
 
 FINAL = ("failed", "expired", "finished")
@@ -98,6 +99,10 @@ def live_state(start_id: int, driver_id: int, at: datetime) -> dict[str, Any]:
             "stop_requested": session.stop_requested, "stop_reason": session.stop_reason,
             "state": "finished" if session.state != "active" else "charging"})
     out["final"] = out["state"] in FINAL
+    paid = OnlinePayment.get_or_none(OnlinePayment.qr_start == start.id)
+    if paid is not None:  # a walk-in payment: what goes back to the card or UPI, and when
+        out["walk_in"] = {"state": paid.state, "give_back": paid.return_amount,
+                          "currency": paid.currency, "token": paid.token}
     if out["final"]:  # what the receipt will say, not the last live figures
         out["balance"] = int(Account.get(Account.driver == driver_id).balance)
     return out
