@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.billing import qr, tariffs, walkin
 from appliance.billing import authorize as auth
+from appliance.billing import qr, tariffs, walkin
 from appliance.billing.check import _check
 from appliance.billing.settlement import sweep
 from appliance.db import maintenance
