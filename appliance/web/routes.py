@@ -13,6 +13,7 @@ from appliance.web.admin import (
     desk,
     drivers,
     login,
+    payments,
     pins,
     reports,
     sessions,
@@ -28,7 +29,7 @@ from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
-                staff, audit, reports, desk, stickers, driver_login, me, start, pay)
+                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay)
 
 
 async def healthz(request: web.Request) -> web.Response:

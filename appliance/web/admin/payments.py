@@ -1,0 +1,81 @@
+"""Online payments settings (admin): each provider's switch, key id and secrets (sealed with the
+box's key file, never shown back), a "test connection" button, the webhook address to give the
+provider, and the walk-in payments still giving money back (a failing refund stays here until
+it is done)."""
+
+from __future__ import annotations
+
+from gettext import gettext
+from typing import Any
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.billing import walkin
+from appliance.errors import ApplianceError, InvalidInput
+from appliance.payments import config
+from appliance.web.audit import record
+from appliance.web.session import require, staff_actor
+from appliance.web.templating import render
+
+routes = web.RouteTableDef()
+NAMES = {"razorpay": "Razorpay (UPI, cards, netbanking; INR)", "stripe": "Stripe (cards, wallets)"}
+
+
+async def _render(request: web.Request, message: str | None = None, ok: bool = True,
+                  status: int = 200) -> web.StreamResponse:
+    database = request.app[keys.DATABASE]
+    stored = {s.provider: s for s in await database.read(config.load_all)}
+    providers: list[dict[str, Any]] = [
+        {"name": name, "label": NAMES[name], "enabled": bool(stored.get(name) and
+                                                             stored[name].enabled),
+         "key_id": stored[name].key_id if name in stored else "",
+         "has_secret": bool(name in stored and stored[name].secret_enc),
+         "has_webhook_secret": bool(name in stored and stored[name].webhook_secret_enc),
+         "webhook_url": f"{request.app[keys.SITE].base_url or request.url.origin()}"
+                        f"/pay/hooks/{name}"}
+        for name in config.PROVIDERS]
+    pending = await database.read(walkin.for_staff)
+    return render(request, "payments.html", {"providers": providers, "pending": pending,
+                                             "message": message, "ok": ok}, status=status)
+
+
+@routes.get("/settings/payments")
+@require("admin")
+async def payments_page(request: web.Request) -> web.StreamResponse:
+    return await _render(request)
+
+
+@routes.post("/settings/payments/{provider}")
+@require("admin")
+async def save_provider(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["provider"]
+    form = await request.post()
+    if name not in config.PROVIDERS:
+        raise InvalidInput(f"unknown provider {name}")
+    try:
+        await request.app[keys.PAYMENTS].save(
+            name, form.get("enabled") == "on", str(form.get("key_id", "")),
+            str(form.get("secret", "")).strip(), str(form.get("webhook_secret", "")).strip(),
+            staff_actor(request))
+    except ApplianceError as err:
+        return await _render(request, err.message, ok=False, status=400)
+    # The audit says which secrets changed, never what they are.
+    await record(request, "payments.provider", name, {
+        "enabled": form.get("enabled") == "on", "key_id": str(form.get("key_id", "")),
+        "secret_changed": bool(form.get("secret")),
+        "webhook_secret_changed": bool(form.get("webhook_secret"))})
+    return await _render(request, gettext("Saved."))
+
+
+@routes.post("/settings/payments/{provider}/test")
+@require("admin")
+async def test_provider(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["provider"]
+    try:
+        provider = await request.app[keys.PAYMENTS].get(name, enabled_only=False)
+        await provider.test_connection()
+    except ApplianceError as err:
+        return await _render(request, gettext("%(name)s: the connection failed: %(why)s")
+                             % {"name": name, "why": err.message}, ok=False, status=502)
+    return await _render(request, gettext("%(name)s: connected, the keys work.") % {"name": name})
