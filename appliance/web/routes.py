@@ -24,12 +24,13 @@ from appliance.web.admin import (
     tariffs,
 )
 from appliance.web.driver import login as driver_login
+from appliance.web.driver import app as driver_app
 from appliance.web.driver import me, pay, start
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
-                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay)
+                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay, driver_app)
 
 
 async def healthz(request: web.Request) -> web.Response:
