@@ -23,8 +23,8 @@ from appliance.web.admin import (
     stickers,
     tariffs,
 )
-from appliance.web.driver import login as driver_login
 from appliance.web.driver import app as driver_app
+from appliance.web.driver import login as driver_login
 from appliance.web.driver import me, pay, start
 from appliance.web.templating import TEMPLATES
 
