@@ -30,7 +30,8 @@ from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
-                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay, driver_app)
+                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay,
+                driver_app)
 
 
 async def healthz(request: web.Request) -> web.Response:
