@@ -16,6 +16,7 @@ from appliance.errors import Forbidden
 from appliance.people import sessions
 from appliance.people.staff import verify_password
 from appliance.web.base import PREFIX, STAFF, Principal
+from appliance.web.i18n import STAFF_LANGUAGE
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -68,6 +69,7 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
         if user is not None:
             request[SESSION] = StaffSession(user.id, user.username, user.role, token)
             request[STAFF] = Principal(f"staff:{user.username}", user.role)
+            request[STAFF_LANGUAGE] = user.language
     if request.method not in SAFE_METHODS and not request.path.startswith(("/ocpp/", PREFIX)):
         # Every form post carries the CSRF token of this browser (double submit).
         form = await request.post() if request.content_type in (

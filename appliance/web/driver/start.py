@@ -25,13 +25,14 @@ from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
 from appliance.web import sse
 from appliance.web.driver.common import (
     current_driver,
+    driver_language,
     now,
     page,
     require_driver,
     site,
 )
 from appliance.web.driver.views import connector_view, live_state
-from appliance.web.templating import kwh, money
+from appliance.web.templating import formats_for
 
 routes = web.RouteTableDef()
 
@@ -147,10 +148,11 @@ async def _snapshot(request: web.Request, start_id: int, driver_id: int) -> dict
     if state["state"] == "pending" and _overdue(state, now()):
         await database.run(qr.expire_overdue, now())
         state = await database.read(live_state, start_id, driver_id, now())
-    s = await site(request)
-    state.update({"energy_text": kwh(state["energy_wh"]),
-                  "power_text": f"{(state['power_w'] or 0) / 1000:.1f}",
-                  "cost_text": money(state["cost"], state["currency"] or s.currency, s.locale)})
+    await driver_language(request)
+    f = formats_for(request, state["currency"] or None)
+    state.update({"energy_text": f.kwh(state["energy_wh"]),
+                  "power_text": f.kw(state["power_w"] or 0),
+                  "cost_text": f.money(state["cost"])})
     return state
 
 
