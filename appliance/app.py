@@ -28,11 +28,11 @@ from appliance.ocpp.v16 import Services
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.admin.desk import apply_stored_form
+from appliance.web.i18n import Catalogs
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret, security_headers
 from appliance.web.session import session_middleware
-from appliance.web.i18n import Catalogs
 from appliance.web.templating import TEMPLATES
 
 log = logging.getLogger(__name__)

@@ -18,26 +18,32 @@ from appliance.db.models_site import SiteSetting
 from appliance.errors import InvalidInput
 
 
+def N_(text: str) -> str:
+    """Marks a label for the pages' catalog (pybabel finds it here; the page translates it)."""
+    return text
+
+
 def _s(default: Any, label: str) -> Any:
     return field(default=default, metadata={"label": label})
 
 
 @dataclass(frozen=True)
 class SiteSettings:
-    site_name: str = _s("Charging site", "Site name (shown on every page and receipt)")
-    legal_name: str = _s("", "Legal name (receipts)")
-    tax_id: str = _s("", "Tax id (receipts)")
-    address: str = _s("", "Address (receipts)")
-    currency: str = _s("INR", "Currency (fixed once money exists)")
-    timezone: str = _s("UTC", "Time zone (days split at its midnight)")
-    locale: str = _s("en_IN", "Locale for numbers, money and dates")
-    unknown_station_policy: str = _s("pending", "Unknown chargers: pending, reject or accept")
-    overdraft_default_minor: int = _s(0, "Default overdraft (minor units)")
-    stale_session_hours: int = _s(48, "Hours before a suspect session may be closed")
-    sample_retention_days: int = _s(90, "Days raw meter samples are kept")
-    nightly_time: str = _s("02:30", "Local time of the nightly job (HH:MM)")
-    backups_keep: int = _s(7, "Nightly backups kept")
-    self_registration: bool = _s(False, "Drivers may register themselves on the QR pages")
+    site_name: str = _s("Charging site", N_("Site name (shown on every page and receipt)"))
+    legal_name: str = _s("", N_("Legal name (receipts)"))
+    tax_id: str = _s("", N_("Tax id (receipts)"))
+    address: str = _s("", N_("Address (receipts)"))
+    currency: str = _s("INR", N_("Currency (fixed once money exists)"))
+    timezone: str = _s("UTC", N_("Time zone (days split at its midnight)"))
+    locale: str = _s("en_IN", N_("Site language (staff and drivers may choose their own)"))
+    unknown_station_policy: str = _s("pending",
+                                     N_("Unknown chargers: pending, reject or accept"))
+    overdraft_default_minor: int = _s(0, N_("Default overdraft (minor units)"))
+    stale_session_hours: int = _s(48, N_("Hours before a suspect session may be closed"))
+    sample_retention_days: int = _s(90, N_("Days raw meter samples are kept"))
+    nightly_time: str = _s("02:30", N_("Local time of the nightly job (HH:MM)"))
+    backups_keep: int = _s(7, N_("Nightly backups kept"))
+    self_registration: bool = _s(False, N_("Drivers may register themselves on the QR pages"))
 
     @property
     def tz(self) -> ZoneInfo:

@@ -119,6 +119,11 @@ def day(value: object, locale: Locale | str = "en_IN") -> str:
     return babel_dates.format_skeleton("yMMMd", value, locale=locale)  # type: ignore[arg-type]
 
 
+def short_day(value: object, locale: Locale | str = "en_IN") -> str:
+    """A day in a chart's axis: "5 Dec", "5 ડિસે"."""
+    return babel_dates.format_skeleton("MMMd", value, locale=locale)  # type: ignore[arg-type]
+
+
 def number(value: int | float | Decimal | None, locale: Locale | str = "en_IN") -> str:
     if value is None:
         return DASH
@@ -161,6 +166,9 @@ class Formats:
     def day(self, value: object) -> str:
         return day(value, self.locale)
 
+    def short_day(self, value: object) -> str:
+        return short_day(value, self.locale)
+
     def number(self, value: int | float | Decimal | None) -> str:
         return number(value, self.locale)
 
@@ -168,5 +176,6 @@ class Formats:
         """What a template calls these by."""
         return {"money": self.money, "unit_price": self.unit_price, "major": self.major,
                 "kwh": self.kwh, "kw": self.kw, "hours": self.hours, "duration": self.duration,
-                "clock": clock, "when": self.when, "day": self.day, "number": self.number,
+                "clock": clock, "when": self.when, "day": self.day, "short_day": self.short_day,
+                "number": self.number,
                 "locale": self.locale}

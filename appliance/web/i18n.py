@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +37,44 @@ NAMES: dict[str, str] = {"en": "English", "gu": "ગુજરાતી", "hi": "
 LANGUAGE: web.RequestKey[str] = web.RequestKey("language", str)
 # A logged-in staff member's own choice ("" for the site's), set by the session middleware.
 STAFF_LANGUAGE: web.RequestKey[str] = web.RequestKey("staff_language", str)
+
+
+def N_(text: str) -> str:
+    """Marks a text for the catalog where it is defined; it is translated where it is shown."""
+    return text
+
+
+# Values stored or sent by chargers that pages show: OCPP statuses, session, start and card
+# states, ledger kinds, payment methods, roles. Shown through `label()`, which translates the
+# known ones and leaves anything else (a vendor's own code) as it came.
+LABELS: dict[str, str] = {
+    "Available": N_("Available"), "Preparing": N_("Preparing"), "Charging": N_("Charging"),
+    "SuspendedEV": N_("Paused by car"), "SuspendedEVSE": N_("Paused by charger"),
+    "Finishing": N_("Finishing"), "Reserved": N_("Reserved"), "Unavailable": N_("Unavailable"),
+    "Faulted": N_("Faulted"), "Offline": N_("Offline"), "Unknown": N_("Unknown"),
+    "Accepted": N_("Accepted"), "Blocked": N_("Blocked"), "Expired": N_("Expired"),
+    "Invalid": N_("Invalid"), "ConcurrentTx": N_("Already charging"),
+    "active": N_("charging"), "completed": N_("completed"), "suspect": N_("suspect"),
+    "closed": N_("closed"), "pending": N_("waiting"), "started": N_("started"),
+    "failed": N_("failed"), "expired": N_("expired"), "finished": N_("finished"),
+    "captured": N_("captured"), "released": N_("released"), "open": N_("open"),
+    "topup": N_("top-up"), "topup_reversal": N_("top-up reversed"), "charge": N_("charging fee"),
+    "refund": N_("refund"), "payout": N_("payout"), "adjustment": N_("adjustment"),
+    "hold": N_("set aside"), "release": N_("given back"),
+    "cash": N_("cash"), "card_terminal": N_("card terminal"),
+    "bank_transfer": N_("bank transfer"), "other": N_("other"),
+    "personal": N_("personal"), "commercial": N_("prepaid"),
+    "admin": N_("admin"), "desk": N_("desk"), "online": N_("online"), "offline": N_("offline"),
+    "rebooted": N_("charger rebooted"), "flagged": N_("flagged"),
+    "open_too_long": N_("open too long"), "ledger": N_("ledger"),
+    # Why a session stopped (OCPP 1.6 Reason)
+    "EVDisconnected": N_("car unplugged"), "Local": N_("stopped at the charger"),
+    "Remote": N_("stopped from the app"), "PowerLoss": N_("power cut"),
+    "Reboot": N_("charger restarted"), "HardReset": N_("charger restarted"),
+    "SoftReset": N_("charger restarted"), "EmergencyStop": N_("emergency stop"),
+    "DeAuthorized": N_("card not accepted"), "UnlockCommand": N_("cable unlocked"),
+    "Other": N_("other"),
+}
 
 
 def read_catalog(path: Path) -> gettext.GNUTranslations:
@@ -84,6 +123,14 @@ def make_environment(translations: gettext.NullTranslations, templates: Path
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+
+    def label(value: object) -> str:
+        text = str(value) if value is not None else ""
+        return translations.gettext(LABELS[text]) if text in LABELS else text
+
+    env.globals["label"] = label
+    env.globals["labels_json"] = json.dumps(
+        {k: translations.gettext(v) for k, v in LABELS.items()}, ensure_ascii=False)
     return env
 
 
@@ -197,6 +244,22 @@ def format_locale(code: str, site_locale: str) -> Locale:
         except (UnknownLocaleError, ValueError):
             pass
     return Locale.parse(code)
+
+
+def site_locale_choices(site_locale: str, offered: Iterable[str]) -> list[tuple[str, str]]:
+    """The site language dropdown: each offered language in the site's country where CLDR has
+    the pair (gu_IN), else alone (zh_Hans), by its own name."""
+    try:
+        territory = Locale.parse(site_locale).territory or "IN"
+    except (UnknownLocaleError, ValueError, TypeError):
+        territory = "IN"
+    choices = []
+    for code in offered:
+        value = str(format_locale(code, f"und_{territory}" if territory else "en"))
+        choices.append((value, NAMES.get(code, code)))
+    if site_locale not in {v for v, _ in choices}:
+        choices.append((site_locale, site_locale))  # a value set before: shown, kept
+    return choices
 
 
 def gettext_for(request: web.Request) -> gettext.NullTranslations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from appliance.db.site import FIELDS as SITE_FIELDS
 from appliance.db.site import save_site
 from appliance.errors import ApplianceError
 from appliance.web.audit import record
+from appliance.web.i18n import gettext_for, site_locale_choices
 from appliance.web.session import require, staff_actor
 from appliance.web.templating import render
 
@@ -28,8 +30,9 @@ async def _render_settings(request: web.Request, message: str | None = None, ok:
     site = request.app[keys.SITE]
     fields = [(name, f.metadata["label"], getattr(site, name), f.type)
               for name, f in SITE_FIELDS.items()]
-    return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok},
-                  status=status)
+    locales = site_locale_choices(site.locale, request.app[keys.CATALOGS].offered)
+    return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok,
+                                             "locales": locales}, status=status)
 
 
 @routes.post("/settings")
@@ -43,9 +46,14 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         if f.type == "bool":
             changes[name] = form.get(name) == "on"
     try:
-        request.app[keys.SITE] = await request.app[keys.DATABASE].run(
+        saved = await request.app[keys.DATABASE].run(
             save_site, defaults_from(request.app[keys.SETTINGS]), changes, staff_actor(request))
     except ApplianceError as err:
         return await _render_settings(request, err.message, ok=False, status=400)
+    # aiohttp warns when a started application's state is replaced (and the suite turns
+    # warnings into errors); SITE is meant to be replaced here, the one place that saves it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        request.app[keys.SITE] = saved
     await record(request, "site.settings", "site", changes)
-    return await _render_settings(request, "Settings saved.")
+    return await _render_settings(request, gettext_for(request).gettext("Settings saved."))

@@ -18,8 +18,9 @@ from appliance.reports.stats import station_daily
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.export import csv_response
+from appliance.web.i18n import gettext_for
 from appliance.web.session import current_staff, require
-from appliance.web.templating import render
+from appliance.web.templating import formats_for, render
 
 routes = web.RouteTableDef()
 
@@ -96,10 +97,11 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
                                                  first, last, tz)
     rows = data["days"]
-    data["chart"] = bar_chart([(r.day.strftime("%d %b"), r.charging_s / 3600) for r in rows],
-                              unit="h", title="Hours charging per day")
-    data["energy_chart"] = bar_chart([(r.day.strftime("%d %b"), r.energy_wh / 1000)
-                                      for r in rows], unit="kWh", title="Energy per day")
+    _, f = gettext_for(request).gettext, formats_for(request)
+    data["chart"] = bar_chart([(f.short_day(r.day), r.charging_s / 3600) for r in rows],
+                              unit="h", title=_("Hours charging per day"))
+    data["energy_chart"] = bar_chart([(f.short_day(r.day), r.energy_wh / 1000)
+                                      for r in rows], unit="kWh", title=_("Energy per day"))
     data.update({"first": first, "last": last, "result": result,
                  "online": request.app[keys.CONTROL].is_online(request.match_info["id"])})
     return render(request, "station.html", data, status=status)
