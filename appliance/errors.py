@@ -6,6 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 
+def N_(text: str) -> str:
+    """Marks a text people read for the pages' catalog (pybabel finds it); the page that shows
+    it translates it into the reader's language."""
+    return text
+
+
 class ApplianceError(Exception):
     """Root of every error we raise on purpose. `code` and `http_status` drive the API answer."""
 

@@ -129,6 +129,9 @@ def make_environment(translations: gettext.NullTranslations, templates: Path
         return translations.gettext(LABELS[text]) if text in LABELS else text
 
     env.globals["label"] = label
+    # A message made in Python (marked there with N_) shown in the reader's language; unlike
+    # `_`, no %-formatting, so any text is safe here.
+    env.globals["tr"] = lambda text: translations.gettext(str(text)) if text else ""
     env.globals["labels_json"] = json.dumps(
         {k: translations.gettext(v) for k, v in LABELS.items()}, ensure_ascii=False)
     return env

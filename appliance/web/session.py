@@ -12,7 +12,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.db.models import StaffUser
-from appliance.errors import Forbidden
+from appliance.errors import N_, Forbidden
 from appliance.people import sessions
 from appliance.people.staff import verify_password
 from appliance.web.base import PREFIX, STAFF, Principal
@@ -122,12 +122,12 @@ async def login(request: web.Request, form: dict[str, Any]
     throttle = request.app[keys.THROTTLE]
     limits = _throttle_keys(request, username)
     if not await throttle.admit(limits):
-        return None, "Too many failed logins. Wait a few minutes and try again."
+        return None, N_("Too many failed logins. Wait a few minutes and try again.")
     database = request.app[keys.DATABASE]
     user = await database.read(_check_login, username, password)
     if user is None:
         throttle.failed(*limits)
-        return None, "Wrong user name or password."
+        return None, N_("Wrong user name or password.")
     throttle.succeeded(next(iter(limits)))  # the address's count stays
     opened = await database.run(sessions.open_session, sessions.STAFF, user.id,
                                 request.remote or "")

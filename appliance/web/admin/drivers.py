@@ -17,7 +17,7 @@ from appliance.billing import accounts, idempotency
 from appliance.billing.ledger import METHODS
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
-from appliance.errors import ApplianceError, InvalidInput, NotFound
+from appliance.errors import N_, ApplianceError, InvalidInput, NotFound
 from appliance.web.audit import record
 from appliance.web.export import csv_response
 from appliance.web.forms import parse_amount
@@ -138,7 +138,7 @@ async def edit_driver(request: web.Request) -> web.StreamResponse:
     except ApplianceError as err:
         return await _render_driver(request, err.message, ok=False, status=400)
     await record(request, "driver.update", request.match_info["id"], fields)
-    return await _render_driver(request, "Saved.")
+    return await _render_driver(request, N_("Saved."))
 
 
 @routes.post("/drivers/{id:\\d+}/cards")

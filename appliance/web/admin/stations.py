@@ -13,7 +13,7 @@ from appliance import keys
 from appliance.charging import admin
 from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
-from appliance.errors import ApplianceError, InvalidInput
+from appliance.errors import N_, ApplianceError, InvalidInput
 from appliance.reports.stats import station_daily
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
@@ -134,7 +134,7 @@ async def station_command(request: web.Request) -> web.StreamResponse:
         text = await COMMANDS[name](request.app[keys.CONTROL], cpid, form)
         result = {"ok": True, "action": name, "text": text}
     except (KeyError, ValueError):
-        result = {"ok": False, "action": name, "text": "Fill in every field of the command."}
+        result = {"ok": False, "action": name, "text": N_("Fill in every field of the command.")}
         return await _render_station(request, result, 400)
     except ApplianceError as err:
         result = {"ok": False, "action": name, "text": err.message}

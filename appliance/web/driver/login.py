@@ -10,7 +10,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts
 from appliance.db.site import site_value
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 from appliance.people import drivers
 from appliance.web.driver.common import (
     current_driver,
@@ -53,7 +53,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     throttle = request.app[keys.THROTTLE]
     limits = _throttle_keys(request, identifier)
     if not await throttle.admit(limits):
-        error = "Too many wrong PINs. Wait a few minutes and try again."
+        error = N_("Too many wrong PINs. Wait a few minutes and try again.")
     else:
         database = request.app[keys.DATABASE]
         driver_id, _, failed = await database.read(drivers.check_pin, identifier, pin)
@@ -64,8 +64,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             await log_in(response, request, driver_id)
             raise response
         throttle.failed(*limits)
-        error = ("Your PIN is locked after too many wrong tries. Please ask at the desk."
-                 if locked else "Wrong phone or card number, or wrong PIN.")
+        error = (N_("Your PIN is locked after too many wrong tries. Please ask at the desk.")
+                 if locked else N_("Wrong phone or card number, or wrong PIN."))
     s = await site(request)
     return await page(request, "driver/login.html", {
         "next": target, "error": error, "identifier": identifier,
@@ -94,7 +94,7 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
     pin, again = str(form.get("pin", "")), str(form.get("pin_again", ""))
     error = None
     if pin != again:
-        error = "The two PINs differ."
+        error = N_("The two PINs differ.")
     else:
         try:
             await request.app[keys.DATABASE].run(

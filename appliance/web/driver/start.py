@@ -21,7 +21,7 @@ from appliance.billing.pricing import to_minor
 from appliance.charging import sessions
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
-from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
+from appliance.errors import N_, ApplianceError, ChargerOffline, InvalidInput
 from appliance.web import sse
 from appliance.web.driver.common import (
     current_driver,
@@ -32,6 +32,7 @@ from appliance.web.driver.common import (
     site,
 )
 from appliance.web.driver.views import connector_view, live_state
+from appliance.web.i18n import gettext_for
 from appliance.web.templating import formats_for
 
 routes = web.RouteTableDef()
@@ -101,12 +102,12 @@ async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | N
     try:
         status = await control.remote_start(cpid, start.connector_id, start.id_tag)
     except ChargerOffline:
-        return "The charger is offline. Your money was not used."
+        return N_("The charger is offline. Your money was not used.")
     except ApplianceError as err:
         log.warning("%s: RemoteStartTransaction failed: %s", cpid, err.message)
-        return "The charger did not answer. Your money was not used."
+        return N_("The charger did not answer. Your money was not used.")
     if status != "Accepted":
-        return "The charger refused to start. Your money was not used."
+        return N_("The charger refused to start. Your money was not used.")
     return None
 
 
@@ -149,6 +150,8 @@ async def _snapshot(request: web.Request, start_id: int, driver_id: int) -> dict
         await database.run(qr.expire_overdue, now())
         state = await database.read(live_state, start_id, driver_id, now())
     await driver_language(request)
+    if state["message"]:  # stored as the start failed, in English: shown in the driver's words
+        state["message"] = gettext_for(request).gettext(state["message"])
     f = formats_for(request, state["currency"] or None)
     state.update({"energy_text": f.kwh(state["energy_wh"]),
                   "power_text": f.kw(state["power_w"] or 0),
