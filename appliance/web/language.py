@@ -24,6 +24,14 @@ def _save_driver(driver_id: int, code: str) -> None:
     Driver.update(language=code).where(Driver.id == driver_id).execute()
 
 
+async def remember_on_login(request: web.Request, driver_id: int) -> None:
+    """A driver who chose a language on this phone before logging in keeps it on the account."""
+    chosen = i18n.language_of(request.cookies.get(i18n.COOKIE),
+                              request.app[keys.CATALOGS].offered)
+    if chosen is not None:
+        await request.app[keys.DATABASE].run(_save_driver, driver_id, chosen)
+
+
 def _back(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 

@@ -20,6 +20,7 @@ from appliance.web.driver.common import (
     require_driver,
     site,
 )
+from appliance.web.language import remember_on_login
 from appliance.web.security import safe_next
 
 routes = web.RouteTableDef()
@@ -60,6 +61,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         locked = await database.run(drivers.count_failure, failed, driver_id)
         if driver_id is not None:
             throttle.succeeded(next(iter(limits)))  # the address's count stays
+            await remember_on_login(request, driver_id)
             response = web.HTTPSeeOther(target)
             await log_in(response, request, driver_id)
             raise response
