@@ -16,11 +16,13 @@ from babel import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from appliance.web import formats, i18n
+from appliance import catalogs, formats
+from appliance.reports.tables import mail_subject, summary_text
+from appliance.web import i18n
 from appliance.web.templating import TEMPLATES
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted(p.parent.parent.name for p in i18n.LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
+SHIPPED = sorted(p.parent.parent.name for p in catalogs.LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|%[sd%]")
 
 
@@ -36,7 +38,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 def _load(language: str) -> Catalog:
-    with (i18n.LOCALE_DIR / language / "LC_MESSAGES" / "appliance.po").open("rb") as fh:
+    with (catalogs.LOCALE_DIR / language / "LC_MESSAGES" / "appliance.po").open("rb") as fh:
         return read_po(fh, locale=language)
 
 
@@ -128,3 +130,29 @@ def test_dates_in_the_sites_time_zone_and_language() -> None:
     assert "1:30" in formats.when(moment, tz, Locale.parse("hi_IN"), "time")
     assert formats.duration(3900, "gu_IN") == "1 કલાક 5 મિનિટ"
     assert formats.duration(3900, "en_IN") == "1 hr 5 mins"
+
+
+def test_the_report_mail_speaks_the_sites_language() -> None:
+    report = {"day": "2026-12-04", "timezone": "Asia/Kolkata", "currency": "INR",
+              "anomalies": [],
+              "totals": {"chargers": 3, "charging_s": 5400, "energy_wh": 123_456_789,
+                         "fees_minor": 12_345_600, "sessions": 7, "drivers": 4,
+                         "topups_count": 2, "topups_minor": 500_000}}
+    translations, locale = catalogs.for_locale("gu_IN")
+    text = summary_text(report, translations, locale)
+    assert "4 ડિસે, 2026 નો રિપોર્ટ" in text and "ચાર્જર: 3" in text
+    assert "ઊર્જા: 1,23,456.789 kWh" in text and "ફી: ₹1,23,456.00" in text
+    assert "ખાતાવહી બરાબર છે" in text
+    assert mail_subject("2026-12-04", translations) == "ચાર્જિંગ રિપોર્ટ 2026-12-04"
+    english = summary_text(report, *catalogs.for_locale("en_IN"))
+    assert "Report for 4 Dec 2026 (Asia/Kolkata)" in english and "₹1,23,456.00" in english
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"LANG": "hi_IN.UTF-8"}, "रीडर: कोई नहीं"), ({"LANGUAGE": "gu:en", "LANG": "C.UTF-8"},
+                                                 "રીડર: કોઈ નહીં"),
+    ({"LANG": "C.UTF-8"}, "readers: none"), ({}, "readers: none")])
+def test_the_command_line_speaks_the_shell_language(environ: dict[str, str],
+                                                    expected: str) -> None:
+    _ = catalogs.from_environment(environ).gettext
+    assert _("readers: %(names)s") % {"names": _("none")} == expected

@@ -1,16 +1,10 @@
-"""Which language each person reads, and the catalogs behind it.
-
-Catalogs are the shipped `.po` files under `locale/`, read once at start and turned into gettext
-tables in memory: nothing to compile at install, nothing that can go stale beside its source.
-English is the source text. `en_XA` is a pseudo-locale for tests: every translated text comes
-out accented and in brackets, so text that skipped gettext stands out."""
+"""Which language each person reads on the pages (their own choice, their phone's, the site's),
+and a Jinja environment per language over the shared catalogs (`appliance.catalogs`)."""
 
 from __future__ import annotations
 
 import gettext
-import io
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,30 +12,27 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 from babel import Locale, UnknownLocaleError
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 from appliance import keys
+from appliance.catalogs import (
+    LOCALE_DIR,
+    NAMES,
+    PSEUDO,
+    SOURCE,
+    format_locale,
+    language_of,
+    load,
+    pseudo,
+)
+from appliance.errors import N_
 
-LOCALE_DIR = Path(__file__).with_name("locale")
-DOMAIN = "appliance"
-SOURCE = "en"
-PSEUDO = "en_XA"
 COOKIE = "appliance_lang"
 COOKIE_MAX_AGE_S = 400 * 24 * 3600
-# Each language by its own name: a person looks for the one they can read.
-NAMES: dict[str, str] = {"en": "English", "gu": "ગુજરાતી", "hi": "हिन्दी", "zh_Hans": "简体中文",
-                         PSEUDO: "[Ƥşéûđô]"}
 
 # The language a request is answered in (set once per request by whoever knows the person).
 LANGUAGE: web.RequestKey[str] = web.RequestKey("language", str)
 # A logged-in staff member's own choice ("" for the site's), set by the session middleware.
 STAFF_LANGUAGE: web.RequestKey[str] = web.RequestKey("staff_language", str)
-
-
-def N_(text: str) -> str:
-    """Marks a text for the catalog where it is defined; it is translated where it is shown."""
-    return text
 
 
 # Values stored or sent by chargers that pages show: OCPP statuses, session, start and card
@@ -75,42 +66,6 @@ LABELS: dict[str, str] = {
     "DeAuthorized": N_("card not accepted"), "UnlockCommand": N_("cable unlocked"),
     "Other": N_("other"),
 }
-
-
-def read_catalog(path: Path) -> gettext.GNUTranslations:
-    """A `.po` file as a gettext table (fuzzy entries left out, as `pybabel compile` does)."""
-    with path.open("rb") as fh:
-        catalog = read_po(fh)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
-
-
-_KEEP = re.compile(r"(%\([a-z_]+\)[sd]|%[sd%]|<[^>]*>|&[a-z#0-9]+;)")
-_ACCENTS = str.maketrans("AEIOUYCDNSaeiouycdns", "ÅÉÎÖÛÝÇĐÑŠåéîöûýçđñš")
-
-
-def pseudo(text: str) -> str:
-    """Accented and bracketed, placeholders and markup kept as they are."""
-    parts = _KEEP.split(text)
-    return "⟦" + "".join(p if i % 2 else p.translate(_ACCENTS) for i, p in enumerate(parts)) + "⟧"
-
-
-class PseudoTranslations(gettext.NullTranslations):
-    """The en_XA pseudo-locale: every text through gettext comes out marked."""
-
-    def gettext(self, message: str) -> str:
-        return pseudo(message)
-
-    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
-        return pseudo(msgid1 if n == 1 else msgid2)
-
-    def pgettext(self, context: str, message: str) -> str:
-        return pseudo(message)
-
-    def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
-        return pseudo(msgid1 if n == 1 else msgid2)
 
 
 def make_environment(translations: gettext.NullTranslations, templates: Path
@@ -149,11 +104,7 @@ class Catalogs:
     _envs: dict[str, jinja2.Environment] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.tables[SOURCE] = gettext.NullTranslations()
-        for po in sorted(self.locale_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-            self.tables[po.parent.parent.name] = read_catalog(po)
-        if self.with_pseudo:
-            self.tables[PSEUDO] = PseudoTranslations()
+        self.tables.update(load(self.locale_dir, self.with_pseudo))
 
     @property
     def offered(self) -> list[str]:
@@ -168,22 +119,6 @@ class Catalogs:
         if code not in self._envs:
             self._envs[code] = make_environment(self.tables[code], self.templates)
         return self._envs[code]
-
-
-def language_of(value: str | None, offered: Iterable[str]) -> str | None:
-    """The offered language a tag names ("hi-IN", "gu_IN", "zh-Hans-CN", "zh-CN"), or None."""
-    if not value:
-        return None
-    offered = list(offered)
-    if value in offered:
-        return value
-    try:
-        parsed = Locale.parse(value.strip().replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return None
-    if parsed.language == "zh" and parsed.script in (None, "Hans") and "zh_Hans" in offered:
-        return "zh_Hans" if parsed.territory in (None, "CN", "SG") or parsed.script else None
-    return parsed.language if parsed.language in offered else None
 
 
 def from_accept_language(header: str, offered: Iterable[str]) -> str | None:
@@ -233,22 +168,6 @@ def request_language(request: web.Request) -> str:
     return request[LANGUAGE]
 
 
-def format_locale(code: str, site_locale: str) -> Locale:
-    """Numbers, money and dates: the person's language in the site's country (Hindi at an
-    Indian site is hi_IN: ₹1,00,000.00), or the language alone where CLDR has no such pair."""
-    code = SOURCE if code == PSEUDO else code
-    try:
-        territory = Locale.parse(site_locale).territory
-    except (UnknownLocaleError, ValueError, TypeError):
-        territory = None
-    if territory:
-        try:
-            return Locale.parse(f"{code}_{territory}")
-        except (UnknownLocaleError, ValueError):
-            pass
-    return Locale.parse(code)
-
-
 def site_locale_choices(site_locale: str, offered: Iterable[str]) -> list[tuple[str, str]]:
     """The site language dropdown: each offered language in the site's country where CLDR has
     the pair (gu_IN), else alone (zh_Hans), by its own name."""
@@ -268,3 +187,8 @@ def site_locale_choices(site_locale: str, offered: Iterable[str]) -> list[tuple[
 def gettext_for(request: web.Request) -> gettext.NullTranslations:
     """The gettext table of this answer's language, for texts built in Python."""
     return request.app[keys.CATALOGS].translations(request_language(request))
+
+
+__all__ = ["LOCALE_DIR", "NAMES", "PSEUDO", "SOURCE", "N_", "format_locale", "language_of",
+           "pseudo", "Catalogs", "LABELS", "choose", "request_language", "gettext_for",
+           "from_accept_language", "site_language", "site_locale_choices", "make_environment"]

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
+from appliance.formats import Formats, clock, duration, hours, kwh, major, money, when
 from appliance.web import i18n
-from appliance.web.formats import Formats, clock, duration, hours, kwh, major, money, when
 
 TEMPLATES = Path(__file__).with_name("templates")
 LOCALES = i18n.LOCALE_DIR

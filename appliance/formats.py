@@ -21,11 +21,11 @@ from babel import units as babel_units
 DASH = "—"
 
 
-def _fixed(value: Decimal | int | float, digits: int, locale: Locale) -> str:
+def fixed(value: Decimal | int | float, digits: int, locale: Locale) -> str:
     """A decimal with exactly `digits` decimals, grouped as the locale groups (1,00,000.00)."""
     pattern = copy.copy(babel_numbers.parse_pattern(locale.decimal_formats[None].pattern))
     pattern.frac_prec = (digits, digits)
-    return pattern.apply(Decimal(str(value)), locale, decimal_quantization=True)
+    return str(pattern.apply(Decimal(str(value)), locale, decimal_quantization=True))
 
 
 def money(amount: int | None, currency: str, locale: Locale | str = "en_IN") -> str:
@@ -42,8 +42,8 @@ def unit_price(value: str | Decimal, currency: str, locale: Locale | str) -> str
     locale = Locale.parse(locale)
     pattern = copy.copy(babel_numbers.parse_pattern(locale.currency_formats["standard"].pattern))
     pattern.frac_prec = (2, 4)
-    return pattern.apply(Decimal(str(value)), locale, currency=currency, currency_digits=False,
-                         decimal_quantization=True)
+    return str(pattern.apply(Decimal(str(value)), locale, currency=currency,
+                             currency_digits=False, decimal_quantization=True))
 
 
 def major(amount: int, currency: str) -> str:
@@ -56,18 +56,18 @@ def major(amount: int, currency: str) -> str:
 def kwh(wh: int | float | None, locale: Locale | str = "en_IN") -> str:
     if wh is None:
         return DASH
-    return _fixed(Decimal(wh) / 1000, 2, Locale.parse(locale))
+    return fixed(Decimal(wh) / 1000, 2, Locale.parse(locale))
 
 
 def kw(w: int | float | None, locale: Locale | str = "en_IN") -> str:
     if w is None:
         return DASH
-    return _fixed(Decimal(w) / 1000, 1, Locale.parse(locale))
+    return fixed(Decimal(w) / 1000, 1, Locale.parse(locale))
 
 
 def hours(seconds: float, locale: Locale | str = "en_IN") -> str:
     value = Decimal(seconds / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return _fixed(value, 2, Locale.parse(locale))
+    return fixed(value, 2, Locale.parse(locale))
 
 
 def clock(seconds: int | float | None) -> str:
