@@ -167,3 +167,21 @@ async def test_every_page_goes_through_gettext(server: TestServer, api: Api,
 def test_pseudo_keeps_placeholders_and_markup() -> None:
     assert i18n.pseudo("%(price)s per kWh") == "⟦%(price)s pér kWh⟧"
     assert "<b>" in i18n.pseudo("Total: <b>%(amount)s</b>")
+
+
+async def test_printed_receipt_is_in_the_drivers_language(server: TestServer, api: Api) -> None:
+    """A top-up receipt is printed for the driver: in the account's language, whatever the
+    desk reads; a driver without one gets the desk's."""
+    asha = await api.post("/drivers", {"name": "આશા પટેલ", "phone": "+91 90000 00088",
+                                       "language": "gu"})
+    ravi = await api.post("/drivers", {"name": "Ravi", "phone": "+91 90000 00099"})
+    for driver in (asha, ravi):
+        await api.post(f"/drivers/{driver['id']}/topups", {"amount": 50_000, "method": "cash"})
+    topups = await server.app[keys.DATABASE].read(lambda: [
+        e.id for e in LedgerEntry.select().where(LedgerEntry.kind == "topup")
+        .order_by(LedgerEntry.id)])
+    async with staff_client(server, role="desk") as desk:
+        _, html = await desk.get(f"/drivers/{asha['id']}/receipts/{topups[0]}")
+        assert "ટોપ-અપની રસીદ" in html and "રોકડ" in html and "₹500.00" in html
+        _, html = await desk.get(f"/drivers/{ravi['id']}/receipts/{topups[1]}")
+        assert "Top-up receipt" in html and "ટોપ-અપ" not in html

@@ -18,6 +18,7 @@ from appliance.billing.ledger import METHODS
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound
+from appliance.web import i18n
 from appliance.web.audit import record
 from appliance.web.export import csv_response
 from appliance.web.forms import parse_amount
@@ -131,7 +132,8 @@ async def _render_driver(request: web.Request, message: str | None = None, ok: b
 @require("desk")
 async def edit_driver(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    fields: dict[str, Any] = {k: form.get(k, "") for k in ("name", "phone", "email", "note")}
+    fields: dict[str, Any] = {k: form.get(k, "") for k in ("name", "phone", "email", "note",
+                                                           "language")}
     fields["blocked"] = form.get("blocked") == "on"
     try:
         await request.app[keys.DATABASE].run(accounts.update_driver, _driver_id(request), fields)
@@ -233,4 +235,8 @@ async def receipt(request: web.Request) -> web.StreamResponse:
     data = await request.app[keys.DATABASE].read(_receipt, _driver_id(request),
                                                  int(request.match_info["entry"]))
     data["site"] = request.app[keys.SITE]
+    # Printed for the driver: in the driver's language when the account has one.
+    own = i18n.language_of(data["driver"]["language"], request.app[keys.CATALOGS].offered)
+    if own is not None:
+        request[i18n.LANGUAGE] = own
     return render(request, "receipt_topup.html", data)
