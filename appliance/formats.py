@@ -124,6 +124,12 @@ def short_day(value: object, locale: Locale | str = "en_IN") -> str:
     return babel_dates.format_skeleton("MMMd", value, locale=locale)  # type: ignore[arg-type]
 
 
+def percent(rate: str | float | Decimal, locale: Locale | str = "en_IN") -> str:
+    """A rate (0.18) as the locale writes a percentage: "18%", up to two decimals."""
+    return str(babel_numbers.format_percent(Decimal(str(rate)), format="#,##0.##%",
+                                            locale=locale))
+
+
 def number(value: int | float | Decimal | None, locale: Locale | str = "en_IN") -> str:
     if value is None:
         return DASH
@@ -172,10 +178,13 @@ class Formats:
     def number(self, value: int | float | Decimal | None) -> str:
         return number(value, self.locale)
 
+    def percent(self, rate: str | float | Decimal) -> str:
+        return percent(rate, self.locale)
+
     def context(self) -> dict[str, object]:
         """What a template calls these by."""
         return {"money": self.money, "unit_price": self.unit_price, "major": self.major,
                 "kwh": self.kwh, "kw": self.kw, "hours": self.hours, "duration": self.duration,
                 "clock": clock, "when": self.when, "day": self.day, "short_day": self.short_day,
-                "number": self.number,
+                "number": self.number, "percent": self.percent,
                 "locale": self.locale}
