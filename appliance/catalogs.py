@@ -17,7 +17,7 @@ from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from appliance.errors import N_
+from appliance.errors import N_, Text
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 DOMAIN = "appliance"
@@ -28,7 +28,7 @@ NAMES: dict[str, str] = {"en": "English", "gu": "ગુજરાતી", "hi": "
                          PSEUDO: "[Ƥşéûđô]"}
 
 __all__ = ["LOCALE_DIR", "DOMAIN", "SOURCE", "PSEUDO", "NAMES", "N_", "read_catalog", "pseudo",
-           "PseudoTranslations", "load", "language_of", "format_locale", "for_locale",
+           "PseudoTranslations", "translate", "load", "language_of", "format_locale", "for_locale",
            "from_environment"]
 
 
@@ -66,6 +66,15 @@ class PseudoTranslations(gettext.NullTranslations):
 
     def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
         return pseudo(msgid1 if n == 1 else msgid2)
+
+
+def translate(translations: gettext.NullTranslations, text: str) -> str:
+    """A text made in Python in the reader's language: a `Text` by its catalog entry, filled
+    in with its values; any other string as the catalog has it (or as it is)."""
+    if isinstance(text, Text):
+        return translations.gettext(text.template) % text.params if text.params else \
+            translations.gettext(text.template)
+    return translations.gettext(text) if text else ""
 
 
 def load(locale_dir: Path = LOCALE_DIR, with_pseudo: bool = False

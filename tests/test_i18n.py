@@ -17,6 +17,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from appliance import catalogs, formats
+from appliance.errors import N_, InvalidInput
 from appliance.reports.tables import mail_subject, summary_text
 from appliance.web import i18n
 from appliance.web.templating import TEMPLATES
@@ -156,3 +157,14 @@ def test_the_command_line_speaks_the_shell_language(environ: dict[str, str],
                                                     expected: str) -> None:
     _ = catalogs.from_environment(environ).gettext
     assert _("readers: %(names)s") % {"names": _("none")} == expected
+
+
+def test_an_error_with_values_is_shown_in_the_readers_language() -> None:
+    error = InvalidInput(N_("Card %(tag)s belongs to another driver."), params={"tag": "04AB"})
+    assert error.message == "Card 04AB belongs to another driver."  # logs and the API
+    tables = catalogs.load()
+    assert catalogs.translate(tables["hi"], error.message) == \
+        "कार्ड 04AB किसी और ड्राइवर का है।"
+    assert catalogs.translate(tables["gu"], "The amount must be above zero.") == \
+        "રકમ શૂન્યથી વધુ હોવી જોઈએ."
+    assert catalogs.translate(tables["gu"], "not in any catalog") == "not in any catalog"

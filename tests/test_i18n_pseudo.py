@@ -185,3 +185,20 @@ async def test_printed_receipt_is_in_the_drivers_language(server: TestServer, ap
         assert "ટોપ-અપની રસીદ" in html and "રોકડ" in html and "₹500.00" in html
         _, html = await desk.get(f"/drivers/{ravi['id']}/receipts/{topups[1]}")
         assert "Top-up receipt" in html and "ટોપ-અપ" not in html
+
+
+async def test_a_refused_start_is_explained_in_the_phones_language(server: TestServer, api: Api,
+                                                                   charger: Any) -> None:
+    await site_with_charger(api, "LOW-1")
+    await driver_with_pin(server, api, "+91 90000 00055", balance=1_000)
+    async with charger("LOW-1", "secret-pass-1") as cp, aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            headers={"Accept-Language": "hi-IN,hi;q=0.9,en;q=0.5"}) as session:
+        await cp.boot()
+        await cp.status(1, "Available")
+        phone = Phone(session, server)
+        status, html, _ = await phone.login("9000000055", "0000")
+        assert status == 401 and "फ़ोन या कार्ड नंबर गलत है, या PIN गलत है।" in html
+        await phone.login("9000000055", PIN)
+        status, html, _ = await phone.start("LOW-1", 1)
+        assert "यहाँ शुरू करने के लिए आपका बैलेंस कम है" in html, html[-800:]

@@ -12,7 +12,7 @@ from appliance.billing.cards import card_dict, check_id_tag
 from appliance.billing.tariffs import money
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, UnknownTag, utcnow
 from appliance.db.site import site_value
-from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 MODES = ("personal", "commercial")
 TEXT_FIELDS = {"name": 120, "phone": 40, "email": 120, "note": 2000, "language": 16}
@@ -78,7 +78,7 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
                 raise InvalidInput(f"{name} must be text", details={"field": name})
             setattr(d, name, value.strip()[:size])
     if not d.name:
-        raise InvalidInput("name is required", details={"field": "name"})
+        raise InvalidInput(N_("A name is needed."), details={"field": "name"})
     if "blocked" in fields:
         d.blocked = bool(fields["blocked"])
     if "overdraft" in fields:
@@ -147,11 +147,13 @@ def bind_card(driver_id: int, id_tag: str, mode: str, replaces: str | None) -> d
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}", details={"field": "mode"})
     tag = IdTag.get_or_none(IdTag.key == id_tag.upper())
     if tag is not None and tag.retired_at is None and tag.driver_id not in (None, d.id):
-        raise Conflict(f"card {id_tag} belongs to another driver", details={"id_tag": id_tag})
+        raise Conflict(N_("Card %(tag)s belongs to another driver."), params={"tag": id_tag},
+                       details={"id_tag": id_tag})
     if replaces:
         old = IdTag.get_or_none((IdTag.key == replaces.upper()) & (IdTag.driver == d.id))
         if old is None:
-            raise NotFound(f"driver has no card {replaces}", details={"field": "replaces"})
+            raise NotFound(N_("This driver has no card %(tag)s."), params={"tag": replaces},
+                           details={"field": "replaces"})
         old.status, old.updated_at = "Blocked", utcnow()
         old.note = (old.note + f" replaced by {id_tag}").strip()
         old.save()

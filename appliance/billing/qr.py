@@ -113,7 +113,8 @@ def _check_connector(station: Station, connector_id: int) -> None:
         (ChargingSession.station == station.id) & (ChargingSession.connector_id == connector_id)
         & (ChargingSession.state == "active")).exists()
     if busy or status not in FREE_STATES:
-        raise Conflict(f"This connector is not free ({status}). Please use another one.")
+        raise Conflict(N_("This connector is not free (%(status)s). Please use another one."),
+                       params={"status": status})
 
 
 def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:

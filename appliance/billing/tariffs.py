@@ -10,7 +10,7 @@ from typing import Any
 from appliance.billing.pricing import minor_exponent, parse_price
 from appliance.db import fastsql
 from appliance.db.models import Station, Tariff, TariffAssignment, utcnow
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 
 PRICE_FIELDS = ("energy_per_kwh", "time_per_hour", "session_fee", "idle_per_hour", "tax_rate")
 INT_FIELDS = ("session_fee_min_wh", "idle_grace_min", "min_to_start")
@@ -41,7 +41,7 @@ def _apply(t: Tariff, fields: dict[str, Any]) -> None:
     if "name" in fields:
         name = fields["name"]
         if not isinstance(name, str) or not name.strip():
-            raise InvalidInput("name is required", details={"field": "name"})
+            raise InvalidInput(N_("A name is needed."), details={"field": "name"})
         t.name = name.strip()[:80]
     for name in PRICE_FIELDS:
         if name in fields:

@@ -23,6 +23,7 @@ from appliance.catalogs import (
     language_of,
     load,
     pseudo,
+    translate,
 )
 from appliance.errors import N_
 
@@ -86,7 +87,7 @@ def make_environment(translations: gettext.NullTranslations, templates: Path
     env.globals["label"] = label
     # A message made in Python (marked there with N_) shown in the reader's language; unlike
     # `_`, no %-formatting, so any text is safe here.
-    env.globals["tr"] = lambda text: translations.gettext(str(text)) if text else ""
+    env.globals["tr"] = lambda text: translate(translations, text) if text else ""
     env.globals["labels_json"] = json.dumps(
         {k: translations.gettext(v) for k, v in LABELS.items()}, ensure_ascii=False)
     return env

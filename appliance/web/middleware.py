@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from appliance import keys
+from appliance.catalogs import translate
 from appliance.errors import ApplianceError
 from appliance.web.base import PREFIX, error_body
 from appliance.web.i18n import SOURCE, from_accept_language, gettext_for
@@ -21,10 +22,10 @@ def translated(request: web.Request, message: str) -> str:
     API client by its Accept-Language, else English (programs read the code, people the
     message)."""
     if not request.path.startswith(PREFIX):
-        return gettext_for(request).gettext(message)
+        return translate(gettext_for(request), message)
     catalogs = request.app[keys.CATALOGS]
     code = from_accept_language(request.headers.get("Accept-Language", ""), catalogs.offered)
-    return catalogs.translations(code or SOURCE).gettext(message)
+    return translate(catalogs.translations(code or SOURCE), message)
 
 
 @web.middleware

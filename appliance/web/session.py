@@ -16,7 +16,7 @@ from appliance.errors import N_, Forbidden
 from appliance.people import sessions
 from appliance.people.staff import verify_password
 from appliance.web.base import PREFIX, STAFF, Principal
-from appliance.web.i18n import STAFF_LANGUAGE
+from appliance.web.i18n import STAFF_LANGUAGE, gettext_for
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -76,8 +76,9 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
             "application/x-www-form-urlencoded", "multipart/form-data") else {}
         submitted = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
         if not csrf_ok(request, submitted if isinstance(submitted, str) else None):
-            raise web.HTTPForbidden(text="The form expired or was not sent by this site's "
-                                         "pages (CSRF check). Reload the page and try again.")
+            raise web.HTTPForbidden(text=gettext_for(request).gettext(N_(
+                "The form expired or was not sent by this site's pages (CSRF check). "
+                "Reload the page and try again.")))
     return await handler(request)
 
 
@@ -92,7 +93,7 @@ def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
             if staff is None:
                 raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
             if role == "admin" and staff.role != "admin":
-                raise Forbidden("this page is for admins")
+                raise Forbidden(N_("This page is for admins."))
             return await handler(request, *args, **kwargs)
 
         return guarded

@@ -113,11 +113,11 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
 
 def register(fields: dict[str, str], pin_hash: str, currency: str) -> tuple[int, int]:
     if not site_value("self_registration", False):
-        raise NotFound("Registration is at the desk.")
+        raise NotFound(N_("Registration is at the desk."))
     if len(drivers.digits(fields.get("phone", ""))) < 6:
-        raise InvalidInput("A phone number is needed.", details={"field": "phone"})
+        raise InvalidInput(N_("A phone number is needed."), details={"field": "phone"})
     if drivers.candidates(fields["phone"]):
-        raise InvalidInput("This phone number is registered: log in, or ask at the desk.")
+        raise InvalidInput(N_("This phone number is registered: log in, or ask at the desk."))
     created = accounts.create_driver(fields, currency)
     return created["id"], drivers.set_pin(created["id"], pin_hash, "self-registration")
 
@@ -125,7 +125,7 @@ def register(fields: dict[str, str], pin_hash: str, currency: str) -> tuple[int,
 @routes.get("/driver/register")
 async def register_page(request: web.Request) -> web.StreamResponse:
     if not (await site(request)).self_registration:
-        raise NotFound("Registration is at the desk.")
+        raise NotFound(N_("Registration is at the desk."))
     return await page(request, "driver/register.html", {"error": None, "form": {}})
 
 

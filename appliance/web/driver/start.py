@@ -76,9 +76,9 @@ def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
     try:
         value = Decimal(raw.replace(",", "."))
     except InvalidOperation as err:
-        raise InvalidInput("The limit is a number, like 200 or 10.5.") from err
+        raise InvalidInput(N_("The limit is a number, like 200 or 10.5.")) from err
     if not value.is_finite() or not 0 < value < 10**7:
-        raise InvalidInput("The limit must be more than zero.")
+        raise InvalidInput(N_("The limit must be more than zero."))
     if kind == "kwh":
         return None, int(value * 1000)
     return to_minor(value, currency), None
