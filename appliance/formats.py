@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -114,9 +114,12 @@ def when(moment: datetime | None, tz: ZoneInfo, locale: Locale | str = "en_IN",
     return time if style == "time" else f"{date}, {time}"
 
 
-def day(value: object, locale: Locale | str = "en_IN") -> str:
-    """A local calendar day (a report's date) as the locale writes it."""
-    return babel_dates.format_skeleton("yMMMd", value, locale=locale)  # type: ignore[arg-type]
+def day(value: date | str, locale: Locale | str = "en_IN") -> str:
+    """A local calendar day (a report's date, given as a date or "2026-12-05") as the locale
+    writes it: "5 Dec 2026", "5 ડિસે, 2026"."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    return str(babel_dates.format_skeleton("yMMMd", value, locale=locale))
 
 
 def short_day(value: object, locale: Locale | str = "en_IN") -> str:
@@ -169,7 +172,7 @@ class Formats:
     def when(self, moment: datetime | None, style: str = "datetime") -> str:
         return when(moment, self.tz, self.locale, style)
 
-    def day(self, value: object) -> str:
+    def day(self, value: date | str) -> str:
         return day(value, self.locale)
 
     def short_day(self, value: object) -> str:
@@ -185,6 +188,7 @@ class Formats:
         """What a template calls these by."""
         return {"money": self.money, "unit_price": self.unit_price, "major": self.major,
                 "kwh": self.kwh, "kw": self.kw, "hours": self.hours, "duration": self.duration,
-                "clock": clock, "when": self.when, "day": self.day, "short_day": self.short_day,
+                "clock": clock, "when": self.when, "day": self.day, "local_day": self.day,
+                "short_day": self.short_day,
                 "number": self.number, "percent": self.percent,
                 "locale": self.locale}
