@@ -72,8 +72,11 @@ def translate(translations: gettext.NullTranslations, text: str) -> str:
     """A text made in Python in the reader's language: a `Text` by its catalog entry, filled
     in with its values; any other string as the catalog has it (or as it is)."""
     if isinstance(text, Text):
-        return translations.gettext(text.template) % text.params if text.params else \
-            translations.gettext(text.template)
+        if not text.params:
+            return translations.gettext(text.template)
+        params = {k: translate(translations, v) if isinstance(v, Text) else v
+                  for k, v in text.params.items()}  # a reason that is itself one of ours
+        return translations.gettext(text.template) % params
     return translations.gettext(text) if text else ""
 
 

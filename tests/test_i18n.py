@@ -17,7 +17,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from appliance import catalogs, formats
-from appliance.errors import N_, InvalidInput
+from appliance.errors import N_, InvalidInput, Text
 from appliance.reports.tables import mail_subject, summary_text
 from appliance.web import i18n
 from appliance.web.templating import TEMPLATES
@@ -168,3 +168,7 @@ def test_an_error_with_values_is_shown_in_the_readers_language() -> None:
     assert catalogs.translate(tables["gu"], "The amount must be above zero.") == \
         "રકમ શૂન્યથી વધુ હોવી જોઈએ."
     assert catalogs.translate(tables["gu"], "not in any catalog") == "not in any catalog"
+    nested = Text(N_("Could not reach the charger: %(reason)s. Unplug the cable to stop."),
+                  reason=Text(N_("No such session.")))
+    assert catalogs.translate(tables["hi"], nested) == \
+        "चार्जर तक नहीं पहुँच सके: ऐसा कोई सेशन नहीं।। रोकने के लिए केबल निकालें।"

@@ -21,7 +21,7 @@ from appliance.billing.pricing import to_minor
 from appliance.charging import sessions
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
-from appliance.errors import N_, ApplianceError, ChargerOffline, InvalidInput
+from appliance.errors import N_, ApplianceError, ChargerOffline, InvalidInput, Text
 from appliance.web import sse
 from appliance.web.driver.common import (
     current_driver,
@@ -122,8 +122,8 @@ async def start_post(request: web.Request) -> web.StreamResponse:
     view = await database.read(connector_view, cpid, connector_id, driver.driver_id, now())
     station_cpid = view["station"].cpid
     if not control.is_online(station_cpid):
-        return await _start_view(request, "The charger is offline. Please try another one, "
-                                "or ask at the desk.", 409)
+        return await _start_view(request, N_("The charger is offline. Please try another one, "
+                                                "or ask at the desk."), 409)
     try:
         currency = (view["tariff"] or {}).get("currency") or (await site(request)).currency
         limit_minor, limit_wh = _limits(form, currency)
@@ -249,10 +249,11 @@ async def stop_post(request: web.Request) -> web.StreamResponse:
     try:
         status = await request.app[keys.CONTROL].remote_stop(state["cpid"], tx)
     except ApplianceError as err:
-        return await _live_view(request, f"Could not reach the charger: {err.message}. "
-                               "Unplug the cable to stop.", 502)
+        return await _live_view(request, Text(N_("Could not reach the charger: %(reason)s. "
+                                                 "Unplug the cable to stop."),
+                                              reason=err.message), 502)
     if status != "Accepted":
-        return await _live_view(request, "The charger refused to stop. Unplug the cable to stop.",
-                               409)
+        return await _live_view(
+            request, N_("The charger refused to stop. Unplug the cable to stop."), 409)
     await database.run(sessions.mark_stop_requested, state["session_id"], "driver")
     raise web.HTTPSeeOther(f"/driver/starts/{start_id}?stopping=1")
