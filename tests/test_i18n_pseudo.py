@@ -202,3 +202,13 @@ async def test_a_refused_start_is_explained_in_the_phones_language(server: TestS
         await phone.login("9000000055", PIN)
         status, html, _ = await phone.start("LOW-1", 1)
         assert "यहाँ शुरू करने के लिए आपका बैलेंस कम है" in html, html[-800:]
+
+
+async def test_a_settings_mistake_is_explained_in_the_managers_language(
+        server: TestServer) -> None:
+    async with staff_client(server) as staff:
+        await staff.post("/language", {"language": "gu", "next": "/settings"})
+        status, html = await staff.post("/settings", {"site_name": "S", "nightly_time": "25:99"},
+                                        from_page="/settings")
+        assert status == 400
+        assert "રાતના કામનો સ્થાનિક સમય (HH:MM): 02:30 જેવો સમય લખો" in html

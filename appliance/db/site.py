@@ -15,12 +15,7 @@ from babel.numbers import get_currency_precision
 
 from appliance.db.models import utcnow
 from appliance.db.models_site import SiteSetting
-from appliance.errors import InvalidInput
-
-
-def N_(text: str) -> str:
-    """Marks a label for the pages' catalog (pybabel finds it here; the page translates it)."""
-    return text
+from appliance.errors import N_, InvalidInput, Text
 
 
 def _s(default: Any, label: str) -> Any:
@@ -77,34 +72,37 @@ def _check(name: str, value: Any) -> Any:
         else:
             value = str(value).strip()
     except (TypeError, ValueError) as err:
-        raise InvalidInput(f"{FIELDS[name].metadata['label']}: not a valid value",
+        raise InvalidInput(N_("%(label)s: not a valid value"),
+                           params={"label": Text(FIELDS[name].metadata["label"])},
                            details={"field": name}) from err
     problem = _problem(name, value)
     if problem:
-        raise InvalidInput(f"{FIELDS[name].metadata['label']}: {problem}", details={"field": name})
+        raise InvalidInput(N_("%(label)s: %(problem)s"), details={"field": name},
+                           params={"label": Text(FIELDS[name].metadata["label"]),
+                                   "problem": Text(problem)})
     return value
 
 
 def _problem(name: str, value: Any) -> str | None:
     if name == "site_name" and not value:
-        return "may not be empty"
+        return N_("may not be empty")
     if name == "currency":
         if not re.fullmatch(r"[A-Z]{3}", value) or get_currency_precision(value) is None:
-            return "an ISO 4217 code like INR"
+            return N_("an ISO 4217 code like INR")
     if name == "timezone":
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            return "an IANA time zone like Asia/Kolkata"
+            return N_("an IANA time zone like Asia/Kolkata")
     if name == "locale":
         try:
             Locale.parse(value)
         except (UnknownLocaleError, ValueError):
-            return "a locale like en_IN or gu_IN"
+            return N_("a locale like en_IN or gu_IN")
     if name == "unknown_station_policy" and value not in ("pending", "reject", "accept"):
-        return "pending, reject or accept"
+        return N_("pending, reject or accept")
     if name == "nightly_time" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        return "a time like 02:30"
+        return N_("a time like 02:30")
     return None
 
 
@@ -116,7 +114,7 @@ def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str) -> Si
     checked = {k: _check(k, v) for k, v in changes.items() if k in FIELDS}
     if checked.get("currency", current.currency) != current.currency and \
             LedgerEntry.select().exists():
-        raise InvalidInput("The currency is fixed once money has been booked.",
+        raise InvalidInput(N_("The currency is fixed once money has been booked."),
                            details={"field": "currency"})
     for name, value in checked.items():
         if value != getattr(current, name):
