@@ -87,7 +87,7 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             value = value.get("amount")
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 0):
-            raise InvalidInput("overdraft must be a whole number of minor units >= 0",
+            raise InvalidInput(N_("The overdraft is a whole number of minor units, 0 or more."),
                                details={"field": "overdraft"})
         d.overdraft_minor = value
 
