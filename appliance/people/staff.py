@@ -10,7 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import IntegrityError
 
 from appliance.db.models import StaffUser
-from appliance.errors import Conflict, InvalidInput
+from appliance.errors import N_, Conflict, InvalidInput
 from appliance.people.sessions import STAFF, end_all
 
 ROLES = ("admin", "desk")
@@ -32,13 +32,13 @@ def create_staff(username: str, role: str, password: str) -> StaffUser:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 10:
-        raise InvalidInput("a staff password needs at least 10 characters")
+        raise InvalidInput(N_("A staff password needs at least 10 characters."))
     try:
         with StaffUser._meta.database.atomic():
             return StaffUser.create(username=username, role=role,
                                     password_hash=hash_password(password))
     except IntegrityError as err:
-        raise Conflict(f"a staff login {username} exists") from err
+        raise Conflict(N_("A staff login %(name)s exists."), params={"name": username}) from err
 
 
 def bootstrap_admin(password: str | None) -> str | None:
@@ -53,10 +53,10 @@ def bootstrap_admin(password: str | None) -> str | None:
 def reset_password(username: str, password: str | None) -> str:
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(f"no staff login {username}")
+        raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
     chosen = password or secrets.token_urlsafe(12)
     if len(chosen) < 10:
-        raise InvalidInput("a staff password needs at least 10 characters")
+        raise InvalidInput(N_("A staff password needs at least 10 characters."))
     user.password_hash = hash_password(chosen)
     user.save()
     end_all(STAFF, user.id, "reset")  # whoever knew the old password is out too
@@ -71,7 +71,7 @@ def set_disabled(username: str, disabled: bool) -> None:
     """Disable (ending every session of the login at once) or enable a staff login."""
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(f"no staff login {username}")
+        raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
     StaffUser.update(disabled=disabled).where(StaffUser.id == user.id).execute()
     if disabled:
         end_all(STAFF, user.id, "disabled")
@@ -83,7 +83,7 @@ def set_role(username: str, role: str) -> None:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(f"no staff login {username}")
+        raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
     if user.role != role:
         StaffUser.update(role=role).where(StaffUser.id == user.id).execute()
         end_all(STAFF, user.id, "role")

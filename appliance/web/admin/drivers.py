@@ -202,7 +202,7 @@ async def correction(request: web.Request) -> web.StreamResponse:
     kind = form.get("kind", "")
     try:
         if kind not in ("refund", "adjustment"):
-            raise InvalidInput("choose refund or adjustment")
+            raise InvalidInput(N_("Choose refund or adjustment."))
         amount = parse_amount(form.get("amount", "").lstrip("-"),
                               request.app[keys.SITE].currency)
         if kind == "adjustment" and form.get("amount", "").strip().startswith("-"):

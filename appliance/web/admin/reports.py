@@ -14,7 +14,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import Station
 from appliance.db.models_reports import DailyReport
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 from appliance.reports.nightly import local_today, site_settings
 from appliance.reports.stats import site_daily
 from appliance.reports.tables import csv_text, report_tables
@@ -44,7 +44,8 @@ def list_reports(limit: int = 400) -> list[dict[str, Any]]:
 def get_report(day: date) -> dict[str, Any]:
     row = DailyReport.get_or_none(DailyReport.day == day)
     if row is None:
-        raise NotFound(f"no report for {day} yet", details={"date": day.isoformat()})
+        raise NotFound(N_("No report for %(day)s yet."), params={"day": day.isoformat()},
+                       details={"date": day.isoformat()})
     return {"data": json.loads(row.data), "ledger_ok": row.ledger_ok,
             "mail_status": row.mail_status, "mail_error": row.mail_error,
             "mail_at": row.mail_at, "computed_at": row.computed_at}

@@ -65,9 +65,9 @@ def _range(request: web.Request, tz: Any) -> tuple[date, date]:
         first = (date.fromisoformat(request.query["from"]) if request.query.get("from")
                  else last - timedelta(days=29))
     except ValueError as err:
-        raise InvalidInput("dates look like 2026-01-31") from err
+        raise InvalidInput(N_("Dates look like 2026-01-31.")) from err
     if first > last or (last - first).days > 366:
-        raise InvalidInput("the range must run forward and span at most a year")
+        raise InvalidInput(N_("The range must run forward and span at most a year."))
     return first, last
 
 
