@@ -44,7 +44,7 @@ def _load(language: str) -> Catalog:
 
 
 def test_the_three_languages_ship() -> None:
-    assert {"gu", "hi"} <= set(SHIPPED)  # English is the source text itself
+    assert {"gu", "hi", "zh_Hans"} <= set(SHIPPED)  # English is the source text itself
 
 
 def test_sources_mark_the_pages_texts(extracted: Catalog) -> None:
@@ -95,15 +95,18 @@ def test_a_catalog_changes_what_the_pages_say() -> None:
     assert "લૉગિન" in html and "પાસવર્ડ" in html and "Password" not in html
     html = catalogs.environment("hi").get_template("login.html").render(context)
     assert "पासवर्ड" in html
+    html = catalogs.environment("zh_Hans").get_template("login.html").render(context)
+    assert "密码" in html and "登录" in html
     assert catalogs.environment(i18n.PSEUDO).get_template("login.html").render(context).count(
         "⟦") >= 3
 
 
 @pytest.mark.parametrize(("header", "expected"), [
     ("hi-IN,hi;q=0.9,en;q=0.8", "hi"), ("en-GB,gu;q=0.5", "en"), ("fr-FR, gu;q=0.4", "gu"),
-    ("gu-IN;q=0.2, hi;q=0.7", "hi"), ("fr, de", None), ("", None), ("hi;q=0", None)])
+    ("gu-IN;q=0.2, hi;q=0.7", "hi"), ("fr, de", None), ("", None), ("hi;q=0", None),
+    ("zh-CN,zh;q=0.9", "zh_Hans"), ("zh-Hans-SG", "zh_Hans"), ("zh-TW", None)])
 def test_accept_language_first_guess(header: str, expected: str | None) -> None:
-    assert i18n.from_accept_language(header, ["en", "gu", "hi"]) == expected
+    assert i18n.from_accept_language(header, ["en", "gu", "hi", "zh_Hans"]) == expected
 
 
 def test_formatting_locale_is_the_language_in_the_sites_country() -> None:
