@@ -3,7 +3,7 @@
 # the Gujarati and Devanagari blocks only, every OpenType layout feature kept (conjuncts and
 # vowel signs need them). The woff2 files are committed, so neither the box nor CI needs this;
 # run it by hand after a Noto update:
-#   apt-get install fonts-noto-core && .venv/bin/pip install fonttools brotli && bash scripts/fonts.sh
+#   apt-get install fonts-noto-core fonts-noto-cjk && .venv/bin/pip install fonttools brotli && bash scripts/fonts.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=/usr/share/fonts/truetype/noto
@@ -17,4 +17,9 @@ for weight in Regular Bold; do
         --unicodes="U+0900-097F,U+A8E0-A8FF,U+1CD0-1CFF,$COMMON" --layout-features='*' \
         --output-file="$OUT/NotoSansDevanagari-$weight.woff2"
 done
+# Only the four characters of the language switch's "简体中文": the Chinese pages themselves are for
+# installers, whose phones and PCs carry CJK fonts (a whole CJK font would be megabytes).
+.venv/bin/pyftsubset /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc --font-number=2 \
+    --flavor=woff2 --text="简体中文" --layout-features='*' \
+    --output-file="$OUT/NotoSansSC-LanguageName.woff2"
 ls -l "$OUT"

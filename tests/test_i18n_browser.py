@@ -23,7 +23,7 @@ from tests.driver_fixtures import PIN, account, driver_with_pin, site_with_charg
 
 browser = browser_fixtures.browser  # the playwright fixture
 PASSWORD = "a-good-admin-password"
-GUJARATI, DEVANAGARI = "Appliance Gujarati", "Appliance Devanagari"
+GUJARATI, DEVANAGARI, HAN = "Appliance Gujarati", "Appliance Devanagari", "Appliance Han"
 
 
 async def fonts_drawn(page: Any, family: str, sample: str) -> bool:
@@ -132,6 +132,7 @@ async def test_driver_switches_to_hindi_and_charges(server: TestServer, api: Api
         assert "₹500.00" in await page.locator(".d-balance").text_content()
         assert "चार्जिंग शुरू करें" in await page.locator("#start").text_content()
         assert await fonts_drawn(page, DEVANAGARI, "चार्जिंग शुरू करें")
+        assert await fonts_drawn(page, HAN, "简体中文")  # the switch's fourth name, too
         await shoot(page, "i18n-hi-driver-start")
         await page.click("#start")
         await page.wait_for_selector("text=अब कार में प्लग लगाएँ")
