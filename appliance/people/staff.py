@@ -67,14 +67,23 @@ def list_staff() -> list[StaffUser]:
     return list(StaffUser.select().order_by(StaffUser.username))
 
 
-def set_disabled(username: str, disabled: bool) -> None:
-    """Disable (ending every session of the login at once) or enable a staff login."""
+def set_disabled(username: str, disabled: bool, acting: str) -> None:
+    """Disable or enable a login. An admin cannot lock themself out, and the box always keeps
+    one active admin (else nobody could manage staff without the command line)."""
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
         raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
+    if disabled and username == acting:
+        raise InvalidInput(N_("You cannot disable your own login."))
+    if disabled and user.role == "admin" and not user.disabled:
+        others = (StaffUser.select().where((StaffUser.role == "admin") & ~StaffUser.disabled
+                                           & (StaffUser.id != user.id)).count())
+        if others == 0:
+            raise InvalidInput(N_("%(name)s is the last active admin: make another admin "
+                                  "first."), params={"name": username})
     StaffUser.update(disabled=disabled).where(StaffUser.id == user.id).execute()
     if disabled:
-        end_all(STAFF, user.id, "disabled")
+        end_all(STAFF, user.id, "disabled")  # every session of the login ends at once
 
 
 def set_role(username: str, role: str) -> None:

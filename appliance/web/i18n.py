@@ -3,9 +3,10 @@ and a Jinja environment per language over the shared catalogs (`appliance.catalo
 
 from __future__ import annotations
 
+import functools
 import gettext
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,22 @@ LABELS: dict[str, str] = {
 }
 
 
+def actor_label(_: Callable[[str], str], actor: str | None) -> str:
+    """Who did something, in words a person reads (the stored form is `staff:{user}`,
+    `token:{name}`, `driver:{id}` or `system`)."""
+    actor = actor or ""
+    kind, _sep, name = actor.partition(":")
+    if kind == "staff" and name:
+        return str(name)
+    if kind == "token" and name:
+        return _("API token %(name)s") % {"name": name}
+    if kind == "driver" and name:
+        return _("the driver (phone)")
+    if actor in ("system", "qr-start", ""):
+        return _("the box (automatic)")
+    return _("not recorded") if actor == "anonymous" else actor
+
+
 def make_environment(translations: gettext.NullTranslations, templates: Path
                      ) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -85,6 +102,7 @@ def make_environment(translations: gettext.NullTranslations, templates: Path
         return translations.gettext(LABELS[text]) if text in LABELS else text
 
     env.globals["label"] = label
+    env.globals["who"] = functools.partial(actor_label, translations.gettext)
     # A message made in Python (marked there with N_) shown in the reader's language; unlike
     # `_`, no %-formatting, so any text is safe here.
     env.globals["tr"] = lambda text: translate(translations, text) if text else ""

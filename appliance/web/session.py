@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -16,7 +17,7 @@ from appliance.errors import N_, Forbidden
 from appliance.people import sessions
 from appliance.people.staff import verify_password
 from appliance.web.base import PREFIX, STAFF, Principal
-from appliance.web.i18n import STAFF_LANGUAGE, gettext_for
+from appliance.web.i18n import STAFF_LANGUAGE
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -76,10 +77,20 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
             "application/x-www-form-urlencoded", "multipart/form-data") else {}
         submitted = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
         if not csrf_ok(request, submitted if isinstance(submitted, str) else None):
-            raise web.HTTPForbidden(text=gettext_for(request).gettext(N_(
-                "The form expired or was not sent by this site's pages (CSRF check). "
-                "Reload the page and try again.")))
+            raise Forbidden(N_("This form has gone stale (or was not sent by this site's pages)."),
+                            details={"reason": "stale_form"})
     return await handler(request)
+
+
+def _return_to(request: web.Request) -> str:
+    """Where to come back after logging in again: this page for a GET; for a form sent after
+    the login expired, the page it was sent from (a GET), never the form's own address."""
+    if request.method in SAFE_METHODS:
+        return request.path_qs
+    parts = urlsplit(request.headers.get("Referer", ""))
+    same = not parts.netloc or parts.netloc == request.host
+    return (parts.path + (f"?{parts.query}" if parts.query else "")) \
+        if same and parts.path.startswith("/") and not parts.path.startswith("//") else "/"
 
 
 def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
@@ -91,7 +102,7 @@ def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
                           ) -> web.StreamResponse:
             staff = current_staff(request)
             if staff is None:
-                raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
+                raise web.HTTPSeeOther(f"/login?next={quote(_return_to(request), safe='/')}")
             if role == "admin" and staff.role != "admin":
                 raise Forbidden(N_("This page is for admins."))
             return await handler(request, *args, **kwargs)

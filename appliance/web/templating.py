@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from babel import numbers as babel_numbers
 
 from appliance import keys
 from appliance.formats import Formats, clock, duration, hours, kwh, major, money, when
 from appliance.web import i18n
+from appliance.web.i18n import actor_label
 
 TEMPLATES = Path(__file__).with_name("templates")
 LOCALES = i18n.LOCALE_DIR
 
-__all__ = ["TEMPLATES", "LOCALES", "render", "formats_for", "money", "major", "kwh", "hours",
-           "duration", "clock", "when"]
+__all__ = ["TEMPLATES", "LOCALES", "render", "formats_for", "actor_label", "money", "major",
+           "kwh", "hours", "duration", "clock", "when"]
 
 
 def formats_for(request: web.Request, currency: str | None = None) -> Formats:
@@ -39,7 +41,8 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
     base = {
         "request": request, "staff": current_staff(request), "csrf_token": token,
         "site": site, "site_name": site.site_name, "currency": site.currency, "tz": site.tz,
-        **formats_for(request).context(),
+        **(formats := formats_for(request)).context(),
+        "currency_sign": babel_numbers.get_currency_symbol(site.currency, locale=formats.locale),
         "path": request.path,
         "clock_behind": request.app[keys.CLOCK_BEHIND],
         "language": language, "html_lang": language.replace("_", "-"),

@@ -95,11 +95,11 @@ async def patch_station(request: web.Request) -> web.Response:
     await record(request, "station.update", cpid, {k: v for k, v in fields.items()
                                                    if k != "password"})
     if approved_now:
-        station["commands"] = await _after_approval(request.app, station)
+        station["commands"] = await after_approval(request.app, station)
     return ok(station)
 
 
-async def _after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
+async def after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
     """A newly approved online charger gets a key (when it has none) and is asked to boot."""
     control, cpid = app[keys.CONTROL], station["id"]
     if not control.is_online(cpid):

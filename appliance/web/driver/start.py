@@ -31,7 +31,7 @@ from appliance.web.driver.common import (
     require_driver,
     site,
 )
-from appliance.web.driver.views import connector_view, live_state
+from appliance.web.driver.views import connector_now, connector_view, live_state
 from appliance.web.i18n import gettext_for
 from appliance.web.templating import formats_for
 
@@ -54,8 +54,8 @@ async def start_page(request: web.Request) -> web.StreamResponse:
     return await _start_view(request)
 
 
-async def _start_view(request: web.Request, error: str | None = None, status: int = 200
-                      ) -> web.StreamResponse:
+async def _start_view(request: web.Request, error: str | None = None, status: int = 200,
+                      typed: dict[str, str] | None = None) -> web.StreamResponse:
     cpid, connector_id = _connector(request)
     driver = await current_driver(request)
     view = await request.app[keys.DATABASE].read(
@@ -65,7 +65,7 @@ async def _start_view(request: web.Request, error: str | None = None, status: in
     online = request.app[keys.CONTROL].is_online(view["station"].cpid)
     return await page(request, "driver/start.html", {
         **view, "online": online, "error": error, "form_key": secrets.token_urlsafe(16),
-        "next": request.path}, status=status)
+        "next": request.path, "typed": typed or {}}, status=status)
 
 
 def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
@@ -111,6 +111,40 @@ async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | N
     return None
 
 
+def _connector_line(request: web.Request, cpid: str, status: str) -> str:
+    online = request.app[keys.CONTROL].is_online(cpid)
+    return json.dumps({"online": online, "status": status,
+                       "free": online and status in qr.FREE_STATES})
+
+
+@routes.get(CONNECTOR + "/events")
+async def connector_events(request: web.Request) -> web.StreamResponse:
+    """The start page's live line: the charger going offline or online, the connector busy or
+    free. Public like the page itself; it carries only what the page shows."""
+    cpid, connector_id = _connector(request)
+    async with request.app[keys.EVENTS].subscribe() as queue:
+        status = await request.app[keys.DATABASE].read(connector_now, cpid, connector_id)
+        async with sse.stream(request) as out:
+            while True:
+                await out.send(_connector_line(request, cpid, status))
+                status = await _next_status(queue, out, cpid, connector_id, status)
+    return out.response
+
+
+async def _next_status(queue: asyncio.Queue[events.Event], out: sse.Stream, cpid: str,
+                       connector_id: int, status: str) -> str:
+    """Wait for an event about this charger; the connector's status as it says (an event may
+    arrive before its row is written, so the event's own status wins)."""
+    while True:
+        event = await sse.next_event(queue, sse.KEEPALIVE_S)
+        if event is None:
+            await out.keepalive()
+        elif isinstance(event, events.ConnectorStatus) and _concerns(event, cpid):
+            return event.status if event.connector_id == connector_id else status
+        elif isinstance(event, events.StationOnline) and _concerns(event, cpid):
+            return status
+
+
 @routes.post(CONNECTOR + "/start")
 @require_driver
 async def start_post(request: web.Request) -> web.StreamResponse:
@@ -133,7 +167,8 @@ async def start_post(request: web.Request) -> web.StreamResponse:
                               limit_minor, limit_wh)
         start, created = await database.run(qr.begin, req)
     except ApplianceError as err:
-        return await _start_view(request, err.message, err.http_status)
+        typed = {k: str(form.get(k, ""))[:20] for k in ("limit_kind", "limit")}
+        return await _start_view(request, err.message, err.http_status, typed)
     if created:
         problem = await _send_start(control, station_cpid, start)
         if problem is not None:
@@ -152,7 +187,10 @@ async def _snapshot(request: web.Request, start_id: int, driver_id: int) -> dict
     await driver_language(request)
     if state["message"]:  # stored as the start failed, in English: shown in the driver's words
         state["message"] = gettext_for(request).gettext(state["message"])
+    state["online"] = request.app[keys.CONTROL].is_online(state["cpid"])
     f = formats_for(request, state["currency"] or None)
+    if "balance" in state:
+        state["balance_text"] = f.money(state["balance"])
     state.update({"energy_text": f.kwh(state["energy_wh"]),
                   "power_text": f.kw(state["power_w"] or 0),
                   "cost_text": f.money(state["cost"])})
