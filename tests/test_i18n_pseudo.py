@@ -55,9 +55,9 @@ class VisibleText(HTMLParser):
             self._skip += 1
         if tag in SKIP_TAGS:
             self._skip += 1
-        self.chunks.extend(v for k, v in attrs if k in SHOWN_ATTRS and v)
-        if self._skip:
+        if self._skip or values.get("translate") == "no":
             return
+        self.chunks.extend(v for k, v in attrs if k in SHOWN_ATTRS and v)
         if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
             self.chunks.append(str(values["value"]))
 

@@ -86,6 +86,13 @@ def actor_label(_: Callable[[str], str], actor: str | None) -> str:
     return _("not recorded") if actor == "anonymous" else actor
 
 
+def label_text(translations: gettext.NullTranslations, value: object) -> str:
+    """A stored value (a status, a state, a kind) in the reader's words; unknown ones as they
+    came (a vendor's own code)."""
+    text = str(value) if value is not None else ""
+    return translations.gettext(LABELS[text]) if text in LABELS else text
+
+
 def make_environment(translations: gettext.NullTranslations, templates: Path
                      ) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -98,8 +105,7 @@ def make_environment(translations: gettext.NullTranslations, templates: Path
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
 
     def label(value: object) -> str:
-        text = str(value) if value is not None else ""
-        return translations.gettext(LABELS[text]) if text in LABELS else text
+        return label_text(translations, value)
 
     env.globals["label"] = label
     env.globals["who"] = functools.partial(actor_label, translations.gettext)

@@ -22,7 +22,7 @@ from appliance.charging import sessions
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
 from appliance.errors import N_, ApplianceError, ChargerOffline, InvalidInput, Text
-from appliance.web import sse
+from appliance.web import i18n, sse
 from appliance.web.driver.common import (
     current_driver,
     driver_language,
@@ -114,7 +114,8 @@ async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | N
 def _connector_line(request: web.Request, cpid: str, status: str) -> str:
     online = request.app[keys.CONTROL].is_online(cpid)
     return json.dumps({"online": online, "status": status,
-                       "free": online and status in qr.FREE_STATES})
+                       "status_text": i18n.label_text(gettext_for(request), status),
+                       "free": online and status in qr.FREE_STATES}, ensure_ascii=False)
 
 
 @routes.get(CONNECTOR + "/events")

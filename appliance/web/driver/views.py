@@ -58,7 +58,7 @@ def connector_now(cpid: str, connector_id: int) -> str:
     """A connector's last reported status (for the start page's live line)."""
     station = qr.find_connector(cpid, connector_id)
     if station is None:
-        raise NotFound("There is no such connector here. Check the code on the charger.")
+        raise NotFound(N_("There is no such connector here. Check the code on the charger."))
     row = Connector.get_or_none((Connector.station == station.id)
                                 & (Connector.connector_id == connector_id))
     return str(row.status) if row else "Unknown"
