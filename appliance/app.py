@@ -29,11 +29,12 @@ from appliance.payments.registry import registry
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.admin.desk import apply_stored_form
+from appliance.web.i18n import Catalogs
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
 from appliance.web.security import LoginThrottle, Signer, load_secret, security_headers
 from appliance.web.session import session_middleware
-from appliance.web.templating import make_environment
+from appliance.web.templating import TEMPLATES
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 3600.0
@@ -162,7 +163,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.EVENTS] = EventBus()
     app[keys.CLOCK_BEHIND] = []
     app[keys.LIMITER] = LoginLimiter()
-    app[keys.JINJA] = make_environment()
+    app[keys.CATALOGS] = Catalogs(TEMPLATES, with_pseudo=True)  # catalogs read once, at start
     app[keys.SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
     app[keys.THROTTLE] = LoginThrottle()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting

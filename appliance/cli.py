@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from appliance.catalogs import from_environment
 from appliance.config import Settings, load_settings
 from appliance.errors import ApplianceError
 
@@ -109,8 +110,10 @@ def _serve(settings: Settings) -> int:
 
     password = _with_db(settings, bootstrap_admin, settings.admin_password or None)
     if password:
-        print(f"Created the first staff login: user 'admin', password {password}\n"
-              "Write it down: it is not shown again.", flush=True)
+        _ = from_environment().gettext  # the installer's shell language
+        print(_("Created the first staff login: user 'admin', password %(password)s")
+              % {"password": password}, flush=True)
+        print(_("Write it down: it is not shown again."), flush=True)
     ssl_context = None
     if settings.tls_cert:
         import ssl
@@ -195,13 +198,15 @@ def cmd_reader_check(args: argparse.Namespace, settings: Settings) -> int:
 
     from appliance.rfid_reader.service import ReaderSettings, reader_check
 
+    _ = from_environment().gettext  # the installer's shell language
     result = asyncio.run(reader_check(ReaderSettings.from_prefixed(settings), args.timeout,
                                       report=print))
-    print("readers: " + (", ".join(result.readers) or "none"))
+    print(_("readers: %(names)s") % {"names": ", ".join(result.readers) or _("none")})
     if result.read is None:
-        print(f"no card was tapped in {args.timeout:g} s")
+        print(_("no card was tapped in %(seconds)s s") % {"seconds": f"{args.timeout:g}"})
         return 1
-    print(f"UID {result.read.uid} -> id tag {result.read.id_tag} (reader {result.read.reader})")
+    print(_("UID %(uid)s -> id tag %(tag)s (reader %(reader)s)")
+          % {"uid": result.read.uid, "tag": result.read.id_tag, "reader": result.read.reader})
     return 0
 
 

@@ -6,15 +6,38 @@ from __future__ import annotations
 from typing import Any
 
 
+def N_(text: str) -> str:
+    """Marks a text people read for the pages' catalog (pybabel finds it); the page that shows
+    it translates it into the reader's language."""
+    return text
+
+
+class Text(str):
+    """A text people read, filled in (English), that remembers its catalog entry and values, so
+    a page can show it in the reader's language: `Text(N_("card %(tag)s exists"), tag=t)`."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Text:
+        text = super().__new__(cls, template % params if params else template)
+        text.template, text.params = template, params
+        return text
+
+
 class ApplianceError(Exception):
-    """Root of every error we raise on purpose. `code` and `http_status` drive the API answer."""
+    """Root of every error we raise on purpose. `code` and `http_status` drive the API answer.
+    `message` is English (logs, API by default); `params` fill `%(name)s` in a message marked
+    with N_, so pages can translate the message and fill it in the reader's language."""
 
     code = "internal_error"
     http_status = 500
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None) -> None:
+        text = Text(message, **params) if params else message
+        super().__init__(text)
+        self.message: str = text
         self.details = details or {}
 
 

@@ -10,8 +10,6 @@ if TYPE_CHECKING:
     import asyncio
     from datetime import timedelta
 
-    import jinja2
-
     from appliance.charging.control import ChargerControl
     from appliance.config import Settings
     from appliance.db.database import Database
@@ -22,6 +20,7 @@ if TYPE_CHECKING:
     from appliance.payments.registry import Registry
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
+    from appliance.web.i18n import Catalogs
     from appliance.web.security import LoginThrottle, Signer
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -32,7 +31,7 @@ CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")
 READER: web.AppKey[ReaderService] = web.AppKey("reader")
 SITE: web.AppKey[SiteSettings] = web.AppKey("site")  # refreshed when staff save settings
 CLOCK_BEHIND: web.AppKey[list[timedelta]] = web.AppKey("clock_behind", list)  # [behind] or []
-JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
+CATALOGS: web.AppKey[Catalogs] = web.AppKey("catalogs")  # languages and their templates
 SIGNER: web.AppKey[Signer] = web.AppKey("session_signer")  # staff page sessions
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")  # staff and driver logins
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")  # chargers' Basic auth

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from babel.dates import format_skeleton
 
 from appliance import keys
 from appliance.config import Settings
@@ -153,7 +154,10 @@ async def test_mail_failure_is_shown_then_retried(server: TestServer, smtp: Tiny
     smtp.refuse = False
     assert await retry_mail(database, mailing) == 1
     assert len(smtp.messages) == 1 and "chargers-" in smtp.messages[0]
-    assert f"Report for {day}" in smtp.messages[0]
+    # The site's language (en_IN by default) and its way of writing a date.
+    written = format_skeleton("yMMMd", datetime.fromisoformat(day).date(), locale="en_IN")
+    assert f"Report for {written}" in smtp.messages[0] and f"Charging report {day}" in \
+        smtp.messages[0]
     async with staff_client(server, username="second") as staff:
         _, html = await staff.get(f"/reports/{day}")
         assert 'id="mail-error"' not in html and "Mailed at" in html

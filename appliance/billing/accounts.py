@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from gettext import gettext
 from typing import Any
 
 from appliance.billing import ledger, settlement
@@ -15,7 +14,7 @@ from appliance.billing.pricing import minor_exponent
 from appliance.billing.tariffs import money
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, UnknownTag, utcnow
 from appliance.db.site import site_value
-from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 MODES = ("personal", "commercial")
 TOPUP_MAX_DEFAULT = 100_000  # whole currency units, when the site has not set its own
@@ -82,7 +81,7 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
                 raise InvalidInput(f"{name} must be text", details={"field": name})
             setattr(d, name, value.strip()[:size])
     if not d.name:
-        raise InvalidInput("name is required", details={"field": "name"})
+        raise InvalidInput(N_("A name is needed."), details={"field": "name"})
     if fields.get("phone"):
         _check_phone_free(d.phone, d.id)
     if "blocked" in fields:
@@ -93,7 +92,7 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             value = value.get("amount")
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 0):
-            raise InvalidInput("overdraft must be a whole number of minor units >= 0",
+            raise InvalidInput(N_("The overdraft is a whole number of minor units, 0 or more."),
                                details={"field": "overdraft"})
         d.overdraft_minor = value
 
@@ -115,9 +114,9 @@ def _check_phone_free(phone: str, driver_id: int | None) -> None:
         query = query.where(Driver.id != driver_id)
     for other in query:
         if phone_key(other.phone) == key:
-            raise Conflict(gettext("The phone number %(phone)s already belongs to %(name)s "
-                                   "(driver %(id)s).") % {"phone": phone, "name": other.name,
-                                                          "id": other.id},
+            raise Conflict(N_("The phone number %(phone)s already belongs to %(name)s "
+                              "(driver %(id)s)."),
+                           params={"phone": phone, "name": other.name, "id": other.id},
                            details={"field": "phone", "driver_id": other.id})
 
 
@@ -176,11 +175,13 @@ def bind_card(driver_id: int, id_tag: str, mode: str, replaces: str | None) -> d
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}", details={"field": "mode"})
     tag = IdTag.get_or_none(IdTag.key == id_tag.upper())
     if tag is not None and tag.retired_at is None and tag.driver_id not in (None, d.id):
-        raise Conflict(f"card {id_tag} belongs to another driver", details={"id_tag": id_tag})
+        raise Conflict(N_("Card %(tag)s belongs to another driver."), params={"tag": id_tag},
+                       details={"id_tag": id_tag})
     if replaces:
         old = IdTag.get_or_none((IdTag.key == replaces.upper()) & (IdTag.driver == d.id))
         if old is None:
-            raise NotFound(f"driver has no card {replaces}", details={"field": "replaces"})
+            raise NotFound(N_("This driver has no card %(tag)s."), params={"tag": replaces},
+                           details={"field": "replaces"})
         old.status, old.updated_at = "Blocked", utcnow()
         old.note = (old.note + f" replaced by {id_tag}").strip()
         old.save()
@@ -207,8 +208,8 @@ def check_topup_cap(amount: int, currency: str, cap_major: int | None = None) ->
     if cap_major is None:
         cap_major = int(site_value("topup_max", TOPUP_MAX_DEFAULT))
     if isinstance(amount, int) and amount > cap_major * 10 ** minor_exponent(currency):
-        raise InvalidInput(gettext("One top-up is at most %(cap)s %(currency)s (a site "
-                                   "setting).") % {"cap": f"{cap_major:,}", "currency": currency},
+        raise InvalidInput(N_("One top-up is at most %(cap)s %(currency)s (a site setting)."),
+                           params={"cap": f"{cap_major:,}", "currency": currency},
                            details={"field": "amount"})
 
 

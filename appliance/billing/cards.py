@@ -9,7 +9,7 @@ from typing import Any
 from peewee import JOIN, IntegrityError
 
 from appliance.db.models import Driver, IdTag, Station, UnknownTag, utcnow
-from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
 ID_TAG_RE = re.compile(r"[\x21-\x7e]{1,20}")  # CiString20: printable ASCII, no spaces
@@ -17,7 +17,7 @@ ID_TAG_RE = re.compile(r"[\x21-\x7e]{1,20}")  # CiString20: printable ASCII, no 
 
 def check_id_tag(value: Any, field: str = "id_tag") -> str:
     if not isinstance(value, str) or not ID_TAG_RE.fullmatch(value):
-        raise InvalidInput(f"{field} must be 1-20 printable ASCII characters without spaces",
+        raise InvalidInput(N_("A card number is 1 to 20 letters and digits, without spaces."),
                            details={"field": field})
     return value
 
@@ -55,7 +55,7 @@ def create_card(id_tag: str, fields: dict[str, Any]) -> dict[str, Any]:
     check_id_tag(id_tag)
     tag = IdTag.get_or_none(IdTag.key == id_tag.upper())
     if tag is not None and tag.retired_at is None:
-        raise Conflict(f"card {id_tag} exists (id tags compare without case)",
+        raise Conflict(N_("Card %(tag)s is already registered."), params={"tag": id_tag},
                        details={"id_tag": id_tag})
     if tag is None:
         tag = IdTag(id_tag=id_tag, key=id_tag.upper())
@@ -66,7 +66,8 @@ def create_card(id_tag: str, fields: dict[str, Any]) -> dict[str, Any]:
         with IdTag._meta.database.atomic():
             tag.save()
     except IntegrityError as err:
-        raise Conflict(f"card {id_tag} exists", details={"id_tag": id_tag}) from err
+        raise Conflict(N_("Card %(tag)s is already registered."), params={"tag": id_tag},
+                       details={"id_tag": id_tag}) from err
     UnknownTag.delete().where(UnknownTag.key == tag.key).execute()
     return card_dict(tag)
 

@@ -11,7 +11,7 @@ from peewee import IntegrityError, PostgresqlDatabase, fn
 
 from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
 from appliance.db.site import site_value
-from appliance.errors import InvalidInput, NotFound, Unprocessable
+from appliance.errors import N_, InvalidInput, NotFound, Unprocessable
 
 BALANCE_KINDS = ("topup", "topup_reversal", "charge", "refund", "payout", "adjustment")
 HOLD_KINDS = ("hold", "release")
@@ -128,7 +128,7 @@ def correction(account_id: int, kind: str, amount: int, reason: str, reference: 
                actor: str, session_id: int | None) -> LedgerEntry:
     """A refund of a session (positive) or an adjustment (either sign), with its reason."""
     if not reason.strip():
-        raise InvalidInput("a reason is required", details={"field": "reason"})
+        raise InvalidInput(N_("Write the reason."), details={"field": "reason"})
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
         raise InvalidInput("amount must be a non-zero whole number of minor units",
                            details={"field": "amount"})
@@ -143,12 +143,13 @@ def _check_refund(account_id: int, amount: int, session_id: int | None) -> None:
     session = ChargingSession.get_or_none(ChargingSession.id == session_id) \
         if session_id else None
     if session is None or session.account_id != account_id:
-        raise NotFound("a refund needs a session of this driver", details={"field": "session_id"})
+        raise NotFound(N_("A refund needs a session of this driver."),
+                       details={"field": "session_id"})
     refunded = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
                 .where((LedgerEntry.session == session_id) & (LedgerEntry.kind == "refund"))
                 .scalar())
     if amount < 0 or amount + int(refunded) > (session.fee_minor or 0):
-        raise Unprocessable("a refund is positive and at most the session's fee",
+        raise Unprocessable(N_("A refund is above zero and at most the session's fee."),
                             details={"fee": session.fee_minor, "refunded": int(refunded)})
 
 

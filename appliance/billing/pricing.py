@@ -17,7 +17,7 @@ from typing import Any
 
 from babel.numbers import get_currency_precision
 
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput
 
 IDLE_POWER_W = 200  # below this a car counts as idle
 MAX_DECIMALS = 4
@@ -47,15 +47,17 @@ def to_major_text(minor: int, currency: str) -> str:
 def parse_price(value: Any, name: str) -> Decimal:
     """A unit price: a non-negative decimal with at most 4 decimals of the major unit."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidInput(f"{name} must be a decimal string like \"12.5\"",
-                           details={"field": name})
+        raise InvalidInput(N_("%(field)s must be a decimal string like \"12.5\""),
+                           params={"field": name}, details={"field": name})
     try:
         price = Decimal(str(value))
     except InvalidOperation as err:
-        raise InvalidInput(f"{name} is not a decimal number", details={"field": name}) from err
+        raise InvalidInput(N_("%(field)s is not a decimal number"), params={"field": name},
+                           details={"field": name}) from err
     exponent = price.normalize().as_tuple().exponent if price.is_finite() else 0
     if not price.is_finite() or price < 0 or -int(exponent) > MAX_DECIMALS:
-        raise InvalidInput(f"{name} must be >= 0 with at most {MAX_DECIMALS} decimals",
+        raise InvalidInput(N_("%(field)s must be >= 0 with at most %(decimals)s decimals"),
+                           params={"field": name, "decimals": MAX_DECIMALS},
                            details={"field": name})
     return price
 

@@ -10,7 +10,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from gettext import gettext
 
 from peewee import IntegrityError
 
@@ -26,7 +25,7 @@ from appliance.db.models import (
     utcnow,
 )
 from appliance.db.models_driver import QrStart
-from appliance.errors import Conflict, Forbidden, NotFound, Unprocessable
+from appliance.errors import N_, Conflict, Forbidden, NotFound, Unprocessable
 
 PREFIX = "QR-"  # card UIDs are hex or decimal digits: no card has a hyphen
 ACCEPTED = "Accepted"
@@ -35,8 +34,8 @@ FREE_STATES = ("Available", "Preparing", "Unknown")
 # Commercial idTagInfo (cards and QR tags) expires soon, so chargers do not cache it for long.
 EXPIRY_WINDOW = timedelta(minutes=15)
 KWH_MARGIN = Decimal("1.25")  # a kWh limit holds its energy price plus room for time fees
-TIMEOUT_MESSAGE = "The charger did not start in time (was the cable plugged in?). " \
-                  "Your money was not used."
+TIMEOUT_MESSAGE = N_("The charger did not start in time (was the cable plugged in?). "
+                     "Your money was not used.")
 
 
 @dataclass(frozen=True)
@@ -109,12 +108,13 @@ def check_connector(station: Station, connector_id: int) -> None:
                                 & (Connector.connector_id == connector_id))
     status = row.status if row is not None else "Unknown"
     if status == "Faulted" or (row is not None and row.error_code not in ("NoError", "")):
-        raise Conflict("This connector reports a fault. Please use another one.")
+        raise Conflict(N_("This connector reports a fault. Please use another one."))
     busy = ChargingSession.select().where(
         (ChargingSession.station == station.id) & (ChargingSession.connector_id == connector_id)
         & (ChargingSession.state == "active")).exists()
     if busy or status not in FREE_STATES:
-        raise Conflict(f"This connector is not free ({status}). Please use another one.")
+        raise Conflict(N_("This connector is not free (%(status)s). Please use another one."),
+                       params={"status": status})
 
 
 def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:
@@ -122,16 +122,16 @@ def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:
     minimum to start."""
     state = settlement.account_state(account, req.at)
     if state["debt"] > 0:
-        raise Unprocessable("Your balance is below zero. Please top up at the desk first.")
+        raise Unprocessable(N_("Your balance is below zero. Please top up at the desk first."))
     tariff = tariffs.resolve(station.id, req.connector_id)
     needed = tariff.min_to_start if tariff else 0
     available = state["available"]
     amount = available
     if req.limit_minor is not None and req.limit_minor < needed:
-        raise Unprocessable(gettext("The limit is below this charger's minimum to start, "
-                                    "%(needed)s %(currency)s: type at least that much.")
-                            % {"needed": pricing.to_major_text(needed, account.currency),
-                               "currency": account.currency},
+        raise Unprocessable(N_("The limit is below this charger's minimum to start, "
+                               "%(needed)s %(currency)s: type at least that much."),
+                            params={"needed": pricing.to_major_text(needed, account.currency),
+                                    "currency": account.currency},
                             details={"field": "limit", "needed": needed})
     if req.limit_minor is not None:
         amount = min(req.limit_minor, available)
@@ -141,7 +141,7 @@ def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:
         amount = min(pricing.round_half_up(Decimal(price) * KWH_MARGIN), available)
         amount = max(amount, min(needed, available))
     if available <= 0 or available < needed or amount < needed or amount <= 0:
-        raise Unprocessable("Your balance is too low to start here: top up at the desk.",
+        raise Unprocessable(N_("Your balance is too low to start here: top up at the desk."),
                             details={"available": available, "needed": needed})
     return int(amount)
 
@@ -156,10 +156,10 @@ def begin(req: StartRequest) -> tuple[QrStart, bool]:
     expire_overdue(req.at)
     station = find_connector(req.cpid, req.connector_id)
     if station is None:
-        raise NotFound("There is no such connector here.")
+        raise NotFound(N_("There is no such connector here."))
     driver = Driver.get_by_id(req.driver_id)
     if driver.blocked or driver.retired_at is not None:
-        raise Forbidden("Your account is blocked. Please ask at the desk.")
+        raise Forbidden(N_("Your account is blocked. Please ask at the desk."))
     check_connector(station, req.connector_id)
     # Locked (on PostgreSQL) before reading what is available, so two processes cannot both hold it.
     account = ledger.lock_account(Account.get(Account.driver == driver.id).id)
@@ -174,8 +174,8 @@ def begin(req: StartRequest) -> tuple[QrStart, bool]:
                 deadline_at=req.at + timedelta(seconds=req.timeout_s), created_at=req.at,
                 updated_at=req.at)
     except IntegrityError as err:
-        raise Conflict("Someone is starting this connector right now. "
-                       "Please wait a moment or use another one.") from err
+        raise Conflict(N_("Someone is starting this connector right now. "
+                          "Please wait a moment or use another one.")) from err
     hold = ledger.place_hold(account.id, amount, tag, actor=f"driver:{driver.id}")
     Hold.update(expires_at=start.deadline_at).where(Hold.id == hold.id).execute()
     start.hold_id = hold.id

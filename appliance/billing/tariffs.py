@@ -10,7 +10,7 @@ from typing import Any
 from appliance.billing.pricing import minor_exponent, parse_price
 from appliance.db import fastsql
 from appliance.db.models import Station, Tariff, TariffAssignment, utcnow
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 
 PRICE_FIELDS = ("energy_per_kwh", "time_per_hour", "session_fee", "idle_per_hour", "tax_rate")
 INT_FIELDS = ("session_fee_min_wh", "idle_grace_min", "min_to_start")
@@ -41,7 +41,7 @@ def _apply(t: Tariff, fields: dict[str, Any]) -> None:
     if "name" in fields:
         name = fields["name"]
         if not isinstance(name, str) or not name.strip():
-            raise InvalidInput("name is required", details={"field": "name"})
+            raise InvalidInput(N_("A name is needed."), details={"field": "name"})
         t.name = name.strip()[:80]
     for name in PRICE_FIELDS:
         if name in fields:
@@ -52,8 +52,8 @@ def _apply(t: Tariff, fields: dict[str, Any]) -> None:
             if isinstance(value, dict):  # min_to_start may come as a money object
                 value = value.get("amount")
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidInput(f"{name} must be a whole number >= 0",
-                                   details={"field": name})
+                raise InvalidInput(N_("%(field)s must be a whole number >= 0"),
+                                   params={"field": name}, details={"field": name})
             setattr(t, name, value)
     if "prices_include_tax" in fields:
         t.prices_include_tax = bool(fields["prices_include_tax"])
@@ -90,7 +90,8 @@ def list_tariffs() -> list[dict[str, Any]]:
 def scope_of(station_id: int | None, connector_id: int | None) -> str:
     if station_id is None:
         if connector_id is not None:
-            raise InvalidInput("a connector needs its station", details={"field": "connector_id"})
+            raise InvalidInput(N_("A connector needs its charger."),
+                               details={"field": "connector_id"})
         return "site"
     return f"station:{station_id}" + (f":{connector_id}" if connector_id is not None else "")
 
@@ -102,7 +103,7 @@ def assign(tariff_id: int, cpid: str | None, connector_id: int | None) -> dict[s
     if cpid:
         station = Station.get_or_none(Station.key == cpid.upper())
         if station is None:
-            raise NotFound(f"no station {cpid}")
+            raise NotFound(N_("There is no charger %(cpid)s."), params={"cpid": cpid})
         station_id = station.id
     scope = scope_of(station_id, connector_id)
     (TariffAssignment.insert(tariff=tariff_id, station=station_id, connector_id=connector_id,

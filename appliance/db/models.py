@@ -358,6 +358,7 @@ class StaffUser(BaseModel):
     password_hash = CharField(max_length=255)
     created_at = DateTimeField(default=utcnow)
     disabled = BooleanField(default=False)
+    language = CharField(max_length=16, default="")  # "": the site's language
 
 
 class AuditLog(BaseModel):

@@ -16,7 +16,7 @@ from babel.numbers import get_currency_precision
 
 from appliance.db.models import utcnow
 from appliance.db.models_site import SiteSetting
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput, Text
 
 
 def _s(default: Any, label: str) -> Any:
@@ -25,25 +25,25 @@ def _s(default: Any, label: str) -> Any:
 
 @dataclass(frozen=True)
 class SiteSettings:
-    site_name: str = _s("Charging site", "Site name (shown on every page and receipt)")
-    legal_name: str = _s("", "Legal name (receipts)")
-    tax_id: str = _s("", "Tax id (receipts)")
-    address: str = _s("", "Address (receipts)")
-    currency: str = _s("INR", "Currency (fixed once money exists)")
-    timezone: str = _s("UTC", "Time zone (days split at its midnight)")
-    locale: str = _s("en_IN", "Locale for numbers, money and dates")
-    unknown_station_policy: str = _s("pending", "Unknown chargers: pending, reject or accept")
-    overdraft_default_minor: int = _s(0, "Default overdraft (an amount, like 500.00)")
-    topup_max: int = _s(100_000, "Largest single top-up (whole currency units, like 100000)")
-    topup_confirm_above: int = _s(10_000, "Top-ups above this ask the clerk to confirm "
-                                          "(whole currency units)")
-    stale_session_hours: int = _s(48, "Hours before a suspect session may be closed")
-    sample_retention_days: int = _s(90, "Days raw meter samples are kept")
-    nightly_time: str = _s("02:30", "Local time of the nightly job (HH:MM)")
-    backups_keep: int = _s(7, "Nightly backups kept")
-    self_registration: bool = _s(False, "Drivers may register themselves on the QR pages")
-    base_url: str = _s("", "Address phones use to reach the box, printed on the QR stickers "
-                           "(like http://192.168.1.20:8080)")
+    site_name: str = _s("Charging site", N_("Site name (shown on every page and receipt)"))
+    legal_name: str = _s("", N_("Legal name (receipts)"))
+    tax_id: str = _s("", N_("Tax id (receipts)"))
+    address: str = _s("", N_("Address (receipts)"))
+    currency: str = _s("INR", N_("Currency (fixed once money exists)"))
+    timezone: str = _s("UTC", N_("Time zone (days split at its midnight)"))
+    locale: str = _s("en_IN", N_("Site language (staff and drivers may choose their own)"))
+    unknown_station_policy: str = _s("pending", N_("Unknown chargers: pending, reject or accept"))
+    overdraft_default_minor: int = _s(0, N_("Default overdraft (an amount, like 500.00)"))
+    topup_max: int = _s(100_000, N_("Largest single top-up (whole currency units, like 100000)"))
+    topup_confirm_above: int = _s(10_000, N_("Top-ups above this ask the clerk to confirm "
+                                          "(whole currency units)"))
+    stale_session_hours: int = _s(48, N_("Hours before a suspect session may be closed"))
+    sample_retention_days: int = _s(90, N_("Days raw meter samples are kept"))
+    nightly_time: str = _s("02:30", N_("Local time of the nightly job (HH:MM)"))
+    backups_keep: int = _s(7, N_("Nightly backups kept"))
+    self_registration: bool = _s(False, N_("Drivers may register themselves on the QR pages"))
+    base_url: str = _s("", N_("Address phones use to reach the box, printed on the QR stickers "
+                           "(like http://192.168.1.20:8080)"))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -77,36 +77,39 @@ def _check(name: str, value: Any) -> Any:
         else:
             value = str(value).strip()
     except (TypeError, ValueError) as err:
-        raise InvalidInput(f"{FIELDS[name].metadata['label']}: not a valid value",
+        raise InvalidInput(N_("%(label)s: not a valid value"),
+                           params={"label": Text(FIELDS[name].metadata["label"])},
                            details={"field": name}) from err
     problem = _problem(name, value)
     if problem:
-        raise InvalidInput(f"{FIELDS[name].metadata['label']}: {problem}", details={"field": name})
+        raise InvalidInput(N_("%(label)s: %(problem)s"), details={"field": name},
+                           params={"label": Text(FIELDS[name].metadata["label"]),
+                                   "problem": Text(problem)})
     return value
 
 
 def _problem(name: str, value: Any) -> str | None:
     if name == "site_name" and not value:
-        return "may not be empty"
+        return N_("may not be empty")
     if name == "currency":
         if not re.fullmatch(r"[A-Z]{3}", value) or get_currency_precision(value) is None:
-            return "an ISO 4217 code like INR"
+            return N_("an ISO 4217 code like INR")
     if name == "timezone":
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            return "an IANA time zone like Asia/Kolkata"
+            return N_("an IANA time zone like Asia/Kolkata")
     if name == "locale":
         try:
             Locale.parse(value)
         except (UnknownLocaleError, ValueError):
-            return "a locale like en_IN or gu_IN"
+            return N_("a locale like en_IN or gu_IN")
     if name == "unknown_station_policy" and value not in ("pending", "reject", "accept"):
-        return "pending, reject or accept"
+        return N_("pending, reject or accept")
     if name == "base_url" and value:
         return base_url_problem(value)
     if name == "nightly_time" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        return "a time like 02:30"
+        return N_("a time like 02:30")
     return None
 
 
@@ -117,11 +120,11 @@ def base_url_problem(url: str) -> str | None:
     """Why a phone on the site's Wi-Fi could not open this address, or None."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "an address like http://192.168.1.20:8080"
+        return N_("an address like http://192.168.1.20:8080")
     host = parts.hostname
     if host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost"):
-        return ("this is the box itself (loopback): a phone cannot reach it; use the box's "
-                "address on the site's network")
+        return N_("this is the box itself (loopback): a phone cannot reach it; use the box's "
+                  "address on the site's network")
     return None
 
 
@@ -133,7 +136,7 @@ def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str) -> Si
     checked = {k: _check(k, v) for k, v in changes.items() if k in FIELDS}
     if checked.get("currency", current.currency) != current.currency and \
             LedgerEntry.select().exists():
-        raise InvalidInput("The currency is fixed once money has been booked.",
+        raise InvalidInput(N_("The currency is fixed once money has been booked."),
                            details={"field": "currency"})
     for name, value in checked.items():
         if value != getattr(current, name):

@@ -11,7 +11,7 @@ from typing import Any
 
 from appliance.db.models import Driver, IdTag, utcnow
 from appliance.db.models_driver import DriverLogin
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 from appliance.people.sessions import DRIVER, end_all
 from appliance.people.staff import hash_password, verify_password
 
@@ -77,7 +77,7 @@ def count_failure(login_ids: list[int], success: int | None) -> bool:
 
 def check_new_pin(pin: str) -> str:
     if not PIN_RE.fullmatch(pin):
-        raise InvalidInput("A PIN is 4 to 8 digits.", details={"field": "pin"})
+        raise InvalidInput(N_("A PIN is 4 to 8 digits."), details={"field": "pin"})
     return pin
 
 

@@ -4,14 +4,13 @@ changes (reset, disable, role) that end a login's sessions."""
 from __future__ import annotations
 
 import secrets
-from gettext import gettext
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import IntegrityError
 
 from appliance.db.models import StaffUser
-from appliance.errors import Conflict, InvalidInput
+from appliance.errors import N_, Conflict, InvalidInput
 from appliance.people.sessions import STAFF, end_all
 
 ROLES = ("admin", "desk")
@@ -33,13 +32,13 @@ def create_staff(username: str, role: str, password: str) -> StaffUser:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 10:
-        raise InvalidInput("a staff password needs at least 10 characters")
+        raise InvalidInput(N_("A staff password needs at least 10 characters."))
     try:
         with StaffUser._meta.database.atomic():
             return StaffUser.create(username=username, role=role,
                                     password_hash=hash_password(password))
     except IntegrityError as err:
-        raise Conflict(f"a staff login {username} exists") from err
+        raise Conflict(N_("A staff login %(name)s exists."), params={"name": username}) from err
 
 
 def bootstrap_admin(password: str | None) -> str | None:
@@ -54,10 +53,10 @@ def bootstrap_admin(password: str | None) -> str | None:
 def reset_password(username: str, password: str | None) -> str:
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(f"no staff login {username}")
+        raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
     chosen = password or secrets.token_urlsafe(12)
     if len(chosen) < 10:
-        raise InvalidInput("a staff password needs at least 10 characters")
+        raise InvalidInput(N_("A staff password needs at least 10 characters."))
     user.password_hash = hash_password(chosen)
     user.save()
     end_all(STAFF, user.id, "reset")  # whoever knew the old password is out too
@@ -73,15 +72,15 @@ def set_disabled(username: str, disabled: bool, acting: str) -> None:
     one active admin (else nobody could manage staff without the command line)."""
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(gettext("There is no staff login %(name)s.") % {"name": username})
+        raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
     if disabled and username == acting:
-        raise InvalidInput(gettext("You cannot disable your own login."))
+        raise InvalidInput(N_("You cannot disable your own login."))
     if disabled and user.role == "admin" and not user.disabled:
         others = (StaffUser.select().where((StaffUser.role == "admin") & ~StaffUser.disabled
                                            & (StaffUser.id != user.id)).count())
         if others == 0:
-            raise InvalidInput(gettext("%(name)s is the last active admin: make another admin "
-                                       "first.") % {"name": username})
+            raise InvalidInput(N_("%(name)s is the last active admin: make another admin "
+                                  "first."), params={"name": username})
     StaffUser.update(disabled=disabled).where(StaffUser.id == user.id).execute()
     if disabled:
         end_all(STAFF, user.id, "disabled")  # every session of the login ends at once
@@ -93,7 +92,7 @@ def set_role(username: str, role: str) -> None:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(f"no staff login {username}")
+        raise InvalidInput(N_("There is no staff login %(name)s."), params={"name": username})
     if user.role != role:
         StaffUser.update(role=role).where(StaffUser.id == user.id).execute()
         end_all(STAFF, user.id, "role")

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from appliance import catalogs
 from appliance.billing.check import check_ledger
 from appliance.db.database import Database
 from appliance.db.maintenance import backup
@@ -23,7 +24,7 @@ from appliance.reports.mail import MailSettings, send_report
 from appliance.reports.prune import prune_samples
 from appliance.reports.report import build_report
 from appliance.reports.stats import StatRow, compute_day, from_stored, store_day
-from appliance.reports.tables import csv_text, report_tables, summary_text
+from appliance.reports.tables import csv_text, mail_subject, report_tables, summary_text
 
 log = logging.getLogger(__name__)
 CATCH_UP_DAYS = 31  # shorter than any sensible retention, so a caught-up day has its samples
@@ -115,7 +116,11 @@ async def mail_report(database: Database, settings: Any, day: date,
     if not mail.configured:
         return None
     tables = report_tables(report)
-    error = await send_report(mail, f"Charging report {day.isoformat()}", summary_text(report),
+    # The report's addresses carry no language of their own: the site's language speaks.
+    site = await site_settings(database, settings)
+    translations, locale = catalogs.for_locale(site.locale)
+    error = await send_report(mail, mail_subject(day.isoformat(), translations),
+                              summary_text(report, translations, locale),
                               {f"{name}-{day}.csv": csv_text(t) for name, t in tables.items()})
     if error:
         log.warning("mailing the report of %s failed: %s", day, error)

@@ -4,11 +4,17 @@ attachments), and formula-safe CSV: a spreadsheet never runs a cell of ours as a
 from __future__ import annotations
 
 import csv
+import gettext
 import io
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_skeleton
 from babel.numbers import get_currency_precision
+
+from appliance import formats
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 Table = tuple[list[str], list[list[Any]]]
@@ -74,20 +80,39 @@ def report_tables(report: dict[str, Any]) -> dict[str, Table]:
     }
 
 
-def summary_text(report: dict[str, Any]) -> str:
-    """The mail body: the totals and what needs attention; the tables go as attachments."""
+def summary_text(report: dict[str, Any], translations: gettext.NullTranslations | None = None,
+                 locale: Locale | str = "en_IN") -> str:
+    """The mail body, in the site's language and figures: the totals and what needs
+    attention; the tables go as attachments (plain numbers, for spreadsheets)."""
+    _ = (translations or gettext.NullTranslations()).gettext
     t, cur = report["totals"], report["currency"]
-    lines = [f"Report for {report['day']} ({report['timezone']})", "",
-             f"Chargers: {t['chargers']}",
-             f"Hours charging: {hours(t['charging_s'])}",
-             f"Energy: {t['energy_wh'] / 1000:.3f} kWh",
-             f"Fees: {major(t['fees_minor'], cur)} {cur}",
-             f"Sessions: {t['sessions']}, drivers: {t['drivers']}",
-             f"Top-ups: {t['topups_count']}, {major(t['topups_minor'], cur)} {cur}", ""]
+    day = format_skeleton("yMMMd", date.fromisoformat(str(report["day"])), locale=locale)
+
+    def number(value: float, digits: int) -> str:
+        return formats.fixed(round(value, digits), digits, Locale.parse(locale))
+
+    def money(amount: int) -> str:
+        return formats.money(amount, cur, locale)
+
+    lines = [_("Report for %(day)s (%(timezone)s)") % {"day": day,
+                                                       "timezone": report["timezone"]}, "",
+             _("Chargers: %(n)s") % {"n": t["chargers"]},
+             _("Hours charging: %(hours)s") % {"hours": number(t["charging_s"] / 3600, 2)},
+             _("Energy: %(kwh)s kWh") % {"kwh": number(t["energy_wh"] / 1000, 3)},
+             _("Fees: %(amount)s") % {"amount": money(t["fees_minor"])},
+             _("Sessions: %(sessions)s, drivers: %(drivers)s") % {
+                 "sessions": t["sessions"], "drivers": t["drivers"]},
+             _("Top-ups: %(count)s, %(amount)s") % {"count": t["topups_count"],
+                                                     "amount": money(t["topups_minor"])}, ""]
     if report["anomalies"]:
-        lines.append(f"Needs attention ({len(report['anomalies'])}):")
+        lines.append(_("Needs attention (%(n)s):") % {"n": len(report["anomalies"])})
         lines.extend(f"- {a['kind']}: {a['station']} {a['session_id'] or ''} {a['detail']}"
                      for a in report["anomalies"][:50])
     else:
-        lines.append("Nothing needs attention; the ledger agrees.")
+        lines.append(_("Nothing needs attention; the ledger agrees."))
     return "\n".join(lines) + "\n"
+
+
+def mail_subject(day: str, translations: gettext.NullTranslations | None = None) -> str:
+    _ = (translations or gettext.NullTranslations()).gettext
+    return _("Charging report %(day)s") % {"day": day}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from gettext import gettext
 
 from babel.numbers import get_currency_symbol
 
 from appliance.billing.pricing import minor_exponent
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput
 
 # ASCII digits only, thousands separators between digit groups, one decimal point: what a
 # person types for an amount. No exponent ("1e9"), no sign, no NaN, no other scripts' digits.
@@ -31,12 +30,13 @@ def parse_amount(text: str, currency: str, field: str = "amount", *,
     digits = minor_exponent(currency)
     raw = _strip_currency(text if isinstance(text, str) else "", currency)
     if not _AMOUNT.fullmatch(raw):
-        raise InvalidInput(gettext("Type an amount like 500 or 500.50."),
+        raise InvalidInput(N_("Type an amount like 500 or 500.50."),
                            details={"field": field})
     value = Decimal(raw.replace(",", ""))
     if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidInput(gettext("The amount must be above zero."), details={"field": field})
+        raise InvalidInput(N_("The amount must be above zero."), details={"field": field})
     if -value.as_tuple().exponent > digits:  # type: ignore[operator]
-        raise InvalidInput(gettext("At most %(digits)d decimals in %(currency)s.")
-                           % {"digits": digits, "currency": currency}, details={"field": field})
+        raise InvalidInput(N_("At most %(digits)s decimals in %(currency)s."),
+                           params={"digits": digits, "currency": currency},
+                           details={"field": field})
     return int(value.scaleb(digits))

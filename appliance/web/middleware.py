@@ -4,20 +4,33 @@ anything unexpected is logged once and answered 500 without internals."""
 from __future__ import annotations
 
 import logging
-from gettext import gettext
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from appliance.errors import ApplianceError
+from appliance import keys
+from appliance.catalogs import translate
+from appliance.errors import N_, ApplianceError
 from appliance.web.base import PREFIX, error_body
+from appliance.web.i18n import SOURCE, from_accept_language, gettext_for
 
 log = logging.getLogger(__name__)
 
 
-TITLES = {400: "Check what you typed", 403: "Not for your role", 404: "Not found",
-          409: "Not possible right now", 422: "Not possible"}
+TITLES = {400: N_("Check what you typed"), 403: N_("Not for your role"), 404: N_("Not found"),
+          409: N_("Not possible right now"), 422: N_("Not possible")}
+
+
+def translated(request: web.Request, message: str) -> str:
+    """An error's message in the reader's language: a page's reader as the pages choose it; an
+    API client by its Accept-Language, else English (programs read the code, people the
+    message)."""
+    if not request.path.startswith(PREFIX):
+        return translate(gettext_for(request), message)
+    catalogs = request.app[keys.CATALOGS]
+    code = from_accept_language(request.headers.get("Accept-Language", ""), catalogs.offered)
+    return translate(catalogs.translations(code or SOURCE), message)
 
 
 def _same_site_back(request: web.Request) -> str:
@@ -38,14 +51,15 @@ def error_page(request: web.Request, err: ApplianceError) -> web.Response:
     status = err.http_status
     try:
         return render(request, "error.html", {
-            "title": gettext(TITLES.get(status, "Something went wrong")),
-            "message": err.message, "status": status,
+            "title": gettext_for(request).gettext(TITLES.get(status,
+                                                             N_("Something went wrong"))),
+            "message": translated(request, err.message), "status": status,
             "stale": err.details.get("reason") == "stale_form",
             "back": _same_site_back(request) if request.method != "GET" else "/"},
             status=status)
     except Exception:  # noqa: BLE001 - the answer must go out whatever the page needed
         log.exception("error page for %s failed", request.path)
-        return web.Response(status=status, text=err.message)
+        return web.Response(status=status, text=translated(request, err.message))
 
 
 @web.middleware
@@ -56,7 +70,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.http_status >= 500 and err.http_status not in (502, 504):
             log.exception("%s %s failed", request.method, request.path)
         if request.path.startswith(PREFIX):
-            return web.json_response(error_body(err), status=err.http_status)
+            body = error_body(err)
+            body["error"]["message"] = translated(request, err.message)  # the code stays English
+            return web.json_response(body, status=err.http_status)
         return error_page(request, err)
     except web.HTTPException as exc:
         if request.path.startswith(PREFIX) and exc.status >= 400:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance.web import api
+from appliance.web import api, language
 from appliance.web.admin import (
     audit,
     cards,
@@ -31,7 +31,7 @@ from appliance.web.templating import TEMPLATES
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
                 staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay,
-                driver_app)
+                driver_app, language)
 
 
 async def healthz(request: web.Request) -> web.Response:

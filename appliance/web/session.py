@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from gettext import gettext
 from typing import Any, Concatenate, ParamSpec
 from urllib.parse import quote, urlsplit
 
@@ -14,10 +13,11 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.db.models import StaffUser
-from appliance.errors import Forbidden
+from appliance.errors import N_, Forbidden
 from appliance.people import sessions
 from appliance.people.staff import verify_password
 from appliance.web.base import PREFIX, STAFF, Principal
+from appliance.web.i18n import STAFF_LANGUAGE
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -70,6 +70,7 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
         if user is not None:
             request[SESSION] = StaffSession(user.id, user.username, user.role, token)
             request[STAFF] = Principal(f"staff:{user.username}", user.role)
+            request[STAFF_LANGUAGE] = user.language
     # Webhooks are signed by the payment provider instead.
     unguarded = ("/ocpp/", PREFIX, "/pay/hooks/")
     if request.method not in SAFE_METHODS and not request.path.startswith(unguarded):
@@ -78,7 +79,7 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
             "application/x-www-form-urlencoded", "multipart/form-data") else {}
         submitted = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
         if not csrf_ok(request, submitted if isinstance(submitted, str) else None):
-            raise Forbidden("This form has gone stale (or was not sent by this site's pages).",
+            raise Forbidden(N_("This form has gone stale (or was not sent by this site's pages)."),
                             details={"reason": "stale_form"})
     return await handler(request)
 
@@ -105,7 +106,7 @@ def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
             if staff is None:
                 raise web.HTTPSeeOther(f"/login?next={quote(_return_to(request), safe='/')}")
             if role == "admin" and staff.role != "admin":
-                raise Forbidden(gettext("This page is for admins."))
+                raise Forbidden(N_("This page is for admins."))
             return await handler(request, *args, **kwargs)
 
         return guarded
@@ -135,12 +136,12 @@ async def login(request: web.Request, form: dict[str, Any]
     throttle = request.app[keys.THROTTLE]
     limits = _throttle_keys(request, username)
     if not await throttle.admit(limits):
-        return None, "Too many failed logins. Wait a few minutes and try again."
+        return None, N_("Too many failed logins. Wait a few minutes and try again.")
     database = request.app[keys.DATABASE]
     user = await database.read(_check_login, username, password)
     if user is None:
         throttle.failed(*limits)
-        return None, "Wrong user name or password."
+        return None, N_("Wrong user name or password.")
     throttle.succeeded(next(iter(limits)))  # the address's count stays
     opened = await database.run(sessions.open_session, sessions.STAFF, user.id,
                                 request.remote or "")

@@ -16,7 +16,7 @@ from appliance.billing import accounts
 from appliance.billing.cards import list_unknown
 from appliance.db.models import IdTag
 from appliance.db.site import store_value, stored_value
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput, Text
 from appliance.rfid_reader.uid import UidForm, UidFormError, learn_forms
 from appliance.web.audit import record
 from appliance.web.session import require, staff_actor
@@ -103,7 +103,8 @@ async def learn_post(request: web.Request) -> web.StreamResponse:
     if keys.READER in request.app:
         request.app[keys.READER].set_form(form)
     await record(request, "reader.uid_form", "desk reader", {"form": form.describe()})
-    return await _render_learn(request, f"The desk reader now writes cards as: {form.describe()}")
+    return await _render_learn(request, Text(N_("The desk reader now writes cards as: %(form)s"),
+                                              form=form.describe()))
 
 
 async def apply_stored_form(app: web.Application) -> None:

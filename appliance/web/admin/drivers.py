@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +19,8 @@ from appliance.billing.ledger import balance_upto as ledger_balance_upto
 from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
-from appliance.errors import ApplianceError, InvalidInput, NotFound
+from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, Text
+from appliance.web import i18n
 from appliance.web.audit import record
 from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.forms import parse_amount
@@ -141,14 +141,15 @@ async def driver_page(request: web.Request) -> web.StreamResponse:
 @require("desk")
 async def edit_driver(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
-    fields: dict[str, Any] = {k: form.get(k, "") for k in ("name", "phone", "email", "note")}
+    fields: dict[str, Any] = {k: form.get(k, "") for k in ("name", "phone", "email", "note",
+                                                           "language")}
     fields["blocked"] = form.get("blocked") == "on"
     try:
         await request.app[keys.DATABASE].run(accounts.update_driver, _driver_id(request), fields)
     except ApplianceError as err:
         return await _render_driver(request, err.message, ok=False, status=400)
     await record(request, "driver.update", request.match_info["id"], fields)
-    return await _render_driver(request, "Saved.")
+    return await _render_driver(request, N_("Saved."))
 
 
 @routes.post("/drivers/{id:\\d+}/cards")
@@ -161,18 +162,18 @@ async def driver_cards(request: web.Request) -> web.StreamResponse:
             from appliance.billing.cards import update_card
 
             await database.run(update_card, form["id_tag"], {"status": "Blocked"})
-            text = gettext("Card %(card)s blocked.") % {"card": form["id_tag"]}
+            text = Text(N_("Card %(card)s blocked."), card=form["id_tag"])
         elif form.get("action") == "unblock":
             from appliance.billing.cards import update_card
 
             await database.run(update_card, form["id_tag"], {"status": "Accepted"})
-            text = gettext("Card %(card)s unblocked.") % {"card": form["id_tag"]}
+            text = Text(N_("Card %(card)s unblocked."), card=form["id_tag"])
         else:
             await database.run(accounts.bind_card, driver_id, form.get("id_tag", "").strip(),
                                form.get("mode", "commercial"), form.get("replaces") or None)
-            text = f"Card {form.get('id_tag')} bound."
+            text = Text(N_("Card %(card)s bound."), card=form.get("id_tag", ""))
     except (ApplianceError, KeyError) as err:
-        message = err.message if isinstance(err, ApplianceError) else "missing field"
+        message = err.message if isinstance(err, ApplianceError) else N_("A field is missing.")
         return await _render_driver(request, message, ok=False, status=400)
     await record(request, "driver.card", str(driver_id), form)
     return await _render_driver(request, text)
@@ -234,7 +235,7 @@ async def correction(request: web.Request) -> web.StreamResponse:
     kind = form.get("kind", "")
     try:
         if kind not in ("refund", "adjustment"):
-            raise InvalidInput("choose refund or adjustment")
+            raise InvalidInput(N_("Choose refund or adjustment."))
         amount = parse_amount(form.get("amount", "").lstrip("-"),
                               request.app[keys.SITE].currency)
         if kind == "adjustment" and form.get("amount", "").strip().startswith("-"):
@@ -271,4 +272,8 @@ async def receipt(request: web.Request) -> web.StreamResponse:
     data = await request.app[keys.DATABASE].read(_receipt, _driver_id(request),
                                                  int(request.match_info["entry"]))
     data["site"] = request.app[keys.SITE]
+    # Printed for the driver: in the driver's language when the account has one.
+    own = i18n.language_of(data["driver"]["language"], request.app[keys.CATALOGS].offered)
+    if own is not None:
+        request[i18n.LANGUAGE] = own
     return render(request, "receipt_topup.html", data)

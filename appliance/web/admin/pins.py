@@ -10,7 +10,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import accounts
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput
 from appliance.people.drivers import hash_pin, login_state, revoke, set_pin, unlock
 from appliance.web.audit import record
 from appliance.web.session import current_staff, require
@@ -48,8 +48,8 @@ async def desk_pin_post(request: web.Request) -> web.StreamResponse:
     except InvalidInput as err:
         return await _desk_view(request, {"ok": False, "text": err.message}, 400)
     await record(request, "driver.pin_reset", str(driver_id), {})
-    return await _desk_view(request, {"ok": True, "pin": pin,
-                                         "text": "PIN set. The driver's phones are logged out."})
+    text = N_("PIN set. The driver's phones are logged out.")
+    return await _desk_view(request, {"ok": True, "pin": pin, "text": text})
 
 
 @routes.post("/drivers/{id:\\d+}/pin/logout")
@@ -59,7 +59,7 @@ async def desk_revoke(request: web.Request) -> web.StreamResponse:
     await request.app[keys.DATABASE].run(revoke, driver_id)
     await record(request, "driver.logout_phones", str(driver_id), {})
     return await _desk_view(request, {"ok": True,
-                                         "text": "Every phone of this driver is logged out."})
+                                         "text": N_("Every phone of this driver is logged out.")})
 
 
 @routes.post("/drivers/{id:\\d+}/pin/unlock")
@@ -70,6 +70,6 @@ async def desk_unlock(request: web.Request) -> web.StreamResponse:
     was_locked = await request.app[keys.DATABASE].run(unlock, driver_id)
     if was_locked:
         await record(request, "driver.pin_unlock", str(driver_id), {})
-    text = ("PIN unlocked: the driver can log in with it again." if was_locked
-            else "The PIN was not locked.")
+    text = (N_("PIN unlocked: the driver can log in with it again.") if was_locked
+            else N_("The PIN was not locked."))
     return await _desk_view(request, {"ok": True, "text": text})

@@ -14,13 +14,14 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import Station
 from appliance.db.models_reports import DailyReport
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 from appliance.reports.nightly import local_today, site_settings
 from appliance.reports.stats import site_daily
 from appliance.reports.tables import csv_text, report_tables
 from appliance.web.charts import bar_chart
+from appliance.web.i18n import gettext_for
 from appliance.web.session import require
-from appliance.web.templating import TEMPLATES, render
+from appliance.web.templating import TEMPLATES, formats_for, render
 
 routes = web.RouteTableDef()
 PRINT_CSS = (TEMPLATES / "reports" / "print.css").read_text(encoding="utf-8")
@@ -43,7 +44,8 @@ def list_reports(limit: int = 400) -> list[dict[str, Any]]:
 def get_report(day: date) -> dict[str, Any]:
     row = DailyReport.get_or_none(DailyReport.day == day)
     if row is None:
-        raise NotFound(f"no report for {day} yet", details={"date": day.isoformat()})
+        raise NotFound(N_("No report for %(day)s yet."), params={"day": day.isoformat()},
+                       details={"date": day.isoformat()})
     return {"data": json.loads(row.data), "ledger_ok": row.ledger_ok,
             "mail_status": row.mail_status, "mail_error": row.mail_error,
             "mail_at": row.mail_at, "computed_at": row.computed_at}
@@ -71,11 +73,12 @@ async def report_page(request: web.Request) -> web.StreamResponse:
     day = parse_day(request.match_info["day"])
     report = await request.app[keys.DATABASE].read(get_report, day)
     data = report["data"]
+    _ = gettext_for(request).gettext
     charts = {
         "energy": bar_chart([(c["station"], c["energy_wh"] / 1000) for c in data["chargers"]],
-                            unit="kWh", title="Energy per charger"),
+                            unit="kWh", title=_("Energy per charger")),
         "hours": bar_chart([(c["station"], c["charging_s"] / 3600) for c in data["chargers"]],
-                           unit="h", title="Hours charging per charger"),
+                           unit="h", title=_("Hours charging per charger")),
     }
     return render(request, "reports/day.html", {
         "day": day, "r": report, "d": data, "charts": charts,
@@ -136,11 +139,13 @@ async def summary_page(request: web.Request) -> web.StreamResponse:
     first, last = period_bounds(period, anchor)
     data = await database.read(summary, first, last)
     days = data["days"]
-    charts = {"energy": bar_chart([(d.strftime("%d %b"), v["energy_wh"] / 1000)
-                                   for d, v in days.items()], unit="kWh", title="Energy per day"),
-              "hours": bar_chart([(d.strftime("%d %b"), v["charging_s"] / 3600)
+    _, f = gettext_for(request).gettext, formats_for(request)
+    charts = {"energy": bar_chart([(f.short_day(d), v["energy_wh"] / 1000)
+                                   for d, v in days.items()], unit="kWh",
+                                  title=_("Energy per day")),
+              "hours": bar_chart([(f.short_day(d), v["charging_s"] / 3600)
                                   for d, v in days.items()], unit="h",
-                                 title="Hours charging per day")}
+                                 title=_("Hours charging per day"))}
     step = timedelta(days=7) if period == "week" else timedelta(days=31)
     return render(request, "reports/summary.html", {
         "period": period, "first": first, "last": last, "s": data, "charts": charts,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -15,11 +14,12 @@ from appliance.billing import views
 from appliance.billing.closing import close_and_settle
 from appliance.charging import history
 from appliance.db.models import utcnow
-from appliance.errors import ApplianceError, InvalidInput
+from appliance.errors import N_, ApplianceError, InvalidInput, Text
 from appliance.reports.prune import session_points
 from appliance.web.audit import record
 from appliance.web.charts import line_chart
 from appliance.web.export import csv_response, local_cell, major_number, time_header
+from appliance.web.i18n import gettext_for
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -106,7 +106,7 @@ async def _render_session(request: web.Request, message: str | None = None, ok: 
                           status: int = 200) -> web.StreamResponse:
     session = await request.app[keys.DATABASE].read(views.session_with_cost,
                                                     int(request.match_info["id"]))
-    tz = request.app[keys.SITE].tz
+    tz, _ = request.app[keys.SITE].tz, gettext_for(request).gettext
     power = [(s["timestamp"], s["value"] / 1000) for s in session["samples"]
              if s["measurand"] == "Power.Active.Import" and s["value"] is not None
              and not s["phase"]]
@@ -119,8 +119,8 @@ async def _render_session(request: web.Request, message: str | None = None, ok: 
                   for t, wh in points]
     return render(request, "session.html", {
         "s": session, "message": message, "ok": ok,
-        "power_chart": line_chart(power, unit="kW", title=gettext("Power"), tz=tz),
-        "energy_chart": line_chart(energy, unit="kWh", title=gettext("Energy since the start"),
+        "power_chart": line_chart(power, unit="kW", title=_("Power"), tz=tz),
+        "energy_chart": line_chart(energy, unit="kWh", title=_("Energy since the start"),
                                    tz=tz)}, status=status)
 
 
@@ -137,7 +137,7 @@ async def stop_session(request: web.Request) -> web.StreamResponse:
     session = await request.app[keys.DATABASE].read(history.get_session,
                                                     int(request.match_info["id"]))
     if session["state"] != "active" or session["transaction_id"] is None:
-        return await _render_session(request, gettext("This session is not charging."),
+        return await _render_session(request, N_("This session is not charging."),
                                      ok=False, status=409)
     await record(request, "session.stop", str(session["id"]), {})
     try:
@@ -146,10 +146,11 @@ async def stop_session(request: web.Request) -> web.StreamResponse:
     except ApplianceError as err:
         return await _render_session(request, err.message, ok=False, status=502)
     if answer != "Accepted":
-        return await _render_session(request, gettext("The charger refused to stop (%(answer)s).")
-                                     % {"answer": answer}, ok=False, status=502)
-    return await _render_session(request, gettext("The charger accepted the stop; the session "
-                                                  "ends when it reports the stop."))
+        return await _render_session(
+            request, Text(N_("The charger refused to stop (%(answer)s)."), answer=answer),
+            ok=False, status=502)
+    return await _render_session(request, N_("The charger accepted the stop; the session "
+                                             "ends when it reports the stop."))
 
 
 @routes.post("/sessions/{id:\\d+}/close")

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import functools
-from gettext import gettext
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from aiohttp import web
-from babel import Locale
 from babel.core import get_global
 from babel.numbers import get_currency_name, list_currencies
 
 from appliance import keys
 from appliance.db.site import FIELDS as SITE_FIELDS
 from appliance.db.site import refresh_site, save_site
-from appliance.errors import ApplianceError
+from appliance.errors import N_, ApplianceError, Text
 from appliance.web.audit import record
 from appliance.web.forms import parse_amount
+from appliance.web.i18n import site_locale_choices
 from appliance.web.session import require, staff_actor
-from appliance.web.templating import major, render
+from appliance.web.templating import formats_for, major, render
 
 routes = web.RouteTableDef()
 
@@ -34,9 +33,6 @@ def _shown(site: Any, name: str) -> Any:
     return major(value, site.currency) if name in MONEY_FIELDS else value
 
 
-LANGUAGES = ("en_IN", "en_US", "en_GB", "hi_IN", "gu_IN", "mr_IN", "ta_IN", "bn_IN", "zh_CN")
-
-
 @functools.lru_cache(maxsize=1)
 def _fixed_choices() -> dict[str, list[tuple[str, str]]]:
     currencies = sorted(list_currencies())
@@ -45,18 +41,23 @@ def _fixed_choices() -> dict[str, list[tuple[str, str]]]:
         "currency": [(c, f"{c} ({get_currency_name(c, locale='en')})") for c in currencies
                      if c in names],
         "timezone": [(z, z) for z in sorted(available_timezones())],
-        "locale": [(code, Locale.parse(code).get_display_name("en") or code)
-                   for code in LANGUAGES],
+        # Shown through tr() in the page: the reader's language.
         "unknown_station_policy": [
-            ("pending", gettext("pending: list it for approval")),
-            ("reject", gettext("reject: refuse the connection")),
-            ("accept", gettext("accept: let it in (commissioning only)"))],
+            ("pending", N_("pending: list it for approval")),
+            ("reject", N_("reject: refuse the connection")),
+            ("accept", N_("accept: let it in (commissioning only)"))],
     }
 
 
-def _choices(site: Any) -> dict[str, list[tuple[str, str]]]:
-    """Dropdowns, with the stored value kept even when it is not on the short lists."""
-    out = {}
+@functools.lru_cache(maxsize=1)
+def _currency_codes() -> frozenset[str]:
+    return frozenset(c for c, _ in _fixed_choices()["currency"])
+
+
+def _choices(site: Any, offered: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Dropdowns, with the stored value kept even when it is not on the short lists. The site
+    language lists the shipped languages (by their own names) in the site's country."""
+    out = {"locale": site_locale_choices(site.locale, offered)}
     for name, options in _fixed_choices().items():
         value = getattr(site, name)
         out[name] = options if any(v == value for v, _ in options) else \
@@ -69,17 +70,21 @@ async def _render_settings(request: web.Request, message: str | None = None, ok:
     site = request.app[keys.SITE]
     fields = [(name, f.metadata["label"], _shown(site, name), f.type)
               for name, f in SITE_FIELDS.items()]
+    choices = _choices(site, request.app[keys.CATALOGS].offered)
+    locale = formats_for(request).locale  # currency names in the reader's language
+    choices["currency"] = [(c, f"{c} ({get_currency_name(c, locale=locale)})") if c in
+                           _currency_codes() else (c, c) for c, _ in choices["currency"]]
     return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok,
-                                             "choices": _choices(site)}, status=status)
+                                             "choices": choices}, status=status)
 
 
 def _saved_message(site: Any) -> str:
     host = urlsplit(site.base_url).hostname or ""
     if host.endswith(".local"):
-        return gettext("Settings saved. Warning: many phones cannot open .local names; the "
+        return Text(N_("Settings saved. Warning: many phones cannot open .local names; the "
                        "box's fixed address (like http://192.168.1.20:8080) works on every "
-                       "phone.")
-    return gettext("Settings saved.")
+                       "phone."))
+    return N_("Settings saved.")
 
 
 @routes.get("/settings")

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -16,15 +15,16 @@ from appliance import keys
 from appliance.charging import admin
 from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
-from appliance.errors import ApplianceError, InvalidInput
+from appliance.errors import N_, ApplianceError, InvalidInput
 from appliance.reports.stats import station_daily
 from appliance.web.admin.stickers import sticker_base
 from appliance.web.api.stations import after_approval
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.export import csv_response, major_number
+from appliance.web.i18n import gettext_for
 from appliance.web.session import current_staff, require
-from appliance.web.templating import render
+from appliance.web.templating import formats_for, render
 
 routes = web.RouteTableDef()
 
@@ -101,9 +101,9 @@ def _range(request: web.Request, tz: Any) -> tuple[date, date]:
         first = (date.fromisoformat(request.query["from"]) if request.query.get("from")
                  else last - timedelta(days=29))
     except ValueError as err:
-        raise InvalidInput("dates look like 2026-01-31") from err
+        raise InvalidInput(N_("Dates look like 2026-01-31.")) from err
     if first > last or (last - first).days > 366:
-        raise InvalidInput("the range must run forward and span at most a year")
+        raise InvalidInput(N_("The range must run forward and span at most a year."))
     return first, last
 
 
@@ -127,10 +127,11 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
                                                  first, last, tz)
     rows = data["days"]
-    data["chart"] = bar_chart([(r.day.strftime("%d %b"), r.charging_s / 3600) for r in rows],
-                              unit="h", title=gettext("Hours charging per day"))
-    data["energy_chart"] = bar_chart([(r.day.strftime("%d %b"), r.energy_wh / 1000)
-                                      for r in rows], unit="kWh", title=gettext("Energy per day"))
+    _, f = gettext_for(request).gettext, formats_for(request)
+    data["chart"] = bar_chart([(f.short_day(r.day), r.charging_s / 3600) for r in rows],
+                              unit="h", title=_("Hours charging per day"))
+    data["energy_chart"] = bar_chart([(f.short_day(r.day), r.energy_wh / 1000)
+                                      for r in rows], unit="kWh", title=_("Energy per day"))
     data.update({"first": first, "last": last, "result": result,
                  "online": request.app[keys.CONTROL].is_online(request.match_info["id"]),
                  "ocpp_url": ocpp_url(request, request.match_info["id"])[0]})
@@ -152,8 +153,9 @@ async def approve_station(request: web.Request) -> web.StreamResponse:
                                                                  {"approved": True})
     await record(request, "station.approve", cpid, {})
     done = await after_approval(request.app, station) if approved_now else []
-    text = gettext("Approved.") + (" " + "; ".join(done) if done else "")
-    return await _render_station(request, {"ok": True, "action": gettext("Approve"),
+    _ = gettext_for(request).gettext
+    text = _("Approved.") + (" " + "; ".join(done) if done else "")
+    return await _render_station(request, {"ok": True, "action": _("Approve"),
                                            "text": text})
 
 
@@ -186,7 +188,7 @@ async def station_command(request: web.Request) -> web.StreamResponse:
         text = await COMMANDS[name](request.app[keys.CONTROL], cpid, form)
         result = {"ok": True, "action": name, "text": text}
     except (KeyError, ValueError):
-        result = {"ok": False, "action": name, "text": "Fill in every field of the command."}
+        result = {"ok": False, "action": name, "text": N_("Fill in every field of the command.")}
         return await _render_station(request, result, 400)
     except ApplianceError as err:
         result = {"ok": False, "action": name, "text": err.message}

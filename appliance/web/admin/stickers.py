@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from gettext import gettext
 from typing import Any
 
 import segno
@@ -18,7 +17,7 @@ from markupsafe import Markup
 from appliance import keys
 from appliance.db.models import Connector, Station
 from appliance.db.site import base_url_problem
-from appliance.errors import Conflict, NotFound
+from appliance.errors import N_, Conflict, NotFound, Text
 from appliance.web.driver.common import site
 from appliance.web.session import require
 from appliance.web.templating import render
@@ -75,8 +74,9 @@ def sticker_base(request: web.Request) -> tuple[str, str | None]:
 def _stickers(request: web.Request, pairs: list[tuple[str, int]]) -> list[Sticker]:
     base, problem = sticker_base(request)
     if problem:
-        raise Conflict(gettext("The stickers would print %(url)s: %(problem)s. Set the address "
-                               "in the site settings first.") % {"url": base, "problem": problem})
+        raise Conflict(N_("The stickers would print %(url)s: %(problem)s. Set the address "
+                          "in the site settings first."),
+                       params={"url": base, "problem": Text(problem)})
     return [Sticker(cpid, n, url, qr_svg(url)) for cpid, n in pairs
             for url in [connector_url(base, cpid, n)]]
 

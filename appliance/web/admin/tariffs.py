@@ -9,7 +9,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import tariffs
-from appliance.errors import ApplianceError
+from appliance.errors import N_, ApplianceError
 from appliance.web.audit import record
 from appliance.web.forms import parse_amount
 from appliance.web.session import require
@@ -66,4 +66,4 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
         message = err.message if isinstance(err, ApplianceError) else "numbers only, please"
         return await _render_tariffs(request, message, ok=False, status=400)
     await record(request, "tariff.save", form.get("name", ""), form)
-    return await _render_tariffs(request, "Tariff saved.")
+    return await _render_tariffs(request, N_("Tariff saved."))

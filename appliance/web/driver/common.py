@@ -9,20 +9,19 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from babel import numbers as babel_numbers
 
 from appliance import keys
 from appliance.db.models import Driver, utcnow
 from appliance.db.models_driver import DriverLogin
 from appliance.db.site import SiteSettings, defaults_from, load_site
 from appliance.people import sessions
+from appliance.web import i18n
 from appliance.web.security import Signer, load_secret, set_cookie
-from appliance.web.templating import money, render
+from appliance.web.templating import render
 
 DRIVER_COOKIE = "appliance_driver"
 # The cookie may live as long as a session can (the server ends it sooner when idle).
@@ -36,6 +35,7 @@ class DriverSession:
     name: str
     token: str  # the session on the server
     blocked: bool
+    language: str = ""  # the driver's own choice; "" for what the phone or the site says
 
 
 DRIVER: web.RequestKey[DriverSession] = web.RequestKey("driver_session", DriverSession)
@@ -61,7 +61,8 @@ def _session_of(token: str) -> tuple[DriverSession, int | None] | None:
     if login is None or driver is None or driver.retired_at is not None:
         return None
     slide = session.id if sessions.needs_slide(session) else None
-    return DriverSession(driver.id, driver.name, token, driver.blocked), slide
+    return DriverSession(driver.id, driver.name, token, driver.blocked,
+                         driver.language), slide
 
 
 async def current_driver(request: web.Request) -> DriverSession | None:
@@ -118,30 +119,26 @@ async def site(request: web.Request) -> SiteSettings:
     return await request.app[keys.DATABASE].read(load_site, defaults)
 
 
-def unit_price(value: str | Decimal, currency: str, locale: str) -> str:
-    """A unit price with up to 4 decimals (receipts and tariffs show what staff typed)."""
-    return babel_numbers.format_currency(Decimal(str(value)), currency, locale=locale,
-                                         format="¤#,##0.00##", currency_digits=False)
+async def driver_language(request: web.Request) -> str:
+    """A driver page's language: their own choice (this phone's cookie, else their account's),
+    then what their phone asks for, then the site's. Set once per request."""
+    if i18n.LANGUAGE not in request:
+        driver = await current_driver(request)
+        request[i18n.LANGUAGE] = i18n.choose(request, own=driver.language if driver else None,
+                                             driver=True)
+    return request[i18n.LANGUAGE]
 
 
 async def page(request: web.Request, name: str, context: dict[str, Any], status: int = 200
                ) -> web.Response:
-    """Render a driver page with the site's name, currency and locale."""
+    """Render a driver page with the site's name and the driver's language."""
     s = await site(request)
     driver = await current_driver(request)
-    base = {"site": s, "site_name": s.site_name, "currency": s.currency, "driver": driver,
-            "money": lambda a, cur=None: money(a, cur or s.currency, s.locale),
-            "unit_price": lambda v, cur=None: unit_price(v, cur or s.currency, s.locale),
-            "when": lambda m, fmt="%Y-%m-%d %H:%M": _local(m, s, fmt)}
+    await driver_language(request)
+    base = {"site": s, "site_name": s.site_name, "currency": s.currency, "driver": driver}
     response = render(request, name, {**base, **context}, status=status)
     response.headers["Cache-Control"] = "no-store"  # balances are personal
     return response
-
-
-def _local(moment: datetime | None, s: SiteSettings, fmt: str) -> str:
-    from appliance.web.templating import local_time
-
-    return local_time(moment, s.tz, fmt)
 
 
 def now() -> datetime:

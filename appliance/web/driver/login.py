@@ -10,7 +10,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts
 from appliance.db.site import site_value
-from appliance.errors import InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound
 from appliance.people import drivers
 from appliance.web.driver.common import (
     current_driver,
@@ -20,6 +20,7 @@ from appliance.web.driver.common import (
     require_driver,
     site,
 )
+from appliance.web.language import remember_on_login
 from appliance.web.security import safe_next
 
 routes = web.RouteTableDef()
@@ -53,19 +54,20 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     throttle = request.app[keys.THROTTLE]
     limits = _throttle_keys(request, identifier)
     if not await throttle.admit(limits):
-        error = "Too many wrong PINs. Wait a few minutes and try again."
+        error = N_("Too many wrong PINs. Wait a few minutes and try again.")
     else:
         database = request.app[keys.DATABASE]
         driver_id, _, failed = await database.read(drivers.check_pin, identifier, pin)
         locked = await database.run(drivers.count_failure, failed, driver_id)
         if driver_id is not None:
             throttle.succeeded(next(iter(limits)))  # the address's count stays
+            await remember_on_login(request, driver_id)
             response = web.HTTPSeeOther(target)
             await log_in(response, request, driver_id)
             raise response
         throttle.failed(*limits)
-        error = ("Your PIN is locked after too many wrong tries. Please ask at the desk."
-                 if locked else "Wrong phone or card number, or wrong PIN.")
+        error = (N_("Your PIN is locked after too many wrong tries. Please ask at the desk.")
+                 if locked else N_("Wrong phone or card number, or wrong PIN."))
     s = await site(request)
     return await page(request, "driver/login.html", {
         "next": target, "error": error, "identifier": identifier,
@@ -94,7 +96,7 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
     pin, again = str(form.get("pin", "")), str(form.get("pin_again", ""))
     error = None
     if pin != again:
-        error = "The two PINs differ."
+        error = N_("The two PINs differ.")
     else:
         try:
             await request.app[keys.DATABASE].run(
@@ -111,11 +113,11 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
 
 def register(fields: dict[str, str], pin_hash: str, currency: str) -> tuple[int, int]:
     if not site_value("self_registration", False):
-        raise NotFound("Registration is at the desk.")
+        raise NotFound(N_("Registration is at the desk."))
     if len(drivers.digits(fields.get("phone", ""))) < 6:
-        raise InvalidInput("A phone number is needed.", details={"field": "phone"})
+        raise InvalidInput(N_("A phone number is needed."), details={"field": "phone"})
     if drivers.candidates(fields["phone"]):
-        raise InvalidInput("This phone number is registered: log in, or ask at the desk.")
+        raise InvalidInput(N_("This phone number is registered: log in, or ask at the desk."))
     created = accounts.create_driver(fields, currency)
     return created["id"], drivers.set_pin(created["id"], pin_hash, "self-registration")
 
@@ -123,7 +125,7 @@ def register(fields: dict[str, str], pin_hash: str, currency: str) -> tuple[int,
 @routes.get("/driver/register")
 async def register_page(request: web.Request) -> web.StreamResponse:
     if not (await site(request)).self_registration:
-        raise NotFound("Registration is at the desk.")
+        raise NotFound(N_("Registration is at the desk."))
     return await page(request, "driver/register.html", {"error": None, "form": {}})
 
 

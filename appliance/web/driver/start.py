@@ -21,17 +21,19 @@ from appliance.billing.pricing import to_minor
 from appliance.charging import sessions
 from appliance.charging.control import ChargerControl
 from appliance.db.models import ChargingSession
-from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
-from appliance.web import sse
+from appliance.errors import N_, ApplianceError, ChargerOffline, InvalidInput, Text
+from appliance.web import i18n, sse
 from appliance.web.driver.common import (
     current_driver,
+    driver_language,
     now,
     page,
     require_driver,
     site,
 )
 from appliance.web.driver.views import connector_now, connector_view, live_state
-from appliance.web.templating import kwh, money
+from appliance.web.i18n import gettext_for
+from appliance.web.templating import formats_for
 
 routes = web.RouteTableDef()
 
@@ -75,9 +77,9 @@ def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
     try:
         value = Decimal(raw.replace(",", "."))
     except InvalidOperation as err:
-        raise InvalidInput("The limit is a number, like 200 or 10.5.") from err
+        raise InvalidInput(N_("The limit is a number, like 200 or 10.5.")) from err
     if not value.is_finite() or not 0 < value < 10**7:
-        raise InvalidInput("The limit must be more than zero.")
+        raise InvalidInput(N_("The limit must be more than zero."))
     if kind == "kwh":
         return None, int(value * 1000)
     return to_minor(value, currency), None
@@ -101,19 +103,20 @@ async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | N
     try:
         status = await control.remote_start(cpid, start.connector_id, start.id_tag)
     except ChargerOffline:
-        return "The charger is offline. Your money was not used."
+        return N_("The charger is offline. Your money was not used.")
     except ApplianceError as err:
         log.warning("%s: RemoteStartTransaction failed: %s", cpid, err.message)
-        return "The charger did not answer. Your money was not used."
+        return N_("The charger did not answer. Your money was not used.")
     if status != "Accepted":
-        return "The charger refused to start. Your money was not used."
+        return N_("The charger refused to start. Your money was not used.")
     return None
 
 
 def _connector_line(request: web.Request, cpid: str, status: str) -> str:
     online = request.app[keys.CONTROL].is_online(cpid)
     return json.dumps({"online": online, "status": status,
-                       "free": online and status in qr.FREE_STATES})
+                       "status_text": i18n.label_text(gettext_for(request), status),
+                       "free": online and status in qr.FREE_STATES}, ensure_ascii=False)
 
 
 @routes.get(CONNECTOR + "/events")
@@ -155,8 +158,8 @@ async def start_post(request: web.Request) -> web.StreamResponse:
     view = await database.read(connector_view, cpid, connector_id, driver.driver_id, now())
     station_cpid = view["station"].cpid
     if not control.is_online(station_cpid):
-        return await _start_view(request, "The charger is offline. Please try another one, "
-                                "or ask at the desk.", 409)
+        return await _start_view(request, N_("The charger is offline. Please try another one, "
+                                                "or ask at the desk."), 409)
     try:
         currency = (view["tariff"] or {}).get("currency") or (await site(request)).currency
         limit_minor, limit_wh = _limits(form, currency)
@@ -183,14 +186,16 @@ async def _snapshot(request: web.Request, start_id: int, driver_id: int) -> dict
     if state["state"] == "pending" and _overdue(state, now()):
         await database.run(qr.expire_overdue, now())
         state = await database.read(live_state, start_id, driver_id, now())
-    s = await site(request)
+    await driver_language(request)
+    if state["message"]:  # stored as the start failed, in English: shown in the driver's words
+        state["message"] = gettext_for(request).gettext(state["message"])
     state["online"] = request.app[keys.CONTROL].is_online(state["cpid"])
+    f = formats_for(request, state["currency"] or None)
     if "balance" in state:
-        state["balance_text"] = money(state["balance"], state["currency"] or s.currency,
-                                      s.locale)
-    state.update({"energy_text": kwh(state["energy_wh"]),
-                  "power_text": f"{(state['power_w'] or 0) / 1000:.1f}",
-                  "cost_text": money(state["cost"], state["currency"] or s.currency, s.locale)})
+        state["balance_text"] = f.money(state["balance"])
+    state.update({"energy_text": f.kwh(state["energy_wh"]),
+                  "power_text": f.kw(state["power_w"] or 0),
+                  "cost_text": f.money(state["cost"])})
     return state
 
 
@@ -284,10 +289,11 @@ async def stop_post(request: web.Request) -> web.StreamResponse:
     try:
         status = await request.app[keys.CONTROL].remote_stop(state["cpid"], tx)
     except ApplianceError as err:
-        return await _live_view(request, f"Could not reach the charger: {err.message}. "
-                               "Unplug the cable to stop.", 502)
+        return await _live_view(request, Text(N_("Could not reach the charger: %(reason)s. "
+                                                 "Unplug the cable to stop."),
+                                              reason=err.message), 502)
     if status != "Accepted":
-        return await _live_view(request, "The charger refused to stop. Unplug the cable to stop.",
-                               409)
+        return await _live_view(
+            request, N_("The charger refused to stop. Unplug the cable to stop."), 409)
     await database.run(sessions.mark_stop_requested, state["session_id"], "driver")
     raise web.HTTPSeeOther(f"/driver/starts/{start_id}?stopping=1")

@@ -21,7 +21,7 @@ from appliance.db.models import (
 )
 from appliance.db.models_driver import QrStart, Receipt
 from appliance.db.models_payments import OnlinePayment
-from appliance.errors import NotFound
+from appliance.errors import N_, NotFound
 
 FINAL = ("failed", "expired", "finished")
 
@@ -32,7 +32,7 @@ def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: date
     the driver's own start on this connector that is still going, if any."""
     station = qr.find_connector(cpid, connector_id)
     if station is None:
-        raise NotFound("There is no such connector here. Check the code on the charger.")
+        raise NotFound(N_("There is no such connector here. Check the code on the charger."))
     row = Connector.get_or_none((Connector.station == station.id)
                                 & (Connector.connector_id == connector_id))
     tariff = tariffs.resolve(station.id, connector_id)
@@ -59,7 +59,7 @@ def connector_now(cpid: str, connector_id: int) -> str:
     """A connector's last reported status (for the start page's live line)."""
     station = qr.find_connector(cpid, connector_id)
     if station is None:
-        raise NotFound("There is no such connector here. Check the code on the charger.")
+        raise NotFound(N_("There is no such connector here. Check the code on the charger."))
     row = Connector.get_or_none((Connector.station == station.id)
                                 & (Connector.connector_id == connector_id))
     return str(row.status) if row else "Unknown"
@@ -68,7 +68,7 @@ def connector_now(cpid: str, connector_id: int) -> str:
 def own_start(start_id: int, driver_id: int) -> QrStart:
     start = QrStart.get_or_none((QrStart.id == start_id) & (QrStart.driver == driver_id))
     if start is None:
-        raise NotFound("No such start.")
+        raise NotFound(N_("No such start."))
     return start
 
 
@@ -118,7 +118,7 @@ def own_session(session_id: int, driver_id: int) -> ChargingSession:
     session = ChargingSession.get_or_none((ChargingSession.id == session_id)
                                           & (ChargingSession.driver == driver_id))
     if session is None:
-        raise NotFound("No such session.")
+        raise NotFound(N_("No such session."))
     return session
 
 
@@ -126,7 +126,7 @@ def issue_receipt(session_id: int, driver_id: int) -> int:
     """The session's receipt number, given once (a UNIQUE session: a second call finds it)."""
     session = own_session(session_id, driver_id)
     if not session.settled:
-        raise NotFound("The receipt is ready once the session has ended.")
+        raise NotFound(N_("The receipt is ready once the session has ended."))
     return receipts.number(session.id)
 
 
@@ -134,7 +134,7 @@ def receipt_view(session_id: int, driver_id: int) -> dict[str, Any]:
     session = own_session(session_id, driver_id)
     receipt = Receipt.get_or_none(Receipt.session == session.id)
     if receipt is None or not session.settled:
-        raise NotFound("The receipt is ready once the session has ended.")
+        raise NotFound(N_("The receipt is ready once the session has ended."))
     last = (LedgerEntry.select(fn.MAX(LedgerEntry.id))
             .where(LedgerEntry.session == session.id).scalar())
     snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")

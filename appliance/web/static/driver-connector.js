@@ -11,7 +11,7 @@
       el.hidden = (el.getAttribute("data-when") === "online") !== s.online;
     });
     var status = line.querySelector('[data-field="connector_status"]');
-    if (status) { status.textContent = s.status; status.className = "state " + s.status; }
+    if (status) { status.textContent = s.status_text || s.status; status.className = "state " + s.status; }
     var start = document.getElementById("start");
     if (start) start.disabled = !s.free;
   };

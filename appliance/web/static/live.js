@@ -3,20 +3,24 @@
   "use strict";
   if (!window.EventSource) return;
   var source = new EventSource("/events");
+  // Statuses in the reader's language: the page carries the translated labels.
+  var labels = {};
+  try { labels = JSON.parse(document.body.getAttribute("data-labels") || "{}"); } catch (err) {}
+  function label(value) { return labels[value] || value; }
   var handlers = {
     ConnectorStatus: function (e) {
       var el = document.querySelector('[data-connector="' + CSS.escape(e.station_id + "/" + e.connector_id) + '"] .state');
-      if (el) { el.textContent = e.status; el.className = "state " + e.status; }
+      if (el) { el.textContent = label(e.status); el.className = "state " + e.status; }
     },
     StationOnline: function (e) {
       var card = document.querySelector('[data-station="' + CSS.escape(e.station_id) + '"]');
       if (!card) return;
       card.classList.toggle("attention", !e.online);
       var badge = card.querySelector(".online");
-      if (badge) { badge.textContent = e.online ? "online" : "offline";
+      if (badge) { badge.textContent = label(e.online ? "online" : "offline");
                    badge.className = "online state " + (e.online ? "Available" : "Offline"); }
       if (!e.online) card.querySelectorAll(".connector .state").forEach(function (s) {
-        s.textContent = "Offline"; s.className = "state Offline"; });
+        s.textContent = label("Offline"); s.className = "state Offline"; });
     },
     SessionMeter: function (e) {
       var el = document.querySelector('[data-connector="' + CSS.escape(e.station_id + "/" + e.connector_id) + '"] .meter');
