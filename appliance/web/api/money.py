@@ -33,6 +33,7 @@ MONEY = {"type": "object", "properties": {"amount": {"type": "integer"},
 DRIVER_BODY = {"type": "object", "properties": {
     "name": {"type": "string"}, "phone": {"type": "string"}, "email": {"type": "string"},
     "note": {"type": "string"}, "language": {"type": "string"}, "blocked": {"type": "boolean"},
+    "price_group": {"type": "string", "description": "fleet, employees, ...: group tariffs"},
     "overdraft": {"type": ["integer", "null"], "description": "minor units; null: site default"}}}
 CARD_BODY = {"type": "object", "required": ["id_tag", "mode"], "properties": {
     "id_tag": {"type": "string", "maxLength": 20},
