@@ -37,6 +37,12 @@ def make_environment(locale: str = "en", localedir: Path = LOCALES) -> jinja2.En
     return env
 
 
+def unit_price(value: str | Decimal, currency: str, locale: str) -> str:
+    """A unit price with up to 4 decimals (receipts and tariffs show what staff typed)."""
+    return babel_numbers.format_currency(Decimal(str(value)), currency, locale=locale,
+                                         format="¤#,##0.00##", currency_digits=False)
+
+
 def money(amount: int | None, currency: str, locale: str = "en_IN") -> str:
     if amount is None:
         return "—"
@@ -108,6 +114,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
         "currency_sign": babel_numbers.get_currency_symbol(site.currency, locale=site.locale),
         "money": lambda a: money(a, site.currency, site.locale),
         "major": lambda a: major(a, site.currency),
+        "unit": lambda v: unit_price(v, site.currency, site.locale),
         "kwh": kwh, "duration": duration, "hours": hours,
         "when": lambda m, fmt="%Y-%m-%d %H:%M": local_time(m, tz, fmt),
         "path": request.path,

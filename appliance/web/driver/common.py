@@ -9,12 +9,10 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from babel import numbers as babel_numbers
 
 from appliance import keys
 from appliance.db.models import Driver, utcnow
@@ -22,7 +20,7 @@ from appliance.db.models_driver import DriverLogin
 from appliance.db.site import SiteSettings, defaults_from, load_site
 from appliance.people import sessions
 from appliance.web.security import Signer, load_secret, set_cookie
-from appliance.web.templating import money, render
+from appliance.web.templating import money, render, unit_price
 
 DRIVER_COOKIE = "appliance_driver"
 # The cookie may live as long as a session can (the server ends it sooner when idle).
@@ -116,12 +114,6 @@ async def site(request: web.Request) -> SiteSettings:
     """The site's settings as staff last saved them (names, legal name, currency, locale)."""
     defaults = defaults_from(request.app[keys.SETTINGS])
     return await request.app[keys.DATABASE].read(load_site, defaults)
-
-
-def unit_price(value: str | Decimal, currency: str, locale: str) -> str:
-    """A unit price with up to 4 decimals (receipts and tariffs show what staff typed)."""
-    return babel_numbers.format_currency(Decimal(str(value)), currency, locale=locale,
-                                         format="¤#,##0.00##", currency_digits=False)
 
 
 async def page(request: web.Request, name: str, context: dict[str, Any], status: int = 200
