@@ -88,6 +88,20 @@ def _curve(session: ChargingSession, end: datetime) -> EnergyCurve:
     return session_curve(session.started_at, end, session.energy_wh, readings, base)
 
 
+def idle_phase(session: ChargingSession, status: str, now: datetime) -> tuple[str, int]:
+    """For the driver's live page, which warns before the idle fee starts: ("" no idle fee,
+    "ahead" charging, "grace" idle within the grace period, "running"), and the whole minutes
+    of grace left."""
+    snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
+    if not pricing.charges_idle(snapshot) or session.state != "active":
+        return "", 0
+    if status not in pricing.IDLE_STATES:
+        return "ahead", 0
+    idle = pricing.idle_seconds(_statuses(session, now), session.started_at, now)
+    left = int(snapshot.get("idle_grace_min") or 0) * 60 - idle
+    return ("grace", max(1, -(-left // 60))) if left > 0 else ("running", 0)
+
+
 def facts(session: ChargingSession, snapshot: dict[str, Any], now: datetime, extra_wh: int = 0,
           extra_s: int = 0) -> pricing.Facts:
     """What the price of a session depends on, read from its records."""
