@@ -100,5 +100,20 @@ async def test_qr_page_receipt_and_preview_agree(server: TestServer, api: Api, c
     assert "Worked example: 30.00 kWh in 4 hours" in (
         await admin.locator(".worked-example").first.text_content() or "")
     assert "History (2 versions)" in await admin.content()
+    # A manager adds a weekend band and gives the tariff to a fleet at this charger.
+    form = admin.locator("form.card").first
+    await form.locator("textarea[name=bands]").fill(
+        "off-peak, all, 22:00-06:00, 8, 0\nweekend, weekend, 00:00-00:00, 10")
+    await form.locator("input[name=assign]").check()
+    await form.locator("input[name=assign_to]").fill("SAME-1")
+    await form.locator("input[name=assign_group]").fill("Fleet")
+    await form.locator("button[type=submit]").click()
+    await admin.wait_for_selector("text=Tariff saved.")
+    saved = await api.get(f"/tariffs/{tariff['id']}")
+    assert [(b["name"], b["days"], b["energy_per_kwh"]) for b in saved["bands"]] == [
+        ("off-peak", "all", "8"), ("weekend", "weekend", "10")]
+    assert saved["version"] == 3
+    who = await admin.locator("#who-pays tbody tr").first.text_content() or ""
+    assert "fleet" in who and "SAME-1" in who
     await shoot(admin, "tariff-page")
     await staff.close()
