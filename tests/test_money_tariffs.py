@@ -5,6 +5,7 @@ grace period, a running session keeping its tariff's version, and the price prev
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from ocpp.v16 import call
 
-from tests.conftest import Api, add_station
+from tests.conftest import Api, add_station, eventually
 from tests.money_fixtures import account, driver_with_card, site_tariff
 
 SITE_TZ = "Asia/Kolkata"
@@ -162,3 +163,59 @@ async def test_a_running_session_keeps_its_tariff_version(api: Api, charger: Any
     history = (await api.get(f"/tariffs/{tariff['id']}"))["history"]
     assert [(h["version"], h["tariff"]["energy_per_kwh"]) for h in history] == [
         (2, "30"), (1, "10")]
+
+
+async def test_charger_display_gets_price_running_and_final_cost(server: TestServer, api: Api,
+                                                                 charger: Any) -> None:
+    """A 1.6 charger with the OCA's California pricing option shows the driver's price when
+    they tap, the running cost and the final cost: the amounts the receipt has, with the
+    decimals the charger asks for."""
+    await add_station(api, "SHOW-1", managed=True)
+    await site_tariff(api, energy_per_kwh="12.5", session_fee="5", min_to_start=0)
+    await driver_with_card(api, "SHOW01", balance=50_000)
+    async with charger("SHOW-1", "secret-pass-1") as cp:
+        cp.configuration.update({"CustomDisplayCostAndPrice": "true",
+                                 "NumberOfDecimalsForCostValues": "3"})
+        await cp.boot()
+
+        async def configured() -> bool:
+            return bool(await _managed_notices(server))
+
+        await eventually(configured)
+        assert (await cp.authorize("SHOW01"))["status"] == "Accepted"
+        shown = await _shown(cp, "SetUserPrice")
+        assert shown["idToken"] == "SHOW01" and "₹12.50/kWh" in shown["priceText"]
+        tx = (await cp.start_tx(1, "SHOW01", meter_start=0)).transaction_id
+        await cp.meter(1, tx, 2_000)
+        running = await _shown(cp, "RunningCost")
+        live = (await session_of(api, "SHOW-1"))["cost"]["fee"]["amount"]
+        assert running["transactionId"] == tx and running["meterValue"] == 2_000
+        assert running["cost"] == live / 100 == 30.0 and running["state"] == "Charging"
+        assert running["chargingPrice"]["kWhPrice"] == 12.5
+        await cp.stop(tx, meter_stop=4_000)
+        final = await _shown(cp, "FinalCost")
+    session = await session_of(api, "SHOW-1")
+    assert final["transactionId"] == tx
+    assert final["cost"] == session["fee"]["amount"] / 100 == 55.0
+    assert "₹55.00" in final["priceText"]
+
+
+async def _managed_notices(server: TestServer) -> list[Any]:
+    from appliance import keys
+    from appliance.db.models import StationNotice
+
+    def read() -> list[Any]:
+        return list(StationNotice.select().where(StationNotice.kind == "managed_configuration"))
+
+    return await server.app[keys.DATABASE].read(read)
+
+
+async def _shown(cp: Any, message_id: str) -> dict[str, Any]:
+    async def sent() -> bool:
+        return any(a == "DataTransfer" and kw.get("message_id") == message_id
+                   for a, kw in cp.received)
+
+    await eventually(sent)
+    kw = [kw for a, kw in cp.received if a == "DataTransfer" and kw["message_id"] == message_id]
+    assert kw[-1]["vendor_id"] == "org.openchargealliance.costmsg"
+    return dict(json.loads(kw[-1]["data"]))
