@@ -6,6 +6,7 @@ grace period, a running session keeping its tariff's version, and the price prev
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestServer
 from ocpp.v16 import call
 
 from tests.conftest import Api, add_station, eventually
+from tests.driver_fixtures import driver_with_pin, phone
 from tests.money_fixtures import account, driver_with_card, site_tariff
 
 SITE_TZ = "Asia/Kolkata"
@@ -219,3 +221,34 @@ async def _shown(cp: Any, message_id: str) -> dict[str, Any]:
     kw = [kw for a, kw in cp.received if a == "DataTransfer" and kw["message_id"] == message_id]
     assert kw[-1]["vendor_id"] == "org.openchargealliance.costmsg"
     return dict(json.loads(kw[-1]["data"]))
+
+
+async def test_live_page_warns_before_the_idle_fee(server: TestServer, api: Api,
+                                                   charger: Any) -> None:
+    await add_station(api, "WARN-1")
+    await site_tariff(api, energy_per_kwh="10", idle_per_hour="60", idle_grace_min=15,
+                      min_to_start=0)
+    await driver_with_pin(server, api, "+91 90000 00021", balance=20_000)
+    async with charger("WARN-1", "secret-pass-1") as cp, phone(server) as p:
+        await cp.boot()
+        await cp.status(1, "Preparing")
+        await p.login("9000000021")
+        _, html, path = await p.start("WARN-1", 1)
+        tag = [kw for a, kw in cp.received if a == "RemoteStartTransaction"][0]["id_tag"]
+        tx = (await cp.start_tx(1, tag, meter_start=0)).transaction_id
+        await cp.status(1, "Charging")
+        _, html, _ = await p.get(path)
+        assert _shown_idle(html) == ["ahead"]
+        await cp.status(1, "SuspendedEV")  # the car is full: 15 minutes of grace begin
+        _, html, _ = await p.get(path)
+        assert _shown_idle(html) == ["grace"]
+        assert re.search(r'data-field="idle_minutes">15<', html)
+        await cp.stop(tx, meter_stop=1_000)
+        _, html, _ = await p.get(path)
+        assert _shown_idle(html) == []
+
+
+def _shown_idle(html: str) -> list[str]:
+    """The idle warnings the live page shows (not hidden)."""
+    return [m.group(1) for m in re.finditer(r'<p [^>]*data-idle="(\w+)"([^>]*)>', html)
+            if "hidden" not in m.group(2)]
