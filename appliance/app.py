@@ -19,7 +19,7 @@ from appliance.config import Settings
 from appliance.db import clock, maintenance
 from appliance.db.database import Database
 from appliance.db.models import utcnow
-from appliance.db.site import defaults_from, load_site
+from appliance.db.site import defaults_from, load_site, pin_pricing_values
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
@@ -48,6 +48,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     database.start()
     app[keys.DATABASE] = database
     app[keys.SITE] = await database.read(load_site, defaults_from(settings))
+    await database.run(pin_pricing_values, app[keys.SITE])
     yield
     await asyncio.to_thread(database.stop)  # waits for the last batch and closes connections
 

@@ -111,6 +111,11 @@ class SimCharger(ChargePoint):
         await self._behave("TriggerMessage", kw)
         return call_result.TriggerMessage(status="Accepted")
 
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, **kw: Any) -> call_result.DataTransfer:
+        await self._behave("DataTransfer", kw)
+        return call_result.DataTransfer(status="Accepted")
+
     # --- what a charger sends ----------------------------------------------------------------
     async def boot(self) -> call_result.BootNotification:
         return await self.call(call.BootNotification(charge_point_vendor="TestVendor",

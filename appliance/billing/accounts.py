@@ -18,7 +18,8 @@ from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 MODES = ("personal", "commercial")
 TOPUP_MAX_DEFAULT = 100_000  # whole currency units, when the site has not set its own
-TEXT_FIELDS = {"name": 120, "phone": 40, "email": 120, "note": 2000, "language": 16}
+TEXT_FIELDS = {"name": 120, "phone": 40, "email": 120, "note": 2000, "language": 16,
+               "price_group": 40}
 
 
 def _group_tag() -> str:
@@ -80,6 +81,7 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             if not isinstance(value, str):
                 raise InvalidInput(f"{name} must be text", details={"field": name})
             setattr(d, name, value.strip()[:size])
+    d.price_group = (d.price_group or "").lower()  # groups compare like tags: any case
     if not d.name:
         raise InvalidInput(N_("A name is needed."), details={"field": "name"})
     if fields.get("phone"):

@@ -100,7 +100,7 @@ def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
     state = settlement.account_state(account, at)
     if state["debt"] > 0:
         return _refuse(tag, parent, f"debt of {state['debt']} to clear")
-    tariff = tariffs.resolve(station_id, connector_id)
+    tariff = tariffs.resolve(station_id, connector_id, driver.price_group)
     needed = tariff.min_to_start if tariff else 0
     if state["available"] < needed or state["available"] + state["overdraft"] <= 0:
         return _refuse(tag, parent,

@@ -9,6 +9,7 @@ lines of a receipt always add up to the charge."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -17,9 +18,9 @@ from typing import Any
 
 from babel.numbers import get_currency_precision
 
+from appliance.billing import bands
 from appliance.errors import N_, InvalidInput
 
-IDLE_POWER_W = 200  # below this a car counts as idle
 MAX_DECIMALS = 4
 
 
@@ -64,12 +65,28 @@ def parse_price(value: Any, name: str) -> Decimal:
 
 @dataclass(frozen=True)
 class Facts:
-    """What a price depends on. `end` is the stop time, or now for a live cost."""
+    """What a price depends on. `end` is the stop time, or now for a live cost. `energy_at`
+    gives the session's energy (Wh since its start) at an instant, from its meter samples;
+    without it energy is spread evenly over the session."""
 
     energy_wh: int
     start: datetime
     end: datetime
     idle_s: int = 0
+    energy_at: Callable[[datetime], float] | None = None
+
+
+@dataclass(frozen=True)
+class BandLine:
+    """One band's share of a session: its energy and time, and their amounts (each rounded
+    once: they are components of the fee)."""
+
+    band: int  # the index in the snapshot's bands; -1: the tariff's base prices
+    name: str
+    energy_wh: int
+    seconds: int
+    energy: int
+    time: int
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,8 @@ class Cost:
     tax_added: int  # non-zero only when prices exclude tax
     fee: int  # what is charged: the sum of the lines above
     tax: int  # the tax inside `fee`
+    lines: tuple[BandLine, ...] = ()
+    idle_s: int = 0  # idle time charged (after the grace period)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,36 +115,107 @@ def charges_idle(snapshot: dict[str, Any]) -> bool:
     return _d(snapshot, "idle_per_hour") != 0
 
 
-def price(snapshot: dict[str, Any], facts: Facts) -> Cost:
-    """The cost of a session under a tariff snapshot (see `billing.tariffs.snapshot`)."""
+def _whole(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _cumulative(facts: Facts, end: datetime) -> Callable[[datetime], int]:
+    """Whole Wh since the start at an instant, ending exactly at the session's energy: band
+    shares are differences of this, so they always add up to the total."""
+    total = max(0, facts.energy_wh)
+    span = (end - facts.start).total_seconds()
+
+    def at(moment: datetime) -> int:
+        if moment >= end:
+            return total
+        if moment <= facts.start or span <= 0:
+            return 0
+        raw = facts.energy_at(moment) if facts.energy_at is not None else \
+            total * (moment - facts.start).total_seconds() / span
+        return min(total, max(0, round(raw)))
+    return at
+
+
+def band_prices(snapshot: dict[str, Any], band: int) -> tuple[str, Decimal, Decimal]:
+    """(name, energy per kWh, time per hour) of a band, or of the base prices (-1)."""
+    found = (snapshot.get("bands") or [])
+    if 0 <= band < len(found):
+        raw = found[band]
+        return (str(raw.get("name") or ""), Decimal(str(raw.get("energy_per_kwh") or "0")),
+                Decimal(str(raw.get("time_per_hour") or "0")))
+    return "", _d(snapshot, "energy_per_kwh"), _d(snapshot, "time_per_hour")
+
+
+def band_lines(snapshot: dict[str, Any], facts: Facts) -> tuple[BandLine, ...]:
+    """The session's energy and time per band, each band's amounts rounded once."""
     currency = str(snapshot.get("currency") or "INR")
-    seconds = max(0, int((facts.end - facts.start).total_seconds()))
+    start, end = _whole(facts.start), _whole(facts.end)
+    at = _cumulative(facts, end)
+    wh: dict[int, int] = {}
+    seconds: dict[int, int] = {}
+    cut = bands.pieces(snapshot, start, end)
+    # The first piece starts at 0 Wh and the last ends at the total, even for a session of no
+    # duration (a meter that moved within one second).
+    marks = [0, *(at(hi) for _, hi, _ in cut[:-1]), max(0, facts.energy_wh)]
+    for i, (lo, hi, band) in enumerate(cut):
+        wh[band] = wh.get(band, 0) + marks[i + 1] - marks[i]
+        seconds[band] = seconds.get(band, 0) + int((hi - lo).total_seconds())
+    out = []
+    for band in sorted(wh):
+        name, per_kwh, per_hour = band_prices(snapshot, band)
+        out.append(BandLine(band, name, wh[band], seconds[band],
+                            to_minor(per_kwh * wh[band] / 1000, currency),
+                            to_minor(per_hour * seconds[band] / 3600, currency)))
+    return tuple(out)
+
+
+def idle_charge(snapshot: dict[str, Any], idle_s: int, seconds: int) -> tuple[int, int]:
+    """(idle seconds charged, amount): after the grace period, capped per session."""
+    currency = str(snapshot.get("currency") or "INR")
+    grace_s = int(snapshot.get("idle_grace_min") or 0) * 60
+    charged = max(0, min(idle_s, seconds) - grace_s)
+    amount = to_minor(_d(snapshot, "idle_per_hour") * charged / 3600, currency)
+    cap = int(snapshot.get("idle_cap") or 0)
+    return charged, min(amount, cap) if cap else amount
+
+
+def price(snapshot: dict[str, Any], facts: Facts) -> Cost:
+    """The cost of a session under a tariff snapshot (see `billing.tariffs.snapshot`): the one
+    price function of every surface (live cost, final cost, receipt, QR page, API preview)."""
+    currency = str(snapshot.get("currency") or "INR")
+    seconds = max(0, int((_whole(facts.end) - _whole(facts.start)).total_seconds()))
     energy_wh = max(0, facts.energy_wh)
-    energy = to_minor(_d(snapshot, "energy_per_kwh") * energy_wh / 1000, currency)
-    time_fee = to_minor(_d(snapshot, "time_per_hour") * seconds / 3600, currency)
+    lines = band_lines(snapshot, facts)
+    energy = sum(line.energy for line in lines)
+    time_fee = sum(line.time for line in lines)
     # A failed plug-in costs nothing: the session fee needs a minimum of energy.
     min_wh = int(snapshot.get("session_fee_min_wh") or 0)
     session = to_minor(_d(snapshot, "session_fee"), currency) if energy_wh >= min_wh else 0
-    grace_s = int(snapshot.get("idle_grace_min") or 0) * 60
-    idle_s = max(0, min(facts.idle_s, seconds) - grace_s)
-    idle = to_minor(_d(snapshot, "idle_per_hour") * idle_s / 3600, currency)
+    idle_s, idle = idle_charge(snapshot, facts.idle_s, seconds)
     net = energy + time_fee + session + idle
     rate = _d(snapshot, "tax_rate")
     if snapshot.get("prices_include_tax", True):
         tax = round_half_up(Decimal(net) * rate / (1 + rate))
-        return Cost(currency, energy, time_fee, session, idle, 0, net, tax)
+        return Cost(currency, energy, time_fee, session, idle, 0, net, tax, lines, idle_s)
     added = round_half_up(Decimal(net) * rate)
-    return Cost(currency, energy, time_fee, session, idle, added, net + added, added)
+    return Cost(currency, energy, time_fee, session, idle, added, net + added, added, lines,
+                idle_s)
 
 
-def idle_seconds(power_samples: list[tuple[datetime, float]], start: datetime,
-                 end: datetime) -> int:
-    """Time inside the transaction with power under 200 W, from the power samples: each sample
-    holds until the next one (or the end)."""
+IDLE_STATES = ("SuspendedEV", "Finishing")  # the car is done; SuspendedEVSE is the site's limit
+
+
+def idle_seconds(statuses: list[tuple[datetime, str]], start: datetime, end: datetime) -> int:
+    """Time inside the transaction in the charger's own "car is done" states, from the
+    connector's ordered (time, status) history; each status holds until the next one (or the
+    end), and the last one before the start is the state at the start."""
+    statuses = sorted(statuses, key=lambda row: row[0])  # stable: same times keep their order
+    before = [s for t, s in statuses if t <= start]
+    points = ([(start, before[-1])] if before else []) + \
+        [(t, s) for t, s in statuses if start < t < end]
     total = 0.0
-    points = sorted((max(t, start), p) for t, p in power_samples if t < end)
-    for i, (moment, power) in enumerate(points):
+    for i, (moment, status) in enumerate(points):
         until = points[i + 1][0] if i + 1 < len(points) else end
-        if power < IDLE_POWER_W:
+        if status in IDLE_STATES:
             total += max(0.0, (until - moment).total_seconds())
     return int(total)

@@ -123,7 +123,8 @@ def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:
     state = settlement.account_state(account, req.at)
     if state["debt"] > 0:
         raise Unprocessable(N_("Your balance is below zero. Please top up at the desk first."))
-    tariff = tariffs.resolve(station.id, req.connector_id)
+    tariff, scope = tariffs.resolve_scope(station.id, req.connector_id,
+                                          settlement.price_group(req.driver_id))
     needed = tariff.min_to_start if tariff else 0
     available = state["available"]
     amount = available
@@ -136,7 +137,7 @@ def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:
     if req.limit_minor is not None:
         amount = min(req.limit_minor, available)
     elif req.limit_wh is not None and tariff is not None:
-        snap = tariffs.snapshot(tariff, account.currency)
+        snap = tariffs.snapshot(tariff, account.currency, scope)
         price = pricing.price(snap, pricing.Facts(req.limit_wh, req.at, req.at)).fee
         amount = min(pricing.round_half_up(Decimal(price) * KWH_MARGIN), available)
         amount = max(amount, min(needed, available))

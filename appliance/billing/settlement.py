@@ -9,24 +9,45 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from appliance.billing import ledger, pricing, tariffs
+from appliance.charging.curves import EnergyCurve, session_curve
 from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
-from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
+from appliance.db.models import (
+    Account,
+    ChargingSession,
+    Driver,
+    Hold,
+    IdTag,
+    MeterReading,
+    StatusEvent,
+)
 from appliance.db.models_driver import QrStart, Receipt
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
 STOP_REASON_FUNDS = "balance_exhausted"
 DEFAULT_CURRENCY = "INR"
+STATUS_LEAD = timedelta(hours=1)  # status events read around a session, by receipt time
+
+
+def price_group(driver_id: int | None) -> str:
+    if driver_id is None:
+        return ""
+    driver = get_by_id(Driver, driver_id)
+    return str(driver.price_group or "") if driver is not None else ""
 
 
 def attach(session: ChargingSession, tag: IdTag | None) -> None:
-    """Fix the payer (the start tag's driver, never the stop tag's) and the tariff snapshot."""
-    t = tariffs.resolve(session.station_id, session.connector_id)
-    account = Account.get_or_none(Account.driver == tag.driver_id) \
-        if tag is not None and tag.driver_id is not None else None
+    """Fix the payer (the start tag's driver, never the stop tag's) and the tariff snapshot:
+    the tariff of the driver's group here if there is one, else everyone's."""
+    driver_id = tag.driver_id if tag is not None else None
+    t, scope = tariffs.resolve_scope(session.station_id, session.connector_id,
+                                     price_group(driver_id))
+    account = Account.get_or_none(Account.driver == driver_id) \
+        if driver_id is not None else None
     currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
-    session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency))
+    session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency, scope))
     if tag is not None and account is not None:
         session.driver_id = tag.driver_id
         session.account_id = account.id
@@ -38,25 +59,68 @@ def attach(session: ChargingSession, tag: IdTag | None) -> None:
     session.save()
 
 
-def _power_samples(session_id: int) -> list[tuple[datetime, float]]:
-    """Power by time (read by the phase rule when the reading was stored)."""
-    return list(MeterReading.select(MeterReading.timestamp, MeterReading.power_w)
-                .where((MeterReading.session == session_id) & MeterReading.power_w.is_null(False))
-                .tuples())
+def billed(session: ChargingSession, snapshot: dict[str, Any]) -> bool:
+    """Whether the session is charged: a commercial card's, or a personal card's when a manager
+    gave its driver's group a tariff (personal cards are free otherwise)."""
+    return session.account_id is not None and (session.mode == "commercial"
+                                               or bool(snapshot.get("group")))
+
+
+def _statuses(session: ChargingSession, end: datetime) -> list[tuple[datetime, str]]:
+    """The connector's (time, status) history around the session, on the charger's clock."""
+    rows = (StatusEvent.select(StatusEvent.charger_time, StatusEvent.received_at,
+                               StatusEvent.status)
+            .where((StatusEvent.station == session.station_id)
+                   & (StatusEvent.connector_id == session.connector_id)
+                   & (StatusEvent.received_at >= session.received_start_at - STATUS_LEAD)
+                   & (StatusEvent.received_at <= end + STATUS_LEAD))
+            .order_by(StatusEvent.id).tuples())
+    return [(charger or received, status) for charger, received, status in rows]
+
+
+def _curve(session: ChargingSession, end: datetime) -> EnergyCurve:
+    """Energy over time from the register samples, interpolated as the daily figures are."""
+    readings = list(MeterReading.select(MeterReading.timestamp, MeterReading.energy_wh)
+                    .where((MeterReading.session == session.id)
+                           & MeterReading.energy_wh.is_null(False)).tuples())
+    base = session.meter_start if session.meter_start not in (None, 0) \
+        else session.first_register_wh
+    return session_curve(session.started_at, end, session.energy_wh, readings, base)
+
+
+def idle_phase(session: ChargingSession, status: str, now: datetime) -> tuple[str, int]:
+    """For the driver's live page, which warns before the idle fee starts: ("" no idle fee,
+    "ahead" charging, "grace" idle within the grace period, "running"), and the whole minutes
+    of grace left."""
+    snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
+    if not pricing.charges_idle(snapshot) or session.state != "active":
+        return "", 0
+    if status not in pricing.IDLE_STATES:
+        return "ahead", 0
+    idle = pricing.idle_seconds(_statuses(session, now), session.started_at, now)
+    left = int(snapshot.get("idle_grace_min") or 0) * 60 - idle
+    return ("grace", max(1, -(-left // 60))) if left > 0 else ("running", 0)
+
+
+def facts(session: ChargingSession, snapshot: dict[str, Any], now: datetime, extra_wh: int = 0,
+          extra_s: int = 0) -> pricing.Facts:
+    """What the price of a session depends on, read from its records."""
+    end = session.stopped_at or now
+    # Status history and samples matter only to tariffs with an idle fee or bands; most have
+    # neither, and reading them on each MeterValues was the watchdog's biggest cost.
+    idle = pricing.idle_seconds(_statuses(session, end), session.started_at, end) \
+        if pricing.charges_idle(snapshot) else 0
+    curve = _curve(session, end) if snapshot.get("bands") else None
+    return pricing.Facts(session.energy_wh + extra_wh, session.started_at,
+                         end + timedelta(seconds=extra_s), idle,
+                         curve.at if curve is not None else None)
 
 
 def cost(session: ChargingSession, now: datetime, extra_wh: int = 0,
          extra_s: int = 0) -> pricing.Cost:
     """Live cost (at `now`) or final cost (at the stop): one function for both."""
-    end = session.stopped_at or now
     snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
-    # The power samples matter only to a tariff with an idle fee; most have none, and reading
-    # every sample of a long session on each MeterValues was the watchdog's biggest cost.
-    idle = pricing.idle_seconds(_power_samples(session.id), session.started_at, end) \
-        if pricing.charges_idle(snapshot) else 0
-    facts = pricing.Facts(session.energy_wh + extra_wh, session.started_at,
-                          end + timedelta(seconds=extra_s), idle)
-    return pricing.price(snapshot, facts)
+    return pricing.price(snapshot, facts(session, snapshot, now, extra_wh, extra_s))
 
 
 def _has_hold(session_id: int) -> bool:
@@ -194,7 +258,8 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
         return
     price = cost(session, session.stopped_at)
     session.fee_breakdown = json.dumps(price.as_dict())
-    if session.mode == "commercial" and session.account_id is not None:
+    if session.account_id is not None and billed(
+            session, tariffs.load_snapshot(session.tariff_snapshot, "INR")):
         session.fee_minor = price.fee
         if price.fee:
             ledger.post(ledger.Posting(session.account_id, -price.fee, "charge",

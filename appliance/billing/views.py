@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from appliance.billing.settlement import cost
+from appliance.billing.settlement import billed, cost
 from appliance.charging import history
 from appliance.db.models import ChargingSession, utcnow
 
@@ -23,8 +23,16 @@ def cost_breakdown(s: ChargingSession) -> dict[str, Any] | None:
     snapshot = json.loads(s.tariff_snapshot) if s.tariff_snapshot else {}
     cur = lines.get("currency", snapshot.get("currency", "INR"))
     out: dict[str, Any] = {k: {"amount": int(lines[k]), "currency": cur} for k in COST_LINES}
-    out["charged"] = s.mode == "commercial"
+    out["charged"] = billed(s, snapshot)
     out["live"] = not s.fee_breakdown
+    out["bands"] = [{"name": line["name"], "energy_wh": line["energy_wh"],
+                     "duration_s": line["seconds"],
+                     "energy": {"amount": line["energy"], "currency": cur},
+                     "time": {"amount": line["time"], "currency": cur}}
+                    for line in lines.get("lines", [])]
+    out["idle_s"] = int(lines.get("idle_s", 0))
+    out["tariff"] = {"id": snapshot.get("tariff_id"), "version": snapshot.get("version"),
+                     "name": snapshot.get("name"), "group": snapshot.get("group") or None}
     return out
 
 

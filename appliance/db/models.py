@@ -153,6 +153,7 @@ class Driver(BaseModel):
     language = CharField(max_length=16, default="")
     group_tag = CharField(max_length=20, unique=True)
     blocked = BooleanField(default=False)
+    price_group = CharField(max_length=40, default="")  # fleet, employees, ...: group tariffs
     overdraft_minor = BigIntegerField(null=True)  # null: the site default
     created_at = DateTimeField(default=utcnow)
     retired_at = DateTimeField(null=True)
@@ -426,13 +427,33 @@ class Tariff(BaseModel):
     min_to_start = BigIntegerField(default=0)  # minor units
     tax_rate = CharField(max_length=12, default="0")
     prices_include_tax = BooleanField(default=True)
+    bands = TextField(default="[]")  # JSON: time-of-day and day-type bands, see billing.bands
+    idle_cap = BigIntegerField(default=0)  # minor units per session; 0: no cap
+    version = IntegerField(default=1)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
 
+class TariffVersion(BaseModel):
+    """Every saved state of a tariff (its snapshot), so its history is kept and shown; a
+    session's snapshot names the version it started with."""
+
+    id = AutoField()
+    tariff = ForeignKeyField(Tariff, on_delete="RESTRICT", index=False)  # (tariff, version)
+    tariff_id: int
+    version = IntegerField()
+    snapshot = TextField()
+    actor = CharField(max_length=80, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("tariff", "version"), True),)
+
+
 class TariffAssignment(BaseModel):
-    """Which tariff applies where. `scope` is `site`, `station:{id}` or `station:{id}:{conn}`:
-    one UNIQUE key, since SQL treats NULL columns in a unique index as all different."""
+    """Which tariff applies where and to whom. `scope` is `site`, `station:{id}` or
+    `station:{id}:{conn}`, prefixed `group:{name}|` for a driver group: one UNIQUE key, since
+    SQL treats NULL columns in a unique index as all different."""
 
     id = AutoField()
     tariff = ForeignKeyField(Tariff, on_delete="RESTRICT")
@@ -440,7 +461,8 @@ class TariffAssignment(BaseModel):
     station = ForeignKeyField(Station, null=True, on_delete="RESTRICT")
     station_id: int | None
     connector_id = IntegerField(null=True)
-    scope = CharField(max_length=80, unique=True)
+    driver_group = CharField(max_length=40, default="")
+    scope = CharField(max_length=140, unique=True)
     created_at = DateTimeField(default=utcnow)
 
 
@@ -482,5 +504,6 @@ MODELS: list[type[Model]] = [
     Hold,
     Tariff,
     TariffAssignment,
+    TariffVersion,
     IdempotencyRecord,
 ]

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +43,8 @@ class SiteSettings:
     nightly_time: str = _s("02:30", N_("Local time of the nightly job (HH:MM)"))
     backups_keep: int = _s(7, N_("Nightly backups kept"))
     self_registration: bool = _s(False, N_("Drivers may register themselves on the QR pages"))
+    holidays: str = _s("", N_("Site holidays for tariff bands (dates like 2026-12-25, "
+                                 "separated by commas)"))
     base_url: str = _s("", N_("Address phones use to reach the box, printed on the QR stickers "
                            "(like http://192.168.1.20:8080)"))
 
@@ -108,9 +111,32 @@ def _problem(name: str, value: Any) -> str | None:
         return N_("pending, reject or accept")
     if name == "base_url" and value:
         return base_url_problem(value)
+    if name == "holidays" and value:
+        return holidays_problem(value)
     if name == "nightly_time" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
         return N_("a time like 02:30")
     return None
+
+
+def holiday_dates(text: str) -> list[str]:
+    """The holidays setting as sorted ISO dates (what a tariff snapshot keeps)."""
+    return sorted({date.fromisoformat(p.strip()).isoformat()
+                   for p in text.replace(";", ",").replace("\n", ",").split(",") if p.strip()})
+
+
+def holidays_problem(text: str) -> str | None:
+    try:
+        holiday_dates(text)
+    except ValueError:
+        return "dates like 2026-12-25, separated by commas"
+    return None
+
+
+def pin_pricing_values(site: SiteSettings) -> None:
+    """Store the time zone when it is still the boot default: money (below the web room)
+    prices time-of-day bands in it and reads it from the database."""
+    (SiteSetting.insert(key="timezone", value=json.dumps(site.timezone), updated_at=utcnow(),
+                        updated_by="system").on_conflict_ignore().execute())
 
 
 LOOPBACK_HOSTS = ("localhost", "0.0.0.0", "::", "::1")

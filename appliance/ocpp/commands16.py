@@ -3,6 +3,9 @@ back into the version-neutral result."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from appliance.charging.control import Configuration, ConfigurationItem, Trigger
@@ -65,3 +68,48 @@ def configuration(answer: dict[str, Any]) -> Configuration:
                                bool(i.get("readonly", False)))
              for i in answer.get("configurationKey") or [] if isinstance(i, dict)]
     return Configuration(items, [str(k) for k in answer.get("unknownKey") or []])
+
+
+# --- the charger's display: the OCA's "OCPP & California Pricing Requirements" (1.6) ------------
+COST_VENDOR = "org.openchargealliance.costmsg"
+DISPLAY_KEY = "CustomDisplayCostAndPrice"  # true: the charger shows what we send
+DECIMALS_KEY = "NumberOfDecimalsForCostValues"
+
+
+def display_decimals(configuration: dict[str, str | None]) -> tuple[bool, int | None]:
+    """(whether the charger shows prices and costs we send, the decimals it asks for)."""
+    shows = str(configuration.get(DISPLAY_KEY) or "").strip().lower() == "true"
+    raw = str(configuration.get(DECIMALS_KEY) or "").strip()
+    return shows, int(raw) if raw.isdigit() else None
+
+
+def _transfer(message_id: str, data: dict[str, Any]) -> Call:
+    # The whitepaper's data is a JSON text inside DataTransfer's string field.
+    return "DataTransfer", {"vendorId": COST_VENDOR, "messageId": message_id,
+                            "data": json.dumps(data, ensure_ascii=False)}
+
+
+def _number(value: Decimal | str) -> float:
+    """A JSON number (the whitepaper's amounts are numbers, in major units)."""
+    return float(Decimal(str(value)))
+
+
+def user_price(id_tag: str, text: str) -> Call:
+    return _transfer("SetUserPrice", {"idToken": id_tag, "priceText": text})
+
+
+def running_cost(shown: dict[str, Any], cost: Decimal, at: datetime) -> Call:
+    return _transfer("RunningCost", {
+        "transactionId": shown["transaction_id"],
+        "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
+        "meterValue": shown["energy_wh"], "cost": _number(cost),
+        "state": "Idle" if shown["idle"] else "Charging",
+        "chargingPrice": {"kWhPrice": _number(shown["kwh_price"]),
+                          "hourPrice": _number(shown["hour_price"])},
+        "idlePrice": {"graceMinutes": shown["idle_grace_min"],
+                      "hourPrice": _number(shown["idle_price"])}})
+
+
+def final_cost(shown: dict[str, Any], cost: Decimal) -> Call:
+    return _transfer("FinalCost", {"transactionId": shown["transaction_id"],
+                                   "cost": _number(cost), "priceText": shown["text"]})

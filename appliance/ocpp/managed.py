@@ -4,6 +4,7 @@ to stations whose `managed` switch is on; what a charger refuses is kept for its
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from appliance.charging import stations
@@ -32,12 +33,16 @@ def _same(current: str | None, wanted: str) -> bool:
     return current.strip() == wanted
 
 
-async def apply_profile(conn: Connection, database: Any) -> dict[str, str]:
-    """Read the configuration, change what differs; returns key -> outcome."""
+async def apply_profile(conn: Connection, database: Any,
+                        seen: Callable[[dict[str, Any]], None] | None = None) -> dict[str, str]:
+    """Read the configuration (handed to `seen`), change what differs; returns key ->
+    outcome."""
     outcome: dict[str, str] = {}
     try:
         answer = await conn.call("GetConfiguration", {})
         current = {k.get("key"): k.get("value") for k in answer.get("configurationKey") or []}
+        if seen is not None:
+            seen(current)
         for key, wanted in PROFILE_16.items():
             if key not in current:
                 outcome[key] = "unknown to the charger"

@@ -12,14 +12,14 @@ from ocpp.v16.enums import Action
 
 from appliance import events
 from appliance.billing import authorize as auth
-from appliance.billing import watch
+from appliance.billing import quotes, watch
 from appliance.charging import batched, metering, sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
-from appliance.ocpp import managed
+from appliance.ocpp import commands16, managed
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
 
@@ -50,6 +50,9 @@ class ChargePoint16(Connection):
         self.registration = registration
         self.managed = managed
         self.booted = False
+        # Whether the charger shows the prices and costs we send (California pricing), and
+        # the decimals it asks for: read with its configuration after an Accepted boot.
+        self.display: tuple[bool, int | None] = (False, None)
 
     async def after_connect(self, delay_s: float) -> None:
         """A known Accepted station that reconnects without booting counts as booted; a
@@ -89,7 +92,7 @@ class ChargePoint16(Connection):
         self.services.bus.publish(events.StationBooted(self.id, registration))
         if registration == "Accepted" and self.managed:
             # After the answer: the charger takes our calls only once it has its boot answer.
-            self.after_answer(lambda: managed.apply_profile(self, self.db))
+            self.after_answer(lambda: managed.apply_profile(self, self.db, self._configuration))
         s = self.services.settings
         interval = s.heartbeat_interval if registration == "Accepted" else s.pending_interval
         return {"status": registration, "currentTime": ocpp_time(), "interval": interval}
@@ -123,6 +126,9 @@ class ChargePoint16(Connection):
         decision = await self.db.run(auth.authorize, payload["idTag"], self.station_id, rx.at)
         self.services.bus.publish(events.TagSeen(payload["idTag"], "charger",
                                                  decision.status != "Invalid"))
+        if self.display[0] and decision.status == "Accepted":
+            tag = str(payload["idTag"])
+            self.after_answer(lambda: self._show_price(tag, rx.at))
         return {"idTagInfo": decision.id_tag_info()}
 
     @on(Action.start_transaction)
@@ -142,6 +148,9 @@ class ChargePoint16(Connection):
         if rx.flags:
             await self.db.run(_flag_by_tx, self.station_id, payload["transactionId"], rx.flags)
         self.services.bus.publish(events.SessionStopped(payload["transactionId"], self.id))
+        if self.display[0]:
+            tx = int(payload["transactionId"])
+            self.after_answer(lambda: self._show_cost(tx, rx.at))
         return {"idTagInfo": decision.id_tag_info()} if decision else {}
 
     @on(Action.meter_values)
@@ -159,6 +168,9 @@ class ChargePoint16(Connection):
                 await self.db.run(sessions.mark_flag, session.id, "schema_violation")
             self.services.bus.publish(events.SessionMeter(
                 session.id, self.id, session.connector_id, session.energy_wh, session.power_w))
+            if self.display[0] and session.state == "active":
+                running = session.transaction_id
+                self.after_answer(lambda: self._show_cost(running, rx.at))
         return {}
 
     async def _remote_stop(self, transaction_id: int) -> None:
@@ -169,6 +181,32 @@ class ChargePoint16(Connection):
         except ApplianceError as err:
             log.warning("%s: could not stop transaction %s (out of balance): %s", self.id,
                         transaction_id, err.message)
+
+    # --- the charger's display (California pricing) ---------------------------------------------
+    def _configuration(self, current: dict[str, Any]) -> None:
+        self.display = commands16.display_decimals(current)
+        if self.display[0]:
+            log.info("%s: shows prices and costs (%s decimals)", self.id, self.display[1])
+
+    async def _show(self, action: str, payload: dict[str, Any]) -> None:
+        try:
+            answer = await self.call(action, payload)
+            log.debug("%s: %s: %s", self.id, payload.get("messageId"), answer.get("status"))
+        except ApplianceError as err:  # a display message: the money does not depend on it
+            log.info("%s: %s not shown: %s", self.id, payload.get("messageId"), err.message)
+
+    async def _show_price(self, id_tag: str, at: Any) -> None:
+        shown = await self.db.read(quotes.display_price, id_tag, self.station_id, at)
+        if shown is not None:
+            await self._show(*commands16.user_price(id_tag, shown["text"]))
+
+    async def _show_cost(self, transaction_id: int, at: Any) -> None:
+        shown = await self.db.read(quotes.display_cost, self.station_id, transaction_id, at)
+        if shown is None:
+            return
+        cost = quotes.shown_amount(shown["fee"], shown["currency"], self.display[1])
+        await self._show(*(commands16.final_cost(shown, cost) if shown["final"]
+                           else commands16.running_cost(shown, cost, at)))
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:

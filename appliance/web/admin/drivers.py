@@ -142,7 +142,7 @@ async def driver_page(request: web.Request) -> web.StreamResponse:
 async def edit_driver(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
     fields: dict[str, Any] = {k: form.get(k, "") for k in ("name", "phone", "email", "note",
-                                                           "language")}
+                                                           "language", "price_group")}
     fields["blocked"] = form.get("blocked") == "on"
     try:
         await request.app[keys.DATABASE].run(accounts.update_driver, _driver_id(request), fields)

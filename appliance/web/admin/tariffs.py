@@ -1,16 +1,20 @@
-"""Tariffs page: every tariff and where it applies; admins create, change and assign them."""
+"""Tariffs page: every tariff with its bands, history and a worked example, and "who pays what
+where" (every assignment, most specific first); admins create, change and assign them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from decimal import InvalidOperation
+from gettext import gettext
 from typing import Any
 
 from aiohttp import web
 
 from appliance import keys
-from appliance.billing import tariffs
-from appliance.errors import N_, ApplianceError
+from appliance.billing import quotes, tariffs
+from appliance.errors import N_, ApplianceError, InvalidInput
 from appliance.web.audit import record
+from appliance.web.base import audit_actor
 from appliance.web.forms import parse_amount
 from appliance.web.session import require
 from appliance.web.templating import render
@@ -24,23 +28,77 @@ async def tariffs_page(request: web.Request) -> web.StreamResponse:
     return await _render_tariffs(request)
 
 
+EXAMPLE_WH = 30_000  # "30 kWh tonight": the worked example on each tariff's form
+EXAMPLE_S = 4 * 3600
+
+
+def tonight(tz: Any, now: datetime) -> datetime:
+    """22:00 site time today (tomorrow once it is past), as naive UTC."""
+    local = now.replace(tzinfo=UTC).astimezone(tz)
+    moment = datetime.combine(local.date(), time(22, 0), tzinfo=tz)
+    if moment <= local:
+        moment = datetime.combine(local.date() + timedelta(days=1), time(22, 0), tzinfo=tz)
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _page_data(at: datetime, currency: str) -> dict[str, Any]:
+    rows = []
+    for t in tariffs.list_tariffs():
+        t["history"] = tariffs.tariff_history(t["id"])
+        t["example"] = quotes.tariff_example(t["id"], at, EXAMPLE_WH, EXAMPLE_S)["example"]
+        t["bands_text"] = bands_text(t["bands"])
+        rows.append(t)
+    return {"tariffs": rows, "who_pays": tariffs.who_pays(currency)}
+
+
 async def _render_tariffs(request: web.Request, message: str | None = None, ok: bool = True,
                           status: int = 200) -> web.StreamResponse:
-    rows = await request.app[keys.DATABASE].read(tariffs.list_tariffs)
-    return render(request, "tariffs.html", {"tariffs": rows, "message": message, "ok": ok,
+    site = request.app[keys.SITE]
+    at = tonight(site.tz, datetime.now(UTC).replace(tzinfo=None))
+    data = await request.app[keys.DATABASE].read(_page_data, at, site.currency)
+    return render(request, "tariffs.html", {**data, "message": message, "ok": ok,
                                             "price_fields": tariffs.PRICE_FIELDS,
-                                            "int_fields": tariffs.INT_FIELDS}, status=status)
+                                            "int_fields": tariffs.INT_FIELDS,
+                                            "money_fields": tariffs.MONEY_FIELDS,
+                                            "example_at": at, "example_wh": EXAMPLE_WH,
+                                            "example_s": EXAMPLE_S}, status=status)
+
+
+BAND_PARTS = ("name", "days", "hours", "energy_per_kwh", "time_per_hour")
+
+
+def bands_text(bands: list[dict[str, Any]]) -> str:
+    """Bands as the form shows them: one a line, `name, days, 22:00-06:00, energy, time`."""
+    return "\n".join(f"{b['name']}, {b['days']}, {b['start']}-{b['end']}, "
+                     f"{b['energy_per_kwh']}, {b['time_per_hour']}" for b in bands)
+
+
+def parse_bands(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 4 or "-" not in parts[2]:
+            raise InvalidInput(gettext("A band is one line: name, days (all, weekday, weekend "
+                                       "or holiday), 22:00-06:00, price per kWh, price per "
+                                       "hour."), details={"field": "bands"})
+        start, _, end = parts[2].partition("-")
+        out.append({"name": parts[0], "days": parts[1] or "all", "start": start, "end": end,
+                    "energy_per_kwh": parts[3] or "0",
+                    "time_per_hour": parts[4] if len(parts) > 4 and parts[4] else "0"})
+    return out
 
 
 def _save_tariff(tariff_id: int | None, fields: dict[str, Any], currency: str,
-                 assign_to: str | None) -> None:
+                 assign_to: str | None, group: str, actor: str) -> None:
     if tariff_id is None:
-        tariff_id = int(tariffs.create_tariff(fields, currency)["id"])
+        tariff_id = int(tariffs.create_tariff(fields, currency, actor)["id"])
     else:
-        tariffs.update_tariff(tariff_id, fields)
+        tariffs.update_tariff(tariff_id, fields, actor)
     if assign_to is not None:
-        cpid, _, connector = assign_to.partition("/")
-        tariffs.assign(tariff_id, cpid or None, int(connector) if connector else None)
+        cpid, _, connector = assign_to.strip().partition("/")
+        tariffs.assign(tariff_id, cpid or None, int(connector) if connector else None, group)
 
 
 @routes.post("/tariffs")
@@ -53,15 +111,17 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
     try:
         for f in tariffs.INT_FIELDS:
             raw = (form.get(f, "") or "0").strip()
-            if f != "min_to_start":
+            if f not in tariffs.MONEY_FIELDS:
                 fields[f] = int(raw)
             else:  # typed in major units like every amount a person types
                 fields[f] = parse_amount(raw, currency, f, allow_zero=True)
         fields["prices_include_tax"] = form.get("prices_include_tax") == "on"
+        fields["bands"] = parse_bands(form.get("bands", ""))
         tariff_id = int(form["tariff_id"]) if form.get("tariff_id") else None
-        assign_to = form.get("assign_to") if form.get("assign") == "on" else None
+        assign_to = form.get("assign_to", "") if form.get("assign") == "on" else None
         await request.app[keys.DATABASE].run(_save_tariff, tariff_id, fields, currency,
-                                             assign_to)
+                                             assign_to, form.get("assign_group", ""),
+                                             audit_actor(request))
     except (ApplianceError, ValueError, InvalidOperation) as err:
         message = err.message if isinstance(err, ApplianceError) else "numbers only, please"
         return await _render_tariffs(request, message, ok=False, status=400)

@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
-from appliance.billing import accounts, idempotency, ledger, tariffs
-from appliance.errors import NotFound
+from appliance.billing import accounts, idempotency, ledger, quotes, tariffs
+from appliance.db.models import utcnow
+from appliance.errors import InvalidInput, NotFound
 from appliance.web.api.base import (
     ApiRoutes,
     json_body,
@@ -20,6 +21,7 @@ from appliance.web.api.base import (
     listing,
     ok,
     page,
+    parse_when,
     take,
 )
 from appliance.web.audit import record
@@ -33,6 +35,7 @@ MONEY = {"type": "object", "properties": {"amount": {"type": "integer"},
 DRIVER_BODY = {"type": "object", "properties": {
     "name": {"type": "string"}, "phone": {"type": "string"}, "email": {"type": "string"},
     "note": {"type": "string"}, "language": {"type": "string"}, "blocked": {"type": "boolean"},
+    "price_group": {"type": "string", "description": "fleet, employees, ...: group tariffs"},
     "overdraft": {"type": ["integer", "null"], "description": "minor units; null: site default"}}}
 CARD_BODY = {"type": "object", "required": ["id_tag", "mode"], "properties": {
     "id_tag": {"type": "string", "maxLength": 20},
@@ -50,10 +53,19 @@ TARIFF_BODY = {"type": "object", "properties": {
     **{f: {"type": "string", "description": "decimal, up to 4 decimals"}
        for f in tariffs.PRICE_FIELDS},
     **{f: {"type": "integer"} for f in tariffs.INT_FIELDS},
-    "prices_include_tax": {"type": "boolean"}}}
+    "prices_include_tax": {"type": "boolean"},
+    "bands": {"type": "array", "description": "time-of-day and day-type bands, first match wins",
+              "items": {"type": "object", "properties": {
+                  "name": {"type": "string"},
+                  "days": {"type": "string", "enum": ["all", "weekday", "weekend", "holiday"]},
+                  "start": {"type": "string", "description": "HH:MM, site time"},
+                  "end": {"type": "string", "description": "HH:MM; before start: past midnight"},
+                  "energy_per_kwh": {"type": "string"}, "time_per_hour": {"type": "string"}}}}}}
 ASSIGN_BODY = {"type": "object", "properties": {
     "station_id": {"type": ["string", "null"], "description": "null: the site default"},
-    "connector_id": {"type": ["integer", "null"]}}}
+    "connector_id": {"type": ["integer", "null"]},
+    "group": {"type": ["string", "null"], "description": "a driver group (fleet, employees, "
+              "...); null: everyone"}}}
 IDEMPOTENT = " Honours an Idempotency-Key header."
 
 
@@ -210,23 +222,26 @@ async def list_tariffs(request: web.Request) -> web.Response:
 async def create_tariff(request: web.Request) -> web.Response:
     body = await json_body(request)
     tariff = await request.app[keys.DATABASE].run(tariffs.create_tariff, body,
-                                                  request.app[keys.SITE].currency)
+                                                  request.app[keys.SITE].currency,
+                                                  audit_actor(request))
     await record(request, "tariff.create", str(tariff["id"]), body)
     return ok(tariff, 201)
 
 
-@api("GET", "/tariffs/{id}", "One tariff", role="desk", tag="tariffs")
+@api("GET", "/tariffs/{id}", "One tariff with its history (every saved version)", role="desk",
+     tag="tariffs")
 async def get_tariff(request: web.Request) -> web.Response:
     tariff_id = _id(request)
     return ok(await request.app[keys.DATABASE].read(
-        lambda: tariffs.tariff_dict(tariffs.get_tariff(tariff_id))))
+        lambda: tariffs.tariff_dict(tariffs.get_tariff(tariff_id), history=True)))
 
 
 @api("PATCH", "/tariffs/{id}", "Change a tariff (running sessions keep their snapshot)",
      body=TARIFF_BODY, tag="tariffs")
 async def patch_tariff(request: web.Request) -> web.Response:
     body = await json_body(request)
-    tariff = await request.app[keys.DATABASE].run(tariffs.update_tariff, _id(request), body)
+    tariff = await request.app[keys.DATABASE].run(tariffs.update_tariff, _id(request), body,
+                                                  audit_actor(request))
     await record(request, "tariff.update", str(tariff["id"]), body)
     return ok(tariff)
 
@@ -237,6 +252,41 @@ async def assign_tariff(request: web.Request) -> web.Response:
     body = await json_body(request)
     tariff = await request.app[keys.DATABASE].run(
         tariffs.assign, _id(request), take(body, "station_id", str),
-        take(body, "connector_id", int))
+        take(body, "connector_id", int), take(body, "group", str))
     await record(request, "tariff.assign", request.match_info["id"], body)
     return ok(tariff, 201)
+
+
+@api("GET", "/tariff-assignments", "Who pays what where: every assignment, most specific first",
+     role="desk", tag="tariffs")
+async def who_pays(request: web.Request) -> web.Response:
+    return listing(await request.app[keys.DATABASE].read(
+        tariffs.who_pays, request.app[keys.SITE].currency), None)
+
+
+def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
+    raw = request.query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as err:
+        raise InvalidInput(f"{name} must be a whole number", details={"field": name}) from err
+
+
+@api("GET", "/stations/{id}/price", "The price a driver pays here: the tariff that applies "
+     "(most specific: connector, station, site; a driver group's first), the unit prices in "
+     "force at `at`, and an example session's cost by the same function as receipts",
+     role="desk", tag="tariffs",
+     query={"connector": "a connector (optional)", "at": "RFC 3339; default now",
+            "group": "a driver group (fleet, employees, ...)",
+            "energy_wh": f"example energy (default {quotes.EXAMPLE_WH})",
+            "duration_s": f"example duration (default {quotes.EXAMPLE_S})"})
+async def price_preview(request: web.Request) -> web.Response:
+    ask = quotes.Ask(request.match_info["id"], _int_query(request, "connector", None),
+                     parse_when(request.query.get("at"), "at") or utcnow(),
+                     request.query.get("group", "").strip().lower()[:40],
+                     _int_query(request, "energy_wh", quotes.EXAMPLE_WH) or 0,
+                     _int_query(request, "duration_s", quotes.EXAMPLE_S) or 0)
+    return ok(await request.app[keys.DATABASE].read(quotes.quote, ask,
+                                                    request.app[keys.SITE].currency))

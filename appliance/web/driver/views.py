@@ -10,7 +10,7 @@ from typing import Any
 
 from peewee import fn
 
-from appliance.billing import ledger, qr, receipts, settlement, tariffs
+from appliance.billing import ledger, qr, quotes, receipts, settlement, tariffs
 from appliance.db.models import (
     Account,
     ChargingSession,
@@ -35,11 +35,13 @@ def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: date
         raise NotFound(N_("There is no such connector here. Check the code on the charger."))
     row = Connector.get_or_none((Connector.station == station.id)
                                 & (Connector.connector_id == connector_id))
-    tariff = tariffs.resolve(station.id, connector_id)
+    # The driver's group's tariff when logged in, else everyone's: what a start would keep.
+    snap = quotes.snapshot_for(station.id, connector_id, settlement.price_group(driver_id),
+                               "INR")
     out: dict[str, Any] = {
         "station": station, "connector_id": connector_id,
         "status": row.status if row else "Unknown", "error_code": row.error_code if row else "",
-        "tariff": tariffs.snapshot(tariff, tariff.currency) if tariff else None,
+        "tariff": snap, "quote": quotes.describe(snap, at) if snap else None,
         "account_state": None, "ongoing": None}
     if driver_id is not None:
         account = Account.get(Account.driver == driver_id)
@@ -85,7 +87,8 @@ def live_state(start_id: int, driver_id: int, at: datetime) -> dict[str, Any]:
         "message": start.message, "hold": start.amount, "limit_wh": start.limit_wh,
         "deadline_at": start.deadline_at.isoformat() + "Z" if start.deadline_at else None,
         "energy_wh": 0, "power_w": None, "duration_s": 0, "cost": 0, "session_id": None,
-        "stop_requested": "", "stop_reason": "", "currency": ""}
+        "stop_requested": "", "stop_reason": "", "currency": "", "idle_phase": "",
+        "idle_minutes": 0, "idle_per_hour": "0", "idle_grace_min": 0}
     session = ChargingSession.get_or_none(ChargingSession.id == start.session_id) \
         if start.session_id else None
     if session is not None:
@@ -98,6 +101,11 @@ def live_state(start_id: int, driver_id: int, at: datetime) -> dict[str, Any]:
             "cost": session.fee_minor if session.settled else price.fee,
             "stop_requested": session.stop_requested, "stop_reason": session.stop_reason,
             "state": "finished" if session.state != "active" else "charging"})
+        snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
+        out["idle_phase"], out["idle_minutes"] = settlement.idle_phase(
+            session, out["connector_status"], at)
+        out["idle_per_hour"] = str(snapshot.get("idle_per_hour") or "0")
+        out["idle_grace_min"] = int(snapshot.get("idle_grace_min") or 0)
     out["final"] = out["state"] in FINAL
     paid = OnlinePayment.get_or_none(OnlinePayment.qr_start == start.id)
     if paid is not None:  # a walk-in payment: what goes back to the card or UPI, and when

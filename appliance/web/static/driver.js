@@ -24,6 +24,10 @@
     set("energy", s.energy_text); set("power", s.power_text); set("cost", s.cost_text);
     set("duration", duration(s.duration_s)); set("message", s.message);
     if (s.balance_text) set("balance", s.balance_text);
+    set("idle_minutes", String(s.idle_minutes));
+    box.querySelectorAll("[data-idle]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-idle") !== s.idle_phase;
+    });
     var offline = document.getElementById("offline-note");
     if (offline) offline.hidden = s.online !== false || s.final;
     box.setAttribute("data-state", s.state);
