@@ -191,6 +191,9 @@ def load_settings(
     coerced = {name: _coerce(name, raw) for name, raw in values.items()}
     if not coerced.get("data_dir"):
         coerced["data_dir"] = str(Path.home() / ".local" / "share" / "appliance")
+    # A relative data dir is the working directory's (`--data-dir data`), fixed once here: the
+    # database URL built from it must not read as an absolute path.
+    coerced["data_dir"] = str(Path(coerced["data_dir"]).expanduser().absolute())
     if "log_level" in coerced:
         coerced["log_level"] = coerced["log_level"].upper()
     settings = Settings(**coerced)

@@ -39,4 +39,22 @@ def _check() -> list[tuple[bool, str]]:
     unsettled = (ChargingSession.select().where(ChargingSession.stopped_at.is_null(False)
                                                 & ~ChargingSession.settled).count())
     out.append((unsettled == 0, f"ledger: {unsettled} stopped sessions not settled"))
+    out.extend(_money_in_range())
     return out
+
+
+def _money_in_range() -> list[tuple[bool, str]]:
+    """Money columns hold whole numbers within the database's bound (rows from before
+    migration 0011 may not): each one outside is named."""
+    from appliance.billing.ledger import MONEY_DB_LIMIT
+    from appliance.db.models import Account, LedgerEntry
+
+    bad = []
+    for model, column in ((Account, Account.balance), (Account, Account.held),
+                          (LedgerEntry, LedgerEntry.amount)):
+        rows = (model.select(model.id).where((column > MONEY_DB_LIMIT)
+                                             | (column < -MONEY_DB_LIMIT)).tuples())
+        bad.extend(f"{model._meta.table_name} {row_id}: {column.name} out of range"
+                   for (row_id,) in rows)
+    return [(not bad, f"money: {len(bad)} values out of range"),
+            *((False, line) for line in bad)]

@@ -60,6 +60,7 @@ class Station(BaseModel):
     meter_type = CharField(max_length=32, default="")
     meter_serial = CharField(max_length=32, default="")
     num_connectors = IntegerField(default=0)
+    declared_connectors = IntegerField(null=True)  # NumberOfConnectors, when the charger said
     online = BooleanField(default=False)
     last_boot_at = DateTimeField(null=True)
     last_seen_at = DateTimeField(null=True)

@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from peewee import fn
-
 from appliance.db.models import (
     ChargingSession,
     Connector,
@@ -26,6 +24,7 @@ from appliance.db.models import (
     utcnow,
 )
 from appliance.db.models_reports import DailyStat, SessionCurve
+from appliance.db.sums import money_sum
 from appliance.reports.daily import (
     EnergyCurve,
     Interval,
@@ -150,7 +149,7 @@ def _fees(window: Interval, ids: list[int]) -> dict[Key, int]:
     """Charge rows posted in the window, by the session's charger and connector (a charge row
     is negative: it takes money from the balance)."""
     rows = (LedgerEntry.select(ChargingSession.station, ChargingSession.connector_id,
-                               fn.SUM(LedgerEntry.amount))
+                               money_sum(LedgerEntry.amount))
             .join(ChargingSession, on=(LedgerEntry.session == ChargingSession.id))
             .where((LedgerEntry.kind == "charge") & (LedgerEntry.created_at >= window[0])
                    & (LedgerEntry.created_at < window[1]) & ChargingSession.station.in_(ids))
