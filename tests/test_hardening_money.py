@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 from appliance import cli, keys
 from appliance.app import open_database
 from appliance.config import load_settings
-from appliance.db.models import Account, LedgerEntry
+from appliance.db.models import Account
 from tests.conftest import Api
 from tests.money_fixtures import account, driver_with_card
 

@@ -64,7 +64,40 @@ def next_transaction_id() -> int:
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return int(value)
+    try:
+        return int(value)
+    except (OverflowError, ValueError):  # inf, nan
+        return None
+
+
+METER_LIMIT_WH = int(metering.VALUE_LIMIT)  # a register beyond it is implausible
+NO_TRANSACTION = 0  # names no session: what a transactionId outside our range becomes
+
+
+def meter_reading(value: Any) -> tuple[int | None, str]:
+    """A meterStart or meterStop: (the reading or None, the oddity's flag or "")."""
+    number = _int_or_none(value)
+    if number is None:
+        return None, "bad"
+    if abs(number) > METER_LIMIT_WH:
+        return None, "implausible"  # kept in the raw frame; never stored as a number or billed
+    return number, "" if number >= 0 else "bad"
+
+
+def transaction_id_of(payload: dict[str, Any]) -> int | None:
+    """The transactionId of a report: None when absent, NO_TRANSACTION when it cannot be one of
+    ours (never handed out, and too big for the column), so it finds no session."""
+    raw = payload.get("transactionId")
+    if raw is None:
+        return None
+    number = _int_or_none(raw)
+    return number if number is not None and 0 < number <= TX_ID_LIMIT else NO_TRANSACTION
+
+
+def small_int(value: Any) -> int | None:
+    """An optional 32-bit id (reservationId): None when absent or out of range."""
+    number = _int_or_none(value)
+    return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
 def start_key(station_id: int, payload: dict[str, Any]) -> str:
@@ -78,9 +111,8 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
     """Store a StartTransaction. Returns (session, created); a repeat returns the first row."""
     charger_time = metering.parse_time(payload.get("timestamp"))
     started_at, time_flags = billing_time(charger_time, received, clock)
-    meter_start = _int_or_none(payload.get("meterStart"))
-    all_flags = flags + time_flags + ([] if meter_start is not None and meter_start >= 0
-                                      else ["bad_meter_start"])
+    meter_start, oddity = meter_reading(payload.get("meterStart"))
+    all_flags = flags + time_flags + ([f"{oddity}_meter_start"] if oddity else [])
     id_tag = str(payload.get("idTag", ""))[:20]
     key = start_key(station_id, payload)
     try:
@@ -89,7 +121,7 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
                 station=station_id, connector_id=int(payload["connectorId"]),
                 transaction_id=next_transaction_id(), start_key=key, id_tag=id_tag,
                 id_tag_key=id_tag.upper(), start_status=status,
-                reservation_id=_int_or_none(payload.get("reservationId")),
+                reservation_id=small_int(payload.get("reservationId")),
                 meter_start=meter_start, charger_start_time=charger_time,
                 received_start_at=received, started_at=started_at,
                 flags=",".join(dict.fromkeys(all_flags)), start_frame=raw, updated_at=received,
@@ -119,7 +151,7 @@ def _store_readings(station_id: int, connector_id: int, session_id: int | None,
 
 def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
     """Move the session's register and power state forward; return new flags."""
-    flags: list[str] = []
+    flags: list[str] = ["implausible_meter_value"] if any(s.implausible for s in samples) else []
     # A Transaction.Begin reading (often sent again in transactionData at the stop) is the
     # register at the start: it can only lower the first reading, never count as backwards.
     begin = [s for s in samples if s.context == "Transaction.Begin"]
@@ -195,7 +227,7 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
     if moments is None:
         moments = metering.parse_moments(payload.get("meterValue"))
     samples = [s for m in moments for s in m.samples]
-    tx = _int_or_none(payload.get("transactionId"))
+    tx = transaction_id_of(payload)
     session = find_session(station_id, tx) if tx is not None else None
     if tx is None and connector_id > 0:
         session = rawsql.select_session(_ACTIVE_ON, (station_id, connector_id))
@@ -218,6 +250,8 @@ def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: i
     """Energy of a finished session in Wh, from the best evidence, with flags for staff:
     meterStop - meterStart when plausible; else the sampled registers."""
     plausible = max_power_w * max(duration_s, 60.0) / 3600.0 + 1000
+    if meter_start is not None and meter_start < 0:
+        meter_start = None  # a negative start reading is no base to bill energy from
 
     def fits(value: int | None) -> bool:
         return value is not None and 0 <= value <= plausible
@@ -242,7 +276,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
                 clock: Clock, max_power_w: int) -> tuple[ChargingSession | None, bool]:
     """Store a StopTransaction. Returns (session, first_time); an unknown transaction is kept as
     a notice and returns (None, True); a repeated stop changes nothing and returns (s, False)."""
-    tx = _int_or_none(payload.get("transactionId"))
+    tx = transaction_id_of(payload)
     session = find_session(station_id, tx) if tx is not None else None
     if session is None:
         StationNotice.create(station=station_id, kind="stop_unknown_transaction", payload=raw,
@@ -266,7 +300,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     if stopped_at < session.started_at:
         stopped_at = max(received, session.started_at)
         time_flags = [*time_flags, "stop_before_start"]
-    meter_stop = _int_or_none(payload.get("meterStop"))
+    meter_stop, stop_oddity = meter_reading(payload.get("meterStop"))
     energy, energy_flags = session_energy(
         session.meter_start, meter_stop, session.first_register_wh, session.last_register_wh,
         (stopped_at - session.started_at).total_seconds(), max_power_w)
@@ -281,7 +315,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     session.stop_frame = raw
     session.updated_at = received
     _add_flags(session, flags + time_flags + energy_flags
-               + ([] if meter_stop is not None else ["bad_meter_stop"]))
+               + ([f"{stop_oddity}_meter_stop"] if stop_oddity else []))
     session.save()
     return session, True
 

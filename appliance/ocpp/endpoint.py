@@ -8,7 +8,6 @@ import base64
 import binascii
 import logging
 import time
-from collections import defaultdict
 
 from aiohttp import WSMsgType, web
 
@@ -21,28 +20,47 @@ from appliance.ocpp.v16 import ChargePoint16
 log = logging.getLogger(__name__)
 
 SUBPROTOCOLS = ("ocpp1.6",)  # our order of preference
-FAILED_LOGIN_LIMIT = 5
 RECONNECT_TRIGGER_DELAY_S = 10.0  # a charger that boots does so at once after connecting
-FAILED_LOGIN_WINDOW_S = 60.0
 
 
 class LoginLimiter:
-    """Failed logins per charge point id: past the limit, refused for the rest of the window."""
+    """Failed charger logins per source address, with backoff. Credentials are checked first
+    and the right ones always get in: a stranger guessing at a station's id cannot lock the
+    real charger out (counting per station id did). Past FREE failures an address is refused
+    for a time that doubles with every further failure, up to BLOCK_MAX_S; it is forgotten
+    FORGET_S after its last failure. At most ADDRESSES_MAX addresses are remembered."""
+
+    FREE = 5
+    BLOCK_BASE_S = 1.0
+    BLOCK_MAX_S = 300.0
+    FORGET_S = 900.0
+    ADDRESSES_MAX = 10_000
 
     def __init__(self) -> None:
-        self._failures: dict[str, list[float]] = defaultdict(list)
+        # address -> (failures, time of the last one, blocked until); insertion order is age
+        self._failures: dict[str, tuple[int, float, float]] = {}
 
-    def blocked(self, key: str) -> bool:
+    def blocked(self, address: str) -> bool:
+        entry = self._failures.get(address)
+        if entry is None:
+            return False
         now = time.monotonic()
-        recent = [t for t in self._failures.get(key, []) if now - t < FAILED_LOGIN_WINDOW_S]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        return len(recent) >= FAILED_LOGIN_LIMIT
+        if now - entry[1] > self.FORGET_S:
+            del self._failures[address]
+            return False
+        return now < entry[2]
 
-    def failed(self, key: str) -> None:
-        self._failures[key].append(time.monotonic())
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        count, last, _ = self._failures.pop(address, (0, now, 0.0))
+        if now - last > self.FORGET_S:
+            count = 0
+        count += 1
+        until = now + min(self.BLOCK_MAX_S, self.BLOCK_BASE_S * 2 ** (count - self.FREE)) \
+            if count >= self.FREE else 0.0
+        self._failures[address] = (count, now, until)
+        while len(self._failures) > self.ADDRESSES_MAX:
+            del self._failures[next(iter(self._failures))]
 
 
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")
@@ -90,14 +108,14 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     if auth is not None and auth.cpid != cpid:
         return _refuse(404, "this id differs only by case from a known station")
     if auth is not None and auth.auth_mode == "basic" and auth.key_salt:
-        if limiter.blocked(auth.cpid.upper()):
-            return _refuse(429, "too many failed logins; try again later")
         creds = _basic_credentials(request)
         used = stations.which_key(auth, creds[1]) if creds and creds[0] == cpid else None
         if used is None:
-            limiter.failed(auth.cpid.upper())
-            log.warning("%s: refused a login with wrong credentials from %s", cpid,
-                        request.remote)
+            address = request.remote or "?"
+            if limiter.blocked(address):
+                return _refuse(429, "too many failed logins; try again later")
+            limiter.failed(address)
+            log.warning("%s: refused a login with wrong credentials from %s", cpid, address)
             return _refuse(401, "wrong or missing credentials")
         if used == 0 and auth.key_hashes[1:] and auth.key_hashes[1]:
             await database.run(stations.forget_previous_key, auth.id)
@@ -117,6 +135,7 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = ChargePoint16(cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
                          auth.registration, auth.managed)
+    conn.connector_limit = stations.connector_limit(auth.declared_connectors)
     return await _serve(ws, hub, conn, settings.heartbeat_interval)
 
 
