@@ -25,7 +25,7 @@ from appliance.db.models import (
     StationNotice,
     StatusEvent,
 )
-from appliance.errors import Conflict, InvalidInput
+from appliance.errors import Conflict, InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,10 @@ def admit_unknown(cpid: str, policy: str, pending_max: int) -> StationAuth:
                 MeterReading.delete().where((MeterReading.station_id == old.id)
                                             & MeterReading.session.is_null()).execute()
                 old.delete_instance(recursive=True)
+    if not approved and pending.count() >= pending_max:
+        # Every listed id is online (or has history): the list keeps its bound, the newcomer
+        # waits until one goes.
+        raise Unavailable("the list of stations waiting for approval is full")
     try:
         with Station._meta.database.atomic():
             st = Station.create(cpid=cpid, key=station_key(cpid), approved=approved)

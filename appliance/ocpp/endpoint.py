@@ -13,7 +13,10 @@ from aiohttp import WSMsgType, web
 
 from appliance import keys
 from appliance.charging import stations
+from appliance.config import Settings
 from appliance.db.models import utcnow
+from appliance.errors import Unavailable
+from appliance.ocpp.guard import GATE, MessageBudget
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
 
@@ -99,7 +102,7 @@ def _refuse(status: int, text: str) -> web.Response:
 
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     app = request.app
-    settings, database, hub = app[keys.SETTINGS], app[keys.DATABASE], app[keys.HUB]
+    database = app[keys.DATABASE]
     cpid = request.match_info["cpid"]
     if not stations.valid_cpid(cpid):
         return _refuse(404, "not a valid charge point id")
@@ -124,22 +127,60 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
     if chosen is None and (offered or not (auth and auth.allow_no_subprotocol)):
         return _refuse(400, f"offer one of these subprotocols: {', '.join(SUBPROTOCOLS)}")
-    if auth is None:
-        if settings.unknown_station_policy == "reject":
-            return _refuse(404, "unknown charge point id")
-        auth = await database.run(stations.admit_unknown, cpid, settings.unknown_station_policy,
-                                  settings.pending_list_max)
-        log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
+    if auth is not None and auth.approved:
+        return await _open(request, auth, chosen)
+    return await _open_unapproved(request, cpid, auth, chosen)
+
+
+async def _open_unapproved(request: web.Request, cpid: str, auth: stations.StationAuth | None,
+                           chosen: str | None) -> web.StreamResponse:
+    """An unknown or pending station: its connections are bounded per address and in total,
+    and the approval list at its length; nothing it does is honoured until staff approve it."""
+    app = request.app
+    settings, database, gate = app[keys.SETTINGS], app[keys.DATABASE], app[GATE]
+    if auth is None and settings.unknown_station_policy == "reject":
+        return _refuse(404, "unknown charge point id")
+    address = request.remote or "?"
+    refusal = gate.admit(address)
+    if refusal is not None:
+        log.warning("%s: refused from %s: %s", cpid, address, refusal)
+        return _refuse(503, refusal)
+    try:
+        if auth is None:
+            try:
+                auth = await database.run(stations.admit_unknown, cpid,
+                                          settings.unknown_station_policy,
+                                          settings.pending_list_max)
+            except Unavailable as err:
+                log.warning("%s: refused from %s: %s", cpid, address, err.message)
+                return _refuse(503, err.message)
+            log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
+        return await _open(request, auth, chosen)
+    finally:
+        gate.release(address)
+
+
+async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None
+                ) -> web.StreamResponse:
+    settings, hub = request.app[keys.SETTINGS], request.app[keys.HUB]
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
-    conn = ChargePoint16(cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
+    conn = ChargePoint16(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
                          auth.registration, auth.managed)
     conn.connector_limit = stations.connector_limit(auth.declared_connectors)
-    return await _serve(ws, hub, conn, settings.heartbeat_interval)
+    return await _serve(ws, hub, conn, settings)
 
 
-async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heartbeat_s: int
+def _silence_limit(conn: ChargePoint16, settings: Settings) -> float:
+    """Offline after twice the interval we gave it plus 30 s: a station that is not Accepted
+    has the short pending interval, so a silent pending socket goes soon."""
+    interval = settings.heartbeat_interval if conn.registration == "Accepted" \
+        else settings.pending_interval
+    return 2 * interval + 30
+
+
+async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, settings: Settings
                  ) -> web.WebSocketResponse:
     cpid = conn.id
 
@@ -151,20 +192,23 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heart
     await hub.connection_opened(conn)
     conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
     log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
-    silence_limit = 2 * heartbeat_s + 30
+    budget = MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
+                           settings.charger_throttle_limit)
     try:
         while True:
+            silence_limit = _silence_limit(conn, settings)
             try:
                 msg = await ws.receive(timeout=silence_limit)
             except TimeoutError:
                 log.warning("%s: silent for %d s; closing", cpid, silence_limit)
                 break
-            if msg.type == WSMsgType.TEXT:
-                await conn.route_message(msg.data)
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if not await _within_budget(ws, conn, budget):
+                    break
+                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
+                                         else msg.data.decode("utf-8", "replace"))
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await conn.route_message(msg.data.decode("utf-8", "replace"))
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                               WSMsgType.ERROR):
                 break
@@ -176,3 +220,21 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heart
             await ws.close()
         log.info("%s: disconnected at %s", cpid, utcnow().isoformat())
     return ws
+
+
+async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16,
+                         budget: MessageBudget) -> bool:
+    """Wait out the charger's message budget; False (closed with 1008) once it has been held
+    at its rate for too long. A busy connection also lets the others have a turn: a socket
+    whose frames are already buffered would otherwise be served without the loop switching."""
+    wait = budget.take()
+    if wait > 0.0:
+        if budget.exhausted:
+            log.warning("%s: held at its message rate for %.0f s; disconnecting", conn.id,
+                        budget.throttled_s)
+            await ws.close(code=1008, message=b"message rate exceeded")
+            return False
+        await asyncio.sleep(wait)
+    elif budget.busy:
+        await asyncio.sleep(0)
+    return True
