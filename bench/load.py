@@ -14,10 +14,11 @@ Scenarios (run in this order with --scenario all, the default):
   saturation  every charger sends its next message as soon as the answer to the last one came
               (MeterValues in a transaction, Heartbeat, StatusNotification), for --duration s.
   noisy       a noisy neighbour: every charger sends MeterValues every --noisy-interval s (and
-              a Heartbeat every --heartbeat-every of them) for --duration s; in the second half
-              one more charger floods Heartbeats without waiting for answers. The steady
-              chargers' latency alone and beside the flooder, in the same run; --noisy-runs
-              runs, their median and spread (not part of "all").
+              a Heartbeat every --heartbeat-every of them) for --duration s; the first third
+              settles, in the last third one more charger floods Heartbeats without waiting for
+              answers. The steady chargers' latency alone (second third) and beside the flooder
+              (last third), in the same run; --noisy-runs runs, their median and spread (not
+              part of "all").
 
 Per scenario it prints: messages per second answered, latency p50/p95/p99/max, errors
 (CALLERRORs, timeouts, refused or dropped connections, rejected boots or tags), the server's RSS
@@ -274,8 +275,10 @@ class Stats:
     first_send: float = float("inf")
     last_answer: float = 0.0
     record: bool = True
-    # noisy: latencies of calls sent before / after `split_at` (the flooder starts there)
+    # noisy: latencies of calls sent before / after `split_at` (the flooder starts there);
+    # none before `warm_until` (the first third: the site settling after its set-up)
     split_at: float = float("inf")
+    warm_until: float = 0.0
     alone: array.array = field(default_factory=lambda: array.array("d"))
     flooded: array.array = field(default_factory=lambda: array.array("d"))
 
@@ -283,7 +286,7 @@ class Stats:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
     def answered(self, action: str, sent: float, at: float) -> None:
-        if not self.record:
+        if not self.record or sent < self.warm_until:
             return
         ms = (at - sent) * 1000.0
         self.latencies.append(ms)
@@ -480,7 +483,9 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
         await asyncio.sleep(max(0.0, begin - time.time()))
         t_begin = time.perf_counter()
         end = t_begin + plan.duration
-        stats.split_at = t_begin + plan.duration / 2
+        if plan.scenario == NOISY:
+            stats.warm_until = t_begin + plan.duration / 3
+            stats.split_at = t_begin + plan.duration * 2 / 3
 
         async def boot_one(c: Charger) -> None:
             if await c.connect(session):
@@ -595,7 +600,7 @@ def worker_main(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done: Any,
 
 async def flood(ws_base: str, cpid: str, go: Any, start_at: Any, duration: float,
                 results: Any) -> None:
-    """The noisy neighbour: from the middle of the run, Heartbeats at FLOOD_RATE a second
+    """The noisy neighbour: for the last third of the run, Heartbeats at FLOOD_RATE a second
     without waiting for answers, until the end or until the server closes the socket."""
     loop = asyncio.get_running_loop()
     auth = base64.b64encode(f"{cpid}:{PASSWORD}".encode()).decode()
@@ -604,7 +609,7 @@ async def flood(ws_base: str, cpid: str, go: Any, start_at: Any, duration: float
             f"{ws_base}/{cpid}", protocols=("ocpp1.6",), heartbeat=None,
             headers={"Authorization": f"Basic {auth}"}) as ws:
         await loop.run_in_executor(None, go.wait)
-        await asyncio.sleep(max(0.0, start_at.value + duration / 2 - time.time()))
+        await asyncio.sleep(max(0.0, start_at.value + duration * 2 / 3 - time.time()))
         end = start_at.value + duration
 
         async def read() -> None:

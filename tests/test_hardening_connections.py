@@ -13,9 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
 
 from appliance.app import create_app, server_options
-from tests.charger import ws_url
+from tests.charger import ClientTransport, SimCharger, ws_url
 from tests.conftest import Api, add_station, basic_auth, make_token
 
 
@@ -143,3 +146,41 @@ async def test_a_flooding_charger_is_throttled_and_disconnected(start_app: Any,
     assert answers < 20_000
     latencies.sort()
     assert latencies[len(latencies) // 2] < 0.05 and latencies[-1] < 1.0, latencies
+
+
+class NoKeyCharger(SimCharger):
+    """A charger whose firmware cannot take an AuthorizationKey."""
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, **kw: Any) -> call_result.ChangeConfiguration:
+        await self._behave("ChangeConfiguration", kw)
+        if kw["key"] == "AuthorizationKey":
+            return call_result.ChangeConfiguration(status="NotSupported")
+        self.configuration[kw["key"]] = kw["value"]
+        return call_result.ChangeConfiguration(status="Accepted")
+
+
+async def test_approval_without_a_key_leaves_no_station_open(server: TestServer,
+                                                             api: Api) -> None:
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(ws_url(server, "NOKEY-1"), protocols=("ocpp1.6",))
+        cp = NoKeyCharger("NOKEY-1", ClientTransport(ws))
+        task = asyncio.create_task(cp.start())
+        try:
+            assert (await cp.boot()).status == "Pending"
+            status, body = await api.request("PATCH", "/stations/NOKEY-1", {"approved": True})
+            assert status == 409, body
+            assert "NotSupported" in json.dumps(body)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+            await ws.close()
+    station = await api.get("/stations/NOKEY-1")
+    assert station["approved"] is False and station["has_password"] is False
+    # Offline, it cannot take a key either: approval is refused the same way.
+    status, _ = await api.request("PATCH", "/stations/NOKEY-1", {"approved": True})
+    assert status == 409
+    # The explicit choices work: a password, or auth_mode "none" (shown in red).
+    ok = await api.patch("/stations/NOKEY-1", {"approved": True, "password": "given-pass-12"})
+    assert ok["approved"] is True and ok["has_password"] is True

@@ -258,6 +258,10 @@ def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: i
 
     if meter_start is not None and meter_stop is not None and fits(meter_stop - meter_start):
         return meter_stop - meter_start, []
+    # More than the charger can deliver in the time: not billed from the readings; flagged
+    # (a start at 0 and a whole odometer at the stop is an offline start that lost its reading).
+    odd = ["implausible_energy"] if meter_start and meter_stop is not None \
+        and meter_stop - meter_start > plausible else []
     end = meter_stop if meter_stop is not None else last_reg
     candidates = []
     if meter_stop is None and meter_start is not None and end is not None:
@@ -268,8 +272,8 @@ def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: i
         candidates.append(last_reg - first_reg)
     for value in candidates:
         if fits(value):
-            return value, ["energy_from_samples"]
-    return 0, ["energy_unknown"]
+            return value, [*odd, "energy_from_samples"]
+    return 0, [*odd, "energy_unknown"]
 
 
 def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: datetime,
@@ -282,8 +286,10 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
         StationNotice.create(station=station_id, kind="stop_unknown_transaction", payload=raw,
                              received_at=received)
         return None, True
-    if session.state == "completed":
+    if session.state == "completed" and session.stop_frame:
         return session, False
+    # Open, or closed without its stop (superseded, stale, by staff): the stop is applied now,
+    # once (its frame is kept, so a repeat finds it), and the caller corrects the money.
     moments = metering.parse_moments(payload.get("transactionData"))
     samples = [s for m in moments for s in m.samples]
     # transactionData repeats readings the charger already sent as MeterValues: only those
@@ -318,6 +324,12 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
                + ([f"{stop_oddity}_meter_stop"] if stop_oddity else []))
     session.save()
     return session, True
+
+
+def station_power(station_id: int) -> int | None:
+    """The most the station delivers, when staff have said (W)."""
+    power = rawsql.get_by_id(Station, station_id).max_power_w
+    return int(power) if power else None
 
 
 def station_clock(station_id: int, skew_limit_s: int) -> Clock:

@@ -22,6 +22,7 @@ from appliance.reports.daily import day_bounds, days
 from appliance.reports.mail import MailSettings, send_report
 from appliance.reports.prune import prune_samples
 from appliance.reports.report import build_report
+from appliance.reports.retention import prune_growing
 from appliance.reports.stats import StatRow, compute_day, from_stored, store_day
 from appliance.reports.tables import csv_text, report_tables, summary_text
 
@@ -44,6 +45,7 @@ class NightlyOutcome:
     days: list[DayOutcome] = field(default_factory=list)
     backup: Path | None = None
     pruned: int = 0
+    retention: dict[str, int] = field(default_factory=dict)
 
 
 def local_today(tz: Any, now: datetime | None = None) -> date:
@@ -190,6 +192,8 @@ async def nightly(database: Database, settings: Any, now: datetime | None = None
     await asyncio.to_thread(keep_backups, folder, site.backups_keep)
     cutoff = now - timedelta(days=site.sample_retention_days)
     outcome.pruned = await prune_samples(database, cutoff)
-    log.info("nightly job: %d days, backup %s, %d samples pruned", len(outcome.days),
-             outcome.backup.name, outcome.pruned)
+    outcome.retention = await prune_growing(database, now)
+    log.info("nightly job: %d days, backup %s, %d samples pruned, past retention: %s",
+             len(outcome.days), outcome.backup.name, outcome.pruned,
+             ", ".join(f"{n} {t}" for t, n in outcome.retention.items() if n) or "none")
     return outcome

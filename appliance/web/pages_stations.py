@@ -12,7 +12,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.charging import admin
 from appliance.db.models import StatusEvent
-from appliance.errors import ApplianceError, InvalidInput
+from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.reports.stats import station_daily
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
@@ -143,7 +143,7 @@ async def station_settings(request: web.Request) -> web.StreamResponse:
         fields["password"] = str(form["password"])
     try:
         await request.app[keys.DATABASE].run(admin.update_station, cpid, fields)
-    except InvalidInput as err:
+    except (InvalidInput, Conflict) as err:
         return await station_page(request, {"ok": False, "action": "settings",
                                             "text": err.message}, 400)
     staff = current_staff(request)

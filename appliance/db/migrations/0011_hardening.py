@@ -2,7 +2,8 @@
 64-bit integer): a CHECK constraint on PostgreSQL, whose BIGINT already keeps them whole, and
 on SQLite, which cannot add a constraint to a table and would otherwise store a float, triggers
 that refuse such a write the same way. Rows written before stay as they are (`appliance check`
-names them). A station's connector count as it declares it (NumberOfConnectors)."""
+names them). A station's connector count as it declares it (NumberOfConnectors), and its
+power as staff know it (energy beyond it is implausible)."""
 from peewee import *
 
 LIMIT = 2 ** 62
@@ -18,7 +19,8 @@ def _is_postgres(db):
 
 def up(migrator, db):
     migrator.migrate(
-        migrator.add_column('station', 'declared_connectors', IntegerField(null=True)))
+        migrator.add_column('station', 'declared_connectors', IntegerField(null=True)),
+        migrator.add_column('station', 'max_power_w', IntegerField(null=True)))
     for table, column in MONEY_COLUMNS:
         name = f'money_{table}_{column}'
         if _is_postgres(db):
@@ -43,4 +45,5 @@ def down(migrator, db):
         else:
             db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}_insert"')
             db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}_update"')
-    migrator.migrate(migrator.drop_column('station', 'declared_connectors'))
+    migrator.migrate(migrator.drop_column('station', 'declared_connectors'),
+                     migrator.drop_column('station', 'max_power_w'))
