@@ -3,7 +3,8 @@ of its ledger, and every finished commercial session charged exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from peewee import fn
 
@@ -49,12 +50,13 @@ def _money_in_range() -> list[tuple[bool, str]]:
     from appliance.billing.ledger import MONEY_DB_LIMIT
     from appliance.db.models import Account, LedgerEntry
 
-    bad = []
-    for model, column in ((Account, Account.balance), (Account, Account.held),
-                          (LedgerEntry, LedgerEntry.amount)):
-        rows = (model.select(model.id).where((column > MONEY_DB_LIMIT)
-                                             | (column < -MONEY_DB_LIMIT)).tuples())
-        bad.extend(f"{model._meta.table_name} {row_id}: {column.name} out of range"
-                   for (row_id,) in rows)
+    bad: list[str] = []
+    columns: tuple[tuple[Any, Any], ...] = ((Account, Account.balance), (Account, Account.held),
+                                            (LedgerEntry, LedgerEntry.amount))
+    for model, column in columns:
+        rows: Iterable[tuple[int]] = (model.select(model.id).where(
+            (column > MONEY_DB_LIMIT) | (column < -MONEY_DB_LIMIT)).tuples())
+        bad.extend(f"{model._meta.table_name} {row[0]}: {column.name} out of range"
+                   for row in rows)
     return [(not bad, f"money: {len(bad)} values out of range"),
             *((False, line) for line in bad)]

@@ -4,6 +4,7 @@ posts the row, so they can never drift apart while the writer runs one job at a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,13 +94,15 @@ def ledger_sums(account_id: int) -> tuple[int, int]:
     """(balance, held) derived from the ledger itself."""
     query = LedgerEntry.select(LedgerEntry.kind, fn.SUM(LedgerEntry.amount)).where(
         LedgerEntry.account == account_id)
+    sums: dict[str, int] = {}
     try:
-        sums = dict(query.group_by(LedgerEntry.kind).tuples())
+        grouped: Iterable[tuple[str, int]] = query.group_by(LedgerEntry.kind).tuples()
+        sums = dict(grouped)
     except (OverflowError, OperationalError):
         # SQLite's SUM stops at 2^63; rows from before the bounds can pass it: sum them here.
-        sums = {}
-        for kind, amount in (LedgerEntry.select(LedgerEntry.kind, LedgerEntry.amount)
-                             .where(LedgerEntry.account == account_id).tuples()):
+        rows: Iterable[tuple[str, int]] = (LedgerEntry.select(LedgerEntry.kind, LedgerEntry.amount)
+                                           .where(LedgerEntry.account == account_id).tuples())
+        for kind, amount in rows:
             sums[kind] = sums.get(kind, 0) + int(amount)
     return (int(sum(sums.get(k) or 0 for k in BALANCE_KINDS)),
             int(sum(sums.get(k) or 0 for k in HOLD_KINDS)))

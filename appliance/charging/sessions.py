@@ -22,6 +22,7 @@ from appliance.db.models import (
     MeterReading,
     Station,
     StationNotice,
+    StatusEvent,
     utcnow,
 )
 
@@ -317,6 +318,8 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     session.stop_reason = str(payload.get("reason") or "Local")[:32]
     session.stop_id_tag = str(payload.get("idTag") or "")[:20]
     session.energy_wh = energy
+    if not time_flags and charger_time is not None:
+        _unflag_replayed_available(session, charger_time)
     session.state = "completed"
     session.stop_frame = raw
     session.updated_at = received
@@ -324,6 +327,21 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
                + ([f"{stop_oddity}_meter_stop"] if stop_oddity else []))
     session.save()
     return session, True
+
+
+def _unflag_replayed_available(session: ChargingSession, stopped: datetime) -> None:
+    """After an outage a charger may replay its queued "Available" before its queued stop: by
+    its own (plausible) times the stop came first, so the status was no oddity."""
+    if "available_while_open" not in session.flags.split(","):
+        return
+    available = (StatusEvent.select(fn.MIN(StatusEvent.charger_time)).where(
+        (StatusEvent.station == session.station_id)
+        & (StatusEvent.connector_id == session.connector_id)
+        & (StatusEvent.status == "Available")
+        & (StatusEvent.received_at >= session.received_start_at)).scalar())
+    if available is not None and stopped <= available:
+        session.flags = ",".join(f for f in session.flags.split(",")
+                                 if f != "available_while_open")
 
 
 def station_power(station_id: int) -> int | None:

@@ -5,8 +5,10 @@ failed logins live in memory, bounded per address (ocpp.endpoint.LoginLimiter)."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from peewee import Field, Model
 
@@ -42,16 +44,18 @@ UNKNOWN_TAGS_MAX = 1000  # the newest kept, whatever their age: garbage tags can
 
 
 def _delete_chunk(rule: Rule, cutoff: datetime) -> int:
-    model = rule.model
-    ids = model.select(model._meta.primary_key).where(rule.moment < cutoff).limit(CHUNK)
-    return int(model.delete().where(model._meta.primary_key.in_(
-        [i for (i,) in ids.tuples()])).execute())
+    model: Any = rule.model
+    key = model._meta.primary_key
+    rows: Iterable[tuple[int]] = model.select(key).where(rule.moment < cutoff).limit(
+        CHUNK).tuples()
+    return int(model.delete().where(key.in_([row[0] for row in rows])).execute())
 
 
 def _unknown_tags_over_bound() -> int:
-    extra = [i for (i,) in UnknownTag.select(UnknownTag.id)
-             .order_by(UnknownTag.last_seen_at.desc(), UnknownTag.id.desc())
-             .offset(UNKNOWN_TAGS_MAX).limit(CHUNK).tuples()]
+    rows: Iterable[tuple[int]] = (UnknownTag.select(UnknownTag.id)
+                                  .order_by(UnknownTag.last_seen_at.desc(), UnknownTag.id.desc())
+                                  .offset(UNKNOWN_TAGS_MAX).limit(CHUNK).tuples())
+    extra = [row[0] for row in rows]
     return int(UnknownTag.delete().where(UnknownTag.id.in_(extra)).execute()) if extra else 0
 
 

@@ -3,7 +3,8 @@
 on SQLite, which cannot add a constraint to a table and would otherwise store a float, triggers
 that refuse such a write the same way. Rows written before stay as they are (`appliance check`
 names them). A station's connector count as it declares it (NumberOfConnectors), and its
-power as staff know it (energy beyond it is implausible)."""
+power as staff know it (energy beyond it is implausible). Daily rows count refused starts apart
+from sessions."""
 from peewee import *
 
 LIMIT = 2 ** 62
@@ -20,7 +21,8 @@ def _is_postgres(db):
 def up(migrator, db):
     migrator.migrate(
         migrator.add_column('station', 'declared_connectors', IntegerField(null=True)),
-        migrator.add_column('station', 'max_power_w', IntegerField(null=True)))
+        migrator.add_column('station', 'max_power_w', IntegerField(null=True)),
+        migrator.add_column('daily_stat', 'refused', IntegerField(default=0)))
     for table, column in MONEY_COLUMNS:
         name = f'money_{table}_{column}'
         if _is_postgres(db):
@@ -46,4 +48,5 @@ def down(migrator, db):
             db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}_insert"')
             db.execute_sql(f'DROP TRIGGER IF EXISTS "{name}_update"')
     migrator.migrate(migrator.drop_column('station', 'declared_connectors'),
-                     migrator.drop_column('station', 'max_power_w'))
+                     migrator.drop_column('station', 'max_power_w'),
+                     migrator.drop_column('daily_stat', 'refused'))
