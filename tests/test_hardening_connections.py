@@ -17,7 +17,7 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from appliance.app import create_app, server_options
+from appliance.app import create_app
 from tests.charger import ClientTransport, SimCharger, ws_url
 from tests.conftest import Api, add_station, basic_auth, make_token
 
@@ -69,6 +69,8 @@ async def test_unapproved_connections_and_the_pending_list_keep_their_bound(
 
 async def test_a_slow_upgrade_is_cut_off(aiohttp_server: Any, make_settings: Any,
                                          backend_url: Any) -> None:
+    from appliance.app import server_options  # new with issue 15; the module runs without it
+
     settings = make_settings(upgrade_timeout=1.0)
     server = await aiohttp_server(create_app(settings), host="127.0.0.1",
                                   **server_options(settings))

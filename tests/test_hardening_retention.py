@@ -23,7 +23,6 @@ from appliance.db.models import (
 )
 from appliance.ocpp.endpoint import LoginLimiter
 from appliance.reports.nightly import nightly
-from appliance.reports.retention import RULES, UNKNOWN_TAGS_MAX
 from tests.conftest import Api, add_station, eventually
 
 
@@ -62,6 +61,8 @@ def _ages() -> dict[str, Any]:
 
 
 async def test_the_nightly_job_prunes_every_growing_table(server: TestServer) -> None:
+    from appliance.reports.retention import RULES, UNKNOWN_TAGS_MAX
+
     database, settings = server.app[keys.DATABASE], server.app[keys.SETTINGS]
     assert {r.model._meta.table_name for r in RULES} >= {
         "idempotency_record", "unknown_tag", "audit_log", "station_notice", "security_event"}

@@ -20,15 +20,16 @@ from hypothesis import strategies as st
 
 from appliance import keys
 from appliance.app import open_database
+from appliance.config import SETTING_FIELDS
 from appliance.db.maintenance import check
 from tests.charger import ws_url
 from tests.conftest import Api, add_station, basic_auth, make_token
 from tests.money_fixtures import driver_with_card, site_tariff
 
 # --- what a charger may send --------------------------------------------------------------------
-BIG = [0, 1, -1, 2, 7, 2**31 - 1, 2**31, -(2**31), 2**53, 2**63 - 1, 2**63, -(2**63), 2**64,
-       10**30]
-INTS = st.one_of(st.sampled_from(BIG), st.integers(-(2**70), 2**70), st.integers(0, 3))
+EXTREME = [-1, 2**31 - 1, 2**31, -(2**31), 2**53, 2**63 - 1, 2**63, -(2**63), 2**64, 10**30]
+# Extremes about half the time: they are what broke the server.
+INTS = st.one_of(st.sampled_from(EXTREME), st.integers(0, 3), st.integers(-(2**70), 2**70))
 TIMES = st.one_of(
     st.sampled_from(["2026-11-25T10:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
                      "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-10:00", "", "soon",
@@ -112,7 +113,7 @@ BROKEN = st.one_of(
     st.sampled_from(["[]", "[2]", "[3, \"nobody\", {}]", "[4, \"x\", \"E\", \"d\", {}]",
                      '[2, "x", "Heartbeat", {}, 1]', "[2, 5, \"Heartbeat\", {}]",
                      "[2, \"x\", \"FlyToTheMoon\", {}]", "[2, \"x\", \"Reset\", {}]"]))
-FRAMES = st.one_of(VALID, BROKEN)
+FRAMES = st.one_of(VALID, VALID, BROKEN)  # mostly schema-valid: the answers matter most
 
 
 def _schema_valid(frame: str) -> bool:
@@ -158,7 +159,9 @@ class Link:
 
 async def test_hostile_frames_never_break_the_connection_or_the_books(
         start_app: Any, make_settings: Any) -> None:
-    app_settings = make_settings(charger_message_rate=100_000.0, charger_message_burst=100_000)
+    # Not a test of the message budget: lift it (where the setting exists at all).
+    budget = {"charger_message_rate": 100_000.0, "charger_message_burst": 100_000}
+    app_settings = make_settings(**{k: v for k, v in budget.items() if k in SETTING_FIELDS})
     server = await start_app(app_settings)
     token = await make_token(server)
     loop = asyncio.get_running_loop()
