@@ -75,8 +75,7 @@ async def test_the_nightly_job_prunes_every_growing_table(server: TestServer) ->
                      "notice": [2], "unknown": UNKNOWN_TAGS_MAX}
 
 
-async def test_the_frame_log_keeps_its_bound(start_app: Any, make_settings: Any,
-                                             charger: Any) -> None:
+async def test_the_frame_log_keeps_its_bound(start_app: Any, make_settings: Any) -> None:
     server = await start_app(make_settings(frame_log_size=20))
     from tests.charger import connect_charger
     from tests.conftest import make_token

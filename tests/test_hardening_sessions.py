@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -122,4 +123,30 @@ async def test_energy_beyond_the_chargers_power_is_flagged_not_billed(
         assert "implausible_energy" in session["flags"]
         assert session["energy_wh"] == 30  # billed from the samples, as a suspect session
         assert (await account(api, money["id"]))["balance"] == 100_000 - 60  # 0.03 kWh at 20
+    await ledger_true(server)
+
+
+async def test_an_available_connector_ends_its_open_session_after_a_grace(
+        server: TestServer, api: Api, money: dict[str, Any]) -> None:
+    from appliance import keys
+    from appliance.billing.closing import close_stale
+    from appliance.db.models import ChargingSession, Connector, utcnow
+
+    database = server.app[keys.DATABASE]
+    async with raw_charger(server, api, "IDLE-1") as cp:
+        tx, _ = await _start(cp, "CARD1", 1000, "2026-11-25T10:00:00Z")
+        await cp.call("MeterValues", {"connectorId": 1, "transactionId": tx, "meterValue": [
+            {"timestamp": "2026-11-25T10:30:00Z", "sampledValue": [{"value": "2000"}]}]})
+        await _status(cp, "Available")  # and no StopTransaction ever comes
+    assert await database.run(close_stale, utcnow(), 48) == 0  # within the grace: waits
+
+    def age() -> None:  # the session began an hour ago; Available came 20 minutes ago
+        ChargingSession.update(started_at=utcnow() - timedelta(hours=1)).execute()
+        Connector.update(status_at=utcnow() - timedelta(minutes=20)).execute()
+
+    await database.run(age)
+    assert await database.run(close_stale, utcnow(), 48) == 1
+    session = await _session(api, "IDLE-1", tx)
+    assert session["state"] == "completed" and "superseded" in session["flags"]
+    assert (await account(api, money["id"]))["balance"] == 100_000 - 2000  # 1 kWh at 20
     await ledger_true(server)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from importlib import resources
 from typing import Any
 
@@ -19,9 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance import keys
-from appliance.app import open_database
 from appliance.config import SETTING_FIELDS
-from appliance.db.maintenance import check
 from tests.charger import ws_url
 from tests.conftest import Api, add_station, basic_auth, make_token
 from tests.money_fixtures import driver_with_card, site_tariff
@@ -190,14 +190,15 @@ async def test_hostile_frames_never_break_the_connection_or_the_books(
 
             await asyncio.to_thread(hostile)
             assert not ws.closed
-    report = await asyncio.to_thread(_check, server)
-    assert report.ok, report.lines
+    code, out = await _appliance_check(server.app[keys.SETTINGS])
+    assert code == 0, out
 
 
-def _check(server: Any) -> Any:
-    """What `appliance check` runs, on its own connection like the command does."""
-    database = open_database(server.app[keys.SETTINGS])
-    try:
-        return check(database)
-    finally:
-        database.db.close()
+async def _appliance_check(settings: Any) -> tuple[int, str]:
+    """`appliance check`, the command itself, on the server's data (while it serves)."""
+    env = {**os.environ, "APPLIANCE_DATABASE_URL": settings.database_url or ""}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "appliance", "check", "--data-dir", settings.data_dir, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    return int(proc.returncode or 0), out.decode()

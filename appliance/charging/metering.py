@@ -74,7 +74,11 @@ def _number(raw: str, scale: float) -> float | None:
         value = float(raw) * scale
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):
+        return None
+    # Far below a milliwatt-hour is zero: a subnormal float such as 1e-320 is refused by
+    # PostgreSQL ("underflow") and would fail the whole report.
+    return value if abs(value) >= 1e-9 else 0.0
 
 
 def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sample:

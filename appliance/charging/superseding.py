@@ -42,6 +42,24 @@ def supersede(session: ChargingSession, at: datetime) -> list[ChargingSession]:
     return closed
 
 
+# Statuses that end a transaction on the connector, once held for the grace period (a queued
+# StopTransaction may still be on its way).
+ENDING_STATUSES = ("Available", "Unavailable")
+
+
+def idle_suspects(status_before: datetime) -> list[int]:
+    """Suspect sessions whose connector has reported a status that cannot coexist with a
+    transaction since before `status_before` (and since the session started)."""
+    query = (ChargingSession.select(ChargingSession.id)
+             .join(Connector, on=((Connector.station == ChargingSession.station)
+                                  & (Connector.connector_id == ChargingSession.connector_id)))
+             .where((ChargingSession.state == "suspect")
+                    & Connector.status.in_(ENDING_STATUSES)
+                    & (Connector.status_at < status_before)
+                    & (Connector.status_at > ChargingSession.started_at)))
+    return [s.id for s in query]
+
+
 def charging_elsewhere(id_tag_key: str, station_id: int, connector_id: int | None) -> bool:
     """Is this card really charging somewhere else right now?"""
     rows = rawsql.select_in(
