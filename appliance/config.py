@@ -58,7 +58,7 @@ class Settings:
         15.0, "Seconds a client has to send its request after connecting (a slow WebSocket "
         "upgrade is cut off); also how long an idle page connection is kept.")
     charger_message_rate: float = _setting(
-        50.0, "Messages a second one charger may send on average; past it, its messages wait.")
+        100.0, "Messages a second one charger may send on average; past it, its messages wait.")
     charger_message_burst: int = _setting(
         200, "Messages one charger may send at once above its rate (a reconnect's backlog).")
     charger_throttle_limit: float = _setting(

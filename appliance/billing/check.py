@@ -4,7 +4,7 @@ of its ledger, and every finished commercial session charged exactly once."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from peewee import fn
 
@@ -54,7 +54,7 @@ def _money_in_range() -> list[tuple[bool, str]]:
     columns: tuple[tuple[Any, Any], ...] = ((Account, Account.balance), (Account, Account.held),
                                             (LedgerEntry, LedgerEntry.amount))
     for model, column in columns:
-        rows: Iterable[tuple[int]] = (model.select(model.id).where(
+        rows = cast(Iterable[tuple[int]], model.select(model.id).where(
             (column > MONEY_DB_LIMIT) | (column < -MONEY_DB_LIMIT)).tuples())
         bad.extend(f"{model._meta.table_name} {row[0]}: {column.name} out of range"
                    for row in rows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from peewee import IntegrityError, OperationalError, PostgresqlDatabase, fn
 
@@ -96,12 +96,12 @@ def ledger_sums(account_id: int) -> tuple[int, int]:
         LedgerEntry.account == account_id)
     sums: dict[str, int] = {}
     try:
-        grouped: Iterable[tuple[str, int]] = query.group_by(LedgerEntry.kind).tuples()
+        grouped = cast(Iterable[tuple[str, int]], query.group_by(LedgerEntry.kind).tuples())
         sums = dict(grouped)
     except (OverflowError, OperationalError):
         # SQLite's SUM stops at 2^63; rows from before the bounds can pass it: sum them here.
-        rows: Iterable[tuple[str, int]] = (LedgerEntry.select(LedgerEntry.kind, LedgerEntry.amount)
-                                           .where(LedgerEntry.account == account_id).tuples())
+        rows = cast(Iterable[tuple[str, int]], LedgerEntry.select(
+            LedgerEntry.kind, LedgerEntry.amount).where(LedgerEntry.account == account_id).tuples())
         for kind, amount in rows:
             sums[kind] = sums.get(kind, 0) + int(amount)
     return (int(sum(sums.get(k) or 0 for k in BALANCE_KINDS)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from peewee import Field, Model
 
@@ -46,15 +46,15 @@ UNKNOWN_TAGS_MAX = 1000  # the newest kept, whatever their age: garbage tags can
 def _delete_chunk(rule: Rule, cutoff: datetime) -> int:
     model: Any = rule.model
     key = model._meta.primary_key
-    rows: Iterable[tuple[int]] = model.select(key).where(rule.moment < cutoff).limit(
-        CHUNK).tuples()
+    rows = cast(Iterable[tuple[int]],
+                model.select(key).where(rule.moment < cutoff).limit(CHUNK).tuples())
     return int(model.delete().where(key.in_([row[0] for row in rows])).execute())
 
 
 def _unknown_tags_over_bound() -> int:
-    rows: Iterable[tuple[int]] = (UnknownTag.select(UnknownTag.id)
-                                  .order_by(UnknownTag.last_seen_at.desc(), UnknownTag.id.desc())
-                                  .offset(UNKNOWN_TAGS_MAX).limit(CHUNK).tuples())
+    rows = cast(Iterable[tuple[int]], UnknownTag.select(UnknownTag.id)
+                .order_by(UnknownTag.last_seen_at.desc(), UnknownTag.id.desc())
+                .offset(UNKNOWN_TAGS_MAX).limit(CHUNK).tuples())
     extra = [row[0] for row in rows]
     return int(UnknownTag.delete().where(UnknownTag.id.in_(extra)).execute()) if extra else 0
 
