@@ -11,30 +11,34 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance import clock, keys, notify
+from appliance import background, keys, notify
+from appliance.billing import qr
+from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
+from appliance.billing.settlement import sweep
 from appliance.config import Settings
-from appliance.db import maintenance
+from appliance.db import clock, maintenance
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import defaults_from, load_site
+from appliance.errors import ApplianceError
 from appliance.events import EventBus
-from appliance.ocpp.endpoint import LIMITER, LoginLimiter, ocpp_endpoint
-from appliance.ocpp.guard import GATE, PendingGate
+from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
+from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
+from appliance.web.admin.desk import apply_stored_form
 from appliance.web.middleware import error_middleware
-from appliance.web.pages_desk import apply_stored_form
-from appliance.web.pages_driver import start_sweeper
 from appliance.web.routes import setup_routes
-from appliance.web.security import LoginThrottle, Signer, load_secret
-from appliance.web.session import SIGNER, THROTTLE, session_middleware
-from appliance.web.templating import JINJA, make_environment
+from appliance.web.security import LoginThrottle, Signer, load_secret, security_headers
+from appliance.web.session import session_middleware
+from appliance.web.templating import make_environment
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 3600.0
+SWEEP_INTERVAL_S = 5.0
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -49,16 +53,19 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def open_database(settings: Settings) -> Database:
-    """Open the database and bring its schema up to date (after a backup when it has data)."""
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.db_url, batch_max=settings.write_batch_max,
-                        read_threads=settings.read_threads)
-    from appliance.db.schema import ALL_MODELS
-
-    database.db.bind(ALL_MODELS)
-    maintenance.migrate(database, settings.data_path / "backups")
+    """The database with its schema up to date, then money's start-up sweep: any stopped
+    session not settled yet is settled before anything else runs."""
+    database = maintenance.open_migrated(settings)
+    count = database.run_sync(sweep)
     database.db.close()
+    if count:
+        log.warning("settled %d stopped sessions left unsettled", count)
     return database
+
+
+def check_all(database: Database) -> maintenance.CheckReport:
+    """`appliance check`: the database's own check, then the ledger's."""
+    return maintenance.check(database, [check_ledger])
 
 
 async def reader_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -102,6 +109,25 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _sweep_forever(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+        try:
+            expired = await app[keys.DATABASE].run(qr.expire_overdue, utcnow())
+        except ApplianceError as err:
+            log.warning("QR start sweep failed: %s", err.message)
+            continue
+        if expired:
+            log.info("QR starts %s expired: holds released", expired)
+
+
+async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Gives back the holds of QR starts no charger took up in time (the pages also do it
+    lazily, but a driver who walks away leaves no page open)."""
+    async with background.running(_sweep_forever(app), "qr-start-sweeper"):
+        yield
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
     hub = Hub(services)
@@ -131,18 +157,20 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.EVENTS] = EventBus()
     app[keys.CLOCK_BEHIND] = []
-    app[LIMITER] = LoginLimiter()
-    app[GATE] = PendingGate(settings.pending_connections_per_address, settings.pending_list_max)
-    app[JINJA] = make_environment()
-    app[SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
-    app[THROTTLE] = LoginThrottle()
+    app[keys.LIMITER] = LoginLimiter()
+    app[keys.GATE] = PendingGate(settings.pending_connections_per_address,
+                                 settings.pending_list_max)
+    app[keys.JINJA] = make_environment()
+    app[keys.SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
+    app[keys.THROTTLE] = LoginThrottle()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
     app.cleanup_ctx.append(housekeeping_ctx)
-    app.cleanup_ctx.append(start_sweeper)  # releases the holds of QR starts that never began
+    app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
+    app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)
     app.on_startup.append(notify.ready)
     app.on_shutdown.append(notify.stopping)

@@ -105,7 +105,7 @@ def _serve(settings: Settings) -> int:
 
     from appliance import collector, notify
     from appliance.app import create_app, server_options
-    from appliance.web.staff import bootstrap_admin
+    from appliance.people.staff import bootstrap_admin
 
     password = _with_db(settings, bootstrap_admin, settings.admin_password or None)
     if password:
@@ -135,7 +135,7 @@ def _serve(settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.web import tokens
+    from appliance.people import tokens
 
     if args.token_command == "create":
         token = "apl_" + secrets.token_urlsafe(32)
@@ -178,12 +178,11 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(settings: Settings) -> int:
-    from appliance.app import open_database
-    from appliance.db.maintenance import check
+    from appliance.app import check_all, open_database
 
     database = open_database(settings)
     try:
-        report = check(database)
+        report = check_all(database)
     finally:
         database.db.close()  # a PostgreSQL server would otherwise see it dropped, not closed
     print("\n".join(report.lines))
@@ -206,6 +205,37 @@ def cmd_reader_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_migrate_to_postgresql(args: argparse.Namespace, settings: Settings) -> int:
+    """The command: refuse while the service runs (its data dir is locked), copy, verify."""
+    import peewee
+
+    from appliance.app import open_database
+    from appliance.billing.check import check_ledger
+    from appliance.db.copy import copy_data, verify
+    from appliance.db.database import Database
+    from appliance.db.restore import data_dir_lock
+    from appliance.errors import DatabaseError
+
+    with data_dir_lock(settings.data_path):
+        source = open_database(settings)  # brings the box's own schema up to date first
+        target = Database(args.url)
+        try:
+            copied = copy_data(source, target)
+            result = verify(source, target, [check_ledger])
+        except peewee.PeeweeException as err:
+            raise DatabaseError(f"the copy failed and the target is unchanged: {err}") from err
+        finally:
+            source.db.close()
+            target.db.close()
+    print("\n".join(result.lines))
+    if not result.ok:
+        print("appliance: the copy does not match; keep running on SQLite", flush=True)
+        return 1
+    print(f"copied {sum(copied.values())} rows in {len(copied)} tables. Next: set "
+          "database_url to the new URL in the settings and restart the service.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -222,8 +252,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "restore":
             return cmd_restore(args, settings)
         if args.command == "migrate-to-postgresql":
-            from appliance.db.copy import cmd_migrate_to_postgresql
-
             return cmd_migrate_to_postgresql(args, settings)
         if args.command == "report":
             from appliance.reports.cli_report import cmd_report
@@ -232,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reader-check":
             return cmd_reader_check(args, settings)
         if args.command == "admin":
-            from appliance.web.staff import reset_password
+            from appliance.people.staff import reset_password
 
             password = _with_db(settings, reset_password, args.username, None)
             print(f"new password for {args.username}: {password}")

@@ -94,10 +94,5 @@ class InvalidOcppPayload(ChargerError):
     http_status = 400
 
 
-class MoneyError(ApplianceError):
-    code = "money_error"
-    http_status = 409
-
-
 class ReaderError(ApplianceError):
     code = "reader_error"

@@ -7,13 +7,22 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import asyncio
+    from datetime import timedelta
+
+    import jinja2
+
     from appliance.charging.control import ChargerControl
     from appliance.config import Settings
     from appliance.db.database import Database
     from appliance.db.site import SiteSettings
     from appliance.events import EventBus
+    from appliance.ocpp.endpoint import LoginLimiter
+    from appliance.ocpp.guard import PendingGate
     from appliance.ocpp.hub import Hub
+    from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
+    from appliance.web.security import LoginThrottle, Signer
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
@@ -22,4 +31,11 @@ HUB: web.AppKey[Hub] = web.AppKey("hub")
 CONTROL: web.AppKey[ChargerControl] = web.AppKey("control")
 READER: web.AppKey[ReaderService] = web.AppKey("reader")
 SITE: web.AppKey[SiteSettings] = web.AppKey("site")  # refreshed when staff save settings
-CLOCK_BEHIND: web.AppKey[list] = web.AppKey("clock_behind", list)  # [timedelta] when behind
+CLOCK_BEHIND: web.AppKey[list[timedelta]] = web.AppKey("clock_behind", list)  # [behind] or []
+JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja")
+SIGNER: web.AppKey[Signer] = web.AppKey("session_signer")  # staff page sessions
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")  # staff and driver logins
+LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")  # chargers' Basic auth
+GATE: web.AppKey[PendingGate] = web.AppKey("ocpp_pending_gate")  # unapproved stations' sockets
+SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler")
+WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings

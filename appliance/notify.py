@@ -15,7 +15,6 @@ from aiohttp import web
 from appliance import keys
 
 log = logging.getLogger(__name__)
-WATCHDOG_KEY: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task", asyncio.Task)
 
 
 def notify(state: str) -> bool:
@@ -64,12 +63,12 @@ async def ready(app: web.Application) -> None:
         return
     every = watchdog_interval()
     if every:
-        app[WATCHDOG_KEY] = asyncio.create_task(_watchdog(app, every), name="watchdog")
+        app[keys.WATCHDOG] = asyncio.create_task(_watchdog(app, every), name="watchdog")
 
 
 async def stopping(app: web.Application) -> None:
     notify("STOPPING=1")
-    task = app.get(WATCHDOG_KEY)
+    task = app.get(keys.WATCHDOG)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

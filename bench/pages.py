@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from appliance import keys  # noqa: E402
 from appliance.app import create_app, open_database  # noqa: E402
 from appliance.config import Settings, load_settings  # noqa: E402
+from appliance.people.staff import create_staff  # noqa: E402
 from appliance.reports.nightly import catch_up  # noqa: E402
-from appliance.web.staff import create_staff  # noqa: E402
 from bench.nightly import generate  # noqa: E402
 
 PAGES = {

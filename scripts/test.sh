@@ -25,8 +25,10 @@ if [ "${APPLIANCE_SKIP_IMAGE_CHECK:-}" != 1 ]; then
     as_root env PATH="$PWD/.venv/bin:$PATH" bash image/ci-check.sh
 fi
 
-# Lint first: a style slip fails fast, before the long runs.
+# Lint first: a style slip or an import against the layers fails fast, before the long runs.
 .venv/bin/ruff check appliance tests bench
+.venv/bin/lint-imports  # the contracts in pyproject.toml; ARCHITECTURE.md explains them
+.venv/bin/mypy appliance  # strict, as pyproject.toml configures it
 
 # The suite on SQLite, then again on PostgreSQL: tests/pg.py starts a throwaway cluster
 # (initdb + pg_ctl as the postgres user, 127.0.0.1, fsync off) and gives each test a fresh

@@ -96,6 +96,16 @@ class SimCharger(ChargePoint):
         await self._behave("ClearCache", kw)
         return call_result.ClearCache(status="Accepted")
 
+    @on(Action.unlock_connector)
+    async def on_unlock(self, **kw: Any) -> call_result.UnlockConnector:
+        await self._behave("UnlockConnector", kw)
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.change_availability)
+    async def on_change_availability(self, **kw: Any) -> call_result.ChangeAvailability:
+        await self._behave("ChangeAvailability", kw)
+        return call_result.ChangeAvailability(status="Accepted")
+
     @on(Action.trigger_message)
     async def on_trigger(self, **kw: Any) -> call_result.TriggerMessage:
         await self._behave("TriggerMessage", kw)

@@ -138,7 +138,7 @@ class Api:
 
 
 async def make_token(server: TestServer, role: str = "admin") -> str:
-    from appliance.web.tokens import create_token
+    from appliance.people.tokens import create_token
 
     token = secrets.token_urlsafe(24)
     await server.app[keys.DATABASE].run(create_token, f"test-{role}-{token[:6]}", role, token)

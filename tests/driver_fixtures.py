@@ -16,8 +16,8 @@ from appliance import keys
 from appliance.billing.check import _check
 from appliance.db.models import Hold, LedgerEntry
 from appliance.db.models_driver import QrStart
-from appliance.web.pages_driver_auth import set_pin
-from appliance.web.staff import hash_password
+from appliance.people.drivers import set_pin
+from appliance.people.staff import hash_password
 from tests.conftest import Api, add_station
 from tests.money_fixtures import account, site_tariff
 

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.web.staff import create_staff
+from appliance.people.staff import create_staff
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

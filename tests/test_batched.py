@@ -20,8 +20,9 @@ from peewee import IntegrityError
 from appliance.app import open_database
 from appliance.billing import accounts, ledger, settlement, tariffs
 from appliance.billing import authorize as auth
-from appliance.charging import batched, rawsql, sessions, stations
+from appliance.charging import batched, sessions, stations
 from appliance.charging.admin import create_station
+from appliance.db import fastsql
 from appliance.db.models import (
     Account,
     ChargingSession,
@@ -180,7 +181,7 @@ def test_batches_write_what_one_by_one_writes(make_settings: Any, seed: int) -> 
                         meters)  # personal sessions: the watchdog never stops them
         # The writer's own row-to-session conversion gives what the ORM gives.
         for session in ChargingSession.select():
-            fast = rawsql.select_session(f"{rawsql.col(ChargingSession.id)} = {{p}}",
+            fast = fastsql.select_session(f"{fastsql.col(ChargingSession.id)} = {{p}}",
                                          (session.id,))
             assert fast is not None and fast.__data__ == session.__data__
         return _snapshot(one_ids), _snapshot(many_ids)
@@ -331,7 +332,7 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
 
 
 def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
-    """rawsql.fetch_in / select_in (one JSON row on SQLite) give what iterating the query gives."""
+    """fastsql.fetch_in / select_in (one JSON row on SQLite) give what iterating the query gives."""
     database = open_database(make_settings())
 
     def run() -> None:
@@ -343,10 +344,10 @@ def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
         for model in (ChargingSession, Station, Hold, Account, Driver):
             slow = sorted((m.__data__ for m in model.select()), key=repr)
             ids = [m["id"] for m in slow]
-            fast = sorted((m.__data__ for m in rawsql.fetch_in(model, model.id, ids)), key=repr)
+            fast = sorted((m.__data__ for m in fastsql.fetch_in(model, model.id, ids)), key=repr)
             assert fast == slow and slow, model
         slow_rows = sorted(list(r) for r in Hold.select(Hold.session, Hold.amount).tuples())
-        fast_rows = sorted(rawsql.select_in(Hold, [Hold.session, Hold.amount], Hold.id,
+        fast_rows = sorted(fastsql.select_in(Hold, [Hold.session, Hold.amount], Hold.id,
                                             [h.id for h in Hold.select()]))
         assert fast_rows == slow_rows and slow_rows
 

@@ -8,7 +8,7 @@ import json
 from aiohttp.test_utils import TestServer
 
 from appliance.rfid_reader.uid import ByteOrder, Encoding, UidForm
-from appliance.web.pages_desk import candidates
+from appliance.web.admin.desk import candidates
 from tests.conftest import Api
 from tests.money_fixtures import driver_with_card
 from tests.staff_client import staff_client

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.web.staff import create_staff
+from appliance.people.staff import create_staff
 from tests import browser as browser_fixtures
 from tests.browser import PHONE, SCREENSHOTS, shoot
 from tests.conftest import Api, eventually

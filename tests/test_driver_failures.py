@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from ocpp.v16 import call_result
 
-from appliance.web import pages_driver_start
+from appliance.web.driver import start as pages_driver_start
 from tests.conftest import Api, eventually
 from tests.driver_fixtures import (
     account,
@@ -187,10 +187,10 @@ async def test_no_such_connector(server: TestServer, api: Api, charger: Any) -> 
 async def test_sweeper_gives_back_a_forgotten_hold(server: TestServer, api: Api, charger: Any,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A driver who walks away: the sweeper (a cleanup context) releases the hold anyway."""
-    from appliance.web import pages_driver
+    from appliance import app as wiring
 
     monkeypatch.setattr(pages_driver_start, "START_MARGIN_S", 0.1)
-    monkeypatch.setattr(pages_driver, "SWEEP_INTERVAL_S", 0.1)
+    monkeypatch.setattr(wiring, "SWEEP_INTERVAL_S", 0.1)
     await _ready(api, server, "GONE-1")
     async with charger("GONE-1", "secret-pass-1") as cp, phone(server) as p:
         cp.configuration["ConnectionTimeOut"] = "0"
@@ -198,7 +198,7 @@ async def test_sweeper_gives_back_a_forgotten_hold(server: TestServer, api: Api,
         await cp.status(1, "Available")
         await p.login(PHONE)
         await p.start("GONE-1", 1)
-    sweeper = pages_driver.start_sweeper(server.app)
+    sweeper = wiring.sweeper_ctx(server.app)
     await sweeper.__anext__()
     try:
         async def released() -> bool:

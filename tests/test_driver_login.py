@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from appliance import keys
 from appliance.db.models_driver import DriverLogin
 from appliance.db.site import defaults_from, save_site
-from appliance.web import pages_driver_auth
+from appliance.people import drivers as people_drivers
 from tests.conftest import Api
 from tests.driver_fixtures import PIN, driver_with_pin, phone, site_with_charger
 from tests.staff_client import staff_client
@@ -35,16 +35,16 @@ async def test_phone_and_card_logins(server: TestServer, api: Api) -> None:
 
 async def test_lock_after_repeated_failures(server: TestServer, api: Api,
                                             monkeypatch: Any) -> None:
-    monkeypatch.setattr(pages_driver_auth, "LOCK_AFTER", 3)
+    monkeypatch.setattr(people_drivers, "LOCK_AFTER", 3)
     driver = await driver_with_pin(server, api, "+91 90000 00032")
     for attempt in range(3):
         async with phone(server) as p:
             # Each try from a fresh address key would still count against the driver's login.
-            server.app[pages_driver_auth.THROTTLE]._failures.clear()
+            server.app[keys.THROTTLE]._failures.clear()
             status, html, _ = await p.login("9000000032", f"000{attempt}")
             assert status == 401
     assert "locked" in html
-    server.app[pages_driver_auth.THROTTLE]._failures.clear()
+    server.app[keys.THROTTLE]._failures.clear()
     async with phone(server) as p:
         status, html, _ = await p.login("9000000032", PIN)  # the right PIN no longer opens
         assert status == 401 and "locked" in html
@@ -52,7 +52,7 @@ async def test_lock_after_repeated_failures(server: TestServer, api: Api,
         status, html = await desk.post(f"/drivers/{driver['id']}/pin", {"pin": "2468"},
                                        from_page=f"/drivers/{driver['id']}/pin")
         assert status == 200 and "PIN set" in html
-    server.app[pages_driver_auth.THROTTLE]._failures.clear()
+    server.app[keys.THROTTLE]._failures.clear()
     async with phone(server) as p:
         _, _, path = await p.login("9000000032", "2468")
         assert path == "/me"

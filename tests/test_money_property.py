@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from appliance.billing import accounts, ledger, tariffs
 from appliance.billing import authorize as auth
 from appliance.billing.check import _check
+from appliance.billing.settlement import sweep
 from appliance.db import maintenance
 from appliance.db.database import Database
 from appliance.db.models import ChargingSession, LedgerEntry, Station, utcnow
@@ -137,7 +138,7 @@ def test_any_message_order_keeps_the_ledger_true(database: Database,
     for msg in script:
         if msg[0] == "restart":
             database.db.close()
-            maintenance.startup_sweep(database)
+            database.run_sync(sweep)
         elif msg[0] == "crash":
             with pytest.raises(Crash):
                 database.run_sync(_then_crash, site, msg[1], base)

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.web.staff import create_staff
+from appliance.people.staff import create_staff
 from tests.browser import browser, shoot, shoot_both  # noqa: F401
 from tests.conftest import Api, add_station
 

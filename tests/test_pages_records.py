@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from appliance.web.pages_records import csv_safe
+from appliance.web.export import csv_safe
 from tests.conftest import Api, add_station
 from tests.staff_client import staff_client
 
@@ -132,3 +132,32 @@ async def test_driver_exports_and_fees_today(server: TestServer, api: Api, charg
         assert kinds == ["topup", "charge"]
         _, html = await staff.get("/")
         assert "₹20.00" in html.split('id="fees-today"')[1][:40]
+
+
+async def test_charger_page_commands_reach_the_charger_as_ocpp(server: TestServer, api: Api,
+                                                               charger: Any) -> None:
+    """Each command of the charger page is a ChargerControl verb; the 1.6 charger receives the
+    matching call, and the page shows its answer."""
+    await add_station(api, "CMD-1")
+    forms = [({"command": "reset_soft"}, ("Reset", {"type": "Soft"})),
+             ({"command": "reset_hard"}, ("Reset", {"type": "Hard"})),
+             ({"command": "unlock", "connector_id": "2"}, ("UnlockConnector", {"connector_id": 2})),
+             ({"command": "unavailable", "connector_id": "1"},
+              ("ChangeAvailability", {"connector_id": 1, "type": "Inoperative"})),
+             ({"command": "trigger", "message": "status"},
+              ("TriggerMessage", {"requested_message": "StatusNotification"})),
+             ({"command": "clear_cache"}, ("ClearCache", {})),
+             ({"command": "change_configuration", "key": "HeartbeatInterval", "value": "120"},
+              ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}))]
+    async with charger("CMD-1", "secret-pass-1") as cp, staff_client(server) as admin:
+        await cp.boot()
+        for form, expected in forms:
+            status, body = await admin.post("/stations/CMD-1/command", form)
+            assert status == 200, (form, body)
+            assert cp.received[-1] == expected
+        cp.configuration["MeterValueSampleInterval"] = "60"
+        status, body = await admin.post("/stations/CMD-1/command",
+                                        {"command": "get_configuration"})
+        assert status == 200 and "MeterValueSampleInterval = 60" in body
+        status, body = await admin.post("/stations/CMD-1/command", {"command": "unlock"})
+        assert status == 400 and "Fill in every field" in body

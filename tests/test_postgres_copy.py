@@ -17,6 +17,7 @@ import pytest
 from appliance.app import open_database
 from appliance.billing import accounts, tariffs
 from appliance.billing import authorize as auth
+from appliance.billing.check import check_ledger
 from appliance.cli import main
 from appliance.config import Settings
 from appliance.db import copy as dbcopy
@@ -165,7 +166,7 @@ def test_verify_reports_a_balance_that_differs(box: Settings, pg_url: str) -> No
     try:
         dbcopy.copy_data(source, target, report=lambda line: None)
         target.db.execute_sql("UPDATE account SET balance = balance + 1 WHERE id = 3")
-        result = dbcopy.verify(source, target)
+        result = dbcopy.verify(source, target, [check_ledger])
         assert not result.ok
         assert "FAIL  balances: 12 accounts, 1 differ" in result.lines
         assert any(line.startswith("FAIL  ledger:") for line in result.lines)

@@ -19,6 +19,7 @@ from typing import Any
 import peewee
 import pytest
 
+from appliance.app import check_all
 from appliance.billing import accounts, ledger, qr, settlement, tariffs
 from appliance.charging import sessions
 from appliance.db import maintenance
@@ -193,7 +194,7 @@ def test_racing_processes_lose_nothing_and_stay_above_the_overdraft(
     outcomes, watcher = race(pg_url, made, plans, batch_max=25)
     database.db.bind(ALL_MODELS)
     _assert_ledger_true(database, made, outcomes)
-    report = maintenance.check(database)
+    report = check_all(database)
     assert report.ok, report.lines
     assert watcher.reads > 10 and watcher.lowest is not None
     assert watcher.lowest >= -OVERDRAFT, watcher.lowest

@@ -22,8 +22,8 @@ from appliance.db.site import defaults_from, save_site
 from appliance.reports.cli_report import cmd_report
 from appliance.reports.nightly import nightly, run_day
 from appliance.reports.prune import session_points
-from appliance.reports.scheduler import NIGHTLY_ID, SCHEDULER, scheduler_ctx
-from appliance.web.pages_reports import get_report
+from appliance.reports.scheduler import NIGHTLY_ID, scheduler_ctx
+from appliance.web.admin.reports import get_report
 from tests.test_reports_daily import (
     BERLIN,
     seed_driver,
@@ -138,7 +138,7 @@ async def test_scheduler_catches_up_at_start_and_schedules_the_night(
         days = await database.read(lambda: sorted(r.day for r in DailyReport.select()))
         today = datetime.now(settings.tz).date()
         assert days == [today - timedelta(days=d) for d in (4, 3, 2, 1)]
-        job = app[SCHEDULER].scheduler.get_job(NIGHTLY_ID)
+        job = app[keys.SCHEDULER].scheduler.get_job(NIGHTLY_ID)
         local = job.next_run_time.astimezone(settings.tz)
         assert (local.hour, local.minute) == (2, 30)
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from appliance.app import open_database
+from appliance.app import check_all, open_database
 from appliance.charging.admin import create_station, recent_frames
 from appliance.config import load_settings
 from appliance.db import maintenance
@@ -42,7 +42,7 @@ def test_upgrade_backs_up_migrates_and_keeps_every_balance(tmp_path: Path) -> No
     assert not pending and applied[-1] == sorted(
         p.stem for p in maintenance.MIGRATIONS_DIR.glob("0*.py"))[-1]
     assert _balances(database) == BALANCES
-    report = maintenance.check(database)
+    report = check_all(database)
     assert report.ok, report.lines
     database.db.close()
     [backup] = (settings.data_path / "backups").glob("pre-migrate-*.db")

@@ -48,7 +48,7 @@ def _summaries(drivers: list[Driver], now: datetime) -> list[tuple[int, dict[str
     """Many drivers in a few queries: only accounts with a running session are priced live."""
     ids = [d.id for d in drivers]
     accounts = {a.driver_id: a for a in Account.select().where(Account.driver.in_(ids))}
-    cards: dict[int, list[IdTag]] = {}
+    cards: dict[int | None, list[IdTag]] = {}
     for tag in IdTag.select().where(IdTag.driver.in_(ids) & IdTag.retired_at.is_null()):
         cards.setdefault(tag.driver_id, []).append(tag)
     busy = {a for (a,) in ChargingSession.select(ChargingSession.account).where(
@@ -159,7 +159,7 @@ def bind_card(driver_id: int, id_tag: str, mode: str, replaces: str | None) -> d
         tag = IdTag(id_tag=id_tag, key=id_tag.upper(), status="Accepted")
     elif tag.retired_at is not None:
         tag.retired_at, tag.status = None, "Accepted"
-    tag.driver, tag.mode, tag.parent_id_tag = d.id, mode, d.group_tag
+    tag.driver_id, tag.mode, tag.parent_id_tag = d.id, mode, d.group_tag
     tag.updated_at = utcnow()
     tag.save()
     UnknownTag.delete().where(UnknownTag.key == tag.key).execute()

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from appliance.billing import qr, settlement, tariffs
-from appliance.charging import batched, rawsql, sessions, superseding
-from appliance.charging.rawsql import col
+from appliance.charging import batched, sessions, superseding
+from appliance.db import fastsql
+from appliance.db.fastsql import col
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 
 ACCEPTED = "Accepted"
@@ -55,7 +56,7 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
         answer = qr.decide(key, station_id, at, for_start)
         if answer is not None:
             return Decision(*answer)
-    tag = rawsql.get(IdTag, IdTag.key, key, f"{col(IdTag.retired_at)} IS NULL")
+    tag = fastsql.get(IdTag, IdTag.key, key, f"{col(IdTag.retired_at)} IS NULL")
     if tag is None:
         note_unknown(id_tag, station_id, connector_id, at)
         return Decision("Invalid", reason="unknown card")
@@ -64,7 +65,7 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
         return Decision(tag.status, parent, tag.expiry, reason=f"card is {tag.status}")
     if tag.expiry is not None and tag.expiry <= at:
         return Decision("Expired", parent, tag.expiry, reason="card expired")
-    station = rawsql.get_by_id(Station, station_id)
+    station = fastsql.get_by_id(Station, station_id)
     if not station.approved:
         return Decision("Blocked", parent, reason="station not approved")
     if for_start and superseding.charging_elsewhere(key, station_id, connector_id):
@@ -83,13 +84,13 @@ def _refuse(tag: IdTag, parent: str, reason: str) -> Decision:
 def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
                        at: datetime) -> Decision:
     """A driver's card: the driver's group tag is its parent; a commercial card needs money."""
-    driver = rawsql.get_by_id(Driver, tag.driver_id)
+    driver = fastsql.get_by_id(Driver, tag.driver_id)
     parent = driver.group_tag
     if driver.blocked or driver.retired_at is not None:
         return _refuse(tag, parent, "driver blocked")
     if tag.mode != "commercial":
         return Decision(ACCEPTED, parent, tag.expiry)
-    account = rawsql.get(Account, Account.driver, driver.id)
+    account = fastsql.get(Account, Account.driver, driver.id)
     if account is None:
         raise Account.DoesNotExist(f"driver {driver.id} has no account")
     state = settlement.account_state(account, at)

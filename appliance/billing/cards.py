@@ -98,6 +98,7 @@ def list_cards(after: int | None, limit: int, q: str | None, status: str | None
 
 
 def list_unknown(limit: int) -> list[dict[str, Any]]:
+    rows: Any  # UnknownTags that carry the joined `cpid` too (objects()), which no type knows
     rows = (UnknownTag.select(UnknownTag, Station.cpid.alias("cpid"))
             .join(Station, JOIN.LEFT_OUTER).objects()
             .order_by(UnknownTag.last_seen_at.desc()).limit(limit))

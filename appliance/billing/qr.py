@@ -171,7 +171,7 @@ def begin(req: StartRequest) -> tuple[QrStart, bool]:
                        "Please wait a moment or use another one.") from err
     hold = ledger.place_hold(account.id, amount, tag, actor=f"driver:{driver.id}")
     Hold.update(expires_at=start.deadline_at).where(Hold.id == hold.id).execute()
-    start.hold = hold.id
+    start.hold_id = hold.id
     start.save()
     return start, True
 

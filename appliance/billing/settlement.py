@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from appliance.billing import ledger, pricing, tariffs
-from appliance.charging.rawsql import col, fetch_in, get_by_id, select_in
+from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
 from appliance.db.models_driver import QrStart
 
@@ -27,8 +28,8 @@ def attach(session: ChargingSession, tag: IdTag | None) -> None:
     currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
     session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency))
     if tag is not None and account is not None:
-        session.driver = tag.driver_id
-        session.account = account.id
+        session.driver_id = tag.driver_id
+        session.account_id = account.id
         session.mode = tag.mode
     elif tag is not None:
         session.mode = "personal"
@@ -83,87 +84,85 @@ def account_state(account: Account, now: datetime) -> dict[str, int]:
             "debt": ledger.debt(account.balance, overdraft)}
 
 
-def over_limit(session: ChargingSession, now: datetime) -> bool:
-    """Whether cost plus one sample interval at the current power reaches what the account may
-    spend on it (balance + overdraft - other holds - other open sessions)."""
-    if session.mode != "commercial" or session.state != "active" or session.account_id is None:
-        return False
-    account = Account.get_by_id(session.account_id)
-    power = max(0, session.power_w or 0)
-    projected = cost(session, now, power * SAMPLE_INTERVAL_S // 3600, SAMPLE_INTERVAL_S)
-    own_holds = sum(h.amount for h in Hold.select().where(
-        (Hold.session == session.id) & (Hold.state != "released")))
-    limit = (account.balance + ledger.overdraft(Driver.get_by_id(account.driver_id))
-             - (account.held - own_holds) - open_cost(account.id, now, exclude=session.id))
-    if own_holds:
-        # A QR start: its hold (the driver's limit, capped by the balance) is all it may spend.
-        limit = min(limit, own_holds)
-    return projected.fee >= limit or _energy_limit_reached(
-        session, power * SAMPLE_INTERVAL_S // 3600)
+@dataclass
+class _Batch:
+    """What the watchdog needs of a batch's accounts, read in a few queries."""
+
+    accounts: dict[int | None, Account]
+    drivers: dict[int, Driver]
+    open_by_account: dict[int | None, list[ChargingSession]]
+    holds: dict[int, int]  # session id -> its holds not released
+    limits_wh: dict[int, int]  # QR starts' kWh limits by session id
+    site_overdraft: int | None = None
+
+    def overdraft(self, driver: Driver) -> int:
+        if driver.overdraft_minor is not None:
+            return int(driver.overdraft_minor)
+        if self.site_overdraft is None:
+            self.site_overdraft = ledger.overdraft(driver)
+        return self.site_overdraft
 
 
-def _energy_limit_reached(session: ChargingSession, extra_wh: int) -> bool:
-    """Whether a QR session reaches the driver's kWh limit (with one more sample's energy)."""
-    start = QrStart.get_or_none(QrStart.session == session.id)
-    return bool(start is not None and start.limit_wh
-                and session.energy_wh + extra_wh >= start.limit_wh)
-
-
-def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
-    """`watchdog` for the sessions of a batch of MeterValues (each with its receipt time), in a
-    few queries for the whole batch instead of five or six per session: accounts, drivers, the
-    accounts' open sessions, their holds and the QR limits are read once, then each session is
-    judged exactly as `over_limit` judges it."""
-    out = [False] * len(checks)
-    todo = [i for i, (s, _) in enumerate(checks)
-            if s.mode == "commercial" and s.state == "active" and s.account_id is not None]
-    if not todo:
-        return out
-    account_ids = {checks[i][0].account_id for i in todo}
-    accounts = {a.id: a for a in fetch_in(Account, Account.id, account_ids)}
+def _read_batch(sessions: list[ChargingSession]) -> _Batch:
+    account_ids = {s.account_id for s in sessions}
+    accounts: dict[int | None, Account] = {a.id: a for a in fetch_in(Account, Account.id,
+                                                                     account_ids)}
     drivers = {d.id: d for d in fetch_in(Driver, Driver.id,
                                          {a.driver_id for a in accounts.values()})}
     # The accounts' open sessions: nearly always just the batch's own, already in hand; only
     # the others are read whole.
-    in_hand = {checks[i][0].id: checks[i][0] for i in todo}
+    in_hand = {s.id: s for s in sessions}
     cs = ChargingSession
     open_ids = [sid for (sid,) in select_in(cs, [cs.id], cs.account, account_ids, _OPEN,
                                             [False])]
     missing = [sid for sid in open_ids if sid not in in_hand]
     others = fetch_in(cs, cs.id, missing) if missing else []
-    open_by_account: dict[int, list[ChargingSession]] = defaultdict(list)
+    open_by_account: dict[int | None, list[ChargingSession]] = defaultdict(list)
     for other in [*(in_hand[sid] for sid in open_ids if sid in in_hand), *others]:
         open_by_account[other.account_id].append(other)
-    session_ids = {checks[i][0].id for i in todo} | {
-        o.id for others in open_by_account.values() for o in others}
+    session_ids = set(in_hand) | {o.id for others in open_by_account.values() for o in others}
     holds: dict[int, int] = defaultdict(int)
     for session_id, amount in select_in(Hold, [Hold.session, Hold.amount], Hold.session,
                                         session_ids, f"{col(Hold.state)} <> 'released'"):
         holds[session_id] += amount
     limits_wh = dict(select_in(QrStart, [QrStart.session, QrStart.limit_wh], QrStart.session,
-                               [checks[i][0].id for i in todo]))
-    site_overdraft: int | None = None
+                               list(in_hand)))
+    return _Batch(accounts, drivers, open_by_account, holds, limits_wh)
+
+
+def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
+    """Whether cost plus one sample interval at the current power reaches what the account may
+    spend on this session: balance + overdraft - other holds - the live cost of its other open
+    sessions without a hold; for a QR start, also its hold and its kWh limit."""
+    account = batch.accounts[session.account_id]
+    overdraft = batch.overdraft(batch.drivers[account.driver_id])
+    extra_wh = max(0, session.power_w or 0) * SAMPLE_INTERVAL_S // 3600
+    projected = cost(session, now, extra_wh, SAMPLE_INTERVAL_S)
+    own_holds = batch.holds.get(session.id, 0)
+    others_fee = sum(cost(o, now).fee for o in batch.open_by_account[session.account_id]
+                     if o.id != session.id and o.id not in batch.holds)
+    limit = account.balance + overdraft - (account.held - own_holds) - others_fee
+    if own_holds:
+        limit = min(limit, own_holds)
+    limit_wh = batch.limits_wh.get(session.id)
+    return projected.fee >= limit or bool(limit_wh and
+                                          session.energy_wh + extra_wh >= limit_wh)
+
+
+def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
+    """The running-out watchdog for the sessions of a batch of MeterValues (each with its
+    receipt time), in a few queries for the whole batch instead of five or six per session;
+    each session is then judged alone (`_runs_out`) and marked to stop. True where a stop
+    command should go out."""
+    out = [False] * len(checks)
+    todo = [i for i, (s, _) in enumerate(checks)
+            if s.mode == "commercial" and s.state == "active" and s.account_id is not None]
+    if not todo:
+        return out
+    batch = _read_batch([checks[i][0] for i in todo])
     for i in todo:
         session, now = checks[i]
-        account = accounts[session.account_id]
-        driver = drivers[account.driver_id]
-        if driver.overdraft_minor is not None:
-            overdraft = int(driver.overdraft_minor)
-        else:
-            if site_overdraft is None:
-                site_overdraft = ledger.overdraft(driver)
-            overdraft = site_overdraft
-        power = max(0, session.power_w or 0)
-        extra_wh = power * SAMPLE_INTERVAL_S // 3600
-        projected = cost(session, now, extra_wh, SAMPLE_INTERVAL_S)
-        own_holds = holds.get(session.id, 0)
-        others = sum(cost(o, now).fee for o in open_by_account[session.account_id]
-                     if o.id != session.id and o.id not in holds)
-        limit = account.balance + overdraft - (account.held - own_holds) - others
-        if own_holds:
-            limit = min(limit, own_holds)
-        limit_wh = limits_wh.get(session.id)
-        if projected.fee >= limit or bool(limit_wh and session.energy_wh + extra_wh >= limit_wh):
+        if _runs_out(session, now, batch):
             _request_stop(session)
             out[i] = True
     return out
@@ -177,11 +176,9 @@ def _request_stop(session: ChargingSession) -> None:
 
 
 def watchdog(session: ChargingSession, now: datetime) -> bool:
-    """Mark a session to stop when it runs out; True when a stop command should go out."""
-    if not over_limit(session, now):
-        return False
-    _request_stop(session)
-    return True
+    """Mark a session to stop when it runs out; True when a stop command should go out. The
+    rule is `watchdog_many`'s, for a batch of one: money logic changes in one place."""
+    return watchdog_many([(session, now)])[0]
 
 
 def settle(session: ChargingSession, actor: str = "system") -> None:
@@ -208,6 +205,8 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
 def correct(session: ChargingSession, actor: str = "system") -> None:
     """Price again a settled session that its late StopTransaction changed, and book the
     difference once, as an adjustment referencing the session (the charge row stays)."""
+    if session.stopped_at is None:
+        return
     price = cost(session, session.stopped_at)
     before = session.fee_minor or 0
     session.fee_breakdown = json.dumps(price.as_dict())

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from appliance.billing.pricing import minor_exponent, parse_price
-from appliance.charging import rawsql
+from appliance.db import fastsql
 from appliance.db.models import Station, Tariff, TariffAssignment, utcnow
 from appliance.errors import InvalidInput, NotFound
 
@@ -112,21 +112,15 @@ def assign(tariff_id: int, cpid: str | None, connector_id: int | None) -> dict[s
     return tariff_dict(get_tariff(tariff_id))
 
 
-def unassign(cpid: str | None, connector_id: int | None) -> None:
-    station = Station.get_or_none(Station.key == cpid.upper()) if cpid else None
-    scope = scope_of(station.id if station else None, connector_id)
-    TariffAssignment.delete().where(TariffAssignment.scope == scope).execute()
-
-
 def resolve(station_id: int, connector_id: int | None) -> Tariff | None:
     """The most specific tariff: the connector's, else the station's, else the site default."""
     scopes = [scope_of(station_id, connector_id)] if connector_id else []
     scopes += [scope_of(station_id, None), "site"]
     rows = {a.scope: a
-            for a in rawsql.fetch_in(TariffAssignment, TariffAssignment.scope, scopes)}
+            for a in fastsql.fetch_in(TariffAssignment, TariffAssignment.scope, scopes)}
     for scope in scopes:
         if scope in rows:
-            return rawsql.get_by_id(Tariff, rows[scope].tariff_id)
+            return fastsql.get_by_id(Tariff, rows[scope].tariff_id)
     return None
 
 

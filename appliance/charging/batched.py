@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from appliance.charging import metering, rawsql
-from appliance.charging.rawsql import col, table
+from appliance.charging import metering
 from appliance.charging.sessions import (
     _ACTIVE_ON,
     _LIVE_COLUMNS,
@@ -29,6 +28,8 @@ from appliance.charging.sessions import (
     transaction_id_of,
 )
 from appliance.charging.stations import _STATUS_COLUMNS, status_row
+from appliance.db import fastsql
+from appliance.db.fastsql import col, table
 from appliance.db.models import (
     ChargingSession,
     Connector,
@@ -46,7 +47,7 @@ CHUNK = 200  # rows per multi-row statement (SQLite allows 32,766 parameters)
 def _statement(build: Any, *args: Any) -> str:
     """`build(placeholder, *args)`'s SQL, built once per backend and arguments."""
     key = f"batched:{build.__name__}:" + ":".join(str(a) for a in args)
-    return rawsql.sql(key, lambda p: str(build(p, *args)))
+    return fastsql.sql(key, lambda p: str(build(p, *args)))
 
 
 def _chunks(rows: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
@@ -77,7 +78,7 @@ def _suspect_update(p: str, n: int) -> str:
     cs = ChargingSession
     pairs = ", ".join([f"({p}, {p})"] * n)
     return (f"UPDATE {table(cs)} SET {col(cs.state)} = 'suspect', {col(cs.flags)} = "
-            f"{rawsql.flag_sql(col(cs.flags), p)}, {col(cs.updated_at)} = {p} "
+            f"{fastsql.flag_sql(col(cs.flags), p)}, {col(cs.updated_at)} = {p} "
             f"WHERE {col(cs.state)} = 'active' AND ({col(cs.station)}, {col(cs.connector_id)}) "
             f"IN (VALUES {pairs})")
 
@@ -104,24 +105,24 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
                     *(getattr(StatusEvent, c) for c in _STATUS_COLUMNS),
                     StatusEvent.charger_time, StatusEvent.received_at)
     for chunk in _chunks(events):
-        rawsql.insert_rows(StatusEvent, event_fields, list(chunk))
+        fastsql.insert_rows(StatusEvent, event_fields, list(chunk))
     for chunk in _chunks(list(latest.values())):
         n = len(chunk)
-        rawsql.execute(_statement(_connector_upsert, n),
+        fastsql.execute(_statement(_connector_upsert, n),
                        [v for row in chunk for v in row])
     for ids in _chunks(sorted(counted), 256):
-        size = rawsql.bucket(len(ids))
+        size = fastsql.bucket(len(ids))
         padded = [*ids, *[ids[-1]] * (size - len(ids))]
-        rawsql.execute(_statement(_count_update, size), padded)
+        fastsql.execute(_statement(_count_update, size), padded)
     if available:
         # Available while a transaction is open: the StopTransaction never came (yet).
         flag = "available_while_open"
         pairs = list(available)
         at = max(available.values())
         for chunk in _chunks(pairs, 256):
-            size = rawsql.bucket(len(chunk))
+            size = fastsql.bucket(len(chunk))
             padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]
-            rawsql.execute(_statement(_suspect_update, size),
+            fastsql.execute(_statement(_suspect_update, size),
                            [flag, "," + flag, at, *(v for pair in padded for v in pair)])
     return [None] * len(reports)
 
@@ -131,7 +132,7 @@ def sessions_by_transaction(tx_ids: Sequence[int]) -> dict[int, ChargingSession]
     """The sessions of these transaction ids (unique across stations), by id."""
     fields = ChargingSession._meta.sorted_fields
     return {s.transaction_id: s for s in (
-        rawsql.session_from_row(row) for row in rawsql.select_in(
+        fastsql.session_from_row(row) for row in fastsql.select_in(
             ChargingSession, fields, ChargingSession.transaction_id, tx_ids))}
 
 
@@ -153,12 +154,12 @@ def _live_update(p: str, n: int, pg: bool) -> str:
 
 
 def _save_live_states(sessions: list[ChargingSession]) -> None:
-    pg = not rawsql.is_sqlite()
+    pg = not fastsql.is_sqlite()
     for chunk in _chunks(sessions, 128):
-        size = rawsql.bucket(len(chunk))
+        size = fastsql.bucket(len(chunk))
         padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
         values = [v for s in padded for v in (s.id, *(getattr(s, f.name) for f in _LIVE_COLUMNS))]
-        rawsql.execute(_statement(_live_update, size, pg), values)
+        fastsql.execute(_statement(_live_update, size, pg), values)
 
 
 def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession | None]:
@@ -181,7 +182,7 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
             if session is not None and session.station_id != station_id:
                 session = None
         elif connector_id > 0:
-            found = rawsql.select_session(_ACTIVE_ON, (station_id, connector_id))
+            found = fastsql.select_session(_ACTIVE_ON, (station_id, connector_id))
             session = touched.get(found.id, found) if found is not None else None
         readings.extend(_reading_row(station_id, connector_id, session.id if session else None,
                                      m, received) for m in moments)
@@ -197,6 +198,6 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
         touched[session.id] = session
         out.append(session)
     for chunk in _chunks(readings):
-        rawsql.insert_rows(MeterReading, _READING_FIELDS, list(chunk))
+        fastsql.insert_rows(MeterReading, _READING_FIELDS, list(chunk))
     _save_live_states(list(touched.values()))
     return out

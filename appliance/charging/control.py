@@ -1,9 +1,43 @@
 """The `ChargerControl` port: how pages, the API and billing command chargers without knowing
-which OCPP version a charger speaks. The OCPP hub implements it; `app.py` wires it."""
+which OCPP version a charger speaks. The OCPP hub implements it (each version's module maps the
+verbs to its own messages); `app.py` wires it.
+
+Every verb raises ChargerOffline, ChargerCallError or ChargerTimeout (errors.py) when the call
+cannot be made or is answered with an error; otherwise it returns the charger's status word
+(Accepted, Rejected, NotSupported, RebootRequired, Unlocked, ...)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
+
+
+class Trigger(StrEnum):
+    """Messages a charger can be asked to send now."""
+
+    BOOT = "boot"
+    STATUS = "status"
+    HEARTBEAT = "heartbeat"
+    METER_VALUES = "meter_values"
+    FIRMWARE_STATUS = "firmware_status"
+    DIAGNOSTICS_STATUS = "diagnostics_status"
+
+
+@dataclass(frozen=True)
+class ConfigurationItem:
+    key: str
+    value: str | None
+    readonly: bool
+
+
+@dataclass(frozen=True)
+class Configuration:
+    items: list[ConfigurationItem]
+    unknown: list[str]  # keys asked for that the charger does not know
+
+    def value(self, key: str) -> str | None:
+        return next((i.value for i in self.items if i.key == key), None)
 
 
 class ChargerControl(Protocol):
@@ -11,12 +45,32 @@ class ChargerControl(Protocol):
         """Whether a charger with this id (any case) has a live connection."""
 
     async def raw(self, cpid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send one version-specific OCPP call and return the charger's answer payload.
-
-        Raises ChargerOffline, InvalidOcppPayload, ChargerCallError or ChargerTimeout."""
+        """Send one version-specific OCPP call and return the charger's answer payload (the
+        API's admin-only raw command endpoint). Raises InvalidOcppPayload too."""
 
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
-        """Ask the charger to start; returns its status (Accepted or Rejected)."""
+        """Ask the charger to start a session on a connector (> 0) for an id tag."""
 
     async def remote_stop(self, cpid: str, transaction_id: int) -> str:
-        """Ask the charger to stop a transaction; returns its status."""
+        """Ask the charger to stop a transaction."""
+
+    async def reset(self, cpid: str, hard: bool) -> str:
+        """Reboot the charger (hard: at once, ending sessions; soft: gracefully)."""
+
+    async def unlock(self, cpid: str, connector_id: int) -> str:
+        """Release a connector's cable lock."""
+
+    async def set_availability(self, cpid: str, connector_id: int, operative: bool) -> str:
+        """Take a connector (0: the whole charger) out of service, or back in."""
+
+    async def trigger(self, cpid: str, message: Trigger, connector_id: int | None = None) -> str:
+        """Ask the charger to send a message now."""
+
+    async def clear_cache(self, cpid: str) -> str:
+        """Empty the charger's authorization cache."""
+
+    async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
+        """The charger's configuration (all of it, or the keys named)."""
+
+    async def change_configuration(self, cpid: str, key: str, value: str) -> str:
+        """Set one configuration value."""

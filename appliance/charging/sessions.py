@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import IntegrityError, fn
+from peewee import Field, IntegrityError, fn
 
-from appliance.charging import metering, rawsql
-from appliance.charging.rawsql import col
+from appliance.charging import metering
 from appliance.charging.stations import flag_expr
+from appliance.db import fastsql
+from appliance.db.fastsql import col
 from appliance.db.models import (
+    TX_COUNTER,
     ChargingSession,
     Counter,
     MeterReading,
@@ -26,7 +28,6 @@ from appliance.db.models import (
     utcnow,
 )
 
-TX_COUNTER = "transaction_id"
 MAX_POWER_W = 400_000  # above any connector made today: what "plausible" means
 TX_ID_LIMIT = 2**31 - 1
 
@@ -146,7 +147,7 @@ def _reading_row(station_id: int, connector_id: int, session_id: int | None,
 
 def _store_readings(station_id: int, connector_id: int, session_id: int | None,
                     moments: list[metering.Moment], received: datetime) -> None:
-    rawsql.insert_rows(MeterReading, _READING_FIELDS, [
+    fastsql.insert_rows(MeterReading, _READING_FIELDS, [
         _reading_row(station_id, connector_id, session_id, m, received) for m in moments])
 
 
@@ -199,23 +200,24 @@ _BY_TX = (f"{col(ChargingSession.transaction_id)} = {{p}} "
 _ACTIVE_ON = (f"{col(ChargingSession.station)} = {{p}} AND {col(ChargingSession.connector_id)} "
               f"= {{p}} AND {col(ChargingSession.state)} = 'active' "
               f"ORDER BY {col(ChargingSession.id)} DESC LIMIT 1")
+_LIVE_COLUMNS: tuple[Field[Any], ...]
 _LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_register_wh,
                  ChargingSession.power_w, ChargingSession.energy_wh, ChargingSession.flags,
                  ChargingSession.updated_at)
 
 
 def find_session(station_id: int, transaction_id: int) -> ChargingSession | None:
-    return rawsql.select_session(_BY_TX, (transaction_id, station_id))
+    return fastsql.select_session(_BY_TX, (transaction_id, station_id))
 
 
 def _save_live_state(session: ChargingSession) -> None:
     """Write what a MeterValues moves (registers, power, energy, flags), nothing else."""
     def build(p: str) -> str:
         sets = ", ".join(f"{col(f)} = {p}" for f in _LIVE_COLUMNS)
-        return (f"UPDATE {rawsql.table(ChargingSession)} SET {sets} "
+        return (f"UPDATE {fastsql.table(ChargingSession)} SET {sets} "
                 f"WHERE {col(ChargingSession.id)} = {p}")
 
-    rawsql.execute(rawsql.sql("session:live", build),
+    fastsql.execute(fastsql.sql("session:live", build),
                    [getattr(session, f.name) for f in _LIVE_COLUMNS] + [session.id])
 
 
@@ -231,7 +233,7 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
     tx = transaction_id_of(payload)
     session = find_session(station_id, tx) if tx is not None else None
     if tx is None and connector_id > 0:
-        session = rawsql.select_session(_ACTIVE_ON, (station_id, connector_id))
+        session = fastsql.select_session(_ACTIVE_ON, (station_id, connector_id))
     _store_readings(station_id, connector_id, session.id if session else None, moments, received)
     if session is None:
         if tx is not None:
@@ -346,12 +348,12 @@ def _unflag_replayed_available(session: ChargingSession, stopped: datetime) -> N
 
 def station_power(station_id: int) -> int | None:
     """The most the station delivers, when staff have said (W)."""
-    power = rawsql.get_by_id(Station, station_id).max_power_w
+    power = fastsql.get_by_id(Station, station_id).max_power_w
     return int(power) if power else None
 
 
 def station_clock(station_id: int, skew_limit_s: int) -> Clock:
-    st = rawsql.get_by_id(Station, station_id)
+    st = fastsql.get_by_id(Station, station_id)
     return Clock(skew_limit_s=skew_limit_s, last_boot_at=st.last_boot_at)
 
 
@@ -387,3 +389,9 @@ def close_open(session_id: int, at: datetime, flag: str) -> ChargingSession | No
 def stale_suspects(older_than: datetime) -> list[int]:
     return [s.id for s in ChargingSession.select(ChargingSession.id).where(
         (ChargingSession.state == "suspect") & (ChargingSession.updated_at < older_than))]
+
+
+def mark_stop_requested(session_id: int, by: str) -> None:
+    """Who asked the charger to stop this session (the first to ask is kept)."""
+    (ChargingSession.update(stop_requested=by).where(
+        (ChargingSession.id == session_id) & (ChargingSession.stop_requested == "")).execute())

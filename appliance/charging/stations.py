@@ -85,10 +85,6 @@ def which_key(auth: StationAuth, password: str) -> int | None:
     return None
 
 
-def password_matches(auth: StationAuth, password: str) -> bool:
-    return which_key(auth, password) is not None
-
-
 def forget_previous_key(station_id: int) -> None:
     """The charger logged in with its new key: the old one stops working."""
     Station.update(key_hash_prev="").where(Station.id == station_id).execute()
@@ -232,8 +228,8 @@ _STATUS_COLUMNS = ("status", "error_code", "info", "vendor_id", "vendor_error_co
 
 
 def _status_sql(p: str) -> list[str]:
-    """The statements of `record_status`, in hand-written SQL (see charging.rawsql for why)."""
-    from appliance.charging.rawsql import col, flag_sql, table
+    """The statements of `record_status`, in hand-written SQL (see charging.fastsql for why)."""
+    from appliance.db.fastsql import col, flag_sql, table
 
     row = ", ".join(f'"{c}"' for c in _STATUS_COLUMNS)
     cid, st_fk = col(Connector.connector_id), col(Connector.station)
@@ -268,21 +264,21 @@ def status_row(payload: dict[str, Any]) -> tuple[tuple[str, ...], datetime | Non
 
 
 def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
-    from appliance.charging import rawsql
+    from appliance.db import fastsql
 
     connector_id = payload.get("connectorId")
     row, charger_time = status_row(payload)
     status = row[0]
     event, connector, count, suspect = (
-        rawsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
-    rawsql.execute(event, (station_id, connector_id, *row, charger_time, at))
-    rawsql.execute(connector, (station_id, connector_id, *row, charger_time or at, at))
+        fastsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
+    fastsql.execute(event, (station_id, connector_id, *row, charger_time, at))
+    fastsql.execute(connector, (station_id, connector_id, *row, charger_time or at, at))
     if connector_id and connector_id > 0:
-        rawsql.execute(count, (station_id, station_id, station_id))
+        fastsql.execute(count, (station_id, station_id, station_id))
         if status == "Available":
             # Available while a transaction is open: the StopTransaction never came (yet).
             flag = "available_while_open"
-            rawsql.execute(suspect, (flag, "," + flag, at, station_id, connector_id))
+            fastsql.execute(suspect, (flag, "," + flag, at, station_id, connector_id))
 
 
 def record_notice(station_id: int, kind: str, payload: dict[str, Any], at: datetime) -> None:
@@ -312,3 +308,25 @@ def check_cpid(cpid: str) -> None:
             details={"id": cpid},
         )
 
+
+LIVENESS_CHUNK = 500  # stations per UPDATE of last-seen times
+
+
+def write_last_seen(rows: list[tuple[int, datetime]]) -> None:
+    """Every station's last-seen time, a few hundred stations per statement (one statement per
+    station cost the writer a wait for the GIL each, thousands of times a flush)."""
+    db = Station._meta.database
+    table, seen, pk = (Station._meta.table_name, Station.last_seen_at.column_name,
+                       Station.id.column_name)
+    p = db.param
+    value = "v.column2" if p == "?" else "CAST(v.column2 AS timestamp)"
+    for i in range(0, len(rows), LIVENESS_CHUNK):
+        chunk = rows[i:i + LIVENESS_CHUNK]
+        values = ", ".join([f"({p}, {p})"] * len(chunk))
+        db.execute_sql(f'UPDATE "{table}" SET "{seen}" = {value} FROM (VALUES {values}) AS v '
+                       f'WHERE "{table}"."{pk}" = v.column1', [x for row in chunk for x in row])
+
+
+def mark_all_offline() -> None:
+    """At start and stop: no charger is connected to a process that is not running."""
+    Station.update(online=False).where(Station.online).execute()

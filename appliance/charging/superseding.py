@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from appliance.charging import rawsql, sessions
-from appliance.charging.rawsql import col
+from appliance.charging import sessions
+from appliance.db import fastsql
+from appliance.db.fastsql import col
 from appliance.db.models import ChargingSession, Connector, Station
 
 # Statuses a connector with a running transaction cannot report.
@@ -62,7 +63,7 @@ def idle_suspects(status_before: datetime) -> list[int]:
 
 def charging_elsewhere(id_tag_key: str, station_id: int, connector_id: int | None) -> bool:
     """Is this card really charging somewhere else right now?"""
-    rows = rawsql.select_in(
+    rows = fastsql.select_in(
         ChargingSession, [ChargingSession.station, ChargingSession.connector_id],
         ChargingSession.id_tag_key, [id_tag_key],
         f"{col(ChargingSession.state)} = 'active' AND "

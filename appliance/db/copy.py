@@ -1,5 +1,6 @@
 """`appliance migrate-to-postgresql URL`: a box's SQLite data copied into an empty PostgreSQL
-database, then verified (rows per table, every account's balance, `appliance check`).
+database, then verified (rows per table, every account's balance, the database check; the
+command, in the CLI, adds the ledger check).
 
 The copy runs the migrations on the target first, so both have the same tables, then copies
 table by table in foreign-key order through the models (they turn SQLite's text times and 0/1
@@ -10,7 +11,6 @@ after the copy was read."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -18,10 +18,9 @@ from typing import Any
 
 import peewee
 
-from appliance.config import Settings
 from appliance.db import maintenance
 from appliance.db.database import Database
-from appliance.db.restore import TX_ID_MARGIN, data_dir_lock
+from appliance.db.restore import TX_ID_MARGIN
 from appliance.errors import ConfigError, DatabaseError
 
 MAX_PARAMS = 30_000  # PostgreSQL takes at most 65,535 parameters in one statement
@@ -42,6 +41,7 @@ def _models() -> list[type[peewee.Model]]:
     """Every model, parents before children (foreign keys are checked on each insert)."""
     from appliance.db.schema import ALL_MODELS
 
+    # peewee exports sort_models; the stubs do not declare it.
     return list(peewee.sort_models(ALL_MODELS))  # type: ignore[attr-defined]
 
 
@@ -89,8 +89,7 @@ def _move_sequences(target: Database) -> None:
 
 
 def _move_counter(target: Database) -> None:
-    from appliance.charging.sessions import TX_COUNTER
-    from appliance.db.models import Counter
+    from appliance.db.models import TX_COUNTER, Counter
 
     (Counter.update(value=Counter.value + TX_ID_MARGIN).where(Counter.name == TX_COUNTER)
      .execute(target.db))
@@ -126,9 +125,10 @@ def _balances(database: Database) -> dict[int, tuple[int, int]]:
     return {int(i): (int(b), int(h)) for i, b, h in rows.execute(database.db)}
 
 
-def verify(source: Database, target: Database) -> CopyResult:
+def verify(source: Database, target: Database,
+           more: Iterable[maintenance.Check] = ()) -> CopyResult:
     """Rows per table and every account's balance and held amount, source against target,
-    then the target's own check (ledger sums, sequences, counter, schema)."""
+    then the target's own check (sequences, counter, schema, and `more`: the ledger's)."""
     result = CopyResult()
     unknown = sorted(set(source.db.get_tables()) - set(_counts(source)) - {HISTORY_TABLE})
     result.add(not unknown, f"tables without a model (not copied): {', '.join(unknown) or 'none'}")
@@ -144,31 +144,7 @@ def verify(source: Database, target: Database) -> CopyResult:
     from appliance.db.schema import ALL_MODELS
 
     target.db.bind(ALL_MODELS)  # the check's ledger queries go through the bound models
-    checked = maintenance.check(target)
+    checked = maintenance.check(target, more)
     result.ok = result.ok and checked.ok
     result.lines.extend(checked.lines)
     return result
-
-
-def cmd_migrate_to_postgresql(args: argparse.Namespace, settings: Settings) -> int:
-    """The command: refuse while the service runs (its data dir is locked), copy, verify."""
-    from appliance.app import open_database
-
-    with data_dir_lock(settings.data_path):
-        source = open_database(settings)  # brings the box's own schema up to date first
-        target = Database(args.url)
-        try:
-            copied = copy_data(source, target)
-            result = verify(source, target)
-        except peewee.PeeweeException as err:
-            raise DatabaseError(f"the copy failed and the target is unchanged: {err}") from err
-        finally:
-            source.db.close()
-            target.db.close()
-    print("\n".join(result.lines))
-    if not result.ok:
-        print("appliance: the copy does not match; keep running on SQLite", flush=True)
-        return 1
-    print(f"copied {sum(copied.values())} rows in {len(copied)} tables. Next: set "
-          "database_url to the new URL in the settings and restart the service.")
-    return 0

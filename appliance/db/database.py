@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlparse
 
 import apsw
@@ -60,7 +60,8 @@ class SqliteDatabase(APSWDatabase):
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if params:
             params = [p if type(p) in _NATIVE else _adapt(p) for p in params]
-        return super().execute_sql(sql, params)
+        # The playhouse stubs leave execute_sql unannotated.
+        return super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
 
 
 def open_peewee(url: str) -> peewee.Database:
@@ -71,7 +72,9 @@ def open_peewee(url: str) -> peewee.Database:
         if not path or path == "/":
             raise ConfigError(f"database_url {url!r} names no file")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+        # The playhouse stubs leave APSWDatabase's constructor unannotated.
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS,  # type: ignore[no-untyped-call]
+                              timeout=10)
     if parsed.scheme in ("postgresql", "postgres"):
         return peewee.PostgresqlDatabase(
             parsed.path.lstrip("/"),
@@ -189,7 +192,7 @@ class Database:
         loop = asyncio.get_running_loop()
         job = _Job(fn, args, loop, loop.create_future())
         self._jobs.put(job)
-        return await job.future
+        return cast("T", await job.future)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on a read-only connection inside one read transaction."""

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import peewee
 from peewee import fn
 from playhouse.migrations import Runner
 
+from appliance.config import Settings
 from appliance.db.database import Database
 from appliance.errors import DatabaseError, SchemaVersionError
 
@@ -46,7 +48,6 @@ def migrate(database: Database, backup_dir: Path) -> list[str]:
     """Apply pending migrations; back the database up first when it already holds data."""
     applied, pending = schema_status(database)
     if not pending:
-        startup_sweep(database)
         return []
     if applied:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -54,22 +55,24 @@ def migrate(database: Database, backup_dir: Path) -> list[str]:
         backup(database, target)
         log.info("backed up the database to %s before migrating", target)
     try:
-        done = _runner(database).up()
+        done: list[str] = _runner(database).up()
     except Exception as err:
         raise DatabaseError(f"migration failed, the database is unchanged: {err}") from err
     log.info("applied migrations: %s", ", ".join(done))
-    startup_sweep(database)
     return done
 
 
-def startup_sweep(database: Database) -> int:
-    """Settle any stopped session that is not settled yet (money's start-up sweep)."""
-    from appliance.billing.settlement import sweep
+def open_migrated(settings: Settings) -> Database:
+    """Open the database and bring its schema up to date (after a backup when it has data)."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.db_url, batch_max=settings.write_batch_max,
+                        read_threads=settings.read_threads)
+    from appliance.db.schema import ALL_MODELS
 
-    count = database.run_sync(sweep)
-    if count:
-        log.warning("settled %d stopped sessions left unsettled", count)
-    return count
+    database.db.bind(ALL_MODELS)
+    migrate(database, settings.data_path / "backups")
+    database.db.close()
+    return database
 
 
 def backup(database: Database, target: Path) -> Path:
@@ -126,9 +129,12 @@ class CheckReport:
         self.lines.append(("ok    " if ok else "FAIL  ") + line)
 
 
-def check(database: Database) -> CheckReport:
-    """Integrity, schema version, id sequences and the transaction-id counter, and every
-    account's cached balance against its ledger."""
+Check = Callable[[Database], Iterable[tuple[bool, str]]]
+
+
+def check(database: Database, more: Iterable[Check] = ()) -> CheckReport:
+    """Integrity, schema version, id sequences and the transaction-id counter, then the checks
+    `more` of the rooms above (the ledger's: `appliance check` passes billing's)."""
     report = CheckReport()
     database.db.connect(reuse_if_open=True)
     if database.is_sqlite:
@@ -147,10 +153,9 @@ def check(database: Database) -> CheckReport:
         report.add(False, f"schema: {err.message}")
         return report
     report.add(*counter_check(database.db))
-    from appliance.billing.check import check_ledger  # money joins the check once it exists
-
-    for ok, line in check_ledger(database):
-        report.add(ok, line)
+    for one in more:
+        for ok, line in one(database):
+            report.add(ok, line)
     return report
 
 
@@ -199,8 +204,7 @@ def serial_sequences(db: peewee.Database) -> list[tuple[str, str, int, int | Non
 
 def counter_check(db: peewee.Database) -> tuple[bool, str]:
     """The OCPP transaction-id counter is past every id in use, so no id is given twice."""
-    from appliance.charging.sessions import TX_COUNTER
-    from appliance.db.models import ChargingSession, Counter
+    from appliance.db.models import TX_COUNTER, ChargingSession, Counter
 
     value = (Counter.select(Counter.value).where(Counter.name == TX_COUNTER).scalar(db)) or 0
     highest = ChargingSession.select(fn.MAX(ChargingSession.transaction_id)).scalar(db) or 0

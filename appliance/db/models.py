@@ -6,6 +6,7 @@ Times are UTC, energy integer Wh, power integer W, money integer minor units."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from peewee import (
     AutoField,
@@ -13,6 +14,7 @@ from peewee import (
     BooleanField,
     CharField,
     DateTimeField,
+    DoesNotExist,
     FloatField,
     ForeignKeyField,
     IntegerField,
@@ -20,12 +22,42 @@ from peewee import (
     TextField,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Self, TypeVar
+
+    from peewee import ModelDelete, ModelSelect
+
+    _M = TypeVar("_M", bound="BaseModel")
+
+    class TupleRows(ModelSelect[Any]):
+        def __iter__(self) -> Iterator[tuple[Any, ...]]: ...
+
+    class TypedSelect(ModelSelect[_M]):
+        """A model's select for the type checker: the stubs say `.tuples()` still yields model
+        instances; peewee yields tuples."""
+
+        def tuples(self, as_tuple: bool = True) -> TupleRows: ...  # type: ignore[override]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 class BaseModel(Model):
+    # For the type checker only (no values, nothing changes at runtime): peewee gives every model
+    # its own DoesNotExist and every foreign key `x` an `x_id` attribute, which the stubs do not
+    # know; the models declare each `x_id` under its field.
+    DoesNotExist: ClassVar[type[DoesNotExist]]
+
+    if TYPE_CHECKING:
+        @classmethod
+        def select(cls, *fields: Any) -> TypedSelect[Self]: ...
+
+        # The stubs' `delete` (a generic class variable) cannot be called through a class.
+        @classmethod
+        def delete(cls) -> ModelDelete: ...
+
     class Meta:
         legacy_table_names = False
         # save() writes the fields that changed, not every column: a StartTransaction saved a
@@ -77,6 +109,7 @@ class Connector(BaseModel):
     id = AutoField()
     station = ForeignKeyField(Station, backref="connectors", on_delete="RESTRICT",
                               index=False)  # (station, connector) is its index
+    station_id: int
     connector_id = IntegerField()
     status = CharField(max_length=16, default="Unknown")
     error_code = CharField(max_length=32, default="NoError")
@@ -96,6 +129,7 @@ class StatusEvent(BaseModel):
     id = AutoField()
     station = ForeignKeyField(Station, on_delete="RESTRICT",
                               index=False)  # (station, connector, time) is its index
+    station_id: int
     connector_id = IntegerField()
     status = CharField(max_length=16)
     error_code = CharField(max_length=32)
@@ -132,6 +166,7 @@ class Account(BaseModel):
 
     id = AutoField()
     driver = ForeignKeyField(Driver, unique=True, backref="accounts", on_delete="RESTRICT")
+    driver_id: int
     currency = CharField(max_length=3)
     balance = BigIntegerField(default=0)
     held = BigIntegerField(default=0)
@@ -152,6 +187,7 @@ class IdTag(BaseModel):
     updated_at = DateTimeField(default=utcnow)
     retired_at = DateTimeField(null=True)
     driver = ForeignKeyField(Driver, null=True, backref="cards", on_delete="RESTRICT")
+    driver_id: int | None
     mode = CharField(max_length=12, default="personal")  # personal | commercial
     last_refusal = CharField(max_length=120, default="")  # why money refused it, for staff
 
@@ -163,11 +199,15 @@ class UnknownTag(BaseModel):
     key = CharField(max_length=20, unique=True)
     id_tag = CharField(max_length=20)
     station = ForeignKeyField(Station, null=True, on_delete="SET NULL")
+    station_id: int | None
     connector_id = IntegerField(null=True)
     source = CharField(max_length=16, default="charger")  # charger | reader
     first_seen_at = DateTimeField(default=utcnow)
     last_seen_at = DateTimeField(default=utcnow)
     count = IntegerField(default=1)
+
+
+TX_COUNTER = "transaction_id"  # the Counter row that hands out OCPP 1.6 transaction ids
 
 
 class Counter(BaseModel):
@@ -183,6 +223,7 @@ class ChargingSession(BaseModel):
     id = AutoField()
     station = ForeignKeyField(Station, backref="sessions", on_delete="RESTRICT",
                               index=False)  # (station, connector, state) is its index
+    station_id: int
     connector_id = IntegerField()
     transaction_id = IntegerField(unique=True)
     start_key = CharField(max_length=200, unique=True)
@@ -211,8 +252,10 @@ class ChargingSession(BaseModel):
     updated_at = DateTimeField(default=utcnow)
     # Money: who pays (the start tag's driver), the tariff it started with, and the settlement.
     driver = ForeignKeyField(Driver, null=True, on_delete="RESTRICT")
+    driver_id: int | None
     account = ForeignKeyField(Account, null=True, on_delete="RESTRICT",
                               index=False)  # (account, state) is its index
+    account_id: int | None
     mode = CharField(max_length=12, default="none")  # personal | commercial | none
     auth_reason = CharField(max_length=120, default="")
     tariff_snapshot = TextField(default="")  # JSON, see billing.tariffs.snapshot
@@ -241,6 +284,7 @@ class MeterReading(BaseModel):
     # session reach their station through it; loose ones have a partial index below.
     station_id = IntegerField()
     connector_id = IntegerField()
+    session_id: int | None
     session = ForeignKeyField(ChargingSession, null=True, backref="readings",
                               on_delete="SET NULL", index=False)  # (session, time) is
     timestamp = DateTimeField()
@@ -263,6 +307,7 @@ MeterReading.add_index(MeterReading.station_id, name="meterreading_loose_station
 class SecurityEvent(BaseModel):
     id = AutoField()
     station = ForeignKeyField(Station, null=True, on_delete="SET NULL")
+    station_id: int | None
     cpid = CharField(max_length=48, default="")
     type = CharField(max_length=50)
     tech_info = TextField(default="")
@@ -276,6 +321,7 @@ class StationNotice(BaseModel):
 
     id = AutoField()
     station = ForeignKeyField(Station, on_delete="RESTRICT")
+    station_id: int
     kind = CharField(max_length=40)
     payload = TextField()
     received_at = DateTimeField(default=utcnow)
@@ -287,6 +333,7 @@ class FrameLog(BaseModel):
     [time (ISO, UTC), direction ("in" | "out"), frame], oldest first; `at` is the newest time."""
 
     id = AutoField()
+    station_id: int
     station = ForeignKeyField(Station, on_delete="CASCADE", index=False)  # (station, id) is
     at = DateTimeField(default=utcnow)
     count = IntegerField(default=1)
@@ -331,6 +378,7 @@ class LedgerEntry(BaseModel):
     id = AutoField()
     account = ForeignKeyField(Account, backref="entries", on_delete="RESTRICT",
                               index=False)  # (account, id) is its index
+    account_id: int
     amount = BigIntegerField()
     kind = CharField(max_length=16)
     reference = CharField(max_length=200, unique=True)
@@ -339,6 +387,7 @@ class LedgerEntry(BaseModel):
     receipt_no = CharField(max_length=64, default="")
     note = TextField(default="")
     session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
+    session_id: int | None
     created_at = DateTimeField(default=utcnow, index=True)
 
     class Meta:
@@ -350,9 +399,11 @@ class Hold(BaseModel):
 
     id = AutoField()
     account = ForeignKeyField(Account, on_delete="RESTRICT")
+    account_id: int
     amount = BigIntegerField()
     state = CharField(max_length=12, default="open")  # open | captured | released
     session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
+    session_id: int | None
     id_tag = CharField(max_length=20, default="")
     expires_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
@@ -383,7 +434,9 @@ class TariffAssignment(BaseModel):
 
     id = AutoField()
     tariff = ForeignKeyField(Tariff, on_delete="RESTRICT")
+    tariff_id: int
     station = ForeignKeyField(Station, null=True, on_delete="RESTRICT")
+    station_id: int | None
     connector_id = IntegerField(null=True)
     scope = CharField(max_length=80, unique=True)
     created_at = DateTimeField(default=utcnow)

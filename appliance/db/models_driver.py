@@ -25,11 +25,12 @@ from appliance.db.models import (
 
 
 class DriverLogin(BaseModel):
-    """A driver's PIN and the generation of their phone sessions: a cookie names the generation
-    it was issued under, so bumping it logs every phone out (revocation from the desk)."""
+    """A driver's PIN and its failure count and lock. `generation` counts PIN changes and the
+    desk's logouts; the phone sessions themselves are rows of login_session (people.sessions)."""
 
     id = AutoField()
     driver = ForeignKeyField(Driver, unique=True, on_delete="RESTRICT")
+    driver_id: int
     pin_hash = CharField(max_length=255, default="")
     generation = IntegerField(default=1)
     failures = IntegerField(default=0)  # PIN failures in a row; a lock after too many
@@ -46,19 +47,24 @@ class QrStart(BaseModel):
 
     id = AutoField()
     driver = ForeignKeyField(Driver, on_delete="RESTRICT")
+    driver_id: int
     account = ForeignKeyField(Account, on_delete="RESTRICT")
+    account_id: int
     station = ForeignKeyField(Station, on_delete="RESTRICT")
+    station_id: int
     connector_id = IntegerField()
     id_tag = CharField(max_length=20, unique=True)  # upper case: the key chargers send back
     idem_key = CharField(max_length=200, unique=True)
     slot = CharField(max_length=40, null=True, unique=True)
     hold = ForeignKeyField(Hold, null=True, on_delete="RESTRICT")
+    hold_id: int | None
     amount = BigIntegerField(default=0)  # the hold placed (minor units)
     limit_wh = BigIntegerField(null=True)  # the driver's energy limit, if any
     state = CharField(max_length=12, default="pending", index=True)
     message = CharField(max_length=200, default="")
     deadline_at = DateTimeField(null=True)
     session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
+    session_id: int | None
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -68,6 +74,7 @@ class Receipt(BaseModel):
 
     id = AutoField()  # the receipt number
     session = ForeignKeyField(ChargingSession, unique=True, on_delete="RESTRICT")
+    session_id: int
     created_at = DateTimeField(default=utcnow)
 
 

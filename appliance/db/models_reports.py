@@ -27,6 +27,7 @@ class DailyStat(BaseModel):
     id = AutoField()
     station = ForeignKeyField(Station, on_delete="RESTRICT",
                               index=False)  # (station, connector, day) is its index
+    station_id: int
     connector_id = IntegerField()
     day = DateField(index=True)
     charging_s = FloatField(default=0)
@@ -62,6 +63,7 @@ class SessionCurve(BaseModel):
     pruned: JSON `[[seconds since start, Wh], ...]`."""
 
     session = ForeignKeyField(ChargingSession, primary_key=True, on_delete="RESTRICT")
+    session_id: int
     points = TextField()
     created_at = DateTimeField(default=utcnow)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from peewee import Model
 
-from appliance.db import models, models_driver, models_reports, models_site
+from appliance.db import models, models_driver, models_people, models_reports, models_site
 
 ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
-                                 *models_reports.MODELS]
+                                 *models_reports.MODELS, *models_people.MODELS]

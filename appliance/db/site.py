@@ -114,20 +114,30 @@ def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str) -> Si
                            details={"field": "currency"})
     for name, value in checked.items():
         if value != getattr(current, name):
-            (SiteSetting.insert(key=name, value=json.dumps(value), updated_at=utcnow(),
-                                updated_by=actor)
-             .on_conflict(conflict_target=[SiteSetting.key],
-                          update={SiteSetting.value: json.dumps(value),
-                                  SiteSetting.updated_at: utcnow(),
-                                  SiteSetting.updated_by: actor})
-             .execute())
+            store_value(name, value, actor)
     return load_site(defaults)
+
+
+def store_value(key: str, value: Any, actor: str) -> None:
+    """One stored value (JSON), as `site_value` and `stored_value` read it."""
+    text = json.dumps(value)
+    (SiteSetting.insert(key=key, value=text, updated_at=utcnow(), updated_by=actor)
+     .on_conflict(conflict_target=[SiteSetting.key],
+                  update={SiteSetting.value: text, SiteSetting.updated_at: utcnow(),
+                          SiteSetting.updated_by: actor})
+     .execute())
+
+
+def stored_value(key: str) -> Any:
+    """One stored value through the ORM (None when not stored): for rare reads."""
+    row = SiteSetting.get_or_none(SiteSetting.key == key)
+    return json.loads(row.value) if row is not None else None
 
 
 def site_value(name: str, default: Any) -> Any:
     """One stored value (for code on the writer thread that needs just one: the overdraft
     default on every commercial Authorize and watchdog batch, so through cached SQL)."""
-    from appliance.charging import rawsql  # (its statements are built from these models)
+    from appliance.db import fastsql  # (its statements are built from these models)
 
-    row = rawsql.get(SiteSetting, SiteSetting.key, name)
+    row = fastsql.get(SiteSetting, SiteSetting.key, name)
     return json.loads(row.value) if row is not None else default

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from appliance.charging import stations
 from appliance.db.database import Database
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,6 @@ T = TypeVar("T")
 
 BATCH_MAX = 500  # reports per database job: bounds the time one job holds the writer
 LIVENESS_FLUSH_S = 5.0
-LIVENESS_CHUNK = 500  # stations per UPDATE
 
 Many = Callable[[list[tuple[Any, ...]]], list[Any]]
 Item = tuple[Callable[..., Any], tuple[Any, ...], Many | None]
@@ -168,23 +168,6 @@ class ReportWriter:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _write_last_seen(rows: list[tuple[int, datetime]]) -> None:
-    """Every station's last-seen time, a few hundred stations per statement (one statement per
-    station cost the writer a wait for the GIL each, thousands of times a flush)."""
-    from appliance.db.models import Station
-
-    db = Station._meta.database
-    table, seen, pk = (Station._meta.table_name, Station.last_seen_at.column_name,
-                       Station.id.column_name)
-    p = db.param
-    value = "v.column2" if p == "?" else "CAST(v.column2 AS timestamp)"
-    for i in range(0, len(rows), LIVENESS_CHUNK):
-        chunk = rows[i:i + LIVENESS_CHUNK]
-        values = ", ".join([f"({p}, {p})"] * len(chunk))
-        db.execute_sql(f'UPDATE "{table}" SET "{seen}" = {value} FROM (VALUES {values}) AS v '
-                       f'WHERE "{table}"."{pk}" = v.column1', [x for row in chunk for x in row])
-
-
 class Liveness:
     """Last-seen times of the connected stations, written in one job every few seconds."""
 
@@ -201,7 +184,7 @@ class Liveness:
             return
         rows, self._seen = list(self._seen.items()), {}
         try:
-            await self.database.run(_write_last_seen, rows)
+            await self.database.run(stations.write_last_seen, rows)
         except Exception:
             log.exception("could not write the last-seen times of %d stations", len(rows))
 

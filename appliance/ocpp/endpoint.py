@@ -16,7 +16,7 @@ from appliance.charging import stations
 from appliance.config import Settings
 from appliance.db.models import utcnow
 from appliance.errors import Unavailable
-from appliance.ocpp.guard import GATE, MessageBudget
+from appliance.ocpp.guard import MessageBudget
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
 
@@ -66,7 +66,6 @@ class LoginLimiter:
             del self._failures[next(iter(self._failures))]
 
 
-LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")
 
 
 class AiohttpTransport:
@@ -107,7 +106,7 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     if not stations.valid_cpid(cpid):
         return _refuse(404, "not a valid charge point id")
     auth = await database.read(stations.load_auth, cpid)
-    limiter = app[LIMITER]
+    limiter = app[keys.LIMITER]
     if auth is not None and auth.cpid != cpid:
         return _refuse(404, "this id differs only by case from a known station")
     if auth is not None and auth.auth_mode == "basic" and auth.key_salt:
@@ -137,7 +136,7 @@ async def _open_unapproved(request: web.Request, cpid: str, auth: stations.Stati
     """An unknown or pending station: its connections are bounded per address and in total,
     and the approval list at its length; nothing it does is honoured until staff approve it."""
     app = request.app
-    settings, database, gate = app[keys.SETTINGS], app[keys.DATABASE], app[GATE]
+    settings, database, gate = app[keys.SETTINGS], app[keys.DATABASE], app[keys.GATE]
     if auth is None and settings.unknown_station_policy == "reject":
         return _refuse(404, "unknown charge point id")
     address = request.remote or "?"

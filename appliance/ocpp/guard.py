@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aiohttp import web
-
 
 class PendingGate:
     """Open connections of stations that are not approved (unknown ids admitted as pending, and
@@ -43,9 +41,6 @@ class PendingGate:
     @property
     def count(self) -> int:
         return self._count
-
-
-GATE: web.AppKey[PendingGate] = web.AppKey("ocpp_pending_gate")
 
 
 class MessageBudget:

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from appliance import events
-from appliance.charging import rawsql, stations
-from appliance.db.models import FrameLog, utcnow
+from appliance.charging import frame_log, stations
+from appliance.charging.control import Configuration, Trigger
+from appliance.db.models import utcnow
 from appliance.errors import ChargerOffline
+from appliance.ocpp import commands16
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
 from appliance.ocpp.v16 import Services
@@ -23,34 +25,6 @@ from appliance.ocpp.v16 import Services
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
-
-
-_CHUNK_FIELDS = (FrameLog.station, FrameLog.at, FrameLog.count, FrameLog.frames)
-INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters)
-Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, JSON list
-
-
-def _trim_sql(p: str, n: int) -> str:
-    """Delete, of the stations listed, every row whose newer rows already hold `keep` frames."""
-    t, sid, rid, count = (rawsql.table(FrameLog), rawsql.col(FrameLog.station),
-                          rawsql.col(FrameLog.id), rawsql.col(FrameLog.count))
-    newer = f"SUM({count}) OVER (PARTITION BY {sid} ORDER BY {rid} DESC) - {count}"
-    return (f"DELETE FROM {t} WHERE {rid} IN (SELECT {rid} FROM (SELECT {rid}, {newer} AS newer "
-            f"FROM {t} WHERE {sid} IN ({', '.join([p] * n)})) AS ranked WHERE newer >= {p})")
-
-
-def _write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
-    """Append one row per station; trim to the newest rows holding `keep` frames only the
-    stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
-    station holds at most about 1.5 x `keep` frames and a flush costs a statement or two."""
-    for i in range(0, len(chunks), INSERT_CHUNK):
-        rawsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
-    stations = sorted(trim)
-    for i in range(0, len(stations), INSERT_CHUNK):
-        part = stations[i:i + INSERT_CHUNK]
-        n = len(part)
-        rawsql.execute(rawsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
-                       [*part, keep])
 
 
 class Hub:
@@ -88,10 +62,6 @@ class Hub:
     def is_online(self, cpid: str) -> bool:
         return cpid.upper() in self._connections
 
-    @property
-    def connected(self) -> int:
-        return len(self._connections)
-
     def _require(self, cpid: str) -> Connection:
         conn = self.get(cpid)
         if conn is None:
@@ -103,14 +73,35 @@ class Hub:
     async def raw(self, cpid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._require(cpid).call(action, payload)
 
+    async def _status(self, cpid: str, call: commands16.Call) -> str:
+        return commands16.status(await self.raw(cpid, *call))
+
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
-        answer = await self.raw(cpid, "RemoteStartTransaction",
-                                {"connectorId": connector_id, "idTag": id_tag})
-        return str(answer.get("status", ""))
+        return await self._status(cpid, commands16.remote_start(connector_id, id_tag))
 
     async def remote_stop(self, cpid: str, transaction_id: int) -> str:
-        answer = await self.raw(cpid, "RemoteStopTransaction", {"transactionId": transaction_id})
-        return str(answer.get("status", ""))
+        return await self._status(cpid, commands16.remote_stop(transaction_id))
+
+    async def reset(self, cpid: str, hard: bool) -> str:
+        return await self._status(cpid, commands16.reset(hard))
+
+    async def unlock(self, cpid: str, connector_id: int) -> str:
+        return await self._status(cpid, commands16.unlock(connector_id))
+
+    async def set_availability(self, cpid: str, connector_id: int, operative: bool) -> str:
+        return await self._status(cpid, commands16.set_availability(connector_id, operative))
+
+    async def trigger(self, cpid: str, message: Trigger, connector_id: int | None = None) -> str:
+        return await self._status(cpid, commands16.trigger(message, connector_id))
+
+    async def clear_cache(self, cpid: str) -> str:
+        return await self._status(cpid, commands16.clear_cache())
+
+    async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
+        return commands16.configuration(await self.raw(cpid, *commands16.get_configuration(keys)))
+
+    async def change_configuration(self, cpid: str, key: str, value: str) -> str:
+        return await self._status(cpid, commands16.change_configuration(key, value))
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:
@@ -126,7 +117,7 @@ class Hub:
             return
         by_station, self._frames = self._frames, {}
         keep = self.services.settings.frame_log_size
-        chunks: list[Chunk] = []
+        chunks: list[frame_log.Chunk] = []
         for station_id, frames in by_station.items():
             chunks.append((station_id, datetime.fromisoformat(frames[-1][0]), len(frames),
                            json.dumps(frames, ensure_ascii=False)))
@@ -135,7 +126,7 @@ class Hub:
         for station_id in trim:
             del self._since_trim[station_id]
         try:
-            await self.services.database.run(_write_frames, chunks, keep, trim)
+            await self.services.database.run(frame_log.write_frames, chunks, keep, trim)
         except Exception:
             log.exception("could not write %d frames to the frame log",
                           sum(c[2] for c in chunks))
@@ -176,7 +167,7 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
-        await self.services.database.run(_all_offline)
+        await self.services.database.run(stations.mark_all_offline)
         self._flusher = asyncio.create_task(self._flush_loop(), name="frame-log")
         assert self.services.liveness is not None and self.services.reports is not None
         try:
@@ -191,9 +182,3 @@ class Hub:
                 await self._flusher
             await self.services.reports.drain()
             await self.flush_frames()
-
-
-def _all_offline() -> None:
-    from appliance.db.models import Station
-
-    Station.update(online=False).where(Station.online).execute()

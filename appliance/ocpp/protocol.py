@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from ocpp.exceptions import (
     FormationViolationError,
@@ -24,6 +24,7 @@ from ocpp.exceptions import (
     NotImplementedError as OcppNotImplemented,
 )
 from ocpp.routing import create_route_map
+from ocpp.routing import on as library_on
 
 from appliance.errors import ChargerCallError, ChargerOffline, ChargerTimeout, InvalidOcppPayload
 from appliance.ocpp import validation
@@ -46,7 +47,9 @@ try:  # orjson parses and writes frames several times faster; the stdlib is the 
             return _STD_DUMPS(value)
 except ImportError:  # pragma: no cover - orjson is a dependency; kept for odd platforms
     _loads = json.loads
-    _DUMPS = _STD_DUMPS
+
+    def _DUMPS(value: Any) -> str:  # noqa: N802
+        return _STD_DUMPS(value)
 
 _KEY_VALUE = re.compile(
     r'("key"\s*:\s*"AuthorizationKey"(?:[^{}]*?)"value"\s*:\s*)"(?:[^"\\]|\\.)*"')
@@ -60,6 +63,15 @@ def redact(frame: str) -> str:
         return frame
     frame = _KEY_VALUE.sub(r'\1"***"', frame)
     return _VALUE_KEY.sub(r'\1"***"\2', frame)
+
+
+_H = TypeVar("_H", bound=Callable[..., Any])
+
+
+def on(action: str) -> Callable[[_H], _H]:
+    """The library's `@on(action)`, typed (the library has no types): it only marks a handler
+    for `create_route_map`, which `Connection` reads."""
+    return cast("Callable[[_H], _H]", library_on(action))
 
 
 def ocpp_time(moment: datetime | None = None) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocpp.exceptions import PropertyConstraintViolationError
-from ocpp.routing import on
 from ocpp.v16.enums import Action
 
 from appliance import events
@@ -23,7 +22,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.ocpp import managed
 from appliance.ocpp.batch import Liveness, ReportWriter
-from appliance.ocpp.protocol import Connection, Received, ocpp_time
+from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
 
 log = logging.getLogger(__name__)
 

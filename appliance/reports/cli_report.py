@@ -22,11 +22,10 @@ def _day(text: str | None, tz: Any) -> date:
 
 
 async def _run(settings: Any, day_text: str | None, mail: bool) -> DayOutcome:
-    # The command line is wiring, like cli.py: it may open the database the way the app does.
-    from appliance.app import open_database
+    from appliance.db.maintenance import open_migrated
     from appliance.reports.nightly import site_settings
 
-    database = open_database(settings)
+    database = open_migrated(settings)
     database.start()
     try:
         site = await site_settings(database, settings)

@@ -61,6 +61,7 @@ def site_overview() -> list[StationView]:
         connectors.setdefault(c.station_id, []).append(c)
     running = {(s.station_id, s.connector_id): s for s in ChargingSession.select().where(
         ChargingSession.state == "active")}
+    drivers: dict[int | None, str]
     drivers = {d.id: d.name for d in Driver.select(Driver.id, Driver.name).where(
         Driver.id.in_([s.driver_id for s in running.values() if s.driver_id]))}
     views = []

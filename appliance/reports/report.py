@@ -83,12 +83,14 @@ def _drivers(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
     ids = sorted(set(usage) | set(moves))
     # The balance then is today's minus what moved since: only recent rows are read, and the
     # ledger check in the same report proves the cached balance.
+    since: dict[int, int | None]
     since = dict(LedgerEntry.select(Account.driver, money_sum(LedgerEntry.amount)).join(Account)
                  .where((LedgerEntry.created_at >= window[1]) & Account.driver.in_(ids)
                         & LedgerEntry.kind.in_(BALANCE_KINDS))
                  .group_by(Account.driver).tuples())
     closing = {d: b - int(since.get(d) or 0) for d, b in Account.select(
         Account.driver, Account.balance).where(Account.driver.in_(ids)).tuples()}
+    names: dict[int, str]
     names = dict(Driver.select(Driver.id, Driver.name).where(Driver.id.in_(ids)).tuples())
     out = []
     for driver_id in ids:

@@ -88,19 +88,13 @@ class NightlyScheduler:
         await catch_up(self.database, self.settings)
         await retry_mail(self.database, self.settings)
 
-    async def run_now(self) -> None:
-        """Run the whole night at once (for tests and the pages), after any running job."""
-        async with self.lock:
-            await self._nightly()
 
-
-SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler", NightlyScheduler)
 
 
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: after the database (it needs it), before nothing else."""
     scheduler = NightlyScheduler(app[keys.DATABASE], app[keys.SETTINGS])
-    app[SCHEDULER] = scheduler
+    app[keys.SCHEDULER] = scheduler
     await scheduler.start()
     yield
     await scheduler.stop()

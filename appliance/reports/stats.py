@@ -219,16 +219,16 @@ def _station_rows(station: Station, connectors: list[int], day: date, window: In
         setattr(whole, f"{group}_s", overlap_s(union(spans[group]), window))
     by_conn = {r.connector_id: r for r in per_conn}
     for session, curve in curves:
-        row = by_conn.get(session.connector_id) if session.station_id == station.id else None
-        if row is None:
+        conn_row = by_conn.get(session.connector_id) if session.station_id == station.id else None
+        if conn_row is None:
             continue
-        row.energy_wh += round(curve.between(window))
+        conn_row.energy_wh += round(curve.between(window))
         if window[0] <= session.started_at < window[1] and session.start_status != "Accepted":
-            row.refused += 1  # a refused start is no session and no driver of the day
+            conn_row.refused += 1  # a refused start is no session and no driver of the day
         elif window[0] <= session.started_at < window[1]:
-            row.sessions += 1
-            row.driver_keys.add(f"d{session.driver_id}" if session.driver_id
-                                else f"t{session.id_tag_key}")
+            conn_row.sessions += 1
+            conn_row.driver_keys.add(f"d{session.driver_id}" if session.driver_id
+                                     else f"t{session.id_tag_key}")
     for row in per_conn:
         row.drivers = len(row.driver_keys)
         whole.energy_wh += row.energy_wh

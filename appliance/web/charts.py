@@ -13,7 +13,7 @@ WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 720, 200, 44, 34, 18
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    step = 10 ** len(str(int(value))) / 10
+    step: float = 10 ** len(str(int(value))) / 10
     for factor in (1, 2, 2.5, 5, 10):
         if value <= factor * step:
             return factor * step

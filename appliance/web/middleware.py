@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from appliance.errors import ApplianceError
-from appliance.web.api_base import PREFIX, error_body
+from appliance.web.base import PREFIX, error_body
 
 log = logging.getLogger(__name__)
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApplianceError as err:

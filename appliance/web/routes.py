@@ -1,46 +1,43 @@
-"""Mounts every web route on the application: API modules register themselves on import."""
+"""Mounts every web route on the application: each page module and the API export their own
+routes, listed here once."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-# Importing the API modules registers their routes (and so their OpenAPI entries).
-from appliance.web import (  # noqa: F401  # noqa: F401
-    api_cards,
-    api_money,
-    api_reports,
-    api_sessions,
-    api_stations,
-    pages_desk,
-    pages_driver,
-    pages_drivers,
-    pages_records,
-    pages_reports,
-    pages_site,
-    pages_stations,
+from appliance.web import api
+from appliance.web.admin import (
+    audit,
+    cards,
+    dashboard,
+    desk,
+    drivers,
+    login,
+    pins,
+    reports,
+    sessions,
+    settings,
+    staff,
+    stations,
+    stickers,
+    tariffs,
 )
-from appliance.web.api_base import PREFIX, ROUTES, guarded, ok
-from appliance.web.openapi import document
+from appliance.web.driver import login as driver_login
+from appliance.web.driver import me, start
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
-PAGE_MODULES = (pages_site, pages_stations, pages_records, pages_drivers, pages_reports,
-                pages_driver, pages_desk)
+PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
+                staff, audit, reports, desk, stickers, driver_login, me, start)
 
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return ok(document())
-
-
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
-    app.router.add_get(PREFIX + "/openapi.json", openapi)
-    for route in ROUTES:
-        app.router.add_route(route.method, PREFIX + route.path, guarded(route))
+    api.setup(app)
     for module in PAGE_MODULES:
         app.router.add_routes(module.routes)
     app.router.add_static("/static", STATIC, append_version=False)

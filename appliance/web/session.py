@@ -1,36 +1,36 @@
-"""Staff login for the pages: the session middleware, login and logout, role guards, CSRF on
-every form post."""
+"""Staff login for the pages: the session middleware (a signed cookie naming a session that
+lives on the server: people.sessions), login, logout and logout everywhere, role guards, CSRF on
+every form post. The JSON API does not take this cookie (web.api.base: Bearer tokens only)."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from aiohttp import web
 
 from appliance import keys
 from appliance.db.models import StaffUser
 from appliance.errors import Forbidden
-from appliance.web.api_base import PREFIX, STAFF, Principal
+from appliance.people import sessions
+from appliance.people.staff import verify_password
+from appliance.web.base import PREFIX, STAFF, Principal
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
     SESSION_MAX_AGE_S,
-    LoginThrottle,
-    Signer,
     StaffSession,
     csrf_ok,
+    safe_next,
     set_cookie,
 )
-from appliance.web.staff import verify_password
 
-SIGNER: web.AppKey[Signer] = web.AppKey("session_signer", Signer)
-THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
 SESSION: web.RequestKey[StaffSession] = web.RequestKey("staff_session", StaffSession)
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+P = ParamSpec("P")
+# What `require` guards: a page handler, keeping its own signature for the type checker.
+Guarded = Callable[Concatenate[web.Request, P], Awaitable[web.StreamResponse]]
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/ocpp/", "/c/", "/me", "/driver")
 
@@ -39,21 +39,35 @@ def current_staff(request: web.Request) -> StaffSession | None:
     return request.get(SESSION)
 
 
-def _still_valid(user_id: int, nonce: str) -> StaffUser | None:
-    user = StaffUser.get_or_none(StaffUser.id == user_id)
+def staff_actor(request: web.Request) -> str:
+    """Who is acting on a page, as the audit log and the ledger name them."""
+    staff = current_staff(request)
+    return f"staff:{staff.username}" if staff else "anonymous"
+
+
+def _still_valid(token: str) -> StaffUser | None:
+    session = sessions.live_session(sessions.STAFF, token)
+    if session is None:
+        return None  # logged out, ended by a reset, a role change or disabling, or too old
+    user = StaffUser.get_or_none(StaffUser.id == session.person_id)
     return user if user is not None and not user.disabled else None
+
+
+def _cookie_token(request: web.Request) -> str | None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    value = request.app[keys.SIGNER].loads(raw, SESSION_MAX_AGE_S) if raw else None
+    token = value.get("sid") if value is not None else None
+    return token if isinstance(token, str) else None
 
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: PageHandler) -> web.StreamResponse:
-    raw = request.cookies.get(SESSION_COOKIE)
-    if raw:
-        value = request.app[SIGNER].loads(raw, SESSION_MAX_AGE_S)
-        if value is not None:
-            user = await request.app[keys.DATABASE].read(_still_valid, value["uid"], value["n"])
-            if user is not None:
-                request[SESSION] = StaffSession(user.id, user.username, user.role, value["n"])
-                request[STAFF] = Principal(f"staff:{user.username}", user.role)
+    token = _cookie_token(request)
+    if token is not None:
+        user = await request.app[keys.DATABASE].read(_still_valid, token)
+        if user is not None:
+            request[SESSION] = StaffSession(user.id, user.username, user.role, token)
+            request[STAFF] = Principal(f"staff:{user.username}", user.role)
     if request.method not in SAFE_METHODS and not request.path.startswith(("/ocpp/", PREFIX)):
         # Every form post carries the CSRF token of this browser (double submit).
         form = await request.post() if request.content_type in (
@@ -65,19 +79,19 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
     return await handler(request)
 
 
-def require(role: str = "desk") -> Callable[[PageHandler], PageHandler]:
+def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
     """Guard a page: staff of at least `role` (admin > desk); others go to the login page."""
 
-    def wrap(handler: PageHandler) -> PageHandler:
+    def wrap(handler: Guarded[P]) -> Guarded[P]:
         @functools.wraps(handler)
-        async def guarded(request: web.Request, *args: Any, **kwargs: Any
+        async def guarded(request: web.Request, /, *args: P.args, **kwargs: P.kwargs
                           ) -> web.StreamResponse:
             staff = current_staff(request)
             if staff is None:
                 raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
             if role == "admin" and staff.role != "admin":
                 raise Forbidden("this page is for admins")
-            return await handler(request, *args, **kwargs)  # type: ignore[call-arg]
+            return await handler(request, *args, **kwargs)
 
         return guarded
 
@@ -92,31 +106,42 @@ def _check_login(username: str, password: str) -> StaffUser | None:
     return user if verify_password(user.password_hash, password) else None
 
 
+def _throttle_keys(request: web.Request, username: str) -> dict[str, int]:
+    # Per user name *and* address: a stranger's guesses never lock the right person out from
+    # their own desk. Per address alone, more loosely: one machine trying many names.
+    return {f"user:{username.lower()}@{request.remote}": 5, f"addr:{request.remote}": 20}
+
+
 async def login(request: web.Request, form: dict[str, Any]
                 ) -> tuple[web.HTTPSeeOther | None, str | None]:
     """Check a login form. Returns (redirect response, None) or (None, error message)."""
-    username = str(form.get("username", "")).strip()
+    username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
-    throttle = request.app[THROTTLE]
-    keys_ = (f"user:{username.lower()}", f"addr:{request.remote}")
-    if throttle.blocked(*keys_):
+    throttle = request.app[keys.THROTTLE]
+    limits = _throttle_keys(request, username)
+    if not await throttle.admit(limits):
         return None, "Too many failed logins. Wait a few minutes and try again."
-    await asyncio.sleep(throttle.delay_s(*keys_))
-    user = await request.app[keys.DATABASE].read(_check_login, username, password)
+    database = request.app[keys.DATABASE]
+    user = await database.read(_check_login, username, password)
     if user is None:
-        throttle.failed(*keys_)
+        throttle.failed(*limits)
         return None, "Wrong user name or password."
-    throttle.succeeded(*keys_)
-    token = request.app[SIGNER].dumps({"uid": user.id, "n": secrets.token_urlsafe(12)})
-    target = str(form.get("next") or "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = web.HTTPSeeOther(target)
-    set_cookie(response, request, SESSION_COOKIE, token, SESSION_MAX_AGE_S)
+    throttle.succeeded(next(iter(limits)))  # the address's count stays
+    opened = await database.run(sessions.open_session, sessions.STAFF, user.id,
+                                request.remote or "")
+    response = web.HTTPSeeOther(safe_next(str(form.get("next") or "/")))
+    set_cookie(response, request, SESSION_COOKIE,
+               request.app[keys.SIGNER].dumps({"sid": opened.token}), SESSION_MAX_AGE_S)
     return response, None
 
 
-def logout_response() -> web.HTTPSeeOther:
+async def logout(request: web.Request, everywhere: bool = False) -> web.HTTPSeeOther:
+    """End this browser's session (or every session of this person) on the server."""
+    staff, database = current_staff(request), request.app[keys.DATABASE]
+    if staff is not None and everywhere:
+        await database.run(sessions.end_all, sessions.STAFF, staff.user_id, "everywhere")
+    elif staff is not None:
+        await database.run(sessions.end_session, sessions.STAFF, staff.token, "logout")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

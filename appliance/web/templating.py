@@ -18,7 +18,6 @@ from appliance import keys
 
 TEMPLATES = Path(__file__).with_name("templates")
 LOCALES = Path(__file__).with_name("locale")
-JINJA: web.AppKey[jinja2.Environment] = web.AppKey("jinja", jinja2.Environment)
 
 
 def make_environment(locale: str = "en", localedir: Path = LOCALES) -> jinja2.Environment:
@@ -82,7 +81,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
 
     site = request.app[keys.SITE]
     tz = site.tz
-    env = request.app[JINJA]
+    env = request.app[keys.JINJA]
     token = csrf_token(request)
     base = {
         "request": request, "staff": current_staff(request), "csrf_token": token,

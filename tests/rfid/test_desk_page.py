@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from appliance import keys
-from appliance.web.staff import create_staff
+from appliance.people.staff import create_staff
 from tests.browser import browser, shoot_both  # noqa: F401
 from tests.charger import connect_charger
 from tests.conftest import Api, make_token

@@ -1,0 +1,36 @@
+"""The frame log: every OCPP frame in and out, as one row per station and flush (a JSON list),
+trimmed to the newest frames a station keeps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from appliance.db import fastsql
+from appliance.db.models import FrameLog
+
+_CHUNK_FIELDS = (FrameLog.station, FrameLog.at, FrameLog.count, FrameLog.frames)
+INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters)
+Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, JSON list
+
+
+def _trim_sql(p: str, n: int) -> str:
+    """Delete, of the stations listed, every row whose newer rows already hold `keep` frames."""
+    t, sid, rid, count = (fastsql.table(FrameLog), fastsql.col(FrameLog.station),
+                          fastsql.col(FrameLog.id), fastsql.col(FrameLog.count))
+    newer = f"SUM({count}) OVER (PARTITION BY {sid} ORDER BY {rid} DESC) - {count}"
+    return (f"DELETE FROM {t} WHERE {rid} IN (SELECT {rid} FROM (SELECT {rid}, {newer} AS newer "
+            f"FROM {t} WHERE {sid} IN ({', '.join([p] * n)})) AS ranked WHERE newer >= {p})")
+
+
+def write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
+    """Append one row per station; trim to the newest rows holding `keep` frames only the
+    stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
+    station holds at most about 1.5 x `keep` frames and a flush costs a statement or two."""
+    for i in range(0, len(chunks), INSERT_CHUNK):
+        fastsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
+    stations = sorted(trim)
+    for i in range(0, len(stations), INSERT_CHUNK):
+        part = stations[i:i + INSERT_CHUNK]
+        n = len(part)
+        fastsql.execute(fastsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
+                       [*part, keep])

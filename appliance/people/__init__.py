@@ -1,0 +1,1 @@
+"""People room: staff logins and passwords, API tokens, drivers' logins and PINs."""

@@ -1,0 +1,120 @@
+"""Drivers' logins: PINs (argon2), the phone or card number a driver logs in with, failures
+counted from every address and locked after too many in a row (a PIN is guessable; only the desk
+unlocks), and ending the driver's phone sessions (people.sessions) from the desk or with a new
+PIN."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from appliance.db.models import Driver, IdTag, utcnow
+from appliance.db.models_driver import DriverLogin
+from appliance.errors import InvalidInput, NotFound
+from appliance.people.sessions import DRIVER, end_all
+from appliance.people.staff import hash_password, verify_password
+
+PIN_RE = re.compile(r"\d{4,8}")
+LOCK_AFTER = 10  # PIN failures in a row before only the desk can unlock
+DUMMY_HASH = hash_password("000000")  # the same work when nobody matches: no phone oracle
+
+
+def digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def _same_phone(a: str, b: str) -> bool:
+    da, db = digits(a), digits(b)
+    if len(da) >= 10 and len(db) >= 10:
+        return da[-10:] == db[-10:]  # with or without the country code
+    return bool(da) and da == db
+
+
+def candidates(identifier: str) -> list[tuple[Driver, DriverLogin]]:
+    """Drivers with a PIN whose phone or card number this is."""
+    rows = (DriverLogin.select(DriverLogin, Driver).join(Driver)
+            .where(Driver.retired_at.is_null() & (DriverLogin.pin_hash != "")))
+    card = IdTag.get_or_none((IdTag.key == identifier.strip().upper())
+                             & IdTag.driver.is_null(False) & IdTag.retired_at.is_null())
+    return [(r.driver, r) for r in rows
+            if (card is not None and r.driver_id == card.driver_id)
+            or _same_phone(r.driver.phone, identifier)]
+
+
+def check_pin(identifier: str, pin: str) -> tuple[int | None, int, list[int]]:
+    """On a reader (argon2 is slow; the writer answers chargers): (driver id, session
+    generation, ids of the logins this failure counts against)."""
+    found = candidates(identifier) if identifier.strip() else []
+    if not found:
+        verify_password(DUMMY_HASH, pin)
+        return None, 0, []
+    for driver, login in found:
+        if login.locked_at is None and verify_password(login.pin_hash, pin):
+            return driver.id, login.generation, []
+    return None, 0, [login.id for _, login in found]
+
+
+def count_failure(login_ids: list[int], success: int | None) -> bool:
+    """Count a failure (or clear them on success); lock after LOCK_AFTER in a row. Returns
+    whether every login the failure counted against is locked now."""
+    if success is not None:
+        DriverLogin.update(failures=0, updated_at=utcnow()).where(
+            DriverLogin.driver == success).execute()
+        return False
+    at = utcnow()
+    DriverLogin.update(failures=DriverLogin.failures + 1, updated_at=at).where(
+        DriverLogin.id.in_(login_ids)).execute()
+    DriverLogin.update(locked_at=at).where(DriverLogin.id.in_(login_ids)
+                                           & (DriverLogin.failures >= LOCK_AFTER)
+                                           & DriverLogin.locked_at.is_null()).execute()
+    rows = list(DriverLogin.select().where(DriverLogin.id.in_(login_ids)))
+    return bool(rows) and all(r.locked_at is not None for r in rows)
+
+
+def check_new_pin(pin: str) -> str:
+    if not PIN_RE.fullmatch(pin):
+        raise InvalidInput("A PIN is 4 to 8 digits.", details={"field": "pin"})
+    return pin
+
+
+async def hash_pin(pin: str) -> str:
+    """Argon2 off the event loop and off the writer thread."""
+    check_new_pin(pin)
+    return await asyncio.get_running_loop().run_in_executor(None, hash_password, pin)
+
+
+def set_pin(driver_id: int, pin_hash: str, actor: str) -> int:
+    """Store a PIN hash (desk or the driver), unlock, and start a new session generation: every
+    phone logged in before is logged out. Returns the new generation."""
+    if Driver.get_or_none(Driver.id == driver_id) is None:
+        raise NotFound(f"no driver {driver_id}")
+    DriverLogin.insert(driver=driver_id).on_conflict_ignore().execute()
+    (DriverLogin.update(pin_hash=pin_hash, failures=0, locked_at=None,
+                        generation=DriverLogin.generation + 1, pin_set_at=utcnow(),
+                        pin_set_by=actor[:80], updated_at=utcnow())
+     .where(DriverLogin.driver == driver_id).execute())
+    end_all(DRIVER, driver_id, "pin")
+    return int(DriverLogin.get(DriverLogin.driver == driver_id).generation)
+
+
+def revoke(driver_id: int) -> None:
+    """Log out every phone of this driver (the PIN stays)."""
+    (DriverLogin.update(generation=DriverLogin.generation + 1, updated_at=utcnow())
+     .where(DriverLogin.driver == driver_id).execute())
+    end_all(DRIVER, driver_id, "desk")
+
+
+def unlock(driver_id: int) -> bool:
+    """The desk lifts a PIN lock (the PIN stays; the count starts again). Returns whether the
+    login was locked."""
+    return bool(DriverLogin.update(failures=0, locked_at=None, updated_at=utcnow())
+                .where((DriverLogin.driver == driver_id) & DriverLogin.locked_at.is_null(False))
+                .execute())
+
+
+def login_state(driver_id: int) -> dict[str, Any]:
+    login = DriverLogin.get_or_none(DriverLogin.driver == driver_id)
+    return {"has_pin": bool(login and login.pin_hash),
+            "locked": bool(login and login.locked_at), "failures": login.failures if login else 0,
+            "pin_set_at": login.pin_set_at if login else None}

@@ -1,0 +1,89 @@
+"""Staff logins: argon2 password hashes, creation, the first admin of an empty box, and the
+changes (reset, disable, role) that end a login's sessions."""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from peewee import IntegrityError
+
+from appliance.db.models import StaffUser
+from appliance.errors import Conflict, InvalidInput
+from appliance.people.sessions import STAFF, end_all
+
+ROLES = ("admin", "desk")
+_HASHER = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_staff(username: str, role: str, password: str) -> StaffUser:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 10:
+        raise InvalidInput("a staff password needs at least 10 characters")
+    try:
+        with StaffUser._meta.database.atomic():
+            return StaffUser.create(username=username, role=role,
+                                    password_hash=hash_password(password))
+    except IntegrityError as err:
+        raise Conflict(f"a staff login {username} exists") from err
+
+
+def bootstrap_admin(password: str | None) -> str | None:
+    """On a box with no staff: create `admin`. Returns the password to print once, if random."""
+    if StaffUser.select().exists():
+        return None
+    chosen = password or secrets.token_urlsafe(12)
+    create_staff("admin", "admin", chosen)
+    return None if password else chosen
+
+
+def reset_password(username: str, password: str | None) -> str:
+    user = StaffUser.get_or_none(StaffUser.username == username)
+    if user is None:
+        raise InvalidInput(f"no staff login {username}")
+    chosen = password or secrets.token_urlsafe(12)
+    if len(chosen) < 10:
+        raise InvalidInput("a staff password needs at least 10 characters")
+    user.password_hash = hash_password(chosen)
+    user.save()
+    end_all(STAFF, user.id, "reset")  # whoever knew the old password is out too
+    return chosen
+
+
+def list_staff() -> list[StaffUser]:
+    return list(StaffUser.select().order_by(StaffUser.username))
+
+
+def set_disabled(username: str, disabled: bool) -> None:
+    """Disable (ending every session of the login at once) or enable a staff login."""
+    user = StaffUser.get_or_none(StaffUser.username == username)
+    if user is None:
+        raise InvalidInput(f"no staff login {username}")
+    StaffUser.update(disabled=disabled).where(StaffUser.id == user.id).execute()
+    if disabled:
+        end_all(STAFF, user.id, "disabled")
+
+
+def set_role(username: str, role: str) -> None:
+    """Change a login's role; its sessions end, so the next page asks who is there."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    user = StaffUser.get_or_none(StaffUser.username == username)
+    if user is None:
+        raise InvalidInput(f"no staff login {username}")
+    if user.role != role:
+        StaffUser.update(role=role).where(StaffUser.id == user.id).execute()
+        end_all(STAFF, user.id, "role")

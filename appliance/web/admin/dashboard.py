@@ -1,0 +1,56 @@
+"""The live site dashboard, and the event stream that keeps staff pages live."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from appliance import events, keys
+from appliance.reports.overview import site_overview, today_totals
+from appliance.web import sse
+from appliance.web.session import require
+from appliance.web.templating import render
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/")
+@require("desk")
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    database, tz = request.app[keys.DATABASE], request.app[keys.SITE].tz
+    stations = await database.read(site_overview)
+    totals = await database.read(today_totals, tz)
+    return render(request, "dashboard.html", {"stations": stations, "totals": totals})
+
+
+def _event_json(event: events.Event) -> str:
+    def default(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    return json.dumps({"type": type(event).__name__, **asdict(event)}, default=default)
+
+
+STAFF_EVENTS = (events.StationOnline, events.StationBooted, events.ConnectorStatus,
+                events.SessionStarted, events.SessionMeter, events.SessionStopped,
+                events.TagSeen, events.ReaderState)
+
+
+@routes.get("/events")
+@require("desk")
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events for staff pages: the in-process events, never database polling.
+    Desk reader taps go only here (staff), never to driver pages."""
+    async with request.app[keys.EVENTS].subscribe() as queue, sse.stream(request) as out:
+        while True:
+            event = await sse.next_event(queue, sse.KEEPALIVE_S)
+            if event is None:
+                await out.keepalive()
+            elif isinstance(event, STAFF_EVENTS):
+                await out.send(_event_json(event))
+    return out.response

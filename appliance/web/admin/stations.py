@@ -1,0 +1,162 @@
+"""Pages: the chargers list and a charger's page (identity, connectors, status history, per-day
+working hours / energy / fees with a chart, commands, configuration, recent frames, approval)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.charging import admin
+from appliance.charging.control import ChargerControl, Trigger
+from appliance.db.models import StatusEvent
+from appliance.errors import ApplianceError, Conflict, InvalidInput
+from appliance.reports.stats import station_daily
+from appliance.web.audit import record
+from appliance.web.charts import bar_chart
+from appliance.web.export import csv_response
+from appliance.web.session import current_staff, require
+from appliance.web.templating import render
+
+routes = web.RouteTableDef()
+
+Command = Callable[[ChargerControl, str, dict[str, str]], Awaitable[str]]
+
+
+async def _configuration(control: ChargerControl, cpid: str, form: dict[str, str]) -> str:
+    config = await control.get_configuration(cpid)
+    return "\n".join(f"{i.key} = {i.value}" + (" (read-only)" if i.readonly else "")
+                     for i in config.items)
+
+
+# The commands a charger page offers, as ChargerControl verbs: name -> the call from the form.
+COMMANDS: dict[str, Command] = {
+    "reset_soft": lambda c, cpid, f: c.reset(cpid, hard=False),
+    "reset_hard": lambda c, cpid, f: c.reset(cpid, hard=True),
+    "unlock": lambda c, cpid, f: c.unlock(cpid, int(f["connector_id"])),
+    "available": lambda c, cpid, f: c.set_availability(cpid, int(f["connector_id"]), True),
+    "unavailable": lambda c, cpid, f: c.set_availability(cpid, int(f["connector_id"]), False),
+    "remote_start": lambda c, cpid, f: c.remote_start(cpid, int(f["connector_id"]),
+                                                      f["id_tag"].strip()),
+    "remote_stop": lambda c, cpid, f: c.remote_stop(cpid, int(f["transaction_id"])),
+    "trigger": lambda c, cpid, f: c.trigger(cpid, Trigger(f["message"])),
+    "clear_cache": lambda c, cpid, f: c.clear_cache(cpid),
+    "get_configuration": _configuration,
+    "change_configuration": lambda c, cpid, f: c.change_configuration(cpid, f["key"].strip(),
+                                                                      f["value"]),
+}
+
+
+@routes.get("/stations")
+@require("desk")
+async def stations_page(request: web.Request) -> web.StreamResponse:
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None)
+    return render(request, "stations.html", {"stations": rows})
+
+
+def _range(request: web.Request, tz: Any) -> tuple[date, date]:
+    today = datetime.now(tz).date()
+    try:
+        last = date.fromisoformat(request.query["to"]) if request.query.get("to") else today
+        first = (date.fromisoformat(request.query["from"]) if request.query.get("from")
+                 else last - timedelta(days=29))
+    except ValueError as err:
+        raise InvalidInput("dates look like 2026-01-31") from err
+    if first > last or (last - first).days > 366:
+        raise InvalidInput("the range must run forward and span at most a year")
+    return first, last
+
+
+def _history(station_id: int) -> list[StatusEvent]:
+    return list(StatusEvent.select().where(StatusEvent.station == station_id)
+                .order_by(StatusEvent.id.desc()).limit(50))
+
+
+def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str, Any]:
+    st = admin.get_station(cpid)
+    return {"station": admin.station_dict(st), "history": _history(st.id),
+            # Stored nightly rows; only days not stored yet (today) are computed here.
+            "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
+            "frames": admin.recent_frames(cpid, 50)}
+
+
+@routes.get("/stations/{id}")
+@require("desk")
+async def station_page(request: web.Request) -> web.StreamResponse:
+    return await _render_station(request)
+
+
+async def _render_station(request: web.Request, result: dict[str, Any] | None = None,
+                          status: int = 200) -> web.StreamResponse:
+    tz = request.app[keys.SITE].tz
+    first, last = _range(request, tz)
+    data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
+                                                 first, last, tz)
+    rows = data["days"]
+    data["chart"] = bar_chart([(r.day.strftime("%d %b"), r.charging_s / 3600) for r in rows],
+                              unit="h", title="Hours charging per day")
+    data["energy_chart"] = bar_chart([(r.day.strftime("%d %b"), r.energy_wh / 1000)
+                                      for r in rows], unit="kWh", title="Energy per day")
+    data.update({"first": first, "last": last, "result": result,
+                 "online": request.app[keys.CONTROL].is_online(request.match_info["id"])})
+    return render(request, "station.html", data, status=status)
+
+
+@routes.get("/stations/{id}/days.csv")
+@require("desk")
+async def station_days_csv(request: web.Request) -> web.StreamResponse:
+    tz = request.app[keys.SITE].tz
+    first, last = _range(request, tz)
+    cpid = request.match_info["id"]
+    data = await request.app[keys.DATABASE].read(_station_page_data, cpid, first, last, tz)
+    header = ["day", "hours_charging", "energy_kwh", "fees_minor", "sessions"]
+    return csv_response(f"{cpid}-days.csv", header, [
+        [r.day, f"{r.charging_s / 3600:.2f}", f"{r.energy_wh / 1000:.3f}", r.fees_minor,
+         r.sessions] for r in data["days"]])
+
+
+@routes.post("/stations/{id}/command")
+@require("admin")
+async def station_command(request: web.Request) -> web.StreamResponse:
+    cpid = request.match_info["id"]
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    name = form.get("command", "")
+    if name not in COMMANDS:
+        raise InvalidInput("unknown command")
+    await record(request, "station.command", cpid, {"command": name} | {
+        k: v for k, v in form.items() if k not in ("command", "csrf_token")})
+    try:
+        text = await COMMANDS[name](request.app[keys.CONTROL], cpid, form)
+        result = {"ok": True, "action": name, "text": text}
+    except (KeyError, ValueError):
+        result = {"ok": False, "action": name, "text": "Fill in every field of the command."}
+        return await _render_station(request, result, 400)
+    except ApplianceError as err:
+        result = {"ok": False, "action": name, "text": err.message}
+    return await _render_station(request, result)
+
+
+@routes.post("/stations/{id}/settings")
+@require("admin")
+async def station_settings(request: web.Request) -> web.StreamResponse:
+    cpid = request.match_info["id"]
+    form = await request.post()
+    fields: dict[str, Any] = {"description": str(form.get("description", ""))[:500],
+                              "approved": form.get("approved") == "on",
+                              "managed": form.get("managed") == "on",
+                              "auth_mode": str(form.get("auth_mode", "basic"))}
+    if form.get("password"):
+        fields["password"] = str(form["password"])
+    try:
+        await request.app[keys.DATABASE].run(admin.update_station, cpid, fields)
+    except (InvalidInput, Conflict) as err:
+        return await _render_station(request, {"ok": False, "action": "settings",
+                                               "text": err.message}, 400)
+    staff = current_staff(request)
+    await record(request, "station.update", cpid,
+                 {k: v for k, v in fields.items() if k != "password"} | {
+                     "by": staff.username if staff else ""})
+    raise web.HTTPSeeOther(f"/stations/{cpid}")

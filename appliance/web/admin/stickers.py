@@ -1,0 +1,121 @@
+"""QR stickers for the connectors (admin): an A4 sheet of every connector and a single sticker
+per connector, each with the site name, the charger id, the connector number, the URL in text
+(for phones without a scanner) and, when staff type it in, a Wi-Fi join code beside it: a phone
+reaches the box only over the site's Wi-Fi. The codes are segno SVG, drawn on the server."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+import segno.helpers
+from aiohttp import web
+from markupsafe import Markup
+
+from appliance import keys
+from appliance.db.models import Connector, Station
+from appliance.errors import NotFound
+from appliance.web.driver.common import site
+from appliance.web.session import require
+from appliance.web.templating import render
+
+routes = web.RouteTableDef()
+
+
+@dataclass(frozen=True)
+class Sticker:
+    cpid: str
+    connector_id: int
+    url: str
+    svg: Markup
+
+
+def connector_url(base_url: str, cpid: str, connector_id: int) -> str:
+    return f"{base_url.rstrip('/')}/c/{cpid}/{connector_id}"
+
+
+def qr_svg(data: str, scale: int = 5) -> Markup:
+    """An inline SVG of a QR code (medium error correction: a scuffed sticker still reads)."""
+    code = segno.make(data, error="m", micro=False)
+    # segno writes only its own markup; the data is not in the SVG as text.
+    return Markup(code.svg_inline(scale=scale, border=2, dark="#000", light="#fff"))
+
+
+def wifi_svg(ssid: str, password: str) -> Markup:
+    code = segno.helpers.make_wifi(ssid=ssid, password=password or None,
+                                   security="WPA" if password else "nopass")
+    return Markup(code.svg_inline(scale=4, border=2))
+
+
+def station_connectors(cpid: str | None) -> list[tuple[str, int]]:
+    """(charger id, connector) for every approved charger, or one charger."""
+    query = Station.select().where(Station.retired_at.is_null() & Station.approved)
+    if cpid:
+        query = query.where(Station.key == cpid.upper())
+    out: list[tuple[str, int]] = []
+    for station in query.order_by(Station.cpid):
+        seen = [c.connector_id for c in Connector.select(Connector.connector_id)
+                .where((Connector.station == station.id) & (Connector.connector_id > 0))]
+        last = max([station.num_connectors, *seen]) if seen or station.num_connectors else 1
+        out.extend((station.cpid, n) for n in range(1, last + 1))
+    return out
+
+
+def _stickers(request: web.Request, pairs: list[tuple[str, int]]) -> list[Sticker]:
+    base = request.app[keys.SETTINGS].public_url
+    return [Sticker(cpid, n, url, qr_svg(url)) for cpid, n in pairs
+            for url in [connector_url(base, cpid, n)]]
+
+
+async def _sheet(request: web.Request, form: Any) -> web.StreamResponse:
+    cpid = str(form.get("station", "")).strip() or None
+    pairs = await request.app[keys.DATABASE].read(station_connectors, cpid)
+    ssid, password = str(form.get("wifi_ssid", "")).strip(), str(form.get("wifi_password", ""))
+    s = await site(request)
+    return render(request, "driver/stickers.html", {
+        "stickers": _stickers(request, pairs), "site_name": s.site_name, "station": cpid or "",
+        "wifi_ssid": ssid, "wifi": wifi_svg(ssid, password) if ssid else None})
+
+
+@routes.get("/stickers")
+@require("admin")
+async def sticker_sheet(request: web.Request) -> web.StreamResponse:
+    return await _sheet(request, request.query)
+
+
+@routes.post("/stickers")
+@require("admin")
+async def sticker_sheet_wifi(request: web.Request) -> web.StreamResponse:
+    """With a Wi-Fi join code: posted, so the Wi-Fi password never sits in a URL or a log."""
+    return await _sheet(request, await request.post())
+
+
+async def _one(request: web.Request) -> Sticker:
+    cpid, n = request.match_info["cpid"], int(request.match_info["connector"])
+    pairs = await request.app[keys.DATABASE].read(station_connectors, cpid)
+    match = [p for p in pairs if p[1] == n]
+    if not match:
+        raise NotFound("no such connector")
+    return _stickers(request, match)[0]
+
+
+@routes.get("/stickers/{cpid}/{connector:\\d+}")
+@require("admin")
+async def single_sticker(request: web.Request) -> web.StreamResponse:
+    s = await site(request)
+    return render(request, "driver/stickers.html", {
+        "stickers": [await _one(request)], "site_name": s.site_name, "single": True,
+        "station": request.match_info["cpid"], "wifi_ssid": "", "wifi": None})
+
+
+@routes.get("/stickers/{cpid}/{connector:\\d+}.svg")
+@require("admin")
+async def sticker_svg(request: web.Request) -> web.StreamResponse:
+    """The bare QR code, for a sign maker."""
+    sticker = await _one(request)
+    code = segno.make(sticker.url, error="m", micro=False)
+    out = io.BytesIO()
+    code.save(out, kind="svg", scale=10, border=2)
+    return web.Response(body=out.getvalue(), content_type="image/svg+xml")

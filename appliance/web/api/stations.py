@@ -1,0 +1,195 @@
+"""JSON API for stations: CRUD, approval, recent frames and the raw OCPP command endpoint."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from appliance import keys
+from appliance.billing.commands import check_raw_command
+from appliance.charging import admin, stations
+from appliance.charging.control import Trigger
+from appliance.errors import ApplianceError, Conflict, InvalidInput
+from appliance.web.api.base import (
+    ApiRoutes,
+    json_body,
+    listing,
+    ok,
+    page,
+    take,
+)
+from appliance.web.audit import record
+from appliance.web.base import audit_actor
+
+routes = ApiRoutes()
+api = routes.api
+
+log = logging.getLogger(__name__)
+
+STATION_BODY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "maxLength": 48},
+        "password": {"type": "string", "minLength": 8, "maxLength": 40, "writeOnly": True},
+        "description": {"type": "string"},
+        "approved": {"type": "boolean"},
+        "auth_mode": {"type": "string", "enum": ["basic", "none"]},
+        "managed": {"type": "boolean"},
+        "allow_no_subprotocol": {"type": "boolean"},
+        "max_power_w": {"type": ["integer", "null"],
+                        "description": "the most it delivers (W); energy beyond it is flagged"},
+    },
+}
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, kind in (("description", str), ("approved", bool), ("auth_mode", str),
+                       ("managed", bool), ("allow_no_subprotocol", bool), ("password", str),
+                       ("max_power_w", int)):
+        value = take(body, name, kind)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+@api("GET", "/stations", "List stations with their connectors' live state", role="desk",
+     query={"approved": "true or false", "limit": "at most 500", "cursor": "from next_cursor"},
+     tag="stations")
+async def list_stations(request: web.Request) -> web.Response:
+    p = page(request)
+    approved = {"true": True, "false": False}.get(request.query.get("approved", ""))
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, p.after, p.limit, approved)
+    cursor = p.next_cursor(rows, lambda r: r["_row"])
+    for r in rows:
+        r.pop("_row")
+    return listing(rows, cursor)
+
+
+@api("POST", "/stations", "Register a station (security profile 1: Basic auth password)",
+     body=STATION_BODY, tag="stations")
+async def create_station(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    cpid = take(body, "id", str, required=True)
+    station = await request.app[keys.DATABASE].run(admin.create_station, cpid, _fields(body))
+    await record(request, "station.create", cpid, {k: v for k, v in body.items()
+                                                   if k != "password"})
+    return ok(station, 201)
+
+
+@api("GET", "/stations/{id}", "One station", role="desk", tag="stations")
+async def get_station(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    station = await request.app[keys.DATABASE].read(
+        lambda: admin.station_dict(admin.get_station(cpid)))
+    return ok(station)
+
+
+@api("PATCH", "/stations/{id}", "Change a station; approving an online one makes it reboot "
+     "into Accepted", body=STATION_BODY, tag="stations")
+async def patch_station(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    fields = _fields(await json_body(request))
+    database = request.app[keys.DATABASE]
+    done = []
+    if fields.get("approved") and not fields.get("password") \
+            and await database.read(admin.approval_needs_key, cpid):
+        done = await _key_before_approval(request.app, cpid)
+    try:
+        station, approved_now = await database.run(admin.update_station, cpid, fields)
+    except Conflict as err:  # it took no key: it stays pending, and staff are told why
+        await record(request, "station.approval_refused", cpid, {"commands": done})
+        err.details["commands"] = done
+        raise
+    await record(request, "station.update", cpid, {k: v for k, v in fields.items()
+                                                   if k != "password"})
+    if approved_now:
+        station["commands"] = done + await _after_approval(request.app, station)
+    return ok(station)
+
+
+async def _key_before_approval(app: web.Application, cpid: str) -> list[str]:
+    """A pending charger with no key is given one before it is approved (an approved station
+    with no key would let anyone connect under its id)."""
+    if not app[keys.CONTROL].is_online(cpid):
+        return ["not connected: no key could be set"]
+    try:
+        return [f"ChangeConfiguration AuthorizationKey: {await _new_key(app, cpid)}"]
+    except ApplianceError as err:
+        log.warning("%s: key before approval: %s", cpid, err.message)
+        return [f"ChangeConfiguration AuthorizationKey failed: {err.message}"]
+
+
+async def _after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
+    """A newly approved online charger is asked to boot."""
+    control, cpid = app[keys.CONTROL], station["id"]
+    if not control.is_online(cpid):
+        return []
+    done = []
+    try:
+        status = await control.trigger(cpid, Trigger.BOOT)
+        done.append(f"TriggerMessage BootNotification: {status}")
+    except ApplianceError as err:
+        log.warning("%s: after approval: %s", cpid, err.message)
+        done.append(f"failed: {err.message}")
+    return done
+
+
+async def _new_key(app: web.Application, cpid: str) -> str:
+    """Send the charger a new random AuthorizationKey (20 bytes, hex); keep it only when the
+    charger accepts it, the old key working until its first login with the new one."""
+    key = secrets.token_bytes(20)
+    status = await app[keys.CONTROL].change_configuration(cpid, "AuthorizationKey", key.hex())
+    if status in ("Accepted", "RebootRequired"):
+        station = await app[keys.DATABASE].read(admin.get_station, cpid)
+        await app[keys.DATABASE].run(stations.rotate_key, station.id, key)
+    return status
+
+
+@api("POST", "/stations/{id}/rotate-key", "Give an online charger a new AuthorizationKey "
+     "(security profile 1); the old key works until its first login with the new one",
+     body={"type": "object"}, tag="stations")
+async def rotate_key(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    await request.app[keys.DATABASE].read(admin.get_station, cpid)
+    status = await _new_key(request.app, cpid)
+    await record(request, "station.rotate_key", cpid, {"status": status})
+    return ok({"status": status})
+
+
+@api("DELETE", "/stations/{id}", "Retire a station (its history stays)", tag="stations")
+async def delete_station(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    await request.app[keys.DATABASE].run(admin.retire_station, cpid)
+    await record(request, "station.retire", cpid, {})
+    return web.Response(status=204)
+
+
+@api("GET", "/stations/{id}/messages", "Recent OCPP frames in and out, newest first",
+     role="desk", query={"limit": "at most 500"}, tag="stations")
+async def station_messages(request: web.Request) -> web.Response:
+    p = page(request, default=100)
+    frames = await request.app[keys.DATABASE].read(admin.recent_frames,
+                                                   request.match_info["id"], p.limit)
+    return listing(frames, None)
+
+
+@api("POST", "/stations/{id}/ocpp/{action}", "Send any OCPP call; the body is its payload. "
+     "409 offline, 502 CALLERROR, 504 no answer, 400 invalid payload",
+     body={"type": "object"}, tag="commands")
+async def raw_command(request: web.Request) -> web.Response:
+    cpid, action = request.match_info["id"], request.match_info["action"]
+    payload = await json_body(request)
+    await request.app[keys.DATABASE].read(admin.get_station, cpid)
+    # decide() notes unknown tags, so this runs on the writer, not a read-only connection.
+    await request.app[keys.DATABASE].run(check_raw_command, cpid, action, payload)
+    if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
+        raise InvalidInput("the AuthorizationKey is changed with POST /stations/{id}/rotate-key, "
+                           "which keeps the old key working until the charger uses the new one")
+    await record(request, "station.command", cpid, {"action": action,
+                                                   "actor": audit_actor(request)})
+    answer = await request.app[keys.CONTROL].raw(cpid, action, payload)
+    return ok(answer)

@@ -1,0 +1,32 @@
+"""What every room of the web shares: who is asking (a staff member's page session or an API
+token), the API's prefix, and the one error body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from appliance.errors import ApplianceError
+
+PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str  # admin | desk
+
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+STAFF: web.RequestKey[Principal] = web.RequestKey("staff", Principal)  # set by the page login
+
+
+def error_body(err: ApplianceError) -> dict[str, Any]:
+    return {"error": {"code": err.code, "message": err.message, "details": err.details}}
+
+
+def audit_actor(request: web.Request) -> str:
+    principal = request.get(PRINCIPAL)
+    return principal.name if principal else "anonymous"

@@ -1,0 +1,253 @@
+"""The QR start: `/c/{charge_point_id}/{connector}` shows the charger, the connector's state, the
+tariff and the driver's balance; the start form commits a hold, then sends RemoteStartTransaction
+with the start's own tag; the live page follows the start through the in-process events (for
+this driver's own start only) and has the Stop button."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from appliance import events, keys
+from appliance.billing import qr
+from appliance.billing.pricing import to_minor
+from appliance.charging import sessions
+from appliance.charging.control import ChargerControl
+from appliance.db.models import ChargingSession
+from appliance.errors import ApplianceError, ChargerOffline, InvalidInput
+from appliance.web import sse
+from appliance.web.driver.common import (
+    current_driver,
+    now,
+    page,
+    require_driver,
+    site,
+)
+from appliance.web.driver.views import connector_view, live_state
+from appliance.web.templating import kwh, money
+
+routes = web.RouteTableDef()
+
+log = logging.getLogger(__name__)
+
+START_MARGIN_S = 30.0  # on top of the charger's ConnectionTimeOut
+DEFAULT_CONNECTION_TIMEOUT_S = 60.0  # when the charger does not say
+CONNECTOR = "/c/{cpid}/{connector:\\d+}"
+
+
+def _connector(request: web.Request) -> tuple[str, int]:
+    return request.match_info["cpid"], int(request.match_info["connector"])
+
+
+@routes.get(CONNECTOR)
+async def start_page(request: web.Request) -> web.StreamResponse:
+    """What the QR code opens. Without a login, the login form comes first and returns here."""
+    return await _start_view(request)
+
+
+async def _start_view(request: web.Request, error: str | None = None, status: int = 200
+                      ) -> web.StreamResponse:
+    cpid, connector_id = _connector(request)
+    driver = await current_driver(request)
+    view = await request.app[keys.DATABASE].read(
+        connector_view, cpid, connector_id, driver.driver_id if driver else None, now())
+    if view["ongoing"] is not None and error is None:
+        raise web.HTTPSeeOther(f"/driver/starts/{view['ongoing'].id}")
+    online = request.app[keys.CONTROL].is_online(view["station"].cpid)
+    return await page(request, "driver/start.html", {
+        **view, "online": online, "error": error, "form_key": secrets.token_urlsafe(16),
+        "next": request.path}, status=status)
+
+
+def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
+    """(money limit in minor units, energy limit in Wh) from the form; both optional."""
+    kind, raw = str(form.get("limit_kind", "")), str(form.get("limit", "")).strip()
+    if not raw or kind not in ("amount", "kwh"):
+        return None, None
+    try:
+        value = Decimal(raw.replace(",", "."))
+    except InvalidOperation as err:
+        raise InvalidInput("The limit is a number, like 200 or 10.5.") from err
+    if not value.is_finite() or not 0 < value < 10**7:
+        raise InvalidInput("The limit must be more than zero.")
+    if kind == "kwh":
+        return None, int(value * 1000)
+    return to_minor(value, currency), None
+
+
+async def _start_timeout(control: ChargerControl, cpid: str) -> float:
+    """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin."""
+    try:
+        config = await control.get_configuration(cpid, ["ConnectionTimeOut"])
+        value = config.value("ConnectionTimeOut")
+        if value is not None:
+            return float(value) + START_MARGIN_S
+    except (ApplianceError, TypeError, ValueError) as err:
+        log.info("%s: ConnectionTimeOut unknown (%s); using %ss", cpid, err,
+                 DEFAULT_CONNECTION_TIMEOUT_S)
+    return DEFAULT_CONNECTION_TIMEOUT_S + START_MARGIN_S
+
+
+async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | None:
+    """RemoteStartTransaction after the hold has committed. Returns why it failed, or None."""
+    try:
+        status = await control.remote_start(cpid, start.connector_id, start.id_tag)
+    except ChargerOffline:
+        return "The charger is offline. Your money was not used."
+    except ApplianceError as err:
+        log.warning("%s: RemoteStartTransaction failed: %s", cpid, err.message)
+        return "The charger did not answer. Your money was not used."
+    if status != "Accepted":
+        return "The charger refused to start. Your money was not used."
+    return None
+
+
+@routes.post(CONNECTOR + "/start")
+@require_driver
+async def start_post(request: web.Request) -> web.StreamResponse:
+    cpid, connector_id = _connector(request)
+    driver = await current_driver(request)
+    assert driver is not None
+    database, control = request.app[keys.DATABASE], request.app[keys.CONTROL]
+    form = await request.post()
+    view = await database.read(connector_view, cpid, connector_id, driver.driver_id, now())
+    station_cpid = view["station"].cpid
+    if not control.is_online(station_cpid):
+        return await _start_view(request, "The charger is offline. Please try another one, "
+                                "or ask at the desk.", 409)
+    try:
+        currency = (view["tariff"] or {}).get("currency") or (await site(request)).currency
+        limit_minor, limit_wh = _limits(form, currency)
+        req = qr.StartRequest(driver.driver_id, station_cpid, connector_id,
+                              str(form.get("form_key", ""))[:100] or secrets.token_hex(8),
+                              await _start_timeout(control, station_cpid), now(),
+                              limit_minor, limit_wh)
+        start, created = await database.run(qr.begin, req)
+    except ApplianceError as err:
+        return await _start_view(request, err.message, err.http_status)
+    if created:
+        problem = await _send_start(control, station_cpid, start)
+        if problem is not None:
+            await database.run(qr.fail, start.id, problem, now())
+    raise web.HTTPSeeOther(f"/driver/starts/{start.id}")
+
+
+async def _snapshot(request: web.Request, start_id: int, driver_id: int) -> dict[str, Any]:
+    """The start as it is now; a pending start past its deadline gives its hold back first.
+    Figures come formatted in the site's locale, so the live page shows what the receipt will."""
+    database = request.app[keys.DATABASE]
+    state = await database.read(live_state, start_id, driver_id, now())
+    if state["state"] == "pending" and _overdue(state, now()):
+        await database.run(qr.expire_overdue, now())
+        state = await database.read(live_state, start_id, driver_id, now())
+    s = await site(request)
+    state.update({"energy_text": kwh(state["energy_wh"]),
+                  "power_text": f"{(state['power_w'] or 0) / 1000:.1f}",
+                  "cost_text": money(state["cost"], state["currency"] or s.currency, s.locale)})
+    return state
+
+
+def _overdue(state: dict[str, Any], at: datetime) -> bool:
+    deadline = state.get("deadline_at")
+    return bool(deadline) and datetime.fromisoformat(str(deadline).rstrip("Z")) < at
+
+
+def _seconds_left(state: dict[str, Any], at: datetime) -> float:
+    deadline = datetime.fromisoformat(str(state["deadline_at"]).rstrip("Z"))
+    return max(0.05, (deadline - at).total_seconds() + 0.05)
+
+
+@routes.get("/driver/starts/{id:\\d+}")
+@require_driver
+async def live_page(request: web.Request) -> web.StreamResponse:
+    return await _live_view(request)
+
+
+async def _live_view(request: web.Request, message: str | None = None, status: int = 200
+                     ) -> web.StreamResponse:
+    driver = await current_driver(request)
+    assert driver is not None
+    state = await _snapshot(request, int(request.match_info["id"]), driver.driver_id)
+    return await page(request, "driver/live.html", {"s": state, "message": message,
+                                                     "state_json": json.dumps(state)},
+                      status=status)
+
+
+def _concerns(event: events.Event, cpid: str) -> bool:
+    """Only events about this start's charger wake the stream; what is sent is always the
+    driver's own snapshot, never the event (desk reader taps never reach a driver)."""
+    station = getattr(event, "station_id", None)
+    return isinstance(station, str) and station.upper() == cpid.upper()
+
+
+@routes.get("/driver/starts/{id:\\d+}/events")
+@require_driver
+async def live_events(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events for one driver's one start, from the in-process events."""
+    driver = await current_driver(request)
+    assert driver is not None
+    start_id = int(request.match_info["id"])
+    # Subscribed before the first snapshot: an event published while it is read (the stop
+    # committing just then) still wakes the stream, which then reads again. Read first and
+    # subscribe after, and a stop in between left the page on "charging" for good.
+    async with request.app[keys.EVENTS].subscribe() as queue:
+        state = await _snapshot(request, start_id, driver.driver_id)  # 404 before streaming
+        async with sse.stream(request) as out:
+            while True:
+                await out.send(json.dumps(state))
+                if state["final"]:
+                    break
+                await _wait(queue, out, state)
+                state = await _snapshot(request, start_id, driver.driver_id)
+    return out.response
+
+
+async def _wait(queue: asyncio.Queue[events.Event], out: sse.Stream,
+                state: dict[str, Any]) -> None:
+    """Until an event about this charger, or a pending start's deadline."""
+    while True:
+        timeout = sse.KEEPALIVE_S
+        if state["state"] == "pending" and state.get("deadline_at"):
+            timeout = min(timeout, _seconds_left(state, now()))
+        event = await sse.next_event(queue, timeout)
+        if event is None:
+            if state["state"] == "pending" and _overdue(state, now()):
+                return
+            await out.keepalive()
+            continue
+        if _concerns(event, state["cpid"]):
+            return
+
+
+def _session_tx(session_id: int) -> int:
+    return int(ChargingSession.get_by_id(session_id).transaction_id)
+
+
+@routes.post("/driver/starts/{id:\\d+}/stop")
+@require_driver
+async def stop_post(request: web.Request) -> web.StreamResponse:
+    driver = await current_driver(request)
+    assert driver is not None
+    start_id = int(request.match_info["id"])
+    database = request.app[keys.DATABASE]
+    state = await _snapshot(request, start_id, driver.driver_id)
+    if state["state"] != "charging":
+        raise web.HTTPSeeOther(f"/driver/starts/{start_id}")
+    tx = await database.read(_session_tx, state["session_id"])
+    try:
+        status = await request.app[keys.CONTROL].remote_stop(state["cpid"], tx)
+    except ApplianceError as err:
+        return await _live_view(request, f"Could not reach the charger: {err.message}. "
+                               "Unplug the cable to stop.", 502)
+    if status != "Accepted":
+        return await _live_view(request, "The charger refused to stop. Unplug the cable to stop.",
+                               409)
+    await database.run(sessions.mark_stop_requested, state["session_id"], "driver")
+    raise web.HTTPSeeOther(f"/driver/starts/{start_id}?stopping=1")
