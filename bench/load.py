@@ -209,10 +209,11 @@ async def setup_site(url: str, token: str, ids: list[str], tags: list[str]) -> N
         await asyncio.gather(*(post("/stations", {"id": cpid, "password": PASSWORD,
                                                   "managed": False}) for cpid in ids))
         by_station = dict(zip(ids, zip(tags[::2], tags[1::2], strict=True), strict=True))
+        position = {cpid: n for n, cpid in enumerate(ids)}  # one phone number per driver
 
         async def driver(cpid: str) -> None:
             made = await post("/drivers", {"name": f"Bench driver {cpid}",
-                                           "phone": f"+91 90000 {len(cpid):05d}"})
+                                           "phone": f"+91 9{position[cpid]:09d}"})
             if made is None:
                 return
             for tag in by_station[cpid]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from tests.conftest import Api
 
+_PHONES = itertools.count(43210)  # a phone number belongs to one driver
 INR_TARIFF = {"name": "Standard", "energy_per_kwh": "20", "time_per_hour": "0",
               "session_fee": "0", "min_to_start": 5000, "tax_rate": "0.18"}
 
@@ -19,7 +21,7 @@ async def site_tariff(api: Api, **fields: Any) -> dict[str, Any]:
 async def driver_with_card(api: Api, id_tag: str, balance: int = 0, mode: str = "commercial",
                            overdraft: int | None = None, name: str = "Asha Patel"
                            ) -> dict[str, Any]:
-    driver = await api.post("/drivers", {"name": name, "phone": "+91 98765 43210",
+    driver = await api.post("/drivers", {"name": name, "phone": f"+91 98765 {next(_PHONES):05d}",
                                          "overdraft": overdraft})
     await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": id_tag, "mode": mode})
     if balance:

@@ -276,8 +276,8 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
         ids, _ = _side("WD")
         people = [("RICH", 10_000_000, None), ("POOR", 9_000, None), ("OWE", 100, 20_000),
                   ("PAIR", 30_000, None), ("MINE", 0, None)]
-        for name, balance, overdraft in people:
-            driver = accounts.create_driver({"name": name, "phone": "+91 90000 00000",
+        for i, (name, balance, overdraft) in enumerate(people):
+            driver = accounts.create_driver({"name": name, "phone": f"+91 90000 0000{i}",
                                              "overdraft": overdraft}, currency)
             mode = "personal" if name == "MINE" else "commercial"
             for n in range(2 if name == "PAIR" else 1):

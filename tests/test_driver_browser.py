@@ -129,14 +129,16 @@ async def test_sticker_sheet(server: TestServer, api: Api, charger: Any, browser
     await page.fill("#username", "boss")
     await page.fill("#password", "a-good-admin-pw")
     await page.click("button[type=submit]")
+    await page.goto(str(server.make_url("/settings")))  # the address phones reach the box at
+    await page.fill("#base_url", "http://192.168.1.20:8080")
+    await page.click("main form button[type=submit]")
     await page.goto(str(server.make_url("/stickers")))
     await page.fill("input[name=wifi_ssid]", "Site-Guest")
     await page.fill("input[name=wifi_password]", "charge-here")
     await page.click("text=Show")
     await page.wait_for_selector('[data-sticker="SITE-9/2"]')
     text = await page.locator('[data-sticker="SITE-9/2"] .s-url').text_content()
-    assert text == str(server.make_url("/c/SITE-9/2")).replace(
-        f"{server.host}:{server.port}", "127.0.0.1:8080")
+    assert text == "http://192.168.1.20:8080/c/SITE-9/2"
     assert await page.locator('[data-sticker="SITE-9/1"] svg').count() == 2  # start + Wi-Fi
     await shoot(page, "driver-qr-stickers")
     if shutil.which("zbarimg") is None:

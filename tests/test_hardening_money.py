@@ -31,12 +31,14 @@ async def test_top_ups_outside_the_safe_range_are_refused(server: TestServer, ap
     for amount in (10**18, BIG, BIG * 4, -1, 0):
         status, body = await api.request("POST", path, {"amount": amount, "method": "cash"})
         assert status == 400, (amount, status, body)
-    # Many large top-ups: the one that would carry the balance out of range is refused.
+    # Large adjustments (top-ups have a smaller cap of the site's): the one that would carry
+    # the balance out of the safe range is refused.
     statuses = []
-    for _ in range(12):
-        status, _ = await api.request("POST", path, {"amount": 10**15, "method": "cash"})
+    for i in range(3):
+        status, _ = await api.request("POST", f"/drivers/{driver['id']}/adjustments",
+                                      {"amount": 2**52, "reason": f"test {i}"})
         statuses.append(status)
-    assert 201 in statuses and statuses[-1] == 400
+    assert statuses == [201, 400, 400]
     status, _ = await api.request("POST", f"/drivers/{driver['id']}/adjustments",
                                   {"amount": -BIG, "reason": "test"})
     assert status == 400

@@ -88,7 +88,7 @@ async def test_desk_flow_driver_card_topup_session(server: TestServer, api: Api,
         await cp.stop(started.transaction_id, 15_000)
     await page.goto(driver_url)
     ledger = await page.locator("#ledger").text_content()
-    assert "charge" in ledger and "₹100.00" in ledger  # 5 kWh at 20 per kWh
+    assert "charging fee" in ledger and "₹100.00" in ledger  # 5 kWh at 20 per kWh
     assert "₹400.00" in await page.locator("#balance").text_content()
     await shoot_both(page, "driver")
     await page.goto(str(server.make_url("/stations/DESK-1")))

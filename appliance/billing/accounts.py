@@ -3,18 +3,22 @@ card, bind cards (personal or commercial), re-issue a lost card, retire. Sync fu
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
+from gettext import gettext
 from typing import Any
 
 from appliance.billing import ledger, settlement
 from appliance.billing.cards import card_dict, check_id_tag
+from appliance.billing.pricing import minor_exponent
 from appliance.billing.tariffs import money
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, UnknownTag, utcnow
 from appliance.db.site import site_value
 from appliance.errors import Conflict, InvalidInput, NotFound
 
 MODES = ("personal", "commercial")
+TOPUP_MAX_DEFAULT = 100_000  # whole currency units, when the site has not set its own
 TEXT_FIELDS = {"name": 120, "phone": 40, "email": 120, "note": 2000, "language": 16}
 
 
@@ -79,6 +83,8 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             setattr(d, name, value.strip()[:size])
     if not d.name:
         raise InvalidInput("name is required", details={"field": "name"})
+    if fields.get("phone"):
+        _check_phone_free(d.phone, d.id)
     if "blocked" in fields:
         d.blocked = bool(fields["blocked"])
     if "overdraft" in fields:
@@ -90,6 +96,29 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             raise InvalidInput("overdraft must be a whole number of minor units >= 0",
                                details={"field": "overdraft"})
         d.overdraft_minor = value
+
+
+def phone_key(phone: str) -> str:
+    """The digits that identify a phone number: the last ten, with or without a country code."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
+def _check_phone_free(phone: str, driver_id: int | None) -> None:
+    """A phone number belongs to one driver: the phone login must never have to choose."""
+    key = phone_key(phone)
+    if not key:
+        return
+    query = Driver.select(Driver.id, Driver.name, Driver.phone).where(
+        Driver.retired_at.is_null() & (Driver.phone != ""))
+    if driver_id is not None:
+        query = query.where(Driver.id != driver_id)
+    for other in query:
+        if phone_key(other.phone) == key:
+            raise Conflict(gettext("The phone number %(phone)s already belongs to %(name)s "
+                                   "(driver %(id)s).") % {"phone": phone, "name": other.name,
+                                                          "id": other.id},
+                           details={"field": "phone", "driver_id": other.id})
 
 
 def create_driver(fields: dict[str, Any], currency: str) -> dict[str, Any]:
@@ -172,9 +201,21 @@ def driver_cards(driver_id: int) -> list[dict[str, Any]]:
             for t in IdTag.select().where(IdTag.driver == driver_id).order_by(IdTag.id)]
 
 
+def check_topup_cap(amount: int, currency: str, cap_major: int | None = None) -> None:
+    """One top-up is at most the site's cap (a typo of a few zeros is refused, for pages and
+    API alike). Pages pass the cap they already hold; the writer reads the stored one."""
+    if cap_major is None:
+        cap_major = int(site_value("topup_max", TOPUP_MAX_DEFAULT))
+    if isinstance(amount, int) and amount > cap_major * 10 ** minor_exponent(currency):
+        raise InvalidInput(gettext("One top-up is at most %(cap)s %(currency)s (a site "
+                                   "setting).") % {"cap": f"{cap_major:,}", "currency": currency},
+                           details={"field": "amount"})
+
+
 def topup(driver_id: int, amount: int, method: str, receipt_no: str, reference: str,
           actor: str, note: str) -> dict[str, Any]:
     account = account_of(driver_id)
+    check_topup_cap(amount, account.currency)
     entry = ledger.topup(account.id, amount, method, receipt_no, reference, actor, note)
     return {"entry_id": entry.id, "amount": money(entry.amount, account.currency),
             "driver": driver_dict(get_driver(driver_id))}

@@ -8,7 +8,7 @@ from typing import Any
 
 from peewee import JOIN, IntegrityError
 
-from appliance.db.models import IdTag, Station, UnknownTag, utcnow
+from appliance.db.models import Driver, IdTag, Station, UnknownTag, utcnow
 from appliance.errors import Conflict, InvalidInput, NotFound
 
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
@@ -94,7 +94,10 @@ def list_cards(after: int | None, limit: int, q: str | None, status: str | None
         query = query.where(IdTag.status == status)
     if after is not None:
         query = query.where(IdTag.id > after)
-    return [(t.id, card_dict(t)) for t in query.order_by(IdTag.id).limit(limit)]
+    joined = query.select(IdTag, Driver.id, Driver.name).join(Driver, JOIN.LEFT_OUTER)
+    return [(t.id, {**card_dict(t), "driver_id": t.driver_id, "mode": t.mode,
+                    "driver_name": t.driver.name if t.driver is not None else None})
+            for t in joined.order_by(IdTag.id).limit(limit)]
 
 
 def list_unknown(limit: int) -> list[dict[str, Any]]:

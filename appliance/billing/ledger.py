@@ -75,13 +75,14 @@ def post(p: Posting) -> tuple[LedgerEntry, bool]:
     before returns the first entry and changes nothing."""
     if p.kind not in KINDS:
         raise ValueError(f"unknown ledger kind {p.kind}")
-    lock_account(p.account_id)
+    account = lock_account(p.account_id)
+    after = account.balance + p.amount if p.kind in BALANCE_KINDS else None
     try:
         with LedgerEntry._meta.database.atomic():
             entry = LedgerEntry.create(
                 account=p.account_id, amount=p.amount, kind=p.kind, reference=p.reference,
                 actor=p.actor[:80], note=p.note, method=p.method, receipt_no=p.receipt_no[:64],
-                session=p.session_id)
+                session=p.session_id, balance_after=after)
     except IntegrityError:
         return LedgerEntry.get(LedgerEntry.reference == p.reference), False
     column = Account.balance if p.kind in BALANCE_KINDS else Account.held
@@ -106,6 +107,13 @@ def ledger_sums(account_id: int) -> tuple[int, int]:
             sums[kind] = sums.get(kind, 0) + int(amount)
     return (int(sum(sums.get(k) or 0 for k in BALANCE_KINDS)),
             int(sum(sums.get(k) or 0 for k in HOLD_KINDS)))
+
+
+def balance_upto(account_id: int, entry_id: int) -> int:
+    """The balance right after a given row: the sum of the balance rows up to it."""
+    return int(LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
+               .where((LedgerEntry.account == account_id) & (LedgerEntry.id <= entry_id)
+                      & LedgerEntry.kind.in_(BALANCE_KINDS)).scalar())
 
 
 def overdraft(driver: Driver) -> int:

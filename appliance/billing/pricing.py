@@ -38,6 +38,12 @@ def to_minor(major: Decimal, currency: str) -> int:
     return round_half_up(major.scaleb(minor_exponent(currency)))
 
 
+def to_major_text(minor: int, currency: str) -> str:
+    """Minor units as a plain major-unit number ("50.00") for messages."""
+    digits = minor_exponent(currency)
+    return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
+
+
 def parse_price(value: Any, name: str) -> Decimal:
     """A unit price: a non-negative decimal with at most 4 decimals of the major unit."""
     if isinstance(value, bool) or not isinstance(value, str | int):

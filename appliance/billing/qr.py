@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from gettext import gettext
 
 from peewee import IntegrityError
 
@@ -126,6 +127,12 @@ def _hold_amount(req: StartRequest, station: Station, account: Account) -> int:
     needed = tariff.min_to_start if tariff else 0
     available = state["available"]
     amount = available
+    if req.limit_minor is not None and req.limit_minor < needed:
+        raise Unprocessable(gettext("The limit is below this charger's minimum to start, "
+                                    "%(needed)s %(currency)s: type at least that much.")
+                            % {"needed": pricing.to_major_text(needed, account.currency),
+                               "currency": account.currency},
+                            details={"field": "limit", "needed": needed})
     if req.limit_minor is not None:
         amount = min(req.limit_minor, available)
     elif req.limit_wh is not None and tariff is not None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from appliance.billing import ledger, pricing, tariffs
 from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
 from appliance.db.models import Account, ChargingSession, Driver, Hold, IdTag, MeterReading
-from appliance.db.models_driver import QrStart
+from appliance.db.models_driver import QrStart, Receipt
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
 STOP_REASON_FUNDS = "balance_exhausted"
@@ -103,6 +103,13 @@ class _Batch:
         return self.site_overdraft
 
 
+def energy_limit_reached(energy_wh: int, extra_wh: int, limit_wh: int | None) -> bool:
+    """Whether to stop for the driver's kWh limit now rather than after the next sample: when
+    stopping now misses the limit by less than waiting would overshoot it. Projecting a whole
+    sample ahead stopped a 0.2 kWh limit at 0.04 kWh on a fast charger."""
+    return bool(limit_wh) and energy_wh + extra_wh // 2 >= int(limit_wh or 0)
+
+
 def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     account_ids = {s.account_id for s in sessions}
     accounts: dict[int | None, Account] = {a.id: a for a in fetch_in(Account, Account.id,
@@ -144,9 +151,8 @@ def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
     limit = account.balance + overdraft - (account.held - own_holds) - others_fee
     if own_holds:
         limit = min(limit, own_holds)
-    limit_wh = batch.limits_wh.get(session.id)
-    return projected.fee >= limit or bool(limit_wh and
-                                          session.energy_wh + extra_wh >= limit_wh)
+    return projected.fee >= limit or energy_limit_reached(session.energy_wh, extra_wh,
+                                                          batch.limits_wh.get(session.id))
 
 
 def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
@@ -200,6 +206,9 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
     session.settled = True
     (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown,
                             settled=True).where(ChargingSession.id == session.id).execute())
+    if session.driver_id is not None:
+        # Receipts are numbered in the order sessions are charged, not first viewed.
+        Receipt.insert(session=session.id).on_conflict_ignore().execute()
 
 
 def correct(session: ChargingSession, actor: str = "system") -> None:

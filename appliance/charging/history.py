@@ -8,8 +8,10 @@ import json
 from datetime import datetime
 from typing import Any
 
+from peewee import JOIN
+
 from appliance.charging import metering
-from appliance.db.models import ChargingSession, MeterReading, Station
+from appliance.db.models import ChargingSession, Driver, MeterReading, Station
 from appliance.errors import NotFound
 
 
@@ -25,8 +27,20 @@ def _money_fields(s: ChargingSession) -> dict[str, Any]:
             "stop_requested": s.stop_requested or None, "auth_reason": s.auth_reason or None}
 
 
+def _driver_name(s: ChargingSession) -> str | None:
+    """The payer's name when the query joined it (no extra query per row)."""
+    driver = getattr(s, "driver_row", None)
+    return str(driver.name) if driver is not None and driver.name is not None else None
+
+
+def _select() -> Any:
+    return (ChargingSession.select(ChargingSession, Station.cpid, Driver.name).join(Station)
+            .switch(ChargingSession)
+            .join(Driver, JOIN.LEFT_OUTER, attr="driver_row"))
+
+
 def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
-    return {
+    return {"driver_name": _driver_name(s),
         "id": s.id, "transaction_id": s.transaction_id, "station_id": cpid,
         "connector_id": s.connector_id, "id_tag": s.id_tag, "state": s.state,
         "start_status": s.start_status, "started_at": s.started_at, "stopped_at": s.stopped_at,
@@ -43,7 +57,7 @@ def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
 def list_sessions(after: int | None, limit: int, station: str | None, id_tag: str | None,
                   start: datetime | None, end: datetime | None, state: str | None,
                   driver_id: int | None = None) -> list[tuple[int, dict[str, Any]]]:
-    query = ChargingSession.select(ChargingSession, Station.cpid).join(Station)
+    query = _select()
     if driver_id is not None:
         query = query.where(ChargingSession.driver == driver_id)
     if station:
@@ -63,8 +77,7 @@ def list_sessions(after: int | None, limit: int, station: str | None, id_tag: st
 
 
 def get_session(session_id: int) -> dict[str, Any]:
-    s = (ChargingSession.select(ChargingSession, Station.cpid).join(Station)
-         .where(ChargingSession.id == session_id).first())
+    s = _select().where(ChargingSession.id == session_id).first()
     if s is None:
         raise NotFound(f"no session {session_id}")
     out = session_dict(s, s.station.cpid)

@@ -389,6 +389,9 @@ class LedgerEntry(BaseModel):
     session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
     session_id: int | None
     created_at = DateTimeField(default=utcnow, index=True)
+    # The account's balance right after this row, stored when posted (balance kinds only), so a
+    # reprinted receipt says what the first one said.
+    balance_after = BigIntegerField(null=True)
 
     class Meta:
         indexes = ((("account", "id"), False),)

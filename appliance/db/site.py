@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -32,12 +33,17 @@ class SiteSettings:
     timezone: str = _s("UTC", "Time zone (days split at its midnight)")
     locale: str = _s("en_IN", "Locale for numbers, money and dates")
     unknown_station_policy: str = _s("pending", "Unknown chargers: pending, reject or accept")
-    overdraft_default_minor: int = _s(0, "Default overdraft (minor units)")
+    overdraft_default_minor: int = _s(0, "Default overdraft (an amount, like 500.00)")
+    topup_max: int = _s(100_000, "Largest single top-up (whole currency units, like 100000)")
+    topup_confirm_above: int = _s(10_000, "Top-ups above this ask the clerk to confirm "
+                                          "(whole currency units)")
     stale_session_hours: int = _s(48, "Hours before a suspect session may be closed")
     sample_retention_days: int = _s(90, "Days raw meter samples are kept")
     nightly_time: str = _s("02:30", "Local time of the nightly job (HH:MM)")
     backups_keep: int = _s(7, "Nightly backups kept")
     self_registration: bool = _s(False, "Drivers may register themselves on the QR pages")
+    base_url: str = _s("", "Address phones use to reach the box, printed on the QR stickers "
+                           "(like http://192.168.1.20:8080)")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -97,8 +103,25 @@ def _problem(name: str, value: Any) -> str | None:
             return "a locale like en_IN or gu_IN"
     if name == "unknown_station_policy" and value not in ("pending", "reject", "accept"):
         return "pending, reject or accept"
+    if name == "base_url" and value:
+        return base_url_problem(value)
     if name == "nightly_time" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
         return "a time like 02:30"
+    return None
+
+
+LOOPBACK_HOSTS = ("localhost", "0.0.0.0", "::", "::1")
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why a phone on the site's Wi-Fi could not open this address, or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an address like http://192.168.1.20:8080"
+    host = parts.hostname
+    if host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost"):
+        return ("this is the box itself (loopback): a phone cannot reach it; use the box's "
+                "address on the site's network")
     return None
 
 
@@ -141,3 +164,10 @@ def site_value(name: str, default: Any) -> Any:
 
     row = fastsql.get(SiteSetting, SiteSetting.key, name)
     return json.loads(row.value) if row is not None else default
+
+
+def refresh_site(current: SiteSettings, saved: SiteSettings) -> None:
+    """Make the running app's site settings the saved ones. A started aiohttp app refuses new
+    values under its keys, so the one object every page reads is updated in place, here only."""
+    for name in FIELDS:
+        object.__setattr__(current, name, getattr(saved, name))

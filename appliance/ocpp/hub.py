@@ -155,9 +155,11 @@ class Hub:
     async def connection_closed(self, conn: Connection) -> None:
         conn.connection_lost()
         if self.unregister(conn):
+            # Published first: the socket's task may be cancelled at the next await (its peer
+            # is gone), and live pages must still hear that the charger went offline.
+            self.services.bus.publish(events.StationOnline(conn.id, False))
             await self.services.database.run(stations.set_online, conn.station_id, False,
                                              utcnow())
-            self.services.bus.publish(events.StationOnline(conn.id, False))
 
     async def close_all(self) -> None:
         for conn in list(self._connections.values()):

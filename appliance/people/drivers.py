@@ -37,9 +37,12 @@ def candidates(identifier: str) -> list[tuple[Driver, DriverLogin]]:
             .where(Driver.retired_at.is_null() & (DriverLogin.pin_hash != "")))
     card = IdTag.get_or_none((IdTag.key == identifier.strip().upper())
                              & IdTag.driver.is_null(False) & IdTag.retired_at.is_null())
-    return [(r.driver, r) for r in rows
-            if (card is not None and r.driver_id == card.driver_id)
-            or _same_phone(r.driver.phone, identifier)]
+    if card is not None:
+        return [(r.driver, r) for r in rows if r.driver_id == card.driver_id]
+    by_phone = [(r.driver, r) for r in rows if _same_phone(r.driver.phone, identifier)]
+    # A number shared by several drivers (stored before numbers were kept unique) logs nobody
+    # in: trying each one's PIN would pick one of them by chance.
+    return by_phone if len(by_phone) == 1 else []
 
 
 def check_pin(identifier: str, pin: str) -> tuple[int | None, int, list[int]]:

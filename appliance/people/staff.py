@@ -4,6 +4,7 @@ changes (reset, disable, role) that end a login's sessions."""
 from __future__ import annotations
 
 import secrets
+from gettext import gettext
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -67,14 +68,23 @@ def list_staff() -> list[StaffUser]:
     return list(StaffUser.select().order_by(StaffUser.username))
 
 
-def set_disabled(username: str, disabled: bool) -> None:
-    """Disable (ending every session of the login at once) or enable a staff login."""
+def set_disabled(username: str, disabled: bool, acting: str) -> None:
+    """Disable or enable a login. An admin cannot lock themself out, and the box always keeps
+    one active admin (else nobody could manage staff without the command line)."""
     user = StaffUser.get_or_none(StaffUser.username == username)
     if user is None:
-        raise InvalidInput(f"no staff login {username}")
+        raise InvalidInput(gettext("There is no staff login %(name)s.") % {"name": username})
+    if disabled and username == acting:
+        raise InvalidInput(gettext("You cannot disable your own login."))
+    if disabled and user.role == "admin" and not user.disabled:
+        others = (StaffUser.select().where((StaffUser.role == "admin") & ~StaffUser.disabled
+                                           & (StaffUser.id != user.id)).count())
+        if others == 0:
+            raise InvalidInput(gettext("%(name)s is the last active admin: make another admin "
+                                       "first.") % {"name": username})
     StaffUser.update(disabled=disabled).where(StaffUser.id == user.id).execute()
     if disabled:
-        end_all(STAFF, user.id, "disabled")
+        end_all(STAFF, user.id, "disabled")  # every session of the login ends at once
 
 
 def set_role(username: str, role: str) -> None:

@@ -28,5 +28,7 @@ def error_body(err: ApplianceError) -> dict[str, Any]:
 
 
 def audit_actor(request: web.Request) -> str:
-    principal = request.get(PRINCIPAL)
+    """Who acts, as the audit log and the ledger name them: the API token's name when the API
+    was called with one, else the staff member logged in on the pages (`staff:{username}`)."""
+    principal = request.get(PRINCIPAL) or request.get(STAFF)
     return principal.name if principal else "anonymous"

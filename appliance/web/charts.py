@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from markupsafe import Markup, escape
 
@@ -49,11 +49,18 @@ def bar_chart(points: Sequence[tuple[str, float]], *, unit: str, title: str) -> 
     return Markup("".join(parts))
 
 
-def line_chart(series: Sequence[tuple[datetime, float]], *, unit: str, title: str) -> Markup:
-    """One line over time (a session's power or energy)."""
+def _local(moment: datetime, tz: tzinfo) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz)
+
+
+def line_chart(series: Sequence[tuple[datetime, float]], *, unit: str, title: str,
+               tz: tzinfo = UTC) -> Markup:
+    """One line over time (a session's power or energy); times (stored in UTC) are labelled in
+    the site's time zone."""
     if len(series) < 2:
         return Markup("")
     t0, t1 = series[0][0], series[-1][0]
+    l0, l1 = _local(t0, tz), _local(t1, tz)
     span = max((t1 - t0).total_seconds(), 1.0)
     top = _nice_max(max(v for _, v in series))
     inner_w, inner_h = WIDTH - PAD_L - 8, HEIGHT - PAD_B - PAD_T
@@ -67,6 +74,6 @@ def line_chart(series: Sequence[tuple[datetime, float]], *, unit: str, title: st
         f'class="grid"/><text x="{PAD_L - 4}" y="{PAD_T + 4}" class="axis" text-anchor="end">'
         f'{top:g}</text><polyline points="{coords}" class="line"/>'
         f'<text x="4" y="12" class="axis">{escape(unit)}</text>'
-        f'<text x="{PAD_L}" y="{HEIGHT - 12}" class="axis">{t0:%H:%M}</text>'
-        f'<text x="{WIDTH - 8}" y="{HEIGHT - 12}" class="axis" text-anchor="end">{t1:%H:%M}'
+        f'<text x="{PAD_L}" y="{HEIGHT - 12}" class="axis start">{l0:%H:%M}</text>'
+        f'<text x="{WIDTH - 8}" y="{HEIGHT - 12}" class="axis end" text-anchor="end">{l1:%H:%M}'
         "</text></svg>")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from gettext import gettext
 from typing import Any, Concatenate, ParamSpec
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
@@ -74,9 +76,20 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
             "application/x-www-form-urlencoded", "multipart/form-data") else {}
         submitted = form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
         if not csrf_ok(request, submitted if isinstance(submitted, str) else None):
-            raise web.HTTPForbidden(text="The form expired or was not sent by this site's "
-                                         "pages (CSRF check). Reload the page and try again.")
+            raise Forbidden("This form has gone stale (or was not sent by this site's pages).",
+                            details={"reason": "stale_form"})
     return await handler(request)
+
+
+def _return_to(request: web.Request) -> str:
+    """Where to come back after logging in again: this page for a GET; for a form sent after
+    the login expired, the page it was sent from (a GET), never the form's own address."""
+    if request.method in SAFE_METHODS:
+        return request.path_qs
+    parts = urlsplit(request.headers.get("Referer", ""))
+    same = not parts.netloc or parts.netloc == request.host
+    return (parts.path + (f"?{parts.query}" if parts.query else "")) \
+        if same and parts.path.startswith("/") and not parts.path.startswith("//") else "/"
 
 
 def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
@@ -88,9 +101,9 @@ def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
                           ) -> web.StreamResponse:
             staff = current_staff(request)
             if staff is None:
-                raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
+                raise web.HTTPSeeOther(f"/login?next={quote(_return_to(request), safe='/')}")
             if role == "admin" and staff.role != "admin":
-                raise Forbidden("this page is for admins")
+                raise Forbidden(gettext("This page is for admins."))
             return await handler(request, *args, **kwargs)
 
         return guarded

@@ -3,7 +3,9 @@ languages are a Babel catalog away), and money, energy and times in the site's l
 
 from __future__ import annotations
 
+import functools
 import gettext
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -31,6 +33,7 @@ def make_environment(locale: str = "en", localedir: Path = LOCALES) -> jinja2.En
     translations = gettext.translation("appliance", localedir=localedir, languages=[locale],
                                        fallback=True)
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["who"] = functools.partial(actor_label, translations.gettext)
     return env
 
 
@@ -74,6 +77,22 @@ def hours(seconds: float) -> str:
     return str(Decimal(seconds / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
 
+def actor_label(_: Callable[[str], str], actor: str | None) -> str:
+    """Who did something, in words a person reads (the stored form is `staff:{user}`,
+    `token:{name}`, `driver:{id}` or `system`)."""
+    actor = actor or ""
+    kind, _sep, name = actor.partition(":")
+    if kind == "staff" and name:
+        return str(name)
+    if kind == "token" and name:
+        return _("API token %(name)s") % {"name": name}
+    if kind == "driver" and name:
+        return _("the driver (phone)")
+    if actor in ("system", "qr-start", ""):
+        return _("the box (automatic)")
+    return _("not recorded") if actor == "anonymous" else actor
+
+
 def render(request: web.Request, name: str, context: dict[str, Any], status: int = 200
            ) -> web.Response:
     from appliance.web.security import CSRF_COOKIE, csrf_token, set_cookie
@@ -86,6 +105,7 @@ def render(request: web.Request, name: str, context: dict[str, Any], status: int
     base = {
         "request": request, "staff": current_staff(request), "csrf_token": token,
         "site": site, "site_name": site.site_name, "currency": site.currency, "tz": tz,
+        "currency_sign": babel_numbers.get_currency_symbol(site.currency, locale=site.locale),
         "money": lambda a: money(a, site.currency, site.locale),
         "major": lambda a: major(a, site.currency),
         "kwh": kwh, "duration": duration, "hours": hours,

@@ -18,13 +18,24 @@ from appliance.web.templating import render
 routes = web.RouteTableDef()
 
 
-@routes.get("/")
-@require("desk")
-async def dashboard(request: web.Request) -> web.StreamResponse:
+async def _live_data(request: web.Request) -> dict[str, Any]:
     database, tz = request.app[keys.DATABASE], request.app[keys.SITE].tz
     stations = await database.read(site_overview)
     totals = await database.read(today_totals, tz)
-    return render(request, "dashboard.html", {"stations": stations, "totals": totals})
+    return {"stations": stations, "totals": totals}
+
+
+@routes.get("/")
+@require("desk")
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    return render(request, "dashboard.html", await _live_data(request))
+
+
+@routes.get("/dashboard/live")
+@require("desk")
+async def dashboard_live(request: web.Request) -> web.StreamResponse:
+    """The live part of the dashboard, re-read by the page when an event says it changed."""
+    return render(request, "_dashboard_live.html", await _live_data(request))
 
 
 def _event_json(event: events.Event) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -15,11 +16,13 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import accounts, idempotency
 from appliance.billing.ledger import METHODS
+from appliance.billing.ledger import balance_upto as ledger_balance_upto
+from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
 from appliance.errors import ApplianceError, InvalidInput, NotFound
 from appliance.web.audit import record
-from appliance.web.export import csv_response
+from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.forms import parse_amount
 from appliance.web.session import require, staff_actor
 from appliance.web.templating import render
@@ -48,12 +51,16 @@ async def drivers_page(request: web.Request) -> web.StreamResponse:
 async def drivers_csv(request: web.Request) -> web.StreamResponse:
     q = request.query.get("q") or None
     rows = await request.app[keys.DATABASE].read(accounts.list_drivers, None, 100_000, q)
-    header = ["driver", "name", "phone", "email", "cards", "balance_minor", "available_minor",
-              "debt_minor", "blocked"]
-    return csv_response("drivers.csv", header, [
-        [d["id"], d["name"], d["phone"], d["email"], " ".join(c["id_tag"] for c in d["cards"]),
-         d["account"]["balance"]["amount"], d["account"]["available"]["amount"],
-         d["account"]["debt"]["amount"], d["blocked"]] for _, d in rows])
+    header = ["driver", "name", "phone", "email", "cards", "balance", "available", "debt",
+              "currency", "blocked"]
+    out = []
+    for _, d in rows:
+        cur = d["account"]["balance"]["currency"]
+        out.append([d["id"], d["name"], d["phone"], d["email"],
+                    " ".join(c["id_tag"] for c in d["cards"]),
+                    *[major_number(d["account"][k]["amount"], cur)
+                      for k in ("balance", "available", "debt")], cur, d["blocked"]])
+    return csv_response("drivers.csv", header, out)
 
 
 @routes.get("/drivers/{id:\\d+}/ledger.csv")
@@ -61,12 +68,15 @@ async def drivers_csv(request: web.Request) -> web.StreamResponse:
 async def ledger_csv(request: web.Request) -> web.StreamResponse:
     rows = await request.app[keys.DATABASE].read(accounts.driver_ledger, _driver_id(request),
                                                  None, 100_000)
-    header = ["entry", "time_utc", "kind", "amount_minor", "balance_after_minor", "method",
-              "receipt_no", "session", "note"]
+    tz = request.app[keys.SITE].tz
+    header = ["entry", time_header("time", tz), "kind", "amount", "balance_after", "currency",
+              "method", "receipt_no", "session", "clerk", "note"]
     return csv_response(f"driver-{_driver_id(request)}-ledger.csv", header, [
-        [e["id"], e["created_at"], e["kind"], e["amount"]["amount"],
-         e["balance_after"]["amount"], e.get("method"), e.get("receipt_no"), e.get("session_id"),
-         e.get("note")] for e in rows])
+        [e["id"], local_cell(e["created_at"], tz), e["kind"],
+         major_number(e["amount"]["amount"], e["amount"]["currency"]),
+         major_number(e["balance_after"]["amount"], e["amount"]["currency"]),
+         e["amount"]["currency"], e.get("method"), e.get("receipt_no"), e.get("session_id"),
+         e.get("actor", ""), e.get("note")] for e in rows])
 
 
 @routes.get("/drivers/new")
@@ -113,18 +123,18 @@ def _driver_page_data(driver_id: int) -> dict[str, Any]:
             "ledger": list(reversed(ledger)), "sessions": sessions}
 
 
-@routes.get("/drivers/{id:\\d+}")
-@require("desk")
-async def driver_page(request: web.Request) -> web.StreamResponse:
-    return await _render_driver(request)
-
-
 async def _render_driver(request: web.Request, message: str | None = None, ok: bool = True,
                          status: int = 200) -> web.StreamResponse:
     data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request))
     data.update({"message": message, "ok": ok, "methods": METHODS,
                  "form_key": secrets.token_urlsafe(16)})
     return render(request, "driver.html", data, status=status)
+
+
+@routes.get("/drivers/{id:\\d+}")
+@require("desk")
+async def driver_page(request: web.Request) -> web.StreamResponse:
+    return await _render_driver(request)
 
 
 @routes.post("/drivers/{id:\\d+}")
@@ -151,7 +161,12 @@ async def driver_cards(request: web.Request) -> web.StreamResponse:
             from appliance.billing.cards import update_card
 
             await database.run(update_card, form["id_tag"], {"status": "Blocked"})
-            text = f"Card {form['id_tag']} blocked."
+            text = gettext("Card %(card)s blocked.") % {"card": form["id_tag"]}
+        elif form.get("action") == "unblock":
+            from appliance.billing.cards import update_card
+
+            await database.run(update_card, form["id_tag"], {"status": "Accepted"})
+            text = gettext("Card %(card)s unblocked.") % {"card": form["id_tag"]}
         else:
             await database.run(accounts.bind_card, driver_id, form.get("id_tag", "").strip(),
                                form.get("mode", "commercial"), form.get("replaces") or None)
@@ -171,14 +186,33 @@ def _form_money(principal: str, path: str, form_key: str, body: dict[str, Any],
                             lambda data: json.dumps(data, default=str))
 
 
+def _topup_amount(request: web.Request, text: str) -> int:
+    """The typed amount in minor units, refused above the site's cap for one top-up."""
+    site = request.app[keys.SITE]
+    amount = parse_amount(text, site.currency)
+    accounts.check_topup_cap(amount, site.currency, site.topup_max)
+    return amount
+
+
+async def _render_topup_confirm(request: web.Request, amount: int, form: dict[str, str]
+                                ) -> web.StreamResponse:
+    driver = await request.app[keys.DATABASE].read(
+        lambda: accounts.driver_dict(accounts.get_driver(_driver_id(request))))
+    return render(request, "topup_confirm.html", {"driver": driver, "amount": amount,
+                                                  "form": form})
+
+
 @routes.post("/drivers/{id:\\d+}/topup")
 @require("desk")
 async def topup(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items() if k != "csrf_token"}
     driver_id, actor = _driver_id(request), staff_actor(request)
-    currency = request.app[keys.SITE].currency
+    site = request.app[keys.SITE]
     try:
-        amount = parse_amount(form.get("amount", ""), currency)
+        amount = _topup_amount(request, form.get("amount", ""))
+        if amount > site.topup_confirm_above * 10 ** minor_exponent(site.currency) \
+                and form.get("confirmed") != "yes":
+            return await _render_topup_confirm(request, amount, form)
         body = {"amount": amount, "method": form.get("method"),
                 "receipt_no": form.get("receipt_no", "")}
         _, result = await request.app[keys.DATABASE].run(
@@ -224,7 +258,11 @@ def _receipt(driver_id: int, entry_id: int) -> dict[str, Any]:
     account = accounts.account_of(driver_id)
     if entry is None or entry.account_id != account.id:
         raise NotFound("no such receipt")
-    return {"entry": entry, "driver": accounts.driver_dict(accounts.get_driver(driver_id))}
+    balance_after = entry.balance_after
+    if balance_after is None:  # a row posted before balances were stored with it
+        balance_after = ledger_balance_upto(account.id, entry.id)
+    return {"entry": entry, "balance_after": balance_after,
+            "driver": accounts.driver_dict(accounts.get_driver(driver_id))}
 
 
 @routes.get("/drivers/{id:\\d+}/receipts/{entry:\\d+}")

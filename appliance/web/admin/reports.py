@@ -119,8 +119,10 @@ def summary(first: date, last: date) -> dict[str, Any]:
             chargers[names.get(r.station_id, str(r.station_id))][f] += getattr(r, f)
             per_day[r.day][f] += getattr(r, f)
     totals = {f: sum(c[f] for c in chargers.values()) for f in figures}
+    reported = {r.day for r in DailyReport.select(DailyReport.day).where(
+        (DailyReport.day >= first) & (DailyReport.day <= last))}
     return {"chargers": dict(sorted(chargers.items())), "days": per_day, "totals": totals,
-            "stored_days": len({r.day for r in rows})}
+            "stored_days": len({r.day for r in rows}), "reported": reported}
 
 
 @routes.get("/reports/summary")

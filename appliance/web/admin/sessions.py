@@ -4,6 +4,8 @@ whose stop never came."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -13,11 +15,11 @@ from appliance.billing import views
 from appliance.billing.closing import close_and_settle
 from appliance.charging import history
 from appliance.db.models import utcnow
-from appliance.errors import InvalidInput
+from appliance.errors import ApplianceError, InvalidInput
 from appliance.reports.prune import session_points
 from appliance.web.audit import record
 from appliance.web.charts import line_chart
-from appliance.web.export import csv_response
+from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -68,34 +70,86 @@ async def sessions_page(request: web.Request) -> web.StreamResponse:
 @require("desk")
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
     items = await _sessions(request, 100_000)
-    header = ["session", "transaction_id", "station", "connector", "id_tag", "state",
-              "started_at", "stopped_at", "energy_wh", "duration_s", "stop_reason", "flags"]
-    rows = [[s["id"], s["transaction_id"], s["station_id"], s["connector_id"], s["id_tag"],
-             s["state"], s["started_at"], s["stopped_at"], s["energy_wh"], s["duration_s"],
-             s["stop_reason"], " ".join(s["flags"])] for s in items]
+    tz = request.app[keys.SITE].tz
+    header = ["session", "transaction_id", "station", "connector", "driver", "id_tag", "state",
+              time_header("started", tz), time_header("stopped", tz), "energy_kwh",
+              "duration_s", "fee", "currency", "stop_reason", "flags"]
+    rows = []
+    for s in items:
+        fee = s["fee"] or {}
+        energy = Decimal(s["energy_wh"]) / 1000 if s["energy_wh"] is not None else None
+        rows.append([s["id"], s["transaction_id"], s["station_id"], s["connector_id"],
+                     s["driver_name"] or "", s["id_tag"], s["state"],
+                     local_cell(s["started_at"], tz), local_cell(s["stopped_at"], tz), energy,
+                     s["duration_s"], major_number(fee.get("amount"), fee.get("currency", "INR")),
+                     fee.get("currency", ""), s["stop_reason"], " ".join(s["flags"])])
     return csv_response("sessions.csv", header, rows)
+
+
+def _energy_from_start(session: dict[str, Any]) -> list[tuple[datetime, float]]:
+    """The session's own energy (kWh since its start), not the charger's meter register."""
+    register = [(s["timestamp"], s["value"]) for s in session["samples"]
+                if s["measurand"] == "Energy.Active.Import.Register"
+                and s["value"] is not None and not s["phase"]]
+    if not register:
+        return []
+    base = session["meter_start_wh"]
+    if base is None or base > register[0][1]:
+        base = register[0][1]
+    points = [(t, (v - base) / 1000) for t, v in register]
+    if session["started_at"] is not None and points[0][0] > session["started_at"]:
+        points.insert(0, (session["started_at"], 0.0))
+    return points
+
+
+async def _render_session(request: web.Request, message: str | None = None, ok: bool = True,
+                          status: int = 200) -> web.StreamResponse:
+    session = await request.app[keys.DATABASE].read(views.session_with_cost,
+                                                    int(request.match_info["id"]))
+    tz = request.app[keys.SITE].tz
+    power = [(s["timestamp"], s["value"] / 1000) for s in session["samples"]
+             if s["measurand"] == "Power.Active.Import" and s["value"] is not None
+             and not s["phase"]]
+    energy = _energy_from_start(session)
+    if not energy and session["started_at"] is not None:
+        # Raw samples pruned after the retention period: the downsampled curve remains.
+        points = await request.app[keys.DATABASE].read(session_points, session["id"])
+        first = points[0][1] if points else 0
+        energy = [(session["started_at"] + timedelta(seconds=t), (wh - first) / 1000)
+                  for t, wh in points]
+    return render(request, "session.html", {
+        "s": session, "message": message, "ok": ok,
+        "power_chart": line_chart(power, unit="kW", title=gettext("Power"), tz=tz),
+        "energy_chart": line_chart(energy, unit="kWh", title=gettext("Energy since the start"),
+                                   tz=tz)}, status=status)
 
 
 @routes.get("/sessions/{id:\\d+}")
 @require("desk")
 async def session_page(request: web.Request) -> web.StreamResponse:
-    session = await request.app[keys.DATABASE].read(views.session_with_cost,
+    return await _render_session(request)
+
+
+@routes.post("/sessions/{id:\\d+}/stop")
+@require("admin")
+async def stop_session(request: web.Request) -> web.StreamResponse:
+    """Ask the charger to stop an active session (from its row or its page)."""
+    session = await request.app[keys.DATABASE].read(history.get_session,
                                                     int(request.match_info["id"]))
-    power = [(s["timestamp"], s["value"]) for s in session["samples"]
-             if s["measurand"] == "Power.Active.Import" and s["value"] is not None
-             and not s["phase"]]
-    energy = [(s["timestamp"], s["value"]) for s in session["samples"]
-              if s["measurand"] == "Energy.Active.Import.Register" and s["value"] is not None
-              and not s["phase"]]
-    if not energy and session["started_at"] is not None:
-        # Raw samples pruned after the retention period: the downsampled curve remains.
-        points = await request.app[keys.DATABASE].read(session_points, session["id"])
-        energy = [(session["started_at"] + timedelta(seconds=t), wh) for t, wh in points]
-    return render(request, "session.html", {
-        "s": session, "power_chart": line_chart([(t, v / 1000) for t, v in power], unit="kW",
-                                                 title="Power"),
-        "energy_chart": line_chart([(t, v / 1000) for t, v in energy], unit="kWh",
-                                   title="Energy register")})
+    if session["state"] != "active" or session["transaction_id"] is None:
+        return await _render_session(request, gettext("This session is not charging."),
+                                     ok=False, status=409)
+    await record(request, "session.stop", str(session["id"]), {})
+    try:
+        answer = await request.app[keys.CONTROL].remote_stop(session["station_id"],
+                                                             int(session["transaction_id"]))
+    except ApplianceError as err:
+        return await _render_session(request, err.message, ok=False, status=502)
+    if answer != "Accepted":
+        return await _render_session(request, gettext("The charger refused to stop (%(answer)s).")
+                                     % {"answer": answer}, ok=False, status=502)
+    return await _render_session(request, gettext("The charger accepted the stop; the session "
+                                                  "ends when it reports the stop."))
 
 
 @routes.post("/sessions/{id:\\d+}/close")

@@ -2,34 +2,90 @@
 
 from __future__ import annotations
 
+import functools
+from gettext import gettext
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 from aiohttp import web
+from babel import Locale
+from babel.core import get_global
+from babel.numbers import get_currency_name, list_currencies
 
 from appliance import keys
 from appliance.db.site import FIELDS as SITE_FIELDS
-from appliance.db.site import save_site
+from appliance.db.site import refresh_site, save_site
 from appliance.errors import ApplianceError
 from appliance.web.audit import record
+from appliance.web.forms import parse_amount
 from appliance.web.session import require, staff_actor
-from appliance.web.templating import render
+from appliance.web.templating import major, render
 
 routes = web.RouteTableDef()
+
+
+# Amounts a person types in the currency (like 500.00) and the database keeps in minor units.
+MONEY_FIELDS = ("overdraft_default_minor",)
+
+
+def _shown(site: Any, name: str) -> Any:
+    value = getattr(site, name)
+    return major(value, site.currency) if name in MONEY_FIELDS else value
+
+
+LANGUAGES = ("en_IN", "en_US", "en_GB", "hi_IN", "gu_IN", "mr_IN", "ta_IN", "bn_IN", "zh_CN")
+
+
+@functools.lru_cache(maxsize=1)
+def _fixed_choices() -> dict[str, list[tuple[str, str]]]:
+    currencies = sorted(list_currencies())
+    names = get_global("all_currencies")
+    return {
+        "currency": [(c, f"{c} ({get_currency_name(c, locale='en')})") for c in currencies
+                     if c in names],
+        "timezone": [(z, z) for z in sorted(available_timezones())],
+        "locale": [(code, Locale.parse(code).get_display_name("en") or code)
+                   for code in LANGUAGES],
+        "unknown_station_policy": [
+            ("pending", gettext("pending: list it for approval")),
+            ("reject", gettext("reject: refuse the connection")),
+            ("accept", gettext("accept: let it in (commissioning only)"))],
+    }
+
+
+def _choices(site: Any) -> dict[str, list[tuple[str, str]]]:
+    """Dropdowns, with the stored value kept even when it is not on the short lists."""
+    out = {}
+    for name, options in _fixed_choices().items():
+        value = getattr(site, name)
+        out[name] = options if any(v == value for v, _ in options) else \
+            [(value, value), *options]
+    return out
+
+
+async def _render_settings(request: web.Request, message: str | None = None, ok: bool = True,
+                           status: int = 200) -> web.StreamResponse:
+    site = request.app[keys.SITE]
+    fields = [(name, f.metadata["label"], _shown(site, name), f.type)
+              for name, f in SITE_FIELDS.items()]
+    return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok,
+                                             "choices": _choices(site)}, status=status)
+
+
+def _saved_message(site: Any) -> str:
+    host = urlsplit(site.base_url).hostname or ""
+    if host.endswith(".local"):
+        return gettext("Settings saved. Warning: many phones cannot open .local names; the "
+                       "box's fixed address (like http://192.168.1.20:8080) works on every "
+                       "phone.")
+    return gettext("Settings saved.")
 
 
 @routes.get("/settings")
 @require("admin")
 async def settings_page(request: web.Request) -> web.StreamResponse:
     return await _render_settings(request)
-
-
-async def _render_settings(request: web.Request, message: str | None = None, ok: bool = True,
-                           status: int = 200) -> web.StreamResponse:
-    site = request.app[keys.SITE]
-    fields = [(name, f.metadata["label"], getattr(site, name), f.type)
-              for name, f in SITE_FIELDS.items()]
-    return render(request, "settings.html", {"fields": fields, "message": message, "ok": ok},
-                  status=status)
 
 
 @routes.post("/settings")
@@ -43,9 +99,14 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         if f.type == "bool":
             changes[name] = form.get(name) == "on"
     try:
-        request.app[keys.SITE] = await request.app[keys.DATABASE].run(
+        for name in MONEY_FIELDS:
+            if name in changes:
+                changes[name] = parse_amount(changes[name], request.app[keys.SITE].currency,
+                                             name, allow_zero=True)
+        saved = await request.app[keys.DATABASE].run(
             save_site, defaults_from(request.app[keys.SETTINGS]), changes, staff_actor(request))
+        refresh_site(request.app[keys.SITE], saved)
     except ApplianceError as err:
         return await _render_settings(request, err.message, ok=False, status=400)
     await record(request, "site.settings", "site", changes)
-    return await _render_settings(request, "Settings saved.")
+    return await _render_settings(request, _saved_message(request.app[keys.SITE]))

@@ -14,23 +14,27 @@ from appliance.people.staff import (
     set_role,
 )
 from appliance.web.audit import record
-from appliance.web.session import require
+from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
+
+
+
+
+async def _render_staff(request: web.Request, message: str | None = None, ok: bool = True,
+                        status: int = 200) -> web.StreamResponse:
+    users = await request.app[keys.DATABASE].read(list_staff)
+    staff = current_staff(request)
+    return render(request, "staff.html", {"users": users, "message": message, "ok": ok,
+                                          "me": staff.username if staff else ""},
+                  status=status)
 
 
 @routes.get("/staff")
 @require("admin")
 async def staff_page(request: web.Request) -> web.StreamResponse:
     return await _render_staff(request)
-
-
-async def _render_staff(request: web.Request, message: str | None = None, ok: bool = True,
-                        status: int = 200) -> web.StreamResponse:
-    users = await request.app[keys.DATABASE].read(list_staff)
-    return render(request, "staff.html", {"users": users, "message": message, "ok": ok},
-                  status=status)
 
 
 @routes.post("/staff")
@@ -50,7 +54,9 @@ async def staff_post(request: web.Request) -> web.StreamResponse:
             await database.run(set_role, username, form.get("role", ""))
             text = f"{username}: role {form.get('role')}; logged out everywhere."
         else:
-            await database.run(set_disabled, username, form.get("action") == "disable")
+            staff = current_staff(request)
+            await database.run(set_disabled, username, form.get("action") == "disable",
+                               staff.username if staff else "")
             text = f"{username}: {form.get('action')}d."
     except ApplianceError as err:
         return await _render_staff(request, err.message, ok=False, status=400)

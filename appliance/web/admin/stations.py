@@ -3,8 +3,11 @@ working hours / energy / fees with a chart, commands, configuration, recent fram
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -15,9 +18,11 @@ from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
 from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.reports.stats import station_daily
+from appliance.web.admin.stickers import sticker_base
+from appliance.web.api.stations import after_approval, key_before_approval
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
-from appliance.web.export import csv_response
+from appliance.web.export import csv_response, major_number
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -50,11 +55,43 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+async def _render_stations(request: web.Request, message: str | None = None, ok: bool = True,
+                           status: int = 200) -> web.StreamResponse:
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None)
+    return render(request, "stations.html", {"stations": rows, "message": message, "ok": ok},
+                  status=status)
+
+
 @routes.get("/stations")
 @require("desk")
 async def stations_page(request: web.Request) -> web.StreamResponse:
-    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None)
-    return render(request, "stations.html", {"stations": rows})
+    return await _render_stations(request)
+
+
+def ocpp_url(request: web.Request, cpid: str) -> tuple[str, str | None]:
+    """The exact address to type into a charger, and why it may not work from the charger."""
+    base, problem = sticker_base(request)
+    ws = "wss" + base[5:] if base.startswith("https") else "ws" + base[4:]
+    return f"{ws}/ocpp/{cpid}", problem
+
+
+@routes.post("/stations")
+@require("admin")
+async def add_station(request: web.Request) -> web.StreamResponse:
+    """A new charger from the browser: a generated password shown once, and what to type into
+    the charger's own settings."""
+    form = await request.post()
+    cpid = str(form.get("id", "")).strip()
+    password = secrets.token_urlsafe(15)  # 20 characters, within what chargers take (<= 40)
+    try:
+        await request.app[keys.DATABASE].run(admin.create_station, cpid, {
+            "password": password, "description": str(form.get("description", ""))[:500]})
+    except ApplianceError as err:
+        return await _render_stations(request, err.message, ok=False, status=400)
+    await record(request, "station.create", cpid, {"description": form.get("description", "")})
+    url, problem = ocpp_url(request, cpid)
+    return render(request, "station_added.html", {"cpid": cpid, "password": password,
+                                                  "url": url, "problem": problem})
 
 
 def _range(request: web.Request, tz: Any) -> tuple[date, date]:
@@ -83,12 +120,6 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str,
             "frames": admin.recent_frames(cpid, 50)}
 
 
-@routes.get("/stations/{id}")
-@require("desk")
-async def station_page(request: web.Request) -> web.StreamResponse:
-    return await _render_station(request)
-
-
 async def _render_station(request: web.Request, result: dict[str, Any] | None = None,
                           status: int = 200) -> web.StreamResponse:
     tz = request.app[keys.SITE].tz
@@ -97,12 +128,41 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
                                                  first, last, tz)
     rows = data["days"]
     data["chart"] = bar_chart([(r.day.strftime("%d %b"), r.charging_s / 3600) for r in rows],
-                              unit="h", title="Hours charging per day")
+                              unit="h", title=gettext("Hours charging per day"))
     data["energy_chart"] = bar_chart([(r.day.strftime("%d %b"), r.energy_wh / 1000)
-                                      for r in rows], unit="kWh", title="Energy per day")
+                                      for r in rows], unit="kWh", title=gettext("Energy per day"))
     data.update({"first": first, "last": last, "result": result,
-                 "online": request.app[keys.CONTROL].is_online(request.match_info["id"])})
+                 "online": request.app[keys.CONTROL].is_online(request.match_info["id"]),
+                 "ocpp_url": ocpp_url(request, request.match_info["id"])[0]})
     return render(request, "station.html", data, status=status)
+
+
+@routes.get("/stations/{id}")
+@require("desk")
+async def station_page(request: web.Request) -> web.StreamResponse:
+    return await _render_station(request)
+
+
+@routes.post("/stations/{id}/approve")
+@require("admin")
+async def approve_station(request: web.Request) -> web.StreamResponse:
+    """The banner's Approve: the charger may now charge; an online one is asked to boot again."""
+    cpid = request.match_info["id"]
+    database = request.app[keys.DATABASE]
+    keyed = await key_before_approval(request.app, cpid) \
+        if await database.read(admin.approval_needs_key, cpid) else []
+    try:
+        station, approved_now = await database.run(admin.update_station, cpid,
+                                                    {"approved": True})
+    except Conflict as err:  # it took no key: it stays pending
+        await record(request, "station.approval_refused", cpid, {"commands": keyed})
+        return await _render_station(request, {"ok": False, "action": gettext("Approve"),
+                                               "text": "; ".join([err.message, *keyed])}, 409)
+    await record(request, "station.approve", cpid, {})
+    done = keyed + (await after_approval(request.app, station) if approved_now else [])
+    text = gettext("Approved.") + (" " + "; ".join(done) if done else "")
+    return await _render_station(request, {"ok": True, "action": gettext("Approve"),
+                                           "text": text})
 
 
 @routes.get("/stations/{id}/days.csv")
@@ -112,9 +172,11 @@ async def station_days_csv(request: web.Request) -> web.StreamResponse:
     first, last = _range(request, tz)
     cpid = request.match_info["id"]
     data = await request.app[keys.DATABASE].read(_station_page_data, cpid, first, last, tz)
-    header = ["day", "hours_charging", "energy_kwh", "fees_minor", "sessions"]
+    currency = request.app[keys.SITE].currency
+    header = ["day", "hours_charging", "energy_kwh", "fees", "currency", "sessions"]
     return csv_response(f"{cpid}-days.csv", header, [
-        [r.day, f"{r.charging_s / 3600:.2f}", f"{r.energy_wh / 1000:.3f}", r.fees_minor,
+        [r.day, Decimal(r.charging_s / 3600).quantize(Decimal("0.01")),
+         Decimal(r.energy_wh) / 1000, major_number(r.fees_minor, currency), currency,
          r.sessions] for r in data["days"]])
 
 

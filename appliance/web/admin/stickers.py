@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from gettext import gettext
 from typing import Any
 
 import segno
@@ -16,7 +17,8 @@ from markupsafe import Markup
 
 from appliance import keys
 from appliance.db.models import Connector, Station
-from appliance.errors import NotFound
+from appliance.db.site import base_url_problem
+from appliance.errors import Conflict, NotFound
 from appliance.web.driver.common import site
 from appliance.web.session import require
 from appliance.web.templating import render
@@ -63,13 +65,32 @@ def station_connectors(cpid: str | None) -> list[tuple[str, int]]:
     return out
 
 
+def sticker_base(request: web.Request) -> tuple[str, str | None]:
+    """The address the stickers print (the site setting, else the boot settings' one) and why
+    a phone could not open it, if it could not."""
+    base = request.app[keys.SITE].base_url or request.app[keys.SETTINGS].public_url
+    return base.rstrip("/"), base_url_problem(base)
+
+
 def _stickers(request: web.Request, pairs: list[tuple[str, int]]) -> list[Sticker]:
-    base = request.app[keys.SETTINGS].public_url
+    base, problem = sticker_base(request)
+    if problem:
+        raise Conflict(gettext("The stickers would print %(url)s: %(problem)s. Set the address "
+                               "in the site settings first.") % {"url": base, "problem": problem})
     return [Sticker(cpid, n, url, qr_svg(url)) for cpid, n in pairs
             for url in [connector_url(base, cpid, n)]]
 
 
+async def _render_refusal(request: web.Request) -> web.StreamResponse:
+    base, problem = sticker_base(request)
+    return render(request, "driver/stickers.html", {
+        "stickers": [], "refusal": problem, "refused_url": base, "station": "",
+        "wifi_ssid": "", "wifi": None, "single": True})
+
+
 async def _sheet(request: web.Request, form: Any) -> web.StreamResponse:
+    if sticker_base(request)[1]:
+        return await _render_refusal(request)
     cpid = str(form.get("station", "")).strip() or None
     pairs = await request.app[keys.DATABASE].read(station_connectors, cpid)
     ssid, password = str(form.get("wifi_ssid", "")).strip(), str(form.get("wifi_password", ""))
@@ -104,6 +125,8 @@ async def _one(request: web.Request) -> Sticker:
 @routes.get("/stickers/{cpid}/{connector:\\d+}")
 @require("admin")
 async def single_sticker(request: web.Request) -> web.StreamResponse:
+    if sticker_base(request)[1]:
+        return await _render_refusal(request)
     s = await site(request)
     return render(request, "driver/stickers.html", {
         "stickers": [await _one(request)], "site_name": s.site_name, "single": True,

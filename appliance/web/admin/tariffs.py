@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any
 
 from aiohttp import web
@@ -56,7 +56,7 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
             if f != "min_to_start":
                 fields[f] = int(raw)
             else:  # typed in major units like every amount a person types
-                fields[f] = 0 if Decimal(raw) == 0 else parse_amount(raw, currency, f)
+                fields[f] = parse_amount(raw, currency, f, allow_zero=True)
         fields["prices_include_tax"] = form.get("prices_include_tax") == "on"
         tariff_id = int(form["tariff_id"]) if form.get("tariff_id") else None
         assign_to = form.get("assign_to") if form.get("assign") == "on" else None

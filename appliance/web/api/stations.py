@@ -97,7 +97,7 @@ async def patch_station(request: web.Request) -> web.Response:
     done = []
     if fields.get("approved") and not fields.get("password") \
             and await database.read(admin.approval_needs_key, cpid):
-        done = await _key_before_approval(request.app, cpid)
+        done = await key_before_approval(request.app, cpid)
     try:
         station, approved_now = await database.run(admin.update_station, cpid, fields)
     except Conflict as err:  # it took no key: it stays pending, and staff are told why
@@ -107,11 +107,11 @@ async def patch_station(request: web.Request) -> web.Response:
     await record(request, "station.update", cpid, {k: v for k, v in fields.items()
                                                    if k != "password"})
     if approved_now:
-        station["commands"] = done + await _after_approval(request.app, station)
+        station["commands"] = done + await after_approval(request.app, station)
     return ok(station)
 
 
-async def _key_before_approval(app: web.Application, cpid: str) -> list[str]:
+async def key_before_approval(app: web.Application, cpid: str) -> list[str]:
     """A pending charger with no key is given one before it is approved (an approved station
     with no key would let anyone connect under its id)."""
     if not app[keys.CONTROL].is_online(cpid):
@@ -123,8 +123,8 @@ async def _key_before_approval(app: web.Application, cpid: str) -> list[str]:
         return [f"ChangeConfiguration AuthorizationKey failed: {err.message}"]
 
 
-async def _after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
-    """A newly approved online charger is asked to boot."""
+async def after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
+    """A newly approved online charger is asked to boot (its key came before approval)."""
     control, cpid = app[keys.CONTROL], station["id"]
     if not control.is_online(cpid):
         return []

@@ -30,7 +30,7 @@ from appliance.web.driver.common import (
     require_driver,
     site,
 )
-from appliance.web.driver.views import connector_view, live_state
+from appliance.web.driver.views import connector_now, connector_view, live_state
 from appliance.web.templating import kwh, money
 
 routes = web.RouteTableDef()
@@ -52,8 +52,8 @@ async def start_page(request: web.Request) -> web.StreamResponse:
     return await _start_view(request)
 
 
-async def _start_view(request: web.Request, error: str | None = None, status: int = 200
-                      ) -> web.StreamResponse:
+async def _start_view(request: web.Request, error: str | None = None, status: int = 200,
+                      typed: dict[str, str] | None = None) -> web.StreamResponse:
     cpid, connector_id = _connector(request)
     driver = await current_driver(request)
     view = await request.app[keys.DATABASE].read(
@@ -63,7 +63,7 @@ async def _start_view(request: web.Request, error: str | None = None, status: in
     online = request.app[keys.CONTROL].is_online(view["station"].cpid)
     return await page(request, "driver/start.html", {
         **view, "online": online, "error": error, "form_key": secrets.token_urlsafe(16),
-        "next": request.path}, status=status)
+        "next": request.path, "typed": typed or {}}, status=status)
 
 
 def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
@@ -109,6 +109,40 @@ async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | N
     return None
 
 
+def _connector_line(request: web.Request, cpid: str, status: str) -> str:
+    online = request.app[keys.CONTROL].is_online(cpid)
+    return json.dumps({"online": online, "status": status,
+                       "free": online and status in qr.FREE_STATES})
+
+
+@routes.get(CONNECTOR + "/events")
+async def connector_events(request: web.Request) -> web.StreamResponse:
+    """The start page's live line: the charger going offline or online, the connector busy or
+    free. Public like the page itself; it carries only what the page shows."""
+    cpid, connector_id = _connector(request)
+    async with request.app[keys.EVENTS].subscribe() as queue:
+        status = await request.app[keys.DATABASE].read(connector_now, cpid, connector_id)
+        async with sse.stream(request) as out:
+            while True:
+                await out.send(_connector_line(request, cpid, status))
+                status = await _next_status(queue, out, cpid, connector_id, status)
+    return out.response
+
+
+async def _next_status(queue: asyncio.Queue[events.Event], out: sse.Stream, cpid: str,
+                       connector_id: int, status: str) -> str:
+    """Wait for an event about this charger; the connector's status as it says (an event may
+    arrive before its row is written, so the event's own status wins)."""
+    while True:
+        event = await sse.next_event(queue, sse.KEEPALIVE_S)
+        if event is None:
+            await out.keepalive()
+        elif isinstance(event, events.ConnectorStatus) and _concerns(event, cpid):
+            return event.status if event.connector_id == connector_id else status
+        elif isinstance(event, events.StationOnline) and _concerns(event, cpid):
+            return status
+
+
 @routes.post(CONNECTOR + "/start")
 @require_driver
 async def start_post(request: web.Request) -> web.StreamResponse:
@@ -131,7 +165,8 @@ async def start_post(request: web.Request) -> web.StreamResponse:
                               limit_minor, limit_wh)
         start, created = await database.run(qr.begin, req)
     except ApplianceError as err:
-        return await _start_view(request, err.message, err.http_status)
+        typed = {k: str(form.get(k, ""))[:20] for k in ("limit_kind", "limit")}
+        return await _start_view(request, err.message, err.http_status, typed)
     if created:
         problem = await _send_start(control, station_cpid, start)
         if problem is not None:
@@ -148,6 +183,10 @@ async def _snapshot(request: web.Request, start_id: int, driver_id: int) -> dict
         await database.run(qr.expire_overdue, now())
         state = await database.read(live_state, start_id, driver_id, now())
     s = await site(request)
+    state["online"] = request.app[keys.CONTROL].is_online(state["cpid"])
+    if "balance" in state:
+        state["balance_text"] = money(state["balance"], state["currency"] or s.currency,
+                                      s.locale)
     state.update({"energy_text": kwh(state["energy_wh"]),
                   "power_text": f"{(state['power_w'] or 0) / 1000:.1f}",
                   "cost_text": money(state["cost"], state["currency"] or s.currency, s.locale)})

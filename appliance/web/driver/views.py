@@ -54,6 +54,16 @@ def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: date
     return out
 
 
+def connector_now(cpid: str, connector_id: int) -> str:
+    """A connector's last reported status (for the start page's live line)."""
+    station = qr.find_connector(cpid, connector_id)
+    if station is None:
+        raise NotFound("There is no such connector here. Check the code on the charger.")
+    row = Connector.get_or_none((Connector.station == station.id)
+                                & (Connector.connector_id == connector_id))
+    return str(row.status) if row else "Unknown"
+
+
 def own_start(start_id: int, driver_id: int) -> QrStart:
     start = QrStart.get_or_none((QrStart.id == start_id) & (QrStart.driver == driver_id))
     if start is None:
@@ -88,6 +98,8 @@ def live_state(start_id: int, driver_id: int, at: datetime) -> dict[str, Any]:
             "stop_requested": session.stop_requested, "stop_reason": session.stop_reason,
             "state": "finished" if session.state != "active" else "charging"})
     out["final"] = out["state"] in FINAL
+    if out["final"]:  # what the receipt will say, not the last live figures
+        out["balance"] = int(Account.get(Account.driver == driver_id).balance)
     return out
 
 
@@ -129,7 +141,13 @@ def receipt_view(session_id: int, driver_id: int) -> dict[str, Any]:
         "price": json.loads(session.fee_breakdown) if session.fee_breakdown else None,
         "currency": snapshot.get("currency") or "INR",
         "duration_s": int((session.stopped_at - session.started_at).total_seconds()),
-        "balance_after": _balance_upto(session.account_id, last) if last else None}
+        "balance_after": (_stored_or_summed(session.account_id, last)
+                          if last and session.account_id is not None else None)}
+
+
+def _stored_or_summed(account_id: int, entry_id: int) -> int:
+    stored = LedgerEntry.get_by_id(entry_id).balance_after
+    return int(stored) if stored is not None else _balance_upto(account_id, entry_id)
 
 
 def me_view(driver_id: int, at: datetime) -> dict[str, Any]:

@@ -23,6 +23,9 @@
     state = s; since = Date.now();
     set("energy", s.energy_text); set("power", s.power_text); set("cost", s.cost_text);
     set("duration", duration(s.duration_s)); set("message", s.message);
+    if (s.balance_text) set("balance", s.balance_text);
+    var offline = document.getElementById("offline-note");
+    if (offline) offline.hidden = s.online !== false || s.final;
     box.setAttribute("data-state", s.state);
     var receipt = document.getElementById("receipt");
     if (receipt && s.session_id) receipt.href = receipt.getAttribute("data-href") + s.session_id;

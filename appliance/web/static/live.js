@@ -29,8 +29,23 @@
       if (box && e.source === "reader") { box.value = e.id_tag; box.dispatchEvent(new Event("change")); }
     }
   };
+  // "Last seen" moves with each message the box hears from a charger (as events tell it).
+  function seen(e) {
+    if (!e.station_id || !e.at) return;
+    document.querySelectorAll('[data-last-seen="' + CSS.escape(e.station_id) + '"]').forEach(function (el) {
+      var when = new Date(e.at), tz = el.getAttribute("data-tz") || undefined;
+      try {
+        var parts = new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit",
+          day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" })
+          .formatToParts(when).reduce(function (o, p) { o[p.type] = p.value; return o; }, {});
+        el.textContent = parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" +
+          parts.minute + ":" + parts.second;
+      } catch (err) { el.textContent = when.toISOString(); }
+    });
+  }
   source.onmessage = function (msg) {
     var e; try { e = JSON.parse(msg.data); } catch (err) { return; }
+    if (e.type !== "StationOnline" || e.online) seen(e);
     if (handlers[e.type]) handlers[e.type](e);
     document.dispatchEvent(new CustomEvent("appliance:event", { detail: e }));
   };
