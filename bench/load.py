@@ -185,7 +185,7 @@ class BareServer(Appliance):
 
 BENCH_TARIFF = {"name": "Bench", "energy_per_kwh": "18.50", "session_fee": "5.00",
                 "tax_rate": "0.18", "prices_include_tax": True}
-BALANCE_MINOR = 100_000_000  # a driver's top-up: enough for any run, so nothing is stopped
+BALANCE_MINOR = 10_000_000  # a driver's top-up (the site's cap on one): enough for any run
 
 
 async def setup_site(url: str, token: str, ids: list[str], tags: list[str]) -> None:
