@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from appliance.db.site import defaults_from, load_site, pin_pricing_values
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
+from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.payments.registry import registry
@@ -156,6 +158,13 @@ async def close_chargers(app: web.Application) -> None:
         await app[keys.HUB].close_all()
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Options of the HTTP server itself (`web.run_app`, or a test's server): a client that
+    connects and does not finish its request (a slow upgrade, an idle socket) is cut off after
+    `upgrade_timeout`; aiohttp's keep-alive timer runs from the moment of connection."""
+    return {"keepalive_timeout": settings.upgrade_timeout}
+
+
 def create_app(settings: Settings) -> web.Application:
     settings.data_path.mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=[error_middleware, session_middleware],
@@ -165,6 +174,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.CLOCK_BEHIND] = []
     app[keys.LIMITER] = LoginLimiter()
     app[keys.CATALOGS] = Catalogs(TEMPLATES, with_pseudo=True)  # catalogs read once, at start
+    app[keys.GATE] = PendingGate(settings.pending_connections_per_address,
+                                 settings.pending_list_max)
     app[keys.SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
     app[keys.THROTTLE] = LoginThrottle()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting

@@ -105,7 +105,7 @@ def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from appliance import collector, notify
-    from appliance.app import create_app
+    from appliance.app import create_app, server_options
     from appliance.people.staff import bootstrap_admin
 
     password = _with_db(settings, bootstrap_admin, settings.admin_password or None)
@@ -132,7 +132,7 @@ def _serve(settings: Settings) -> int:
     app.cleanup_ctx.append(collector.tuned)  # the serving process only, see appliance.collector
     web.run_app(app, host=settings.host, port=settings.port,
                 ssl_context=ssl_context, print=notify.listening, access_log=None,
-                shutdown_timeout=5,
+                shutdown_timeout=5, **server_options(settings),
                 backlog=4096)  # a power cut brings every charger back at once: queue them
     return 0
 

@@ -49,7 +49,21 @@ class Settings:
         "What an unknown charge point id gets: `pending` (listed for approval), `reject` (404) "
         "or `accept` (commissioning only).",
     )
-    pending_list_max: int = _setting(200, "How many unknown stations the approval list keeps.")
+    pending_list_max: int = _setting(
+        200, "How many unknown stations the approval list keeps; also the most connections of "
+        "unapproved stations open at once.")
+    pending_connections_per_address: int = _setting(
+        20, "Most open connections of unapproved (unknown or pending) stations from one address.")
+    upgrade_timeout: float = _setting(
+        15.0, "Seconds a client has to send its request after connecting (a slow WebSocket "
+        "upgrade is cut off); also how long an idle page connection is kept.")
+    charger_message_rate: float = _setting(
+        100.0, "Messages a second one charger may send on average; past it, its messages wait.")
+    charger_message_burst: int = _setting(
+        200, "Messages one charger may send at once above its rate (a reconnect's backlog).")
+    charger_throttle_limit: float = _setting(
+        60.0, "Seconds a charger may be held at its message rate without a pause before it is "
+        "disconnected.")
     heartbeat_interval: int = _setting(300, "Heartbeat interval (s) sent to Accepted stations.")
     pending_interval: int = _setting(60, "Interval (s) sent to stations answered Pending.")
     call_timeout: float = _setting(10.0, "Seconds to wait for a charger's answer to our call.")
@@ -164,7 +178,9 @@ def _validate(s: Settings) -> None:
     if not s.db_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         problems.append("database_url must start with sqlite:/// or postgresql://")
     for name in ("heartbeat_interval", "pending_interval", "frame_log_size", "write_batch_max",
-                 "read_threads", "pending_list_max"):
+                 "read_threads", "pending_list_max", "pending_connections_per_address",
+                 "upgrade_timeout", "charger_message_rate", "charger_message_burst",
+                 "charger_throttle_limit"):
         if getattr(s, name) <= 0:
             problems.append(f"{name} must be positive")
     if s.call_timeout <= 0 or s.call_timeout >= 30:
@@ -199,6 +215,9 @@ def load_settings(
     coerced = {name: _coerce(name, raw) for name, raw in values.items()}
     if not coerced.get("data_dir"):
         coerced["data_dir"] = str(Path.home() / ".local" / "share" / "appliance")
+    # A relative data dir is the working directory's (`--data-dir data`), fixed once here: the
+    # database URL built from it must not read as an absolute path.
+    coerced["data_dir"] = str(Path(coerced["data_dir"]).expanduser().absolute())
     if "log_level" in coerced:
         coerced["log_level"] = coerced["log_level"].upper()
     settings = Settings(**coerced)

@@ -73,6 +73,13 @@ class Conflict(ApplianceError):
     http_status = 409
 
 
+class Unavailable(ApplianceError):
+    """Full for now (a bounded list or pool); the same request may succeed later."""
+
+    code = "unavailable"
+    http_status = 503
+
+
 class Unauthorized(ApplianceError):
     code = "unauthorized"
     http_status = 401

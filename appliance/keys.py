@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from appliance.db.site import SiteSettings
     from appliance.events import EventBus
     from appliance.ocpp.endpoint import LoginLimiter
+    from appliance.ocpp.guard import PendingGate
     from appliance.ocpp.hub import Hub
     from appliance.payments.registry import Registry
     from appliance.reports.scheduler import NightlyScheduler
@@ -35,6 +36,7 @@ CATALOGS: web.AppKey[Catalogs] = web.AppKey("catalogs")  # languages and their t
 SIGNER: web.AppKey[Signer] = web.AppKey("session_signer")  # staff page sessions
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle")  # staff and driver logins
 LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")  # chargers' Basic auth
+GATE: web.AppKey[PendingGate] = web.AppKey("ocpp_pending_gate")  # unapproved stations' sockets
 SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler")
 PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment providers
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings

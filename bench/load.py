@@ -13,6 +13,12 @@ Scenarios (run in this order with --scenario all, the default):
               with known tags (two per charger, registered through the API).
   saturation  every charger sends its next message as soon as the answer to the last one came
               (MeterValues in a transaction, Heartbeat, StatusNotification), for --duration s.
+  noisy       a noisy neighbour: every charger sends MeterValues every --noisy-interval s (and
+              a Heartbeat every --heartbeat-every of them) for --duration s; the first third
+              settles, in the last third one more charger floods Heartbeats without waiting for
+              answers. The steady chargers' latency alone (second third) and beside the flooder
+              (last third), in the same run; --noisy-runs runs, their median and spread (not
+              part of "all").
 
 Per scenario it prints: messages per second answered, latency p50/p95/p99/max, errors
 (CALLERRORs, timeouts, refused or dropped connections, rejected boots or tags), the server's RSS
@@ -49,6 +55,8 @@ from typing import Any
 import aiohttp
 
 SCENARIOS = ("boot", "steady", "saturation")
+NOISY = "noisy"
+FLOOD_RATE = 5000  # Heartbeats a second the flooder sends (it never waits for an answer)
 PASSWORD = "bench-pass-0001"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +185,7 @@ class BareServer(Appliance):
 
 BENCH_TARIFF = {"name": "Bench", "energy_per_kwh": "18.50", "session_fee": "5.00",
                 "tax_rate": "0.18", "prices_include_tax": True}
-BALANCE_MINOR = 100_000_000  # a driver's top-up: enough for any run, so nothing is stopped
+BALANCE_MINOR = 10_000_000  # a driver's top-up (the site's cap on one): enough for any run
 
 
 async def setup_site(url: str, token: str, ids: list[str], tags: list[str]) -> None:
@@ -268,15 +276,22 @@ class Stats:
     first_send: float = float("inf")
     last_answer: float = 0.0
     record: bool = True
+    # noisy: latencies of calls sent before / after `split_at` (the flooder starts there);
+    # none before `warm_until` (the first third: the site settling after its set-up)
+    split_at: float = float("inf")
+    warm_until: float = 0.0
+    alone: array.array = field(default_factory=lambda: array.array("d"))
+    flooded: array.array = field(default_factory=lambda: array.array("d"))
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
     def answered(self, action: str, sent: float, at: float) -> None:
-        if not self.record:
+        if not self.record or sent < self.warm_until:
             return
         ms = (at - sent) * 1000.0
         self.latencies.append(ms)
+        (self.alone if sent < self.split_at else self.flooded).append(ms)
         self.by_action.setdefault(action, array.array("d")).append(ms)
         self.first_send = min(self.first_send, sent)
         self.last_answer = max(self.last_answer, at)
@@ -450,7 +465,7 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
             stats.record = False
             oks = await asyncio.gather(*(c.connect(session) for c in chargers))
             booted = await asyncio.gather(*(c.boot() for c in chargers if c.ws is not None))
-            if plan.scenario == "saturation":
+            if plan.scenario in ("saturation", NOISY):
                 await asyncio.gather(*(c.start(1, tags_of(c.cpid)[0], authorize=False,
                                                status=False)
                                        for c in chargers if c.ws is not None))
@@ -469,6 +484,9 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
         await asyncio.sleep(max(0.0, begin - time.time()))
         t_begin = time.perf_counter()
         end = t_begin + plan.duration
+        if plan.scenario == NOISY:
+            stats.warm_until = t_begin + plan.duration / 3
+            stats.split_at = t_begin + plan.duration * 2 / 3
 
         async def boot_one(c: Charger) -> None:
             if await c.connect(session):
@@ -517,13 +535,32 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
                 if c.ws.closed:
                     return
 
-        work = {"boot": boot_one, "steady": steady_one, "saturation": saturate_one}[plan.scenario]
+        async def noisy_one(c: Charger) -> None:
+            rnd = random.Random(c.cpid)
+            next_at = time.perf_counter() + rnd.uniform(0, plan.interval) - plan.interval
+            tick = rnd.randrange(plan.heartbeat_every)
+            while True:
+                next_at += plan.interval
+                if next_at > end:
+                    break
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tick += 1
+                await c.meter(1, 2)
+                if tick % plan.heartbeat_every == 0:
+                    await c.call("Heartbeat", HEARTBEAT)
+
+        work = {"boot": boot_one, "steady": steady_one, "saturation": saturate_one,
+                NOISY: noisy_one}[plan.scenario]
         await asyncio.gather(*(work(c) for c in chargers))
         t_done = time.perf_counter()
         connected = sum(1 for c in chargers if c.ws is not None and not c.ws.closed)
         results.put({
             "index": plan.index,
             "latencies": stats.latencies.tobytes(),
+            "alone": stats.alone.tobytes(),
+            "flooded": stats.flooded.tobytes(),
             "by_action": {k: v.tobytes() for k, v in stats.by_action.items()},
             "connect": stats.connect.tobytes(),
             "errors": stats.errors,
@@ -562,6 +599,54 @@ def worker_main(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done: Any,
             done.abort()
 
 
+async def flood(ws_base: str, cpid: str, go: Any, start_at: Any, duration: float,
+                results: Any) -> None:
+    """The noisy neighbour: for the last third of the run, Heartbeats at FLOOD_RATE a second
+    without waiting for answers, until the end or until the server closes the socket."""
+    loop = asyncio.get_running_loop()
+    auth = base64.b64encode(f"{cpid}:{PASSWORD}".encode()).decode()
+    sent = answered = 0
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            f"{ws_base}/{cpid}", protocols=("ocpp1.6",), heartbeat=None,
+            headers={"Authorization": f"Basic {auth}"}) as ws:
+        await loop.run_in_executor(None, go.wait)
+        await asyncio.sleep(max(0.0, start_at.value + duration * 2 / 3 - time.time()))
+        end = start_at.value + duration
+
+        async def read() -> None:
+            nonlocal answered
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                answered += 1
+
+        reader = asyncio.create_task(read())
+        began = time.time()
+        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+            while time.time() < end and not ws.closed:
+                for _ in range(50):
+                    sent += 1
+                    await ws.send_str(HEARTBEAT % f"f{sent}")
+                await asyncio.sleep(max(0.0, began + sent / FLOOD_RATE - time.time()))
+        closed_at = time.time() if ws.closed else None
+        code = ws.close_code
+        await ws.close()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    results.put({"sent": sent, "answered": answered, "close_code": code,
+                 "closed_after_s": (closed_at - began) if closed_at else None})
+
+
+def flood_main(ws_base: str, cpid: str, go: Any, start_at: Any, duration: float,
+               results: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        asyncio.run(flood(ws_base, cpid, go, start_at, duration, results))
+    except Exception as err:
+        results.put({"crash": f"{type(err).__name__}: {err}"})
+
+
 # --- running a scenario and printing it ------------------------------------------------------
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
@@ -584,6 +669,10 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         WorkerPlan(i, s, ws_base, name, duration, args.interval, args.timeout, args.cycle,
                    args.heartbeat_every),
         ready, go, start_at, done, release, results), daemon=True) for i, s in enumerate(slices)]
+    flood_results = ctx.Queue()
+    if name == NOISY:
+        procs.append(ctx.Process(target=flood_main, args=(
+            ws_base, flooder_id(args), go, start_at, duration, flood_results), daemon=True))
     for p in procs:
         p.start()
     setup_limit = 120 + len(ids) / 50
@@ -629,6 +718,8 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
             errors[kind] = errors.get(kind, 0) + n
     lat.sort()
     connect.sort()
+    split = {"alone": sorted(v for r in got for v in array.array("d", r["alone"])),
+             "flooded": sorted(v for r in got for v in array.array("d", r["flooded"]))}
     began = min(r["began"] for r in got)
     if name == "boot":  # from the go to the last answer
         window = max((r["last_answer"] or began) for r in got) - began
@@ -657,7 +748,36 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         "connect_ms": {"p50": percentile(connect, 50), "p99": percentile(connect, 99),
                        "max": connect[-1] if connect else float("nan")} if connect else None,
     }
+    if name == NOISY:
+        for half, values in split.items():
+            out[f"{half}_n"] = len(values)
+            for p in (50, 99):
+                out[f"{half}_p{p}_ms"] = percentile(values, p)
+            out[f"{half}_max_ms"] = values[-1] if values else float("nan")
+        with contextlib.suppress(Exception):
+            out["flooder"] = flood_results.get(timeout=10)
     return out
+
+
+def flooder_id(args: argparse.Namespace) -> str:
+    return f"{args.prefix}-99999"
+
+
+def print_noisy(rows: list[dict[str, Any]]) -> None:
+    """Each noisy run, then the median and spread (min-max) of the steady chargers' p99."""
+    print("\nnoisy neighbour: steady chargers' latency (ms) alone / beside one flooder")
+    print("run   alone p50   p99    max   flooded p50   p99    max   flooder sent/answered/closed")
+    for i, r in enumerate(rows, 1):
+        f = r.get("flooder", {})
+        print(f"{i:>3} {r['alone_p50_ms']:>11.1f} {r['alone_p99_ms']:>5.1f} "
+              f"{r['alone_max_ms']:>6.1f} {r['flooded_p50_ms']:>13.1f} "
+              f"{r['flooded_p99_ms']:>5.1f} {r['flooded_max_ms']:>6.1f}   "
+              f"{f.get('sent')}/{f.get('answered')}/code {f.get('close_code')} after "
+              f"{fmt(f.get('closed_after_s'))} s")
+    for key in ("alone_p99_ms", "flooded_p99_ms"):
+        values = sorted(r[key] for r in rows)
+        print(f"{key}: median {values[len(values) // 2]:.1f} (spread {values[0]:.1f}-"
+              f"{values[-1]:.1f}) over {len(values)} runs")
 
 
 def fmt(value: float | None, spec: str = ".1f") -> str:
@@ -832,7 +952,7 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
     machine falls on all of them alike; their figures by target and scenario."""
     rows: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
     every = charger_ids(args, "saturation" if args.saturation_chargers > args.chargers
-                        else "steady")
+                        else "steady") + ([flooder_id(args)] if args.scenario == NOISY else [])
     for t in targets:
         if t.token:
             t0 = time.monotonic()
@@ -841,6 +961,16 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
             print(f"set-up of {t.name}: {len(every)} stations (Basic auth, not managed), a site "
                   f"tariff, {len(every)} drivers with balances and {len(tags)} commercial cards "
                   f"registered through the API in {time.monotonic() - t0:.1f} s")
+    if args.scenario == NOISY:
+        for t in targets:
+            ws_base = t.url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
+            plan = argparse.Namespace(**{**vars(args), "interval": args.noisy_interval})
+            runs = [run_scenario(NOISY, charger_ids(args, "steady"), plan, ws_base, t.pid,
+                                 args.duration) for _ in range(args.noisy_runs)]
+            print(f"\n[{t.name}]", end="")
+            print_noisy(runs)
+            rows[t.name][NOISY] = runs
+        return rows
     for scenario in (SCENARIOS if args.scenario == "all" else (args.scenario,)):
         duration = {"steady": args.steady_duration}.get(scenario, args.duration)
         for t in targets:
@@ -875,7 +1005,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of the saturation scenario")
     parser.add_argument("--steady-duration", type=float, default=60.0,
                         help="seconds of the steady scenario")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
+    parser.add_argument("--scenario", choices=(*SCENARIOS, NOISY, "all"), default="all")
+    parser.add_argument("--noisy-interval", type=float, default=1.0,
+                        help="noisy: seconds between a steady charger's MeterValues")
+    parser.add_argument("--noisy-runs", type=int, default=3,
+                        help="noisy: runs, for a median and its spread")
     parser.add_argument("--targets", default="appliance,reference,echo",
                         help="comma-separated servers to measure, in order: appliance, "
                         "reference (bare ocpp library), echo (raw aiohttp)")
@@ -921,6 +1055,10 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets:
             if t.server is not None:
                 t.server.stop()
+    if args.scenario == NOISY:
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        return 0
     print_ratios(results)
     app_rows = results.get("appliance", {})
     log_errors = next(iter(app_rows.values()), {}).get("log_errors")

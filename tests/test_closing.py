@@ -51,6 +51,8 @@ async def test_staff_close_and_stale_sweep(server: TestServer, api: Api, charger
         swept = await api.get(f"/sessions/{sessions[b]['id']}")
         assert swept["state"] == "completed" and "closed_stale" in swept["flags"]
         assert swept["fee"]["amount"] == 2000
-        # The StopTransaction arrives after all: answered, nothing charged twice.
+        # The StopTransaction arrives after all: applied once, it corrects the charge (2.5 kWh
+        # now, one charge row and one correction; a repeat changes nothing).
         await cp.stop(a, meter_stop=3500)
-    assert (await account(api, driver["id"]))["balance"] == 46_000
+        await cp.stop(a, meter_stop=3500)
+    assert (await account(api, driver["id"]))["balance"] == 45_000

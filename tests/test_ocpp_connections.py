@@ -49,7 +49,8 @@ async def test_failed_logins_are_rate_limited(server: TestServer, api: Api) -> N
     statuses = [await _upgrade_status(server, "GATE-2", wrong) for _ in range(6)]
     assert statuses == [401] * 5 + [429]
     good = {"Authorization": basic_auth("GATE-2", "right-password")}
-    assert await _upgrade_status(server, "GATE-2", good) == 429
+    # The right key always gets in: a stranger's guesses must not lock the real charger out.
+    assert await _upgrade_status(server, "GATE-2", good) == 101
 
 
 async def test_unknown_station_pending_then_approved(server: TestServer, api: Api,

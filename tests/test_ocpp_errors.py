@@ -49,7 +49,6 @@ async def raw(server: TestServer, api: Api) -> Any:
 @pytest.mark.parametrize("frame, unique_id, code", [
     ("this is not json", "-1", "FormationViolation"),
     ('{"a": 1}', "-1", "FormationViolation"),
-    ('[7, "x1", "Heartbeat", {}]', "x1", "FormationViolation"),
     ('[2, "x2", "Heartbeat"]', "x2", "FormationViolation"),
     ('[2, "x3", "FlyToTheMoon", {}]', "x3", "NotImplemented"),
     ('[2, "x4", "Reset", {"type": "Hard"}]', "x4", "NotSupported"),

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance.billing import qr, settlement, tariffs
-from appliance.charging import batched, sessions
+from appliance.charging import batched, sessions, superseding
 from appliance.db import fastsql
 from appliance.db.fastsql import col
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
@@ -68,12 +68,8 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
     station = fastsql.get_by_id(Station, station_id)
     if not station.approved:
         return Decision("Blocked", parent, reason="station not approved")
-    if for_start:
-        busy = bool(fastsql.select_in(ChargingSession, [ChargingSession.id],
-                                     ChargingSession.id_tag_key, [key],
-                                     f"{col(ChargingSession.state)} = 'active'"))
-        if busy:
-            return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
+    if for_start and superseding.charging_elsewhere(key, station_id, connector_id):
+        return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
     if tag.driver_id is not None:
         return _decide_for_driver(tag, station_id, connector_id, at)
     return Decision(ACCEPTED, parent, tag.expiry)
@@ -136,6 +132,9 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
             qr.capture(session, decision.status, at)  # the start's hold is bound to it
         else:
             settlement.attach(session, IdTag.get_or_none(IdTag.key == session.id_tag_key))
+        # A new transaction on the connector: whatever was left open there is over.
+        for old in superseding.supersede(session, at):
+            settlement.settle(old, "superseded")
     else:
         decision = Decision(session.start_status, decision.parent_id_tag, decision.expiry)
     return session.transaction_id, decision
@@ -146,9 +145,13 @@ def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: dat
     """Record a StopTransaction and settle its money in the same call, so a crash keeps both or
     neither. Returns the idTagInfo decision when the stop names a tag."""
     clock = sessions.station_clock(station_id, skew_limit_s)
+    max_power_w = sessions.station_power(station_id) or max_power_w  # known, else the bound
     session, first = sessions.record_stop(station_id, payload, raw, at, clock, max_power_w)
     if session is not None and first:
-        settlement.settle(session, "charger")
+        if session.settled:  # closed without its stop before: the stop corrects the charge
+            settlement.correct(session, "charger")
+        else:
+            settlement.settle(session, "charger")
     id_tag = payload.get("idTag")
     if isinstance(id_tag, str) and id_tag:
         return decide(id_tag, station_id, at)

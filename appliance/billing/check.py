@@ -3,7 +3,8 @@ of its ledger, and every finished commercial session charged exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from peewee import fn
 
@@ -39,4 +40,23 @@ def _check() -> list[tuple[bool, str]]:
     unsettled = (ChargingSession.select().where(ChargingSession.stopped_at.is_null(False)
                                                 & ~ChargingSession.settled).count())
     out.append((unsettled == 0, f"ledger: {unsettled} stopped sessions not settled"))
+    out.extend(_money_in_range())
     return out
+
+
+def _money_in_range() -> list[tuple[bool, str]]:
+    """Money columns hold whole numbers within the database's bound (rows from before
+    migration 0011 may not): each one outside is named."""
+    from appliance.billing.ledger import MONEY_DB_LIMIT
+    from appliance.db.models import Account, LedgerEntry
+
+    bad: list[str] = []
+    columns: tuple[tuple[Any, Any], ...] = ((Account, Account.balance), (Account, Account.held),
+                                            (LedgerEntry, LedgerEntry.amount))
+    for model, column in columns:
+        rows = cast(Iterable[tuple[int]], model.select(model.id).where(
+            (column > MONEY_DB_LIMIT) | (column < -MONEY_DB_LIMIT)).tuples())
+        bad.extend(f"{model._meta.table_name} {row[0]}: {column.name} out of range"
+                   for row in rows)
+    return [(not bad, f"money: {len(bad)} values out of range"),
+            *((False, line) for line in bad)]

@@ -4,10 +4,11 @@ posts the row, so they can never drift apart while the writer runs one job at a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from peewee import IntegrityError, PostgresqlDatabase, fn
+from peewee import IntegrityError, OperationalError, PostgresqlDatabase, fn
 
 from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
 from appliance.db.site import site_value
@@ -18,6 +19,29 @@ HOLD_KINDS = ("hold", "release")
 KINDS = BALANCE_KINDS + HOLD_KINDS
 METHODS = ("cash", "card_terminal", "bank_transfer", "other")
 DEFAULT_OVERDRAFT_MINOR = 0  # when the site has not set one
+# The largest amount, and balance, a person may book: 2^53 - 1 minor units, the largest whole
+# number every JSON reader (JavaScript too) keeps exact, and far below where a 64-bit sum of
+# many such rows could overflow. The database refuses rows past MONEY_DB_LIMIT (migration 0011).
+AMOUNT_LIMIT = 2**53 - 1
+MONEY_DB_LIMIT = 2**62
+
+
+def check_amount(amount: object, *, positive: bool) -> int:
+    """A whole number of minor units inside the safe range, or our InvalidInput (400)."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 \
+            or (positive and amount < 0) or abs(amount) > AMOUNT_LIMIT:
+        what = "positive" if positive else "non-zero"
+        raise InvalidInput(f"amount must be a {what} whole number of minor units of at most "
+                           f"{AMOUNT_LIMIT} in size", details={"field": "amount"})
+    return amount
+
+
+def _check_balance_after(account_id: int, amount: int) -> None:
+    """A booking by a person never carries the balance out of the safe range."""
+    balance = int(Account.select(Account.balance).where(Account.id == account_id).scalar() or 0)
+    if abs(balance + amount) > AMOUNT_LIMIT:
+        raise InvalidInput("this would carry the balance past the largest amount the site "
+                           "keeps", details={"field": "amount", "limit": AMOUNT_LIMIT})
 
 
 @dataclass(frozen=True)
@@ -69,9 +93,18 @@ def post(p: Posting) -> tuple[LedgerEntry, bool]:
 
 def ledger_sums(account_id: int) -> tuple[int, int]:
     """(balance, held) derived from the ledger itself."""
-    rows = (LedgerEntry.select(LedgerEntry.kind, fn.SUM(LedgerEntry.amount))
-            .where(LedgerEntry.account == account_id).group_by(LedgerEntry.kind).tuples())
-    sums: dict[str, int | None] = dict(rows)
+    query = LedgerEntry.select(LedgerEntry.kind, fn.SUM(LedgerEntry.amount)).where(
+        LedgerEntry.account == account_id)
+    sums: dict[str, int] = {}
+    try:
+        grouped = cast(Iterable[tuple[str, int]], query.group_by(LedgerEntry.kind).tuples())
+        sums = dict(grouped)
+    except (OverflowError, OperationalError):
+        # SQLite's SUM stops at 2^63; rows from before the bounds can pass it: sum them here.
+        rows = cast(Iterable[tuple[str, int]], LedgerEntry.select(
+            LedgerEntry.kind, LedgerEntry.amount).where(LedgerEntry.account == account_id).tuples())
+        for kind, amount in rows:
+            sums[kind] = sums.get(kind, 0) + int(amount)
     return (int(sum(sums.get(k) or 0 for k in BALANCE_KINDS)),
             int(sum(sums.get(k) or 0 for k in HOLD_KINDS)))
 
@@ -113,12 +146,12 @@ def release_holds(session_id: int, actor: str) -> None:
 
 def topup(account_id: int, amount: int, method: str, receipt_no: str, reference: str,
           actor: str, note: str = "") -> LedgerEntry:
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("amount must be a positive whole number of minor units",
-                           details={"field": "amount"})
+    check_amount(amount, positive=True)
     if method not in METHODS:
         raise InvalidInput(f"method must be one of {', '.join(METHODS)}",
                            details={"field": "method"})
+    lock_account(account_id)
+    _check_balance_after(account_id, amount)
     entry, _ = post(Posting(account_id, amount, "topup", reference, actor=actor, note=note,
                             method=method, receipt_no=receipt_no))
     return entry
@@ -129,9 +162,9 @@ def correction(account_id: int, kind: str, amount: int, reason: str, reference: 
     """A refund of a session (positive) or an adjustment (either sign), with its reason."""
     if not reason.strip():
         raise InvalidInput(N_("Write the reason."), details={"field": "reason"})
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
-        raise InvalidInput("amount must be a non-zero whole number of minor units",
-                           details={"field": "amount"})
+    check_amount(amount, positive=False)
+    lock_account(account_id)
+    _check_balance_after(account_id, amount)
     if kind == "refund":
         _check_refund(account_id, amount, session_id)
     entry, _ = post(Posting(account_id, amount, kind, reference, actor=actor, note=reason,

@@ -276,6 +276,25 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
         Receipt.insert(session=session.id).on_conflict_ignore().execute()
 
 
+def correct(session: ChargingSession, actor: str = "system") -> None:
+    """Price again a settled session that its late StopTransaction changed, and book the
+    difference once, as an adjustment referencing the session (the charge row stays)."""
+    if session.stopped_at is None:
+        return
+    price = cost(session, session.stopped_at)
+    before = session.fee_minor or 0
+    session.fee_breakdown = json.dumps(price.as_dict())
+    if session.mode == "commercial" and session.account_id is not None:
+        session.fee_minor = price.fee
+        if price.fee != before:
+            ledger.post(ledger.Posting(session.account_id, before - price.fee, "adjustment",
+                                       f"correction:{session.id}:stop", actor=actor,
+                                       note="its StopTransaction came after it was closed",
+                                       session_id=session.id))
+    (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown)
+     .where(ChargingSession.id == session.id).execute())
+
+
 def sweep() -> int:
     """At start: settle every stopped session that is not settled yet. Returns how many."""
     query = ChargingSession.select().where(ChargingSession.stopped_at.is_null(False)

@@ -9,11 +9,13 @@ from typing import Any
 
 from peewee import IntegrityError
 
+from appliance.charging.sessions import MAX_POWER_W
 from appliance.charging.stations import check_cpid, new_key_fields, station_key
 from appliance.db.models import ChargingSession, Connector, FrameLog, Station, utcnow
 from appliance.errors import Conflict, InvalidInput, NotFound
 
-EDITABLE = ("description", "approved", "auth_mode", "managed", "allow_no_subprotocol")
+EDITABLE = ("description", "approved", "auth_mode", "managed", "allow_no_subprotocol",
+            "max_power_w")
 
 
 def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict[str, Any]:
@@ -26,6 +28,7 @@ def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict
         "allow_no_subprotocol": st.allow_no_subprotocol, "vendor": st.vendor,
         "model": st.model, "serial": st.serial, "firmware": st.firmware,
         "meter_type": st.meter_type, "num_connectors": st.num_connectors, "online": st.online,
+        "max_power_w": st.max_power_w,
         "last_seen_at": st.last_seen_at, "last_boot_at": st.last_boot_at,
         "firmware_status": st.firmware_status, "diagnostics_status": st.diagnostics_status,
         "created_at": st.created_at,
@@ -60,6 +63,10 @@ def list_stations(after: int | None, limit: int, approved: bool | None) -> list[
 def _validate_fields(fields: dict[str, Any]) -> None:
     if "auth_mode" in fields and fields["auth_mode"] not in ("basic", "none"):
         raise InvalidInput("auth_mode is basic or none", details={"field": "auth_mode"})
+    power = fields.get("max_power_w")
+    if power is not None and not 0 < power <= MAX_POWER_W:
+        raise InvalidInput(f"max_power_w is between 1 and {MAX_POWER_W} W",
+                           details={"field": "max_power_w"})
     password = fields.get("password")
     if password is not None and not 8 <= len(password) <= 40:
         raise InvalidInput("password must have 8 to 40 characters", details={"field": "password"})
@@ -98,8 +105,22 @@ def update_station(cpid: str, fields: dict[str, Any]) -> tuple[dict[str, Any], b
     if fields.get("password"):
         for name, value in new_key_fields(fields["password"]).items():
             setattr(st, name, value)
+    if st.approved and not was_approved and needs_key(st):
+        # Approved with no key, anyone could connect under its id and be honoured.
+        raise Conflict("a station is approved only with a key: give it a password, let an "
+                       "online charger take one, or set auth_mode \"none\" for a charger that "
+                       "cannot send one", details={"id": st.cpid})
     st.save()
     return station_dict(st), st.approved and not was_approved
+
+
+def needs_key(st: Station) -> bool:
+    """Basic auth and no key yet (a pending station that connected unknown)."""
+    return st.auth_mode == "basic" and not st.key_hash
+
+
+def approval_needs_key(cpid: str) -> bool:
+    return needs_key(get_station(cpid))
 
 
 def retire_station(cpid: str) -> None:

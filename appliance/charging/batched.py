@@ -24,8 +24,8 @@ from appliance.charging.sessions import (
     _READING_FIELDS,
     _add_flags,
     _apply_registers,
-    _int_or_none,
     _reading_row,
+    transaction_id_of,
 )
 from appliance.charging.stations import _STATUS_COLUMNS, status_row
 from appliance.db import fastsql
@@ -170,7 +170,7 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
         moments = given[0] if given and given[0] is not None else \
             metering.parse_moments(payload.get("meterValue"))
         parsed.append((station_id, int(payload["connectorId"]),
-                       _int_or_none(payload.get("transactionId")), moments, payload, received))
+                       transaction_id_of(payload), moments, payload, received))
     by_tx = sessions_by_transaction([p[2] for p in parsed if p[2] is not None])
     touched: dict[int, ChargingSession] = {}
     readings: list[tuple[Any, ...]] = []

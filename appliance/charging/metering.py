@@ -24,6 +24,10 @@ _SCALE = {
     "W": 1.0, "kW": 1000.0, "VA": 1.0, "kVA": 1000.0, "var": 1.0, "kvar": 1000.0,
 }
 _PHASE_TOTAL = {"L1", "L2", "L3"}
+# No meter register or power of a charger comes near this (a terawatt-hour, a terawatt): a
+# value beyond it is implausible, kept as sent but never read as a number, so it can neither
+# overflow a 64-bit column nor reach a bill.
+VALUE_LIMIT = 1e12
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,9 @@ class Sample:
     context: str
     unit: str
     raw_value: str
-    value: float | None  # normalised (Wh, W), None when unreadable or signed
+    value: float | None  # normalised (Wh, W), None when unreadable, implausible or signed
     signed: bool
+    implausible: bool = False  # a number, but beyond VALUE_LIMIT
 
 
 def parse_time(raw: Any) -> datetime | None:
@@ -45,11 +50,11 @@ def parse_time(raw: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw.strip().replace("z", "Z"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # OCPP demands UTC; offset-less is taken so
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # year 9999 at -01:00 is past what datetime holds
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # OCPP demands UTC; an offset-less time is taken so
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def default_unit(measurand: str) -> str:
@@ -69,7 +74,11 @@ def _number(raw: str, scale: float) -> float | None:
         value = float(raw) * scale
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):
+        return None
+    # Far below a milliwatt-hour is zero: a subnormal float such as 1e-320 is refused by
+    # PostgreSQL ("underflow") and would fail the whole report.
+    return value if abs(value) >= 1e-9 else 0.0
 
 
 def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sample:
@@ -79,6 +88,7 @@ def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sa
     raw = sv.get("value")
     raw_text = raw if isinstance(raw, str) else ("" if raw is None else str(raw))
     value = None if signed else _number(raw_text, _SCALE.get(unit, 1.0))
+    implausible = value is not None and abs(value) > VALUE_LIMIT
     return Sample(
         timestamp=timestamp,
         measurand=measurand,
@@ -87,8 +97,9 @@ def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sa
         context=str(sv.get("context") or DEFAULT_CONTEXT),
         unit=unit,
         raw_value=raw_text,
-        value=value,
+        value=None if implausible else value,
         signed=signed,
+        implausible=implausible,
     )
 
 

@@ -24,6 +24,7 @@ from appliance.db.models import (
     MeterReading,
     Station,
     StationNotice,
+    StatusEvent,
     utcnow,
 )
 
@@ -65,7 +66,40 @@ def next_transaction_id() -> int:
 def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return int(value)
+    try:
+        return int(value)
+    except (OverflowError, ValueError):  # inf, nan
+        return None
+
+
+METER_LIMIT_WH = int(metering.VALUE_LIMIT)  # a register beyond it is implausible
+NO_TRANSACTION = 0  # names no session: what a transactionId outside our range becomes
+
+
+def meter_reading(value: Any) -> tuple[int | None, str]:
+    """A meterStart or meterStop: (the reading or None, the oddity's flag or "")."""
+    number = _int_or_none(value)
+    if number is None:
+        return None, "bad"
+    if abs(number) > METER_LIMIT_WH:
+        return None, "implausible"  # kept in the raw frame; never stored as a number or billed
+    return number, "" if number >= 0 else "bad"
+
+
+def transaction_id_of(payload: dict[str, Any]) -> int | None:
+    """The transactionId of a report: None when absent, NO_TRANSACTION when it cannot be one of
+    ours (never handed out, and too big for the column), so it finds no session."""
+    raw = payload.get("transactionId")
+    if raw is None:
+        return None
+    number = _int_or_none(raw)
+    return number if number is not None and 0 < number <= TX_ID_LIMIT else NO_TRANSACTION
+
+
+def small_int(value: Any) -> int | None:
+    """An optional 32-bit id (reservationId): None when absent or out of range."""
+    number = _int_or_none(value)
+    return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
 def start_key(station_id: int, payload: dict[str, Any]) -> str:
@@ -79,9 +113,8 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
     """Store a StartTransaction. Returns (session, created); a repeat returns the first row."""
     charger_time = metering.parse_time(payload.get("timestamp"))
     started_at, time_flags = billing_time(charger_time, received, clock)
-    meter_start = _int_or_none(payload.get("meterStart"))
-    all_flags = flags + time_flags + ([] if meter_start is not None and meter_start >= 0
-                                      else ["bad_meter_start"])
+    meter_start, oddity = meter_reading(payload.get("meterStart"))
+    all_flags = flags + time_flags + ([f"{oddity}_meter_start"] if oddity else [])
     id_tag = str(payload.get("idTag", ""))[:20]
     key = start_key(station_id, payload)
     try:
@@ -90,7 +123,7 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
                 station=station_id, connector_id=int(payload["connectorId"]),
                 transaction_id=next_transaction_id(), start_key=key, id_tag=id_tag,
                 id_tag_key=id_tag.upper(), start_status=status,
-                reservation_id=_int_or_none(payload.get("reservationId")),
+                reservation_id=small_int(payload.get("reservationId")),
                 meter_start=meter_start, charger_start_time=charger_time,
                 received_start_at=received, started_at=started_at,
                 flags=",".join(dict.fromkeys(all_flags)), start_frame=raw, updated_at=received,
@@ -120,7 +153,7 @@ def _store_readings(station_id: int, connector_id: int, session_id: int | None,
 
 def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
     """Move the session's register and power state forward; return new flags."""
-    flags: list[str] = []
+    flags: list[str] = ["implausible_meter_value"] if any(s.implausible for s in samples) else []
     # A Transaction.Begin reading (often sent again in transactionData at the stop) is the
     # register at the start: it can only lower the first reading, never count as backwards.
     begin = [s for s in samples if s.context == "Transaction.Begin"]
@@ -197,7 +230,7 @@ def record_meter_values(station_id: int, payload: dict[str, Any], received: date
     if moments is None:
         moments = metering.parse_moments(payload.get("meterValue"))
     samples = [s for m in moments for s in m.samples]
-    tx = _int_or_none(payload.get("transactionId"))
+    tx = transaction_id_of(payload)
     session = find_session(station_id, tx) if tx is not None else None
     if tx is None and connector_id > 0:
         session = fastsql.select_session(_ACTIVE_ON, (station_id, connector_id))
@@ -220,12 +253,18 @@ def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: i
     """Energy of a finished session in Wh, from the best evidence, with flags for staff:
     meterStop - meterStart when plausible; else the sampled registers."""
     plausible = max_power_w * max(duration_s, 60.0) / 3600.0 + 1000
+    if meter_start is not None and meter_start < 0:
+        meter_start = None  # a negative start reading is no base to bill energy from
 
     def fits(value: int | None) -> bool:
         return value is not None and 0 <= value <= plausible
 
     if meter_start is not None and meter_stop is not None and fits(meter_stop - meter_start):
         return meter_stop - meter_start, []
+    # More than the charger can deliver in the time: not billed from the readings; flagged
+    # (a start at 0 and a whole odometer at the stop is an offline start that lost its reading).
+    odd = ["implausible_energy"] if meter_start and meter_stop is not None \
+        and meter_stop - meter_start > plausible else []
     end = meter_stop if meter_stop is not None else last_reg
     candidates = []
     if meter_stop is None and meter_start is not None and end is not None:
@@ -236,22 +275,24 @@ def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: i
         candidates.append(last_reg - first_reg)
     for value in candidates:
         if fits(value):
-            return value, ["energy_from_samples"]
-    return 0, ["energy_unknown"]
+            return value, [*odd, "energy_from_samples"]
+    return 0, [*odd, "energy_unknown"]
 
 
 def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: datetime,
                 clock: Clock, max_power_w: int) -> tuple[ChargingSession | None, bool]:
     """Store a StopTransaction. Returns (session, first_time); an unknown transaction is kept as
     a notice and returns (None, True); a repeated stop changes nothing and returns (s, False)."""
-    tx = _int_or_none(payload.get("transactionId"))
+    tx = transaction_id_of(payload)
     session = find_session(station_id, tx) if tx is not None else None
     if session is None:
         StationNotice.create(station=station_id, kind="stop_unknown_transaction", payload=raw,
                              received_at=received)
         return None, True
-    if session.state == "completed":
+    if session.state == "completed" and session.stop_frame:
         return session, False
+    # Open, or closed without its stop (superseded, stale, by staff): the stop is applied now,
+    # once (its frame is kept, so a repeat finds it), and the caller corrects the money.
     moments = metering.parse_moments(payload.get("transactionData"))
     samples = [s for m in moments for s in m.samples]
     # transactionData repeats readings the charger already sent as MeterValues: only those
@@ -268,7 +309,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     if stopped_at < session.started_at:
         stopped_at = max(received, session.started_at)
         time_flags = [*time_flags, "stop_before_start"]
-    meter_stop = _int_or_none(payload.get("meterStop"))
+    meter_stop, stop_oddity = meter_reading(payload.get("meterStop"))
     energy, energy_flags = session_energy(
         session.meter_start, meter_stop, session.first_register_wh, session.last_register_wh,
         (stopped_at - session.started_at).total_seconds(), max_power_w)
@@ -279,13 +320,36 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     session.stop_reason = str(payload.get("reason") or "Local")[:32]
     session.stop_id_tag = str(payload.get("idTag") or "")[:20]
     session.energy_wh = energy
+    if not time_flags and charger_time is not None:
+        _unflag_replayed_available(session, charger_time)
     session.state = "completed"
     session.stop_frame = raw
     session.updated_at = received
     _add_flags(session, flags + time_flags + energy_flags
-               + ([] if meter_stop is not None else ["bad_meter_stop"]))
+               + ([f"{stop_oddity}_meter_stop"] if stop_oddity else []))
     session.save()
     return session, True
+
+
+def _unflag_replayed_available(session: ChargingSession, stopped: datetime) -> None:
+    """After an outage a charger may replay its queued "Available" before its queued stop: by
+    its own (plausible) times the stop came first, so the status was no oddity."""
+    if "available_while_open" not in session.flags.split(","):
+        return
+    available = (StatusEvent.select(fn.MIN(StatusEvent.charger_time)).where(
+        (StatusEvent.station == session.station_id)
+        & (StatusEvent.connector_id == session.connector_id)
+        & (StatusEvent.status == "Available")
+        & (StatusEvent.received_at >= session.received_start_at)).scalar())
+    if available is not None and stopped <= available:
+        session.flags = ",".join(f for f in session.flags.split(",")
+                                 if f != "available_while_open")
+
+
+def station_power(station_id: int) -> int | None:
+    """The most the station delivers, when staff have said (W)."""
+    power = fastsql.get_by_id(Station, station_id).max_power_w
+    return int(power) if power else None
 
 
 def station_clock(station_id: int, skew_limit_s: int) -> Clock:

@@ -25,7 +25,7 @@ from appliance.db.models import (
     StationNotice,
     StatusEvent,
 )
-from appliance.errors import Conflict, InvalidInput
+from appliance.errors import Conflict, InvalidInput, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class StationAuth:
     allow_no_subprotocol: bool
     registration: str
     managed: bool
+    declared_connectors: int | None = None
 
 
 def hash_key(salt: str, secret: bytes) -> str:
@@ -117,7 +118,40 @@ def load_auth(cpid: str) -> StationAuth | None:
         key_salt=st.key_salt, key_hashes=(st.key_hash, st.key_hash_prev),
         allow_no_subprotocol=st.allow_no_subprotocol,
         registration=st.registration, managed=st.managed,
+        declared_connectors=st.declared_connectors,
     )
+
+
+# --- connector ids ----------------------------------------------------------------------------
+CONNECTOR_BOUND = 16  # sockets per charger while it has not said (NumberOfConnectors)
+CONNECTOR_MAX = 128  # the most we believe a charger that says
+
+
+def connector_limit(declared: int | None) -> int:
+    """The highest connector id a charger may name: its NumberOfConnectors, else the bound."""
+    if declared is not None and 0 < declared <= CONNECTOR_MAX:
+        return declared
+    return CONNECTOR_BOUND
+
+
+def connector_allowed(connector_id: Any, limit: int, station_level: bool) -> bool:
+    """0 (the charger itself, where the message allows it) or 1..limit."""
+    if isinstance(connector_id, bool) or not isinstance(connector_id, int):
+        return False
+    return (station_level and connector_id == 0) or 0 < connector_id <= limit
+
+
+def declared_connector_count(value: Any) -> int | None:
+    """NumberOfConnectors as a GetConfiguration answer gives it (text), if believable."""
+    try:
+        count = int(str(value).strip())
+    except ValueError:
+        return None
+    return count if 0 < count <= CONNECTOR_MAX else None
+
+
+def declare_connectors(station_id: int, count: int) -> None:
+    Station.update(declared_connectors=count).where(Station.id == station_id).execute()
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -138,6 +172,10 @@ def admit_unknown(cpid: str, policy: str, pending_max: int) -> StationAuth:
                 MeterReading.delete().where((MeterReading.station_id == old.id)
                                             & MeterReading.session.is_null()).execute()
                 old.delete_instance(recursive=True)
+    if not approved and pending.count() >= pending_max:
+        # Every listed id is online (or has history): the list keeps its bound, the newcomer
+        # waits until one goes.
+        raise Unavailable("the list of stations waiting for approval is full")
     try:
         with Station._meta.database.atomic():
             st = Station.create(cpid=cpid, key=station_key(cpid), approved=approved)

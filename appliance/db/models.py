@@ -92,6 +92,8 @@ class Station(BaseModel):
     meter_type = CharField(max_length=32, default="")
     meter_serial = CharField(max_length=32, default="")
     num_connectors = IntegerField(default=0)
+    declared_connectors = IntegerField(null=True)  # NumberOfConnectors, when the charger said
+    max_power_w = IntegerField(null=True)  # what staff know it delivers at most
     online = BooleanField(default=False)
     last_boot_at = DateTimeField(null=True)
     last_seen_at = DateTimeField(null=True)

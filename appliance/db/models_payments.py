@@ -1,5 +1,5 @@
 """Online payments (issue 20): the providers' settings with their secrets encrypted, each walk-in
-payment and what became of it, and the webhook events seen. Migration 0017_online_payments."""
+payment and what became of it, and the webhook events seen. Migration 0016_online_payments."""
 
 from __future__ import annotations
 

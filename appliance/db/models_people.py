@@ -1,5 +1,5 @@
 """Login sessions of staff and drivers, held on the server so that logout, a password or PIN
-reset and disabling end them at once (issue 15); the tables come with migration 0014."""
+reset and disabling end them at once (issue 15); the tables come with migration 0013."""
 
 from __future__ import annotations
 

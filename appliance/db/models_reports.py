@@ -37,6 +37,7 @@ class DailyStat(BaseModel):
     fees_minor = BigIntegerField(default=0)  # charge rows posted that local day
     sessions = IntegerField(default=0)  # sessions started that day
     drivers = IntegerField(default=0)  # distinct drivers (or unregistered tags) starting one
+    refused = IntegerField(default=0)  # starts answered other than Accepted (not sessions)
     computed_at = DateTimeField(default=utcnow)
 
     class Meta:

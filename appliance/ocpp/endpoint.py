@@ -8,41 +8,62 @@ import base64
 import binascii
 import logging
 import time
-from collections import defaultdict
 
 from aiohttp import WSMsgType, web
 
 from appliance import keys
 from appliance.charging import stations
+from appliance.config import Settings
 from appliance.db.models import utcnow
+from appliance.errors import Unavailable
+from appliance.ocpp.guard import MessageBudget
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOLS = ("ocpp1.6",)  # our order of preference
-FAILED_LOGIN_LIMIT = 5
 RECONNECT_TRIGGER_DELAY_S = 10.0  # a charger that boots does so at once after connecting
-FAILED_LOGIN_WINDOW_S = 60.0
 
 
 class LoginLimiter:
-    """Failed logins per charge point id: past the limit, refused for the rest of the window."""
+    """Failed charger logins per source address, with backoff. Credentials are checked first
+    and the right ones always get in: a stranger guessing at a station's id cannot lock the
+    real charger out (counting per station id did). Past FREE failures an address is refused
+    for a time that doubles with every further failure, up to BLOCK_MAX_S; it is forgotten
+    FORGET_S after its last failure. At most ADDRESSES_MAX addresses are remembered."""
+
+    FREE = 5
+    BLOCK_BASE_S = 1.0
+    BLOCK_MAX_S = 300.0
+    FORGET_S = 900.0
+    ADDRESSES_MAX = 10_000
 
     def __init__(self) -> None:
-        self._failures: dict[str, list[float]] = defaultdict(list)
+        # address -> (failures, time of the last one, blocked until); insertion order is age
+        self._failures: dict[str, tuple[int, float, float]] = {}
 
-    def blocked(self, key: str) -> bool:
+    def blocked(self, address: str) -> bool:
+        entry = self._failures.get(address)
+        if entry is None:
+            return False
         now = time.monotonic()
-        recent = [t for t in self._failures.get(key, []) if now - t < FAILED_LOGIN_WINDOW_S]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        return len(recent) >= FAILED_LOGIN_LIMIT
+        if now - entry[1] > self.FORGET_S:
+            del self._failures[address]
+            return False
+        return now < entry[2]
 
-    def failed(self, key: str) -> None:
-        self._failures[key].append(time.monotonic())
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        count, last, _ = self._failures.pop(address, (0, now, 0.0))
+        if now - last > self.FORGET_S:
+            count = 0
+        count += 1
+        until = now + min(self.BLOCK_MAX_S, self.BLOCK_BASE_S * 2 ** (count - self.FREE)) \
+            if count >= self.FREE else 0.0
+        self._failures[address] = (count, now, until)
+        while len(self._failures) > self.ADDRESSES_MAX:
+            del self._failures[next(iter(self._failures))]
 
 
 
@@ -80,7 +101,7 @@ def _refuse(status: int, text: str) -> web.Response:
 
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     app = request.app
-    settings, database, hub = app[keys.SETTINGS], app[keys.DATABASE], app[keys.HUB]
+    database = app[keys.DATABASE]
     cpid = request.match_info["cpid"]
     if not stations.valid_cpid(cpid):
         return _refuse(404, "not a valid charge point id")
@@ -89,14 +110,14 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     if auth is not None and auth.cpid != cpid:
         return _refuse(404, "this id differs only by case from a known station")
     if auth is not None and auth.auth_mode == "basic" and auth.key_salt:
-        if limiter.blocked(auth.cpid.upper()):
-            return _refuse(429, "too many failed logins; try again later")
         creds = _basic_credentials(request)
         used = stations.which_key(auth, creds[1]) if creds and creds[0] == cpid else None
         if used is None:
-            limiter.failed(auth.cpid.upper())
-            log.warning("%s: refused a login with wrong credentials from %s", cpid,
-                        request.remote)
+            address = request.remote or "?"
+            if limiter.blocked(address):
+                return _refuse(429, "too many failed logins; try again later")
+            limiter.failed(address)
+            log.warning("%s: refused a login with wrong credentials from %s", cpid, address)
             return _refuse(401, "wrong or missing credentials")
         if used == 0 and auth.key_hashes[1:] and auth.key_hashes[1]:
             await database.run(stations.forget_previous_key, auth.id)
@@ -105,21 +126,60 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
     if chosen is None and (offered or not (auth and auth.allow_no_subprotocol)):
         return _refuse(400, f"offer one of these subprotocols: {', '.join(SUBPROTOCOLS)}")
-    if auth is None:
-        if settings.unknown_station_policy == "reject":
-            return _refuse(404, "unknown charge point id")
-        auth = await database.run(stations.admit_unknown, cpid, settings.unknown_station_policy,
-                                  settings.pending_list_max)
-        log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
+    if auth is not None and auth.approved:
+        return await _open(request, auth, chosen)
+    return await _open_unapproved(request, cpid, auth, chosen)
+
+
+async def _open_unapproved(request: web.Request, cpid: str, auth: stations.StationAuth | None,
+                           chosen: str | None) -> web.StreamResponse:
+    """An unknown or pending station: its connections are bounded per address and in total,
+    and the approval list at its length; nothing it does is honoured until staff approve it."""
+    app = request.app
+    settings, database, gate = app[keys.SETTINGS], app[keys.DATABASE], app[keys.GATE]
+    if auth is None and settings.unknown_station_policy == "reject":
+        return _refuse(404, "unknown charge point id")
+    address = request.remote or "?"
+    refusal = gate.admit(address)
+    if refusal is not None:
+        log.warning("%s: refused from %s: %s", cpid, address, refusal)
+        return _refuse(503, refusal)
+    try:
+        if auth is None:
+            try:
+                auth = await database.run(stations.admit_unknown, cpid,
+                                          settings.unknown_station_policy,
+                                          settings.pending_list_max)
+            except Unavailable as err:
+                log.warning("%s: refused from %s: %s", cpid, address, err.message)
+                return _refuse(503, err.message)
+            log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
+        return await _open(request, auth, chosen)
+    finally:
+        gate.release(address)
+
+
+async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None
+                ) -> web.StreamResponse:
+    settings, hub = request.app[keys.SETTINGS], request.app[keys.HUB]
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
-    conn = ChargePoint16(cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
+    conn = ChargePoint16(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
                          auth.registration, auth.managed)
-    return await _serve(ws, hub, conn, settings.heartbeat_interval)
+    conn.connector_limit = stations.connector_limit(auth.declared_connectors)
+    return await _serve(ws, hub, conn, settings)
 
 
-async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heartbeat_s: int
+def _silence_limit(conn: ChargePoint16, settings: Settings) -> float:
+    """Offline after twice the interval we gave it plus 30 s: a station that is not Accepted
+    has the short pending interval, so a silent pending socket goes soon."""
+    interval = settings.heartbeat_interval if conn.registration == "Accepted" \
+        else settings.pending_interval
+    return 2 * interval + 30
+
+
+async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, settings: Settings
                  ) -> web.WebSocketResponse:
     cpid = conn.id
 
@@ -131,20 +191,23 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heart
     await hub.connection_opened(conn)
     conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
     log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
-    silence_limit = 2 * heartbeat_s + 30
+    budget = MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
+                           settings.charger_throttle_limit)
     try:
         while True:
+            silence_limit = _silence_limit(conn, settings)
             try:
                 msg = await ws.receive(timeout=silence_limit)
             except TimeoutError:
                 log.warning("%s: silent for %d s; closing", cpid, silence_limit)
                 break
-            if msg.type == WSMsgType.TEXT:
-                await conn.route_message(msg.data)
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if not await _within_budget(ws, conn, budget):
+                    break
+                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
+                                         else msg.data.decode("utf-8", "replace"))
             elif msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                await conn.route_message(msg.data.decode("utf-8", "replace"))
             elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                               WSMsgType.ERROR):
                 break
@@ -156,3 +219,21 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, heart
             await ws.close()
         log.info("%s: disconnected at %s", cpid, utcnow().isoformat())
     return ws
+
+
+async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16,
+                         budget: MessageBudget) -> bool:
+    """Wait out the charger's message budget; False (closed with 1008) once it has been held
+    at its rate for too long. A busy connection also lets the others have a turn: a socket
+    whose frames are already buffered would otherwise be served without the loop switching."""
+    wait = budget.take()
+    if wait > 0.0:
+        if budget.exhausted:
+            log.warning("%s: held at its message rate for %.0f s; disconnecting", conn.id,
+                        budget.throttled_s)
+            await ws.close(code=1008, message=b"message rate exceeded")
+            return False
+        await asyncio.sleep(wait)
+    elif budget.busy:
+        await asyncio.sleep(0)
+    return True

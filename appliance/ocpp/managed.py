@@ -43,6 +43,7 @@ async def apply_profile(conn: Connection, database: Any,
         current = {k.get("key"): k.get("value") for k in answer.get("configurationKey") or []}
         if seen is not None:
             seen(current)
+        await _note_connectors(conn, database, current.get("NumberOfConnectors"))
         for key, wanted in PROFILE_16.items():
             if key not in current:
                 outcome[key] = "unknown to the charger"
@@ -61,3 +62,11 @@ async def apply_profile(conn: Connection, database: Any,
     if refused:
         log.info("%s: refused managed keys: %s", conn.id, ", ".join(refused))
     return outcome
+
+
+async def _note_connectors(conn: Connection, database: Any, value: str | None) -> None:
+    """The charger's own connector count bounds the connector ids it may name from now on."""
+    count = stations.declared_connector_count(value) if value is not None else None
+    if count is not None:
+        conn.connector_limit = count
+        await database.run(stations.declare_connectors, conn.station_id, count)

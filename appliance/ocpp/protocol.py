@@ -32,6 +32,7 @@ from appliance.ocpp import validation
 log = logging.getLogger(__name__)
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
+MESSAGE_ID_MAX = 36  # OCPP-J: a unique id is at most 36 characters (a UUID)
 _STD_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 try:  # orjson parses and writes frames several times faster; the stdlib is the fallback
@@ -123,6 +124,8 @@ class Connection:
         self.background: set[asyncio.Task[Any]] = set()
         self._after_answer: list[Callable[[], Coroutine[Any, Any, Any]]] = []
         self.known_actions = validation.actions(self.version)
+        # The highest connector id this charger may name (its NumberOfConnectors when known).
+        self.connector_limit = 16
 
     # Handlers are registered with the library's `@on` decorator and found through its route
     # map, once per class (walking an instance's attributes costs ~100 µs and a bound method
@@ -173,15 +176,18 @@ class Connection:
         elif kind in (CALLRESULT, CALLERROR):
             self._on_answer(raw, msg)
         else:
-            unique_id = msg[1] if isinstance(msg[1], str) else "-1"
-            await self.send_frame(call_error(unique_id, FormationViolationError(
-                details={"cause": f"unknown message type {kind}"})))
+            # OCPP-J 1.6 (4.1.3): a message type number we do not know is ignored, not answered.
+            log.info("%s: ignored a frame of unknown message type %s", self.id, kind)
 
     async def _on_call(self, msg: list[Any], raw: str) -> None:
         unique_id = msg[1] if isinstance(msg[1], str) else "-1"
         if len(msg) != 4 or not isinstance(msg[1], str) or not isinstance(msg[2], str):
             await self.send_frame(call_error(unique_id, FormationViolationError(
                 details={"cause": "a CALL is [2, uniqueId, action, payload]"})))
+            return
+        if len(unique_id) > MESSAGE_ID_MAX:
+            await self.send_frame(call_error(unique_id, FormationViolationError(
+                details={"cause": f"a message id is at most {MESSAGE_ID_MAX} characters"})))
             return
         action, payload = msg[2], msg[3]
         if not isinstance(payload, dict):

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocpp.exceptions import PropertyConstraintViolationError
 from ocpp.v16.enums import Action
 
 from appliance import events
@@ -113,8 +114,17 @@ class ChargePoint16(Connection):
         return await (writer.run(fn, *args, many=many) if writer is not None
                       else self.db.run(fn, *args))
 
+    def _check_connector(self, payload: dict[str, Any], station_level: bool) -> None:
+        """A connector id outside 0 (where allowed) and 1..the charger's count is refused."""
+        connector = payload.get("connectorId")
+        if not stations.connector_allowed(connector, self.connector_limit, station_level):
+            raise PropertyConstraintViolationError(details={
+                "cause": f"connectorId {connector} is not a connector of this charger "
+                         f"({'0, ' if station_level else ''}1..{self.connector_limit})"})
+
     @on(Action.status_notification)
     async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        self._check_connector(payload, station_level=True)
         await self._report(stations.record_status, batched.record_statuses, self.station_id,
                            payload, rx.at)
         self.services.bus.publish(events.ConnectorStatus(
@@ -133,6 +143,7 @@ class ChargePoint16(Connection):
 
     @on(Action.start_transaction)
     async def on_start(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        self._check_connector(payload, station_level=False)
         tx_id, decision = await self.db.run(
             auth.start_transaction, self.station_id, payload, rx.raw, rx.at,
             self.services.settings.clock_skew_limit, rx.flags)
@@ -146,7 +157,7 @@ class ChargePoint16(Connection):
             auth.stop_transaction, self.station_id, payload, rx.raw, rx.at,
             self.services.settings.clock_skew_limit, sessions.MAX_POWER_W)
         if rx.flags:
-            await self.db.run(_flag_by_tx, self.station_id, payload["transactionId"], rx.flags)
+            await self.db.run(_flag_by_tx, self.station_id, payload, rx.flags)
         self.services.bus.publish(events.SessionStopped(payload["transactionId"], self.id))
         if self.display[0]:
             tx = int(payload["transactionId"])
@@ -155,6 +166,7 @@ class ChargePoint16(Connection):
 
     @on(Action.meter_values)
     async def on_meter_values(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        self._check_connector(payload, station_level=True)
         # Parsed here, on the event loop, which has time to spare: the writer has none.
         moments = metering.parse_moments(payload.get("meterValue"))
         session, stop_needed = await self._report(auth.meter_values, auth.meter_values_many,
@@ -250,8 +262,9 @@ class ChargePoint16(Connection):
         return {"status": "Rejected"}
 
 
-def _flag_by_tx(station_id: int, transaction_id: int, flags: list[str]) -> None:
-    session = sessions.find_session(station_id, transaction_id)
+def _flag_by_tx(station_id: int, payload: dict[str, Any], flags: list[str]) -> None:
+    tx = sessions.transaction_id_of(payload)
+    session = sessions.find_session(station_id, tx) if tx is not None else None
     if session is not None:
         for flag in flags:
             sessions.mark_flag(session.id, flag)

@@ -16,13 +16,14 @@ from appliance import catalogs
 from appliance.billing.check import check_ledger
 from appliance.db.database import Database
 from appliance.db.maintenance import backup
-from appliance.db.models import Station, utcnow
+from appliance.db.models import ChargingSession, Station, utcnow
 from appliance.db.models_reports import DailyReport, DailyStat
 from appliance.db.site import SiteSettings, defaults_from, load_site
 from appliance.reports.daily import day_bounds, days
 from appliance.reports.mail import MailSettings, send_report
 from appliance.reports.prune import prune_samples
 from appliance.reports.report import build_report
+from appliance.reports.retention import prune_growing
 from appliance.reports.stats import StatRow, compute_day, from_stored, store_day
 from appliance.reports.tables import csv_text, mail_subject, report_tables, summary_text
 
@@ -45,6 +46,7 @@ class NightlyOutcome:
     days: list[DayOutcome] = field(default_factory=list)
     backup: Path | None = None
     pruned: int = 0
+    retention: dict[str, int] = field(default_factory=dict)
 
 
 def local_today(tz: Any, now: datetime | None = None) -> date:
@@ -130,14 +132,46 @@ async def mail_report(database: Database, settings: Any, day: date,
 
 # --- catch-up -------------------------------------------------------------------------------------
 def missing_days(first: date, last: date, tz: Any) -> list[date]:
-    """Days in [first, last] without a report, not before the first charger was seen."""
+    """Days in [first, last] without a report, not before the first charger was seen or the
+    first session started; and days a replay reached after they were computed."""
     seen = Station.select(Station.first_seen_at).order_by(Station.first_seen_at).limit(1).scalar()
     if seen is None:
         return []
-    first = max(first, seen.replace(tzinfo=UTC).astimezone(tz).date())
-    have = {r.day for r in DailyReport.select(DailyReport.day)
-            .where((DailyReport.day >= first) & (DailyReport.day <= last))}
-    return [d for d in days(first, last) if d not in have] if first <= last else []
+    began = ChargingSession.select(ChargingSession.started_at).order_by(
+        ChargingSession.started_at).limit(1).scalar()
+    earliest = min(seen, began) if began is not None else seen
+    first = max(first, earliest.replace(tzinfo=UTC).astimezone(tz).date())
+    computed = {r.day: r.computed_at for r in DailyReport.select(
+        DailyReport.day, DailyReport.computed_at)
+        .where((DailyReport.day >= first) & (DailyReport.day <= last))}
+    if first > last:
+        return []
+    stale = replayed_days(first, last, tz, computed)
+    return [d for d in days(first, last) if d not in computed or d in stale]
+
+
+def replayed_days(first: date, last: date, tz: Any, computed: dict[date, datetime]
+                  ) -> set[date]:
+    """Days whose sessions (by their own start and stop times) arrived after the day was
+    computed: an offline charger's replay, which must reach that day's figures."""
+    if not computed:
+        return set()
+    since = day_bounds(first, tz)[0]
+    now = utcnow()  # a receipt "after now" is a clock that went back, not a replay
+    out: set[date] = set()
+    for started, received_start, stopped, received_stop in (
+            ChargingSession.select(ChargingSession.started_at, ChargingSession.received_start_at,
+                                   ChargingSession.stopped_at, ChargingSession.received_stop_at)
+            .where((ChargingSession.started_at >= since)
+                   & ((ChargingSession.received_start_at > min(computed.values()))
+                      | (ChargingSession.received_stop_at > min(computed.values())))).tuples()):
+        for moment, received in ((started, received_start), (stopped, received_stop)):
+            if moment is None or received is None or received > now:
+                continue
+            day = moment.replace(tzinfo=UTC).astimezone(tz).date()
+            if day in computed and received > computed[day] and first <= day <= last:
+                out.add(day)
+    return out
 
 
 async def catch_up(database: Database, settings: Any, now: datetime | None = None
@@ -152,7 +186,14 @@ async def catch_up(database: Database, settings: Any, now: datetime | None = Non
     if not todo:
         return []
     ledger = await database.read(_ledger_lines, database)
-    return [await run_day(database, settings, day, now=now, ledger=ledger) for day in todo]
+    reported = await database.read(_reported, todo)
+    # A day computed again for a replay is not mailed again.
+    return [await run_day(database, settings, day, now=now, ledger=ledger,
+                          mail=day not in reported) for day in todo]
+
+
+def _reported(days: list[date]) -> set[date]:
+    return {r.day for r in DailyReport.select(DailyReport.day).where(DailyReport.day.in_(days))}
 
 
 def _failed_mails(since: date) -> list[tuple[date, str]]:
@@ -195,6 +236,8 @@ async def nightly(database: Database, settings: Any, now: datetime | None = None
     await asyncio.to_thread(keep_backups, folder, site.backups_keep)
     cutoff = now - timedelta(days=site.sample_retention_days)
     outcome.pruned = await prune_samples(database, cutoff)
-    log.info("nightly job: %d days, backup %s, %d samples pruned", len(outcome.days),
-             outcome.backup.name, outcome.pruned)
+    outcome.retention = await prune_growing(database, now)
+    log.info("nightly job: %d days, backup %s, %d samples pruned, past retention: %s",
+             len(outcome.days), outcome.backup.name, outcome.pruned,
+             ", ".join(f"{n} {t}" for t, n in outcome.retention.items() if n) or "none")
     return outcome

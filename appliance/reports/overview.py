@@ -19,6 +19,7 @@ from appliance.db.models import (
     StatusEvent,
     utcnow,
 )
+from appliance.db.sums import money_sum
 from appliance.reports.daily import Interval, day_bounds, overlap_s, status_intervals, union
 
 
@@ -106,7 +107,7 @@ def today_totals(tz: ZoneInfo, now: datetime | None = None) -> Totals:
 def fees_posted(start: datetime, end: datetime) -> int:
     """Fees count on the day their charge row is posted (so days match the ledger), less the
     refunds posted that day."""
-    total = (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
+    total = (LedgerEntry.select(fn.COALESCE(money_sum(LedgerEntry.amount), 0))
              .where(LedgerEntry.kind.in_(("charge", "refund"))
                     & (LedgerEntry.created_at >= start) & (LedgerEntry.created_at < end))
              .scalar())

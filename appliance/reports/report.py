@@ -13,6 +13,7 @@ from peewee import fn
 
 from appliance.billing.ledger import BALANCE_KINDS
 from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry, Station
+from appliance.db.sums import money_sum
 from appliance.reports.daily import day_bounds
 from appliance.reports.stats import StatRow
 
@@ -73,7 +74,7 @@ def _drivers(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
         usage[driver_id].update(sessions=count, energy_wh=int(energy or 0))
     moves: dict[int, dict[str, int]] = defaultdict(dict)
     for driver_id, kind, total in (
-            LedgerEntry.select(Account.driver, LedgerEntry.kind, fn.SUM(LedgerEntry.amount))
+            LedgerEntry.select(Account.driver, LedgerEntry.kind, money_sum(LedgerEntry.amount))
             .join(Account).where((LedgerEntry.created_at >= window[0])
                                  & (LedgerEntry.created_at < window[1])
                                  & LedgerEntry.kind.in_(BALANCE_KINDS))
@@ -83,7 +84,7 @@ def _drivers(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
     # The balance then is today's minus what moved since: only recent rows are read, and the
     # ledger check in the same report proves the cached balance.
     since: dict[int, int | None]
-    since = dict(LedgerEntry.select(Account.driver, fn.SUM(LedgerEntry.amount)).join(Account)
+    since = dict(LedgerEntry.select(Account.driver, money_sum(LedgerEntry.amount)).join(Account)
                  .where((LedgerEntry.created_at >= window[1]) & Account.driver.in_(ids)
                         & LedgerEntry.kind.in_(BALANCE_KINDS))
                  .group_by(Account.driver).tuples())
@@ -106,7 +107,7 @@ def _drivers(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
 
 def _topups(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
     rows = (LedgerEntry.select(LedgerEntry.kind, LedgerEntry.method, fn.COUNT(LedgerEntry.id),
-                               fn.SUM(LedgerEntry.amount))
+                               money_sum(LedgerEntry.amount))
             .where((LedgerEntry.created_at >= window[0]) & (LedgerEntry.created_at < window[1])
                    & LedgerEntry.kind.in_(("topup", "topup_reversal")))
             .group_by(LedgerEntry.kind, LedgerEntry.method).tuples())

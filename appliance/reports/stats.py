@@ -14,8 +14,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from peewee import fn
-
 from appliance.db.models import (
     ChargingSession,
     Connector,
@@ -26,6 +24,7 @@ from appliance.db.models import (
     utcnow,
 )
 from appliance.db.models_reports import DailyStat, SessionCurve
+from appliance.db.sums import money_sum
 from appliance.reports.daily import (
     EnergyCurve,
     Interval,
@@ -57,6 +56,7 @@ class StatRow:
     fees_minor: int = 0
     sessions: int = 0
     drivers: int = 0
+    refused: int = 0  # starts we answered with anything but Accepted: counted apart
     driver_keys: set[str] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict[str, object]:
@@ -68,7 +68,12 @@ class StatRow:
 
 # --- reading the raw history --------------------------------------------------------------------
 def _stations(window: Interval, station_ids: Iterable[int] | None) -> list[Station]:
-    query = Station.select().where((Station.first_seen_at < window[1])
+    # A station counts from its first connection, or from its first session: a charger that
+    # ran offline (or a replacement box taking over) replays sessions from before it was seen.
+    with_sessions = ChargingSession.select(ChargingSession.station).where(
+        (ChargingSession.started_at >= window[0]) & (ChargingSession.started_at < window[1]))
+    query = Station.select().where(((Station.first_seen_at < window[1])
+                                    | Station.id.in_(with_sessions))
                                    & (Station.retired_at.is_null()
                                       | (Station.retired_at > window[0])))
     if station_ids is not None:
@@ -150,7 +155,7 @@ def _fees(window: Interval, ids: list[int]) -> dict[Key, int]:
     """Charge rows posted in the window, by the session's charger and connector (a charge row
     is negative: it takes money from the balance)."""
     rows = (LedgerEntry.select(ChargingSession.station, ChargingSession.connector_id,
-                               fn.SUM(LedgerEntry.amount))
+                               money_sum(LedgerEntry.amount))
             .join(ChargingSession, on=(LedgerEntry.session == ChargingSession.id))
             .where((LedgerEntry.kind == "charge") & (LedgerEntry.created_at >= window[0])
                    & (LedgerEntry.created_at < window[1]) & ChargingSession.station.in_(ids))
@@ -218,7 +223,9 @@ def _station_rows(station: Station, connectors: list[int], day: date, window: In
         if conn_row is None:
             continue
         conn_row.energy_wh += round(curve.between(window))
-        if window[0] <= session.started_at < window[1]:
+        if window[0] <= session.started_at < window[1] and session.start_status != "Accepted":
+            conn_row.refused += 1  # a refused start is no session and no driver of the day
+        elif window[0] <= session.started_at < window[1]:
             conn_row.sessions += 1
             conn_row.driver_keys.add(f"d{session.driver_id}" if session.driver_id
                                      else f"t{session.id_tag_key}")
@@ -227,6 +234,7 @@ def _station_rows(station: Station, connectors: list[int], day: date, window: In
         whole.energy_wh += row.energy_wh
         whole.fees_minor += row.fees_minor
         whole.sessions += row.sessions
+        whole.refused += row.refused
         whole.driver_keys |= row.driver_keys
     whole.drivers = len(whole.driver_keys)
     return [whole, *per_conn]
@@ -246,7 +254,7 @@ def store_day(day: date, rows: list[StatRow]) -> int:
 
 def from_stored(r: DailyStat) -> StatRow:
     return StatRow(r.station_id, r.connector_id, r.day, r.charging_s, r.available_s, r.faulted_s,
-                   r.energy_wh, r.fees_minor, r.sessions, r.drivers)
+                   r.energy_wh, r.fees_minor, r.sessions, r.drivers, r.refused)
 
 
 def station_daily(station_id: int, first: date, last: date, tz: ZoneInfo,

@@ -15,10 +15,10 @@ from appliance import keys
 from appliance.charging import admin
 from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
-from appliance.errors import N_, ApplianceError, InvalidInput
+from appliance.errors import N_, ApplianceError, Conflict, InvalidInput
 from appliance.reports.stats import station_daily
 from appliance.web.admin.stickers import sticker_base
-from appliance.web.api.stations import after_approval
+from appliance.web.api.stations import after_approval, key_before_approval
 from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.export import csv_response, major_number
@@ -149,10 +149,19 @@ async def station_page(request: web.Request) -> web.StreamResponse:
 async def approve_station(request: web.Request) -> web.StreamResponse:
     """The banner's Approve: the charger may now charge; an online one is asked to boot again."""
     cpid = request.match_info["id"]
-    station, approved_now = await request.app[keys.DATABASE].run(admin.update_station, cpid,
-                                                                 {"approved": True})
+    database = request.app[keys.DATABASE]
+    keyed = await key_before_approval(request.app, cpid) \
+        if await database.read(admin.approval_needs_key, cpid) else []
+    try:
+        station, approved_now = await database.run(admin.update_station, cpid,
+                                                    {"approved": True})
+    except Conflict as err:  # it took no key: it stays pending
+        await record(request, "station.approval_refused", cpid, {"commands": keyed})
+        return await _render_station(request, {"ok": False,
+                                               "action": gettext_for(request).gettext("Approve"),
+                                               "text": "; ".join([err.message, *keyed])}, 409)
     await record(request, "station.approve", cpid, {})
-    done = await after_approval(request.app, station) if approved_now else []
+    done = keyed + (await after_approval(request.app, station) if approved_now else [])
     _ = gettext_for(request).gettext
     text = _("Approved.") + (" " + "; ".join(done) if done else "")
     return await _render_station(request, {"ok": True, "action": _("Approve"),
@@ -208,7 +217,7 @@ async def station_settings(request: web.Request) -> web.StreamResponse:
         fields["password"] = str(form["password"])
     try:
         await request.app[keys.DATABASE].run(admin.update_station, cpid, fields)
-    except InvalidInput as err:
+    except (InvalidInput, Conflict) as err:
         return await _render_station(request, {"ok": False, "action": "settings",
                                                "text": err.message}, 400)
     staff = current_staff(request)

@@ -12,7 +12,7 @@ from appliance import keys
 from appliance.billing.commands import check_raw_command
 from appliance.charging import admin, stations
 from appliance.charging.control import Trigger
-from appliance.errors import ApplianceError, InvalidInput
+from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.web.api.base import (
     ApiRoutes,
     json_body,
@@ -39,6 +39,8 @@ STATION_BODY = {
         "auth_mode": {"type": "string", "enum": ["basic", "none"]},
         "managed": {"type": "boolean"},
         "allow_no_subprotocol": {"type": "boolean"},
+        "max_power_w": {"type": ["integer", "null"],
+                        "description": "the most it delivers (W); energy beyond it is flagged"},
     },
 }
 
@@ -46,7 +48,8 @@ STATION_BODY = {
 def _fields(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, kind in (("description", str), ("approved", bool), ("auth_mode", str),
-                       ("managed", bool), ("allow_no_subprotocol", bool), ("password", str)):
+                       ("managed", bool), ("allow_no_subprotocol", bool), ("password", str),
+                       ("max_power_w", int)):
         value = take(body, name, kind)
         if value is not None:
             out[name] = value
@@ -90,24 +93,43 @@ async def get_station(request: web.Request) -> web.Response:
 async def patch_station(request: web.Request) -> web.Response:
     cpid = request.match_info["id"]
     fields = _fields(await json_body(request))
-    station, approved_now = await request.app[keys.DATABASE].run(admin.update_station, cpid,
-                                                                 fields)
+    database = request.app[keys.DATABASE]
+    done = []
+    if fields.get("approved") and not fields.get("password") \
+            and await database.read(admin.approval_needs_key, cpid):
+        done = await key_before_approval(request.app, cpid)
+    try:
+        station, approved_now = await database.run(admin.update_station, cpid, fields)
+    except Conflict as err:  # it took no key: it stays pending, and staff are told why
+        await record(request, "station.approval_refused", cpid, {"commands": done})
+        err.details["commands"] = done
+        raise
     await record(request, "station.update", cpid, {k: v for k, v in fields.items()
                                                    if k != "password"})
     if approved_now:
-        station["commands"] = await after_approval(request.app, station)
+        station["commands"] = done + await after_approval(request.app, station)
     return ok(station)
 
 
+async def key_before_approval(app: web.Application, cpid: str) -> list[str]:
+    """A pending charger with no key is given one before it is approved (an approved station
+    with no key would let anyone connect under its id)."""
+    if not app[keys.CONTROL].is_online(cpid):
+        return ["not connected: no key could be set"]
+    try:
+        return [f"ChangeConfiguration AuthorizationKey: {await _new_key(app, cpid)}"]
+    except ApplianceError as err:
+        log.warning("%s: key before approval: %s", cpid, err.message)
+        return [f"ChangeConfiguration AuthorizationKey failed: {err.message}"]
+
+
 async def after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
-    """A newly approved online charger gets a key (when it has none) and is asked to boot."""
+    """A newly approved online charger is asked to boot (its key came before approval)."""
     control, cpid = app[keys.CONTROL], station["id"]
     if not control.is_online(cpid):
         return []
     done = []
     try:
-        if station["auth_mode"] == "basic" and not station["has_password"] and station["managed"]:
-            done.append(f"ChangeConfiguration AuthorizationKey: {await _new_key(app, cpid)}")
         status = await control.trigger(cpid, Trigger.BOOT)
         done.append(f"TriggerMessage BootNotification: {status}")
     except ApplianceError as err:
