@@ -153,9 +153,9 @@ def test_batches_write_what_one_by_one_writes(make_settings: Any, seed: int) -> 
             at = T0 + timedelta(minutes=1)
             with db.atomic():
                 if kind == "status":
-                    stations.record_status(station_id, payload, at)
+                    batched.record_status(station_id, payload, at)
                 else:
-                    sessions.record_meter_values(station_id, _real(payload, one_tx[station_id]),
+                    batched.record_meter_values(station_id, _real(payload, one_tx[station_id]),
                                                  at)
         rng = random.Random(seed)
         pending = list(traffic)
@@ -204,11 +204,11 @@ async def test_one_bad_report_fails_alone(make_settings: Any) -> None:
         ids, _ = await database.run(_side, "W")
         status = {"connectorId": 1, "status": "Charging", "errorCode": "NoError"}
         outcomes = await asyncio.gather(
-            *(writer.run(stations.record_status, station_id, status, T0,
+            *(writer.run(batched.record_status, station_id, status, T0,
                          many=batched.record_statuses) for station_id in ids[:2]),
-            writer.run(stations.record_status, 987654, status, T0,
+            writer.run(batched.record_status, 987654, status, T0,
                        many=batched.record_statuses),
-            writer.run(stations.record_status, ids[2], status, T0,
+            writer.run(batched.record_status, ids[2], status, T0,
                        many=batched.record_statuses), return_exceptions=True)
         assert outcomes[:2] == [None, None] and outcomes[3] is None
         assert isinstance(outcomes[2], IntegrityError)
@@ -244,7 +244,7 @@ def test_evicting_a_pending_station_takes_its_loose_readings(make_settings: Any)
     def run() -> tuple[list[str], int]:
         stations.admit_unknown("P-OLD", "pending", 1)
         old = Station.get(Station.cpid == "P-OLD").id
-        sessions.record_meter_values(old, {"connectorId": 0, "meterValue": [
+        batched.record_meter_values(old, {"connectorId": 0, "meterValue": [
             {"timestamp": _ocpp_time(T0), "sampledValue": [{"value": "10"}]}]}, T0)
         stations.admit_unknown("P-NEW", "pending", 1)
         return ([s.cpid for s in Station.select()],
@@ -301,7 +301,7 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
             at = T0 + timedelta(minutes=10 * step)
             for station_id, tx in txs:
                 power = rng.choice((0, 100, 7200, 22000))
-                sessions.record_meter_values(station_id, {
+                batched.record_meter_values(station_id, {
                     "connectorId": 1, "transactionId": tx, "meterValue": [{
                         "timestamp": _ocpp_time(at), "sampledValue": [
                             {"value": str(1000 + step * rng.choice((200, 900, 3000)))},

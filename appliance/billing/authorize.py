@@ -162,7 +162,7 @@ def meter_values(station_id: int, payload: dict[str, Any], at: datetime,
                  moments: list[Any] | None = None) -> tuple[ChargingSession | None, bool]:
     """Record MeterValues and run the running-out watchdog. Returns (session, stop_needed):
     the caller sends RemoteStopTransaction after this call has committed."""
-    session = sessions.record_meter_values(station_id, payload, at, moments)
+    session = batched.record_meter_values(station_id, payload, at, moments)
     if session is None:
         return None, False
     return session, settlement.watchdog(session, at)

@@ -1,11 +1,12 @@
-"""Set-based forms of `stations.record_status` and `sessions.record_meter_values` for a batch of
-reports from many chargers: a few statements per batch instead of four or five per report.
+"""StatusNotification and MeterValues recorded for a batch of reports from many chargers: a few
+statements per batch instead of four or five per report. A single report is a batch of one
+(`record_status`, `record_meter_values`), so each rule is written once.
 
 Why: under load every report waited on the database writer, and the writer spent most of its
 time not in SQLite but between statements (each one hands the GIL back and waits to get it
-again while the event loop runs). The result must be exactly what the per-report functions
-would have written one after the other; tests/test_batched.py holds them to that, and the report
-writer falls back to them, one savepoint each, should a batch fail.
+again while the event loop runs). A batch must write exactly what its reports would write one
+after the other; tests/test_batched.py holds them to that, and the report writer falls back to
+batches of one, one savepoint each, should a batch fail.
 
 A batch holds at most one report per charger in practice (a charger waits for each answer), but
 nothing here relies on it: reports of one session are applied in their order."""
@@ -19,15 +20,15 @@ from typing import Any
 
 from appliance.charging import metering
 from appliance.charging.sessions import (
-    _ACTIVE_ON,
-    _LIVE_COLUMNS,
-    _READING_FIELDS,
-    _add_flags,
-    _apply_registers,
-    _reading_row,
+    ACTIVE_ON,
+    LIVE_COLUMNS,
+    READING_FIELDS,
+    add_flags,
+    apply_registers,
+    reading_row,
     transaction_id_of,
 )
-from appliance.charging.stations import _STATUS_COLUMNS, status_row
+from appliance.charging.stations import STATUS_COLUMNS, status_row
 from appliance.db import fastsql
 from appliance.db.fastsql import col, table
 from appliance.db.models import (
@@ -57,7 +58,7 @@ def _chunks(rows: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
 # --- StatusNotification ---------------------------------------------------------------------------
 def _connector_upsert(p: str, n: int) -> str:
     names = (col(Connector.station), col(Connector.connector_id),
-             *(f'"{c}"' for c in _STATUS_COLUMNS), col(Connector.status_at),
+             *(f'"{c}"' for c in STATUS_COLUMNS), col(Connector.status_at),
              col(Connector.updated_at))
     one = "(" + ", ".join([p] * len(names)) + ")"
     updates = ", ".join(f'{c} = excluded.{c}' for c in names[2:])
@@ -84,7 +85,7 @@ def _suspect_update(p: str, n: int) -> str:
 
 
 def record_statuses(reports: Sequence[Report]) -> list[None]:
-    """`stations.record_status` for every report, in order, in a few statements."""
+    """StatusNotifications: every report, in order, in a few statements."""
     events: list[tuple[Any, ...]] = []
     latest: dict[tuple[int, Any], tuple[Any, ...]] = {}  # (station, connector) -> last row
     counted: set[int] = set()
@@ -102,7 +103,7 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
             else:
                 available.pop((station_id, connector_id), None)
     event_fields = (StatusEvent.station, StatusEvent.connector_id,
-                    *(getattr(StatusEvent, c) for c in _STATUS_COLUMNS),
+                    *(getattr(StatusEvent, c) for c in STATUS_COLUMNS),
                     StatusEvent.charger_time, StatusEvent.received_at)
     for chunk in _chunks(events):
         fastsql.insert_rows(StatusEvent, event_fields, list(chunk))
@@ -139,7 +140,7 @@ def sessions_by_transaction(tx_ids: Sequence[int]) -> dict[int, ChargingSession]
 def _live_update(p: str, n: int, pg: bool) -> str:
     """One UPDATE of the live columns of `n` sessions from a VALUES table (id first)."""
     cs = ChargingSession
-    width = len(_LIVE_COLUMNS) + 1
+    width = len(LIVE_COLUMNS) + 1
     one = "(" + ", ".join([p] * width) + ")"
     casts = {"BigIntegerField": "bigint", "IntegerField": "integer", "TextField": "text",
              "DateTimeField": "timestamp"}
@@ -148,7 +149,7 @@ def _live_update(p: str, n: int, pg: bool) -> str:
         # PostgreSQL types a VALUES column by its contents (all NULL: text); say what it is.
         return f"CAST(v.column{i} AS {casts[type(field).__name__]})" if pg else f"v.column{i}"
 
-    sets = ", ".join(f"{col(f)} = {value(i + 2, f)}" for i, f in enumerate(_LIVE_COLUMNS))
+    sets = ", ".join(f"{col(f)} = {value(i + 2, f)}" for i, f in enumerate(LIVE_COLUMNS))
     return (f"UPDATE {table(cs)} SET {sets} FROM (VALUES {', '.join([one] * n)}) AS v "
             f"WHERE {table(cs)}.{col(cs.id)} = v.column1")
 
@@ -158,12 +159,12 @@ def _save_live_states(sessions: list[ChargingSession]) -> None:
     for chunk in _chunks(sessions, 128):
         size = fastsql.bucket(len(chunk))
         padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
-        values = [v for s in padded for v in (s.id, *(getattr(s, f.name) for f in _LIVE_COLUMNS))]
+        values = [v for s in padded for v in (s.id, *(getattr(s, f.name) for f in LIVE_COLUMNS))]
         fastsql.execute(_statement(_live_update, size, pg), values)
 
 
 def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession | None]:
-    """`sessions.record_meter_values` for every report, in order: each report's session (or
+    """MeterValues: every report, in order: each report's session (or
     None), with its live state moved on and saved."""
     parsed = []
     for station_id, payload, received, *given in reports:
@@ -182,9 +183,9 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
             if session is not None and session.station_id != station_id:
                 session = None
         elif connector_id > 0:
-            found = fastsql.select_session(_ACTIVE_ON, (station_id, connector_id))
+            found = fastsql.select_session(ACTIVE_ON, (station_id, connector_id))
             session = touched.get(found.id, found) if found is not None else None
-        readings.extend(_reading_row(station_id, connector_id, session.id if session else None,
+        readings.extend(reading_row(station_id, connector_id, session.id if session else None,
                                      m, received) for m in moments)
         if session is None:
             if tx is not None:
@@ -192,12 +193,25 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
                                      payload=json.dumps(payload), received_at=received)
             out.append(None)
             continue
-        flags = _apply_registers(session, [s for m in moments for s in m.samples])
-        _add_flags(session, flags)
+        flags = apply_registers(session, [s for m in moments for s in m.samples])
+        add_flags(session, flags)
         session.updated_at = received
         touched[session.id] = session
         out.append(session)
     for chunk in _chunks(readings):
-        fastsql.insert_rows(MeterReading, _READING_FIELDS, list(chunk))
+        fastsql.insert_rows(MeterReading, READING_FIELDS, list(chunk))
     _save_live_states(list(touched.values()))
     return out
+
+
+def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
+    """One StatusNotification: a batch of one (one implementation of the rule)."""
+    record_statuses([(station_id, payload, at)])
+
+
+def record_meter_values(station_id: int, payload: dict[str, Any], received: datetime,
+                        moments: list[metering.Moment] | None = None
+                        ) -> ChargingSession | None:
+    """Store one MeterValues (`moments`: its meterValue parsed already, if it was) and move an
+    open session's live state: a batch of one. Returns that session, if any."""
+    return record_meter_values_many([(station_id, payload, received, moments)])[0]

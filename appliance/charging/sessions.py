@@ -6,7 +6,6 @@ a repeated message finds the row it made the first time, and energy is computed 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,25 +132,25 @@ def record_start(station_id: int, payload: dict[str, Any], raw: str, received: d
     return session, True
 
 
-_READING_FIELDS = (MeterReading.station_id, MeterReading.connector_id, MeterReading.session,
+READING_FIELDS = (MeterReading.station_id, MeterReading.connector_id, MeterReading.session,
                    MeterReading.timestamp, MeterReading.received_at, MeterReading.context,
                    MeterReading.energy_wh, MeterReading.power_w, MeterReading.sampled)
 
 
-def _reading_row(station_id: int, connector_id: int, session_id: int | None,
+def reading_row(station_id: int, connector_id: int, session_id: int | None,
                  m: metering.Moment, received: datetime) -> tuple[Any, ...]:
-    """A meter_reading row (in `_READING_FIELDS` order) for one moment."""
+    """A meter_reading row (in `READING_FIELDS` order) for one moment."""
     return (station_id, connector_id, session_id, m.timestamp or received, received, m.context,
             m.energy_wh, m.power_w, m.sampled_json)
 
 
-def _store_readings(station_id: int, connector_id: int, session_id: int | None,
+def store_readings(station_id: int, connector_id: int, session_id: int | None,
                     moments: list[metering.Moment], received: datetime) -> None:
-    fastsql.insert_rows(MeterReading, _READING_FIELDS, [
-        _reading_row(station_id, connector_id, session_id, m, received) for m in moments])
+    fastsql.insert_rows(MeterReading, READING_FIELDS, [
+        reading_row(station_id, connector_id, session_id, m, received) for m in moments])
 
 
-def _apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
+def apply_registers(session: ChargingSession, samples: list[metering.Sample]) -> list[str]:
     """Move the session's register and power state forward; return new flags."""
     flags: list[str] = ["implausible_meter_value"] if any(s.implausible for s in samples) else []
     # A Transaction.Begin reading (often sent again in transactionData at the stop) is the
@@ -190,61 +189,24 @@ def live_base(session: ChargingSession) -> int:
     return int(session.meter_start)
 
 
-def _add_flags(session: ChargingSession, flags: list[str]) -> None:
+def add_flags(session: ChargingSession, flags: list[str]) -> None:
     current = [f for f in session.flags.split(",") if f]
     session.flags = ",".join(dict.fromkeys(current + flags))
 
 
 _BY_TX = (f"{col(ChargingSession.transaction_id)} = {{p}} "
           f"AND {col(ChargingSession.station)} = {{p}}")
-_ACTIVE_ON = (f"{col(ChargingSession.station)} = {{p}} AND {col(ChargingSession.connector_id)} "
+ACTIVE_ON = (f"{col(ChargingSession.station)} = {{p}} AND {col(ChargingSession.connector_id)} "
               f"= {{p}} AND {col(ChargingSession.state)} = 'active' "
               f"ORDER BY {col(ChargingSession.id)} DESC LIMIT 1")
-_LIVE_COLUMNS: tuple[Field[Any], ...]
-_LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_register_wh,
+LIVE_COLUMNS: tuple[Field[Any], ...]
+LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_register_wh,
                  ChargingSession.power_w, ChargingSession.energy_wh, ChargingSession.flags,
                  ChargingSession.updated_at)
 
 
 def find_session(station_id: int, transaction_id: int) -> ChargingSession | None:
     return fastsql.select_session(_BY_TX, (transaction_id, station_id))
-
-
-def _save_live_state(session: ChargingSession) -> None:
-    """Write what a MeterValues moves (registers, power, energy, flags), nothing else."""
-    def build(p: str) -> str:
-        sets = ", ".join(f"{col(f)} = {p}" for f in _LIVE_COLUMNS)
-        return (f"UPDATE {fastsql.table(ChargingSession)} SET {sets} "
-                f"WHERE {col(ChargingSession.id)} = {p}")
-
-    fastsql.execute(fastsql.sql("session:live", build),
-                   [getattr(session, f.name) for f in _LIVE_COLUMNS] + [session.id])
-
-
-def record_meter_values(station_id: int, payload: dict[str, Any], received: datetime,
-                        moments: list[metering.Moment] | None = None
-                        ) -> ChargingSession | None:
-    """Store MeterValues (`moments`: its meterValue parsed already, if it was); move an open
-    session's live state. Returns that session, if any."""
-    connector_id = int(payload["connectorId"])
-    if moments is None:
-        moments = metering.parse_moments(payload.get("meterValue"))
-    samples = [s for m in moments for s in m.samples]
-    tx = transaction_id_of(payload)
-    session = find_session(station_id, tx) if tx is not None else None
-    if tx is None and connector_id > 0:
-        session = fastsql.select_session(_ACTIVE_ON, (station_id, connector_id))
-    _store_readings(station_id, connector_id, session.id if session else None, moments, received)
-    if session is None:
-        if tx is not None:
-            StationNotice.create(station=station_id, kind="meter_values_unknown_transaction",
-                                 payload=json.dumps(payload), received_at=received)
-        return None
-    flags = _apply_registers(session, samples)
-    _add_flags(session, flags)
-    session.updated_at = received
-    _save_live_state(session)
-    return session
 
 
 def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: int | None,
@@ -302,8 +264,8 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
                      & MeterReading.energy_wh.is_null(False)).scalar())
     fresh = [s for s in samples if newest is None or s.timestamp is None
              or s.timestamp > newest or s.context == "Transaction.Begin"]
-    _store_readings(station_id, session.connector_id, session.id, moments, received)
-    flags = _apply_registers(session, fresh)
+    store_readings(station_id, session.connector_id, session.id, moments, received)
+    flags = apply_registers(session, fresh)
     charger_time = metering.parse_time(payload.get("timestamp"))
     stopped_at, time_flags = billing_time(charger_time, received, clock)
     if stopped_at < session.started_at:
@@ -325,7 +287,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     session.state = "completed"
     session.stop_frame = raw
     session.updated_at = received
-    _add_flags(session, flags + time_flags + energy_flags
+    add_flags(session, flags + time_flags + energy_flags
                + ([f"{stop_oddity}_meter_stop"] if stop_oddity else []))
     session.save()
     return session, True
@@ -381,7 +343,7 @@ def close_open(session_id: int, at: datetime, flag: str) -> ChargingSession | No
     session.energy_wh = energy
     session.state = "completed"
     session.updated_at = at
-    _add_flags(session, [flag, *energy_flags])
+    add_flags(session, [flag, *energy_flags])
     session.save()
     return session
 

@@ -224,61 +224,15 @@ def flag_expr(column: Any, flag: str) -> Any:
     return Case(None, [(column == "", flag)], column.concat("," + flag))
 
 
-_STATUS_COLUMNS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
-
-
-def _status_sql(p: str) -> list[str]:
-    """The statements of `record_status`, in hand-written SQL (see charging.fastsql for why)."""
-    from appliance.db.fastsql import col, flag_sql, table
-
-    row = ", ".join(f'"{c}"' for c in _STATUS_COLUMNS)
-    cid, st_fk = col(Connector.connector_id), col(Connector.station)
-    n = len(_STATUS_COLUMNS)
-    event = (f"INSERT INTO {table(StatusEvent)} ({col(StatusEvent.station)}, "
-             f"{col(StatusEvent.connector_id)}, {row}, {col(StatusEvent.charger_time)}, "
-             f"{col(StatusEvent.received_at)}) VALUES ({', '.join([p] * (n + 4))})")
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in
-                        (*_STATUS_COLUMNS, Connector.status_at.column_name,
-                         Connector.updated_at.column_name))
-    connector = (f"INSERT INTO {table(Connector)} ({st_fk}, {cid}, {row}, "
-                 f"{col(Connector.status_at)}, {col(Connector.updated_at)}) VALUES "
-                 f"({', '.join([p] * (n + 4))}) ON CONFLICT ({st_fk}, {cid}) DO UPDATE SET "
-                 f"{updates}")
-    seen = f"(SELECT COUNT(*) FROM {table(Connector)} WHERE {st_fk} = {p} AND {cid} > 0)"
-    count = (f"UPDATE {table(Station)} SET {col(Station.num_connectors)} = {seen} "
-             f"WHERE {col(Station.id)} = {p} AND {col(Station.num_connectors)} < {seen}")
-    cs = ChargingSession
-    suspect = (f"UPDATE {table(cs)} SET {col(cs.state)} = 'suspect', {col(cs.flags)} = "
-               f"{flag_sql(col(cs.flags), p)}, {col(cs.updated_at)} = {p} "
-               f"WHERE {col(cs.station)} = {p} AND {col(cs.connector_id)} = {p} "
-               f"AND {col(cs.state)} = 'active'")
-    return [event, connector, count, suspect]
+STATUS_COLUMNS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
 
 
 def status_row(payload: dict[str, Any]) -> tuple[tuple[str, ...], datetime | None]:
-    """The `_STATUS_COLUMNS` values of a StatusNotification, and the charger's time."""
+    """The `STATUS_COLUMNS` values of a StatusNotification, and the charger's time."""
     row = (str(payload.get("status", "")), str(payload.get("errorCode", "")),
            str(payload.get("info") or ""), str(payload.get("vendorId") or ""),
            str(payload.get("vendorErrorCode") or ""))
     return row, parse_time(payload.get("timestamp"))
-
-
-def record_status(station_id: int, payload: dict[str, Any], at: datetime) -> None:
-    from appliance.db import fastsql
-
-    connector_id = payload.get("connectorId")
-    row, charger_time = status_row(payload)
-    status = row[0]
-    event, connector, count, suspect = (
-        fastsql.sql(f"status:{i}", lambda p, i=i: _status_sql(p)[i]) for i in range(4))
-    fastsql.execute(event, (station_id, connector_id, *row, charger_time, at))
-    fastsql.execute(connector, (station_id, connector_id, *row, charger_time or at, at))
-    if connector_id and connector_id > 0:
-        fastsql.execute(count, (station_id, station_id, station_id))
-        if status == "Available":
-            # Available while a transaction is open: the StopTransaction never came (yet).
-            flag = "available_while_open"
-            fastsql.execute(suspect, (flag, "," + flag, at, station_id, connector_id))
 
 
 def record_notice(station_id: int, kind: str, payload: dict[str, Any], at: datetime) -> None:

@@ -125,7 +125,7 @@ class ChargePoint16(Connection):
     @on(Action.status_notification)
     async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         self._check_connector(payload, station_level=True)
-        await self._report(stations.record_status, batched.record_statuses, self.station_id,
+        await self._report(batched.record_status, batched.record_statuses, self.station_id,
                            payload, rx.at)
         self.services.bus.publish(events.ConnectorStatus(
             self.id, payload["connectorId"], payload["status"], payload["errorCode"]))

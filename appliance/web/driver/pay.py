@@ -20,7 +20,13 @@ from appliance.db.models_payments import OnlinePayment
 from appliance.errors import ApplianceError, InvalidInput, NotFound, WebhookRefused
 from appliance.payments.provider import NewCheckout, Paid
 from appliance.web.driver.common import log_in, now, page, site
-from appliance.web.driver.start import CONNECTOR, _limits, _send_start, _start_timeout, _start_view
+from appliance.web.driver.start import (
+    CONNECTOR,
+    parse_limits,
+    render_start,
+    send_start,
+    start_timeout,
+)
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -54,7 +60,7 @@ async def pay_post(request: web.Request) -> web.StreamResponse:
                                "the desk.")
         provider = await payments.get(name)
         currency = (await site(request)).currency
-        amount, wh = _limits(form, currency)
+        amount, wh = parse_limits(form, currency)
         if wh is not None:
             amount = await database.read(_kwh_price, cpid, connector_id, wh, currency)
         if amount is None:
@@ -67,7 +73,7 @@ async def pay_post(request: web.Request) -> web.StreamResponse:
             f"{back}/pay/{p.token}/return", f"{back}/pay/{p.token}/cancel"))
         await database.run(walkin.set_checkout, p.id, checkout.ref, checkout.url)
     except ApplianceError as err:
-        return await _start_view(request, err.message, err.http_status, typed)
+        return await render_start(request, err.message, err.http_status, typed)
     raise web.HTTPSeeOther(checkout.url)
 
 
@@ -84,11 +90,11 @@ async def confirm_and_start(app: web.Application, payment_id: int) -> OnlinePaym
     if conf.status not in (Paid.AUTHORIZED, Paid.CAPTURED):
         return await database.read(OnlinePayment.get_by_id, payment_id)
     cpid = await database.read(_cpid, p.station_id)
-    timeout = await _start_timeout(control, cpid)
+    timeout = await start_timeout(control, cpid)
     p, moved = await database.run(walkin.book, p.id, conf, timeout, now(), True)
     if moved and p.state == "held" and p.qr_start_id is not None:
         start = await database.read(QrStart.get_by_id, p.qr_start_id)
-        problem = await _send_start(control, cpid, start)
+        problem = await send_start(control, cpid, start)
         if problem is not None:
             await database.run(qr.fail, start.id, problem, now())
     return p

@@ -51,10 +51,10 @@ def _connector(request: web.Request) -> tuple[str, int]:
 @routes.get(CONNECTOR)
 async def start_page(request: web.Request) -> web.StreamResponse:
     """What the QR code opens. Without a login, the login form comes first and returns here."""
-    return await _start_view(request)
+    return await render_start(request)
 
 
-async def _start_view(request: web.Request, error: str | None = None, status: int = 200,
+async def render_start(request: web.Request, error: str | None = None, status: int = 200,
                       typed: dict[str, str] | None = None) -> web.StreamResponse:
     cpid, connector_id = _connector(request)
     driver = await current_driver(request)
@@ -69,7 +69,7 @@ async def _start_view(request: web.Request, error: str | None = None, status: in
         "providers": await request.app[keys.PAYMENTS].enabled()}, status=status)
 
 
-def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
+def parse_limits(form: Any, currency: str) -> tuple[int | None, int | None]:
     """(money limit in minor units, energy limit in Wh) from the form; both optional."""
     kind, raw = str(form.get("limit_kind", "")), str(form.get("limit", "")).strip()
     if not raw or kind not in ("amount", "kwh"):
@@ -85,7 +85,7 @@ def _limits(form: Any, currency: str) -> tuple[int | None, int | None]:
     return to_minor(value, currency), None
 
 
-async def _start_timeout(control: ChargerControl, cpid: str) -> float:
+async def start_timeout(control: ChargerControl, cpid: str) -> float:
     """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin."""
     try:
         config = await control.get_configuration(cpid, ["ConnectionTimeOut"])
@@ -98,7 +98,7 @@ async def _start_timeout(control: ChargerControl, cpid: str) -> float:
     return DEFAULT_CONNECTION_TIMEOUT_S + START_MARGIN_S
 
 
-async def _send_start(control: ChargerControl, cpid: str, start: Any) -> str | None:
+async def send_start(control: ChargerControl, cpid: str, start: Any) -> str | None:
     """RemoteStartTransaction after the hold has committed. Returns why it failed, or None."""
     try:
         status = await control.remote_start(cpid, start.connector_id, start.id_tag)
@@ -158,21 +158,21 @@ async def start_post(request: web.Request) -> web.StreamResponse:
     view = await database.read(connector_view, cpid, connector_id, driver.driver_id, now())
     station_cpid = view["station"].cpid
     if not control.is_online(station_cpid):
-        return await _start_view(request, N_("The charger is offline. Please try another one, "
+        return await render_start(request, N_("The charger is offline. Please try another one, "
                                                 "or ask at the desk."), 409)
     try:
         currency = (view["tariff"] or {}).get("currency") or (await site(request)).currency
-        limit_minor, limit_wh = _limits(form, currency)
+        limit_minor, limit_wh = parse_limits(form, currency)
         req = qr.StartRequest(driver.driver_id, station_cpid, connector_id,
                               str(form.get("form_key", ""))[:100] or secrets.token_hex(8),
-                              await _start_timeout(control, station_cpid), now(),
+                              await start_timeout(control, station_cpid), now(),
                               limit_minor, limit_wh)
         start, created = await database.run(qr.begin, req)
     except ApplianceError as err:
         typed = {k: str(form.get(k, ""))[:20] for k in ("limit_kind", "limit")}
-        return await _start_view(request, err.message, err.http_status, typed)
+        return await render_start(request, err.message, err.http_status, typed)
     if created:
-        problem = await _send_start(control, station_cpid, start)
+        problem = await send_start(control, station_cpid, start)
         if problem is not None:
             await database.run(qr.fail, start.id, problem, now())
     raise web.HTTPSeeOther(f"/driver/starts/{start.id}")
