@@ -82,6 +82,12 @@ class Station(BaseModel):
     key_hash_prev = CharField(max_length=128, default="")
     managed = BooleanField(default=True)
     allow_no_subprotocol = BooleanField(default=False)
+    # The OCPP version of its last connection ("1.6" or "2.0.1"); a pin keeps it on one version
+    # even when it offers both ("" lets the endpoint prefer the newer).
+    ocpp_version = CharField(max_length=8, default="")
+    ocpp_pin = CharField(max_length=8, default="")
+    # What the charger reported of itself (OCPP 2.0.1 NotifyReport): JSON, variable -> attributes.
+    device_model = TextField(default="")
     vendor = CharField(max_length=64, default="")
     model = CharField(max_length=64, default="")
     serial = CharField(max_length=64, default="")
@@ -227,6 +233,9 @@ class ChargingSession(BaseModel):
     station_id: int
     connector_id = IntegerField()
     transaction_id = IntegerField(unique=True)
+    # The charger's own transaction reference when it has one (OCPP 2.0.1's transactionId);
+    # null for 1.6, whose reference is `transaction_id`. Unique per station.
+    tx_ref = CharField(max_length=36, null=True)
     start_key = CharField(max_length=200, unique=True)
     id_tag = CharField(max_length=20)
     id_tag_key = CharField(max_length=20)  # (id_tag_key, state) is its index
@@ -270,7 +279,8 @@ class ChargingSession(BaseModel):
         # session" never walks the state index (every active session of the site: a 10,000-
         # charger site has 20,000), which SQLite picks for lack of statistics otherwise.
         indexes = ((("id_tag_key", "state"), False), (("account", "state"), False),
-                   (("station", "connector_id", "state"), False))
+                   (("station", "connector_id", "state"), False),
+                   (("station", "tx_ref"), True))
 
 
 class MeterReading(BaseModel):
