@@ -37,7 +37,7 @@ async def test_refused_before_the_upgrade(server: TestServer, api: Api) -> None:
     assert await _upgrade_status(server, "gate-1", good) == 404  # differs only by case
     assert await _upgrade_status(server, "bad:id", good) == 404
     assert await _upgrade_status(server, "x" * 49, good) == 404
-    assert await _upgrade_status(server, "GATE-1", good, protocols=("ocpp2.0.1",)) == 400
+    assert await _upgrade_status(server, "GATE-1", good, protocols=("ocpp2.1",)) == 400
     assert await _upgrade_status(server, "GATE-1", good, protocols=()) == 400
     await api.patch("/stations/GATE-1", {"allow_no_subprotocol": True})
     assert await _upgrade_status(server, "GATE-1", good, protocols=()) == 101

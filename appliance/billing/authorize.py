@@ -115,8 +115,10 @@ def authorize(id_tag: str, station_id: int, at: datetime) -> Decision:
 
 
 def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: datetime,
-                      skew_limit_s: int, flags: list[str]) -> tuple[int, Decision]:
-    """Record a StartTransaction with its decision. A repeat gets the same id and answer."""
+                      skew_limit_s: int, flags: list[str], reference: str | None = None
+                      ) -> tuple[int, Decision]:
+    """Record a StartTransaction with its decision. A repeat gets the same id and answer.
+    `reference`: the charger's own transaction reference, when it has one."""
     decision = decide(str(payload.get("idTag", "")), station_id, at, for_start=True,
                       connector_id=payload.get("connectorId"))
     clock = sessions.station_clock(station_id, skew_limit_s)
@@ -124,7 +126,7 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
     if decision.status != ACCEPTED:
         extra.append(f"start_{decision.status.lower()}")
     session, created = sessions.record_start(station_id, payload, raw, at, clock,
-                                             decision.status, extra)
+                                             decision.status, extra, reference)
     if created:
         # Recorded and billed whatever we answered: an offline start happened all the same.
         session.auth_reason = decision.reason[:120]

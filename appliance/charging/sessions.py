@@ -108,19 +108,24 @@ def start_key(station_id: int, payload: dict[str, Any]) -> str:
 
 
 def record_start(station_id: int, payload: dict[str, Any], raw: str, received: datetime,
-                 clock: Clock, status: str, flags: list[str]) -> tuple[ChargingSession, bool]:
-    """Store a StartTransaction. Returns (session, created); a repeat returns the first row."""
+                 clock: Clock, status: str, flags: list[str], reference: str | None = None
+                 ) -> tuple[ChargingSession, bool]:
+    """Store a StartTransaction. Returns (session, created); a repeat returns the first row.
+    `reference` is the charger's own transaction reference when it has one: then it, not the
+    start's contents, is what makes a repeat find the first row."""
     charger_time = metering.parse_time(payload.get("timestamp"))
     started_at, time_flags = billing_time(charger_time, received, clock)
     meter_start, oddity = meter_reading(payload.get("meterStart"))
     all_flags = flags + time_flags + ([f"{oddity}_meter_start"] if oddity else [])
     id_tag = str(payload.get("idTag", ""))[:20]
-    key = start_key(station_id, payload)
+    key = start_key(station_id, payload) if reference is None \
+        else f"ref|{station_id}|{reference}"[:200]
     try:
         with ChargingSession._meta.database.atomic():
             session = ChargingSession.create(
                 station=station_id, connector_id=int(payload["connectorId"]),
-                transaction_id=next_transaction_id(), start_key=key, id_tag=id_tag,
+                transaction_id=next_transaction_id(), tx_ref=reference, start_key=key,
+                id_tag=id_tag,
                 id_tag_key=id_tag.upper(), start_status=status,
                 reservation_id=small_int(payload.get("reservationId")),
                 meter_start=meter_start, charger_start_time=charger_time,
@@ -207,6 +212,24 @@ LIVE_COLUMNS = (ChargingSession.first_register_wh, ChargingSession.last_register
 
 def find_session(station_id: int, transaction_id: int) -> ChargingSession | None:
     return fastsql.select_session(_BY_TX, (transaction_id, station_id))
+
+
+_BY_REF = (f"{col(ChargingSession.station)} = {{p}} "
+           f"AND {col(ChargingSession.tx_ref)} = {{p}}")
+
+
+def find_by_reference(station_id: int, reference: str) -> ChargingSession | None:
+    """The session of a charger's own transaction reference (keyed per station)."""
+    return fastsql.select_session(_BY_REF, (station_id, reference))
+
+
+def reference_of(station_id: int, transaction_id: int) -> str | None:
+    """The charger's reference of one of our transaction ids: its own text when it gave one,
+    else our number as text; None when the station has no such transaction."""
+    session = find_session(station_id, transaction_id)
+    if session is None:
+        return None
+    return session.tx_ref if session.tx_ref is not None else str(session.transaction_id)
 
 
 def session_energy(meter_start: int | None, meter_stop: int | None, first_reg: int | None,

@@ -54,6 +54,8 @@ class StationAuth:
     registration: str
     managed: bool
     declared_connectors: int | None = None
+    ocpp_version: str = ""  # the version of its last connection
+    ocpp_pin: str = ""  # "" or the one version it may speak
 
 
 def hash_key(salt: str, secret: bytes) -> str:
@@ -119,7 +121,32 @@ def load_auth(cpid: str) -> StationAuth | None:
         allow_no_subprotocol=st.allow_no_subprotocol,
         registration=st.registration, managed=st.managed,
         declared_connectors=st.declared_connectors,
+        ocpp_version=st.ocpp_version, ocpp_pin=st.ocpp_pin,
     )
+
+
+def set_version(station_id: int, version: str) -> None:
+    """The OCPP version the station speaks now: a charger whose firmware changed version is the
+    same station, with the same history."""
+    Station.update(ocpp_version=version).where(
+        (Station.id == station_id) & (Station.ocpp_version != version)).execute()
+
+
+def record_device_model(station_id: int, variables: dict[str, dict[str, Any]],
+                        replace: bool = False) -> None:
+    """Merge what a charger reported of its components and variables into its stored device
+    model (`replace`: the first part of a full report starts it afresh)."""
+    st = Station.get_by_id(station_id)
+    model: dict[str, Any] = {} if replace or not st.device_model \
+        else json.loads(st.device_model)
+    model.update(variables)
+    Station.update(device_model=json.dumps(model, ensure_ascii=False, sort_keys=True)).where(
+        Station.id == station_id).execute()
+
+
+def device_model(station_id: int) -> dict[str, dict[str, Any]]:
+    raw = Station.get_by_id(station_id).device_model
+    return dict(json.loads(raw)) if raw else {}
 
 
 # --- connector ids ----------------------------------------------------------------------------

@@ -19,10 +19,12 @@ from appliance.errors import Unavailable
 from appliance.ocpp.guard import MessageBudget
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
+from appliance.ocpp.v201 import ChargePoint201
 
 log = logging.getLogger(__name__)
 
-SUBPROTOCOLS = ("ocpp1.6",)  # our order of preference
+SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")  # our order of preference
+VERSIONS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
 RECONNECT_TRIGGER_DELAY_S = 10.0  # a charger that boots does so at once after connecting
 
 
@@ -94,6 +96,13 @@ def _offered(request: web.Request) -> list[str]:
     return [p.strip() for p in raw.split(",") if p.strip()]
 
 
+def choose_subprotocol(offered: list[str], pin: str = "") -> str | None:
+    """The first of our subprotocols the charger offers; a station pinned to a version gets
+    only that one, whatever else it offers."""
+    ours = [p for p in SUBPROTOCOLS if not pin or VERSIONS[p] == pin]
+    return next((p for p in ours if p in offered), None)
+
+
 def _refuse(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text + "\n",
                         headers={"WWW-Authenticate": 'Basic realm="OCPP"'} if status == 401 else {})
@@ -123,9 +132,11 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
             await database.run(stations.forget_previous_key, auth.id)
             log.info("%s: logged in with its new key; the old key no longer works", cpid)
     offered = _offered(request)
-    chosen = next((p for p in SUBPROTOCOLS if p in offered), None)
+    pin = auth.ocpp_pin if auth is not None else ""
+    chosen = choose_subprotocol(offered, pin)
     if chosen is None and (offered or not (auth and auth.allow_no_subprotocol)):
-        return _refuse(400, f"offer one of these subprotocols: {', '.join(SUBPROTOCOLS)}")
+        ours = [p for p in SUBPROTOCOLS if not pin or VERSIONS[p] == pin]
+        return _refuse(400, f"offer one of these subprotocols: {', '.join(ours)}")
     if auth is not None and auth.approved:
         return await _open(request, auth, chosen)
     return await _open_unapproved(request, cpid, auth, chosen)
@@ -165,13 +176,17 @@ async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | 
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
-    conn = ChargePoint16(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
-                         auth.registration, auth.managed)
+    # No subprotocol (a per-station switch for old firmwares) is 1.6.
+    kind = ChargePoint201 if chosen == "ocpp2.0.1" else ChargePoint16
+    conn = kind(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
+                auth.registration, auth.managed)
     conn.connector_limit = stations.connector_limit(auth.declared_connectors)
+    if auth.ocpp_version != conn.version:  # a new firmware on the other version: same station
+        await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
     return await _serve(ws, hub, conn, settings)
 
 
-def _silence_limit(conn: ChargePoint16, settings: Settings) -> float:
+def _silence_limit(conn: ChargePoint16 | ChargePoint201, settings: Settings) -> float:
     """Offline after twice the interval we gave it plus 30 s: a station that is not Accepted
     has the short pending interval, so a silent pending socket goes soon."""
     interval = settings.heartbeat_interval if conn.registration == "Accepted" \
@@ -179,7 +194,8 @@ def _silence_limit(conn: ChargePoint16, settings: Settings) -> float:
     return 2 * interval + 30
 
 
-async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, settings: Settings
+async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
+                 settings: Settings
                  ) -> web.WebSocketResponse:
     cpid = conn.id
 
@@ -187,7 +203,7 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, setti
         await ws.close(code=1001 if going_away else 1000,
                        message=b"going away" if going_away else b"replaced")
 
-    conn.close_transport = close_transport  # type: ignore[attr-defined]
+    conn.close_transport = close_transport  # type: ignore[union-attr]
     await hub.connection_opened(conn)
     conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
     log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
@@ -221,7 +237,7 @@ async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16, setti
     return ws
 
 
-async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16,
+async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16 | ChargePoint201,
                          budget: MessageBudget) -> bool:
     """Wait out the charger's message budget; False (closed with 1008) once it has been held
     at its rate for too long. A busy connection also lets the others have a turn: a socket

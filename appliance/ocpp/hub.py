@@ -13,14 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from appliance import events
-from appliance.charging import frame_log, stations
+from appliance.charging import frame_log, sessions, stations
 from appliance.charging.control import Configuration, Trigger
 from appliance.db.models import utcnow
-from appliance.errors import ChargerOffline
-from appliance.ocpp import commands16
+from appliance.errors import ChargerOffline, NotFound
+from appliance.ocpp import commands16, commands201
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
 from appliance.ocpp.v16 import Services
+from appliance.ocpp.v201 import ChargePoint201
 
 log = logging.getLogger(__name__)
 
@@ -73,35 +74,51 @@ class Hub:
     async def raw(self, cpid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._require(cpid).call(action, payload)
 
+    def _commands(self, cpid: str) -> Any:
+        """The verb mapping of the version the charger speaks now."""
+        return commands201 if isinstance(self._require(cpid), ChargePoint201) else commands16
+
     async def _status(self, cpid: str, call: commands16.Call) -> str:
-        return commands16.status(await self.raw(cpid, *call))
+        return str(self._commands(cpid).status(await self.raw(cpid, *call)))
 
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
-        return await self._status(cpid, commands16.remote_start(connector_id, id_tag))
+        return await self._status(cpid, self._commands(cpid).remote_start(connector_id, id_tag))
 
     async def remote_stop(self, cpid: str, transaction_id: int) -> str:
-        return await self._status(cpid, commands16.remote_stop(transaction_id))
+        conn = self._require(cpid)
+        if not isinstance(conn, ChargePoint201):
+            return await self._status(cpid, commands16.remote_stop(transaction_id))
+        # 2.0.1 stops by the charger's own transaction id.
+        reference = await self.services.database.read(sessions.reference_of, conn.station_id,
+                                                      transaction_id)
+        if reference is None:
+            raise NotFound(f"charger {cpid} has no transaction {transaction_id}")
+        return await self._status(cpid, commands201.remote_stop(reference))
 
     async def reset(self, cpid: str, hard: bool) -> str:
-        return await self._status(cpid, commands16.reset(hard))
+        return await self._status(cpid, self._commands(cpid).reset(hard))
 
     async def unlock(self, cpid: str, connector_id: int) -> str:
-        return await self._status(cpid, commands16.unlock(connector_id))
+        return await self._status(cpid, self._commands(cpid).unlock(connector_id))
 
     async def set_availability(self, cpid: str, connector_id: int, operative: bool) -> str:
-        return await self._status(cpid, commands16.set_availability(connector_id, operative))
+        return await self._status(cpid, self._commands(cpid).set_availability(connector_id,
+                                                                               operative))
 
     async def trigger(self, cpid: str, message: Trigger, connector_id: int | None = None) -> str:
-        return await self._status(cpid, commands16.trigger(message, connector_id))
+        return await self._status(cpid, self._commands(cpid).trigger(message, connector_id))
 
     async def clear_cache(self, cpid: str) -> str:
-        return await self._status(cpid, commands16.clear_cache())
+        return await self._status(cpid, self._commands(cpid).clear_cache())
 
     async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
+        conn = self._require(cpid)
+        if isinstance(conn, ChargePoint201):
+            return await conn.configuration(keys)
         return commands16.configuration(await self.raw(cpid, *commands16.get_configuration(keys)))
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
-        return await self._status(cpid, commands16.change_configuration(key, value))
+        return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:

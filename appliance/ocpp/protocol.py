@@ -110,6 +110,10 @@ class Connection:
 
     version = "1.6"
     lenient_actions: frozenset[str] = frozenset()
+    # Error codes a version names differently (OCPP-J 2.0.1: FormatViolation).
+    error_renames: dict[str, str] = {}
+    # OCPP-J 1.6 ignores a frame of an unknown message type; 2.0.1 answers it.
+    unknown_type_error: str | None = None
 
     def __init__(self, cpid: str, station_id: int, transport: Transport, *,
                  call_timeout: float, frame_sink: Callable[[int, str, str], None]) -> None:
@@ -145,6 +149,14 @@ class Connection:
             }
         return routes
 
+    def call_error(self, unique_id: str, error: OCPPError) -> str:
+        code = self.error_renames.get(error.code, error.code)
+        return _DUMPS([CALLERROR, unique_id, code, error.description, error.details or {}])
+
+    def refusal(self, action: str) -> OCPPError | None:
+        """An error to answer `action` with before looking at it (a version's rule)."""
+        return None
+
     # --- sending ------------------------------------------------------------------------------
     async def send_frame(self, frame: str) -> None:
         self._frame_sink(self.station_id, "out", frame)
@@ -161,13 +173,13 @@ class Connection:
         try:
             msg = _loads(raw)
         except (ValueError, RecursionError):
-            await self.send_frame(call_error("-1", FormationViolationError(
+            await self.send_frame(self.call_error("-1", FormationViolationError(
                 details={"cause": "frame is not JSON"})))
             return
         if not isinstance(msg, list) or len(msg) < 3 or type(msg[0]) is not int:
             unique_id = msg[1] if isinstance(msg, list) and len(msg) > 1 \
                 and isinstance(msg[1], str) else "-1"
-            await self.send_frame(call_error(unique_id, FormationViolationError(
+            await self.send_frame(self.call_error(unique_id, FormationViolationError(
                 details={"cause": "frame is not an OCPP-J message array"})))
             return
         kind = msg[0]
@@ -175,6 +187,10 @@ class Connection:
             await self._on_call(msg, raw)
         elif kind in (CALLRESULT, CALLERROR):
             self._on_answer(raw, msg)
+        elif self.unknown_type_error is not None:
+            unique_id = msg[1] if isinstance(msg[1], str) else "-1"
+            await self.send_frame(_DUMPS([CALLERROR, unique_id, self.unknown_type_error,
+                                          f"message type {kind}", {}]))
         else:
             # OCPP-J 1.6 (4.1.3): a message type number we do not know is ignored, not answered.
             log.info("%s: ignored a frame of unknown message type %s", self.id, kind)
@@ -182,23 +198,27 @@ class Connection:
     async def _on_call(self, msg: list[Any], raw: str) -> None:
         unique_id = msg[1] if isinstance(msg[1], str) else "-1"
         if len(msg) != 4 or not isinstance(msg[1], str) or not isinstance(msg[2], str):
-            await self.send_frame(call_error(unique_id, FormationViolationError(
+            await self.send_frame(self.call_error(unique_id, FormationViolationError(
                 details={"cause": "a CALL is [2, uniqueId, action, payload]"})))
             return
         if len(unique_id) > MESSAGE_ID_MAX:
-            await self.send_frame(call_error(unique_id, FormationViolationError(
+            await self.send_frame(self.call_error(unique_id, FormationViolationError(
                 details={"cause": f"a message id is at most {MESSAGE_ID_MAX} characters"})))
             return
         action, payload = msg[2], msg[3]
         if not isinstance(payload, dict):
-            await self.send_frame(call_error(unique_id, ProtocolError(
+            await self.send_frame(self.call_error(unique_id, ProtocolError(
                 details={"cause": "payload is not a JSON object"})))
             return
         handler = self.handlers.get(action)
         if handler is None:
             error: OCPPError = (NotSupportedError if action in self.known_actions
                                 else OcppNotImplemented)(details={"cause": f"{action}"})
-            await self.send_frame(call_error(unique_id, error))
+            await self.send_frame(self.call_error(unique_id, error))
+            return
+        refused = self.refusal(action)
+        if refused is not None:
+            await self.send_frame(self.call_error(unique_id, refused))
             return
         flags: list[str] = []
         try:
@@ -206,7 +226,7 @@ class Connection:
         except OCPPError as err:
             if action not in self.lenient_actions or not self.business_key_readable(action,
                                                                                      payload):
-                await self.send_frame(call_error(unique_id, err))
+                await self.send_frame(self.call_error(unique_id, err))
                 return
             flags.append("schema_violation")  # a report we must not drop: answer it, flagged
             log.warning("%s: %s fails its schema (%s); kept and flagged", self.id, action,
@@ -214,11 +234,11 @@ class Connection:
         try:
             response = await handler(self, payload, Received(raw, flags, _utcnow()))
         except OCPPError as err:
-            await self.send_frame(call_error(unique_id, err))
+            await self.send_frame(self.call_error(unique_id, err))
             return
         except Exception:
             log.exception("%s: handling %s failed", self.id, action)
-            await self.send_frame(call_error(unique_id, InternalError(
+            await self.send_frame(self.call_error(unique_id, InternalError(
                 details={"cause": "the central system could not handle this message"})))
             return
         await self.send_frame(_DUMPS([CALLRESULT, unique_id, response]))

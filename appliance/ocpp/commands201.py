@@ -1,0 +1,178 @@
+"""The `ChargerControl` verbs in OCPP 2.0.1: each verb's action and payload, and its answer read
+back into the version-neutral result; and the device model as a charger reports it.
+
+A configuration key is either a 1.6 name that has a 2.0.1 home (`KEYS`) or `Component/Variable`
+as the device model names it, so the pages and the API ask both versions the same way."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from appliance.charging.control import Configuration, ConfigurationItem, Trigger
+
+Call = tuple[str, dict[str, Any]]
+
+TRIGGERS = {Trigger.BOOT: "BootNotification", Trigger.STATUS: "StatusNotification",
+            Trigger.HEARTBEAT: "Heartbeat", Trigger.METER_VALUES: "MeterValues",
+            Trigger.FIRMWARE_STATUS: "FirmwareStatusNotification",
+            Trigger.DIAGNOSTICS_STATUS: "LogStatusNotification"}
+
+# 1.6 configuration keys and where OCPP 2.0.1 keeps the same setting.
+KEYS: dict[str, tuple[str, str]] = {
+    "HeartbeatInterval": ("OCPPCommCtrlr", "HeartbeatInterval"),
+    "WebSocketPingInterval": ("OCPPCommCtrlr", "WebSocketPingInterval"),
+    "ResetRetries": ("OCPPCommCtrlr", "ResetRetries"),
+    "MeterValueSampleInterval": ("SampledDataCtrlr", "TxUpdatedInterval"),
+    "MeterValuesSampledData": ("SampledDataCtrlr", "TxUpdatedMeasurands"),
+    "StopTxnSampledData": ("SampledDataCtrlr", "TxEndedMeasurands"),
+    "ConnectionTimeOut": ("TxCtrlr", "EVConnectionTimeOut"),
+    "StopTransactionOnInvalidId": ("TxCtrlr", "StopTxOnInvalidId"),
+    "MaxEnergyOnInvalidId": ("TxCtrlr", "MaxEnergyOnInvalidId"),
+    "AuthorizeRemoteTxRequests": ("AuthCtrlr", "AuthorizeRemoteStart"),
+    "LocalAuthorizeOffline": ("AuthCtrlr", "LocalAuthorizeOffline"),
+    "LocalPreAuthorize": ("AuthCtrlr", "LocalPreAuthorize"),
+    "AllowOfflineTxForUnknownId": ("AuthCtrlr", "OfflineTxForUnknownIdEnabled"),
+    "AuthorizationCacheEnabled": ("AuthCacheCtrlr", "Enabled"),
+    # The station's password for security profile 1 (1.6's AuthorizationKey).
+    "AuthorizationKey": ("SecurityCtrlr", "BasicAuthPassword"),
+}
+
+
+def component_variable(key: str) -> tuple[str, str]:
+    """(component, variable) of a configuration key."""
+    if key in KEYS:
+        return KEYS[key]
+    component, _, variable = key.partition("/")
+    return (component, variable) if variable else ("", key)
+
+
+def remote_start_id() -> int:
+    """RequestStartTransaction's remoteStartId: the charger echoes it in its TransactionEvent."""
+    return secrets.randbelow(2**31 - 2) + 1
+
+
+def remote_start(connector_id: int, id_tag: str) -> Call:
+    # A start the box asks for has an id token of its own (a QR start's tag): type Central.
+    return "RequestStartTransaction", {"evseId": connector_id,
+                                       "idToken": {"idToken": id_tag, "type": "Central"},
+                                       "remoteStartId": remote_start_id()}
+
+
+def remote_stop(reference: str) -> Call:
+    return "RequestStopTransaction", {"transactionId": reference}
+
+
+def reset(hard: bool) -> Call:
+    return "Reset", {"type": "Immediate" if hard else "OnIdle"}
+
+
+def unlock(connector_id: int) -> Call:
+    # A socket on the pages is (EVSE, connector); a 1.6-style connector n is EVSE n connector 1.
+    return "UnlockConnector", {"evseId": connector_id, "connectorId": 1}
+
+
+def set_availability(connector_id: int, operative: bool) -> Call:
+    payload: dict[str, Any] = {"operationalStatus": "Operative" if operative
+                               else "Inoperative"}
+    if connector_id > 0:
+        payload["evse"] = {"id": connector_id}
+    return "ChangeAvailability", payload
+
+
+def trigger(message: Trigger, connector_id: int | None) -> Call:
+    payload: dict[str, Any] = {"requestedMessage": TRIGGERS[message]}
+    if connector_id:
+        payload["evse"] = {"id": connector_id, "connectorId": 1} \
+            if message == Trigger.STATUS else {"id": connector_id}
+    return "TriggerMessage", payload
+
+
+def clear_cache() -> Call:
+    return "ClearCache", {}
+
+
+def _address(key: str) -> dict[str, Any]:
+    component, variable = component_variable(key)
+    return {"component": {"name": component}, "variable": {"name": variable}}
+
+
+def get_variables(keys: list[str]) -> Call:
+    return "GetVariables", {"getVariableData": [_address(k) for k in keys]}
+
+
+def change_configuration(key: str, value: str) -> Call:
+    return "SetVariables", {"setVariableData": [{"attributeValue": value, **_address(key)}]}
+
+
+def get_base_report(request_id: int) -> Call:
+    return "GetBaseReport", {"requestId": request_id, "reportBase": "FullInventory"}
+
+
+def status(answer: dict[str, Any]) -> str:
+    """The status word of an answer (SetVariables: its one variable's)."""
+    results = answer.get("setVariableResult")
+    if isinstance(results, list) and results and isinstance(results[0], dict):
+        return str(results[0].get("attributeStatus", ""))
+    return str(answer.get("status", ""))
+
+
+def configuration(keys: list[str], answer: dict[str, Any]) -> Configuration:
+    """GetVariables' answer, under the keys asked for (in their order)."""
+    items: list[ConfigurationItem] = []
+    unknown: list[str] = []
+    results = [r for r in answer.get("getVariableResult") or [] if isinstance(r, dict)]
+    for key, result in zip(keys, results, strict=False):
+        if result.get("attributeStatus") == "Accepted":
+            value = result.get("attributeValue")
+            items.append(ConfigurationItem(key, None if value is None else str(value), False))
+        else:
+            unknown.append(key)
+    return Configuration(items, unknown)
+
+
+# --- the device model ------------------------------------------------------------------------
+def _name(part: dict[str, Any]) -> str:
+    name = str(part.get("name", ""))
+    return f"{name}.{part['instance']}" if part.get("instance") else name
+
+
+def variable_key(component: dict[str, Any], variable: dict[str, Any]) -> str:
+    """`Component[.instance][@evse[.connector]]/Variable[.instance]`."""
+    where = ""
+    evse = component.get("evse")
+    if isinstance(evse, dict) and "id" in evse:
+        where = f"@{evse['id']}" + (f".{evse['connectorId']}" if "connectorId" in evse else "")
+    return f"{_name(component)}{where}/{_name(variable)}"
+
+
+def report_entries(report_data: Any) -> dict[str, dict[str, Any]]:
+    """NotifyReport's reportData as device-model entries: key -> attributes by type (Actual,
+    Target, MinSet, MaxSet: their values), mutability, and the variable's characteristics."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in report_data if isinstance(report_data, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        component, variable = entry.get("component") or {}, entry.get("variable") or {}
+        attrs: dict[str, Any] = {}
+        for attribute in entry.get("variableAttribute") or []:
+            kind = str(attribute.get("type") or "Actual")
+            attrs[kind] = attribute.get("value")
+            if kind == "Actual":
+                attrs["mutability"] = attribute.get("mutability", "ReadWrite")
+        characteristics = entry.get("variableCharacteristics")
+        if isinstance(characteristics, dict):
+            attrs["dataType"] = characteristics.get("dataType")
+            if characteristics.get("unit"):
+                attrs["unit"] = characteristics["unit"]
+        out[variable_key(component, variable)] = attrs
+    return out
+
+
+def configuration_from_model(model: dict[str, dict[str, Any]]) -> Configuration:
+    """The stored device model as configuration items (Actual values)."""
+    items = [ConfigurationItem(key, None if attrs.get("Actual") is None
+                               else str(attrs["Actual"]),
+                               attrs.get("mutability") == "ReadOnly")
+             for key, attrs in sorted(model.items()) if "Actual" in attrs]
+    return Configuration(items, [])

@@ -1,0 +1,310 @@
+"""OCPP 2.0.1 handlers: thin translations of each charger message into the same version-neutral
+calls on `charging` and `billing` as 1.6's (`v16.py`), answered with the payload OCPP 2.0.1 wants.
+A socket is (EVSE, connector); the session and status rooms know it by its EVSE id, which is
+what a 1.6 connector number is."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from datetime import datetime
+from typing import Any
+
+from ocpp.exceptions import OCPPError, PropertyConstraintViolationError, SecurityError
+
+from appliance import events
+from appliance.billing import authorize as auth
+from appliance.billing import watch
+from appliance.charging import batched, metering, sessions, stations
+from appliance.charging.control import Configuration
+from appliance.db.database import Database
+from appliance.db.models import utcnow
+from appliance.errors import ApplianceError, ChargerTimeout
+from appliance.ocpp import commands201, tx201
+from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
+from appliance.ocpp.v16 import Services
+
+log = logging.getLogger(__name__)
+
+BOOT_FIELDS = {"chargePointVendor": "vendorName", "chargePointModel": "model",
+               "chargePointSerialNumber": "serialNumber", "firmwareVersion": "firmwareVersion"}
+_REQUEST_IDS = itertools.count(1)
+
+
+def id_token_info(decision: auth.Decision) -> dict[str, Any]:
+    """A decision as 2.0.1's IdTokenInfo: the driver's group tag is the groupIdToken."""
+    info: dict[str, Any] = {"status": decision.status}
+    if decision.parent_id_tag:
+        info["groupIdToken"] = {"idToken": decision.parent_id_tag, "type": "Central"}
+    if decision.expiry is not None:
+        info["cacheExpiryDateTime"] = ocpp_time(decision.expiry)
+    return info
+
+
+def boot16(payload: dict[str, Any]) -> dict[str, Any]:
+    """BootNotification's station identity in the form the stations room stores."""
+    station = payload.get("chargingStation") or {}
+    out = {ours: station[theirs] for ours, theirs in BOOT_FIELDS.items() if theirs in station}
+    modem = station.get("modem") or {}
+    out.update({k: modem[k] for k in ("iccid", "imsi") if k in modem})
+    return out
+
+
+class ChargePoint201(Connection):
+    version = "2.0.1"
+    # Reports about charging: answered whenever their business key is readable.
+    lenient_actions = frozenset({"TransactionEvent", "MeterValues"})
+    error_renames = {"FormationViolation": "FormatViolation"}
+    unknown_type_error = "MessageTypeNotSupported"
+
+    def __init__(self, cpid: str, station_id: int, transport: Any, services: Services,
+                 frame_sink: Any, registration: str, managed: bool = True) -> None:
+        super().__init__(cpid, station_id, transport, call_timeout=services.settings.call_timeout,
+                         frame_sink=frame_sink)
+        self.services = services
+        self.registration = registration
+        self.managed = managed
+        self.booted = False
+        self._reports: dict[int, asyncio.Future[None]] = {}  # requestId -> report complete
+
+    @property
+    def db(self) -> Database:
+        return self.services.database
+
+    def refusal(self, action: str) -> OCPPError | None:
+        # 2.0.1 (B02): until it is accepted a station may only boot; the rest is SecurityError.
+        if self.registration != "Accepted" and action != "BootNotification":
+            return SecurityError(details={"cause": "the station is not accepted"})
+        return None
+
+    def business_key_readable(self, action: str, payload: dict[str, Any]) -> bool:
+        if action == "TransactionEvent":
+            info = payload.get("transactionInfo")
+            return isinstance(info, dict) and isinstance(info.get("transactionId"), str) \
+                and payload.get("eventType") in ("Started", "Updated", "Ended")
+        if action == "MeterValues":
+            return isinstance(payload.get("evseId"), int)
+        return False
+
+    async def after_connect(self, delay_s: float) -> None:
+        """Sessions that ran out of money while the charger was away are stopped now."""
+        await asyncio.sleep(delay_s)
+        for tx in await self.db.run(watch.overdue_stops, self.station_id, utcnow()):
+            reference = await self.db.read(sessions.reference_of, self.station_id, tx)
+            if reference is not None:
+                await self._remote_stop(reference)
+
+    async def _report(self, fn: Any, many: Any, *args: Any) -> Any:
+        writer = self.services.reports
+        return await (writer.run(fn, *args, many=many) if writer is not None
+                      else self.db.run(fn, *args))
+
+    def _check_evse(self, evse_id: Any, station_level: bool) -> None:
+        if not stations.connector_allowed(evse_id, self.connector_limit, station_level):
+            raise PropertyConstraintViolationError(details={
+                "cause": f"evseId {evse_id} is not an EVSE of this charger "
+                         f"({'0, ' if station_level else ''}1..{self.connector_limit})"})
+
+    # --- B provisioning -----------------------------------------------------------------------
+    @on("BootNotification")
+    async def on_boot(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        registration, _ = await self.db.run(stations.record_boot, self.station_id,
+                                            boot16(payload), rx.at)
+        self.registration = registration
+        self.booted = True
+        self.services.bus.publish(events.StationBooted(self.id, registration))
+        if registration == "Accepted" and self.managed:
+            # After the answer: the charger takes our calls only once it has its boot answer.
+            self.after_answer(self._read_device_model)
+        s = self.services.settings
+        interval = s.heartbeat_interval if registration == "Accepted" else s.pending_interval
+        return {"status": registration, "currentTime": ocpp_time(), "interval": interval}
+
+    @on("Heartbeat")
+    async def on_heartbeat(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        if self.services.liveness is not None:
+            self.services.liveness.touch(self.station_id, rx.at)
+        else:
+            await self.db.run(stations.touch, self.station_id, rx.at)
+        return {"currentTime": ocpp_time()}
+
+    @on("StatusNotification")
+    async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        evse_id, status = payload["evseId"], payload["connectorStatus"]
+        self._check_evse(evse_id, station_level=True)
+        report = {"connectorId": evse_id, "status": status, "errorCode": "NoError",
+                  "timestamp": payload.get("timestamp"),
+                  "info": "" if payload["connectorId"] == 1
+                  else f"connector {payload['connectorId']}"}
+        await self._report(batched.record_status, batched.record_statuses, self.station_id,
+                           report, rx.at)
+        self.services.bus.publish(events.ConnectorStatus(self.id, evse_id, status, "NoError"))
+        return {}
+
+    @on("NotifyReport")
+    async def on_notify_report(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        entries = commands201.report_entries(payload.get("reportData"))
+        await self.db.run(stations.record_device_model, self.station_id, entries,
+                          payload.get("seqNo") == 0)
+        waiter = self._reports.get(payload["requestId"])
+        if not payload.get("tbc") and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return {}
+
+    async def full_report(self) -> None:
+        """Ask for the whole device model and wait until its last part is stored."""
+        request_id = next(_REQUEST_IDS)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reports[request_id] = waiter
+        try:
+            answer = await self.call(*commands201.get_base_report(request_id))
+            if answer.get("status") not in ("Accepted", "EmptyResultSet"):
+                raise ApplianceError(f"charger answered GetBaseReport with "
+                                     f"{answer.get('status')}")
+            if answer.get("status") == "Accepted":
+                try:
+                    await asyncio.wait_for(waiter, self.services.settings.call_timeout * 3)
+                except TimeoutError as err:
+                    raise ChargerTimeout(f"charger {self.id} did not finish its report") from err
+        finally:
+            self._reports.pop(request_id, None)
+
+    async def configuration(self, keys: list[str] | None) -> Configuration:
+        """The named keys (GetVariables) or, without names, the whole device model as just
+        reported (GetBaseReport, then NotifyReport)."""
+        if keys:
+            return commands201.configuration(keys, await self.call(
+                *commands201.get_variables(keys)))
+        await self.full_report()
+        model = await self.db.read(stations.device_model, self.station_id)
+        return commands201.configuration_from_model(model)
+
+    async def _read_device_model(self) -> None:
+        try:
+            await self.full_report()
+        except ApplianceError as err:
+            log.info("%s: device model not read: %s", self.id, err.message)
+
+    # --- C authorization ----------------------------------------------------------------------
+    @on("Authorize")
+    async def on_authorize(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        token = str(payload["idToken"]["idToken"])
+        decision = await self.db.run(auth.authorize, token, self.station_id, rx.at)
+        self.services.bus.publish(events.TagSeen(token, "charger", decision.status != "Invalid"))
+        return {"idTokenInfo": id_token_info(decision)}
+
+    # --- E transactions, J meter values -------------------------------------------------------
+    @on("TransactionEvent")
+    async def on_transaction_event(self, payload: dict[str, Any], rx: Received
+                                   ) -> dict[str, Any]:
+        event = tx201.read_event(payload)
+        if event.evse is not None:
+            self._check_evse(event.evse, station_level=False)
+        out = await self.db.run(tx201.transaction_event, self.station_id, event, rx.raw, rx.at,
+                                self.services.settings.clock_skew_limit, sessions.MAX_POWER_W,
+                                rx.flags)
+        session = out.session
+        if session is not None:
+            self._publish(event, out, session)
+            if out.stop_needed and session.state == "active":
+                reference = event.reference
+                self.after_answer(lambda: self._remote_stop(reference))
+        return {"idTokenInfo": id_token_info(out.decision)} \
+            if event.id_token is not None and out.decision is not None else {}
+
+    def _publish(self, event: tx201.Event, out: tx201.Outcome, session: Any) -> None:
+        bus = self.services.bus
+        if out.started:
+            bus.publish(events.SessionStarted(session.transaction_id, self.id,
+                                              session.connector_id, session.id_tag))
+        if event.meter_value:
+            bus.publish(events.SessionMeter(session.id, self.id, session.connector_id,
+                                            session.energy_wh, session.power_w))
+        if event.kind == "Ended":
+            bus.publish(events.SessionStopped(session.transaction_id, self.id))
+
+    @on("MeterValues")
+    async def on_meter_values(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        # Outside a transaction (2.0.1 sends a transaction's values in TransactionEvent): kept
+        # as the EVSE's readings, or for the EVSE's running session when it has one.
+        self._check_evse(payload["evseId"], station_level=True)
+        report = {"connectorId": payload["evseId"],
+                  "meterValue": tx201.meter_values16(payload.get("meterValue"))}
+        moments = metering.parse_moments(report["meterValue"])
+        await self._report(auth.meter_values, auth.meter_values_many, self.station_id, report,
+                           rx.at, moments)
+        return {}
+
+    async def _remote_stop(self, reference: str) -> None:
+        try:
+            answer = await self.call(*commands201.remote_stop(reference))
+            log.info("%s: stopped transaction %s (out of balance): %s", self.id, reference,
+                     answer.get("status"))
+        except ApplianceError as err:
+            log.warning("%s: could not stop transaction %s (out of balance): %s", self.id,
+                        reference, err.message)
+
+    # --- notices: firmware, logs, events, security, data transfer ------------------------------
+    async def _notice(self, kind: str, payload: dict[str, Any], at: datetime) -> dict[str, Any]:
+        await self.db.run(stations.record_notice, self.station_id, kind, payload, at)
+        return {}
+
+    @on("FirmwareStatusNotification")
+    async def on_firmware_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return await self._notice("FirmwareStatusNotification", payload, rx.at)
+
+    @on("LogStatusNotification")
+    async def on_log_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return await self._notice("LogStatusNotification", payload, rx.at)
+
+    @on("NotifyEvent")
+    async def on_notify_event(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return await self._notice("NotifyEvent", payload, rx.at)
+
+    @on("NotifyChargingLimit")
+    async def on_charging_limit(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return await self._notice("NotifyChargingLimit", payload, rx.at)
+
+    @on("ReportChargingProfiles")
+    async def on_charging_profiles(self, payload: dict[str, Any], rx: Received
+                                   ) -> dict[str, Any]:
+        return await self._notice("ReportChargingProfiles", payload, rx.at)
+
+    @on("NotifyDisplayMessages")
+    async def on_display_messages(self, payload: dict[str, Any], rx: Received
+                                  ) -> dict[str, Any]:
+        return await self._notice("NotifyDisplayMessages", payload, rx.at)
+
+    @on("NotifyMonitoringReport")
+    async def on_monitoring_report(self, payload: dict[str, Any], rx: Received
+                                   ) -> dict[str, Any]:
+        return await self._notice("NotifyMonitoringReport", payload, rx.at)
+
+    @on("NotifyCustomerInformation")
+    async def on_customer_information(self, payload: dict[str, Any], rx: Received
+                                      ) -> dict[str, Any]:
+        return await self._notice("NotifyCustomerInformation", payload, rx.at)
+
+    @on("ReservationStatusUpdate")
+    async def on_reservation_status(self, payload: dict[str, Any], rx: Received
+                                    ) -> dict[str, Any]:
+        return await self._notice("ReservationStatusUpdate", payload, rx.at)
+
+    @on("SecurityEventNotification")
+    async def on_security_event(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.record_security_event, self.station_id, self.id, payload,
+                          rx.at)
+        return {}
+
+    @on("DataTransfer")
+    async def on_data_transfer(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        await self.db.run(stations.record_notice, self.station_id, "DataTransfer", payload, rx.at)
+        return {"status": "UnknownVendorId"}
+
+    @on("SignCertificate")
+    async def on_sign_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        # Security profile 3 needs a certificate authority on the box; until then, say no.
+        await self.db.run(stations.record_notice, self.station_id, "SignCertificate", payload,
+                          rx.at)
+        return {"status": "Rejected"}

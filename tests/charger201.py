@@ -1,0 +1,189 @@
+"""A simulated OCPP 2.0.1 charger for tests: the `ocpp` library's own v201 ChargePoint, talking
+over a real aiohttp client WebSocket to the real server (as tests/charger.py does for 1.6)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+
+from tests.charger import SIM_LOG, ClientTransport, now, ws_url
+
+
+class SimCharger201(ChargePoint):
+    """Answers the server's calls like a well-behaved 2.0.1 charger; tests read `received`."""
+
+    def __init__(self, cpid: str, transport: ClientTransport) -> None:
+        super().__init__(cpid, transport, response_timeout=10, logger=SIM_LOG)
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.variables: dict[tuple[str, str], str] = {
+            ("OCPPCommCtrlr", "HeartbeatInterval"): "300",
+            ("TxCtrlr", "EVConnectionTimeOut"): "60",
+            ("SecurityCtrlr", "BasicAuthPassword"): "secret-pass-1"}
+        self.seq = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _got(self, action: str, kwargs: dict[str, Any]) -> None:
+        self.received.append((action, kwargs))
+
+    @on("RequestStartTransaction")
+    async def on_request_start(self, **kw: Any) -> call_result.RequestStartTransaction:
+        self._got("RequestStartTransaction", kw)
+        return call_result.RequestStartTransaction(status="Accepted")
+
+    @on("RequestStopTransaction")
+    async def on_request_stop(self, **kw: Any) -> call_result.RequestStopTransaction:
+        self._got("RequestStopTransaction", kw)
+        return call_result.RequestStopTransaction(status="Accepted")
+
+    @on("Reset")
+    async def on_reset(self, **kw: Any) -> call_result.Reset:
+        self._got("Reset", kw)
+        return call_result.Reset(status="Accepted")
+
+    @on("UnlockConnector")
+    async def on_unlock(self, **kw: Any) -> call_result.UnlockConnector:
+        self._got("UnlockConnector", kw)
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on("ChangeAvailability")
+    async def on_change_availability(self, **kw: Any) -> call_result.ChangeAvailability:
+        self._got("ChangeAvailability", kw)
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on("TriggerMessage")
+    async def on_trigger(self, **kw: Any) -> call_result.TriggerMessage:
+        self._got("TriggerMessage", kw)
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on("ClearCache")
+    async def on_clear_cache(self, **kw: Any) -> call_result.ClearCache:
+        self._got("ClearCache", kw)
+        return call_result.ClearCache(status="Accepted")
+
+    @on("GetVariables")
+    async def on_get_variables(self, **kw: Any) -> call_result.GetVariables:
+        self._got("GetVariables", kw)
+        results = []
+        for item in kw["get_variable_data"]:
+            where = (item["component"]["name"], item["variable"]["name"])
+            found = where in self.variables
+            results.append({"attribute_status": "Accepted" if found else "UnknownVariable",
+                            "component": item["component"], "variable": item["variable"],
+                            **({"attribute_value": self.variables[where]} if found else {})})
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on("SetVariables")
+    async def on_set_variables(self, **kw: Any) -> call_result.SetVariables:
+        self._got("SetVariables", kw)
+        results = []
+        for item in kw["set_variable_data"]:
+            self.variables[(item["component"]["name"], item["variable"]["name"])] = \
+                item["attribute_value"]
+            results.append({"attribute_status": "Accepted", "component": item["component"],
+                            "variable": item["variable"]})
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on("GetBaseReport")
+    async def on_get_base_report(self, **kw: Any) -> call_result.GetBaseReport:
+        self._got("GetBaseReport", kw)
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after("GetBaseReport")
+    async def send_report(self, **kw: Any) -> None:
+        # Not awaited here: the library reads the answer to our call in this same loop.
+        task = asyncio.create_task(self._report(kw["request_id"]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _report(self, request_id: int) -> None:
+        entries = [{"component": {"name": c}, "variable": {"name": v},
+                    "variable_attribute": [{"type": "Actual", "value": value,
+                                            "mutability": "ReadWrite"}]}
+                   for (c, v), value in sorted(self.variables.items())]
+        entries.append({"component": {"name": "EVSE", "evse": {"id": 1}},
+                        "variable": {"name": "Power"},
+                        "variable_attribute": [{"type": "MaxSet", "value": "22000"}],
+                        "variable_characteristics": {"data_type": "decimal", "unit": "W",
+                                                     "supports_monitoring": False}})
+        half = len(entries) // 2
+        for seq, part, tbc in ((0, entries[:half], True), (1, entries[half:], False)):
+            await self.call(call.NotifyReport(request_id=request_id, generated_at=now(),
+                                              seq_no=seq, report_data=part, tbc=tbc))
+
+    # --- what a charger sends ----------------------------------------------------------------
+    async def boot(self) -> call_result.BootNotification:
+        return await self.call(call.BootNotification(
+            charging_station={"vendor_name": "TestVendor", "model": "SimCP-201",
+                              "serial_number": "SN-201", "firmware_version": "2.0.1-fw"},
+            reason="PowerUp"))
+
+    async def heartbeat(self) -> call_result.Heartbeat:
+        return await self.call(call.Heartbeat())
+
+    async def status(self, evse_id: int, status: str, connector_id: int = 1) -> None:
+        await self.call(call.StatusNotification(timestamp=now(), connector_status=status,
+                                                evse_id=evse_id, connector_id=connector_id))
+
+    async def authorize(self, token: str, kind: str = "ISO14443") -> dict[str, Any]:
+        result = await self.call(call.Authorize(id_token={"id_token": token, "type": kind}))
+        return dict(result.id_token_info)
+
+    async def event(self, event_type: str, reference: str, trigger: str, *,
+                    token: str | None = None, evse: int | None = 1, wh: float | None = None,
+                    power_w: float | None = None, context: str = "Sample.Periodic",
+                    offline: bool = False, reason: str | None = None,
+                    timestamp: str | None = None, seq_no: int | None = None,
+                    remote_start_id: int | None = None) -> call_result.TransactionEvent:
+        """One TransactionEvent (seqNo counts up unless given: a replay passes the old one)."""
+        info: dict[str, Any] = {"transaction_id": reference}
+        if reason is not None:
+            info["stopped_reason"] = reason
+        if remote_start_id is not None:
+            info["remote_start_id"] = remote_start_id
+        sampled: list[dict[str, Any]] = []
+        if wh is not None:
+            sampled.append({"value": wh, "measurand": "Energy.Active.Import.Register",
+                            "context": context})
+        if power_w is not None:
+            sampled.append({"value": power_w, "measurand": "Power.Active.Import",
+                            "context": context, "unit_of_measure": {"unit": "W"}})
+        if seq_no is None:
+            seq_no, self.seq = self.seq, self.seq + 1
+        return await self.call(call.TransactionEvent(
+            event_type=event_type, timestamp=timestamp or now(), trigger_reason=trigger,
+            seq_no=seq_no, transaction_info=info, offline=offline or None,
+            id_token={"id_token": token, "type": "ISO14443"} if token else None,
+            evse={"id": evse, "connector_id": 1} if evse is not None else None,
+            meter_value=[{"timestamp": timestamp or now(), "sampled_value": sampled}]
+            if sampled else None))
+
+
+@contextlib.asynccontextmanager
+async def connect_charger201(server: TestServer, cpid: str, password: str | None = None,
+                             protocols: tuple[str, ...] = ("ocpp2.0.1",)
+                             ) -> AsyncIterator[SimCharger201]:
+    headers = {}
+    if password is not None:
+        token = base64.b64encode(f"{cpid}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(ws_url(server, cpid), protocols=protocols, headers=headers,
+                                      autoping=True)
+        assert ws.protocol == "ocpp2.0.1", ws.protocol
+        cp = SimCharger201(cpid, ClientTransport(ws))
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+            await ws.close()

@@ -1,0 +1,245 @@
+"""OCPP 2.0.1 beside 1.6 (issue 18): the `ocpp` library's v201 ChargePoint over real WebSockets
+boots, reports, authorizes and runs transactions that are billed by the same money rules as
+1.6's; a QR start goes out as RequestStartTransaction after its hold; the charger page's verbs
+reach it as 2.0.1 messages; the same charger back on 1.6 keeps its history."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from appliance import keys
+from appliance.db.models import Station
+from tests.charger import ws_url
+from tests.charger201 import SimCharger201, connect_charger201
+from tests.conftest import Api, add_station, eventually
+from tests.driver_fixtures import (
+    account,
+    driver_with_pin,
+    holds,
+    ledger_rows,
+    ledger_true,
+    phone,
+    site_with_charger,
+)
+from tests.money_fixtures import driver_with_card, site_tariff
+
+
+async def _negotiated(server: TestServer, cpid: str, offered: tuple[str, ...]) -> str | None:
+    token = base64.b64encode(f"{cpid}:secret-pass-1".encode()).decode()
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            ws_url(server, cpid), protocols=offered,
+            headers={"Authorization": f"Basic {token}"}) as ws:
+        return ws.protocol
+
+
+def _pin(cpid: str, version: str) -> None:
+    Station.update(ocpp_pin=version).where(Station.cpid == cpid).execute()
+
+
+async def test_subprotocol_preference(server: TestServer, api: Api) -> None:
+    await add_station(api, "PREF-1")
+    assert await _negotiated(server, "PREF-1", ("ocpp1.6", "ocpp2.0.1")) == "ocpp2.0.1"
+    assert await _negotiated(server, "PREF-1", ("ocpp1.6",)) == "ocpp1.6"
+    assert await _negotiated(server, "PREF-1", ("ocpp2.0.1",)) == "ocpp2.0.1"
+    await server.app[keys.DATABASE].run(_pin, "PREF-1", "1.6")
+    assert await _negotiated(server, "PREF-1", ("ocpp2.0.1", "ocpp1.6")) == "ocpp1.6"
+    token = base64.b64encode(b"PREF-1:secret-pass-1").decode()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(str(server.make_url("/ocpp/PREF-1")), headers={
+                "Authorization": f"Basic {token}", "Connection": "Upgrade",
+                "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Protocol": "ocpp2.0.1"}) as resp:
+            assert resp.status == 400  # pinned to 1.6: 2.0.1 alone is refused
+            assert "ocpp1.6" in await resp.text()
+
+
+async def test_commercial_session_billed_like_16(server: TestServer, api: Api) -> None:
+    await add_station(api, "V201-1")
+    await site_tariff(api)  # 20.00 per kWh, 50.00 to start
+    driver = await driver_with_card(api, "CARD2011", balance=20_000)
+    async with connect_charger201(server, "V201-1", "secret-pass-1") as cp:
+        boot = await cp.boot()
+        assert boot.status == "Accepted" and boot.interval == 300
+        assert boot.current_time.endswith("Z")
+        assert (await cp.heartbeat()).current_time.endswith("Z")
+        await cp.status(1, "Available")
+        await cp.status(1, "Occupied")
+        info = await cp.authorize("card2011")
+        assert info["status"] == "Accepted"
+        assert info["group_id_token"] == {"id_token": driver["group_tag"], "type": "Central"}
+        started = await cp.event("Started", "TX-A-0001", "Authorized", token="CARD2011",
+                                 wh=1000, context="Transaction.Begin")
+        assert started.id_token_info["status"] == "Accepted"
+        await cp.event("Updated", "TX-A-0001", "MeterValuePeriodic", wh=2500, power_w=7200)
+        live = (await api.get("/sessions?station_id=V201-1"))["items"][0]
+        assert live["state"] == "active" and live["energy_wh"] == 1500
+        assert live["transaction_id"] > 0
+        ended = await cp.event("Ended", "TX-A-0001", "EVCommunicationLost", wh=4000,
+                               reason="EVDisconnected", context="Transaction.End")
+        assert ended.id_token_info is None
+        # Replays of what was answered change nothing (the charger retries after a drop).
+        await cp.event("Updated", "TX-A-0001", "MeterValuePeriodic", wh=2500, seq_no=1)
+        await cp.event("Ended", "TX-A-0001", "EVCommunicationLost", wh=4000,
+                       reason="EVDisconnected", context="Transaction.End", seq_no=2)
+    (item,) = (await api.get("/sessions?station_id=V201-1"))["items"]
+    session = await api.get(f"/sessions/{item['id']}")
+    assert session["energy_wh"] == 3000 and session["state"] == "completed"
+    assert session["stop_reason"] == "EVDisconnected" and session["flags"] == []
+    # 3 kWh at 20.00: one charge of 60.00, exactly as a 1.6 session.
+    assert await ledger_rows(server) == [("topup", 20_000), ("charge", -6_000)]
+    assert (await account(api, driver["id"]))["balance"] == 14_000
+    station = await api.get("/stations/V201-1")
+    assert station["vendor"] == "TestVendor" and station["model"] == "SimCP-201"
+    assert station["ocpp_version"] == "2.0.1"
+    assert station["connectors"][0]["status"] == "Available" or \
+        station["connectors"][0]["status"] == "Occupied"
+    await ledger_true(server)
+
+
+async def test_personal_card_free_and_unknown_refused(server: TestServer, api: Api) -> None:
+    await add_station(api, "V201-2")
+    await site_tariff(api)
+    await driver_with_card(api, "HOME2011", mode="personal")
+    async with connect_charger201(server, "V201-2", "secret-pass-1") as cp:
+        await cp.boot()
+        assert (await cp.authorize("NOBODY01"))["status"] == "Invalid"
+        started = await cp.event("Started", "p-1", "Authorized", token="HOME2011", wh=0)
+        assert started.id_token_info["status"] == "Accepted"
+        await cp.event("Ended", "p-1", "StopAuthorized", wh=5000, reason="Local")
+    assert await ledger_rows(server) == []  # personal: recorded, no money
+    (item,) = (await api.get("/sessions?station_id=V201-2"))["items"]
+    assert item["energy_wh"] == 5000
+    await ledger_true(server)
+
+
+async def test_offline_events_out_of_order_billed_once(server: TestServer, api: Api) -> None:
+    await add_station(api, "V201-3")
+    await site_tariff(api)
+    driver = await driver_with_card(api, "CARD2013", balance=20_000)
+    async with connect_charger201(server, "V201-3", "secret-pass-1") as cp:
+        await cp.boot()
+        # Queued while offline and sent in the wrong order: Ended before Updated and Started.
+        await cp.event("Ended", "off-1", "EVDeparted", token="CARD2013", wh=3000,
+                       reason="EVDisconnected", offline=True, seq_no=2,
+                       timestamp="2026-12-01T10:30:00Z")
+        await cp.event("Updated", "off-1", "MeterValuePeriodic", wh=2000, offline=True,
+                       seq_no=1, timestamp="2026-12-01T10:15:00Z")
+        await cp.event("Started", "off-1", "Authorized", token="CARD2013", wh=1000,
+                       offline=True, seq_no=0, timestamp="2026-12-01T10:00:00Z")
+    (item,) = (await api.get("/sessions?station_id=V201-3"))["items"]
+    assert item["state"] == "completed"
+    rows = await ledger_rows(server)
+    assert [k for k, _ in rows] == ["topup", "charge"]  # charged once
+    assert (await account(api, driver["id"]))["balance"] == 20_000 + rows[1][1]
+    await ledger_true(server)
+
+
+def _sent(cp: SimCharger201, action: str) -> list[dict[str, Any]]:
+    return [kw for a, kw in cp.received if a == action]
+
+
+async def test_qr_start_and_remote_stop(server: TestServer, api: Api) -> None:
+    await site_with_charger(api, "QR-201")
+    driver = await driver_with_pin(server, api, "+91 90000 02011", balance=20_000)
+    async with connect_charger201(server, "QR-201", "secret-pass-1") as cp, phone(server) as p:
+        await cp.boot()
+        await cp.status(1, "Occupied")
+        await p.login("9000002011")
+        _, html, path = await p.start("QR-201", 1)
+        assert path.startswith("/driver/starts/"), html
+        assert await holds(server) == [("open", 20_000)]  # the hold before the command
+        (sent,) = _sent(cp, "RequestStartTransaction")
+        tag = sent["id_token"]["id_token"]
+        assert sent["id_token"]["type"] == "Central" and sent["evse_id"] == 1
+        assert (await cp.authorize(tag, "Central"))["status"] == "Accepted"
+        started = await cp.event("Started", "qr-tx-1", "RemoteStart", token=tag, wh=1000,
+                                 remote_start_id=sent["remote_start_id"])
+        assert started.id_token_info["status"] == "Accepted"
+        assert await holds(server) == [("captured", 20_000)]
+        await cp.event("Updated", "qr-tx-1", "MeterValuePeriodic", wh=3500, power_w=7000)
+        (item,) = (await api.get("/sessions?station_id=QR-201"))["items"]
+        status, _ = await api.request("POST", f"/sessions/{item['id']}/stop")
+        assert status in (200, 201, 202), status
+
+        async def stop_sent() -> bool:
+            return bool(_sent(cp, "RequestStopTransaction"))
+
+        await eventually(stop_sent)
+        assert _sent(cp, "RequestStopTransaction") == [{"transaction_id": "qr-tx-1"}]
+        await cp.event("Ended", "qr-tx-1", "RemoteStop", wh=4000, reason="Remote")
+    assert await holds(server) == [("released", 20_000)]
+    assert await ledger_rows(server) == [("topup", 20_000), ("hold", 20_000),
+                                         ("charge", -6_000), ("release", -20_000)]
+    assert (await account(api, driver["id"]))["balance"] == 14_000
+    await ledger_true(server)
+
+
+async def test_commands_reach_it_as_201(server: TestServer, api: Api) -> None:
+    await add_station(api, "CMD-201")
+    async with connect_charger201(server, "CMD-201", "secret-pass-1") as cp:
+        await cp.boot()
+        control = server.app[keys.CONTROL]
+        assert await control.reset("CMD-201", hard=False) == "Accepted"
+        assert await control.unlock("CMD-201", 1) == "Unlocked"
+        assert await control.set_availability("CMD-201", 1, operative=False) == "Accepted"
+        from appliance.charging.control import Trigger
+        assert await control.trigger("CMD-201", Trigger.STATUS, 1) == "Accepted"
+        assert await control.clear_cache("CMD-201") == "Accepted"
+        config = await control.get_configuration("CMD-201", ["HeartbeatInterval", "Nope"])
+        assert config.value("HeartbeatInterval") == "300" and config.unknown == ["Nope"]
+        assert await control.change_configuration(
+            "CMD-201", "OCPPCommCtrlr/HeartbeatInterval", "120") == "Accepted"
+        full = await control.get_configuration("CMD-201")
+        assert full.value("OCPPCommCtrlr/HeartbeatInterval") == "120"
+        assert full.value("EVSE@1/Power") is None  # a MaxSet, not an Actual value
+        assert _sent(cp, "Reset") == [{"type": "OnIdle"}]
+        assert _sent(cp, "UnlockConnector") == [{"evse_id": 1, "connector_id": 1}]
+        assert _sent(cp, "ChangeAvailability") == [{"operational_status": "Inoperative",
+                                                    "evse": {"id": 1}}]
+        assert _sent(cp, "TriggerMessage") == [{"requested_message": "StatusNotification",
+                                                "evse": {"id": 1, "connector_id": 1}}]
+        assert len(_sent(cp, "GetBaseReport")) == 1
+        # The raw endpoint checks against the station's version: 1.6 actions are refused.
+        status, body = await api.request("POST", "/stations/CMD-201/ocpp/RemoteStopTransaction",
+                                         {"transactionId": 1})
+        assert status == 400 and "2.0.1" in body["error"]["message"]
+        answer = await api.post("/stations/CMD-201/ocpp/ClearCache", {}, expect=200)
+        assert answer == {"status": "Accepted"}
+    station = await api.get("/stations/CMD-201")
+    assert station["device_model"]["EVSE@1/Power"]["MaxSet"] == "22000"
+
+
+async def test_back_on_16_keeps_its_history(server: TestServer, api: Api, charger: Any
+                                            ) -> None:
+    await add_station(api, "FW-1")
+    await api.post("/cards", {"id_tag": "CARDFW01"})
+    async with connect_charger201(server, "FW-1", "secret-pass-1") as cp:
+        await cp.boot()
+        await cp.event("Started", "fw-1", "Authorized", token="CARDFW01", wh=0)
+        await cp.event("Ended", "fw-1", "StopAuthorized", wh=1000, reason="Local")
+    assert (await api.get("/stations/FW-1"))["ocpp_version"] == "2.0.1"
+    async with charger("FW-1", "secret-pass-1") as cp16:  # a firmware downgrade: 1.6 only
+        await cp16.boot()
+        started = await cp16.start_tx(1, "CARDFW01", meter_start=1000)
+        await cp16.stop(started.transaction_id, meter_stop=3000)
+    assert (await api.get("/stations/FW-1"))["ocpp_version"] == "1.6"
+    items = (await api.get("/sessions?station_id=FW-1"))["items"]
+    assert sorted(i["energy_wh"] for i in items) == [1000, 2000]
+
+
+async def test_pending_boot_then_security_error(server: TestServer, api: Api) -> None:
+    # An unknown id is admitted as pending: it may boot, nothing else, until approved.
+    async with connect_charger201(server, "NEW-201") as cp:
+        boot = await cp.boot()
+        assert boot.status == "Pending"
+        try:
+            await cp.heartbeat()
+        except Exception as err:  # the library raises the CALLERROR as its OCPPError
+            assert "SecurityError" in type(err).__name__ or "Security" in str(err)
+        else:
+            raise AssertionError("a pending station's Heartbeat was answered")
