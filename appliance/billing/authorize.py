@@ -160,6 +160,18 @@ def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: dat
     return None
 
 
+def late_start(session: ChargingSession, payload: dict[str, Any], raw: str, at: datetime,
+               skew_limit_s: int, max_power_w: int) -> None:
+    """A start that came after its stop (an offline queue out of order): the session takes the
+    start's reading and time, and its price is corrected once, in the same call."""
+    clock = sessions.station_clock(session.station_id, skew_limit_s)
+    max_power_w = sessions.station_power(session.station_id) or max_power_w
+    if sessions.record_late_start(session, payload, raw, at, clock, max_power_w) \
+            and session.settled:
+        settlement.correct(session, "charger", "start",
+                           "its start came after its stop (sent out of order)")
+
+
 def meter_values(station_id: int, payload: dict[str, Any], at: datetime,
                  moments: list[Any] | None = None) -> tuple[ChargingSession | None, bool]:
     """Record MeterValues and run the running-out watchdog. Returns (session, stop_needed):

@@ -276,9 +276,11 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
         Receipt.insert(session=session.id).on_conflict_ignore().execute()
 
 
-def correct(session: ChargingSession, actor: str = "system") -> None:
-    """Price again a settled session that its late StopTransaction changed, and book the
-    difference once, as an adjustment referencing the session (the charge row stays)."""
+def correct(session: ChargingSession, actor: str = "system", cause: str = "stop",
+            note: str = "its StopTransaction came after it was closed") -> None:
+    """Price again a settled session that a late report changed (its stop, by default), and
+    book the difference once per cause, as an adjustment referencing the session (the charge
+    row stays)."""
     if session.stopped_at is None:
         return
     price = cost(session, session.stopped_at)
@@ -288,8 +290,8 @@ def correct(session: ChargingSession, actor: str = "system") -> None:
         session.fee_minor = price.fee
         if price.fee != before:
             ledger.post(ledger.Posting(session.account_id, before - price.fee, "adjustment",
-                                       f"correction:{session.id}:stop", actor=actor,
-                                       note="its StopTransaction came after it was closed",
+                                       f"correction:{session.id}:{cause}", actor=actor,
+                                       note=note,
                                        session_id=session.id))
     (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown)
      .where(ChargingSession.id == session.id).execute())

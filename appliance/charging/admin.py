@@ -15,7 +15,8 @@ from appliance.db.models import ChargingSession, Connector, FrameLog, Station, u
 from appliance.errors import Conflict, InvalidInput, NotFound
 
 EDITABLE = ("description", "approved", "auth_mode", "managed", "allow_no_subprotocol",
-            "max_power_w")
+            "max_power_w", "ocpp_pin")
+OCPP_PINS = ("", "1.6", "2.0.1")  # "": the newest version the charger offers
 
 
 def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict[str, Any]:
@@ -28,7 +29,8 @@ def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict
         "allow_no_subprotocol": st.allow_no_subprotocol, "vendor": st.vendor,
         "model": st.model, "serial": st.serial, "firmware": st.firmware,
         "meter_type": st.meter_type, "num_connectors": st.num_connectors, "online": st.online,
-        "max_power_w": st.max_power_w,
+        "max_power_w": st.max_power_w, "ocpp_version": st.ocpp_version,
+        "ocpp_pin": st.ocpp_pin,
         "last_seen_at": st.last_seen_at, "last_boot_at": st.last_boot_at,
         "firmware_status": st.firmware_status, "diagnostics_status": st.diagnostics_status,
         "created_at": st.created_at,
@@ -37,6 +39,13 @@ def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict
                         "vendor_error_code": c.vendor_error_code, "since": c.status_at}
                        for c in conns],
     }
+
+
+def station_detail(cpid: str) -> dict[str, Any]:
+    """One station with what it reported of itself (its device model, OCPP 2.0.1)."""
+    st = get_station(cpid)
+    return {**station_dict(st), "device_model": json.loads(st.device_model)
+            if st.device_model else {}}
 
 
 def get_station(cpid: str) -> Station:
@@ -61,6 +70,8 @@ def list_stations(after: int | None, limit: int, approved: bool | None) -> list[
 
 
 def _validate_fields(fields: dict[str, Any]) -> None:
+    if "ocpp_pin" in fields and fields["ocpp_pin"] not in OCPP_PINS:
+        raise InvalidInput("ocpp_pin is \"\", 1.6 or 2.0.1", details={"field": "ocpp_pin"})
     if "auth_mode" in fields and fields["auth_mode"] not in ("basic", "none"):
         raise InvalidInput("auth_mode is basic or none", details={"field": "auth_mode"})
     power = fields.get("max_power_w")

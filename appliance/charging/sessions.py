@@ -316,6 +316,35 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     return session, True
 
 
+def record_late_start(session: ChargingSession, payload: dict[str, Any], raw: str,
+                      received: datetime, clock: Clock, max_power_w: int) -> bool:
+    """A start that arrives after its session was stopped (an offline charger's queue sent out
+    of order; the session was opened from its stop): its reading and time replace the ones
+    taken from the stop, once. Returns whether the session changed (the price must follow)."""
+    if session.state != "completed" or "start_after_stop" in session.flags.split(","):
+        return False
+    charger_time = metering.parse_time(payload.get("timestamp"))
+    started_at, _ = billing_time(charger_time, received, clock)
+    meter_start, _ = meter_reading(payload.get("meterStart"))
+    if started_at < session.started_at:
+        session.started_at, session.charger_start_time = started_at, charger_time
+    if meter_start is not None and (session.meter_start is None
+                                    or meter_start < session.meter_start):
+        session.meter_start = meter_start
+        if session.first_register_wh is None or meter_start < session.first_register_wh:
+            session.first_register_wh = meter_start
+    stopped = session.stopped_at or session.started_at
+    session.energy_wh, energy_flags = session_energy(
+        session.meter_start, session.meter_stop, session.first_register_wh,
+        session.last_register_wh, (stopped - session.started_at).total_seconds(), max_power_w)
+    session.start_frame = raw
+    session.flags = ",".join(f for f in session.flags.split(",")
+                             if f and f not in ("energy_from_samples", "energy_unknown"))
+    add_flags(session, ["start_after_stop", *energy_flags])
+    session.save()
+    return True
+
+
 def _unflag_replayed_available(session: ChargingSession, stopped: datetime) -> None:
     """After an outage a charger may replay its queued "Available" before its queued stop: by
     its own (plausible) times the stop came first, so the status was no oddity."""

@@ -88,8 +88,8 @@ class Outcome:
     stop_needed: bool = False  # out of money: RequestStopTransaction after the answer
 
 
-def _start(station_id: int, event: Event, raw: str, at: Any, skew: int, flags: list[str]
-           ) -> tuple[ChargingSession, auth.Decision]:
+def start16(event: Event) -> dict[str, Any]:
+    """The event as the start the session room records."""
     readings = event.energy_readings
     start: dict[str, Any] = {"connectorId": event.evse or 1, "idTag": event.id_token or "",
                              "timestamp": event.timestamp}
@@ -97,6 +97,12 @@ def _start(station_id: int, event: Event, raw: str, at: Any, skew: int, flags: l
         start["meterStart"] = int(round(readings[0]))
     if event.reservation_id is not None:
         start["reservationId"] = event.reservation_id
+    return start
+
+
+def _start(station_id: int, event: Event, raw: str, at: Any, skew: int, flags: list[str]
+           ) -> tuple[ChargingSession, auth.Decision]:
+    start = start16(event)
     extra = [*flags, *(["offline"] if event.offline else [])]
     if event.kind in START_FLAGS:
         extra.append(START_FLAGS[event.kind])
@@ -124,7 +130,12 @@ def transaction_event(station_id: int, event: Event, raw: str, at: Any, skew: in
         out.session, out.decision = _start(station_id, event, raw, at, skew, flags)
         out.started = True
     session = out.session
-    if event.meter_value:
+    if event.kind == "Started" and not out.started and session.state == "completed" \
+            and START_FLAGS["Ended"] in session.flags.split(","):
+        auth.late_start(session, start16(event), raw, at, skew, max_power_w)
+    # A stopped session's register is final: a replayed or late Updated is history, not a
+    # reading that went backwards (its frame is in the frame log).
+    if event.meter_value and (session.state != "completed" or event.kind == "Ended"):
         found, out.stop_needed = auth.meter_values(
             station_id, {"connectorId": session.connector_id,
                          "transactionId": session.transaction_id,

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 BOOT_FIELDS = {"chargePointVendor": "vendorName", "chargePointModel": "model",
                "chargePointSerialNumber": "serialNumber", "firmwareVersion": "firmwareVersion"}
 _REQUEST_IDS = itertools.count(1)
+# A transaction's charging state as the connector status the rest of the box reads (idle fees
+# count SuspendedEV, a QR start needs Preparing). Idle (no EV) is left to StatusNotification.
+CHARGING_STATES = {"Charging": "Charging", "SuspendedEV": "SuspendedEV",
+                   "SuspendedEVSE": "SuspendedEVSE", "EVConnected": "Preparing"}
 
 
 def id_token_info(decision: auth.Decision) -> dict[str, Any]:
@@ -67,6 +71,9 @@ class ChargePoint201(Connection):
         self.managed = managed
         self.booted = False
         self._reports: dict[int, asyncio.Future[None]] = {}  # requestId -> report complete
+        # EVSEs whose transaction ended with the EV still plugged in: "Occupied" there is 1.6's
+        # Finishing (not free for a new start) until the connector is Available again.
+        self._finished: set[int] = set()
 
     @property
     def db(self) -> Database:
@@ -133,14 +140,22 @@ class ChargePoint201(Connection):
     async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         evse_id, status = payload["evseId"], payload["connectorStatus"]
         self._check_evse(evse_id, station_level=True)
-        report = {"connectorId": evse_id, "status": status, "errorCode": "NoError",
-                  "timestamp": payload.get("timestamp"),
-                  "info": "" if payload["connectorId"] == 1
-                  else f"connector {payload['connectorId']}"}
-        await self._report(batched.record_status, batched.record_statuses, self.station_id,
-                           report, rx.at)
-        self.services.bus.publish(events.ConnectorStatus(self.id, evse_id, status, "NoError"))
+        info = "" if payload["connectorId"] == 1 else f"connector {payload['connectorId']}"
+        if status == "Occupied":  # plugged in: before a transaction or after one
+            status = "Finishing" if evse_id in self._finished else "Preparing"
+            info = " ".join(filter(None, ("Occupied", info)))
+        elif status == "Available":
+            self._finished.discard(evse_id)
+        await self._connector_status(evse_id, status, payload.get("timestamp"), info, rx.at)
         return {}
+
+    async def _connector_status(self, evse_id: int, status: str, timestamp: Any, info: str,
+                                at: datetime) -> None:
+        report = {"connectorId": evse_id, "status": status, "errorCode": "NoError",
+                  "timestamp": timestamp, "info": info}
+        await self._report(batched.record_status, batched.record_statuses, self.station_id,
+                           report, at)
+        self.services.bus.publish(events.ConnectorStatus(self.id, evse_id, status, "NoError"))
 
     @on("NotifyReport")
     async def on_notify_report(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
@@ -206,12 +221,25 @@ class ChargePoint201(Connection):
                                 rx.flags)
         session = out.session
         if session is not None:
+            await self._charging_state(event, payload, session.connector_id, rx.at)
             self._publish(event, out, session)
             if out.stop_needed and session.state == "active":
                 reference = event.reference
                 self.after_answer(lambda: self._remote_stop(reference))
         return {"idTokenInfo": id_token_info(out.decision)} \
             if event.id_token is not None and out.decision is not None else {}
+
+    async def _charging_state(self, event: tx201.Event, payload: dict[str, Any], evse_id: int,
+                              at: datetime) -> None:
+        state = (payload.get("transactionInfo") or {}).get("chargingState")
+        if event.kind == "Ended":
+            if state != "Idle":
+                self._finished.add(evse_id)
+            status: str | None = "Available" if state == "Idle" else "Finishing"
+        else:
+            status = CHARGING_STATES.get(state or "")
+        if status is not None:
+            await self._connector_status(evse_id, status, payload.get("timestamp"), "", at)
 
     def _publish(self, event: tx201.Event, out: tx201.Outcome, session: Any) -> None:
         bus = self.services.bus

@@ -39,6 +39,9 @@ STATION_BODY = {
         "auth_mode": {"type": "string", "enum": ["basic", "none"]},
         "managed": {"type": "boolean"},
         "allow_no_subprotocol": {"type": "boolean"},
+        "ocpp_pin": {"type": "string", "enum": ["", "1.6", "2.0.1"],
+                     "description": "keep the charger on one OCPP version (\"\": prefer "
+                                    "2.0.1 when it offers both)"},
         "max_power_w": {"type": ["integer", "null"],
                         "description": "the most it delivers (W); energy beyond it is flagged"},
     },
@@ -49,7 +52,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, kind in (("description", str), ("approved", bool), ("auth_mode", str),
                        ("managed", bool), ("allow_no_subprotocol", bool), ("password", str),
-                       ("max_power_w", int)):
+                       ("max_power_w", int), ("ocpp_pin", str)):
         value = take(body, name, kind)
         if value is not None:
             out[name] = value
@@ -83,8 +86,7 @@ async def create_station(request: web.Request) -> web.Response:
 @api("GET", "/stations/{id}", "One station", role="desk", tag="stations")
 async def get_station(request: web.Request) -> web.Response:
     cpid = request.match_info["id"]
-    station = await request.app[keys.DATABASE].read(
-        lambda: admin.station_dict(admin.get_station(cpid)))
+    station = await request.app[keys.DATABASE].read(admin.station_detail, cpid)
     return ok(station)
 
 
