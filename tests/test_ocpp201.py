@@ -215,6 +215,19 @@ async def test_commands_reach_it_as_201(server: TestServer, api: Api) -> None:
         assert status == 400 and "2.0.1" in body["error"]["message"]
         answer = await api.post("/stations/CMD-201/ocpp/ClearCache", {}, expect=200)
         assert answer == {"status": "Accepted"}
+        # The money and key rules hold for raw 2.0.1 commands too.
+        status, body = await api.request("POST", "/stations/CMD-201/ocpp/SetVariables", {
+            "setVariableData": [{"attributeValue": "x" * 20,
+                                 "component": {"name": "SecurityCtrlr"},
+                                 "variable": {"name": "BasicAuthPassword"}}]})
+        assert status == 400 and "rotate-key" in body["error"]["message"]
+        await driver_with_card(api, "POOR2011", balance=0)
+        status, body = await api.request(
+            "POST", "/stations/CMD-201/ocpp/RequestStartTransaction",
+            {"idToken": {"idToken": "POOR2011", "type": "ISO14443"}, "remoteStartId": 7,
+             "evseId": 1})
+        assert status == 409, body
+        assert not _sent(cp, "RequestStartTransaction")
     station = await api.get("/stations/CMD-201")
     assert station["device_model"]["EVSE@1/Power"]["MaxSet"] == "22000"
 
@@ -244,3 +257,14 @@ async def test_pending_boot_then_security_error(server: TestServer, api: Api) ->
         assert boot.status == "Pending"
         with pytest.raises(SecurityError):  # the library raises the CALLERROR it got
             await cp.call(call.Heartbeat(), suppress=False)
+        # Approval on the same connection: a key first (BasicAuthPassword), then a boot.
+        station = await api.patch("/stations/NEW-201", {"approved": True})
+        assert station["approved"] and station["has_password"], station
+        (sent,) = _sent(cp, "SetVariables")
+        key = sent["set_variable_data"][0]["attribute_value"]
+        assert sent["set_variable_data"][0]["variable"] == {"name": "BasicAuthPassword"}
+        assert _sent(cp, "TriggerMessage") == [{"requested_message": "BootNotification"}]
+        assert (await cp.boot()).status == "Accepted"
+        assert (await cp.heartbeat()).current_time.endswith("Z")
+    async with connect_charger201(server, "NEW-201", key) as cp:  # its new key lets it in
+        assert (await cp.boot()).status == "Accepted"

@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 from appliance.charging.control import Configuration, ConfigurationItem, Trigger
+from appliance.errors import InvalidInput
 
 Call = tuple[str, dict[str, Any]]
 
@@ -129,6 +130,29 @@ def configuration(keys: list[str], answer: dict[str, Any]) -> Configuration:
         else:
             unknown.append(key)
     return Configuration(items, unknown)
+
+
+def raw_in_16_terms(action: str, payload: dict[str, Any]) -> Call | None:
+    """A raw 2.0.1 command that the money and key rules look at, in the terms those rules read
+    (1.6's): a remote start for a card, a local list. Raises for the station's password, which
+    only the key rotation may change (it keeps the old key working until the new one is used)."""
+    if action == "RequestStartTransaction":
+        token = payload.get("idToken") or {}
+        return "RemoteStartTransaction", {"idTag": token.get("idToken"),
+                                          "connectorId": payload.get("evseId")}
+    if action == "SendLocalList":
+        return "SendLocalList", {"localAuthorizationList": [
+            {"idTag": (e.get("idToken") or {}).get("idToken")}
+            for e in payload.get("localAuthorizationList") or [] if isinstance(e, dict)]}
+    if action == "SetVariables" and any(
+            component_variable(f"{(d.get('component') or {}).get('name')}/"
+                               f"{(d.get('variable') or {}).get('name')}")
+            == KEYS["AuthorizationKey"]
+            for d in payload.get("setVariableData") or [] if isinstance(d, dict)):
+        raise InvalidInput("the BasicAuthPassword is changed with POST "
+                           "/stations/{id}/rotate-key, which keeps the old key working until "
+                           "the charger uses the new one")
+    return None
 
 
 # --- the device model ------------------------------------------------------------------------

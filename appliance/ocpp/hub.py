@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance import events
+from appliance.billing import commands as billing_commands
 from appliance.charging import frame_log, sessions, stations
 from appliance.charging.control import Configuration, Trigger
 from appliance.db.models import utcnow
@@ -72,14 +73,21 @@ class Hub:
 
     # --- ChargerControl -----------------------------------------------------------------------
     async def raw(self, cpid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self._require(cpid).call(action, payload)
+        conn = self._require(cpid)
+        if isinstance(conn, ChargePoint201):
+            # The money and key rules read 1.6's terms; a 2.0.1 command is put in them.
+            as16 = commands201.raw_in_16_terms(action, payload)
+            if as16 is not None:
+                await self.services.database.run(billing_commands.check_raw_command, cpid,
+                                                 *as16)
+        return await conn.call(action, payload)
 
     def _commands(self, cpid: str) -> Any:
         """The verb mapping of the version the charger speaks now."""
         return commands201 if isinstance(self._require(cpid), ChargePoint201) else commands16
 
     async def _status(self, cpid: str, call: commands16.Call) -> str:
-        return str(self._commands(cpid).status(await self.raw(cpid, *call)))
+        return str(self._commands(cpid).status(await self._require(cpid).call(*call)))
 
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
         return await self._status(cpid, self._commands(cpid).remote_start(connector_id, id_tag))
@@ -115,7 +123,7 @@ class Hub:
         conn = self._require(cpid)
         if isinstance(conn, ChargePoint201):
             return await conn.configuration(keys)
-        return commands16.configuration(await self.raw(cpid, *commands16.get_configuration(keys)))
+        return commands16.configuration(await conn.call(*commands16.get_configuration(keys)))
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
