@@ -183,7 +183,8 @@ async def connect_charger201(server: TestServer, cpid: str, password: str | None
         try:
             yield cp
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await task
+            for work in [*cp._tasks, task]:
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    await work
             await ws.close()

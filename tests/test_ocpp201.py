@@ -29,6 +29,7 @@ from tests.driver_fixtures import (
     site_with_charger,
 )
 from tests.money_fixtures import driver_with_card, site_tariff
+from tests.staff_client import staff_client
 
 
 async def _negotiated(server: TestServer, cpid: str, offered: tuple[str, ...]) -> str | None:
@@ -230,6 +231,38 @@ async def test_commands_reach_it_as_201(server: TestServer, api: Api) -> None:
         assert not _sent(cp, "RequestStartTransaction")
     station = await api.get("/stations/CMD-201")
     assert station["device_model"]["EVSE@1/Power"]["MaxSet"] == "22000"
+
+
+async def test_charger_page_speaks_201(server: TestServer, api: Api) -> None:
+    """The charger page's forms are the same for both versions; a 2.0.1 charger gets 2.0.1
+    messages, and the page shows its version and the device model it reported."""
+    await add_station(api, "PAGE-201")
+    forms = [({"command": "reset_hard"}, ("Reset", {"type": "Immediate"})),
+             ({"command": "unlock", "connector_id": "2"},
+              ("UnlockConnector", {"evse_id": 2, "connector_id": 1})),
+             ({"command": "available", "connector_id": "0"},
+              ("ChangeAvailability", {"operational_status": "Operative"})),
+             ({"command": "trigger", "message": "meter_values"},
+              ("TriggerMessage", {"requested_message": "MeterValues"})),
+             ({"command": "change_configuration", "key": "HeartbeatInterval", "value": "90"},
+              ("SetVariables", {"set_variable_data": [{
+                  "attribute_value": "90", "component": {"name": "OCPPCommCtrlr"},
+                  "variable": {"name": "HeartbeatInterval"}}]}))]
+    async with connect_charger201(server, "PAGE-201", "secret-pass-1") as cp, \
+            staff_client(server) as admin:
+        await cp.boot()
+        for form, expected in forms:
+            status, body = await admin.post("/stations/PAGE-201/command", form)
+            assert status == 200, (form, body)
+            assert cp.received[-1] == expected
+        status, body = await admin.post("/stations/PAGE-201/command",
+                                        {"command": "get_configuration"})
+        assert status == 200 and "OCPPCommCtrlr/HeartbeatInterval = 90" in body
+    async with staff_client(server, username="page-reader") as reader:
+        status, page = await reader.get("/stations/PAGE-201")
+        assert status == 200 and "2.0.1" in page and "EVSE@1/Power" in page
+        status, page = await reader.get("/stations/PAGE-201?variable=heartbeat")
+        assert "OCPPCommCtrlr/HeartbeatInterval" in page and "EVSE@1/Power" not in page
 
 
 async def test_back_on_16_keeps_its_history(server: TestServer, api: Api, charger: Any

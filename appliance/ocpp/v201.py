@@ -163,8 +163,12 @@ class ChargePoint201(Connection):
         await self.db.run(stations.record_device_model, self.station_id, entries,
                           payload.get("seqNo") == 0)
         waiter = self._reports.get(payload["requestId"])
-        if not payload.get("tbc") and waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if not payload.get("tbc") and waiter is not None:
+            async def complete() -> None:  # once the charger has its answer
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            self.after_answer(complete)
         return {}
 
     async def full_report(self) -> None:

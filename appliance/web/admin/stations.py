@@ -112,9 +112,19 @@ def _history(station_id: int) -> list[StatusEvent]:
                 .order_by(StatusEvent.id.desc()).limit(50))
 
 
-def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str, Any]:
+def _device_model(station: dict[str, Any], search: str) -> list[tuple[str, dict[str, Any]]]:
+    """The charger's reported variables, those whose name contains `search` (any case)."""
+    needle = search.strip().lower()
+    return [(key, attrs) for key, attrs in sorted(station["device_model"].items())
+            if needle in key.lower()]
+
+
+def _station_page_data(cpid: str, first: date, last: date, tz: Any, search: str = ""
+                       ) -> dict[str, Any]:
+    station = admin.station_detail(cpid)
     st = admin.get_station(cpid)
-    return {"station": admin.station_dict(st), "history": _history(st.id),
+    return {"station": station, "history": _history(st.id),
+            "device_model": _device_model(station, search), "variable": search,
             # Stored nightly rows; only days not stored yet (today) are computed here.
             "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
             "frames": admin.recent_frames(cpid, 50)}
@@ -125,7 +135,8 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
     tz = request.app[keys.SITE].tz
     first, last = _range(request, tz)
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
-                                                 first, last, tz)
+                                                 first, last, tz,
+                                                 request.query.get("variable", "")[:100])
     rows = data["days"]
     _, f = gettext_for(request).gettext, formats_for(request)
     data["chart"] = bar_chart([(f.short_day(r.day), r.charging_s / 3600) for r in rows],
@@ -213,6 +224,8 @@ async def station_settings(request: web.Request) -> web.StreamResponse:
                               "approved": form.get("approved") == "on",
                               "managed": form.get("managed") == "on",
                               "auth_mode": str(form.get("auth_mode", "basic"))}
+    if "ocpp_pin" in form:
+        fields["ocpp_pin"] = str(form["ocpp_pin"])
     if form.get("password"):
         fields["password"] = str(form["password"])
     try:
