@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from appliance import keys
+from appliance.charging.control import Trigger
 from tests.conftest import Api, add_station
 
 INTEROP = Path(__file__).parent / "interop"
@@ -146,3 +148,47 @@ async def test_ocpp_rpc_strict_session(server: TestServer, api: Api, ocpp_rpc: P
     assert by_connector.get(1) == "Available" and by_connector.get(2) == "Available"
     # Last: nothing odd about this session (the begin_and_end case fails only here).
     assert session["flags"] == []
+
+
+async def test_ocpp_rpc_strict_201_session(server: TestServer, api: Api, ocpp_rpc: Path) -> None:
+    """The same independent implementation speaking ocpp2.0.1: boot, status, authorize, a
+    TransactionEvent session with meter values, and our GetVariables, SetVariables,
+    TriggerMessage and Reset, every frame checked against the official 2.0.1 schemas."""
+    await add_station(api, "RPC-201", "interop-pass-1")
+    await api.post("/cards", {"id_tag": "RPCCARD2"})
+    endpoint = str(server.make_url("/ocpp")).replace("http://", "ws://")
+    env = {**os.environ, "OCPP_ENDPOINT": endpoint, "CP_ID": "RPC-201",
+           "CP_PASSWORD": "interop-pass-1", "ID_TAG": "RPCCARD2", "UNKNOWN_TAG": "NOBODY78",
+           "WAIT_S": "60", "TX_ID": "9f2c1a7e-rpc"}
+    assert NODE is not None
+    proc = await asyncio.create_subprocess_exec(
+        NODE, str(ocpp_rpc.with_name("charger201.js")), env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    events: list[dict[str, Any]] = []
+    try:
+        await _next_event(proc.stdout, events, "ready")
+        control = server.app[keys.CONTROL]
+        config = await control.get_configuration("RPC-201", ["HeartbeatInterval"])
+        assert config.value("HeartbeatInterval") == "300"
+        assert await control.change_configuration("RPC-201", "HeartbeatInterval",
+                                                  "120") == "Accepted"
+        assert await control.trigger("RPC-201", Trigger.STATUS, 1) == "Accepted"
+        await _next_event(proc.stdout, events, "step")  # the triggered StatusNotification
+        assert await control.reset("RPC-201", hard=False) == "Accepted"
+        proc.stdin.write(b"quit\n")
+        await proc.stdin.drain()
+        async with asyncio.timeout(30):
+            rest, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.communicate()
+    events += [json.loads(line) for line in rest.decode().splitlines() if line.strip()]
+    done = events[-1]
+    assert done["event"] == "done", (events, err.decode())
+    assert done["ok"] and done["failures"] == [], (done, err.decode())
+    assert done["server_calls"] == ["GetVariables", "SetVariables", "TriggerMessage", "Reset"]
+    (item,) = (await api.get("/sessions?station_id=RPC-201"))["items"]
+    session = await api.get(f"/sessions/{item['id']}")
+    assert session["energy_wh"] == 1500 and session["state"] == "completed"
