@@ -75,6 +75,7 @@ async def test_commercial_session_billed_like_16(server: TestServer, api: Api) -
         await cp.status(1, "Occupied")
         info = await cp.authorize("card2011")
         assert info["status"] == "Accepted"
+        assert "20.00" in info["personal_message"]["content"]  # the driver's price
         assert info["group_id_token"] == {"id_token": driver["group_tag"], "type": "Central"}
         started = await cp.event("Started", "TX-A-0001", "Authorized", token="CARD2011",
                                  wh=1000, context="Transaction.Begin")
@@ -86,6 +87,7 @@ async def test_commercial_session_billed_like_16(server: TestServer, api: Api) -
         ended = await cp.event("Ended", "TX-A-0001", "EVCommunicationLost", wh=4000,
                                reason="EVDisconnected", context="Transaction.End")
         assert ended.id_token_info is None
+        assert ended.total_cost == 60.0  # the charge, on the charger's display
         # Replays of what was answered change nothing (the charger retries after a drop).
         await cp.event("Updated", "TX-A-0001", "MeterValuePeriodic", wh=2500, seq_no=1)
         await cp.event("Ended", "TX-A-0001", "EVCommunicationLost", wh=4000,

@@ -15,7 +15,7 @@ from ocpp.exceptions import OCPPError, PropertyConstraintViolationError, Securit
 
 from appliance import events
 from appliance.billing import authorize as auth
-from appliance.billing import watch
+from appliance.billing import quotes, watch
 from appliance.charging import batched, metering, sessions, stations
 from appliance.charging.control import Configuration
 from appliance.db.database import Database
@@ -211,7 +211,16 @@ class ChargePoint201(Connection):
         token = str(payload["idToken"]["idToken"])
         decision = await self.db.run(auth.authorize, token, self.station_id, rx.at)
         self.services.bus.publish(events.TagSeen(token, "charger", decision.status != "Invalid"))
-        return {"idTokenInfo": id_token_info(decision)}
+        info = id_token_info(decision)
+        if decision.status == "Accepted":
+            # The driver's price on the charger's own display, in the driver's language.
+            shown = await self.db.read(quotes.display_price, token, self.station_id, rx.at)
+            if shown is not None:
+                info["personalMessage"] = {"format": "UTF8", "content": shown["text"][:512]}
+                if shown["language"]:
+                    info["language1"] = info["personalMessage"]["language"] = \
+                        str(shown["language"])[:8]
+        return {"idTokenInfo": info}
 
     # --- E transactions, J meter values -------------------------------------------------------
     @on("TransactionEvent")
@@ -230,8 +239,16 @@ class ChargePoint201(Connection):
             if out.stop_needed and session.state == "active":
                 reference = event.reference
                 self.after_answer(lambda: self._remote_stop(reference))
-        return {"idTokenInfo": id_token_info(out.decision)} \
+        answer: dict[str, Any] = {"idTokenInfo": id_token_info(out.decision)} \
             if event.id_token is not None and out.decision is not None else {}
+        if event.kind == "Ended" and session is not None:
+            # What the session cost, for the charger's display (the receipt's amount).
+            shown = await self.db.read(quotes.display_cost, self.station_id,
+                                       session.transaction_id, rx.at)
+            if shown is not None:
+                answer["totalCost"] = float(quotes.shown_amount(shown["fee"], shown["currency"],
+                                                                None))
+        return answer
 
     async def _charging_state(self, event: tx201.Event, payload: dict[str, Any], evse_id: int,
                               at: datetime) -> None:
