@@ -303,3 +303,24 @@ async def test_pending_boot_then_security_error(server: TestServer, api: Api) ->
         assert (await cp.heartbeat()).current_time.endswith("Z")
     async with connect_charger201(server, "NEW-201", key) as cp:  # its new key lets it in
         assert (await cp.boot()).status == "Accepted"
+
+
+async def test_managed_profile_at_its_201_addresses(server: TestServer, api: Api) -> None:
+    """A managed 2.0.1 station reports its device model after an Accepted boot, and gets what
+    prepaid money needs set where 2.0.1 keeps it; what it does not know is noted, not sent."""
+    await add_station(api, "MAN-201", managed=True)
+    async with connect_charger201(server, "MAN-201", "secret-pass-1") as cp:
+        cp.variables[("TxCtrlr", "StopTxOnInvalidId")] = "false"
+        cp.variables[("SampledDataCtrlr", "TxUpdatedInterval")] = "60"
+        await cp.boot()
+
+        async def profile_set() -> bool:
+            return bool(_sent(cp, "SetVariables"))
+
+        await eventually(profile_set)
+        (sent,) = _sent(cp, "SetVariables")
+        assert sent["set_variable_data"] == [{
+            "attribute_value": "true", "component": {"name": "TxCtrlr"},
+            "variable": {"name": "StopTxOnInvalidId"}}]
+    station = await api.get("/stations/MAN-201")
+    assert station["device_model"]["TxCtrlr/StopTxOnInvalidId"]["Actual"] == "false"

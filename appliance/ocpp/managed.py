@@ -23,7 +23,7 @@ PROFILE_16: dict[str, str] = {
 }
 
 
-def _same(current: str | None, wanted: str) -> bool:
+def same(current: str | None, wanted: str) -> bool:
     if current is None:
         return False
     if wanted in ("true", "false"):
@@ -47,7 +47,7 @@ async def apply_profile(conn: Connection, database: Any,
         for key, wanted in PROFILE_16.items():
             if key not in current:
                 outcome[key] = "unknown to the charger"
-            elif _same(current[key], wanted):
+            elif same(current[key], wanted):
                 outcome[key] = "already set"
             else:
                 result = await conn.call("ChangeConfiguration", {"key": key, "value": wanted})

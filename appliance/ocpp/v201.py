@@ -21,7 +21,7 @@ from appliance.charging.control import Configuration
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError, ChargerTimeout
-from appliance.ocpp import commands201, tx201
+from appliance.ocpp import commands201, managed, tx201
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
 from appliance.ocpp.v16 import Services
 
@@ -200,10 +200,32 @@ class ChargePoint201(Connection):
         return commands201.configuration_from_model(model)
 
     async def _read_device_model(self) -> None:
+        """After an Accepted boot of a managed station: read its device model, then set what
+        prepaid money needs (1.6's managed profile, at its 2.0.1 addresses)."""
         try:
             await self.full_report()
         except ApplianceError as err:
             log.info("%s: device model not read: %s", self.id, err.message)
+            return
+        model = await self.db.read(stations.device_model, self.station_id)
+        outcome: dict[str, str] = {}
+        for key, wanted in managed.PROFILE_16.items():
+            address = "/".join(commands201.component_variable(key))
+            current = model.get(address, {})
+            if "Actual" not in current:
+                outcome[address] = "unknown to the charger"
+            elif managed.same(str(current["Actual"]), wanted):
+                outcome[address] = "already set"
+            else:
+                try:
+                    outcome[address] = commands201.status(await self.call(
+                        *commands201.change_configuration(key, wanted)))
+                except ApplianceError as err:
+                    outcome[address] = err.message
+        refused = sorted(k for k, v in outcome.items()
+                         if v not in ("already set", "Accepted", "RebootRequired"))
+        await self.db.run(stations.record_notice, self.station_id, "managed_configuration",
+                          {"outcome": outcome, "refused": refused}, utcnow())
 
     # --- C authorization ----------------------------------------------------------------------
     @on("Authorize")
