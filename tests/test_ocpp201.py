@@ -324,3 +324,29 @@ async def test_managed_profile_at_its_201_addresses(server: TestServer, api: Api
             "variable": {"name": "StopTxOnInvalidId"}}]
     station = await api.get("/stations/MAN-201")
     assert station["device_model"]["TxCtrlr/StopTxOnInvalidId"]["Actual"] == "false"
+
+
+async def test_watchdog_stops_a_201_session_at_the_limit(server: TestServer, api: Api) -> None:
+    """Running out: the same watchdog as 1.6, its stop sent as RequestStopTransaction with the
+    charger's own transaction id."""
+    await site_with_charger(api, "QR-202")
+    await driver_with_pin(server, api, "+91 90000 02012", balance=50_000)
+    async with connect_charger201(server, "QR-202", "secret-pass-1") as cp, phone(server) as p:
+        await cp.boot()
+        await cp.status(1, "Available")
+        await p.login("+919000002012")
+        _, html, _ = await p.start("QR-202", 1, limit_kind="amount", limit="100")
+        assert await holds(server) == [("open", 10_000)], html
+        tag = _sent(cp, "RequestStartTransaction")[0]["id_token"]["id_token"]
+        await cp.event("Started", "wd-1", "RemoteStart", token=tag, wh=0)
+        await cp.event("Updated", "wd-1", "MeterValuePeriodic", wh=3000, power_w=1000)
+        assert not _sent(cp, "RequestStopTransaction")
+        await cp.event("Updated", "wd-1", "MeterValuePeriodic", wh=4900, power_w=11_000)
+
+        async def stop_sent() -> bool:
+            return _sent(cp, "RequestStopTransaction") == [{"transaction_id": "wd-1"}]
+
+        await eventually(stop_sent)
+        await cp.event("Ended", "wd-1", "RemoteStop", wh=5000, reason="Remote")
+    assert await holds(server) == [("released", 10_000)]
+    await ledger_true(server)
