@@ -301,6 +301,8 @@ class Charger:
     """One simulated charger: one WebSocket, one outstanding call at a time (as OCPP-J wants),
     a reader task that matches answers and answers the central system's calls."""
 
+    protocol = "ocpp1.6"
+
     def __init__(self, cpid: str, ws_base: str, stats: Stats, timeout: float) -> None:
         self.cpid, self.url, self.stats, self.timeout = cpid, f"{ws_base}/{cpid}", stats, timeout
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -315,7 +317,7 @@ class Charger:
         t0 = time.perf_counter()
         try:
             self.ws = await session.ws_connect(
-                self.url, protocols=("ocpp1.6",), headers={"Authorization": f"Basic {auth}"},
+                self.url, protocols=(self.protocol,), headers={"Authorization": f"Basic {auth}"},
                 timeout=aiohttp.ClientWSTimeout(ws_close=5), heartbeat=None,
                 max_msg_size=1 << 20)
         except (aiohttp.ClientError, OSError, TimeoutError) as err:
@@ -426,12 +428,108 @@ class Charger:
             if status:
                 await self.call("StatusNotification", STATUS, connector, "Available", now())
 
+    async def available(self, connector: int) -> None:
+        await self.call("StatusNotification", STATUS, connector, "Available", now())
+
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
         if self.reader is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.reader
+
+
+# OCPP 2.0.1: the same site's messages in 2.0.1's terms (a mixed site runs both kinds).
+BOOT201 = ('[2,"%s","BootNotification",{"chargingStation":{"vendorName":"BenchVendor",'
+           '"model":"Load-201","serialNumber":"%s","firmwareVersion":"1.0"},"reason":"PowerUp"}]')
+STATUS201 = ('[2,"%s","StatusNotification",{"timestamp":"%s","connectorStatus":"%s",'
+             '"evseId":%d,"connectorId":1}]')
+AUTHORIZE201 = '[2,"%s","Authorize",{"idToken":{"idToken":"%s","type":"ISO14443"}}]'
+TX_EVENT = ('[2,"%s","TransactionEvent",{"eventType":"%s","timestamp":"%s","triggerReason":'
+            '"%s","seqNo":%d,"transactionInfo":{"transactionId":"%s"%s},"evse":{"id":%d,'
+            '"connectorId":1}%s,"meterValue":[{"timestamp":"%s","sampledValue":[{"value":%d,'
+            '"context":"%s","measurand":"Energy.Active.Import.Register"},{"value":7200,'
+            '"context":"%s","measurand":"Power.Active.Import"}]}]}]')
+
+
+class Charger201(Charger):
+    """The same simulated charger speaking OCPP 2.0.1: TransactionEvents with its own
+    transaction ids instead of Start/StopTransaction and MeterValues."""
+
+    protocol = "ocpp2.0.1"
+
+    def __init__(self, cpid: str, ws_base: str, stats: Stats, timeout: float) -> None:
+        super().__init__(cpid, ws_base, stats, timeout)
+        self.refs: dict[int, str] = {}
+        self.seq: dict[int, int] = {}
+        self.runs = itertools.count(1)
+
+    async def boot(self) -> bool:
+        answer = await self.call("BootNotification", BOOT201, f"SN-{self.cpid}")
+        if answer is None:
+            return False
+        if answer.get("status") != "Accepted":
+            self.stats.error(f"boot {answer.get('status')}")
+            return False
+        for evse in (1, 2):
+            await self.call("StatusNotification", STATUS201, now(), "Available", evse)
+        return True
+
+    async def available(self, connector: int) -> None:
+        await self.call("StatusNotification", STATUS201, now(), "Available", connector)
+
+    async def _event(self, kind: str, evse: int, trigger: str, extra_info: str, token: str,
+                     context: str) -> dict[str, Any] | None:
+        seq = self.seq[evse] = self.seq.get(evse, -1) + 1
+        stamp = now()
+        return await self.call("TransactionEvent", TX_EVENT, kind, stamp, trigger, seq,
+                               self.refs[evse], extra_info, evse, token, stamp,
+                               self.register[evse], context, context)
+
+    async def start(self, connector: int, tag: str, authorize: bool = True,
+                    status: bool = True) -> None:
+        if authorize:
+            answer = await self.call("Authorize", AUTHORIZE201, tag)
+            if answer is None:
+                return
+            if answer["idTokenInfo"]["status"] != "Accepted":
+                self.stats.error(f"Authorize {answer['idTokenInfo']['status']}")
+                return
+        self.refs[connector] = f"{self.cpid}-{connector}-{next(self.runs)}"
+        self.seq[connector] = -1
+        answer = await self._event("Started", connector, "Authorized",
+                                   ',"chargingState":"Charging"',
+                                   f',"idToken":{{"idToken":"{tag}","type":"ISO14443"}}',
+                                   "Transaction.Begin")
+        if answer is not None and answer["idTokenInfo"]["status"] != "Accepted":
+            self.stats.error(f"TransactionEvent {answer['idTokenInfo']['status']}")
+        self.tx[connector] = 1
+
+    async def meter(self, connector: int, wh: int) -> None:
+        self.register[connector] += wh
+        if connector in self.refs:
+            await self._event("Updated", connector, "MeterValuePeriodic", "", "",
+                              "Sample.Periodic")
+        else:  # outside a transaction: a MeterValues of the EVSE
+            await self.call("MeterValues", '[2,"%s","MeterValues",{"evseId":%d,"meterValue":'
+                            '[{"timestamp":"%s","sampledValue":[{"value":%d}]}]}]', connector,
+                            now(), self.register[connector])
+
+    async def stop(self, connector: int, tag: str, status: bool = True) -> None:
+        if self.tx.pop(connector, None) is None or connector not in self.refs:
+            return
+        await self._event("Ended", connector, "StopAuthorized", ',"stoppedReason":"Local"',
+                          f',"idToken":{{"idToken":"{tag}","type":"ISO14443"}}',
+                          "Transaction.End")
+        del self.refs[connector]
+        if status:
+            await self.call("StatusNotification", STATUS201, now(), "Available", connector)
+
+
+def charger_kind(cpid: str, share: float) -> type[Charger]:
+    """Which version a charger of a mixed site speaks: a steady share by its number."""
+    number = int(cpid.rsplit("-", 1)[1])
+    return Charger201 if (number * 0.6180339887) % 1.0 < share else Charger
 
 
 def tags_of(cpid: str) -> tuple[str, str]:
@@ -450,6 +548,7 @@ class WorkerPlan:
     timeout: float
     cycle: int
     heartbeat_every: int
+    v201_share: float = 0.0
 
 
 async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done: Any,
@@ -459,7 +558,8 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
     cpu0 = time.process_time()
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
-        chargers = [Charger(cpid, plan.ws_base, stats, plan.timeout) for cpid in plan.ids]
+        chargers = [charger_kind(cpid, plan.v201_share)(cpid, plan.ws_base, stats, plan.timeout)
+                    for cpid in plan.ids]
 
         if plan.scenario != "boot":  # set the site up before the clock starts
             stats.record = False
@@ -531,7 +631,7 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
                 elif kind == 2:
                     await c.call("Heartbeat", HEARTBEAT)
                 else:
-                    await c.call("StatusNotification", STATUS, 2, "Available", now())
+                    await c.available(2)
                 if c.ws.closed:
                     return
 
@@ -667,7 +767,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     rss_before = proc_rss_kb(pid) if pid else None
     procs = [ctx.Process(target=worker_main, args=(
         WorkerPlan(i, s, ws_base, name, duration, args.interval, args.timeout, args.cycle,
-                   args.heartbeat_every),
+                   args.heartbeat_every, args.v201_share),
         ready, go, start_at, done, release, results), daemon=True) for i, s in enumerate(slices)]
     flood_results = ctx.Queue()
     if name == NOISY:
@@ -1032,6 +1132,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="work tree the appliance runs from (e.g. an export of an older "
                         "commit, for before/after figures; default: this one)")
+    parser.add_argument("--v201-share", type=float, default=0.0,
+                        help="the share of chargers speaking OCPP 2.0.1 (0: all 1.6, 1: all "
+                             "2.0.1, between: a mixed site)")
     parser.add_argument("--prefix", default="BENCH", help="charge point id prefix")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")

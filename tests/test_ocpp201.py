@@ -350,3 +350,27 @@ async def test_watchdog_stops_a_201_session_at_the_limit(server: TestServer, api
         await cp.event("Ended", "wd-1", "RemoteStop", wh=5000, reason="Remote")
     assert await holds(server) == [("released", 10_000)]
     await ledger_true(server)
+
+
+TOKEN_TYPES = ("ISO14443", "ISO15693", "eMAID", "KeyCode", "Local", "MacAddress")
+
+
+async def test_authorize_each_token_type(server: TestServer, api: Api) -> None:
+    """A card of any kind is the same card; one pinned to a kind (the card API stores it) is
+    refused when it comes as another; the driver's group tag is the groupIdToken."""
+    await add_station(api, "TOK-201")
+    for kind in TOKEN_TYPES:
+        await api.post("/cards", {"id_tag": f"ANY{kind[:8]}"})
+    pinned = await api.post("/cards", {"id_tag": "PINNED01", "token_type": "ISO15693"})
+    assert pinned["token_type"] == "ISO15693"
+    status, _ = await api.request("POST", "/cards", {"id_tag": "BADKIND1", "token_type": "Foo"})
+    assert status == 400
+    async with connect_charger201(server, "TOK-201", "secret-pass-1") as cp:
+        await cp.boot()
+        for kind in TOKEN_TYPES:
+            assert (await cp.authorize(f"ANY{kind[:8]}", kind))["status"] == "Accepted", kind
+        assert (await cp.authorize("PINNED01", "ISO15693"))["status"] == "Accepted"
+        assert (await cp.authorize("PINNED01", "ISO14443"))["status"] == "Invalid"
+        assert (await cp.authorize("NOBODY02", "KeyCode"))["status"] == "Invalid"
+        started = await cp.event("Started", "tok-1", "Authorized", token="PINNED01", wh=0)
+        assert started.id_token_info["status"] == "Invalid"  # it came as ISO14443

@@ -48,8 +48,9 @@ def note_unknown(id_tag: str, station_id: int | None, connector_id: int | None, 
 
 
 def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = False,
-           connector_id: int | None = None) -> Decision:
-    """The answer to an id tag at a station. ConcurrentTx only when starting."""
+           connector_id: int | None = None, token_type: str | None = None) -> Decision:
+    """The answer to an id tag at a station. ConcurrentTx only when starting. `token_type`:
+    the kind of token it came as, when the charger says (a card pinned to another is refused)."""
     key = id_tag.upper()
     if qr.is_qr_tag(key):
         # A QR start's own tag: Accepted on its hold, never a card.
@@ -61,6 +62,8 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
         note_unknown(id_tag, station_id, connector_id, at)
         return Decision("Invalid", reason="unknown card")
     parent = tag.parent_id_tag
+    if token_type and tag.token_type and token_type != tag.token_type:
+        return Decision("Invalid", reason=f"card is a {tag.token_type} token")
     if tag.status != ACCEPTED:
         return Decision(tag.status, parent, tag.expiry, reason=f"card is {tag.status}")
     if tag.expiry is not None and tag.expiry <= at:
@@ -110,17 +113,18 @@ def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
     return Decision(ACCEPTED, parent, expiry)
 
 
-def authorize(id_tag: str, station_id: int, at: datetime) -> Decision:
-    return decide(id_tag, station_id, at)
+def authorize(id_tag: str, station_id: int, at: datetime, token_type: str | None = None
+              ) -> Decision:
+    return decide(id_tag, station_id, at, token_type=token_type)
 
 
 def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: datetime,
-                      skew_limit_s: int, flags: list[str], reference: str | None = None
-                      ) -> tuple[int, Decision]:
+                      skew_limit_s: int, flags: list[str], reference: str | None = None,
+                      token_type: str | None = None) -> tuple[int, Decision]:
     """Record a StartTransaction with its decision. A repeat gets the same id and answer.
     `reference`: the charger's own transaction reference, when it has one."""
     decision = decide(str(payload.get("idTag", "")), station_id, at, for_start=True,
-                      connector_id=payload.get("connectorId"))
+                      connector_id=payload.get("connectorId"), token_type=token_type)
     clock = sessions.station_clock(station_id, skew_limit_s)
     extra = list(flags)
     if decision.status != ACCEPTED:

@@ -12,6 +12,9 @@ from appliance.db.models import Driver, IdTag, Station, UnknownTag, utcnow
 from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid")
+# The kinds of token a card may be pinned to (OCPP 2.0.1's IdTokenEnumType); "" is any kind.
+TOKEN_TYPES = ("", "ISO14443", "ISO15693", "Central", "eMAID", "KeyCode", "Local",
+               "MacAddress", "NoAuthorization")
 ID_TAG_RE = re.compile(r"[\x21-\x7e]{1,20}")  # CiString20: printable ASCII, no spaces
 
 
@@ -25,6 +28,7 @@ def check_id_tag(value: Any, field: str = "id_tag") -> str:
 def card_dict(tag: IdTag) -> dict[str, Any]:
     return {"id_tag": tag.id_tag, "status": tag.status, "expiry": tag.expiry,
             "parent_id_tag": tag.parent_id_tag or None, "note": tag.note,
+            "token_type": tag.token_type or None,
             "created_at": tag.created_at, "updated_at": tag.updated_at}
 
 
@@ -41,6 +45,11 @@ def _apply(tag: IdTag, fields: dict[str, Any]) -> None:
         tag.parent_id_tag = check_id_tag(parent, "parent_id_tag") if parent else ""
     if "note" in fields:
         tag.note = str(fields["note"] or "")[:2000]
+    if "token_type" in fields:
+        if fields["token_type"] not in TOKEN_TYPES:
+            raise InvalidInput(f"token_type must be one of {', '.join(TOKEN_TYPES[1:])}",
+                               details={"field": "token_type"})
+        tag.token_type = fields["token_type"]
     tag.updated_at = utcnow()
 
 

@@ -197,6 +197,9 @@ class IdTag(BaseModel):
     driver_id: int | None
     mode = CharField(max_length=12, default="personal")  # personal | commercial
     last_refusal = CharField(max_length=120, default="")  # why money refused it, for staff
+    # The kind of token it must come as (OCPP 2.0.1 IdToken type: ISO14443, KeyCode, ...);
+    # "" accepts it as any kind (and 1.6 chargers name no kind).
+    token_type = CharField(max_length=16, default="")
 
 
 class UnknownTag(BaseModel):

@@ -51,6 +51,7 @@ class Event:
     reference: str
     evse: int | None
     id_token: str | None
+    token_type: str | None
     timestamp: Any
     trigger: str
     offline: bool
@@ -73,6 +74,7 @@ def read_event(payload: dict[str, Any]) -> Event:
         kind=str(payload.get("eventType", "")), reference=str(info.get("transactionId", "")),
         evse=evse.get("id") if isinstance(evse.get("id"), int) else None,
         id_token=str(token["idToken"]) if isinstance(token.get("idToken"), str) else None,
+        token_type=str(token["type"]) if isinstance(token.get("type"), str) else None,
         timestamp=payload.get("timestamp"), trigger=str(payload.get("triggerReason", "")),
         offline=payload.get("offline") is True,
         seq_no=payload.get("seqNo") if isinstance(payload.get("seqNo"), int) else None,
@@ -109,7 +111,8 @@ def _start(station_id: int, event: Event, raw: str, at: Any, skew: int, flags: l
     if event.evse is None:
         extra.append("no_evse")
     _, decision = auth.start_transaction(station_id, start, raw, at, skew, extra,
-                                         reference=event.reference)
+                                         reference=event.reference,
+                                         token_type=event.token_type)
     session = sessions.find_by_reference(station_id, event.reference)
     assert session is not None  # written just now, or by the same reference before
     return session, decision
@@ -157,6 +160,6 @@ def transaction_event(station_id: int, event: Event, raw: str, at: Any, skew: in
         decision = auth.stop_transaction(station_id, stop, raw, at, skew, max_power_w)
         out.decision = out.decision or decision
     elif event.id_token and out.decision is None:
-        out.decision = auth.authorize(event.id_token, station_id, at)
+        out.decision = auth.authorize(event.id_token, station_id, at, event.token_type)
     out.session = sessions.find_by_reference(station_id, event.reference)
     return out

@@ -231,7 +231,8 @@ class ChargePoint201(Connection):
     @on("Authorize")
     async def on_authorize(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         token = str(payload["idToken"]["idToken"])
-        decision = await self.db.run(auth.authorize, token, self.station_id, rx.at)
+        decision = await self.db.run(auth.authorize, token, self.station_id, rx.at,
+                                     payload["idToken"]["type"])
         self.services.bus.publish(events.TagSeen(token, "charger", decision.status != "Invalid"))
         info = id_token_info(decision)
         if decision.status == "Accepted":

@@ -22,6 +22,9 @@ CARD_BODY = {
         "expiry": {"type": ["string", "null"], "format": "date-time"},
         "parent_id_tag": {"type": ["string", "null"], "maxLength": 20},
         "note": {"type": "string"},
+        "token_type": {"type": ["string", "null"], "enum": [*cards.TOKEN_TYPES[1:], None],
+                       "description": "the kind of token it must come as from an OCPP 2.0.1 "
+                                      "charger (null: any)"},
     },
 }
 
@@ -36,6 +39,8 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         out["parent_id_tag"] = take(body, "parent_id_tag", str) or ""
     if "note" in body:
         out["note"] = take(body, "note", str) or ""
+    if "token_type" in body:
+        out["token_type"] = take(body, "token_type", str) or ""
     return out
 
 
