@@ -374,3 +374,22 @@ async def test_authorize_each_token_type(server: TestServer, api: Api) -> None:
         assert (await cp.authorize("NOBODY02", "KeyCode"))["status"] == "Invalid"
         started = await cp.event("Started", "tok-1", "Authorized", token="PINNED01", wh=0)
         assert started.id_token_info["status"] == "Invalid"  # it came as ISO14443
+
+
+async def test_start_token_named_again_keeps_its_answer(server: TestServer, api: Api) -> None:
+    """An event naming the start's token again mid-session (a repeated Started, an Updated)
+    gets the start's answer: money the session itself has used is no reason to stop it."""
+    await add_station(api, "AGAIN-201")
+    await site_tariff(api)  # 50.00 to start
+    await driver_with_card(api, "CARD2019", balance=6_000)
+    async with connect_charger201(server, "AGAIN-201", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.event("Started", "ag-1", "Authorized", token="CARD2019", wh=0)
+        assert started.id_token_info["status"] == "Accepted"
+        await cp.event("Updated", "ag-1", "MeterValuePeriodic", wh=1000)  # 20.00 used
+        assert (await cp.authorize("CARD2019"))["status"] == "Blocked"  # a new start: no
+        again = await cp.event("Updated", "ag-1", "Authorized", token="CARD2019", wh=1100)
+        assert again.id_token_info["status"] == "Accepted"
+        await cp.event("Ended", "ag-1", "StopAuthorized", token="CARD2019", wh=1500,
+                       reason="Local")
+    await ledger_true(server)

@@ -158,8 +158,19 @@ def transaction_event(station_id: int, event: Event, raw: str, at: Any, skew: in
         if event.id_token:
             stop["idTag"] = event.id_token
         decision = auth.stop_transaction(station_id, stop, raw, at, skew, max_power_w)
-        out.decision = out.decision or decision
+        out.decision = out.decision or _as_started(session, event, decision)
     elif event.id_token and out.decision is None:
-        out.decision = auth.authorize(event.id_token, station_id, at, event.token_type)
+        out.decision = _as_started(session, event, auth.authorize(
+            event.id_token, station_id, at, event.token_type))
     out.session = sessions.find_by_reference(station_id, event.reference)
     return out
+
+
+def _as_started(session: ChargingSession, event: Event, decision: auth.Decision | None
+                ) -> auth.Decision | None:
+    """The start's own token, named again later in the transaction (a repeated Started, an
+    Updated), gets the answer its start got: a balance that the running session itself has
+    used up must not read as a refusal that makes the charger stop it."""
+    if decision is None or (event.id_token or "").upper() != session.id_tag_key:
+        return decision
+    return auth.Decision(session.start_status, decision.parent_id_tag, decision.expiry)
