@@ -28,6 +28,7 @@ class SimCharger201(ChargePoint):
             ("TxCtrlr", "EVConnectionTimeOut"): "60",
             ("SecurityCtrlr", "BasicAuthPassword"): "secret-pass-1"}
         self.seq = 0
+        self.profiles: dict[int, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _got(self, action: str, kwargs: dict[str, Any]) -> None:
@@ -118,6 +119,62 @@ class SimCharger201(ChargePoint):
             for seq, part, tbc in ((0, entries[:half], True), (1, entries[half:], False)):
                 await self.call(call.NotifyReport(request_id=request_id, generated_at=now(),
                                                   seq_no=seq, report_data=part, tbc=tbc))
+
+    # --- firmware, logs, charging profiles, display messages: answered, then reported --------
+    @on("UpdateFirmware")
+    async def on_update_firmware(self, **kw: Any) -> call_result.UpdateFirmware:
+        self._got("UpdateFirmware", kw)
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @after("UpdateFirmware")
+    async def firmware_progress(self, **kw: Any) -> None:
+        self._later(*(call.FirmwareStatusNotification(status=s, request_id=kw["request_id"])
+                      for s in ("Downloading", "Downloaded", "Installing", "Installed")))
+
+    @on("GetLog")
+    async def on_get_log(self, **kw: Any) -> call_result.GetLog:
+        self._got("GetLog", kw)
+        return call_result.GetLog(status="Accepted", filename="diagnostics.tar.gz")
+
+    @after("GetLog")
+    async def log_progress(self, **kw: Any) -> None:
+        self._later(*(call.LogStatusNotification(status=s, request_id=kw["request_id"])
+                      for s in ("Uploading", "Uploaded")))
+
+    @on("SetChargingProfile")
+    async def on_set_profile(self, **kw: Any) -> call_result.SetChargingProfile:
+        self._got("SetChargingProfile", kw)
+        self.profiles[kw["evse_id"]] = kw["charging_profile"]
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on("GetChargingProfiles")
+    async def on_get_profiles(self, **kw: Any) -> call_result.GetChargingProfiles:
+        self._got("GetChargingProfiles", kw)
+        return call_result.GetChargingProfiles(status="Accepted" if self.profiles
+                                               else "NoProfiles")
+
+    @after("GetChargingProfiles")
+    async def report_profiles(self, **kw: Any) -> None:
+        self._later(*(call.ReportChargingProfiles(
+            request_id=kw["request_id"], charging_limit_source="CSO", evse_id=evse,
+            charging_profile=[profile], tbc=False) for evse, profile in self.profiles.items()))
+
+    @on("SetDisplayMessage")
+    async def on_set_display(self, **kw: Any) -> call_result.SetDisplayMessage:
+        self._got("SetDisplayMessage", kw)
+        return call_result.SetDisplayMessage(status="Accepted")
+
+    def _later(self, *calls: Any) -> None:
+        """Send these after the answer that is going out now (not awaited here: the library
+        reads the answers to our calls in this same loop)."""
+        async def send() -> None:
+            with contextlib.suppress(ConnectionError):
+                for message in calls:
+                    await self.call(message)
+
+        task = asyncio.create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- what a charger sends ----------------------------------------------------------------
     async def boot(self) -> call_result.BootNotification:

@@ -6,6 +6,7 @@ reach it as 2.0.1 messages; the same charger back on 1.6 keeps its history."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import aiohttp
@@ -393,3 +394,61 @@ async def test_start_token_named_again_keeps_its_answer(server: TestServer, api:
         await cp.event("Ended", "ag-1", "StopAuthorized", token="CARD2019", wh=1500,
                        reason="Local")
     await ledger_true(server)
+
+
+def _notices(station: str) -> list[tuple[str, dict[str, Any]]]:
+    from appliance.db.models import StationNotice
+
+    return [(n.kind, json.loads(n.payload)) for n in StationNotice.select().join(Station)
+            .where(Station.cpid == station).order_by(StationNotice.id)]
+
+
+async def test_firmware_logs_profiles_and_display(server: TestServer, api: Api) -> None:
+    """The rest of the blocks through the raw command endpoint, schema-checked against 2.0.1:
+    a firmware update and a log upload reported back, a charging profile set and read back
+    (ReportChargingProfiles), a display message set."""
+    await add_station(api, "FW-201")
+    database = server.app[keys.DATABASE]
+    async with connect_charger201(server, "FW-201", "secret-pass-1") as cp:
+        await cp.boot()
+        answer = await api.post("/stations/FW-201/ocpp/UpdateFirmware", {
+            "requestId": 11, "firmware": {"location": "http://127.0.0.1/fw.bin",
+                                          "retrieveDateTime": "2026-12-05T10:00:00Z"}},
+            expect=200)
+        assert answer == {"status": "Accepted"}
+        answer = await api.post("/stations/FW-201/ocpp/GetLog", {
+            "requestId": 12, "logType": "DiagnosticsLog",
+            "log": {"remoteLocation": "http://127.0.0.1/upload"}}, expect=200)
+        assert answer["status"] == "Accepted"
+        profile = {"id": 5, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                   "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                       "id": 1, "chargingRateUnit": "A", "startSchedule": "2026-12-05T00:00:00Z",
+                       "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}]}
+        answer = await api.post("/stations/FW-201/ocpp/SetChargingProfile",
+                                {"evseId": 1, "chargingProfile": profile}, expect=200)
+        assert answer == {"status": "Accepted"}
+        answer = await api.post("/stations/FW-201/ocpp/GetChargingProfiles", {
+            "requestId": 13, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}},
+            expect=200)
+        assert answer == {"status": "Accepted"}
+        answer = await api.post("/stations/FW-201/ocpp/SetDisplayMessage", {"message": {
+            "id": 1, "priority": "NormalCycle",
+            "message": {"format": "UTF8", "content": "20.00 per kWh"}}}, expect=200)
+        assert answer == {"status": "Accepted"}
+
+        async def reported() -> bool:
+            kinds = [k for k, _ in await database.read(_notices, "FW-201")]
+            return kinds.count("FirmwareStatusNotification") == 4 \
+                and kinds.count("LogStatusNotification") == 2 \
+                and "ReportChargingProfiles" in kinds
+
+        await eventually(reported)
+    notices = await database.read(_notices, "FW-201")
+    (report,) = [p for k, p in notices if k == "ReportChargingProfiles"]
+    assert report["chargingProfile"][0]["chargingSchedule"][0]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 16.0}]
+    station = await api.get("/stations/FW-201")
+    assert station["firmware_status"] == "Installed"
+    assert ("SetDisplayMessage", {"message": {
+        "id": 1, "priority": "NormalCycle",
+        "message": {"format": "UTF8", "content": "20.00 per kWh"}}}) in cp.received
