@@ -452,3 +452,28 @@ async def test_firmware_logs_profiles_and_display(server: TestServer, api: Api) 
     assert ("SetDisplayMessage", {"message": {
         "id": 1, "priority": "NormalCycle",
         "message": {"format": "UTF8", "content": "20.00 per kWh"}}}) in cp.received
+
+
+async def test_plugged_in_then_authorized(server: TestServer, api: Api) -> None:
+    """The usual 2.0.1 order: the transaction starts at plug-in with nobody named, the card
+    comes in an Updated event; the session is the driver's from there, metered from the
+    register at the start, and nothing about it is odd."""
+    await add_station(api, "PLUG-201")
+    await site_tariff(api)
+    driver = await driver_with_card(api, "CARD2020", balance=20_000)
+    async with connect_charger201(server, "PLUG-201", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.event("Started", "pl-1", "CablePluggedIn", wh=500,
+                                 context="Transaction.Begin")
+        assert started.id_token_info is None
+        assert (await api.get("/sessions?station_id=PLUG-201"))["items"] == []
+        authorized = await cp.event("Updated", "pl-1", "Authorized", token="CARD2020")
+        assert authorized.id_token_info["status"] == "Accepted"
+        await cp.event("Updated", "pl-1", "MeterValuePeriodic", wh=1500, power_w=7000)
+        await cp.event("Ended", "pl-1", "EVDeparted", wh=2500, reason="EVDisconnected")
+    (item,) = (await api.get("/sessions?station_id=PLUG-201"))["items"]
+    session = await api.get(f"/sessions/{item['id']}")
+    assert session["energy_wh"] == 2000 and session["flags"] == []
+    assert await ledger_rows(server) == [("topup", 20_000), ("charge", -4_000)]
+    assert (await account(api, driver["id"]))["balance"] == 16_000
+    await ledger_true(server)

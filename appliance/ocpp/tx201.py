@@ -15,7 +15,9 @@ from appliance.billing import authorize as auth
 from appliance.charging import metering, sessions, stations
 from appliance.db.models import ChargingSession
 
-START_FLAGS = {"Ended": "started_from_ended_event", "Updated": "started_from_updated_event"}
+# A session opened by an Ended event knows nothing of its start. (One opened by an Updated is
+# the usual plug-in-then-authorize order: the transaction began before anyone was named.)
+START_FLAGS = {"Ended": "started_from_ended_event"}
 
 
 def sampled_value16(sv: dict[str, Any]) -> dict[str, Any]:

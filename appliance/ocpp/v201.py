@@ -6,6 +6,7 @@ what a 1.6 connector number is."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 from datetime import datetime
@@ -74,6 +75,9 @@ class ChargePoint201(Connection):
         # EVSEs whose transaction ended with the EV still plugged in: "Occupied" there is 1.6's
         # Finishing (not free for a new start) until the connector is Available again.
         self._finished: set[int] = set()
+        # The register at a transaction's start when nobody was named yet (plugged in before
+        # authorizing): the session starts with the first event that names a token, from it.
+        self._begins: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def db(self) -> Database:
@@ -249,7 +253,7 @@ class ChargePoint201(Connection):
     @on("TransactionEvent")
     async def on_transaction_event(self, payload: dict[str, Any], rx: Received
                                    ) -> dict[str, Any]:
-        event = tx201.read_event(payload)
+        event = self._with_begin(tx201.read_event(payload))
         if event.evse is not None:
             self._check_evse(event.evse, station_level=False)
         out = await self.db.run(tx201.transaction_event, self.station_id, event, rx.raw, rx.at,
@@ -272,6 +276,16 @@ class ChargePoint201(Connection):
                 answer["totalCost"] = float(quotes.shown_amount(shown["fee"], shown["currency"],
                                                                 None))
         return answer
+
+    def _with_begin(self, event: tx201.Event) -> tx201.Event:
+        if event.kind == "Started" and event.id_token is None:
+            if event.meter_value and len(self._begins) < 64:
+                self._begins[event.reference] = event.meter_value
+            return event
+        begin = self._begins.pop(event.reference, None)
+        if begin is None:
+            return event
+        return dataclasses.replace(event, meter_value=[*begin, *event.meter_value])
 
     async def _charging_state(self, event: tx201.Event, payload: dict[str, Any], evse_id: int,
                               at: datetime) -> None:
