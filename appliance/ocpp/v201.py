@@ -78,6 +78,9 @@ class ChargePoint201(Connection):
         # The register at a transaction's start when nobody was named yet (plugged in before
         # authorizing): the session starts with the first event that names a token, from it.
         self._begins: dict[str, list[dict[str, Any]]] = {}
+        # reference -> (our transaction id, EVSE) of the sessions running here: their periodic
+        # Updated events go to the group-committed report writer like 1.6's MeterValues.
+        self._live: dict[str, tuple[int, int]] = {}
 
     @property
     def db(self) -> Database:
@@ -256,10 +259,19 @@ class ChargePoint201(Connection):
         event = self._with_begin(tx201.read_event(payload))
         if event.evse is not None:
             self._check_evse(event.evse, station_level=False)
+        live = self._live.get(event.reference)
+        if live is not None and event.kind == "Updated" and event.id_token is None \
+                and not event.offline:
+            return await self._updated(event, payload, live, rx)
         out = await self.db.run(tx201.transaction_event, self.station_id, event, rx.raw, rx.at,
                                 self.services.settings.clock_skew_limit, sessions.MAX_POWER_W,
                                 rx.flags)
         session = out.session
+        if session is not None and session.state == "active" and event.kind != "Ended" \
+                and len(self._live) < 256:
+            self._live[event.reference] = (session.transaction_id, session.connector_id)
+        else:
+            self._live.pop(event.reference, None)
         if session is not None:
             await self._charging_state(event, payload, session.connector_id, rx.at)
             self._publish(event, out, session)
@@ -276,6 +288,27 @@ class ChargePoint201(Connection):
                 answer["totalCost"] = float(quotes.shown_amount(shown["fee"], shown["currency"],
                                                                 None))
         return answer
+
+    async def _updated(self, event: tx201.Event, payload: dict[str, Any],
+                       live: tuple[int, int], rx: Received) -> dict[str, Any]:
+        """A running session's Updated event naming nobody: its meter values are a report,
+        group-committed with the other chargers' (the same calls as the slow path's)."""
+        transaction_id, evse_id = live
+        if event.meter_value:
+            report = {"connectorId": evse_id, "transactionId": transaction_id,
+                      "meterValue": event.meter_value}
+            session, stop_needed = await self._report(
+                auth.meter_values, auth.meter_values_many, self.station_id, report, rx.at,
+                metering.parse_moments(event.meter_value))
+            if session is not None:
+                if rx.flags:
+                    await self.db.run(sessions.mark_flag, session.id, "schema_violation")
+                self._publish(event, tx201.Outcome(session=session), session)
+                if stop_needed and session.state == "active":
+                    reference = event.reference
+                    self.after_answer(lambda: self._remote_stop(reference))
+        await self._charging_state(event, payload, evse_id, rx.at)
+        return {}
 
     def _with_begin(self, event: tx201.Event) -> tx201.Event:
         if event.kind == "Started" and event.id_token is None:
