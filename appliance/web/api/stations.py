@@ -179,8 +179,10 @@ async def station_messages(request: web.Request) -> web.Response:
     return listing(frames, None)
 
 
-@api("POST", "/stations/{id}/ocpp/{action}", "Send any OCPP call; the body is its payload. "
-     "409 offline, 502 CALLERROR, 504 no answer, 400 invalid payload",
+@api("POST", "/stations/{id}/ocpp/{action}", "Send any call of the OCPP version the charger "
+     "speaks now (1.6 or 2.0.1, its station's ocpp_version); the body is its payload. "
+     "409 offline, 502 CALLERROR, 504 no answer, 400 an action of the other version or a "
+     "payload that fails the version's schema",
      body={"type": "object"}, tag="commands")
 async def raw_command(request: web.Request) -> web.Response:
     cpid, action = request.match_info["id"], request.match_info["action"]
