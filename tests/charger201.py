@@ -105,7 +105,11 @@ class SimCharger201(ChargePoint):
         task.add_done_callback(self._tasks.discard)
 
     async def _report(self, request_id: int) -> None:
-        entries = [{"component": {"name": c}, "variable": {"name": v},
+        def variable(name: str) -> dict[str, str]:  # "Name.Instance" names an instance
+            name, _, instance = name.partition(".")
+            return {"name": name, **({"instance": instance} if instance else {})}
+
+        entries = [{"component": {"name": c}, "variable": variable(v),
                     "variable_attribute": [{"type": "Actual", "value": value,
                                             "mutability": "ReadWrite"}]}
                    for (c, v), value in sorted(self.variables.items())]

@@ -477,3 +477,20 @@ async def test_plugged_in_then_authorized(server: TestServer, api: Api) -> None:
     assert await ledger_rows(server) == [("topup", 20_000), ("charge", -4_000)]
     assert (await account(api, driver["id"]))["balance"] == 16_000
     await ledger_true(server)
+
+
+async def test_get_variables_respects_items_per_message(server: TestServer, api: Api) -> None:
+    await add_station(api, "IPM-201")
+    async with connect_charger201(server, "IPM-201", "secret-pass-1") as cp:
+        cp.variables[("DeviceDataCtrlr", "ItemsPerMessage.GetVariables")] = "2"
+        await cp.boot()
+        control = server.app[keys.CONTROL]
+        await control.get_configuration("IPM-201")  # the device model, with the limit
+        cp.variables = {("DeviceDataCtrlr", "ItemsPerMessage.GetVariables"): "2",
+                        **{("Ctrl", f"V{n}"): str(n) for n in range(5)}}
+        config = await control.get_configuration("IPM-201", [f"Ctrl/V{n}" for n in range(6)])
+        assert [(i.key, i.value) for i in config.items] == [(f"Ctrl/V{n}", str(n))
+                                                           for n in range(5)]
+        assert config.unknown == ["Ctrl/V5"]
+        sizes = [len(kw["get_variable_data"]) for a, kw in cp.received if a == "GetVariables"]
+        assert sizes == [2, 2, 2]

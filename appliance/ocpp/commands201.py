@@ -98,6 +98,21 @@ def _address(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
+def items_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
+    """The most items the charger takes in one `action` (DeviceDataCtrlr.ItemsPerMessage),
+    when its device model says."""
+    value = (model.get(f"DeviceDataCtrlr/ItemsPerMessage.{action}")
+             or model.get("DeviceDataCtrlr/ItemsPerMessage") or {}).get("Actual")
+    try:
+        return max(1, int(str(value))) if value is not None else None
+    except ValueError:
+        return None
+
+
+def chunks(keys: list[str], size: int | None) -> list[list[str]]:
+    return [keys[i:i + size] for i in range(0, len(keys), size)] if size else [keys]
+
+
 def get_variables(keys: list[str]) -> Call:
     return "GetVariables", {"getVariableData": [_address(k) for k in keys]}
 

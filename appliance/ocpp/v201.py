@@ -200,8 +200,16 @@ class ChargePoint201(Connection):
         """The named keys (GetVariables) or, without names, the whole device model as just
         reported (GetBaseReport, then NotifyReport)."""
         if keys:
-            return commands201.configuration(keys, await self.call(
-                *commands201.get_variables(keys)))
+            # As many messages as the charger's ItemsPerMessage asks for, answers merged.
+            model = await self.db.read(stations.device_model, self.station_id)
+            size = commands201.items_per_message(model, "GetVariables")
+            items, unknown = [], []
+            for part in commands201.chunks(keys, size):
+                got = commands201.configuration(part, await self.call(
+                    *commands201.get_variables(part)))
+                items += got.items
+                unknown += got.unknown
+            return Configuration(items, unknown)
         await self.full_report()
         model = await self.db.read(stations.device_model, self.station_id)
         return commands201.configuration_from_model(model)
