@@ -163,6 +163,11 @@ class SimCharger201(ChargePoint):
             request_id=kw["request_id"], charging_limit_source="CSO", evse_id=evse,
             charging_profile=[profile], tbc=False) for evse, profile in self.profiles.items()))
 
+    @on("CostUpdated")
+    async def on_cost_updated(self, **kw: Any) -> call_result.CostUpdated:
+        self._got("CostUpdated", kw)
+        return call_result.CostUpdated()
+
     @on("SetDisplayMessage")
     async def on_set_display(self, **kw: Any) -> call_result.SetDisplayMessage:
         self._got("SetDisplayMessage", kw)

@@ -494,3 +494,25 @@ async def test_get_variables_respects_items_per_message(server: TestServer, api:
         assert config.unknown == ["Ctrl/V5"]
         sizes = [len(kw["get_variable_data"]) for a, kw in cp.received if a == "GetVariables"]
         assert sizes == [2, 2, 2]
+
+
+async def test_running_cost_on_the_display(server: TestServer, api: Api) -> None:
+    """A charger whose device model says it shows costs (TariffCostCtrlr.Enabled[Cost]) gets
+    CostUpdated with the session's live cost after its meter values."""
+    await add_station(api, "COST-201")
+    await site_tariff(api)
+    await driver_with_card(api, "CARD2030", balance=20_000)
+    async with connect_charger201(server, "COST-201", "secret-pass-1") as cp:
+        cp.variables[("TariffCostCtrlr", "Enabled.Cost")] = "true"
+        await cp.boot()
+        await server.app[keys.CONTROL].get_configuration("COST-201")  # reads the model
+        await cp.event("Started", "c-1", "Authorized", token="CARD2030", wh=0)
+        await cp.event("Updated", "c-1", "MeterValuePeriodic", wh=1500, power_w=7000)
+
+        async def shown() -> bool:
+            return bool(_sent(cp, "CostUpdated"))
+
+        await eventually(shown)
+        assert _sent(cp, "CostUpdated") == [{"total_cost": 30.0, "transaction_id": "c-1"}]
+        await cp.event("Ended", "c-1", "StopAuthorized", wh=2000, reason="Local")
+    await ledger_true(server)

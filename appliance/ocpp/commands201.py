@@ -208,6 +208,14 @@ def report_entries(report_data: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def shows_cost(model: dict[str, dict[str, Any]]) -> bool:
+    """Whether the charger shows the running cost we send (TariffCostCtrlr.Enabled[Cost])."""
+    for key in ("TariffCostCtrlr/Enabled.Cost", "TariffCostCtrlr/Enabled"):
+        if str(model.get(key, {}).get("Actual", "")).lower() == "true":
+            return True
+    return False
+
+
 def configuration_from_model(model: dict[str, dict[str, Any]]) -> Configuration:
     """The stored device model as configuration items (Actual values)."""
     items = [ConfigurationItem(key, None if attrs.get("Actual") is None

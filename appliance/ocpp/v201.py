@@ -81,6 +81,8 @@ class ChargePoint201(Connection):
         # reference -> (our transaction id, EVSE) of the sessions running here: their periodic
         # Updated events go to the group-committed report writer like 1.6's MeterValues.
         self._live: dict[str, tuple[int, int]] = {}
+        # Whether it shows the running cost we send (TariffCostCtrlr, from its device model).
+        self.shows_cost = False
 
     @property
     def db(self) -> Database:
@@ -103,6 +105,7 @@ class ChargePoint201(Connection):
 
     async def after_connect(self, delay_s: float) -> None:
         """Sessions that ran out of money while the charger was away are stopped now."""
+        self._read_display(await self.db.read(stations.device_model, self.station_id))
         await asyncio.sleep(delay_s)
         for tx in await self.db.run(watch.overdue_stops, self.station_id, utcnow()):
             reference = await self.db.read(sessions.reference_of, self.station_id, tx)
@@ -178,6 +181,9 @@ class ChargePoint201(Connection):
             self.after_answer(complete)
         return {}
 
+    def _read_display(self, model: dict[str, dict[str, Any]]) -> None:
+        self.shows_cost = commands201.shows_cost(model)
+
     async def full_report(self) -> None:
         """Ask for the whole device model and wait until its last part is stored."""
         request_id = next(_REQUEST_IDS)
@@ -195,6 +201,7 @@ class ChargePoint201(Connection):
                     raise ChargerTimeout(f"charger {self.id} did not finish its report") from err
         finally:
             self._reports.pop(request_id, None)
+        self._read_display(await self.db.read(stations.device_model, self.station_id))
 
     async def configuration(self, keys: list[str] | None) -> Configuration:
         """The named keys (GetVariables) or, without names, the whole device model as just
@@ -315,8 +322,24 @@ class ChargePoint201(Connection):
                 if stop_needed and session.state == "active":
                     reference = event.reference
                     self.after_answer(lambda: self._remote_stop(reference))
+                elif self.shows_cost and session.state == "active":
+                    self._cost_update(event.reference, transaction_id, rx.at)
         await self._charging_state(event, payload, evse_id, rx.at)
         return {}
+
+    def _cost_update(self, reference: str, transaction_id: int, at: datetime) -> None:
+        """The running cost on the charger's display (CostUpdated), once the answer is out."""
+        async def send() -> None:
+            shown = await self.db.read(quotes.display_cost, self.station_id, transaction_id, at)
+            if shown is None:
+                return
+            total = float(quotes.shown_amount(shown["fee"], shown["currency"], None))
+            try:
+                await self.call("CostUpdated", {"totalCost": total, "transactionId": reference})
+            except ApplianceError as err:  # a display: the money does not depend on it
+                log.info("%s: running cost not shown: %s", self.id, err.message)
+
+        self.after_answer(send)
 
     def _with_begin(self, event: tx201.Event) -> tx201.Event:
         if event.kind == "Started" and event.id_token is None:
