@@ -516,3 +516,29 @@ async def test_running_cost_on_the_display(server: TestServer, api: Api) -> None
         assert _sent(cp, "CostUpdated") == [{"total_cost": 30.0, "transaction_id": "c-1"}]
         await cp.event("Ended", "c-1", "StopAuthorized", wh=2000, reason="Local")
     await ledger_true(server)
+
+
+async def test_201_framing_and_schemas(server: TestServer, api: Api) -> None:
+    """CALLERRORs in 2.0.1's words, checked against 2.0.1's schemas: FormatViolation (1.6's
+    FormationViolation), MessageTypeNotSupported for an unknown message type, a 1.6-only
+    action is NotImplemented; the connection lives on."""
+    await add_station(api, "RAW-201")
+    token = base64.b64encode(b"RAW-201:secret-pass-1").decode()
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+            ws_url(server, "RAW-201"), protocols=("ocpp2.0.1",),
+            headers={"Authorization": f"Basic {token}"}) as ws:
+        async def exchange(frame: str) -> list[Any]:
+            await ws.send_str(frame)
+            return list(json.loads((await ws.receive()).data))
+
+        boot = await exchange('[2,"b1","BootNotification",{"chargingStation":{"model":"M",'
+                              '"vendorName":"V"},"reason":"PowerUp"}]')
+        assert boot[0] == 3 and boot[2]["status"] == "Accepted"
+        assert (await exchange("not json"))[2] == "FormatViolation"
+        assert (await exchange('[7,"x1",{}]'))[:3] == [4, "x1", "MessageTypeNotSupported"]
+        assert (await exchange('[2,"s1","StartTransaction",{"connectorId":1}]'))[2] \
+            == "NotImplemented"
+        assert (await exchange('[2,"s2","StatusNotification",{"timestamp":"2026-12-05T10:00:00Z",'
+                               '"connectorStatus":"Sleeping","evseId":1,"connectorId":1}]'))[2] \
+            == "PropertyConstraintViolation"
+        assert (await exchange('[2,"h1","Heartbeat",{}]'))[0] == 3
