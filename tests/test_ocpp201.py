@@ -31,6 +31,7 @@ from tests.driver_fixtures import (
 )
 from tests.money_fixtures import driver_with_card, site_tariff
 from tests.staff_client import staff_client
+from tests.test_hostile_client import _appliance_check
 
 
 async def _negotiated(server: TestServer, cpid: str, offered: tuple[str, ...]) -> str | None:
@@ -105,6 +106,8 @@ async def test_commercial_session_billed_like_16(server: TestServer, api: Api) -
     assert station["ocpp_version"] == "2.0.1"
     assert station["connectors"][0]["status"] == "Finishing"  # ended, the EV still plugged in
     await ledger_true(server)
+    code, out = await _appliance_check(server.app[keys.SETTINGS])  # the command itself
+    assert code == 0 and "FAIL" not in out, out
 
 
 async def test_personal_card_free_and_unknown_refused(server: TestServer, api: Api) -> None:
