@@ -257,6 +257,7 @@ async def test_charger_page_speaks_201(server: TestServer, api: Api) -> None:
     async with connect_charger201(server, "PAGE-201", "secret-pass-1") as cp, \
             staff_client(server) as admin:
         await cp.boot()
+        await cp.status(1, "Available")
         for form, expected in forms:
             status, body = await admin.post("/stations/PAGE-201/command", form)
             assert status == 200, (form, body)
@@ -267,6 +268,7 @@ async def test_charger_page_speaks_201(server: TestServer, api: Api) -> None:
     async with staff_client(server, username="page-reader") as reader:
         status, page = await reader.get("/stations/PAGE-201")
         assert status == 200 and "2.0.1" in page and "EVSE@1/Power" in page
+        assert "<th>EVSE 1</th>" in page  # a 2.0.1 socket is an EVSE
         status, page = await reader.get("/stations/PAGE-201?variable=heartbeat")
         assert "OCPPCommCtrlr/HeartbeatInterval" in page and "EVSE@1/Power" not in page
 
