@@ -8,6 +8,7 @@ from peewee import Model
 from appliance.db import (
     models,
     models_driver,
+    models_offline,
     models_payments,
     models_people,
     models_reports,
@@ -16,4 +17,4 @@ from appliance.db import (
 
 ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
                                  *models_reports.MODELS, *models_people.MODELS,
-                                 *models_payments.MODELS]
+                                 *models_payments.MODELS, *models_offline.MODELS]
