@@ -15,6 +15,7 @@ from appliance import background, keys, notify
 from appliance.billing import qr, walkin_returns
 from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
+from appliance.billing.localsync import ListKeeper
 from appliance.billing.settlement import sweep
 from appliance.config import Settings
 from appliance.db import clock, maintenance
@@ -28,6 +29,7 @@ from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.payments.registry import registry
+from appliance.power.loop import PowerManager
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.admin.desk import apply_stored_form
@@ -152,6 +154,22 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def local_lists_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Chargers' local lists: checked at each boot, changed cards sent at once."""
+    keeper = ListKeeper(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    async with keeper.running():
+        app[keys.LISTS] = keeper
+        yield
+
+
+async def power_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load management: shares each group's limit among its sessions."""
+    manager = PowerManager(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    async with manager.running():
+        app[keys.POWER] = manager
+        yield
+
+
 async def close_chargers(app: web.Application) -> None:
     """On SIGTERM/SIGINT: close every charger's socket with 1001 (going away)."""
     if keys.HUB in app:
@@ -182,6 +200,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(local_lists_ctx)  # chargers keep personal cards for when we are away
+    app.cleanup_ctx.append(power_ctx)  # load management over the hub
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry

@@ -40,6 +40,29 @@ class Configuration:
         return next((i.value for i in self.items if i.key == key), None)
 
 
+@dataclass(frozen=True)
+class ListEntry:
+    """One card in a charger's local authorization list. `status` None removes the card
+    (differential updates only)."""
+
+    id_tag: str
+    status: str | None  # Accepted | Blocked | Expired | Invalid; None: remove
+    parent_id_tag: str = ""
+    expiry: str | None = None  # RFC 3339
+
+
+@dataclass(frozen=True)
+class ChargingLimit:
+    """A current limit for a charger (the safe default for every session on it, or one
+    session's), version-neutral: the version's module makes it a charging profile."""
+
+    limit_a: float  # per phase
+    phases: int | None = None  # None: whatever the charger uses
+    session: str | None = None  # the charger's transaction reference; None: the default
+    connector_id: int = 0  # 0: every connector (the default profile)
+    profile_id: int = 1
+
+
 class ChargerControl(Protocol):
     def is_online(self, cpid: str) -> bool:
         """Whether a charger with this id (any case) has a live connection."""
@@ -74,3 +97,16 @@ class ChargerControl(Protocol):
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         """Set one configuration value."""
+
+    async def get_local_list_version(self, cpid: str) -> int:
+        """The version of the charger's local authorization list (-1 when it has none)."""
+
+    async def send_local_list(self, cpid: str, version: int, entries: list[ListEntry],
+                              full: bool) -> str:
+        """Replace (full) or update (differential) the charger's local list."""
+
+    async def set_charging_limit(self, cpid: str, limit: ChargingLimit) -> str:
+        """Install a current limit (the charger's default, or one session's)."""
+
+    async def clear_charging_limit(self, cpid: str, profile_id: int | None = None) -> str:
+        """Remove a limit we installed (all of them when no id is given)."""

@@ -56,7 +56,9 @@ class PowerMember(BaseModel):
 
     id = AutoField()
     station = ForeignKeyField(Station, unique=True, on_delete="CASCADE")
+    station_id: int
     group = ForeignKeyField(PowerGroup, null=True, on_delete="SET NULL")
+    group_id: int | None
     max_a = IntegerField(default=32)  # what the charger can draw per phase
     refused = BooleanField(default=False)
     refused_at = DateTimeField(null=True)

@@ -4,11 +4,17 @@ back into the version-neutral result."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from appliance.charging.control import Configuration, ConfigurationItem, Trigger
+from appliance.charging.control import (
+    ChargingLimit,
+    Configuration,
+    ConfigurationItem,
+    ListEntry,
+    Trigger,
+)
 
 Call = tuple[str, dict[str, Any]]
 
@@ -56,6 +62,62 @@ def get_configuration(keys: list[str] | None) -> Call:
 
 def change_configuration(key: str, value: str) -> Call:
     return "ChangeConfiguration", {"key": key, "value": value}
+
+
+def get_local_list_version() -> Call:
+    return "GetLocalListVersion", {}
+
+
+def list_version(answer: dict[str, Any]) -> int:
+    value = answer.get("listVersion")
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def send_local_list(version: int, entries: list[ListEntry], full: bool) -> Call:
+    data = []
+    for e in entries:
+        item: dict[str, Any] = {"idTag": e.id_tag}
+        if e.status is not None:
+            info: dict[str, Any] = {"status": e.status}
+            if e.parent_id_tag:
+                info["parentIdTag"] = e.parent_id_tag
+            if e.expiry:
+                info["expiryDate"] = e.expiry
+            item["idTagInfo"] = info
+        data.append(item)
+    return "SendLocalList", {"listVersion": version, "localAuthorizationList": data,
+                             "updateType": "Full" if full else "Differential"}
+
+
+# Stack levels: the default profile lowest, a session's above it.
+DEFAULT_STACK, SESSION_STACK = 0, 1
+
+
+def set_charging_limit(limit: ChargingLimit) -> Call:
+    period: dict[str, Any] = {"startPeriod": 0, "limit": round(limit.limit_a, 1)}
+    if limit.phases is not None:
+        period["numberPhases"] = limit.phases
+    profile: dict[str, Any] = {
+        "chargingProfileId": limit.profile_id,
+        "stackLevel": SESSION_STACK if limit.session is not None else DEFAULT_STACK,
+        "chargingProfilePurpose": "TxProfile" if limit.session is not None
+        else "TxDefaultProfile",
+        "chargingProfileKind": "Absolute" if limit.session is not None else "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]}}
+    if limit.session is not None:
+        profile["transactionId"] = int(limit.session)
+        profile["chargingSchedule"]["startSchedule"] = _now_text()
+    return "SetChargingProfile", {"connectorId": limit.connector_id,
+                                  "csChargingProfiles": profile}
+
+
+def _now_text() -> str:
+    at = datetime.now(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def clear_charging_limit(profile_id: int | None) -> Call:
+    return "ClearChargingProfile", ({"id": profile_id} if profile_id is not None else {})
 
 
 def status(answer: dict[str, Any]) -> str:

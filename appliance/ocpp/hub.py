@@ -14,7 +14,7 @@ from typing import Any
 
 from appliance import events
 from appliance.charging import frame_log, stations
-from appliance.charging.control import Configuration, Trigger
+from appliance.charging.control import ChargingLimit, Configuration, ListEntry, Trigger
 from appliance.db.models import utcnow
 from appliance.errors import ChargerOffline
 from appliance.ocpp import commands16
@@ -102,6 +102,20 @@ class Hub:
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         return await self._status(cpid, commands16.change_configuration(key, value))
+
+    async def get_local_list_version(self, cpid: str) -> int:
+        return commands16.list_version(
+            await self.raw(cpid, *commands16.get_local_list_version()))
+
+    async def send_local_list(self, cpid: str, version: int, entries: list[ListEntry],
+                              full: bool) -> str:
+        return await self._status(cpid, commands16.send_local_list(version, entries, full))
+
+    async def set_charging_limit(self, cpid: str, limit: ChargingLimit) -> str:
+        return await self._status(cpid, commands16.set_charging_limit(limit))
+
+    async def clear_charging_limit(self, cpid: str, profile_id: int | None = None) -> str:
+        return await self._status(cpid, commands16.clear_charging_limit(profile_id))
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:

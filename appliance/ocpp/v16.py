@@ -13,7 +13,7 @@ from ocpp.v16.enums import Action
 
 from appliance import events
 from appliance.billing import authorize as auth
-from appliance.billing import quotes, watch
+from appliance.billing import offline, quotes, watch
 from appliance.charging import batched, metering, sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
@@ -51,6 +51,7 @@ class ChargePoint16(Connection):
         self.registration = registration
         self.managed = managed
         self.booted = False
+        self.connected_at = utcnow()  # a start stamped before this happened while we were away
         # Whether the charger shows the prices and costs we send (California pricing), and
         # the decimals it asks for: read with its configuration after an Accepted boot.
         self.display: tuple[bool, int | None] = (False, None)
@@ -144,9 +145,10 @@ class ChargePoint16(Connection):
     @on(Action.start_transaction)
     async def on_start(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         self._check_connector(payload, station_level=False)
+        flags = rx.flags + offline.start_flags(payload.get("timestamp"), self.connected_at)
         tx_id, decision = await self.db.run(
             auth.start_transaction, self.station_id, payload, rx.raw, rx.at,
-            self.services.settings.clock_skew_limit, rx.flags)
+            self.services.settings.clock_skew_limit, flags)
         self.services.bus.publish(events.SessionStarted(
             tx_id, self.id, payload["connectorId"], payload["idTag"]))
         return {"transactionId": tx_id, "idTagInfo": decision.id_tag_info()}
