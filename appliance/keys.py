@@ -10,11 +10,11 @@ if TYPE_CHECKING:
     import asyncio
     from datetime import timedelta
 
+    from appliance.billing.localsync import ListKeeper
     from appliance.charging.control import ChargerControl
     from appliance.config import Settings
     from appliance.db.database import Database
     from appliance.db.site import SiteSettings
-    from appliance.billing.localsync import ListKeeper
     from appliance.events import EventBus
     from appliance.ocpp.endpoint import LoginLimiter
     from appliance.ocpp.guard import PendingGate

@@ -10,7 +10,6 @@ from appliance import events, keys
 from appliance.people import audit
 from appliance.web.base import audit_actor
 
-
 # Audited actions that can change who a charger may let charge while the box is away.
 CARD_ACTIONS = ("card.", "driver.", "site.settings")
 
