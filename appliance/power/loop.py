@@ -176,6 +176,7 @@ class PowerManager:
         for key, d in list(self.demands[gid].items()):
             if key.startswith(cpid.upper() + "/"):
                 self.demands[gid][key] = replace(d, refused=True)
+                self.sent.pop(key, None)
         await self.database.run(store.mark_refused, cpid, True)
         self._mark(gid)
 
