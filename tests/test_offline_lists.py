@@ -20,6 +20,7 @@ from appliance.db.site import store_value
 from tests.charger import LocalListMemory, connect_charger
 from tests.conftest import Api, add_station, eventually, make_token
 from tests.money_fixtures import account, driver_with_card, site_tariff
+from tests.staff_client import staff_client
 
 
 def stamp(moment: datetime) -> str:
@@ -150,6 +151,9 @@ async def test_list_larger_than_the_charger_takes_at_once_goes_in_parts(
         assert [v for v, _, _ in memory.parts] == [1, 2, 3]
         row = await _list_row(server, "LL-4")
         assert row is not None and row["current"] and row["version"] == 3
+        async with staff_client(server) as staff:  # the charger page says so
+            status, html = await staff.get("/stations/LL-4")
+            assert status == 200 and "version 3" in html and ">current<" in html
 
         # A charger whose list is not the box's version gets the whole list again.
         memory.version = 77

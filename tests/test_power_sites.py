@@ -14,6 +14,7 @@ from appliance import keys
 from appliance.db.models_offline import PowerMember
 from tests.charger import SimCharger, connect_charger, now
 from tests.conftest import Api, add_station, eventually
+from tests.staff_client import staff_client
 
 
 async def _site(api: Api, limit_a: int = 32, **fields: Any) -> None:
@@ -60,6 +61,7 @@ async def test_five_chargers_share_32_a(server: TestServer, api: Api) -> None:
         txs = {}
         for n, name in enumerate(names):
             txs[name] = (await cps[name].start_tx(1, f"TAG{n}", 0)).transaction_id
+            await cps[name].status(1, "Charging")
         await _limits(cps, {(n, 1): 6.4 for n in names})
         # A sixth session: no room for its minimum, so it waits at 0 A.
         sixth = (await cps["PW-0"].start_tx(2, "TAG9", 0)).transaction_id
@@ -79,6 +81,13 @@ async def test_five_chargers_share_32_a(server: TestServer, api: Api) -> None:
         assert group["now"]["allowed"] == {"PW-0/1": 6.5, "PW-1/1": 6.0, "PW-2/1": 6.5,
                                            "PW-3/1": 6.5, "PW-0/2": 6.5}
         assert group["now"]["used_a"] <= 32.0
+        async with staff_client(server) as staff:
+            status, html = await staff.get("/")
+            assert status == 200
+            assert 'id="site-power"' in html and "32.0" in html  # the limit beside what is used
+            assert '<td class="num allowed">6.0</td>' in html  # each session's allowed current
+            status, html = await staff.get("/stations/PW-1")
+            assert status == 200 and "may draw 6.0 A" in html
         await cps["PW-0"].stop(sixth, 100)
 
 

@@ -179,3 +179,14 @@ def set_member(cpid: str, group_name: str | None, max_a: int | None) -> dict[str
                         max_a=int(max_a) if max_a is not None else 32)
      .on_conflict(conflict_target=[PowerMember.station], update=update).execute())
     return {"station_id": station.cpid, "group": group_name or None, "max_a": max_a}
+
+
+def member_of(station_id: int) -> dict[str, Any] | None:
+    """For the charger's page: its group, what it may draw, whether it refuses profiles."""
+    m = PowerMember.get_or_none(PowerMember.station == station_id)
+    group = PowerGroup.get_or_none(PowerGroup.id == m.group_id) if m and m.group_id else \
+        PowerGroup.get_or_none(PowerGroup.whole_site)
+    if group is None:
+        return None
+    return {"group": group.name, "max_a": m.max_a if m else 32,
+            "refused": bool(m and m.refused), "refused_at": m.refused_at if m else None}

@@ -12,10 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
+from appliance.billing import locallist
 from appliance.charging import admin
 from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
 from appliance.errors import N_, ApplianceError, Conflict, InvalidInput
+from appliance.power import groups
 from appliance.reports.stats import station_daily
 from appliance.web.admin.stickers import sticker_base
 from appliance.web.api.stations import after_approval, key_before_approval
@@ -117,7 +119,8 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any) -> dict[str,
     return {"station": admin.station_dict(st), "history": _history(st.id),
             # Stored nightly rows; only days not stored yet (today) are computed here.
             "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
-            "frames": admin.recent_frames(cpid, 50)}
+            "frames": admin.recent_frames(cpid, 50),
+            "local_list": locallist.status_of(st.id), "power": groups.member_of(st.id)}
 
 
 async def _render_station(request: web.Request, result: dict[str, Any] | None = None,
@@ -132,6 +135,12 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
                               unit="h", title=_("Hours charging per day"))
     data["energy_chart"] = bar_chart([(f.short_day(r.day), r.energy_wh / 1000)
                                       for r in rows], unit="kWh", title=_("Energy per day"))
+    power = data["power"]
+    if power is not None:  # what each of its sessions may draw now
+        live = request.app[keys.POWER].snapshot.get(power["group"], {})
+        prefix = request.match_info["id"].upper() + "/"
+        power["allowed"] = {int(k.split("/")[1]): a for k, a in live.get("allowed", {}).items()
+                            if k.startswith(prefix)}
     data.update({"first": first, "last": last, "result": result,
                  "online": request.app[keys.CONTROL].is_online(request.match_info["id"]),
                  "ocpp_url": ocpp_url(request, request.match_info["id"])[0]})
