@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
@@ -42,6 +43,7 @@ async def _list_row(server: TestServer, cpid: str) -> dict[str, Any] | None:
     return await server.app[keys.DATABASE].read(read)
 
 
+@pytest.mark.allow_loop_stall  # it stops and starts the box, as tests/test_restart.py does
 async def test_personal_card_charges_while_the_box_is_stopped_and_is_billed_once(
         start_app: Any, settings: Settings) -> None:
     server = await start_app(settings)
