@@ -111,3 +111,27 @@ async def test_a_charger_refusing_profiles_counts_at_full_power(server: TestServ
         return [m.station_id for m in PowerMember.select().where(PowerMember.refused)]
 
     assert len(await server.app[keys.DATABASE].read(refused)) == 1
+
+
+async def test_a_new_limit_changes_every_chargers_safe_default(server: TestServer,
+                                                               api: Api) -> None:
+    for name in ("DF-1", "DF-2"):
+        await add_station(api, name)
+    await _site(api, limit_a=32)
+    async with contextlib.AsyncExitStack() as stack:
+        cps = [await stack.enter_async_context(connect_charger(server, n, "secret-pass-1"))
+               for n in ("DF-1", "DF-2")]
+        for cp in cps:
+            await cp.boot()
+
+        def defaults(amps: float) -> Any:
+            async def check() -> bool:
+                return all(cp.limit(0, "TxDefaultProfile") == amps for cp in cps)
+            return check
+
+        await eventually(defaults(10.0))  # the group's default_a: 2 x 10 A fit in 32 A
+        await _site(api, limit_a=12)
+        await eventually(defaults(6.0))  # never more than the limit shared by its chargers
+        # The default is a relative TxDefaultProfile for every connector, below sessions'.
+        profile = cps[0].profiles[(0, "TxDefaultProfile")]
+        assert profile["stack_level"] == 0 and profile["charging_profile_kind"] == "Relative"

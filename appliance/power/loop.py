@@ -125,6 +125,10 @@ class PowerManager:
                 self._spawn(self._charger_back(event.station_id))
         elif isinstance(event, events.PowerConfigChanged):
             await self.reload()
+            # A new limit or a new member changes every charger's safe default.
+            for cpid in self.group_of:
+                if self.control.is_online(cpid):
+                    self._spawn(self._charger_back(cpid))
 
     async def _metered(self, event: events.SessionMeter) -> None:
         key = self.key(event.station_id, event.connector_id)
