@@ -95,6 +95,9 @@ async def test_personal_card_charges_while_the_box_is_stopped_and_is_billed_once
                                                   started - timedelta(hours=1))
     assert [r["transaction_id"] for r in report] == [first.transaction_id]
     assert report[0]["needs_staff"] is False
+    async with staff_client(server) as staff:  # the sessions page lists what happened
+        status, html = await staff.get("/sessions?offline=1")
+        assert status == 200 and f"/sessions/{session.id}" in html
 
 
 async def test_commercial_card_started_offline_is_charged_at_its_stop_into_debt(
