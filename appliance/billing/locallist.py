@@ -17,6 +17,7 @@ from appliance.db.models import Driver, IdTag, Station, utcnow
 from appliance.db.models_offline import LocalList
 from appliance.db.site import site_value
 
+NO_LIST = "the charger has no local list"
 Entry = tuple[str, str, str]  # (id tag as printed, status, parent id tag)
 
 
@@ -148,3 +149,13 @@ def status_of(station_id: int) -> dict[str, Any] | None:
 def managed_online_cpids() -> list[str]:
     return [s.cpid for s in Station.select(Station.cpid).where(
         Station.online & Station.approved & Station.managed & Station.retired_at.is_null())]
+
+
+def behind_cpids() -> list[str]:
+    """Connected managed chargers whose list is not known to be current (a sync failed, or a
+    change event was lost): the keeper tries them again now and then."""
+    current = {r.station_id for r in LocalList.select(LocalList.station).where(
+        LocalList.current | (LocalList.problem == NO_LIST))}
+    return [s.cpid for s in Station.select(Station.id, Station.cpid).where(
+        Station.online & Station.approved & Station.managed & Station.retired_at.is_null())
+        if s.id not in current]

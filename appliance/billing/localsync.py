@@ -15,11 +15,12 @@ from appliance.charging.control import ChargerControl
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import site_value
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, ChargerCallError
 from appliance.events import EventBus
 
 log = logging.getLogger(__name__)
 
+RETRY_S = 300.0  # lists not known to be current are tried again this often
 DEFAULT_SEND_MAX = 100  # parts when the charger does not say SendLocalListMaxLength
 SEND_KEY, LENGTH_KEY = "SendLocalListMaxLength", "LocalAuthListMaxLength"
 
@@ -35,10 +36,13 @@ async def sync(control: ChargerControl, database: Database, cpid: str) -> bool |
     if held is None or not await database.read(site_value, "local_lists", True):
         return None
     try:
-        version = await control.get_local_list_version(cpid)
+        try:
+            version = await control.get_local_list_version(cpid)
+        except ChargerCallError:  # NotSupported, NotImplemented: a charger without the profile
+            version = -1
         if version < 0:
             await database.run(locallist.record_outcome, held.station_id, False, 0, None,
-                               "the charger has no local list")
+                               locallist.NO_LIST)
             return None
         config = await control.get_configuration(cpid, [SEND_KEY, LENGTH_KEY])
         send_max = _number(config.value(SEND_KEY)) or DEFAULT_SEND_MAX
@@ -112,14 +116,25 @@ class ListKeeper:
                     for cpid in await self.database.read(locallist.managed_online_cpids):
                         self.request(cpid)
 
+    async def _retry(self) -> None:
+        while True:
+            await asyncio.sleep(RETRY_S)
+            try:
+                for cpid in await self.database.read(locallist.behind_cpids):
+                    self.request(cpid)
+            except Exception:
+                log.exception("local lists: retry round failed")
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ListKeeper]:
         listener = asyncio.create_task(self._listen(), name="local-lists")
+        retry = asyncio.create_task(self._retry(), name="local-lists-retry")
         try:
             yield self
         finally:
             listener.cancel()
-            for task in [listener, *self._tasks.values()]:
+            retry.cancel()
+            for task in [listener, retry, *self._tasks.values()]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

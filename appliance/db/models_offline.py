@@ -24,6 +24,7 @@ class LocalList(BaseModel):
 
     id = AutoField()
     station = ForeignKeyField(Station, unique=True, on_delete="CASCADE")
+    station_id: int
     version = IntegerField(default=0)
     entries = TextField(default="{}")
     current = BooleanField(default=False)  # holds what the box wants it to hold
