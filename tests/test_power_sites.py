@@ -135,3 +135,23 @@ async def test_a_new_limit_changes_every_chargers_safe_default(server: TestServe
         # The default is a relative TxDefaultProfile for every connector, below sessions'.
         profile = cps[0].profiles[(0, "TxDefaultProfile")]
         assert profile["stack_level"] == 0 and profile["charging_profile_kind"] == "Relative"
+
+
+async def test_a_manager_sets_the_limit_on_the_power_page(server: TestServer, api: Api) -> None:
+    await add_station(api, "PP-1")
+    async with staff_client(server) as staff:
+        status, html = await staff.post("/settings/power", {
+            "action": "group", "name": "site", "whole_site": "on", "limit_kw": "22",
+            "phases": "3", "min_a": "6", "default_a": "8"})
+        assert status == 200 and "31.8" in html  # 22 kW at 230 V on three phases
+        status, html = await staff.post("/settings/power", {
+            "action": "group", "name": "feeder-b", "limit_a": "16", "phases": "3",
+            "min_a": "6", "default_a": "6"})
+        assert status == 200
+        status, _ = await staff.post("/settings/power", {
+            "action": "member", "station": "PP-1", "group": "feeder-b", "max_a": "16"})
+        assert status == 200
+        status, html = await staff.post("/settings/power", {"action": "group", "name": "x"})
+        assert status == 400  # no limit
+        status, html = await staff.get("/stations/PP-1")
+        assert "feeder-b" in html and "at most 16 A per phase" in html

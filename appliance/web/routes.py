@@ -15,6 +15,7 @@ from appliance.web.admin import (
     login,
     payments,
     pins,
+    power,
     reports,
     sessions,
     settings,
@@ -30,8 +31,8 @@ from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
-                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay,
-                driver_app, language)
+                staff, audit, reports, desk, stickers, payments, power, driver_login, me, start,
+                pay, driver_app, language)
 
 
 async def healthz(request: web.Request) -> web.Response:
