@@ -29,7 +29,29 @@ def _number(value: str | None) -> int | None:
     return int(value) if value is not None and value.strip().isdigit() else None
 
 
-async def sync(control: ChargerControl, database: Database, cpid: str) -> bool | None:
+class WantedCache:
+    """The wanted list, read once for a burst of syncs (a boot storm) and dropped when cards
+    change or after a few seconds (expiry dates move on)."""
+
+    TTL_S = 5.0
+
+    def __init__(self) -> None:
+        self._value: dict[str, locallist.Entry] | None = None
+        self._at = 0.0
+
+    def clear(self) -> None:
+        self._value = None
+
+    async def get(self, database: Database) -> dict[str, locallist.Entry]:
+        now = asyncio.get_running_loop().time()
+        if self._value is None or now - self._at > self.TTL_S:
+            self._value = await database.read(locallist.wanted, utcnow())
+            self._at = now
+        return self._value
+
+
+async def sync(control: ChargerControl, database: Database, cpid: str,
+               cache: WantedCache | None = None) -> bool | None:
     """Bring one charger's list up to date. Returns whether it is current (None: not managed,
     or the charger has no local list)."""
     held = await database.read(locallist.held, cpid)
@@ -47,7 +69,7 @@ async def sync(control: ChargerControl, database: Database, cpid: str) -> bool |
         config = await control.get_configuration(cpid, [SEND_KEY, LENGTH_KEY])
         send_max = _number(config.value(SEND_KEY)) or DEFAULT_SEND_MAX
         max_length = _number(config.value(LENGTH_KEY))
-        want = await database.read(locallist.wanted, utcnow())
+        want = await (cache or WantedCache()).get(database)
         parts, complete = locallist.plan(held, version, want, send_max, max_length)
         entries = held.entries
         for part in parts:
@@ -83,6 +105,7 @@ class ListKeeper:
         self.control, self.database, self.bus = control, database, bus
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self.cache = WantedCache()
 
     def request(self, cpid: str) -> None:
         key = cpid.upper()
@@ -96,7 +119,7 @@ class ListKeeper:
             while True:
                 self._again.discard(key)
                 if self.control.is_online(cpid):
-                    await sync(self.control, self.database, cpid)
+                    await sync(self.control, self.database, cpid, self.cache)
                 if key not in self._again:
                     return
         except Exception:
@@ -113,6 +136,7 @@ class ListKeeper:
                 elif isinstance(event, events.StationOnline) and event.online:
                     self.request(event.station_id)
                 elif isinstance(event, events.CardsChanged):
+                    self.cache.clear()
                     for cpid in await self.database.read(locallist.managed_online_cpids):
                         self.request(cpid)
 

@@ -112,6 +112,8 @@ class PowerManager:
     # --- events -----------------------------------------------------------------------------
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.SessionStarted):
+            if event.station_id.upper() not in self.group_of:
+                return  # no load management there: nothing to read
             s = await self.database.read(store.session_by_tx, event.station_id,
                                          event.transaction_id)
             if s is not None:
