@@ -5,6 +5,7 @@ a list larger than the charger takes at once goes in parts."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,7 +103,7 @@ async def test_personal_card_charges_while_the_box_is_stopped_and_is_billed_once
 
 async def test_commercial_card_started_offline_is_charged_at_its_stop_into_debt(
         server: TestServer, api: Api) -> None:
-    await site_tariff(api, energy_price="100.00", min_to_start=0)
+    await site_tariff(api, energy_per_kwh="20", min_to_start=0)
     await add_station(api, "LL-C", managed=True)
     driver = await driver_with_card(api, "COMM-2", balance=100, mode="commercial")
     # A manager allows commercial cards offline on this site.
@@ -119,6 +120,28 @@ async def test_commercial_card_started_offline_is_charged_at_its_stop_into_debt(
     assert money["debt"] > 0  # charged in full at its stop, beyond the balance
     [row] = (await api.get("/offline-report"))["items"]
     assert row["mode"] == "commercial" and row["needs_staff"] and row["settled"]
+    assert row["fee_minor"] == 10_000  # 5 kWh at 20 a kWh, beyond the balance of 1.00
+
+
+async def test_a_replay_is_priced_by_the_tariff_it_started_under(
+        server: TestServer, api: Api, monkeypatch: Any) -> None:
+    monkeypatch.setattr(offline, "MARGIN", timedelta(0))
+    tariff = await site_tariff(api, energy_per_kwh="20", min_to_start=0)
+    await add_station(api, "LL-T")
+    await driver_with_card(api, "COMM-3", balance=100_000, mode="commercial")
+    started = datetime.now(UTC)  # the charger starts, cut off from the box ...
+    await asyncio.sleep(0.01)
+    await api.patch(f"/tariffs/{tariff['id']}", {"energy_per_kwh": "30"})  # ... a new price
+    async with connect_charger(server, "LL-T", "secret-pass-1") as cp:
+        tx = await cp.start_tx(1, "COMM-3", 0, timestamp=stamp(started))
+        await cp.stop(tx.transaction_id, 1_000)
+
+    def fee() -> tuple[int | None, str]:
+        s = ChargingSession.get(ChargingSession.transaction_id == tx.transaction_id)
+        return s.fee_minor, s.flags
+
+    amount, flags = await server.app[keys.DATABASE].read(fee)
+    assert amount == 2_000 and "tariff_as_started" in flags  # 1 kWh at the old 20
 
 
 async def test_card_blocked_while_a_charger_is_away_is_refused_there_once_back(
