@@ -23,6 +23,7 @@ from appliance.power.allocate import Demand, allocate, phases_of, used_a
 
 log = logging.getLogger(__name__)
 
+RECONCILE_S = 300.0  # groups and sessions read again this often
 MEANINGFUL_A = 1.0  # a change of draw smaller than this changes nothing
 DEFAULT_PROFILE_ID = 1
 SESSION_PROFILE_BASE = 100  # a session's profile id: base + connector
@@ -70,15 +71,34 @@ class PowerManager:
         return f"{cpid.upper()}/{connector_id}"
 
     async def reload(self) -> None:
+        """Groups and active sessions from the database (at start, on a change of groups, and
+        now and then: a session event lost from a full queue heals). What chargers reported
+        of their draw is kept."""
+        measured = {k: (d.drawn_a, d.phases) for ds in self.demands.values()
+                    for k, d in ds.items()}
         loaded = await self.database.read(store.load_groups)
         self.groups = {g.id: g for g in loaded}
         self.group_of = {cpid: g.id for g in loaded for cpid in g.members}
         self.demands = {g.id: {} for g in loaded}
         self.txs.clear()
         for s in await self.database.read(store.active_sessions):
-            self._add(s)
+            gid = self._add(s)
+            key = self.key(s.cpid, s.connector_id)
+            if gid is not None and key in measured:
+                drawn, phases = measured[key]
+                self.demands[gid][key] = replace(self.demands[gid][key], drawn_a=drawn,
+                                                 phases=phases)
+        self.sent = {k: a for k, a in self.sent.items() if k in self.txs}
         self._dirty.update(self.groups)
         self._wake.set()
+
+    async def _reconcile(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_S)
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("load management: reconcile failed")
 
     def _add(self, s: store.ActiveSession) -> int | None:
         gid = self.group_of.get(s.cpid.upper())
@@ -260,7 +280,8 @@ class PowerManager:
     async def running(self) -> AsyncIterator[PowerManager]:
         await self.reload()
         tasks = [asyncio.create_task(self._listen(), name="power-events"),
-                 asyncio.create_task(self._compute_loop(), name="power-compute")]
+                 asyncio.create_task(self._compute_loop(), name="power-compute"),
+                 asyncio.create_task(self._reconcile(), name="power-reconcile")]
         try:
             yield self
         finally:
