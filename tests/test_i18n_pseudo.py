@@ -154,8 +154,8 @@ BAND = {"name": "PSEUDO", "days": "weekday", "start": "22:00", "end": "06:00",
 STAFF_PAGES = ["/", "/stations", "/stations/PSEUDO-1", "/desk", "/desk/learn", "/drivers",
                "/drivers/new", "/drivers/{driver}", "/drivers/{driver}/pin",
                "/drivers/{driver}/receipts/{topup}", "/cards", "/sessions", "/sessions/{session}",
-               "/tariffs", "/settings", "/settings/payments", "/staff", "/audit", "/reports", "/reports/{day}",
-               "/reports/summary?period=week&date={day}", "/stickers",
+               "/tariffs", "/settings", "/settings/payments", "/staff", "/audit", "/reports",
+               "/reports/{day}", "/reports/summary?period=week&date={day}", "/stickers",
                "/stickers/PSEUDO-1/1"]
 DRIVER_PAGES = ["/c/PSEUDO-1/1", "/me", "/me/pin", "{live}", "/me/receipts/{session}", "/scan"]
 ANONYMOUS_PAGES = ["/login", "/driver/login", "/c/PSEUDO-1/1", "/scan", "/pay/{pay_waiting}",

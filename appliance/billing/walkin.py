@@ -113,7 +113,8 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
                                actor=f"payment:{p.provider}", method=METHOD,
                                note=f"walk-in {conf.method}".strip()))
     if conf.amount != p.amount:
-        return _to_return(p, N_("The amount paid was not the amount asked: given back whole.")), True
+        return _to_return(p, N_("The amount paid was not the amount asked: given back "
+                                "whole.")), True
     if not start:
         return _to_return(p, N_("Paid, but the box restarted before the start: given back "
                                 "whole.")), True
