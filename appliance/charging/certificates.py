@@ -88,6 +88,20 @@ def _naive(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
+def station_id_of(cpid: str) -> int:
+    st = Station.get_or_none((Station.cpid == cpid) & Station.retired_at.is_null())
+    if st is None:
+        raise NotFound(N_("no such station"))
+    return int(st.id)
+
+
+def has_valid_certificate(station_id: int, now: datetime) -> bool:
+    now = _naive(now)
+    return StationCertificate.select().where(
+        (StationCertificate.station == station_id) & StationCertificate.revoked_at.is_null()
+        & (StationCertificate.not_before <= now) & (StationCertificate.not_after > now)).exists()
+
+
 def is_revoked(serial: str) -> bool:
     return StationCertificate.select().where(
         (StationCertificate.serial == serial)

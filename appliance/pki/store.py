@@ -92,6 +92,22 @@ class SiteTls:
     def ca_fingerprint(self) -> str:
         return authority.fingerprint(self.ca_pem)
 
+    def root_for_chargers(self) -> bytes:
+        """The CA certificate a charger must trust for the TLS port: the last certificate of the
+        chain being served (the site CA, or the root of a manager's own chain)."""
+        cert_file, _ = self.serving_pair()
+        chain = Path(cert_file).read_bytes()
+        marker = b"-----BEGIN CERTIFICATE-----"
+        return marker + chain.rsplit(marker, 1)[-1]
+
+    def serving_info(self) -> tuple[str, authority.CertInfo, set[str]]:
+        """(whose certificate is served: own | uploaded | box, its facts, its names)."""
+        cert_file, _ = self.serving_pair()
+        whose = "own" if self.own_cert else \
+            "uploaded" if cert_file == str(self.uploaded_file) else "box"
+        data = Path(cert_file).read_bytes()
+        return whose, authority.info(data), authority.server_names(data)
+
     def sign(self, csr_pem: bytes, cpid: str) -> bytes:
         """A charger's certificate from its CSR (see authority.sign_csr)."""
         assert self.ca is not None
