@@ -16,6 +16,8 @@ from appliance.billing import qr, walkin_returns
 from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
 from appliance.billing.settlement import sweep
+from appliance.charging import certificates
+from appliance.charging.control import Trigger
 from appliance.config import Settings
 from appliance.db import clock, maintenance
 from appliance.db.database import Database
@@ -28,6 +30,7 @@ from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.payments.registry import registry
+from appliance.pki import authority
 from appliance.pki.store import SiteTls, box_names
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
@@ -149,16 +152,29 @@ def site_tls(settings: Settings) -> SiteTls:
     return SiteTls(settings.data_path / "pki", settings.tls_cert, settings.tls_key)
 
 
-async def _renew_forever(app: web.Application) -> None:
+async def renew_certificates(app: web.Application) -> None:
+    """The server certificate when due or when the box's addresses changed; chargers whose
+    certificate from the site CA ends within RENEW_BEFORE are asked for a new CSR."""
     settings, pki = app[keys.SETTINGS], app[keys.TLS]
+    base_url = app[keys.SITE].base_url or settings.base_url
+    names = await asyncio.to_thread(box_names, settings.host, base_url)
+    await asyncio.to_thread(pki.refresh, names)
+    due = await app[keys.DATABASE].read(certificates.due_for_renewal,
+                                        utcnow() + authority.RENEW_BEFORE)
+    control = app[keys.CONTROL]
+    for cpid in due:
+        if control.is_online(cpid):
+            status = await control.trigger(cpid, Trigger.SIGN_CERTIFICATE)
+            log.info("%s: its certificate ends soon; asked for a new one: %s", cpid, status)
+
+
+async def _renew_forever(app: web.Application) -> None:
     while True:
         await asyncio.sleep(CERTIFICATE_CHECK_S)
-        base_url = app[keys.SITE].base_url or settings.base_url
         try:
-            names = await asyncio.to_thread(box_names, settings.host, base_url)
-            await asyncio.to_thread(pki.refresh, names)
+            await renew_certificates(app)
         except (OSError, ApplianceError) as err:
-            log.warning("could not renew the server certificate: %s", err)
+            log.warning("certificate renewal: %s", err)
 
 
 async def pki_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -170,6 +186,11 @@ async def pki_ctx(app: web.Application) -> AsyncIterator[None]:
                                     app[keys.SITE].base_url or settings.base_url)
     await asyncio.to_thread(pki.start, app[keys.SITE].site_name, names)
     app[keys.TLS] = pki
+    yield
+
+
+async def renewal_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hourly: the server certificate and chargers' certificates renewed ahead of expiry."""
     async with background.running(_renew_forever(app), "certificate-renewal"):
         yield
 
@@ -227,6 +248,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(pki_ctx)  # before the hub: profile 3 chargers' CSRs are signed
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(renewal_ctx)  # after the hub: it asks chargers for new CSRs
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry

@@ -204,3 +204,46 @@ async def test_openssl_s_client_handshake_facts(server: TestServer) -> None:
     assert code != 0, out
     code, out = await s_client("-tls1_1")
     assert code != 0, out
+
+
+async def test_server_certificate_follows_a_new_address(server: TestServer) -> None:
+    port = await tls_port(server)
+    pki = server.app[keys.TLS]
+    ctx = client_context(_pki(server) / "ca.pem")
+
+    async def handshake(name: str) -> None:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx,
+                                                  server_hostname=name)
+        writer.close()
+
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await handshake("box.site.lan")
+    names = sorted(authority.server_names(pki.server_file.read_bytes()))
+    assert await asyncio.to_thread(pki.refresh, names) is False  # nothing changed
+    assert await asyncio.to_thread(pki.refresh, [*names, "box.site.lan"]) is True
+    await handshake("box.site.lan")  # the live port serves the new one
+
+
+async def test_a_charger_certificate_is_renewed_ahead_of_expiry(server: TestServer, api: Api,
+                                                                tmp_path: Path) -> None:
+    from appliance.app import renew_certificates
+
+    await add_station(api, "SEC3R")
+    await _set_profile(server, "SEC3R", 3)
+    old = datetime.now(UTC) - timedelta(days=authority.CHARGER_DAYS - 10)  # ends in 10 days
+    cert, key = _signed_client(server, tmp_path, "SEC3R", now=old)
+    issued = authority.info(cert.read_bytes())
+    station = await server.app[keys.DATABASE].read(_station_id, "SEC3R")
+    await server.app[keys.DATABASE].run(
+        certificates.record_issued, station, issued.common_name, issued.serial,
+        issued.fingerprint, issued.not_before, issued.not_after)
+    port = await tls_port(server)
+    state: dict[str, Any] = {}
+    async with secure_charger(f"wss://127.0.0.1:{port}", "SEC3R", None,
+                              client_context(_pki(server) / "ca.pem", (cert, key)), state) as cp:
+        assert await cp.boot() == "Accepted"
+        await renew_certificates(server.app)
+        await eventually(lambda: _true("chain" in state))
+    renewed = authority.info(state["chain"].encode())
+    assert renewed.common_name == "SEC3R"
+    assert renewed.not_after > issued.not_after + timedelta(days=300)
