@@ -156,3 +156,12 @@ async def _is(value: Any, expected: Any) -> bool:
 
 async def _equals(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
+
+
+async def test_the_api_shows_a_stations_security(server: TestServer, api: Api) -> None:
+    await add_station(api, "UP3")
+    station = await api.get("/stations/UP3")
+    assert station["security_profile"] == 1
+    security = await api.get("/stations/UP3/security")
+    assert security["security_profile"] == 1 and security["profile_target"] is None
+    assert security["certificates"] == [] and security["commands"] == []
