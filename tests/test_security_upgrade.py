@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.conftest import Api, add_station, eventually
@@ -165,3 +166,41 @@ async def test_the_api_shows_a_stations_security(server: TestServer, api: Api) -
     security = await api.get("/stations/UP3/security")
     assert security["security_profile"] == 1 and security["profile_target"] is None
     assert security["certificates"] == [] and security["commands"] == []
+
+
+async def test_pages_over_https_and_an_own_certificate(server: TestServer,
+                                                       tmp_path: Path) -> None:
+    """The TLS port serves the pages too; a manager's own certificate (here from a CA of
+    their own) replaces the box's for new connections, and the box's comes back on request."""
+    import aiohttp
+
+    from appliance import keys
+    from appliance.pki import authority
+
+    port = await tls_port(server)
+    pki = server.app[keys.TLS]
+    own_ca = authority.create_ca("Manager's CA")
+    own = authority.issue_server(own_ca, ["127.0.0.1"])
+
+    async def fetch(ca_pem: bytes) -> int:
+        ctx = ssl.create_default_context(cadata=ca_pem.decode())
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"https://127.0.0.1:{port}/login", ssl=ctx) as resp:
+                return resp.status
+
+    assert await fetch(pki.ca_pem) == 200
+    async with staff_client(server) as staff:
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", await staff.csrf("/settings/certificates"))
+        form.add_field("action", "upload")
+        form.add_field("chain", own.cert_pem + own_ca.cert_pem, filename="chain.pem")
+        form.add_field("key", own.key_pem, filename="key.pem")
+        async with staff.session.post(staff.url("/settings/certificates"), data=form) as resp:
+            assert resp.status == 200, await resp.text()
+        assert await fetch(own_ca.cert_pem) == 200
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await fetch(pki.ca_pem)
+        status, html = await staff.post("/settings/certificates", {"action": "box"},
+                                        from_page="/settings/certificates")
+        assert status == 200, html
+        assert await fetch(pki.ca_pem) == 200
