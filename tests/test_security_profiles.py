@@ -247,3 +247,11 @@ async def test_a_charger_certificate_is_renewed_ahead_of_expiry(server: TestServ
     renewed = authority.info(state["chain"].encode())
     assert renewed.common_name == "SEC3R"
     assert renewed.not_after > issued.not_after + timedelta(days=300)
+
+
+async def test_a_pending_station_gets_no_certificate(server: TestServer) -> None:
+    port = await tls_port(server)
+    async with secure_charger(f"wss://127.0.0.1:{port}", "NEWCOMER", None,
+                              client_context(_pki(server) / "ca.pem")) as cp:
+        assert await cp.boot() == "Pending"
+        assert await cp.send_csr() == "Rejected"

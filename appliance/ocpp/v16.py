@@ -259,8 +259,10 @@ class ChargePoint16(Connection):
 
     @on(Action.sign_certificate)
     async def on_sign_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        status, chain = await security.sign_csr(self.services.pki, self.db, self.station_id,
-                                                self.id, str(payload.get("csr", "")))
+        # Only an approved station: a pending id's certificate would let in whoever came first.
+        pki = self.services.pki if self.registration == "Accepted" else None
+        status, chain = await security.sign_csr(pki, self.db, self.station_id, self.id,
+                                                str(payload.get("csr", "")))
         if chain is not None:
             signed = chain
             self.after_answer(lambda: security.send_signed(self, self.db, signed))
