@@ -1,15 +1,19 @@
 """Security profiles at the OCPP endpoint (issue 19): what a connection presented (plain, TLS,
 TLS with a client certificate), whether that is enough for the station, and the box's side of
-SignCertificate: sign the charger's CSR with the site CA and send it back (CertificateSigned)."""
+SignCertificate: sign the charger's CSR with the site CA and send it back (CertificateSigned).
+Version-neutral: ocpp/v201.py's SignCertificate uses `sign_csr`/`send_signed` as v16.py does, and
+answers GetCertificateStatus and Get15118EVCertificate with the seams at the end."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from appliance.charging import certificates, stations
@@ -106,3 +110,44 @@ async def send_signed(conn: Any, database: Database, chain: str) -> None:
     await database.run(certificates.record_command, conn.station_id, "CertificateSigned",
                        {"serial": serial}, status, {}, "charger")
     log.info("%s: CertificateSigned %s: %s", conn.id, serial, json.dumps(status))
+
+
+# --- seams for OCPP 2.0.1 (ocpp/v201.py answers these messages with them) -----------------------
+OCSP_TIMEOUT_S = 5.0
+
+
+async def certificate_status(ocsp_request_data: dict[str, Any]) -> dict[str, Any]:
+    """GetCertificateStatus: the charger's OCSP request sent to the responder it names; the
+    answer's DER, base64, when it is a successful OCSP response, a clear Failed otherwise (a
+    site box often has no route to a public responder)."""
+    url = str(ocsp_request_data.get("responderURL", ""))
+    try:
+        der = authority.ocsp_request(
+            str(ocsp_request_data.get("hashAlgorithm", "")),
+            str(ocsp_request_data.get("issuerNameHash", "")),
+            str(ocsp_request_data.get("issuerKeyHash", "")),
+            str(ocsp_request_data.get("serialNumber", "")))
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"responder URL {url!r} is not http(s)")
+        timeout = aiohttp.ClientTimeout(total=OCSP_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
+                url, data=der, headers={"Content-Type": "application/ocsp-request"}) as resp:
+            answer = await resp.read()
+            if resp.status != 200 or not authority.ocsp_answer_ok(answer):
+                raise ValueError(f"the responder answered HTTP {resp.status} without a "
+                                 "successful OCSP response")
+    except (ApplianceError, ValueError, aiohttp.ClientError, TimeoutError) as err:
+        why = err.message if isinstance(err, ApplianceError) else str(err) or type(err).__name__
+        log.info("OCSP request to %s failed: %s", url or "(none)", why)
+        return {"status": "Failed", "statusInfo": {"reasonCode": "OCSPFailed",
+                                                   "additionalInfo": why[:512]}}
+    return {"status": "Accepted", "ocspResult": base64.b64encode(answer).decode("ascii")}
+
+
+def ev_certificate_unavailable() -> dict[str, Any]:
+    """Get15118EVCertificate while no ISO 15118 contract-certificate service is configured (the
+    seam for one: answer from it here)."""
+    return {"status": "Failed", "exiResponse": "",
+            "statusInfo": {"reasonCode": "NoContractService",
+                           "additionalInfo": "no ISO 15118 contract-certificate service is "
+                                             "configured on this site"}}

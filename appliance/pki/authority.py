@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.errors import N_, InvalidInput
@@ -210,3 +211,32 @@ def check_pair(cert_chain_pem: bytes, key_pem: bytes) -> CertInfo:
     if leaf.not_valid_after_utc <= _now():
         raise CertificateRefused(N_("the certificate has expired"))
     return info(_pem(leaf))
+
+
+OCSP_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(), "SHA512": hashes.SHA512()}
+
+
+def ocsp_request(hash_algorithm: str, issuer_name_hash: str, issuer_key_hash: str,
+                 serial_number: str) -> bytes:
+    """A DER OCSP request for a certificate named as chargers name it (OCPP's hash data)."""
+    algorithm = OCSP_HASHES.get(hash_algorithm.upper())
+    if algorithm is None:
+        raise CertificateRefused(N_("unknown hash algorithm %(name)s"),
+                                 params={"name": hash_algorithm})
+    try:
+        builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+            bytes.fromhex(issuer_name_hash), bytes.fromhex(issuer_key_hash),
+            int(serial_number, 16), algorithm)
+    except ValueError as err:
+        raise CertificateRefused(N_("the certificate's hash data is not hexadecimal")) from err
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+def ocsp_answer_ok(der: bytes) -> bool:
+    """Whether a responder's answer is a well-formed, successful OCSP response."""
+    try:
+        return ocsp.load_der_ocsp_response(der).response_status \
+            is ocsp.OCSPResponseStatus.SUCCESSFUL
+    except ValueError:
+        return False
