@@ -144,6 +144,7 @@ class SiteTls:
     def ensure_ca(self, site_name: str) -> Issued:
         """The site CA, made on first start. Its key stays in this folder, mode 0600."""
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.folder, 0o700)  # the CA key's folder: the service user's alone
         if not self.ca_file.exists() or not self.ca_key_file.exists():
             ca = authority.create_ca(site_name)
             _write(self.ca_key_file, ca.key_pem, private=True)
