@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from appliance.ocpp.guard import PendingGate
     from appliance.ocpp.hub import Hub
     from appliance.payments.registry import Registry
+    from appliance.pki.store import SiteTls
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
     from appliance.web.i18n import Catalogs
@@ -40,3 +41,4 @@ GATE: web.AppKey[PendingGate] = web.AppKey("ocpp_pending_gate")  # unapproved st
 SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler")
 PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment providers
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings
+TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context

@@ -10,10 +10,11 @@ from appliance.db import (
     models_driver,
     models_payments,
     models_people,
+    models_pki,
     models_reports,
     models_site,
 )
 
 ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
                                  *models_reports.MODELS, *models_people.MODELS,
-                                 *models_payments.MODELS]
+                                 *models_payments.MODELS, *models_pki.MODELS]
