@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from appliance.ocpp.guard import PendingGate
     from appliance.ocpp.hub import Hub
     from appliance.payments.registry import Registry
+    from appliance.pki.store import SiteTls
     from appliance.power.loop import PowerManager
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
@@ -44,3 +45,4 @@ PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment provid
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings
 POWER: web.AppKey[PowerManager] = web.AppKey("power")  # load management: groups, allocations
 LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lists kept true
+TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context

@@ -22,6 +22,30 @@ class Trigger(StrEnum):
     METER_VALUES = "meter_values"
     FIRMWARE_STATUS = "firmware_status"
     DIAGNOSTICS_STATUS = "diagnostics_status"
+    SIGN_CERTIFICATE = "sign_certificate"  # the charger sends a CSR for its client certificate
+
+
+class CertificateKind(StrEnum):
+    """Certificates a charger keeps (1.6 security extension; 2.0.1 has more kinds)."""
+
+    CSMS_ROOT = "csms_root"  # the CA the central system's server certificate comes from
+    MANUFACTURER_ROOT = "manufacturer_root"  # signs firmware
+
+
+@dataclass(frozen=True)
+class CertificateId:
+    """A certificate as chargers name it: hashes of its issuer's name and key, and its serial."""
+
+    hash_algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+
+
+@dataclass(frozen=True)
+class InstalledCertificates:
+    status: str
+    certificates: list[CertificateId]
 
 
 @dataclass(frozen=True)
@@ -110,3 +134,17 @@ class ChargerControl(Protocol):
 
     async def clear_charging_limit(self, cpid: str, profile_id: int | None = None) -> str:
         """Remove a limit we installed (all of them when no id is given)."""
+
+    async def install_certificate(self, cpid: str, kind: CertificateKind, pem: str) -> str:
+        """Put a CA certificate on the charger."""
+
+    async def installed_certificates(self, cpid: str, kind: CertificateKind
+                                     ) -> InstalledCertificates:
+        """The ids of the charger's certificates of a kind."""
+
+    async def delete_certificate(self, cpid: str, certificate: CertificateId) -> str:
+        """Remove a certificate from the charger."""
+
+    async def set_security_profile(self, cpid: str, profile: int) -> str:
+        """Ask the charger to reconnect at a higher security profile. Accepted: it will; the
+        hub watches for it and records a fall-back when it does not come back at it."""

@@ -54,6 +54,8 @@ class StationAuth:
     registration: str
     managed: bool
     declared_connectors: int | None = None
+    security_profile: int = 1
+    profile_target: int = 0  # an upgrade under way
 
 
 def hash_key(salt: str, secret: bytes) -> str:
@@ -118,7 +120,8 @@ def load_auth(cpid: str) -> StationAuth | None:
         key_salt=st.key_salt, key_hashes=(st.key_hash, st.key_hash_prev),
         allow_no_subprotocol=st.allow_no_subprotocol,
         registration=st.registration, managed=st.managed,
-        declared_connectors=st.declared_connectors,
+        declared_connectors=st.declared_connectors, security_profile=st.security_profile,
+        profile_target=st.profile_target,
     )
 
 

@@ -132,7 +132,7 @@ def holidays_problem(text: str) -> str | None:
     try:
         holiday_dates(text)
     except ValueError:
-        return "dates like 2026-12-25, separated by commas"
+        return N_("dates like 2026-12-25, separated by commas")
     return None
 
 

@@ -9,9 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from appliance.charging.control import (
+    CertificateId,
+    CertificateKind,
     ChargingLimit,
     Configuration,
     ConfigurationItem,
+    InstalledCertificates,
     ListEntry,
     Trigger,
 )
@@ -46,6 +49,8 @@ def set_availability(connector_id: int, operative: bool) -> Call:
 
 
 def trigger(message: Trigger, connector_id: int | None) -> Call:
+    if message is Trigger.SIGN_CERTIFICATE:  # only the security extension's trigger has it
+        return extended_trigger("SignChargePointCertificate", connector_id)
     payload: dict[str, Any] = {"requestedMessage": TRIGGERS[message]}
     if connector_id is not None:
         payload["connectorId"] = connector_id
@@ -118,6 +123,44 @@ def _now_text() -> str:
 
 def clear_charging_limit(profile_id: int | None) -> Call:
     return "ClearChargingProfile", ({"id": profile_id} if profile_id is not None else {})
+
+
+# --- the security extension (1.6 + "Improved security for OCPP 1.6-J") ----------------------------
+CERTIFICATE_TYPES = {CertificateKind.CSMS_ROOT: "CentralSystemRootCertificate",
+                     CertificateKind.MANUFACTURER_ROOT: "ManufacturerRootCertificate"}
+SECURITY_PROFILE_KEY = "SecurityProfile"
+
+
+def extended_trigger(message: str, connector_id: int | None) -> Call:
+    payload: dict[str, Any] = {"requestedMessage": message}
+    if connector_id is not None:
+        payload["connectorId"] = connector_id
+    return "ExtendedTriggerMessage", payload
+
+
+def install_certificate(kind: CertificateKind, pem: str) -> Call:
+    return "InstallCertificate", {"certificateType": CERTIFICATE_TYPES[kind], "certificate": pem}
+
+
+def installed_certificates(kind: CertificateKind) -> Call:
+    return "GetInstalledCertificateIds", {"certificateType": CERTIFICATE_TYPES[kind]}
+
+
+def delete_certificate(cert: CertificateId) -> Call:
+    return "DeleteCertificate", {"certificateHashData": {
+        "hashAlgorithm": cert.hash_algorithm, "issuerNameHash": cert.issuer_name_hash,
+        "issuerKeyHash": cert.issuer_key_hash, "serialNumber": cert.serial_number}}
+
+
+def set_security_profile(profile: int) -> Call:
+    return change_configuration(SECURITY_PROFILE_KEY, str(profile))
+
+
+def installed(answer: dict[str, Any]) -> InstalledCertificates:
+    ids = [CertificateId(str(h.get("hashAlgorithm", "")), str(h.get("issuerNameHash", "")),
+                         str(h.get("issuerKeyHash", "")), str(h.get("serialNumber", "")))
+           for h in answer.get("certificateHashData") or [] if isinstance(h, dict)]
+    return InstalledCertificates(status(answer), ids)
 
 
 def status(answer: dict[str, Any]) -> str:

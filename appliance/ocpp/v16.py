@@ -20,9 +20,10 @@ from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
-from appliance.ocpp import commands16, managed
+from appliance.ocpp import commands16, managed, security
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
+from appliance.pki.store import SiteTls
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class Services:
     # Made by the hub from `database`: group-committed reports and in-memory liveness.
     reports: ReportWriter | None = field(default=None, compare=False)
     liveness: Liveness | None = field(default=None, compare=False)
+    # The site CA (security profile 3 signs chargers' CSRs); None: no CA, CSRs are refused.
+    pki: SiteTls | None = field(default=None, compare=False)
 
 
 class ChargePoint16(Connection):
@@ -258,10 +261,14 @@ class ChargePoint16(Connection):
 
     @on(Action.sign_certificate)
     async def on_sign_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        # Security profile 3 needs a certificate authority on the box; until it has one, say no.
-        await self.db.run(stations.record_notice, self.station_id, "SignCertificate", payload,
-                          rx.at)
-        return {"status": "Rejected"}
+        # Only an approved station: a pending id's certificate would let in whoever came first.
+        pki = self.services.pki if self.registration == "Accepted" else None
+        status, chain = await security.sign_csr(pki, self.db, self.station_id, self.id,
+                                                str(payload.get("csr", "")))
+        if chain is not None:
+            signed = chain
+            self.after_answer(lambda: security.send_signed(self, self.db, signed))
+        return {"status": status}
 
 
 def _flag_by_tx(station_id: int, payload: dict[str, Any], flags: list[str]) -> None:
