@@ -15,7 +15,10 @@ from appliance import background, keys, notify
 from appliance.billing import qr, walkin_returns
 from appliance.billing.check import check_ledger
 from appliance.billing.closing import close_stale
+from appliance.billing.localsync import ListKeeper
 from appliance.billing.settlement import sweep
+from appliance.charging import certificates
+from appliance.charging.control import Trigger
 from appliance.config import Settings
 from appliance.db import clock, maintenance
 from appliance.db.database import Database
@@ -28,6 +31,9 @@ from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
 from appliance.payments.registry import registry
+from appliance.pki import authority
+from appliance.pki.store import SiteTls, box_names
+from appliance.power.loop import PowerManager
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.web.admin.desk import apply_stored_form
@@ -40,6 +46,7 @@ from appliance.web.templating import TEMPLATES
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 3600.0
+CERTIFICATE_CHECK_S = 3600.0  # the server certificate's dates and the box's addresses
 SWEEP_INTERVAL_S = 5.0
 
 
@@ -143,12 +150,88 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
 
 
+def site_tls(settings: Settings) -> SiteTls:
+    return SiteTls(settings.data_path / "pki", settings.tls_cert, settings.tls_key)
+
+
+async def renew_certificates(app: web.Application) -> None:
+    """The server certificate when due or when the box's addresses changed; chargers whose
+    certificate from the site CA ends within RENEW_BEFORE are asked for a new CSR."""
+    settings, pki = app[keys.SETTINGS], app[keys.TLS]
+    base_url = app[keys.SITE].base_url or settings.base_url
+    names = await asyncio.to_thread(box_names, settings.host, base_url)
+    await asyncio.to_thread(pki.refresh, names)
+    due = await app[keys.DATABASE].read(certificates.due_for_renewal,
+                                        utcnow() + authority.RENEW_BEFORE)
+    control = app[keys.CONTROL]
+    for cpid in due:
+        if control.is_online(cpid):
+            status = await control.trigger(cpid, Trigger.SIGN_CERTIFICATE)
+            log.info("%s: its certificate ends soon; asked for a new one: %s", cpid, status)
+
+
+async def _renew_forever(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(CERTIFICATE_CHECK_S)
+        try:
+            await renew_certificates(app)
+        except (OSError, ApplianceError) as err:
+            log.warning("certificate renewal: %s", err)
+
+
+async def pki_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The site CA (made on first start), the box's server certificate for every name and
+    address it answers on (renewed when due or when they change) and the TLS context."""
+    settings = app[keys.SETTINGS]
+    pki = site_tls(settings)
+    names = await asyncio.to_thread(box_names, settings.host,
+                                    app[keys.SITE].base_url or settings.base_url)
+    await asyncio.to_thread(pki.start, app[keys.SITE].site_name, names)
+    app[keys.TLS] = pki
+    yield
+
+
+async def renewal_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hourly: the server certificate and chargers' certificates renewed ahead of expiry."""
+    async with background.running(_renew_forever(app), "certificate-renewal"):
+        yield
+
+
+async def start_tls_site(runner: web.BaseRunner, settings: Settings, host: str,
+                         port: int) -> web.TCPSite:
+    """The TLS port beside the plain one: the same application (routes, OCPP endpoint) over
+    HTTPS and WSS. Started once the runner has set the app up (the context is made then)."""
+    app = runner.app if isinstance(runner, web.AppRunner) else None
+    assert app is not None and keys.TLS in app
+    site = web.TCPSite(runner, host, port, ssl_context=app[keys.TLS].ssl_context,
+                       backlog=4096)
+    await site.start()
+    return site
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-    services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS])
+    services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS],
+                        pki=app[keys.TLS])
     hub = Hub(services)
     app[keys.HUB] = hub
     app[keys.CONTROL] = hub
     async with hub.running():
+        yield
+
+
+async def local_lists_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Chargers' local lists: checked at each boot, changed cards sent at once."""
+    keeper = ListKeeper(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    async with keeper.running():
+        app[keys.LISTS] = keeper
+        yield
+
+
+async def power_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load management: shares each group's limit among its sessions."""
+    manager = PowerManager(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    async with manager.running():
+        app[keys.POWER] = manager
         yield
 
 
@@ -181,7 +264,11 @@ def create_app(settings: Settings) -> web.Application:
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(reader_ctx)
+    app.cleanup_ctx.append(pki_ctx)  # before the hub: profile 3 chargers' CSRs are signed
     app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(local_lists_ctx)  # chargers keep personal cards for when we are away
+    app.cleanup_ctx.append(power_ctx)  # load management over the hub
+    app.cleanup_ctx.append(renewal_ctx)  # after the hub: it asks chargers for new CSRs
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry

@@ -4,6 +4,7 @@ Every subcommand takes the same `--config` and `--data-dir` options."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import secrets
 import sys
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="listen address")
     serve.add_argument("--port", type=int, help="listen port")
+    serve.add_argument("--tls-port", type=int, help="TLS listen port (0: none)")
     token = sub.add_parser("token", help="API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="create a token; printed once")
@@ -73,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, overrides={
         "data_dir": args.data_dir, "host": getattr(args, "host", None),
-        "port": getattr(args, "port", None)})
+        "port": getattr(args, "port", None), "tls_port": getattr(args, "tls_port", None)})
 
 
 def _setup_logging(level: str) -> None:
@@ -104,8 +106,8 @@ def cmd_serve(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     from aiohttp import web
 
-    from appliance import collector, notify
-    from appliance.app import create_app, server_options
+    from appliance import collector
+    from appliance.app import create_app
     from appliance.people.staff import bootstrap_admin
 
     password = _with_db(settings, bootstrap_admin, settings.admin_password or None)
@@ -114,13 +116,8 @@ def _serve(settings: Settings) -> int:
         print(_("Created the first staff login: user 'admin', password %(password)s")
               % {"password": password}, flush=True)
         print(_("Write it down: it is not shown again."), flush=True)
-    ssl_context = None
-    if settings.tls_cert:
-        import ssl
-
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    print(f"Serving on {settings.public_url} (OCPP at ws://HOST:{settings.port}/ocpp/<id>)",
+    tls = f", wss://HOST:{settings.tls_port}/ocpp/<id>" if settings.tls_port else ""
+    print(f"Serving on {settings.public_url} (OCPP at ws://HOST:{settings.port}/ocpp/<id>{tls})",
           flush=True)
     try:  # uvloop's event loop carries the chargers' sockets at a fraction of the CPU
         import uvloop
@@ -130,11 +127,33 @@ def _serve(settings: Settings) -> int:
         pass
     app = create_app(settings)
     app.cleanup_ctx.append(collector.tuned)  # the serving process only, see appliance.collector
-    web.run_app(app, host=settings.host, port=settings.port,
-                ssl_context=ssl_context, print=notify.listening, access_log=None,
-                shutdown_timeout=5, **server_options(settings),
-                backlog=4096)  # a power cut brings every charger back at once: queue them
+    try:
+        asyncio.run(_run(app, settings))
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
     return 0
+
+
+async def _run(app: Any, settings: Settings) -> None:
+    """What `web.run_app` does, with two sites on the one application: the plain port and the
+    TLS port (its context exists only once the app's cleanup contexts have run)."""
+    from aiohttp import web
+
+    from appliance import notify
+    from appliance.app import server_options, start_tls_site
+
+    runner = web.AppRunner(app, handle_signals=True, access_log=None, shutdown_timeout=5,
+                           **server_options(settings))
+    await runner.setup()
+    try:
+        # backlog: a power cut brings every charger back at once: queue them
+        await web.TCPSite(runner, settings.host, settings.port, backlog=4096).start()
+        if settings.tls_port:
+            await start_tls_site(runner, settings, settings.host, settings.tls_port)
+        notify.listening("")
+        await asyncio.Event().wait()  # until SIGTERM/SIGINT (GracefulExit)
+    finally:
+        await runner.cleanup()
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:

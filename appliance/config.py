@@ -31,13 +31,19 @@ class Settings:
     data_dir: str = _setting(
         "", "Folder for the database, backups and uploads. Default: `~/.local/share/appliance`."
     )
-    host: str = _setting("0.0.0.0", "Address the one HTTP port listens on.")
-    port: int = _setting(8080, "The one HTTP port: OCPP WebSocket, pages and JSON API.")
+    host: str = _setting("0.0.0.0", "Address the plain and the TLS port listen on.")
+    port: int = _setting(
+        8080, "The plain HTTP port: OCPP WebSocket (profile 1), pages and JSON API.")
     database_url: str = _setting(
         "", "Database. Default `sqlite:///<data_dir>/appliance.db`; `postgresql://...` for a "
         "server.")
     log_level: str = _setting("INFO", "DEBUG shows every OCPP frame; INFO state changes.")
-    tls_cert: str = _setting("", "PEM certificate file; with `tls_key`, serve HTTPS and WSS.")
+    tls_port: int = _setting(
+        8443, "The TLS port: the same routes over HTTPS and WSS (security profiles 2 and 3); "
+        "0 turns it off.")
+    tls_cert: str = _setting(
+        "", "PEM certificate (and chain) file the TLS port serves instead of the box's own, "
+        "which its site CA issues; with `tls_key`.")
     tls_key: str = _setting("", "PEM private key file for `tls_cert`.")
     base_url: str = _setting(
         "", "URL drivers' phones use to reach the box (QR codes). Default from host and port."
@@ -135,9 +141,8 @@ class Settings:
     def public_url(self) -> str:
         if self.base_url:
             return self.base_url.rstrip("/")
-        scheme = "https" if self.tls_cert else "http"
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"http://{host}:{self.port}"
 
 
 SETTING_FIELDS: dict[str, dataclasses.Field[Any]] = {
@@ -161,6 +166,8 @@ def _validate(s: Settings) -> None:
     problems: list[str] = []
     if not 0 < s.port < 65536:
         problems.append(f"port {s.port} is not between 1 and 65535")
+    if not 0 <= s.tls_port < 65536 or s.tls_port == s.port:
+        problems.append(f"tls_port {s.tls_port} is not between 0 (off) and 65535, or is `port`")
     if s.unknown_station_policy not in UNKNOWN_STATION_POLICIES:
         problems.append(
             f"unknown_station_policy must be one of {', '.join(UNKNOWN_STATION_POLICIES)}"

@@ -74,6 +74,28 @@ class SessionStopped(Event):
 
 
 @dataclass(frozen=True)
+class CardsChanged(Event):
+    """Staff changed cards, drivers or the site's policy: chargers' local lists follow."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class PowerConfigChanged(Event):
+    """Staff changed power groups or which charger is in which."""
+
+
+@dataclass(frozen=True)
+class PowerAllocated(Event):
+    """Load management shared a group's limit: what each session may draw now."""
+
+    group: str
+    limit_a: float
+    used_a: float
+    allowed: dict[str, float]  # "station/connector" -> amperes per phase
+
+
+@dataclass(frozen=True)
 class TagSeen(Event):
     """A card was presented: at the desk reader (`source='reader'`) or at a charger."""
 

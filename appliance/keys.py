@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import asyncio
     from datetime import timedelta
 
+    from appliance.billing.localsync import ListKeeper
     from appliance.charging.control import ChargerControl
     from appliance.config import Settings
     from appliance.db.database import Database
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from appliance.ocpp.guard import PendingGate
     from appliance.ocpp.hub import Hub
     from appliance.payments.registry import Registry
+    from appliance.pki.store import SiteTls
+    from appliance.power.loop import PowerManager
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
     from appliance.web.i18n import Catalogs
@@ -40,3 +43,6 @@ GATE: web.AppKey[PendingGate] = web.AppKey("ocpp_pending_gate")  # unapproved st
 SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler")
 PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment providers
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings
+POWER: web.AppKey[PowerManager] = web.AppKey("power")  # load management: groups, allocations
+LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lists kept true
+TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context

@@ -74,7 +74,7 @@ check "the box's appliance wrapper runs as the appliance user" \
     in_root /usr/local/bin/appliance --help
 check "the appliance settings load from the box's config" \
     in_root /opt/appliance/venv/bin/python -c \
-    "from appliance.config import load_settings; s = load_settings('/etc/appliance/appliance.toml'); assert s.port == 8080, s"
+    "from appliance.config import load_settings; s = load_settings('/etc/appliance/appliance.toml'); assert s.port == 8080 and s.tls_port == 8443, s"
 check "pyscard (Debian's) is importable in the venv" \
     in_root /opt/appliance/venv/bin/python -c "import smartcard"
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -45,7 +46,8 @@ def now() -> str:
 class SimCharger(ChargePoint):
     """Answers the server's calls like a well-behaved charger; tests tune `answers`."""
 
-    def __init__(self, cpid: str, transport: ClientTransport) -> None:
+    def __init__(self, cpid: str, transport: ClientTransport,
+                 local_list: LocalListMemory | None = None) -> None:
         # Its own logger: what the simulated charger logs is not the server's business.
         super().__init__(cpid, transport, response_timeout=10, logger=SIM_LOG)
         self.received: list[tuple[str, dict[str, Any]]] = []
@@ -53,6 +55,45 @@ class SimCharger(ChargePoint):
                                               "NumberOfConnectors": "2"}
         self.delay = 0.0
         self.fail_with: Exception | None = None
+        # The LocalAuthListManagement profile, when the test gives the charger one: its list
+        # outlives a connection, as a real charger's does.
+        self.local_list = local_list
+        if local_list is not None:
+            self.configuration.update(local_list.configuration())
+        self.profiles: dict[tuple[int, str], dict[str, Any]] = {}  # (connector, purpose) ->
+        self.refuse_profiles = False
+
+    # --- local authorization list (LocalAuthListManagement) ----------------------------------
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **kw: Any) -> call_result.GetLocalListVersion:
+        if self.local_list is None:
+            raise NotSupportedError(description="no local list")
+        await self._behave("GetLocalListVersion", kw)
+        return call_result.GetLocalListVersion(list_version=self.local_list.version)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, **kw: Any) -> call_result.SendLocalList:
+        if self.local_list is None:
+            raise NotSupportedError(description="no local list")
+        await self._behave("SendLocalList", kw)
+        return call_result.SendLocalList(status=self.local_list.apply(
+            kw["list_version"], kw["update_type"], kw.get("local_authorization_list") or []))
+
+    # --- smart charging ------------------------------------------------------------------------
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, **kw: Any) -> call_result.SetChargingProfile:
+        await self._behave("SetChargingProfile", kw)
+        if self.refuse_profiles:
+            return call_result.SetChargingProfile(status="Rejected")
+        profile = kw["cs_charging_profiles"]
+        self.profiles[(kw["connector_id"], profile["charging_profile_purpose"])] = profile
+        return call_result.SetChargingProfile(status="Accepted")
+
+    def limit(self, connector_id: int, purpose: str = "TxProfile") -> float | None:
+        profile = self.profiles.get((connector_id, purpose))
+        if profile is None:
+            return None
+        return float(profile["charging_schedule"]["charging_schedule_period"][0]["limit"])
 
     async def _behave(self, action: str, kwargs: dict[str, Any]) -> None:
         self.received.append((action, kwargs))
@@ -155,13 +196,55 @@ class SimCharger(ChargePoint):
             reason=reason, id_tag=id_tag))
 
 
+class LocalListMemory:
+    """A charger's local authorization list as OCPP 1.6 describes it: a version, entries, a
+    most per SendLocalList and a most in all; unknown cards are refused offline
+    (AllowOfflineTxForUnknownId false)."""
+
+    def __init__(self, max_length: int = 1000, send_max: int = 100) -> None:
+        self.max_length, self.send_max = max_length, send_max
+        self.version = 0
+        self.entries: dict[str, dict[str, Any]] = {}  # id tag (upper) -> idTagInfo
+        self.parts: list[tuple[int, str, int]] = []  # (version, update type, entries)
+
+    def configuration(self) -> dict[str, str]:
+        return {"LocalAuthListEnabled": "false", "LocalAuthorizeOffline": "false",
+                "LocalPreAuthorize": "false", "AllowOfflineTxForUnknownId": "true",
+                "LocalAuthListMaxLength": str(self.max_length),
+                "SendLocalListMaxLength": str(self.send_max)}
+
+    def apply(self, version: int, update_type: str, items: list[dict[str, Any]]) -> str:
+        if len(items) > self.send_max:
+            return "Failed"
+        if update_type == "Differential" and version <= self.version:
+            return "VersionMismatch"
+        entries = {} if update_type == "Full" else dict(self.entries)
+        for item in items:
+            tag = str(item["id_tag"]).upper()
+            if item.get("id_tag_info") is None:
+                entries.pop(tag, None)
+            else:
+                entries[tag] = dict(item["id_tag_info"])
+        if len(entries) > self.max_length:
+            return "Failed"
+        self.entries, self.version = entries, version
+        self.parts.append((version, update_type, len(items)))
+        return "Accepted"
+
+    def authorize_offline(self, id_tag: str) -> str:
+        """What the charger decides on its own while the box is away."""
+        info = self.entries.get(id_tag.upper())
+        return "Invalid" if info is None else str(info.get("status"))
+
+
 def ws_url(server: TestServer, cpid: str) -> str:
     return str(server.make_url(f"/ocpp/{cpid}")).replace("http://", "ws://")
 
 
 @contextlib.asynccontextmanager
 async def connect_charger(server: TestServer, cpid: str, password: str | None = None,
-                          user: str | None = None, protocols: tuple[str, ...] = ("ocpp1.6",)
+                          user: str | None = None, protocols: tuple[str, ...] = ("ocpp1.6",),
+                          local_list: LocalListMemory | None = None
                           ) -> AsyncIterator[SimCharger]:
     headers = {}
     if password is not None:
@@ -170,7 +253,7 @@ async def connect_charger(server: TestServer, cpid: str, password: str | None = 
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(ws_url(server, cpid), protocols=protocols, headers=headers,
                                       autoping=True)
-        cp = SimCharger(cpid, ClientTransport(ws))
+        cp = SimCharger(cpid, ClientTransport(ws), local_list)
         task = asyncio.create_task(cp.start())
         try:
             yield cp

@@ -38,7 +38,8 @@ class ApplianceProcess:
         env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "a-test-password"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--host", "127.0.0.1", "--port", str(self.port),
+             "--tls-port", str(free_port())],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         async with aiohttp.ClientSession() as session:
             for _ in range(200):

@@ -28,7 +28,8 @@ async def test_ready_and_watchdog_reach_systemd(tmp_path: Path) -> None:
            "APPLIANCE_ADMIN_PASSWORD": "a-test-password"}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "appliance", "serve", "--data-dir",
-                             str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+                             str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port),
+                             "--tls-port", str(free_port())],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         messages = [sock.recv(100).decode() for _ in range(3)]

@@ -6,7 +6,7 @@ fails here, naming the page and the words."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, time
 from html.parser import HTMLParser
 from typing import Any
 
@@ -14,11 +14,14 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.db.models import ChargingSession, LedgerEntry
+from appliance.db.models import ChargingSession, LedgerEntry, Station
+from appliance.db.models_payments import OnlinePayment
+from appliance.errors import N_
 from appliance.reports.nightly import run_day
 from appliance.web import i18n
 from tests.conftest import Api
 from tests.driver_fixtures import PIN, Phone, driver_with_pin, site_with_charger
+from tests.payments_fixtures import enable_providers
 from tests.staff_client import StaffClient, staff_client
 
 # Kept as they are in every language (the issue: kWh, OCPP, charger ids), and Babel's own
@@ -91,7 +94,11 @@ async def _pseudo_client(session: aiohttp.ClientSession, server: TestServer) -> 
 
 async def _seed(server: TestServer, api: Api, charger: Any) -> dict[str, Any]:
     """A site with a finished QR session, a top-up, a report day: every page has something."""
-    await site_with_charger(api, "PSEUDO-1")
+    # A banded tariff with an idle fee (the tariff page's bands, the phone's price now and its
+    # idle warning), and both payment providers on (the pay form, the payments page).
+    await site_with_charger(api, "PSEUDO-1", bands=[BAND], idle_per_hour="60",
+                            idle_grace_min=15, idle_cap=20_000)
+    await enable_providers(server, "razorpay", "stripe")
     async with staff_client(server, username="setup") as staff:
         status, _ = await staff.post("/settings", {"site_name": "સુરત ચાર્જિંગ"},
                                      from_page="/settings")
@@ -118,25 +125,49 @@ async def _seed(server: TestServer, api: Api, charger: Any) -> dict[str, Any]:
         LedgerEntry.kind == "topup").first().id)
     session = await database.read(lambda: ChargingSession.select().where(
         ChargingSession.driver == driver["id"]).first().id)
+    pay = await database.run(_walk_ins, day)
     return {"driver": driver, "live": live, "day": day.isoformat(), "topup": topup,
-            "session": session}
+            "session": session, **pay}
 
 
+def _walk_ins(day: date) -> dict[str, str]:
+    """Walk-in payments: one waiting for the provider, one whose give-back keeps failing (the
+    pay pages, and the payments page's list of money still going back)."""
+    at = datetime.combine(day, time(12, 0))
+    station = Station.get(Station.cpid == "PSEUDO-1")
+    made = {}
+    for name, state in (("pay_waiting", "created"), ("pay_back", "returning")):
+        made[name] = OnlinePayment.create(
+            provider="razorpay", token=f"pseudo-{state}", amount=10_000, currency="INR",
+            station=station.id, connector_id=1, state=state, return_amount=4_000,
+            payment_ref=f"pay_{state}" if state == "returning" else None,
+            checkout_url="https://pay.example/x", attempts=int(state == "returning"),
+            next_try_at=at if state == "returning" else None,
+            last_error="HTTP 502" if state == "returning" else "",
+            message=N_("The charger did not start.") if state == "returning" else "",
+            created_at=at, updated_at=at).token
+    return made
+
+
+BAND = {"name": "PSEUDO", "days": "weekday", "start": "22:00", "end": "06:00",
+        "energy_per_kwh": "8", "time_per_hour": "0"}
 STAFF_PAGES = ["/", "/stations", "/stations/PSEUDO-1", "/desk", "/desk/learn", "/drivers",
                "/drivers/new", "/drivers/{driver}", "/drivers/{driver}/pin",
                "/drivers/{driver}/receipts/{topup}", "/cards", "/sessions", "/sessions/{session}",
-               "/tariffs", "/settings", "/staff", "/audit", "/reports", "/reports/{day}",
-               "/reports/summary?period=week&date={day}", "/stickers",
+               "/tariffs", "/settings", "/settings/payments", "/staff", "/audit", "/reports",
+               "/reports/{day}", "/reports/summary?period=week&date={day}", "/stickers",
                "/stickers/PSEUDO-1/1"]
-DRIVER_PAGES = ["/c/PSEUDO-1/1", "/me", "/me/pin", "{live}", "/me/receipts/{session}"]
-ANONYMOUS_PAGES = ["/login", "/driver/login", "/c/PSEUDO-1/1"]
+DRIVER_PAGES = ["/c/PSEUDO-1/1", "/me", "/me/pin", "{live}", "/me/receipts/{session}", "/scan"]
+ANONYMOUS_PAGES = ["/login", "/driver/login", "/c/PSEUDO-1/1", "/scan", "/pay/{pay_waiting}",
+                   "/pay/{pay_back}"]
 
 
 async def test_every_page_goes_through_gettext(server: TestServer, api: Api,
                                                charger: Any) -> None:
     seeded = await _seed(server, api, charger)
     values = {"driver": seeded["driver"]["id"], "topup": seeded["topup"], "day": seeded["day"],
-              "live": seeded["live"], "session": seeded["session"]}
+              "live": seeded["live"], "session": seeded["session"],
+              "pay_waiting": seeded["pay_waiting"], "pay_back": seeded["pay_back"]}
     allowed = KEPT | DATA
     problems: dict[str, list[str]] = {}
 

@@ -2,7 +2,8 @@
 package `ocpp-rpc` in strict mode (every frame both ways checked against the official OCPP 1.6
 schemas, formats included), runs a whole session against the real app with the machine's node:
 boot, status, authorize, start, meter values, stop, and the central system's own calls through the
-raw command endpoint (Reset first), answered by the node charger. The script is
+raw command endpoint (Reset first), answered by the node charger; also over `wss://` on the TLS
+port, trusting only the site CA (security profile 2). The script is
 `tests/interop/charger.js`; its package is pinned in `tests/interop/package-lock.json`."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp.test_utils import TestServer
 from appliance import keys
 from appliance.charging.control import Trigger
 from tests.conftest import Api, add_station
+from tests.secure_charger import tls_port
 
 INTEROP = Path(__file__).parent / "interop"
 NODE, NPM = shutil.which("node"), shutil.which("npm")
@@ -61,14 +63,19 @@ async def _next_event(stdout: asyncio.StreamReader, events: list[dict[str, Any]]
 # "begin_and_end": transactionData holds the Transaction.Begin register too (older than the
 # periodic samples already sent, as StopTxnSampledData makes chargers send it); it must not be
 # taken for a meter going backwards.
-@pytest.mark.parametrize("tx_data", ["end", "begin_and_end"])
+@pytest.mark.parametrize(("tx_data", "scheme"), [("end", "ws"), ("begin_and_end", "ws"),
+                                                 ("end", "wss")])
 async def test_ocpp_rpc_strict_session(server: TestServer, api: Api, ocpp_rpc: Path,
-                                       tx_data: str) -> None:
+                                       tx_data: str, scheme: str) -> None:
     await add_station(api, "RPC-1", "interop-pass-1")
     await api.post("/cards", {"id_tag": "RPCCARD1"})
     endpoint = str(server.make_url("/ocpp")).replace("http://", "ws://")
     assert endpoint.startswith("ws://127.0.0.1:")
-    env = {**os.environ, "OCPP_ENDPOINT": endpoint, "CP_ID": "RPC-1",
+    tls: dict[str, str] = {}
+    if scheme == "wss":
+        endpoint = f"wss://127.0.0.1:{await tls_port(server)}/ocpp"
+        tls["CA_FILE"] = str(server.app[keys.TLS].ca_file)
+    env = {**os.environ, **tls, "OCPP_ENDPOINT": endpoint, "CP_ID": "RPC-1",
            "CP_PASSWORD": "interop-pass-1", "ID_TAG": "RPCCARD1", "UNKNOWN_TAG": "NOBODY77",
            "WAIT_S": "60", "TX_DATA": tx_data}
     assert NODE is not None

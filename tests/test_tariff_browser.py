@@ -66,7 +66,9 @@ async def test_qr_page_receipt_and_preview_agree(server: TestServer, api: Api, c
     await page.goto(str(server.make_url("/c/SAME-1/1")))
     tariff_text = await page.locator(".d-tariff").text_content() or ""
     assert "₹12.50 per kWh" in tariff_text and "₹8.00 per kWh" in tariff_text
-    now_preview = await api.get("/stations/SAME-1/price?connector=1")
+    # The same instant as the page's example: "from now" near a band's start moves by the second.
+    shown_from = await page.locator("#price-example").get_attribute("data-from") or ""
+    now_preview = await api.get(f"/stations/SAME-1/price?connector=1&at={shown_from}Z")
     example = await page.locator("#price-example").text_content() or ""
     assert rupees(now_preview["example"]["cost"]["fee"]["amount"]) in example
     now_price = now_preview["now"]["energy_per_kwh"]

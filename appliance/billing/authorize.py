@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from appliance.billing import qr, settlement, tariffs
+from appliance.billing import offline, qr, settlement, tariffs
 from appliance.charging import batched, sessions, superseding
 from appliance.db import fastsql
 from appliance.db.fastsql import col
@@ -138,6 +138,8 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
             qr.capture(session, decision.status, at)  # the start's hold is bound to it
         else:
             settlement.attach(session, IdTag.get_or_none(IdTag.key == session.id_tag_key))
+            if offline.OFFLINE_FLAG in extra:
+                offline.tariff_as_started(session)
         # A new transaction on the connector: whatever was left open there is over.
         for old in superseding.supersede(session, at):
             settlement.settle(old, "superseded")

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput
 
 DAY_KINDS = ("all", "weekday", "weekend", "holiday")
 BASE = -1  # the index of "no band": the tariff's own prices
@@ -48,14 +48,15 @@ def parse_clock(value: Any, field: str) -> time:
             return time(0, 0)
         return time(hours, minutes)
     except (TypeError, ValueError) as err:
-        raise InvalidInput(f"{field}: a time like 22:00", details={"field": field}) from err
+        raise InvalidInput(N_("%(field)s: a time like 22:00"), params={"field": field},
+                           details={"field": field}) from err
 
 
 def band_from(raw: dict[str, Any]) -> Band:
     days = str(raw.get("days") or "all")
     if days not in DAY_KINDS:
-        raise InvalidInput(f"band days must be one of {', '.join(DAY_KINDS)}",
-                           details={"field": "bands"})
+        raise InvalidInput(N_("Band days are one of %(kinds)s."),
+                           params={"kinds": ", ".join(DAY_KINDS)}, details={"field": "bands"})
     return Band(str(raw.get("name") or "").strip()[:40] or f"{raw.get('start')}-{raw.get('end')}",
                 days, parse_clock(raw.get("start"), "bands.start"),
                 parse_clock(raw.get("end"), "bands.end"),

@@ -1,6 +1,7 @@
 """Money and card rules that still hold for the raw command endpoint: a remote start for a
-commercial card is decided like a tap, and commercial cards never go into a charger's local
-authorization list (a charger offline would let them charge without money)."""
+commercial card is decided like a tap, and commercial cards go into a charger's local
+authorization list only where a manager allowed them offline (a charger offline would let them
+charge without money)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from appliance.billing.authorize import decide
 from appliance.charging.admin import get_station
 from appliance.db.models import IdTag, utcnow
+from appliance.db.site import site_value
 from appliance.errors import Conflict, InvalidInput
 
 
@@ -23,7 +25,7 @@ def check_raw_command(cpid: str, action: str, payload: dict[str, Any]) -> None:
             if decision.status != "Accepted":
                 raise Conflict(f"card {tag.id_tag} may not start: {decision.reason}",
                                details={"status": decision.status})
-    if action == "SendLocalList":
+    if action == "SendLocalList" and not site_value("offline_commercial", False):
         listed = [str(e.get("idTag", "")).upper() for e in payload.get("localAuthorizationList")
                   or [] if isinstance(e, dict)]
         commercial = [t.id_tag for t in IdTag.select().where(

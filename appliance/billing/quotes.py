@@ -87,7 +87,7 @@ def describe(snapshot: dict[str, Any], at: datetime, energy_wh: int = EXAMPLE_WH
         "tax_rate": str(snapshot.get("tax_rate") or "0"),
         "prices_include_tax": bool(snapshot.get("prices_include_tax", True)),
         "bands": list(snapshot.get("bands") or []),
-        "example": {"energy_wh": energy_wh, "duration_s": duration_s,
+        "example": {"energy_wh": energy_wh, "duration_s": duration_s, "from": at,
                     "cost": cost_dict(example(snapshot, at, energy_wh, duration_s))}}
 
 

@@ -63,7 +63,7 @@ def _bands(value: Any) -> str:
         except ValueError as err:
             raise InvalidInput("bands must be a list", details={"field": "bands"}) from err
     if not isinstance(value, list) or len(value) > 12:
-        raise InvalidInput("bands must be a list of at most 12", details={"field": "bands"})
+        raise InvalidInput(N_("A tariff has at most 12 bands."), details={"field": "bands"})
     out = []
     for raw in value:
         if not isinstance(raw, dict):
@@ -158,7 +158,7 @@ def scope_of(station_id: int | None, connector_id: int | None, group: str = "") 
 def _group(value: str | None) -> str:
     group = (value or "").strip().lower()[:40]
     if "|" in group:
-        raise InvalidInput("a group name has no |", details={"field": "group"})
+        raise InvalidInput(N_("A group name cannot hold |."), details={"field": "group"})
     return group
 
 

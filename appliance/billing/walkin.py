@@ -8,6 +8,7 @@ functions for the database seam; the provider calls are `walkin_returns`'."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from appliance.billing import accounts, ledger, qr, tariffs
 from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry
 from appliance.db.models_driver import DriverLogin, QrStart
 from appliance.db.models_payments import OnlinePayment, WebhookEvent
-from appliance.errors import ApplianceError, NotFound, Unprocessable
+from appliance.errors import N_, ApplianceError, NotFound, Text, Unprocessable
 from appliance.payments.provider import Confirmation, Paid
 
 PAY_WINDOW = timedelta(minutes=15)  # a checkout not paid by then is abandoned
@@ -50,12 +51,12 @@ def open_payment(provider: str, manual_capture: bool, cpid: str, connector_id: i
     the tariff's minimum to start."""
     station = qr.find_connector(cpid, connector_id)
     if station is None:
-        raise NotFound("There is no such connector here.")
+        raise NotFound(N_("There is no such connector here."))
     qr.check_connector(station, connector_id)
     tariff = tariffs.resolve(station.id, connector_id)
     needed = max(1, tariff.min_to_start if tariff else 0)
     if amount < needed:
-        raise Unprocessable("The amount is below this charger's minimum to start.",
+        raise Unprocessable(N_("The amount is below this charger's minimum to start."),
                             details={"field": "limit", "needed": needed})
     return OnlinePayment.create(
         provider=provider, token=secrets.token_urlsafe(24), amount=amount, currency=currency,
@@ -71,7 +72,7 @@ def set_checkout(payment_id: int, ref: str, url: str) -> None:
 def by_token(token: str) -> OnlinePayment:
     p = OnlinePayment.get_or_none(OnlinePayment.token == token)
     if p is None:
-        raise NotFound("There is no such payment.")
+        raise NotFound(N_("There is no such payment."))
     return p
 
 
@@ -102,7 +103,7 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
     p.updated_at = at
     if conf.currency != p.currency:
         p.state, p.return_amount = "returning", conf.amount
-        p.message = f"Paid in {conf.currency}, not {p.currency}: given back whole."
+        p.message = Text(PAID_ELSEWHERE, paid=conf.currency, asked=p.currency)
         p.save()
         return p, True
     account = _guest(p)
@@ -112,10 +113,11 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
                                actor=f"payment:{p.provider}", method=METHOD,
                                note=f"walk-in {conf.method}".strip()))
     if conf.amount != p.amount:
-        return _to_return(p, "The amount paid was not the amount asked: given back whole."), True
+        return _to_return(p, N_("The amount paid was not the amount asked: given back "
+                                "whole.")), True
     if not start:
-        return _to_return(p, "Paid, but the box restarted before the start: given back whole."
-                          ), True
+        return _to_return(p, N_("Paid, but the box restarted before the start: given back "
+                                "whole.")), True
     try:
         with OnlinePayment._meta.database.atomic():
             req = qr.StartRequest(account.driver_id, p.station.key, p.connector_id,
@@ -126,6 +128,16 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
     p.qr_start_id, p.state = started.id, "held"
     p.save()
     return p, True
+
+
+# Stored in English (the payment's row); `readable` gives a page the text to translate.
+PAID_ELSEWHERE = N_("Paid in %(paid)s, not %(asked)s: given back whole.")
+
+
+def readable(message: str) -> str:
+    """A stored message as a `Text` a page can show in the reader's language."""
+    found = re.fullmatch(r"Paid in (\w+), not (\w+): given back whole\.", message or "")
+    return Text(PAID_ELSEWHERE, paid=found[1], asked=found[2]) if found else (message or "")
 
 
 def _to_return(p: OnlinePayment, message: str) -> OnlinePayment:
@@ -150,7 +162,7 @@ def advance(at: datetime) -> list[int]:
     for p in OnlinePayment.select().where(OnlinePayment.state == "held"):
         start = QrStart.get_by_id(p.qr_start_id)
         if start.state in ("failed", "expired"):
-            _to_return(p, start.message or "The charger did not start.")
+            _to_return(p, start.message or N_("The charger did not start."))
         elif start.state == "started" and start.session_id is not None:
             session = ChargingSession.get_by_id(start.session_id)
             if session.settled:
@@ -203,7 +215,7 @@ def unconfirmed(at: datetime, everything: bool) -> list[int]:
 
 
 def abandon(payment_id: int, at: datetime) -> None:
-    (OnlinePayment.update(state="abandoned", message="Not paid: nothing was taken.",
+    (OnlinePayment.update(state="abandoned", message=N_("Not paid: nothing was taken."),
                           updated_at=at)
      .where((OnlinePayment.id == payment_id) & (OnlinePayment.state == "created")).execute())
 
@@ -223,7 +235,7 @@ def of_start(start_id: int) -> OnlinePayment | None:
 
 def guest_driver(p: OnlinePayment) -> int:
     if p.driver_id is None or Driver.get_or_none(Driver.id == p.driver_id) is None:
-        raise NotFound("This payment has no session.")
+        raise NotFound(N_("This payment has no session."))
     return int(p.driver_id)
 
 

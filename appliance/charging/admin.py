@@ -33,7 +33,7 @@ def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict
         "ocpp_pin": st.ocpp_pin,
         "last_seen_at": st.last_seen_at, "last_boot_at": st.last_boot_at,
         "firmware_status": st.firmware_status, "diagnostics_status": st.diagnostics_status,
-        "created_at": st.created_at,
+        "created_at": st.created_at, "security_profile": st.security_profile,
         "connectors": [{"connector_id": c.connector_id, "status": c.status,
                         "error_code": c.error_code, "info": c.info, "vendor_id": c.vendor_id,
                         "vendor_error_code": c.vendor_error_code, "since": c.status_at}

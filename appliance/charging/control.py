@@ -22,6 +22,30 @@ class Trigger(StrEnum):
     METER_VALUES = "meter_values"
     FIRMWARE_STATUS = "firmware_status"
     DIAGNOSTICS_STATUS = "diagnostics_status"
+    SIGN_CERTIFICATE = "sign_certificate"  # the charger sends a CSR for its client certificate
+
+
+class CertificateKind(StrEnum):
+    """Certificates a charger keeps (1.6 security extension; 2.0.1 has more kinds)."""
+
+    CSMS_ROOT = "csms_root"  # the CA the central system's server certificate comes from
+    MANUFACTURER_ROOT = "manufacturer_root"  # signs firmware
+
+
+@dataclass(frozen=True)
+class CertificateId:
+    """A certificate as chargers name it: hashes of its issuer's name and key, and its serial."""
+
+    hash_algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+
+
+@dataclass(frozen=True)
+class InstalledCertificates:
+    status: str
+    certificates: list[CertificateId]
 
 
 @dataclass(frozen=True)
@@ -38,6 +62,29 @@ class Configuration:
 
     def value(self, key: str) -> str | None:
         return next((i.value for i in self.items if i.key == key), None)
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One card in a charger's local authorization list. `status` None removes the card
+    (differential updates only)."""
+
+    id_tag: str
+    status: str | None  # Accepted | Blocked | Expired | Invalid; None: remove
+    parent_id_tag: str = ""
+    expiry: str | None = None  # RFC 3339
+
+
+@dataclass(frozen=True)
+class ChargingLimit:
+    """A current limit for a charger (the safe default for every session on it, or one
+    session's), version-neutral: the version's module makes it a charging profile."""
+
+    limit_a: float  # per phase
+    phases: int | None = None  # None: whatever the charger uses
+    session: str | None = None  # the charger's transaction reference; None: the default
+    connector_id: int = 0  # 0: every connector (the default profile)
+    profile_id: int = 1
 
 
 class ChargerControl(Protocol):
@@ -74,3 +121,30 @@ class ChargerControl(Protocol):
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         """Set one configuration value."""
+
+    async def get_local_list_version(self, cpid: str) -> int:
+        """The version of the charger's local authorization list (-1 when it has none)."""
+
+    async def send_local_list(self, cpid: str, version: int, entries: list[ListEntry],
+                              full: bool) -> str:
+        """Replace (full) or update (differential) the charger's local list."""
+
+    async def set_charging_limit(self, cpid: str, limit: ChargingLimit) -> str:
+        """Install a current limit (the charger's default, or one session's)."""
+
+    async def clear_charging_limit(self, cpid: str, profile_id: int | None = None) -> str:
+        """Remove a limit we installed (all of them when no id is given)."""
+
+    async def install_certificate(self, cpid: str, kind: CertificateKind, pem: str) -> str:
+        """Put a CA certificate on the charger."""
+
+    async def installed_certificates(self, cpid: str, kind: CertificateKind
+                                     ) -> InstalledCertificates:
+        """The ids of the charger's certificates of a kind."""
+
+    async def delete_certificate(self, cpid: str, certificate: CertificateId) -> str:
+        """Remove a certificate from the charger."""
+
+    async def set_security_profile(self, cpid: str, profile: int) -> str:
+        """Ask the charger to reconnect at a higher security profile. Accepted: it will; the
+        hub watches for it and records a fall-back when it does not come back at it."""

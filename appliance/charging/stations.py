@@ -56,6 +56,8 @@ class StationAuth:
     declared_connectors: int | None = None
     ocpp_version: str = ""  # the version of its last connection
     ocpp_pin: str = ""  # "" or the one version it may speak
+    security_profile: int = 1
+    profile_target: int = 0  # an upgrade under way
 
 
 def hash_key(salt: str, secret: bytes) -> str:
@@ -120,8 +122,8 @@ def load_auth(cpid: str) -> StationAuth | None:
         key_salt=st.key_salt, key_hashes=(st.key_hash, st.key_hash_prev),
         allow_no_subprotocol=st.allow_no_subprotocol,
         registration=st.registration, managed=st.managed,
-        declared_connectors=st.declared_connectors,
-        ocpp_version=st.ocpp_version, ocpp_pin=st.ocpp_pin,
+        declared_connectors=st.declared_connectors, security_profile=st.security_profile,
+        profile_target=st.profile_target, ocpp_version=st.ocpp_version, ocpp_pin=st.ocpp_pin,
     )
 
 

@@ -107,6 +107,12 @@ class Station(BaseModel):
     firmware_status = CharField(max_length=32, default="")
     diagnostics_status = CharField(max_length=32, default="")
     log_status = CharField(max_length=32, default="")
+    # Security profile (1 Basic auth, 2 TLS + Basic auth, 3 TLS with a client certificate):
+    # never lower on a connection. `profile_target` is an upgrade under way (0: none), and
+    # `profile_note` what the last upgrade came to.
+    security_profile = IntegerField(default=1)
+    profile_target = IntegerField(default=0)
+    profile_note = CharField(max_length=200, default="")
     created_at = DateTimeField(default=utcnow)
     retired_at = DateTimeField(null=True)
 

@@ -8,12 +8,15 @@ from peewee import Model
 from appliance.db import (
     models,
     models_driver,
+    models_offline,
     models_payments,
     models_people,
+    models_pki,
     models_reports,
     models_site,
 )
 
 ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
                                  *models_reports.MODELS, *models_people.MODELS,
-                                 *models_payments.MODELS]
+                                 *models_payments.MODELS, *models_pki.MODELS,
+                                 *models_offline.MODELS]

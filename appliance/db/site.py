@@ -45,6 +45,10 @@ class SiteSettings:
     self_registration: bool = _s(False, N_("Drivers may register themselves on the QR pages"))
     holidays: str = _s("", N_("Site holidays for tariff bands (dates like 2026-12-25, "
                                  "separated by commas)"))
+    local_lists: bool = _s(True, N_("Chargers keep the site's personal cards, so they "
+                                    "charge while the box is away"))
+    offline_commercial: bool = _s(False, N_("Commercial cards may also start while the box is "
+                                            "away (billed when it is back, debt if needed)"))
     base_url: str = _s("", N_("Address phones use to reach the box, printed on the QR stickers "
                            "(like http://192.168.1.20:8080)"))
 
@@ -128,7 +132,7 @@ def holidays_problem(text: str) -> str | None:
     try:
         holiday_dates(text)
     except ValueError:
-        return "dates like 2026-12-25, separated by commas"
+        return N_("dates like 2026-12-25, separated by commas")
     return None
 
 

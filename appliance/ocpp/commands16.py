@@ -4,11 +4,20 @@ back into the version-neutral result."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from appliance.charging.control import Configuration, ConfigurationItem, Trigger
+from appliance.charging.control import (
+    CertificateId,
+    CertificateKind,
+    ChargingLimit,
+    Configuration,
+    ConfigurationItem,
+    InstalledCertificates,
+    ListEntry,
+    Trigger,
+)
 
 Call = tuple[str, dict[str, Any]]
 
@@ -40,6 +49,8 @@ def set_availability(connector_id: int, operative: bool) -> Call:
 
 
 def trigger(message: Trigger, connector_id: int | None) -> Call:
+    if message is Trigger.SIGN_CERTIFICATE:  # only the security extension's trigger has it
+        return extended_trigger("SignChargePointCertificate", connector_id)
     payload: dict[str, Any] = {"requestedMessage": TRIGGERS[message]}
     if connector_id is not None:
         payload["connectorId"] = connector_id
@@ -56,6 +67,100 @@ def get_configuration(keys: list[str] | None) -> Call:
 
 def change_configuration(key: str, value: str) -> Call:
     return "ChangeConfiguration", {"key": key, "value": value}
+
+
+def get_local_list_version() -> Call:
+    return "GetLocalListVersion", {}
+
+
+def list_version(answer: dict[str, Any]) -> int:
+    value = answer.get("listVersion")
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def send_local_list(version: int, entries: list[ListEntry], full: bool) -> Call:
+    data = []
+    for e in entries:
+        item: dict[str, Any] = {"idTag": e.id_tag}
+        if e.status is not None:
+            info: dict[str, Any] = {"status": e.status}
+            if e.parent_id_tag:
+                info["parentIdTag"] = e.parent_id_tag
+            if e.expiry:
+                info["expiryDate"] = e.expiry
+            item["idTagInfo"] = info
+        data.append(item)
+    return "SendLocalList", {"listVersion": version, "localAuthorizationList": data,
+                             "updateType": "Full" if full else "Differential"}
+
+
+# Stack levels: the default profile lowest, a session's above it.
+DEFAULT_STACK, SESSION_STACK = 0, 1
+
+
+def set_charging_limit(limit: ChargingLimit) -> Call:
+    period: dict[str, Any] = {"startPeriod": 0, "limit": round(limit.limit_a, 1)}
+    if limit.phases is not None:
+        period["numberPhases"] = limit.phases
+    profile: dict[str, Any] = {
+        "chargingProfileId": limit.profile_id,
+        "stackLevel": SESSION_STACK if limit.session is not None else DEFAULT_STACK,
+        "chargingProfilePurpose": "TxProfile" if limit.session is not None
+        else "TxDefaultProfile",
+        "chargingProfileKind": "Absolute" if limit.session is not None else "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [period]}}
+    if limit.session is not None:
+        profile["transactionId"] = int(limit.session)
+        profile["chargingSchedule"]["startSchedule"] = _now_text()
+    return "SetChargingProfile", {"connectorId": limit.connector_id,
+                                  "csChargingProfiles": profile}
+
+
+def _now_text() -> str:
+    at = datetime.now(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def clear_charging_limit(profile_id: int | None) -> Call:
+    return "ClearChargingProfile", ({"id": profile_id} if profile_id is not None else {})
+
+
+# --- the security extension (1.6 + "Improved security for OCPP 1.6-J") ----------------------------
+CERTIFICATE_TYPES = {CertificateKind.CSMS_ROOT: "CentralSystemRootCertificate",
+                     CertificateKind.MANUFACTURER_ROOT: "ManufacturerRootCertificate"}
+SECURITY_PROFILE_KEY = "SecurityProfile"
+
+
+def extended_trigger(message: str, connector_id: int | None) -> Call:
+    payload: dict[str, Any] = {"requestedMessage": message}
+    if connector_id is not None:
+        payload["connectorId"] = connector_id
+    return "ExtendedTriggerMessage", payload
+
+
+def install_certificate(kind: CertificateKind, pem: str) -> Call:
+    return "InstallCertificate", {"certificateType": CERTIFICATE_TYPES[kind], "certificate": pem}
+
+
+def installed_certificates(kind: CertificateKind) -> Call:
+    return "GetInstalledCertificateIds", {"certificateType": CERTIFICATE_TYPES[kind]}
+
+
+def delete_certificate(cert: CertificateId) -> Call:
+    return "DeleteCertificate", {"certificateHashData": {
+        "hashAlgorithm": cert.hash_algorithm, "issuerNameHash": cert.issuer_name_hash,
+        "issuerKeyHash": cert.issuer_key_hash, "serialNumber": cert.serial_number}}
+
+
+def set_security_profile(profile: int) -> Call:
+    return change_configuration(SECURITY_PROFILE_KEY, str(profile))
+
+
+def installed(answer: dict[str, Any]) -> InstalledCertificates:
+    ids = [CertificateId(str(h.get("hashAlgorithm", "")), str(h.get("issuerNameHash", "")),
+                         str(h.get("issuerKeyHash", "")), str(h.get("serialNumber", "")))
+           for h in answer.get("certificateHashData") or [] if isinstance(h, dict)]
+    return InstalledCertificates(status(answer), ids)
 
 
 def status(answer: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from appliance.charging import stations
 from appliance.config import Settings
 from appliance.db.models import utcnow
 from appliance.errors import Unavailable
+from appliance.ocpp import security
 from appliance.ocpp.guard import MessageBudget
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
@@ -118,7 +119,12 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     limiter = app[keys.LIMITER]
     if auth is not None and auth.cpid != cpid:
         return _refuse(404, "this id differs only by case from a known station")
-    if auth is not None and auth.auth_mode == "basic" and auth.key_salt:
+    admission = await security.admit(request, database, cpid, auth)
+    if admission.refusal is not None:
+        return _refuse(403, admission.refusal)
+    request[security.PEER] = admission.peer
+    if auth is not None and auth.auth_mode == "basic" and auth.key_salt \
+            and not admission.certified:  # profile 3: the client certificate is the login
         creds = _basic_credentials(request)
         used = stations.which_key(auth, creds[1]) if creds and creds[0] == cpid else None
         if used is None:
@@ -176,6 +182,8 @@ async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | 
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
+    if auth.profile_target:
+        await security.connected(request.app[keys.DATABASE], auth, request[security.PEER])
     # No subprotocol (a per-station switch for old firmwares) is 1.6.
     kind = ChargePoint201 if chosen == "ocpp2.0.1" else ChargePoint16
     conn = kind(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,

@@ -14,8 +14,16 @@ from typing import Any
 
 from appliance import events
 from appliance.billing import commands as billing_commands
-from appliance.charging import frame_log, sessions, stations
-from appliance.charging.control import Configuration, Trigger
+from appliance.charging import certificates, frame_log, sessions, stations
+from appliance.charging.control import (
+    CertificateId,
+    CertificateKind,
+    ChargingLimit,
+    Configuration,
+    InstalledCertificates,
+    ListEntry,
+    Trigger,
+)
 from appliance.db.models import utcnow
 from appliance.errors import ChargerOffline, NotFound
 from appliance.ocpp import commands16, commands201
@@ -27,6 +35,7 @@ from appliance.ocpp.v201 import ChargePoint201
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
+PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security profile
 
 
 class Hub:
@@ -41,6 +50,8 @@ class Hub:
         self._frames: dict[int, list[tuple[str, str, str]]] = {}  # station -> (at, dir, frame)
         self._since_trim: dict[int, int] = {}  # frames written per station since its last trim
         self._flusher: asyncio.Task[None] | None = None
+        self._watches: set[asyncio.Task[None]] = set()  # security profile upgrades
+        self.profile_wait_s = PROFILE_WAIT_S
 
     # --- registry -----------------------------------------------------------------------------
     def register(self, conn: Connection) -> Connection | None:
@@ -128,6 +139,58 @@ class Hub:
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
 
+    async def get_local_list_version(self, cpid: str) -> int:
+        return commands16.list_version(
+            await self.raw(cpid, *commands16.get_local_list_version()))
+
+    async def send_local_list(self, cpid: str, version: int, entries: list[ListEntry],
+                              full: bool) -> str:
+        return await self._status(cpid, commands16.send_local_list(version, entries, full))
+
+    async def set_charging_limit(self, cpid: str, limit: ChargingLimit) -> str:
+        return await self._status(cpid, commands16.set_charging_limit(limit))
+
+    async def clear_charging_limit(self, cpid: str, profile_id: int | None = None) -> str:
+        return await self._status(cpid, commands16.clear_charging_limit(profile_id))
+
+    async def install_certificate(self, cpid: str, kind: CertificateKind, pem: str) -> str:
+        return await self._status(cpid, commands16.install_certificate(kind, pem))
+
+    async def installed_certificates(self, cpid: str, kind: CertificateKind
+                                     ) -> InstalledCertificates:
+        return commands16.installed(await self.raw(cpid, *commands16.installed_certificates(kind)))
+
+    async def delete_certificate(self, cpid: str, certificate: CertificateId) -> str:
+        return await self._status(cpid, commands16.delete_certificate(certificate))
+
+    async def set_security_profile(self, cpid: str, profile: int) -> str:
+        station_id = self._require(cpid).station_id
+        await self.services.database.run(certificates.start_upgrade, station_id, profile)
+        try:
+            status = await self._status(cpid, commands16.set_security_profile(profile))
+        except Exception:
+            await self.services.database.run(certificates.upgrade_failed, station_id,
+                                             "the charger did not answer the profile change")
+            raise
+        if status != "Accepted":
+            await self.services.database.run(
+                certificates.upgrade_failed, station_id,
+                f"the charger answered {status} to security profile {profile}")
+            return status
+        task = asyncio.create_task(self._watch_upgrade(cpid, station_id, profile))
+        self._watches.add(task)
+        task.add_done_callback(self._watches.discard)
+        return status
+
+    async def _watch_upgrade(self, cpid: str, station_id: int, profile: int) -> None:
+        """Fall back, and say so, when the charger has not come back at `profile` in time."""
+        await asyncio.sleep(self.profile_wait_s)
+        note = (f"fell back: the charger did not come back at profile {profile} within "
+                f"{self.profile_wait_s:g} s")
+        if await self.services.database.run(certificates.give_up_upgrade, station_id, profile,
+                                            note):
+            log.warning("%s: %s", cpid, note)
+
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:
         entry = (utcnow().isoformat(), direction, redact(frame)[:8000])
@@ -204,6 +267,8 @@ class Hub:
                 finally:
                     await self.close_all()
         finally:
+            for task in list(self._watches):
+                task.cancel()
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher

@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.charging import stations
 from appliance.db.models import utcnow
+from appliance.db.site import site_value
 from appliance.errors import ApplianceError
 from appliance.ocpp.protocol import Connection
 
@@ -21,6 +22,28 @@ PROFILE_16: dict[str, str] = {
     "MeterValueSampleInterval": "60",
     "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import",
 }
+
+
+# The local list profile (issue 23), set only on chargers that have it (they report
+# LocalAuthListEnabled): cards in the list charge while the box is away, unknown ones never.
+LOCAL_16: dict[str, str] = {
+    "LocalAuthListEnabled": "true",
+    "LocalAuthorizeOffline": "true",
+    "LocalPreAuthorize": "true",
+    "AllowOfflineTxForUnknownId": "false",
+}
+
+
+def profile_for(current: dict[str, Any], local_lists: bool) -> dict[str, str]:
+    """The keys to apply: the money profile, plus the local list keys per the site's policy
+    when the charger has a local list."""
+    profile = dict(PROFILE_16)
+    if "LocalAuthListEnabled" in current:
+        local = dict(LOCAL_16)
+        if not local_lists:
+            local.update({"LocalAuthListEnabled": "false", "LocalAuthorizeOffline": "false"})
+        profile.update(local)
+    return profile
 
 
 def same(current: str | None, wanted: str) -> bool:
@@ -44,7 +67,8 @@ async def apply_profile(conn: Connection, database: Any,
         if seen is not None:
             seen(current)
         await _note_connectors(conn, database, current.get("NumberOfConnectors"))
-        for key, wanted in PROFILE_16.items():
+        local_lists = bool(await database.read(site_value, "local_lists", True))
+        for key, wanted in profile_for(current, local_lists).items():
             if key not in current:
                 outcome[key] = "unknown to the charger"
             elif same(current[key], wanted):

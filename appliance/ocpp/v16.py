@@ -13,16 +13,17 @@ from ocpp.v16.enums import Action
 
 from appliance import events
 from appliance.billing import authorize as auth
-from appliance.billing import quotes, watch
+from appliance.billing import offline, quotes, watch
 from appliance.charging import batched, metering, sessions, stations
 from appliance.config import Settings
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError
 from appliance.events import EventBus
-from appliance.ocpp import commands16, managed
+from appliance.ocpp import commands16, managed, security
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
+from appliance.pki.store import SiteTls
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class Services:
     # Made by the hub from `database`: group-committed reports and in-memory liveness.
     reports: ReportWriter | None = field(default=None, compare=False)
     liveness: Liveness | None = field(default=None, compare=False)
+    # The site CA (security profile 3 signs chargers' CSRs); None: no CA, CSRs are refused.
+    pki: SiteTls | None = field(default=None, compare=False)
 
 
 class ChargePoint16(Connection):
@@ -51,6 +54,7 @@ class ChargePoint16(Connection):
         self.registration = registration
         self.managed = managed
         self.booted = False
+        self.connected_at = utcnow()  # a start stamped before this happened while we were away
         # Whether the charger shows the prices and costs we send (California pricing), and
         # the decimals it asks for: read with its configuration after an Accepted boot.
         self.display: tuple[bool, int | None] = (False, None)
@@ -144,9 +148,10 @@ class ChargePoint16(Connection):
     @on(Action.start_transaction)
     async def on_start(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         self._check_connector(payload, station_level=False)
+        flags = rx.flags + offline.start_flags(payload.get("timestamp"), self.connected_at)
         tx_id, decision = await self.db.run(
             auth.start_transaction, self.station_id, payload, rx.raw, rx.at,
-            self.services.settings.clock_skew_limit, rx.flags)
+            self.services.settings.clock_skew_limit, flags)
         self.services.bus.publish(events.SessionStarted(
             tx_id, self.id, payload["connectorId"], payload["idTag"]))
         return {"transactionId": tx_id, "idTagInfo": decision.id_tag_info()}
@@ -256,10 +261,14 @@ class ChargePoint16(Connection):
 
     @on(Action.sign_certificate)
     async def on_sign_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        # Security profile 3 needs a certificate authority on the box; until it has one, say no.
-        await self.db.run(stations.record_notice, self.station_id, "SignCertificate", payload,
-                          rx.at)
-        return {"status": "Rejected"}
+        # Only an approved station: a pending id's certificate would let in whoever came first.
+        pki = self.services.pki if self.registration == "Accepted" else None
+        status, chain = await security.sign_csr(pki, self.db, self.station_id, self.id,
+                                                str(payload.get("csr", "")))
+        if chain is not None:
+            signed = chain
+            self.after_answer(lambda: security.send_signed(self, self.db, signed))
+        return {"status": status}
 
 
 def _flag_by_tx(station_id: int, payload: dict[str, Any], flags: list[str]) -> None:

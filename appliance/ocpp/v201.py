@@ -22,7 +22,7 @@ from appliance.charging.control import Configuration
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError, ChargerTimeout
-from appliance.ocpp import commands201, managed, tx201
+from appliance.ocpp import commands201, managed, security, tx201
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
 from appliance.ocpp.v16 import Services
 
@@ -454,7 +454,19 @@ class ChargePoint201(Connection):
 
     @on("SignCertificate")
     async def on_sign_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        # Security profile 3 needs a certificate authority on the box; until then, say no.
-        await self.db.run(stations.record_notice, self.station_id, "SignCertificate", payload,
-                          rx.at)
-        return {"status": "Rejected"}
+        # Only an accepted station (refusal() keeps the others out): as 1.6's, by the site CA.
+        status, chain = await security.sign_csr(self.services.pki, self.db, self.station_id,
+                                                self.id, str(payload.get("csr", "")))
+        if chain is not None:
+            signed = chain
+            self.after_answer(lambda: security.send_signed(self, self.db, signed))
+        return {"status": status}
+
+    @on("GetCertificateStatus")
+    async def on_certificate_status(self, payload: dict[str, Any], rx: Received
+                                    ) -> dict[str, Any]:
+        return await security.certificate_status(payload["ocspRequestData"])
+
+    @on("Get15118EVCertificate")
+    async def on_ev_certificate(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
+        return security.ev_certificate_unavailable()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from appliance.db.models import utcnow
 from appliance.db.models_payments import PaymentProviderConfig
-from appliance.errors import InvalidInput
+from appliance.errors import N_, InvalidInput
 
 PROVIDERS = ("razorpay", "stripe")
 
@@ -37,7 +37,8 @@ def save(sealed: Sealed, actor: str) -> None:
     """Store a provider's settings; an empty secret keeps the one stored (forms never show
     them back)."""
     if sealed.provider not in PROVIDERS:
-        raise InvalidInput(f"unknown provider {sealed.provider}", details={"field": "provider"})
+        raise InvalidInput(N_("There is no payment provider %(name)s."),
+                           params={"name": sealed.provider}, details={"field": "provider"})
     row = PaymentProviderConfig.get_or_none(PaymentProviderConfig.provider == sealed.provider) \
         or PaymentProviderConfig(provider=sealed.provider)
     row.enabled, row.key_id = sealed.enabled, sealed.key_id.strip()[:200]

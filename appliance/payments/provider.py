@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from appliance.errors import PaymentError
+from appliance.errors import N_, PaymentError
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 15.0
@@ -115,12 +115,14 @@ class Http:
                 body = await resp.json(content_type=None)
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-            raise PaymentError(f"{self.name} could not be reached: {err!r}"[:200]) from err
+            raise PaymentError(N_("%(provider)s could not be reached: %(error)s"),
+                               params={"provider": self.name, "error": repr(err)[:150]}) from err
         if status >= 400 or not isinstance(body, dict):
             message = _error_text(body)
             log.warning("%s %s %s: HTTP %s %s", self.name, method, path, status, message)
-            raise PaymentError(f"{self.name} answered {status}: {message}"[:200],
-                               details={"status": status})
+            raise PaymentError(N_("%(provider)s answered %(status)s: %(error)s"),
+                               params={"provider": self.name, "status": status,
+                                       "error": message[:150]}, details={"status": status})
         return body
 
 

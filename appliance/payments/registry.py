@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from appliance.db.database import Database
-from appliance.errors import NotFound
+from appliance.errors import N_, NotFound
 from appliance.payments import config
 from appliance.payments.provider import Keys, Provider
 from appliance.payments.razorpay import Razorpay
@@ -35,7 +35,8 @@ class Registry:
     async def get(self, name: str, enabled_only: bool = True) -> Provider:
         sealed = await self.database.read(config.load, name)
         if sealed is None or (enabled_only and not sealed.enabled):
-            raise NotFound(f"payment provider {name} is not set up")
+            raise NotFound(N_("The payment provider %(name)s is not set up."),
+                           params={"name": name})
         return self.build(sealed)
 
     async def enabled(self) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from appliance.errors import ConfigError
+from appliance.errors import N_, ConfigError
 
 KEY_FILE = "payments.key"
 
@@ -48,5 +48,6 @@ class SecretBox:
         try:
             return self._fernet.decrypt(sealed.encode()).decode()
         except InvalidToken as err:
-            raise ConfigError("a payment secret cannot be read with this box's payments.key "
-                              "(restored from another box?): enter the keys again") from err
+            raise ConfigError(N_("A payment secret cannot be read with this box's "
+                                 "payments.key (restored from another box?): enter the keys "
+                                 "again.")) from err

@@ -121,3 +121,8 @@ def login_state(driver_id: int) -> dict[str, Any]:
     return {"has_pin": bool(login and login.pin_hash),
             "locked": bool(login and login.locked_at), "failures": login.failures if login else 0,
             "pin_set_at": login.pin_set_at if login else None}
+
+
+def set_language(driver_id: int, code: str) -> None:
+    """The language a driver chose (phone pages, receipts, mails)."""
+    Driver.update(language=code).where(Driver.id == driver_id).execute()

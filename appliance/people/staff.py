@@ -96,3 +96,8 @@ def set_role(username: str, role: str) -> None:
     if user.role != role:
         StaffUser.update(role=role).where(StaffUser.id == user.id).execute()
         end_all(STAFF, user.id, "role")
+
+
+def set_language(user_id: int, code: str) -> None:
+    """The language a staff login chose for its pages."""
+    StaffUser.update(language=code).where(StaffUser.id == user_id).execute()

@@ -7,7 +7,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance import keys
-from appliance.db.models import Driver, StaffUser
+from appliance.people import drivers
+from appliance.people import staff as staff_logins
 from appliance.web import i18n
 from appliance.web.driver.common import current_driver
 from appliance.web.security import set_cookie
@@ -16,20 +17,12 @@ from appliance.web.session import current_staff
 routes = web.RouteTableDef()
 
 
-def _save_staff(user_id: int, code: str) -> None:
-    StaffUser.update(language=code).where(StaffUser.id == user_id).execute()
-
-
-def _save_driver(driver_id: int, code: str) -> None:
-    Driver.update(language=code).where(Driver.id == driver_id).execute()
-
-
 async def remember_on_login(request: web.Request, driver_id: int) -> None:
     """A driver who chose a language on this phone before logging in keeps it on the account."""
     chosen = i18n.language_of(request.cookies.get(i18n.COOKIE),
                               request.app[keys.CATALOGS].offered)
     if chosen is not None:
-        await request.app[keys.DATABASE].run(_save_driver, driver_id, chosen)
+        await request.app[keys.DATABASE].run(drivers.set_language, driver_id, chosen)
 
 
 def _back(target: str) -> str:
@@ -47,10 +40,10 @@ async def choose_language(request: web.Request) -> web.StreamResponse:
     database = request.app[keys.DATABASE]
     staff = current_staff(request)
     if staff is not None:
-        await database.run(_save_staff, staff.user_id, code)
+        await database.run(staff_logins.set_language, staff.user_id, code)
     driver = await current_driver(request)
     if driver is not None:
-        await database.run(_save_driver, driver.driver_id, code)
+        await database.run(drivers.set_language, driver.driver_id, code)
     response = web.HTTPSeeOther(_back(str(form.get("next") or "/")))
     if code:
         set_cookie(response, request, i18n.COOKIE, code, i18n.COOKIE_MAX_AGE_S)

@@ -9,12 +9,14 @@ from appliance.web import api, language
 from appliance.web.admin import (
     audit,
     cards,
+    certificates,
     dashboard,
     desk,
     drivers,
     login,
     payments,
     pins,
+    power,
     reports,
     sessions,
     settings,
@@ -29,9 +31,9 @@ from appliance.web.driver import me, pay, start
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
-PAGE_MODULES = (login, dashboard, stations, drivers, pins, cards, sessions, tariffs, settings,
-                staff, audit, reports, desk, stickers, payments, driver_login, me, start, pay,
-                driver_app, language)
+PAGE_MODULES = (login, dashboard, stations, certificates, drivers, pins, cards, sessions,
+                tariffs, settings, staff, audit, reports, desk, stickers, payments, power,
+                driver_login, me, start, pay, driver_app, language)
 
 
 async def healthz(request: web.Request) -> web.Response:

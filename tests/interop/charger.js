@@ -5,7 +5,8 @@
 //
 // Configuration (environment): OCPP_ENDPOINT (ws://127.0.0.1:PORT/ocpp; the id is appended),
 // CP_ID, CP_PASSWORD, ID_TAG (a known, Accepted tag), UNKNOWN_TAG (a tag nobody knows),
-// TX_DATA (`begin_and_end`, the default, or `end`: the StopTransaction's transactionData).
+// TX_DATA (`begin_and_end`, the default, or `end`: the StopTransaction's transactionData),
+// CA_FILE (for a wss:// endpoint: the site CA the server certificate must chain to).
 //
 // Output: one JSON object per line on stdout. {"event": "step", ...} for each exchange,
 // {"event": "ready"} once the session is over and the charger waits for the central system's
@@ -70,6 +71,8 @@ const cli = new RPCClient({
     strictMode: true,
     reconnect: false,
     callTimeoutMs: 10000,
+    // wss://: only the site CA is trusted (Node's own roots are replaced, not added to).
+    wsOpts: env.CA_FILE ? { ca: require('fs').readFileSync(env.CA_FILE) } : {},
 });
 
 // Strict mode turns an invalid answer into a rejected call, and an invalid inbound call into an

@@ -22,7 +22,12 @@ async def _live_data(request: web.Request) -> dict[str, Any]:
     database, tz = request.app[keys.DATABASE], request.app[keys.SITE].tz
     stations = await database.read(site_overview)
     totals = await database.read(today_totals, tz)
-    return {"stations": stations, "totals": totals}
+    power = request.app[keys.POWER].snapshot
+    # What each session may draw, by "CPID/connector" (load management's last allocation).
+    allowed = {k: a for group in power.values() for k, a in group["allowed"].items()}
+    site_w = sum(c.power_w or 0 for st in stations for c in st.connectors if c.session_id)
+    return {"stations": stations, "totals": totals, "power": power, "allowed": allowed,
+            "site_w": site_w}
 
 
 @routes.get("/")
@@ -49,7 +54,7 @@ def _event_json(event: events.Event) -> str:
 
 STAFF_EVENTS = (events.StationOnline, events.StationBooted, events.ConnectorStatus,
                 events.SessionStarted, events.SessionMeter, events.SessionStopped,
-                events.TagSeen, events.ReaderState)
+                events.TagSeen, events.ReaderState, events.PowerAllocated)
 
 
 @routes.get("/events")

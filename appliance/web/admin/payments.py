@@ -5,21 +5,23 @@ it is done)."""
 
 from __future__ import annotations
 
-from gettext import gettext
 from typing import Any
 
 from aiohttp import web
 
 from appliance import keys
 from appliance.billing import walkin
-from appliance.errors import ApplianceError, InvalidInput
+from appliance.errors import N_, ApplianceError, InvalidInput, Text
 from appliance.payments import config
 from appliance.web.audit import record
 from appliance.web.session import require, staff_actor
 from appliance.web.templating import render
 
 routes = web.RouteTableDef()
-NAMES = {"razorpay": "Razorpay (UPI, cards, netbanking; INR)", "stripe": "Stripe (cards, wallets)"}
+# Messages are made here in English and shown in the reader's language by the page (`tr`).
+NAMES_SHORT = {"razorpay": "Razorpay", "stripe": "Stripe"}
+NAMES = {"razorpay": N_("Razorpay (UPI, cards, netbanking; INR)"),
+         "stripe": N_("Stripe (cards, wallets)")}
 
 
 async def _render(request: web.Request, message: str | None = None, ok: bool = True,
@@ -52,7 +54,7 @@ async def save_provider(request: web.Request) -> web.StreamResponse:
     name = request.match_info["provider"]
     form = await request.post()
     if name not in config.PROVIDERS:
-        raise InvalidInput(f"unknown provider {name}")
+        raise InvalidInput(N_("There is no payment provider %(name)s."), params={"name": name})
     try:
         await request.app[keys.PAYMENTS].save(
             name, form.get("enabled") == "on", str(form.get("key_id", "")),
@@ -65,7 +67,7 @@ async def save_provider(request: web.Request) -> web.StreamResponse:
         "enabled": form.get("enabled") == "on", "key_id": str(form.get("key_id", "")),
         "secret_changed": bool(form.get("secret")),
         "webhook_secret_changed": bool(form.get("webhook_secret"))})
-    return await _render(request, gettext("Saved."))
+    return await _render(request, N_("Saved."))
 
 
 @routes.post("/settings/payments/{provider}/test")
@@ -76,6 +78,8 @@ async def test_provider(request: web.Request) -> web.StreamResponse:
         provider = await request.app[keys.PAYMENTS].get(name, enabled_only=False)
         await provider.test_connection()
     except ApplianceError as err:
-        return await _render(request, gettext("%(name)s: the connection failed: %(why)s")
-                             % {"name": name, "why": err.message}, ok=False, status=502)
-    return await _render(request, gettext("%(name)s: connected, the keys work.") % {"name": name})
+        return await _render(request, Text(N_("%(name)s: the connection failed: %(why)s"),
+                                           name=NAMES_SHORT.get(name, name), why=err.message),
+                             ok=False, status=502)
+    return await _render(request, Text(N_("%(name)s: connected, the keys work."),
+                                       name=NAMES_SHORT.get(name, name)))

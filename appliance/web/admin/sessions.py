@@ -12,6 +12,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.billing import views
 from appliance.billing.closing import close_and_settle
+from appliance.billing.offline import OFFLINE_FLAG
 from appliance.charging import history
 from appliance.db.models import utcnow
 from appliance.errors import N_, ApplianceError, InvalidInput, Text
@@ -44,7 +45,9 @@ def _filters(request: web.Request) -> dict[str, Any]:
         "start": start.astimezone(UTC).replace(tzinfo=None) if start else None,
         "end": (end + timedelta(days=1)).astimezone(UTC).replace(tzinfo=None) if end else None,
         "state": q.get("state") or None, "flagged": q.get("flagged") == "1",
-        "form": {k: q.get(k, "") for k in ("from", "to", "station", "card", "state", "flagged")},
+        "offline": q.get("offline") == "1",  # started while the charger could not reach us
+        "form": {k: q.get(k, "") for k in ("from", "to", "station", "card", "state", "flagged",
+                                           "offline")},
     }
 
 
@@ -54,6 +57,8 @@ async def _sessions(request: web.Request, limit: int) -> list[dict[str, Any]]:
         history.list_sessions, None, limit, f["station"], f["id_tag"], f["start"], f["end"],
         f["state"])
     items = [r for _, r in rows]
+    if f["offline"]:
+        items = [r for r in items if OFFLINE_FLAG in r["flags"]]
     return [r for r in items if r["flags"]] if f["flagged"] else items
 
 

@@ -12,10 +12,12 @@ from typing import Any
 from aiohttp import web
 
 from appliance import keys
-from appliance.charging import admin
+from appliance.billing import locallist
+from appliance.charging import admin, certificates
 from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
 from appliance.errors import N_, ApplianceError, Conflict, InvalidInput
+from appliance.power import groups
 from appliance.reports.stats import station_daily
 from appliance.web.admin.stickers import sticker_base
 from appliance.web.api.stations import after_approval, key_before_approval
@@ -127,10 +129,12 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any, search: str 
             "device_model": _device_model(station, search), "variable": search,
             # Stored nightly rows; only days not stored yet (today) are computed here.
             "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
-            "frames": admin.recent_frames(cpid, 50)}
+            "frames": admin.recent_frames(cpid, 50),
+            "security": certificates.security_view(st.id),
+            "local_list": locallist.status_of(st.id), "power": groups.member_of(st.id)}
 
 
-async def _render_station(request: web.Request, result: dict[str, Any] | None = None,
+async def render_station(request: web.Request, result: dict[str, Any] | None = None,
                           status: int = 200) -> web.StreamResponse:
     tz = request.app[keys.SITE].tz
     first, last = _range(request, tz)
@@ -143,6 +147,12 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
                               unit="h", title=_("Hours charging per day"))
     data["energy_chart"] = bar_chart([(f.short_day(r.day), r.energy_wh / 1000)
                                       for r in rows], unit="kWh", title=_("Energy per day"))
+    power = data["power"]
+    if power is not None:  # what each of its sessions may draw now
+        live = request.app[keys.POWER].snapshot.get(power["group"], {})
+        prefix = request.match_info["id"].upper() + "/"
+        power["allowed"] = {int(k.split("/")[1]): a for k, a in live.get("allowed", {}).items()
+                            if k.startswith(prefix)}
     data.update({"first": first, "last": last, "result": result,
                  "online": request.app[keys.CONTROL].is_online(request.match_info["id"]),
                  "ocpp_url": ocpp_url(request, request.match_info["id"])[0]})
@@ -152,7 +162,7 @@ async def _render_station(request: web.Request, result: dict[str, Any] | None = 
 @routes.get("/stations/{id}")
 @require("desk")
 async def station_page(request: web.Request) -> web.StreamResponse:
-    return await _render_station(request)
+    return await render_station(request)
 
 
 @routes.post("/stations/{id}/approve")
@@ -168,14 +178,14 @@ async def approve_station(request: web.Request) -> web.StreamResponse:
                                                     {"approved": True})
     except Conflict as err:  # it took no key: it stays pending
         await record(request, "station.approval_refused", cpid, {"commands": keyed})
-        return await _render_station(request, {"ok": False,
+        return await render_station(request, {"ok": False,
                                                "action": gettext_for(request).gettext("Approve"),
                                                "text": "; ".join([err.message, *keyed])}, 409)
     await record(request, "station.approve", cpid, {})
     done = keyed + (await after_approval(request.app, station) if approved_now else [])
     _ = gettext_for(request).gettext
     text = _("Approved.") + (" " + "; ".join(done) if done else "")
-    return await _render_station(request, {"ok": True, "action": _("Approve"),
+    return await render_station(request, {"ok": True, "action": _("Approve"),
                                            "text": text})
 
 
@@ -209,10 +219,10 @@ async def station_command(request: web.Request) -> web.StreamResponse:
         result = {"ok": True, "action": name, "text": text}
     except (KeyError, ValueError):
         result = {"ok": False, "action": name, "text": N_("Fill in every field of the command.")}
-        return await _render_station(request, result, 400)
+        return await render_station(request, result, 400)
     except ApplianceError as err:
         result = {"ok": False, "action": name, "text": err.message}
-    return await _render_station(request, result)
+    return await render_station(request, result)
 
 
 @routes.post("/stations/{id}/settings")
@@ -231,7 +241,7 @@ async def station_settings(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[keys.DATABASE].run(admin.update_station, cpid, fields)
     except (InvalidInput, Conflict) as err:
-        return await _render_station(request, {"ok": False, "action": "settings",
+        return await render_station(request, {"ok": False, "action": "settings",
                                                "text": err.message}, 400)
     staff = current_staff(request)
     await record(request, "station.update", cpid,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from decimal import InvalidOperation
-from gettext import gettext
 from typing import Any
 
 from aiohttp import web
@@ -80,9 +79,9 @@ def parse_bands(text: str) -> list[dict[str, Any]]:
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 4 or "-" not in parts[2]:
-            raise InvalidInput(gettext("A band is one line: name, days (all, weekday, weekend "
-                                       "or holiday), 22:00-06:00, price per kWh, price per "
-                                       "hour."), details={"field": "bands"})
+            raise InvalidInput(N_("A band is one line: name, days (all, weekday, weekend or "
+                                  "holiday), 22:00-06:00, price per kWh, price per hour."),
+                               details={"field": "bands"})
         start, _, end = parts[2].partition("-")
         out.append({"name": parts[0], "days": parts[1] or "all", "start": start, "end": end,
                     "energy_per_kwh": parts[3] or "0",
@@ -123,7 +122,7 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
                                              assign_to, form.get("assign_group", ""),
                                              audit_actor(request))
     except (ApplianceError, ValueError, InvalidOperation) as err:
-        message = err.message if isinstance(err, ApplianceError) else "numbers only, please"
+        message = err.message if isinstance(err, ApplianceError) else N_("Numbers only, please.")
         return await _render_tariffs(request, message, ok=False, status=400)
     await record(request, "tariff.save", form.get("name", ""), form)
     return await _render_tariffs(request, N_("Tariff saved."))

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing.commands import check_raw_command
-from appliance.charging import admin, stations
+from appliance.charging import admin, certificates, stations
 from appliance.charging.control import Trigger
 from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.web.api.base import (
@@ -177,6 +177,18 @@ async def station_messages(request: web.Request) -> web.Response:
     frames = await request.app[keys.DATABASE].read(admin.recent_frames,
                                                    request.match_info["id"], p.limit)
     return listing(frames, None)
+
+
+@api("GET", "/stations/{id}/security", "Security profile, an upgrade under way, certificates "
+     "the site CA signed for the station and certificate commands with their results",
+     role="desk", tag="stations")
+async def station_security(request: web.Request) -> web.Response:
+    database = request.app[keys.DATABASE]
+    station_id = await database.read(certificates.station_id_of, request.match_info["id"])
+    view = await database.read(certificates.security_view, station_id)
+    return ok({"security_profile": view.profile, "profile_target": view.target or None,
+               "note": view.note, "certificates": view.certificates,
+               "commands": view.commands})
 
 
 @api("POST", "/stations/{id}/ocpp/{action}", "Send any call of the OCPP version the charger "

@@ -17,7 +17,7 @@ from appliance.billing import pricing, qr, tariffs, walkin
 from appliance.db.models import Station
 from appliance.db.models_driver import QrStart
 from appliance.db.models_payments import OnlinePayment
-from appliance.errors import ApplianceError, InvalidInput, NotFound, WebhookRefused
+from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, WebhookRefused
 from appliance.payments.provider import NewCheckout, Paid
 from appliance.web.driver.common import log_in, now, page, site
 from appliance.web.driver.start import (
@@ -37,7 +37,7 @@ def _kwh_price(cpid: str, connector_id: int, wh: int, currency: str) -> int:
     station = qr.find_connector(cpid, connector_id)
     tariff = tariffs.resolve(station.id, connector_id) if station else None
     if tariff is None:
-        raise InvalidInput("This charger has no price per kWh: pay an amount instead.")
+        raise InvalidInput(N_("This charger has no price per kWh: pay an amount instead."))
     at = now()
     fee = pricing.price(tariffs.snapshot(tariff, currency), pricing.Facts(wh, at, at)).fee
     return pricing.round_half_up(Decimal(fee) * qr.KWH_MARGIN)
@@ -53,18 +53,18 @@ async def pay_post(request: web.Request) -> web.StreamResponse:
     try:
         name = str(form.get("provider", ""))
         if name not in await payments.enabled():
-            raise InvalidInput("Online payment is not available here: log in and pay from "
-                               "your balance, or ask at the desk.")
+            raise InvalidInput(N_("Online payment is not available here: log in and pay "
+                                  "from your balance, or ask at the desk."))
         if not request.app[keys.CONTROL].is_online(await database.read(_key_cpid, cpid)):
-            raise InvalidInput("The charger is offline. Please try another one, or ask at "
-                               "the desk.")
+            raise InvalidInput(N_("The charger is offline. Please try another one, or ask "
+                                  "at the desk."))
         provider = await payments.get(name)
         currency = (await site(request)).currency
         amount, wh = parse_limits(form, currency)
         if wh is not None:
             amount = await database.read(_kwh_price, cpid, connector_id, wh, currency)
         if amount is None:
-            raise InvalidInput("Type how much to pay (or how many kWh).")
+            raise InvalidInput(N_("Type how much to pay (or how many kWh)."))
         p = await database.run(walkin.open_payment, provider.name, provider.manual_capture,
                                cpid, connector_id, amount, currency, wh, now())
         back = str(request.url.origin())  # the address this phone reached the box by
@@ -127,7 +127,9 @@ async def _after_payment(request: web.Request, p: OnlinePayment) -> web.StreamRe
         await log_in(response, request, p.driver_id)
         raise response
     cpid = await request.app[keys.DATABASE].read(_cpid, p.station_id)
-    return await page(request, "driver/pay.html", {"p": p, "cpid": cpid}, status=200)
+    return await page(request, "driver/pay.html", {"p": p, "cpid": cpid,
+                                                   "message": walkin.readable(p.message)},
+                      status=200)
 
 
 @routes.get("/pay/{token}")

@@ -5,7 +5,7 @@
   var box = document.getElementById("dashboard-live");
   if (!box || !window.fetch) return;
   var TYPES = { ConnectorStatus: 1, SessionStarted: 1, SessionMeter: 1, SessionStopped: 1,
-                StationOnline: 1, StationBooted: 1 };
+                StationOnline: 1, StationBooted: 1, PowerAllocated: 1 };
   var timer = null;
   function refresh() {
     timer = null;

@@ -1,0 +1,161 @@
+"""Local authorization lists: which cards a charger keeps for when the box is away (personal
+cards; commercial ones only if the site allows it), and the plan that brings a charger's list
+from what it holds to that, in differential parts no larger than it takes. Plain functions: the
+database ones for the seam, `plan` pure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from peewee import JOIN
+
+from appliance.charging.control import ListEntry
+from appliance.db.models import Driver, IdTag, Station, utcnow
+from appliance.db.models_offline import LocalList
+from appliance.db.site import site_value
+
+NO_LIST = "the charger has no local list"
+Entry = tuple[str, str, str]  # (id tag as printed, status, parent id tag)
+
+
+def wanted(at: datetime) -> dict[str, Entry]:
+    """key -> entry for every card a charger should know offline. Blocked and expired cards
+    stay in the list as such: a charger's list outranks its cache, so a card blocked while a
+    charger was away is refused there however the charger remembers it."""
+    commercial = bool(site_value("offline_commercial", False))
+    rows: Any  # IdTags carrying their driver's joined columns (objects()), which no type knows
+    rows = (IdTag.select(IdTag.key, IdTag.id_tag, IdTag.status, IdTag.expiry, IdTag.mode,
+                         IdTag.parent_id_tag, Driver.group_tag, Driver.blocked,
+                         Driver.retired_at)
+            .join(Driver, JOIN.LEFT_OUTER).where(IdTag.retired_at.is_null()).objects())
+    out: dict[str, Entry] = {}
+    for r in rows:
+        if r.mode == "commercial" and not commercial:
+            continue  # needs the box: unknown to the charger, so refused while it is away
+        status = r.status
+        if status == "Accepted" and (r.blocked or r.retired_at is not None):
+            status = "Blocked"
+        if status == "Accepted" and r.expiry is not None and r.expiry <= at:
+            status = "Expired"
+        out[r.key] = (r.id_tag, status, r.group_tag or r.parent_id_tag or "")
+    return out
+
+
+@dataclass(frozen=True)
+class Held:
+    station_id: int
+    version: int
+    entries: dict[str, Entry]
+
+
+def held(cpid: str) -> Held | None:
+    """What a managed, approved charger holds as far as the box knows (None: not ours to
+    manage)."""
+    station = Station.get_or_none((Station.key == cpid.upper()) & Station.retired_at.is_null())
+    if station is None or not station.approved or not station.managed:
+        return None
+    row = LocalList.get_or_none(LocalList.station == station.id)
+    if row is None:
+        return Held(station.id, 0, {})
+    return Held(station.id, row.version, {k: tuple(v) for k, v in json.loads(row.entries).items()})
+
+
+@dataclass(frozen=True)
+class Part:
+    version: int
+    full: bool
+    changes: dict[str, Entry | None]  # key -> entry, None: remove
+
+
+def plan(held: Held, charger_version: int, want: dict[str, Entry], max_send: int,
+         max_length: int | None) -> tuple[list[Part], bool]:
+    """The SendLocalList calls that make the charger hold `want` (cut to `max_length`), each
+    at most `max_send` entries, versions counting up; and whether the result is all of `want`.
+    When the charger's version is not the one the box last set, the list is sent again in full:
+    the first part replaces the list, the rest add to it."""
+    max_send = max(1, max_send)
+    keys = sorted(want)
+    complete = max_length is None or len(keys) <= max_length
+    if not complete:
+        # Keep the cards that may charge first, then the refusals.
+        keys = sorted(keys, key=lambda k: (want[k][1] != "Accepted", k))[:max_length]
+    target = {k: want[k] for k in keys}
+    version = max(held.version, charger_version, 0)
+    if charger_version != held.version or held.version <= 0:
+        items = sorted(target.items())
+        chunks = [items[i:i + max_send] for i in range(0, len(items), max_send)] or [[]]
+        return [Part(version + n + 1, n == 0, dict(chunk))
+                for n, chunk in enumerate(chunks)], complete
+    changes: dict[str, Entry | None] = {k: v for k, v in target.items()
+                                        if held.entries.get(k) != v}
+    changes.update({k: None for k in held.entries if k not in target})
+    items2 = sorted(changes.items())
+    return [Part(version + n + 1, False, dict(items2[i:i + max_send]))
+            for n, i in enumerate(range(0, len(items2), max_send))], complete
+
+
+def entries_of(part: Part, held_entries: dict[str, Entry]) -> list[ListEntry]:
+    """A part as the port's version-neutral entries (a removal names the tag it removes)."""
+    out = []
+    for key, entry in part.changes.items():
+        if entry is None:
+            out.append(ListEntry(held_entries.get(key, (key, "", ""))[0], None))
+        else:
+            out.append(ListEntry(entry[0], entry[1], entry[2]))
+    return out
+
+
+def record_part(station_id: int, part: Part, entries: dict[str, Entry]) -> dict[str, Entry]:
+    """The charger accepted a part: it now holds this version. Returns what it holds."""
+    now_held = {} if part.full else dict(entries)
+    for key, entry in part.changes.items():
+        if entry is None:
+            now_held.pop(key, None)
+        else:
+            now_held[key] = entry
+    _save(station_id, version=part.version, entries=json.dumps(now_held, sort_keys=True))
+    return now_held
+
+
+def record_outcome(station_id: int, current: bool, wanted_count: int,
+                   max_length: int | None, problem: str) -> None:
+    _save(station_id, current=current, wanted=wanted_count, max_length=max_length,
+          problem=problem[:200])
+
+
+def _save(station_id: int, **fields: Any) -> None:
+    fields["checked_at"] = utcnow()
+    with LocalList._meta.database.atomic():
+        row = LocalList.get_or_none(LocalList.station == station_id)
+        if row is None:
+            LocalList.create(station=station_id, **fields)
+        else:
+            LocalList.update(**fields).where(LocalList.id == row.id).execute()
+
+
+def status_of(station_id: int) -> dict[str, Any] | None:
+    """For the charger's page: the list version, whether it is current, and why not."""
+    row = LocalList.get_or_none(LocalList.station == station_id)
+    if row is None:
+        return None
+    return {"version": row.version, "current": row.current, "wanted": row.wanted,
+            "held": len(json.loads(row.entries)), "max_length": row.max_length,
+            "problem": row.problem, "checked_at": row.checked_at}
+
+
+def managed_online_cpids() -> list[str]:
+    return [s.cpid for s in Station.select(Station.cpid).where(
+        Station.online & Station.approved & Station.managed & Station.retired_at.is_null())]
+
+
+def behind_cpids() -> list[str]:
+    """Connected managed chargers whose list is not known to be current (a sync failed, or a
+    change event was lost): the keeper tries them again now and then."""
+    current = {r.station_id for r in LocalList.select(LocalList.station).where(
+        LocalList.current | (LocalList.problem == NO_LIST))}
+    return [s.cpid for s in Station.select(Station.id, Station.cpid).where(
+        Station.online & Station.approved & Station.managed & Station.retired_at.is_null())
+        if s.id not in current]
