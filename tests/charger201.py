@@ -29,6 +29,7 @@ class SimCharger201(ChargePoint):
             ("SecurityCtrlr", "BasicAuthPassword"): "secret-pass-1"}
         self.seq = 0
         self.profiles: dict[int, dict[str, Any]] = {}
+        self.list_version = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _got(self, action: str, kwargs: dict[str, Any]) -> None:
@@ -162,6 +163,36 @@ class SimCharger201(ChargePoint):
         self._later(*(call.ReportChargingProfiles(
             request_id=kw["request_id"], charging_limit_source="CSO", evse_id=evse,
             charging_profile=[profile], tbc=False) for evse, profile in self.profiles.items()))
+
+    @on("GetLocalListVersion")
+    async def on_list_version(self, **kw: Any) -> call_result.GetLocalListVersion:
+        self._got("GetLocalListVersion", kw)
+        return call_result.GetLocalListVersion(version_number=self.list_version)
+
+    @on("SendLocalList")
+    async def on_send_list(self, **kw: Any) -> call_result.SendLocalList:
+        self._got("SendLocalList", kw)
+        self.list_version = kw["version_number"]
+        return call_result.SendLocalList(status="Accepted")
+
+    @on("ClearChargingProfile")
+    async def on_clear_profile(self, **kw: Any) -> call_result.ClearChargingProfile:
+        self._got("ClearChargingProfile", kw)
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    @on("InstallCertificate")
+    async def on_install_certificate(self, **kw: Any) -> call_result.InstallCertificate:
+        self._got("InstallCertificate", kw)
+        return call_result.InstallCertificate(status="Accepted")
+
+    @on("GetInstalledCertificateIds")
+    async def on_installed(self, **kw: Any) -> call_result.GetInstalledCertificateIds:
+        self._got("GetInstalledCertificateIds", kw)
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted", certificate_hash_data_chain=[{
+                "certificate_type": "CSMSRootCertificate", "certificate_hash_data": {
+                    "hash_algorithm": "SHA256", "issuer_name_hash": "aa",
+                    "issuer_key_hash": "bb", "serial_number": "01"}}])
 
     @on("CostUpdated")
     async def on_cost_updated(self, **kw: Any) -> call_result.CostUpdated:

@@ -547,3 +547,39 @@ async def test_201_framing_and_schemas(server: TestServer, api: Api) -> None:
                                '"connectorStatus":"Sleeping","evseId":1,"connectorId":1}]'))[2] \
             == "PropertyConstraintViolation"
         assert (await exchange('[2,"h1","Heartbeat",{}]'))[0] == 3
+
+
+async def test_lists_limits_and_certificates_as_201(server: TestServer, api: Api) -> None:
+    """The verbs local lists, load management and security profiles use, in 2.0.1's terms
+    (each payload checked against 2.0.1's schema before it goes): a session's limit names the
+    charger's own transaction id."""
+    from appliance.charging.control import CertificateKind, ChargingLimit, ListEntry
+
+    await add_station(api, "VERB-201")
+    await api.post("/cards", {"id_tag": "CARD2040"})
+    control = server.app[keys.CONTROL]
+    async with connect_charger201(server, "VERB-201", "secret-pass-1") as cp:
+        await cp.boot()
+        assert await control.get_local_list_version("VERB-201") == 0
+        entries = [ListEntry("CARD2040", "Accepted", "GROUP01"), ListEntry("GONE0001", None)]
+        assert await control.send_local_list("VERB-201", 3, entries, False) == "Accepted"
+        assert await control.get_local_list_version("VERB-201") == 3
+        (sent,) = _sent(cp, "SendLocalList")
+        assert sent["local_authorization_list"][0] == {
+            "id_token": {"id_token": "CARD2040", "type": "ISO14443"},
+            "id_token_info": {"status": "Accepted",
+                              "group_id_token": {"id_token": "GROUP01", "type": "Central"}}}
+        await cp.event("Started", "lim-1", "Authorized", token="CARD2040", wh=0)
+        (item,) = (await api.get("/sessions?station_id=VERB-201"))["items"]
+        limit = ChargingLimit(16.0, phases=3, session=str(item["transaction_id"]),
+                              connector_id=1, profile_id=7)
+        assert await control.set_charging_limit("VERB-201", limit) == "Accepted"
+        profile = _sent(cp, "SetChargingProfile")[0]["charging_profile"]
+        assert profile["transaction_id"] == "lim-1"
+        assert profile["charging_profile_purpose"] == "TxProfile"
+        assert await control.set_charging_limit("VERB-201", ChargingLimit(10.0)) == "Accepted"
+        assert await control.clear_charging_limit("VERB-201", 7) == "Accepted"
+        assert await control.install_certificate(
+            "VERB-201", CertificateKind.CSMS_ROOT, "-----BEGIN CERTIFICATE-----") == "Accepted"
+        installed = await control.installed_certificates("VERB-201", CertificateKind.CSMS_ROOT)
+        assert installed.certificates[0].serial_number == "01"

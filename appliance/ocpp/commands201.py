@@ -9,7 +9,16 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from appliance.charging.control import Configuration, ConfigurationItem, Trigger
+from appliance.charging.control import (
+    CertificateId,
+    CertificateKind,
+    ChargingLimit,
+    Configuration,
+    ConfigurationItem,
+    InstalledCertificates,
+    ListEntry,
+    Trigger,
+)
 from appliance.errors import InvalidInput
 
 Call = tuple[str, dict[str, Any]]
@@ -123,6 +132,95 @@ def change_configuration(key: str, value: str) -> Call:
 
 def get_base_report(request_id: int) -> Call:
     return "GetBaseReport", {"requestId": request_id, "reportBase": "FullInventory"}
+
+
+# --- local lists, charging limits, certificates (the verbs load management, local lists and
+# security profiles use) -------------------------------------------------------------------------
+LIST_TOKEN_TYPE = "ISO14443"  # a list entry names no kind; the common RFID card's
+
+
+def get_local_list_version() -> Call:
+    return "GetLocalListVersion", {}
+
+
+def list_version(answer: dict[str, Any]) -> int:
+    value = answer.get("versionNumber")
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def send_local_list(version: int, entries: list[ListEntry], full: bool) -> Call:
+    data = []
+    for e in entries:
+        item: dict[str, Any] = {"idToken": {"idToken": e.id_tag, "type": LIST_TOKEN_TYPE}}
+        if e.status is not None:
+            info: dict[str, Any] = {"status": e.status}
+            if e.parent_id_tag:
+                info["groupIdToken"] = {"idToken": e.parent_id_tag, "type": "Central"}
+            if e.expiry:
+                info["cacheExpiryDateTime"] = e.expiry
+            item["idTokenInfo"] = info
+        data.append(item)
+    payload: dict[str, Any] = {"versionNumber": version,
+                               "updateType": "Full" if full else "Differential"}
+    if data:
+        payload["localAuthorizationList"] = data
+    return "SendLocalList", payload
+
+
+DEFAULT_STACK, SESSION_STACK = 0, 1  # as 1.6's: the default profile lowest
+
+
+def set_charging_limit(limit: ChargingLimit) -> Call:
+    """`limit.session`, when set, is the charger's own transaction id."""
+    period: dict[str, Any] = {"startPeriod": 0, "limit": round(limit.limit_a, 1)}
+    if limit.phases is not None:
+        period["numberPhases"] = limit.phases
+    schedule: dict[str, Any] = {"id": limit.profile_id, "chargingRateUnit": "A",
+                                "chargingSchedulePeriod": [period]}
+    profile: dict[str, Any] = {
+        "id": limit.profile_id,
+        "stackLevel": SESSION_STACK if limit.session is not None else DEFAULT_STACK,
+        "chargingProfilePurpose": "TxProfile" if limit.session is not None
+        else "TxDefaultProfile",
+        "chargingProfileKind": "Relative", "chargingSchedule": [schedule]}
+    if limit.session is not None:
+        profile["transactionId"] = limit.session
+    return "SetChargingProfile", {"evseId": limit.connector_id, "chargingProfile": profile}
+
+
+def clear_charging_limit(profile_id: int | None) -> Call:
+    return "ClearChargingProfile", ({"chargingProfileId": profile_id}
+                                    if profile_id is not None else {})
+
+
+CERTIFICATE_TYPES = {CertificateKind.CSMS_ROOT: "CSMSRootCertificate",
+                     CertificateKind.MANUFACTURER_ROOT: "ManufacturerRootCertificate"}
+
+
+def install_certificate(kind: CertificateKind, pem: str) -> Call:
+    return "InstallCertificate", {"certificateType": CERTIFICATE_TYPES[kind], "certificate": pem}
+
+
+def installed_certificates(kind: CertificateKind) -> Call:
+    return "GetInstalledCertificateIds", {"certificateType": [CERTIFICATE_TYPES[kind]]}
+
+
+def installed(answer: dict[str, Any]) -> InstalledCertificates:
+    ids = []
+    for chain in answer.get("certificateHashDataChain") or []:
+        h = chain.get("certificateHashData") if isinstance(chain, dict) else None
+        if isinstance(h, dict):
+            ids.append(CertificateId(str(h.get("hashAlgorithm", "")),
+                                     str(h.get("issuerNameHash", "")),
+                                     str(h.get("issuerKeyHash", "")),
+                                     str(h.get("serialNumber", ""))))
+    return InstalledCertificates(status(answer), ids)
+
+
+def delete_certificate(cert: CertificateId) -> Call:
+    return "DeleteCertificate", {"certificateHashData": {
+        "hashAlgorithm": cert.hash_algorithm, "issuerNameHash": cert.issuer_name_hash,
+        "issuerKeyHash": cert.issuer_key_hash, "serialNumber": cert.serial_number}}
 
 
 def status(answer: dict[str, Any]) -> str:

@@ -140,28 +140,42 @@ class Hub:
         return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
 
     async def get_local_list_version(self, cpid: str) -> int:
-        return commands16.list_version(
-            await self.raw(cpid, *commands16.get_local_list_version()))
+        commands = self._commands(cpid)
+        return int(commands.list_version(
+            await self._require(cpid).call(*commands.get_local_list_version())))
 
     async def send_local_list(self, cpid: str, version: int, entries: list[ListEntry],
                               full: bool) -> str:
-        return await self._status(cpid, commands16.send_local_list(version, entries, full))
+        return await self._status(cpid, self._commands(cpid).send_local_list(version, entries,
+                                                                              full))
 
     async def set_charging_limit(self, cpid: str, limit: ChargingLimit) -> str:
-        return await self._status(cpid, commands16.set_charging_limit(limit))
+        conn = self._require(cpid)
+        if not isinstance(conn, ChargePoint201):
+            return await self._status(cpid, commands16.set_charging_limit(limit))
+        if limit.session is not None and limit.session.isdigit():
+            # A session's limit names our transaction id; 2.0.1 wants the charger's own.
+            reference = await self.services.database.read(
+                sessions.reference_of, conn.station_id, int(limit.session))
+            if reference is None:
+                raise NotFound(f"charger {cpid} has no transaction {limit.session}")
+            limit = replace(limit, session=reference)
+        return await self._status(cpid, commands201.set_charging_limit(limit))
 
     async def clear_charging_limit(self, cpid: str, profile_id: int | None = None) -> str:
-        return await self._status(cpid, commands16.clear_charging_limit(profile_id))
+        return await self._status(cpid, self._commands(cpid).clear_charging_limit(profile_id))
 
     async def install_certificate(self, cpid: str, kind: CertificateKind, pem: str) -> str:
-        return await self._status(cpid, commands16.install_certificate(kind, pem))
+        return await self._status(cpid, self._commands(cpid).install_certificate(kind, pem))
 
     async def installed_certificates(self, cpid: str, kind: CertificateKind
                                      ) -> InstalledCertificates:
-        return commands16.installed(await self.raw(cpid, *commands16.installed_certificates(kind)))
+        commands = self._commands(cpid)
+        answer = await self._require(cpid).call(*commands.installed_certificates(kind))
+        return commands.installed(answer)  # type: ignore[no-any-return]
 
     async def delete_certificate(self, cpid: str, certificate: CertificateId) -> str:
-        return await self._status(cpid, commands16.delete_certificate(certificate))
+        return await self._status(cpid, self._commands(cpid).delete_certificate(certificate))
 
     async def set_security_profile(self, cpid: str, profile: int) -> str:
         station_id = self._require(cpid).station_id
