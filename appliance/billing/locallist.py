@@ -16,8 +16,9 @@ from appliance.charging.control import ListEntry
 from appliance.db.models import Driver, IdTag, Station, utcnow
 from appliance.db.models_offline import LocalList
 from appliance.db.site import site_value
+from appliance.errors import N_
 
-NO_LIST = "the charger has no local list"
+NO_LIST = N_("the charger has no local list")
 Entry = tuple[str, str, str]  # (id tag as printed, status, parent id tag)
 
 

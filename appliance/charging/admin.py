@@ -12,7 +12,7 @@ from peewee import IntegrityError
 from appliance.charging.sessions import MAX_POWER_W
 from appliance.charging.stations import check_cpid, new_key_fields, station_key
 from appliance.db.models import ChargingSession, Connector, FrameLog, Station, utcnow
-from appliance.errors import Conflict, InvalidInput, NotFound
+from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 EDITABLE = ("description", "approved", "auth_mode", "managed", "allow_no_subprotocol",
             "max_power_w", "ocpp_pin")
@@ -71,7 +71,8 @@ def list_stations(after: int | None, limit: int, approved: bool | None) -> list[
 
 def _validate_fields(fields: dict[str, Any]) -> None:
     if "ocpp_pin" in fields and fields["ocpp_pin"] not in OCPP_PINS:
-        raise InvalidInput("ocpp_pin is \"\", 1.6 or 2.0.1", details={"field": "ocpp_pin"})
+        raise InvalidInput(N_("The OCPP version is 1.6, 2.0.1 or the newest the charger offers."),
+                           details={"field": "ocpp_pin"})
     if "auth_mode" in fields and fields["auth_mode"] not in ("basic", "none"):
         raise InvalidInput("auth_mode is basic or none", details={"field": "auth_mode"})
     power = fields.get("max_power_w")

@@ -166,12 +166,14 @@ def save_group(name: str, fields: dict[str, Any]) -> dict[str, Any]:
 def set_member(cpid: str, group_name: str | None, max_a: int | None) -> dict[str, Any]:
     station = Station.get_or_none((Station.key == cpid.upper()) & Station.retired_at.is_null())
     if station is None:
-        raise NotFound(f"no station {cpid}", details={"station_id": cpid})
+        raise NotFound(N_("No charger %(cpid)s."), params={"cpid": cpid},
+                       details={"station_id": cpid})
     group = None
     if group_name:
         group = PowerGroup.get_or_none(PowerGroup.name == group_name)
         if group is None:
-            raise NotFound(f"no power group {group_name}", details={"group": group_name})
+            raise NotFound(N_("No power group %(name)s."), params={"name": group_name},
+                           details={"group": group_name})
     update: dict[Any, Any] = {PowerMember.group: group.id if group else None}
     if max_a is not None:
         update[PowerMember.max_a] = int(max_a)

@@ -171,7 +171,7 @@ async def _revoke(request: web.Request, cpid: str, station_id: int,
                   form: dict[str, str]) -> str:
     await request.app[keys.DATABASE].run(certificates.revoke, station_id, form["serial"],
                                          _who(request))
-    return "Revoked"
+    return N_("Revoked.")
 
 
 async def _reset(request: web.Request, cpid: str, station_id: int, form: dict[str, str]) -> str:
