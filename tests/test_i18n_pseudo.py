@@ -14,6 +14,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
+from appliance.billing import locallist
 from appliance.db.models import ChargingSession, LedgerEntry, Station
 from appliance.db.models_payments import OnlinePayment
 from appliance.errors import N_
@@ -103,6 +104,14 @@ async def _seed(server: TestServer, api: Api, charger: Any) -> dict[str, Any]:
         status, _ = await staff.post("/settings", {"site_name": "સુરત ચાર્જિંગ"},
                                      from_page="/settings")
         assert status in (200, 303)
+        # Load management: the charger in a feeder group (the power page's table, the charger
+        # page's power group and what its sessions may draw, the dashboard's site power).
+        for form in ({"action": "group", "name": "PSEUDO", "limit_a": "32", "phases": "3",
+                      "min_a": "6", "default_a": "6", "commercial_first": "on"},
+                     {"action": "member", "station": "PSEUDO-1", "group": "PSEUDO",
+                      "max_a": "16"}):
+            status, _ = await staff.post("/settings/power", form, from_page="/settings/power")
+            assert status == 200
     driver = await driver_with_pin(server, api, "+91 90000 00077", balance=20_000,
                                    name="રવિ પટેલ")
     async with charger("PSEUDO-1", "secret-pass-1") as cp, \
@@ -119,6 +128,9 @@ async def _seed(server: TestServer, api: Api, charger: Any) -> dict[str, Any]:
         await cp.stop(started.transaction_id, meter_stop=4000, reason="Local")
         await cp.status(1, "Available")
     database, settings = server.app[keys.DATABASE], server.app[keys.SETTINGS]
+    # A local list the charger could not hold whole (the charger page's local list state).
+    await database.run(lambda: locallist.record_outcome(
+        Station.get(Station.cpid == "PSEUDO-1").id, False, 3, 2, locallist.TOO_MANY))
     day = datetime.now(settings.tz).date()  # today's figures so far: enough for the pages
     await run_day(database, settings, day, mail=False)
     topup = await database.read(lambda: LedgerEntry.select().where(
@@ -154,7 +166,8 @@ BAND = {"name": "PSEUDO", "days": "weekday", "start": "22:00", "end": "06:00",
 STAFF_PAGES = ["/", "/stations", "/stations/PSEUDO-1", "/desk", "/desk/learn", "/drivers",
                "/drivers/new", "/drivers/{driver}", "/drivers/{driver}/pin",
                "/drivers/{driver}/receipts/{topup}", "/cards", "/sessions", "/sessions/{session}",
-               "/tariffs", "/settings", "/settings/payments", "/staff", "/audit", "/reports",
+               "/tariffs", "/settings", "/settings/payments", "/settings/certificates",
+               "/settings/power", "/staff", "/audit", "/reports",
                "/reports/{day}", "/reports/summary?period=week&date={day}", "/stickers",
                "/stickers/PSEUDO-1/1"]
 DRIVER_PAGES = ["/c/PSEUDO-1/1", "/me", "/me/pin", "{live}", "/me/receipts/{session}", "/scan"]

@@ -19,6 +19,7 @@ from appliance.db.site import site_value
 from appliance.errors import N_
 
 NO_LIST = N_("the charger has no local list")
+TOO_MANY = N_("more cards than the charger keeps")
 Entry = tuple[str, str, str]  # (id tag as printed, status, parent id tag)
 
 

@@ -15,7 +15,7 @@ from appliance.charging.control import ChargerControl
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import site_value
-from appliance.errors import N_, ApplianceError, ChargerCallError
+from appliance.errors import ApplianceError, ChargerCallError
 from appliance.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ async def sync(control: ChargerControl, database: Database, cpid: str,
                                        locallist.Part(0, True, {}), {})
                 return False
             entries = await database.run(locallist.record_part, held.station_id, part, entries)
-        problem = "" if complete else N_("more cards than the charger keeps")
+        problem = "" if complete else locallist.TOO_MANY
         await database.run(locallist.record_outcome, held.station_id, complete, len(want),
                            max_length, problem)
         if parts:
