@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -23,6 +26,24 @@ class Text(str):
         text = super().__new__(cls, template % params if params else template)
         text.template, text.params = template, params
         return text
+
+    @classmethod
+    def recognise(cls, text: str, templates: Iterable[str]) -> str:
+        """A text stored in English (a note in the database) back as the `Text` of the first
+        of `templates` it was made from, so a page can show it in the reader's language; any
+        other text as it is."""
+        for template in templates:
+            found = _pattern(template).fullmatch(text)
+            if found:
+                return cls(template, **found.groupdict())
+        return text
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"%\(([a-z_]+)\)s", template)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)"
+                              for i, p in enumerate(parts)), re.DOTALL)
 
 
 class ApplianceError(Exception):

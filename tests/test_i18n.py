@@ -17,6 +17,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from appliance import catalogs, formats
+from appliance.charging import certificates
 from appliance.errors import N_, InvalidInput, Text
 from appliance.reports.tables import mail_subject, summary_text
 from appliance.web import i18n
@@ -175,3 +176,13 @@ def test_an_error_with_values_is_shown_in_the_readers_language() -> None:
                   reason=Text(N_("No such session.")))
     assert catalogs.translate(tables["hi"], nested) == \
         "चार्जर तक नहीं पहुँच सके: ऐसा कोई सेशन नहीं।। रोकने के लिए केबल निकालें।"
+
+
+def test_a_note_stored_in_english_is_shown_in_the_readers_language() -> None:
+    stored = str(Text(certificates.TIMED_OUT, profile=2, seconds="300"))  # what the row keeps
+    assert stored == "fell back: the charger did not come back at profile 2 within 300 s"
+    note = Text.recognise(stored, certificates.NOTES)
+    tables = catalogs.load()
+    assert catalogs.translate(tables["hi"], note) == \
+        "वापस लौटा: चार्जर 300 s में प्रोफ़ाइल 2 पर वापस नहीं जुड़ा"
+    assert Text.recognise("a vendor's own words", certificates.NOTES) == "a vendor's own words"

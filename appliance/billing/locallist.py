@@ -16,10 +16,12 @@ from appliance.charging.control import ListEntry
 from appliance.db.models import Driver, IdTag, Station, utcnow
 from appliance.db.models_offline import LocalList
 from appliance.db.site import site_value
-from appliance.errors import N_
+from appliance.errors import N_, Text
 
 NO_LIST = N_("the charger has no local list")
 TOO_MANY = N_("more cards than the charger keeps")
+REFUSED = N_("SendLocalList answered %(status)s")
+PROBLEMS = (NO_LIST, TOO_MANY, REFUSED)  # stored in English, shown in the reader's language
 Entry = tuple[str, str, str]  # (id tag as printed, status, parent id tag)
 
 
@@ -145,7 +147,7 @@ def status_of(station_id: int) -> dict[str, Any] | None:
         return None
     return {"version": row.version, "current": row.current, "wanted": row.wanted,
             "held": len(json.loads(row.entries)), "max_length": row.max_length,
-            "problem": row.problem, "checked_at": row.checked_at}
+            "problem": Text.recognise(row.problem or "", PROBLEMS), "checked_at": row.checked_at}
 
 
 def managed_online_cpids() -> list[str]:

@@ -15,7 +15,7 @@ from appliance.charging.control import ChargerControl
 from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import site_value
-from appliance.errors import ApplianceError, ChargerCallError
+from appliance.errors import ApplianceError, ChargerCallError, Text
 from appliance.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ async def sync(control: ChargerControl, database: Database, cpid: str,
                 cpid, part.version, locallist.entries_of(part, entries), part.full)
             if status != "Accepted":
                 await database.run(locallist.record_outcome, held.station_id, False, len(want),
-                                   max_length, f"SendLocalList answered {status}")
+                                   max_length, Text(locallist.REFUSED, status=status))
                 if status == "VersionMismatch":  # start again from a full list next time
                     await database.run(locallist.record_part, held.station_id,
                                        locallist.Part(0, True, {}), {})

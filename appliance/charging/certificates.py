@@ -11,10 +11,21 @@ from typing import Any
 
 from appliance.db.models import Station, utcnow
 from appliance.db.models_pki import CertificateCommand, StationCertificate
-from appliance.errors import N_, InvalidInput, NotFound
+from appliance.errors import N_, InvalidInput, NotFound, Text
 
 PROFILES = (1, 2, 3)
 COMMANDS_SHOWN = 20
+# The note on an upgrade (stored in English; the charger page shows it in the reader's).
+UPGRADED = N_("upgraded to profile %(profile)s")
+FELL_BACK = N_("fell back: the charger came back at profile %(profile)s, not %(target)s; it "
+               "stays at profile %(kept)s")
+UPGRADING = N_("upgrading to profile %(profile)s")
+RESET = N_("reset from profile %(old)s to %(profile)s by an admin")
+NO_ANSWER = N_("the charger did not answer the profile change")
+REFUSED = N_("the charger answered %(status)s to security profile %(profile)s")
+TIMED_OUT = N_("fell back: the charger did not come back at profile %(profile)s within "
+               "%(seconds)s s")
+NOTES = (UPGRADED, FELL_BACK, UPGRADING, RESET, NO_ANSWER, REFUSED, TIMED_OUT)
 
 
 def _station(station_id: int) -> Station:
@@ -32,10 +43,10 @@ def connected_at(station_id: int, profile: int) -> tuple[int, str]:
         return st.security_profile, ""
     if profile >= st.profile_target:
         st.security_profile = max(st.security_profile, st.profile_target)
-        st.profile_note = f"upgraded to profile {st.profile_target}"
+        st.profile_note = Text(UPGRADED, profile=st.profile_target)
     else:  # the charger could not connect at the new profile and went back to its old one
-        st.profile_note = (f"fell back: the charger came back at profile {profile}, not "
-                           f"{st.profile_target}; it stays at profile {st.security_profile}")
+        st.profile_note = Text(FELL_BACK, profile=profile, target=st.profile_target,
+                               kept=st.security_profile)
     st.profile_target = 0
     st.save()
     return st.security_profile, st.profile_note
@@ -48,7 +59,7 @@ def start_upgrade(station_id: int, target: int) -> None:
     if target <= st.security_profile:
         raise InvalidInput(N_("the station is at profile %(profile)s already; a profile only "
                               "goes up"), params={"profile": st.security_profile})
-    st.profile_target, st.profile_note = target, f"upgrading to profile {target}"
+    st.profile_target, st.profile_note = target, Text(UPGRADING, profile=target)
     st.save()
 
 
@@ -71,7 +82,7 @@ def reset_profile(station_id: int, profile: int) -> int:
     st = _station(station_id)
     old = st.security_profile
     st.security_profile, st.profile_target = profile, 0
-    st.profile_note = f"reset from profile {old} to {profile} by an admin"
+    st.profile_note = Text(RESET, old=old, profile=profile)
     st.save()
     return int(old)
 
@@ -159,5 +170,5 @@ def security_view(station_id: int) -> SecurityView:
                 for c in CertificateCommand.select().where(
                     CertificateCommand.station == station_id)
                 .order_by(CertificateCommand.id.desc()).limit(COMMANDS_SHOWN)]
-    return SecurityView(st.security_profile, st.profile_target, st.profile_note, certs,
-                        commands)
+    return SecurityView(st.security_profile, st.profile_target,
+                        Text.recognise(st.profile_note or "", NOTES), certs, commands)

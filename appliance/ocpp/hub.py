@@ -25,7 +25,7 @@ from appliance.charging.control import (
     Trigger,
 )
 from appliance.db.models import utcnow
-from appliance.errors import ChargerOffline, NotFound
+from appliance.errors import ChargerOffline, NotFound, Text
 from appliance.ocpp import commands16, commands201
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
@@ -184,12 +184,12 @@ class Hub:
             status = await self._status(cpid, commands16.set_security_profile(profile))
         except Exception:
             await self.services.database.run(certificates.upgrade_failed, station_id,
-                                             "the charger did not answer the profile change")
+                                             Text(certificates.NO_ANSWER))
             raise
         if status != "Accepted":
             await self.services.database.run(
                 certificates.upgrade_failed, station_id,
-                f"the charger answered {status} to security profile {profile}")
+                Text(certificates.REFUSED, status=status, profile=profile))
             return status
         task = asyncio.create_task(self._watch_upgrade(cpid, station_id, profile))
         self._watches.add(task)
@@ -199,8 +199,7 @@ class Hub:
     async def _watch_upgrade(self, cpid: str, station_id: int, profile: int) -> None:
         """Fall back, and say so, when the charger has not come back at `profile` in time."""
         await asyncio.sleep(self.profile_wait_s)
-        note = (f"fell back: the charger did not come back at profile {profile} within "
-                f"{self.profile_wait_s:g} s")
+        note = Text(certificates.TIMED_OUT, profile=profile, seconds=f"{self.profile_wait_s:g}")
         if await self.services.database.run(certificates.give_up_upgrade, station_id, profile,
                                             note):
             log.warning("%s: %s", cpid, note)
