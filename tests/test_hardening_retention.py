@@ -110,3 +110,29 @@ def test_failed_login_memory_is_bounded() -> None:
     for i in range(LoginLimiter.ADDRESSES_MAX + 500):
         limiter.failed(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
     assert len(limiter._failures) == LoginLimiter.ADDRESSES_MAX
+
+
+async def test_the_nightly_job_sweeps_old_login_sessions(server: TestServer) -> None:
+    """A person who never logs in again leaves their ended and expired sessions behind; the
+    nightly job removes those older than people.sessions.KEEP_ENDED, and keeps live ones."""
+    from appliance.db.models import utcnow
+    from appliance.db.models_people import LoginSession
+
+    database, settings = server.app[keys.DATABASE], server.app[keys.SETTINGS]
+    now = utcnow()
+
+    def fill() -> None:
+        for i, (ended, expires) in enumerate([(None, now + timedelta(hours=8)),   # live
+                                              (now - timedelta(days=2), now),      # ended lately
+                                              (now - timedelta(days=40), now),     # ended long ago
+                                              (None, now - timedelta(days=31))]):  # expired
+            LoginSession.create(kind="staff", person_id=1, token_hash=f"{i:064d}",
+                                created_at=now - timedelta(days=60), seen_at=now,
+                                expires_at=expires, ended_at=ended)
+
+    def left() -> list[str]:
+        return sorted(s.token_hash[-1] for s in LoginSession.select())
+
+    await database.run(fill)
+    await nightly(database, settings)
+    assert await database.read(left) == ["0", "1"]

@@ -1,7 +1,8 @@
 """What every table that grows with traffic keeps, pruned by the nightly job. Meter samples have
 their own rule (appliance.reports.prune, the site's `sample_retention_days`); the frame log is
 bounded as it is written (about 1.5 x `frame_log_size` frames per station, see ocpp.hub);
-failed logins live in memory, bounded per address (ocpp.endpoint.LoginLimiter)."""
+failed logins live in memory, bounded per address (ocpp.endpoint.LoginLimiter); ended or
+expired login sessions go after people.sessions.KEEP_ENDED."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from appliance.db.models import (
     StationNotice,
     UnknownTag,
 )
+from appliance.people import sessions
 
 CHUNK = 5000  # rows per delete: a nightly writer job stays short
 
@@ -70,4 +72,7 @@ async def prune_growing(database: Database, now: datetime) -> dict[str, int]:
         out[rule.model._meta.table_name] = total
     while (gone := await database.run(_unknown_tags_over_bound)) > 0:
         out["unknown_tag"] += gone
+    # Login sessions: ended or expired ones go 30 days later (people.sessions' own rule; a login
+    # tidies only its own person's rows, so people who never log in again are swept here).
+    out["login_session"] = await database.run(sessions.prune, now)
     return out
