@@ -275,7 +275,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)
-    app.on_startup.append(notify.ready)
     app.on_shutdown.append(notify.stopping)
     app.on_shutdown.append(close_chargers)
     app.router.add_get("/ocpp/{cpid}", ocpp_endpoint)

@@ -150,7 +150,7 @@ async def _run(app: Any, settings: Settings) -> None:
         await web.TCPSite(runner, settings.host, settings.port, backlog=4096).start()
         if settings.tls_port:
             await start_tls_site(runner, settings, settings.host, settings.tls_port)
-        notify.listening("")
+        notify.listening(app)
         await asyncio.Event().wait()  # until SIGTERM/SIGINT (GracefulExit)
     finally:
         await runner.cleanup()

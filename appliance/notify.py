@@ -52,13 +52,10 @@ async def _watchdog(app: web.Application, every: float) -> None:
         await asyncio.sleep(every)
 
 
-def listening(_message: str) -> None:
-    """aiohttp's `print` hook of run_app, called once the port is bound: ready for systemd."""
+def listening(app: web.Application) -> None:
+    """Every port is bound and every cleanup context has started: READY=1 for systemd, then
+    the watchdog pings (never before READY: systemd would take a ping for a start)."""
     notify("READY=1")
-
-
-async def ready(app: web.Application) -> None:
-    """Runs after every cleanup context has started (on_startup comes after them)."""
     if not os.environ.get("NOTIFY_SOCKET"):
         return
     every = watchdog_interval()

@@ -17,23 +17,34 @@ HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 
 
 class Stream:
-    def __init__(self, response: web.StreamResponse) -> None:
+    def __init__(self, response: web.StreamResponse, gone: bool = False) -> None:
         self.response = response
+        self.gone = gone  # the page went away before the answer could start
 
     async def send(self, data: str) -> None:
-        await self.response.write(f"data: {data}\n\n".encode())
+        await self._write(f"data: {data}\n\n".encode())
 
     async def keepalive(self) -> None:
-        await self.response.write(b": keepalive\n\n")
+        await self._write(b": keepalive\n\n")
+
+    async def _write(self, data: bytes) -> None:
+        if self.gone:
+            raise ConnectionResetError("the page went away")
+        await self.response.write(data)
 
 
 @contextlib.asynccontextmanager
 async def stream(request: web.Request) -> AsyncIterator[Stream]:
-    """Prepare the answer; a reset (the page went away) ends the block without an error."""
+    """Prepare the answer; a reset (the page went away, even while the answer starts) ends the
+    block without an error: the stream's first write then ends it."""
     response = web.StreamResponse(headers=HEADERS)
-    await response.prepare(request)
+    gone = False
+    try:
+        await response.prepare(request)
+    except ConnectionResetError:
+        gone = True
     with contextlib.suppress(ConnectionResetError):
-        yield Stream(response)
+        yield Stream(response, gone)
 
 
 async def next_event(queue: asyncio.Queue[events.Event], within_s: float) -> events.Event | None:
