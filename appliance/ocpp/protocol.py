@@ -285,6 +285,8 @@ class Connection:
             try:
                 await self.send_frame(_DUMPS([CALL, unique_id, action, payload]))
                 answer = await asyncio.wait_for(future, self._call_timeout)
+            except ConnectionResetError as err:  # the socket closed under the call
+                raise ChargerOffline(f"charger {self.id} went offline") from err
             except TimeoutError as err:
                 raise ChargerTimeout(
                     f"charger {self.id} did not answer {action} in {self._call_timeout:g} s"
