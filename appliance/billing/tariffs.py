@@ -182,17 +182,6 @@ def assign(tariff_id: int, cpid: str | None, connector_id: int | None,
     return tariff_dict(get_tariff(tariff_id))
 
 
-def unassign(cpid: str | None, connector_id: int | None, group: str | None = None) -> None:
-    station_id = None
-    if cpid:
-        station = Station.get_or_none(Station.key == cpid.upper())
-        if station is None:
-            raise NotFound(f"no station {cpid}")
-        station_id = station.id
-    scope = scope_of(station_id, connector_id, _group(group))
-    TariffAssignment.delete().where(TariffAssignment.scope == scope).execute()
-
-
 def scopes_for(station_id: int, connector_id: int | None, group: str = "") -> list[str]:
     """Most specific first: a driver group's prices beat everyone's, and within each a
     connector's beat its station's, which beat the site's."""
