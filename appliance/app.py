@@ -206,6 +206,8 @@ async def start_tls_site(runner: web.BaseRunner, settings: Settings, host: str,
     site = web.TCPSite(runner, host, port, ssl_context=app[keys.TLS].ssl_context,
                        backlog=4096)
     await site.start()
+    sockets = getattr(site._server, "sockets", None) or []  # port 0: the one the OS chose
+    app[keys.TLS].port = int(sockets[0].getsockname()[1]) if sockets else port
     return site
 
 

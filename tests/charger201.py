@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -265,18 +266,27 @@ class SimCharger201(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def connect_charger201(server: TestServer, cpid: str, password: str | None = None,
-                             protocols: tuple[str, ...] = ("ocpp2.0.1",)
+async def connect_charger201(server: TestServer | None, cpid: str, password: str | None = None,
+                             protocols: tuple[str, ...] = ("ocpp2.0.1",), *,
+                             url: str | None = None, ssl_context: ssl.SSLContext | None = None,
+                             kind: type[SimCharger201] = SimCharger201,
                              ) -> AsyncIterator[SimCharger201]:
+    """A charger connected to the test server, or to `url` (a 2.0.1 CSMS URL: the charger
+    adds its id) with `ssl_context` for wss://."""
     headers = {}
     if password is not None:
         token = base64.b64encode(f"{cpid}:{password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(ws_url(server, cpid), protocols=protocols, headers=headers,
-                                      autoping=True)
+        if url is None:
+            assert server is not None
+            address = ws_url(server, cpid)
+        else:
+            address = f"{url.rstrip('/')}/{cpid}"
+        ws = await session.ws_connect(address, protocols=protocols, headers=headers,
+                                      autoping=True, ssl=ssl_context if ssl_context else True)
         assert ws.protocol == "ocpp2.0.1", ws.protocol
-        cp = SimCharger201(cpid, ClientTransport(ws))
+        cp = kind(cpid, ClientTransport(ws))
         task = asyncio.create_task(cp.start())
         try:
             yield cp

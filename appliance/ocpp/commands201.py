@@ -26,7 +26,8 @@ Call = tuple[str, dict[str, Any]]
 TRIGGERS = {Trigger.BOOT: "BootNotification", Trigger.STATUS: "StatusNotification",
             Trigger.HEARTBEAT: "Heartbeat", Trigger.METER_VALUES: "MeterValues",
             Trigger.FIRMWARE_STATUS: "FirmwareStatusNotification",
-            Trigger.DIAGNOSTICS_STATUS: "LogStatusNotification"}
+            Trigger.DIAGNOSTICS_STATUS: "LogStatusNotification",
+            Trigger.SIGN_CERTIFICATE: "SignChargingStationCertificate"}
 
 # 1.6 configuration keys and where OCPP 2.0.1 keeps the same setting.
 KEYS: dict[str, tuple[str, str]] = {
@@ -221,6 +222,38 @@ def delete_certificate(cert: CertificateId) -> Call:
     return "DeleteCertificate", {"certificateHashData": {
         "hashAlgorithm": cert.hash_algorithm, "issuerNameHash": cert.issuer_name_hash,
         "issuerKeyHash": cert.issuer_key_hash, "serialNumber": cert.serial_number}}
+
+
+# --- the security profile change (2.0.1 use case A05) ---------------------------------------------
+PRIORITY_KEY = "OCPPCommCtrlr/NetworkConfigurationPriority"
+PROFILE_MESSAGE_TIMEOUT_S = 30
+
+
+def slots(priority: str | None) -> list[int]:
+    """The configuration slots of a NetworkConfigurationPriority value ("1,0"); a charger that
+    does not say is taken to be on slot 0 (the variable is required, so that is rare)."""
+    found = [int(p) for p in (priority or "").replace(" ", "").split(",") if p.isdigit()]
+    return found or [0]
+
+
+def free_slot(in_use: list[int]) -> int:
+    """A slot the charger does not use now: SetNetworkProfile on the active one is refused."""
+    return next(n for n in range(len(in_use) + 1) if n not in in_use)
+
+
+def set_network_profile(slot: int, csms_url: str, profile: int) -> Call:
+    """A05 step 1: a new connection profile in a free slot. The URL is the box's OCPP path
+    without the charger's id: a 2.0.1 charger adds its identity itself (OCPP-J, part 4)."""
+    return "SetNetworkProfile", {"configurationSlot": slot, "connectionData": {
+        "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": csms_url,
+        "messageTimeout": PROFILE_MESSAGE_TIMEOUT_S, "securityProfile": profile,
+        "ocppInterface": "Wired0"}}
+
+
+def network_priority(slot: int, in_use: list[int]) -> Call:
+    """A05 step 2: the new slot first, the old ones after it (where the charger falls back)."""
+    order = [slot, *(n for n in in_use if n != slot)]
+    return change_configuration(PRIORITY_KEY, ",".join(str(n) for n in order))
 
 
 def status(answer: dict[str, Any]) -> str:

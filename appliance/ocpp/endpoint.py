@@ -189,6 +189,7 @@ async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | 
     conn = kind(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
                 auth.registration, auth.managed)
     conn.connector_limit = stations.connector_limit(auth.declared_connectors)
+    conn.reached_as = request.url.host or ""
     if auth.ocpp_version != conn.version:  # a new firmware on the other version: same station
         await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
     return await _serve(ws, hub, conn, settings)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from appliance import events
 from appliance.billing import commands as billing_commands
@@ -178,15 +179,19 @@ class Hub:
         return await self._status(cpid, self._commands(cpid).delete_certificate(certificate))
 
     async def set_security_profile(self, cpid: str, profile: int) -> str:
-        station_id = self._require(cpid).station_id
+        conn = self._require(cpid)
+        station_id = conn.station_id
         await self.services.database.run(certificates.start_upgrade, station_id, profile)
         try:
-            status = await self._status(cpid, commands16.set_security_profile(profile))
+            if isinstance(conn, ChargePoint201):
+                status = await self._network_profile(conn, profile)
+            else:
+                status = await self._status(cpid, commands16.set_security_profile(profile))
         except Exception:
             await self.services.database.run(certificates.upgrade_failed, station_id,
                                              Text(certificates.NO_ANSWER))
             raise
-        if status != "Accepted":
+        if status not in ("Accepted", "Scheduled"):  # Scheduled: a 2.0.1 reset when idle
             await self.services.database.run(
                 certificates.upgrade_failed, station_id,
                 Text(certificates.REFUSED, status=status, profile=profile))
@@ -195,6 +200,32 @@ class Hub:
         self._watches.add(task)
         task.add_done_callback(self._watches.discard)
         return status
+
+    async def _network_profile(self, conn: ChargePoint201, profile: int) -> str:
+        """2.0.1's profile change (use case A05): a connection profile with the wss:// URL in
+        a free configuration slot, that slot first in NetworkConfigurationPriority (the old
+        ones after it: where the charger falls back), then a Reset. Returns the Reset's
+        status, or the step and status that stopped it ("SetNetworkProfile Rejected")."""
+        found = await conn.configuration([commands201.PRIORITY_KEY])
+        in_use = commands201.slots(found.value(commands201.PRIORITY_KEY))
+        slot = commands201.free_slot(in_use)
+        steps = ((commands201.set_network_profile(slot, self.tls_url(conn), profile),
+                  ("Accepted",)),
+                 (commands201.network_priority(slot, in_use), ("Accepted", "RebootRequired")))
+        for step, fine in steps:
+            status = commands201.status(await conn.call(*step))
+            if status not in fine:
+                return f"{step[0]} {status}"
+        log.info("%s: network profile %d (security profile %d) first; resetting", conn.id,
+                 slot, profile)
+        return commands201.status(await conn.call(*commands201.reset(hard=False)))
+
+    def tls_url(self, conn: Connection) -> str:
+        """The box's OCPP path on the TLS port, at the host name the charger reached us by."""
+        pki, settings = self.services.pki, self.services.settings
+        port = (pki.port if pki is not None else 0) or settings.tls_port
+        host = conn.reached_as or urlsplit(settings.public_url).hostname or "appliance.local"
+        return f"wss://{f'[{host}]' if ':' in host else host}:{port}/ocpp"
 
     async def _watch_upgrade(self, cpid: str, station_id: int, profile: int) -> None:
         """Fall back, and say so, when the charger has not come back at `profile` in time."""

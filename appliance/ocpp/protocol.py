@@ -130,6 +130,8 @@ class Connection:
         self.known_actions = validation.actions(self.version)
         # The highest connector id this charger may name (its NumberOfConnectors when known).
         self.connector_limit = 16
+        # The host name the charger dialled (a 2.0.1 profile change gives it the same one).
+        self.reached_as = ""
 
     # Handlers are registered with the library's `@on` decorator and found through its route
     # map, once per class (walking an instance's attributes costs ~100 µs and a bound method

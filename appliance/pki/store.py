@@ -66,6 +66,7 @@ class SiteTls:
     own_key: str = ""
     ca: Issued | None = None  # set by start()
     ssl_context: ssl.SSLContext | None = None
+    port: int = 0  # the TLS port once it listens (0: not yet)
 
     def start(self, site_name: str, names: list[str]) -> ssl.SSLContext:
         """First start makes the CA; every start checks the server certificate."""
