@@ -204,3 +204,41 @@ async def test_pages_over_https_and_an_own_certificate(server: TestServer,
                                         from_page="/settings/certificates")
         assert status == 200, html
         assert await fetch(pki.ca_pem) == 200
+
+
+async def test_the_api_raises_a_profile_and_the_raw_endpoint_refuses_to(
+        server: TestServer, api: Api, tmp_path: Path) -> None:
+    """POST /stations/{id}/security-profile is the pages' flow (one step, the CA first, audited);
+    the raw command endpoint refuses a profile change of either version, pointing at it."""
+    from appliance import keys
+    from appliance.db.models import AuditLog
+
+    await add_station(api, "UP4")
+    port = await tls_port(server)
+    plain = str(server.make_url("")).rstrip("/").replace("http://", "ws://")
+    charger = Charger("UP4", plain, f"wss://127.0.0.1:{port}", tmp_path)
+    async with running(charger):
+        await eventually(lambda: _is(charger.connected_at, [1]))
+        for action, payload in (
+                ("ChangeConfiguration", {"key": "SecurityProfile", "value": "2"}),
+                ("ChangeConfiguration", {"key": "securityprofile", "value": "2"}),
+                ("SetNetworkProfile", {"configurationSlot": 1, "connectionData": {}}),
+                ("SetVariables", {"setVariableData": [{
+                    "attributeValue": "1,0", "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "NetworkConfigurationPriority"}}]})):
+            status, body = await api.request("POST", f"/stations/UP4/ocpp/{action}", payload)
+            assert status == 400, (action, status, body)
+            assert "/stations/{id}/security-profile" in str(body), body
+        assert "config" not in charger.state  # nothing reached the charger
+        refused = await api.post("/stations/UP4/security-profile", {"profile": 3}, expect=400)
+        assert "one step at a time" in str(refused)
+        answer = await api.post("/stations/UP4/security-profile", {"profile": 2}, expect=200)
+        assert answer["status"] == "Accepted"
+        await eventually(lambda: _is(charger.connected_at[-1:], [2]), timeout=10)
+        security = await api.get("/stations/UP4/security")
+        assert security["security_profile"] == 2
+        assert [c["action"] for c in security["commands"]][:2] == ["SecurityProfile",
+                                                                    "InstallCertificate"]
+    rows = await server.app[keys.DATABASE].read(lambda: [
+        (r.action, r.detail) for r in AuditLog.select().where(AuditLog.target == "UP4")])
+    assert ("station.security.raise", '{"profile": 2}') in rows, rows

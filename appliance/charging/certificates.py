@@ -52,13 +52,25 @@ def connected_at(station_id: int, profile: int) -> tuple[int, str]:
     return st.security_profile, st.profile_note
 
 
-def start_upgrade(station_id: int, target: int) -> None:
+def check_step(station_id: int, target: int) -> Station:
+    """A profile goes up one step at a time (2 needs the CA on the charger, 3 a certificate
+    it got at 2), never down, and not while an upgrade is under way."""
     if target not in PROFILES:
         raise InvalidInput(N_("a security profile is 1, 2 or 3"))
     st = _station(station_id)
     if target <= st.security_profile:
         raise InvalidInput(N_("the station is at profile %(profile)s already; a profile only "
                               "goes up"), params={"profile": st.security_profile})
+    if target != st.security_profile + 1:
+        raise InvalidInput(N_("a profile goes up one step at a time: the station is at "
+                              "profile %(profile)s, so the next is %(next)s"),
+                           params={"profile": st.security_profile,
+                                   "next": st.security_profile + 1})
+    return st
+
+
+def start_upgrade(station_id: int, target: int) -> None:
+    st = check_step(station_id, target)
     st.profile_target, st.profile_note = target, Text(UPGRADING, profile=target)
     st.save()
 

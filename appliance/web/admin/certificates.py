@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from appliance import keys
-from appliance.charging import certificates
+from appliance.charging import certificates, upgrade
 from appliance.charging.control import CertificateId, CertificateKind, ChargerControl, Trigger
 from appliance.errors import N_, ApplianceError, InvalidInput, Text
 from appliance.web.admin.stations import render_station
@@ -127,20 +126,9 @@ async def _install_ca(request: web.Request, cpid: str, station_id: int,
 async def _raise(request: web.Request, cpid: str, station_id: int, form: dict[str, str]) -> str:
     """Profile 2: the charger gets the CA first, then the profile change, and reconnects over
     wss://. Profile 3 needs a certificate the site CA signed for it (ask for one first)."""
-    target = int(form["profile"])
-    database, control = request.app[keys.DATABASE], request.app[keys.CONTROL]
-    if target == 3 and not await database.read(certificates.has_valid_certificate, station_id,
-                                               datetime.now(UTC)):
-        raise InvalidInput(N_("the charger has no valid certificate from this box yet: ask it "
-                              "for one first"))
-    if target == 2:
-        installed = await _install_ca(request, cpid, station_id, form)
-        if installed != "Accepted":
-            raise InvalidInput(N_("the charger did not take the CA certificate (%(status)s): its "
-                                  "profile stays"), params={"status": installed})
-    status = await control.set_security_profile(cpid, target)
-    await _command(request, station_id, "SecurityProfile", {"profile": target}, status)
-    return status
+    root = await asyncio.to_thread(request.app[keys.TLS].root_for_chargers)
+    return await upgrade.raise_profile(request.app[keys.CONTROL], request.app[keys.DATABASE],
+                                       root, cpid, int(form["profile"]), _who(request))
 
 
 async def _sign(request: web.Request, cpid: str, station_id: int, form: dict[str, str]) -> str:

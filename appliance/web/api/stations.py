@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import Any
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing.commands import check_raw_command
-from appliance.charging import admin, certificates, stations
+from appliance.charging import admin, certificates, stations, upgrade
 from appliance.charging.control import Trigger
 from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.web.api.base import (
@@ -191,6 +192,47 @@ async def station_security(request: web.Request) -> web.Response:
                "commands": view.commands})
 
 
+# What changes a charger's security profile: 1.6's key, 2.0.1's network profile, its order, and
+# 2.0.1's (read-only) SecurityProfile variable.
+PROFILE_VARIABLES = {("securityctrlr", "securityprofile"),
+                     ("ocppcommctrlr", "networkconfigurationpriority")}
+
+
+def changes_profile(action: str, payload: dict[str, Any]) -> bool:
+    """Whether a raw command would change the security profile behind the box's back."""
+    if action == "ChangeConfiguration":
+        return str(payload.get("key", "")).lower() == "securityprofile"
+    if action == "SetNetworkProfile":
+        return True
+    if action == "SetVariables":
+        return any((str((d.get("component") or {}).get("name", "")).lower(),
+                    str((d.get("variable") or {}).get("name", "")).lower()) in PROFILE_VARIABLES
+                   for d in payload.get("setVariableData") or [] if isinstance(d, dict))
+    return False
+
+
+PROFILE_BODY = {
+    "type": "object", "required": ["profile"],
+    "properties": {"profile": {"type": "integer", "enum": [2, 3],
+                               "description": "the station's profile + 1"}},
+}
+
+
+@api("POST", "/stations/{id}/security-profile", "Raise an online station's security profile "
+     "one step (2: the site CA goes on the charger first; 3: it needs a certificate the site CA "
+     "signed). 200 with the charger's answer; whether it came back at the new profile or fell "
+     "back shows in GET /stations/{id}/security. Lowering is the pages' audited reset",
+     body=PROFILE_BODY, tag="stations")
+async def raise_security_profile(request: web.Request) -> web.Response:
+    cpid = request.match_info["id"]
+    target = take(await json_body(request), "profile", int, required=True)
+    root = await asyncio.to_thread(request.app[keys.TLS].root_for_chargers)
+    await record(request, "station.security.raise", cpid, {"profile": target})
+    status = await upgrade.raise_profile(request.app[keys.CONTROL], request.app[keys.DATABASE],
+                                         root, cpid, target, audit_actor(request))
+    return ok({"status": status, "profile_target": target})
+
+
 @api("POST", "/stations/{id}/ocpp/{action}", "Send any call of the OCPP version the charger "
      "speaks now (1.6 or 2.0.1, its station's ocpp_version); the body is its payload. "
      "409 offline, 502 CALLERROR, 504 no answer, 400 an action of the other version or a "
@@ -205,6 +247,10 @@ async def raw_command(request: web.Request) -> web.Response:
     if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey":
         raise InvalidInput("the AuthorizationKey is changed with POST /stations/{id}/rotate-key, "
                            "which keeps the old key working until the charger uses the new one")
+    if changes_profile(action, payload):
+        raise InvalidInput(f"{action} changes the charger's security profile: use POST "
+                           "/stations/{id}/security-profile, which installs the CA first, "
+                           "records the change and notes when the charger falls back")
     await record(request, "station.command", cpid, {"action": action,
                                                    "actor": audit_actor(request)})
     answer = await request.app[keys.CONTROL].raw(cpid, action, payload)
