@@ -8,13 +8,14 @@ import asyncio
 import logging
 import secrets
 import sys
+import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from appliance.catalogs import from_environment
 from appliance.config import Settings, load_settings
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, ConfigError
 
 log = logging.getLogger("appliance")
 
@@ -175,10 +176,15 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.app import open_database
     from appliance.db.maintenance import backup
+    from appliance.pki import store
 
     database = open_database(settings)
     target = backup(database, Path(args.file))
     print(f"backed up to {target}")
+    # The site CA goes with it: chargers and browsers trust it, a new one would strand them.
+    pki = store.archive(settings.data_path / "pki", store.archive_path(target))
+    if pki is not None:
+        print(f"the site CA (with its key: keep it as safe as the box) to {pki}")
     return 0
 
 
@@ -195,8 +201,26 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     with data_dir_lock(settings.data_path):
         kept = restore_sqlite(Path(args.file), Path(settings.db_url[len("sqlite:///"):]), known)
         open_database(settings).db.close()  # migrates the restored database to this version
-    print(f"restored {args.file}" + (f"; the replaced database is kept as {kept}" if kept else ""))
+        print(f"restored {args.file}"
+              + (f"; the replaced database is kept as {kept}" if kept else ""))
+        _restore_pki(Path(args.file), settings)
     return 0
+
+
+def _restore_pki(backup_file: Path, settings: Settings) -> None:
+    """The site CA archived beside the backup, put back (the box's own is kept aside)."""
+    from appliance.pki import store
+
+    source = store.archive_path(backup_file)
+    if not source.is_file():
+        print(f"no site CA beside the backup ({source.name}): this box keeps its own CA")
+        return
+    try:
+        kept = store.unpack(source, settings.data_path / "pki")
+    except (ValueError, OSError, tarfile.TarError) as err:
+        raise ConfigError(f"the site CA was not restored: {err}") from err
+    print(f"restored the site CA from {source}"
+          + (f"; this box's own is kept as {kept}" if kept else ""))
 
 
 def cmd_check(settings: Settings) -> int:

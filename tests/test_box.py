@@ -80,3 +80,36 @@ async def test_one_server_per_data_dir_and_restore(tmp_path: Path) -> None:
                                headers={"Authorization": f"Bearer {token}"}) as resp:
             assert resp.status == 200
     first.kill(signal.SIGTERM)
+
+
+@pytest.mark.sqlite_only("restores a SQLite file; PostgreSQL restores with pg_restore")
+async def test_backup_and_restore_on_a_new_box_keep_the_site_ca(tmp_path: Path) -> None:
+    """Chargers and browsers trust the site CA: a restore on a new box must bring it back,
+    its key still readable by the service user alone."""
+    from appliance.pki.store import SiteTls
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    cli(old, "token", "create", "--name", "old-box")
+    old_ca = SiteTls(old / "pki")
+    old_ca.start("Old site", ["127.0.0.1"])
+    backup = tmp_path / "site.db"
+    out = cli(old, "backup", str(backup))
+    archive = tmp_path / "site.db.pki.tar"
+    assert str(archive) in out and (archive.stat().st_mode & 0o777) == 0o600
+    new_ca = SiteTls(new / "pki")
+    new_ca.start("New box", ["127.0.0.1"])  # a new box made a CA of its own at first start
+    assert new_ca.ca_fingerprint != old_ca.ca_fingerprint
+    out = cli(new, "restore", str(backup))
+    assert "restored the site CA" in out and "pki.pre-restore-" in out
+    assert "old-box" in cli(new, "token", "list")
+    restored = SiteTls(new / "pki")
+    restored.start("New box", ["127.0.0.1", "appliance.local"])
+    assert restored.ca_fingerprint == old_ca.ca_fingerprint
+    assert ((new / "pki" / "ca.key").stat().st_mode & 0o777) == 0o600
+    assert ((new / "pki").stat().st_mode & 0o777) == 0o700
+    [kept] = list(new.glob("pki.pre-restore-*"))
+    assert SiteTls(kept).ensure_ca("x").cert_pem == new_ca.ca_pem  # the replaced CA, kept
+    # A backup without the archive beside it restores the database and keeps the box's CA.
+    archive.unlink()
+    assert "keeps its own CA" in cli(new, "restore", str(backup))
+    assert SiteTls(new / "pki").ensure_ca("x").cert_pem == restored.ca_pem

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import ssl
+import tarfile
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -205,3 +209,49 @@ class SiteTls:
         cert, key = self.serving_pair()
         ctx.load_cert_chain(cert, key)
         ctx.load_verify_locations(cadata=self.client_cas().decode("ascii"))
+
+
+# --- beside a database backup: the site CA goes with it, or a restored box has a new CA -----------
+def archive_path(backup_file: Path) -> Path:
+    return backup_file.with_name(backup_file.name + ".pki.tar")
+
+
+def archive(folder: Path, target: Path) -> Path | None:
+    """The files of the pki folder as a tar at `target` (mode 0600: it holds the CA key; each
+    file keeps its own mode, the key's 0600). None when the box has no CA yet."""
+    if not (folder / "ca.pem").is_file() or not (folder / "ca.key").is_file():
+        return None
+    tmp = target.with_name(target.name + ".part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and not path.name.endswith(".tmp"):
+                tar.add(path, arcname=f"pki/{path.name}", recursive=False)
+    os.replace(tmp, target)
+    return target
+
+
+def unpack(source: Path, folder: Path) -> Path | None:
+    """Put an archived pki folder in place of `folder` (checked first: plain files under pki/,
+    a CA certificate and its key). Returns where the replaced folder was kept, if any."""
+    with tarfile.open(source) as tar:
+        members = tar.getmembers()
+        names = {m.name for m in members}
+        if any(not m.isfile() or not m.name.startswith("pki/") or "/" in m.name[4:]
+               for m in members) or not {"pki/ca.pem", "pki/ca.key"} <= names:
+            raise ValueError(f"{source} is not a site CA archive of this appliance")
+        staging = Path(tempfile.mkdtemp(prefix=".pki-restoring-", dir=folder.parent))
+        try:
+            tar.extractall(staging, filter="data")
+            authority.fingerprint((staging / "pki" / "ca.pem").read_bytes())  # a certificate
+            kept = None
+            if folder.exists():
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                kept = folder.with_name(f"{folder.name}.pre-restore-{stamp}")
+                os.replace(folder, kept)
+            os.replace(staging / "pki", folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    os.chmod(folder, 0o700)
+    os.chmod(folder / "ca.key", 0o600)
+    return kept
