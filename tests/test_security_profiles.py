@@ -255,3 +255,61 @@ async def test_a_pending_station_gets_no_certificate(server: TestServer) -> None
                               client_context(_pki(server) / "ca.pem")) as cp:
         assert await cp.boot() == "Pending"
         assert await cp.send_csr() == "Rejected"
+
+
+async def test_added_cas_dates(server: TestServer, api: Api, tmp_path: Path,
+                               caplog: Any) -> None:
+    """An added CA out of date is refused at upload; one in date signs chargers' certificates
+    until it runs out while the TLS context holds it, then they are refused, with why."""
+    import aiohttp
+
+    from tests.staff_client import staff_client
+
+    now = datetime.now(UTC)
+    days = timedelta(days=authority.CA_DAYS)
+
+    async def upload(staff: Any, pem: bytes) -> tuple[int, str]:
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", await staff.csrf("/settings/certificates"))
+        form.add_field("action", "trust")
+        form.add_field("ca", pem, filename="ca.pem")
+        async with staff.session.post(staff.url("/settings/certificates"), data=form) as resp:
+            return resp.status, await resp.text()
+
+    expired = authority.create_ca("Old vendor", now=now - days - timedelta(days=1))
+    early = authority.create_ca("Future vendor", now=now + timedelta(days=2))
+    lasting = authority.create_ca("Vendor")
+    brief = authority.create_ca("Brief vendor", now=now - days + timedelta(seconds=3))
+    async with staff_client(server) as staff:
+        status, html = await upload(staff, expired.cert_pem)
+        assert status == 400 and "Old vendor site CA expired at" in html
+        status, html = await upload(staff, early.cert_pem)
+        assert status == 400 and "Future vendor site CA is not valid before" in html
+        status, html = await upload(staff, authority.issue_server(lasting, ["x"]).cert_pem)
+        assert status == 400 and "is not a CA certificate" in html
+        for ca in (lasting, brief):
+            status, html = await upload(staff, ca.cert_pem)
+            assert status == 200, html
+    assert b"Old vendor" not in (_pki(server) / "trusted.pem").read_bytes()
+    await add_station(api, "SEC3V")
+    await add_station(api, "SEC3W")
+    for cpid in ("SEC3V", "SEC3W"):
+        await _set_profile(server, cpid, 3)
+    port = await tls_port(server)
+    ca_file = _pki(server) / "ca.pem"
+    good = _signed_client(server, tmp_path, "SEC3V", ca=lasting)
+    async with secure_charger(f"wss://127.0.0.1:{port}", "SEC3V", None,
+                              client_context(ca_file, good)) as cp:
+        assert await cp.boot() == "Accepted"
+    late = _signed_client(server, tmp_path, "SEC3W", ca=brief)
+    await asyncio.sleep(max(0.0, (brief_end := authority.info(brief.cert_pem).not_after)
+                            .timestamp() - datetime.now(UTC).timestamp()) + 0.2)
+    assert datetime.now(UTC) >= brief_end
+    with pytest.raises((InvalidHandshake, ssl.SSLError, OSError)):
+        async with secure_charger(f"wss://127.0.0.1:{port}", "SEC3W", None,
+                                  client_context(ca_file, late)) as cp:
+            await cp.boot()
+    assert "the added CA 'Brief vendor site CA', is valid from" in caplog.text
+    # A context made now leaves the run-out CA out, and says so.
+    server.app[keys.TLS].context()
+    assert "the added CA Brief vendor site CA" in caplog.text

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from appliance import keys
 from appliance.charging import certificates, stations
 from appliance.db.database import Database
 from appliance.errors import ApplianceError
@@ -51,7 +52,11 @@ async def admit(request: web.Request, database: Database, cpid: str,
     2 or 3 is refused on the plain port and below its profile (never lowered by a charger)."""
     peer = presented(request)
     address = request.remote or "?"
-    problem = peer.problem(cpid, datetime.now(UTC))
+    now = datetime.now(UTC)
+    pki = request.app.get(keys.TLS)
+    # An added CA that ran out is the cause to name (its certificates run out with it).
+    problem = pki.issuer_problem(peer.cert, now) if pki is not None and peer.cert else None
+    problem = problem or peer.problem(cpid, now)
     if problem is None and peer.cert is not None and \
             await database.read(certificates.is_revoked, peer.cert.serial):
         problem = f"its certificate {peer.cert.serial} is revoked"

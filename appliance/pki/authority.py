@@ -184,6 +184,11 @@ class CertInfo:
     not_before: datetime
     not_after: datetime
     fingerprint: str
+    issuer: bytes = b""  # DER of the issuer's name: which CA signed it
+    subject: bytes = b""  # DER of its own name
+
+    def in_date(self, now: datetime) -> bool:
+        return self.not_before <= now < self.not_after
 
 
 def info(cert: bytes) -> CertInfo:
@@ -194,7 +199,39 @@ def info(cert: bytes) -> CertInfo:
     digest = parsed.fingerprint(hashes.SHA256())
     return CertInfo(str(names[0].value) if names else "", f"{parsed.serial_number:x}",
                     parsed.not_valid_before_utc, parsed.not_valid_after_utc,
-                    ":".join(f"{b:02X}" for b in digest))
+                    ":".join(f"{b:02X}" for b in digest), parsed.issuer.public_bytes(),
+                    parsed.subject.public_bytes())
+
+
+def check_cas(pem: bytes, now: datetime | None = None) -> list[CertInfo]:
+    """CA certificates a manager adds for chargers' certificates: PEM, CAs, and in date now
+    (an expired or not yet valid CA would be refused at every handshake anyway, later and
+    with less said)."""
+    now = now or _now()
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as err:
+        raise CertificateRefused(N_("the file is not a PEM certificate")) from err
+    found = []
+    for cert in certs:
+        checked = info(_pem(cert))
+        try:
+            is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except x509.ExtensionNotFound:
+            is_ca = False
+        if not is_ca:
+            raise CertificateRefused(N_("%(cn)s is not a CA certificate"),
+                                     params={"cn": checked.common_name})
+        if now < checked.not_before:
+            raise CertificateRefused(N_("the CA %(cn)s is not valid before %(date)s"),
+                                     params={"cn": checked.common_name,
+                                             "date": checked.not_before.isoformat()})
+        if now >= checked.not_after:
+            raise CertificateRefused(N_("the CA %(cn)s expired at %(date)s"),
+                                     params={"cn": checked.common_name,
+                                             "date": checked.not_after.isoformat()})
+        found.append(checked)
+    return found
 
 
 def check_pair(cert_chain_pem: bytes, key_pem: bytes) -> CertInfo:

@@ -11,11 +11,12 @@ import socket
 import ssl
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from appliance.errors import N_
 from appliance.pki import authority, tls
 from appliance.pki.authority import Issued
 
@@ -71,6 +72,7 @@ class SiteTls:
     ca: Issued | None = None  # set by start()
     ssl_context: ssl.SSLContext | None = None
     port: int = 0  # the TLS port once it listens (0: not yet)
+    added: list[authority.CertInfo] = field(default_factory=list)  # CAs a manager added
 
     def start(self, site_name: str, names: list[str]) -> ssl.SSLContext:
         """First start makes the CA; every start checks the server certificate."""
@@ -191,17 +193,49 @@ class SiteTls:
             path.unlink(missing_ok=True)
 
     def client_cas(self) -> bytes:
-        extra = self.trusted_file.read_bytes() if self.trusted_file.exists() else b""
-        return self.ca_file.read_bytes() + extra
+        """The site CA and the added CAs in date now (one out of date is left out, logged)."""
+        now = datetime.now(UTC)
+        kept = [self.ca_file.read_bytes()]
+        for pem, cert in self._trusted():
+            if cert.in_date(now):
+                kept.append(pem)
+            else:
+                log.warning("the added CA %s (%s) is valid from %s to %s only: chargers' "
+                            "certificates from it are refused", cert.common_name,
+                            cert.fingerprint, cert.not_before.isoformat(),
+                            cert.not_after.isoformat())
+        return b"".join(kept)
+
+    def _trusted(self) -> list[tuple[bytes, authority.CertInfo]]:
+        if not self.trusted_file.exists():
+            return []
+        marker = b"-----BEGIN CERTIFICATE-----"
+        parts = [marker + p for p in self.trusted_file.read_bytes().split(marker)[1:]]
+        return [(p, authority.info(p)) for p in parts]
 
     def add_trusted(self, ca_pem: bytes) -> authority.CertInfo:
-        checked = authority.info(ca_pem)
+        """Add CAs whose certificates chargers may present: CAs in date, or refused."""
+        checked = authority.check_cas(ca_pem)
+        if not checked:
+            raise authority.CertificateRefused(N_("the file holds no certificate"))
         _write(self.trusted_file, (self.trusted_file.read_bytes()
                                    if self.trusted_file.exists() else b"") + ca_pem)
-        return checked
+        self.added = [c for _, c in self._trusted()]
+        return checked[0]
+
+    def issuer_problem(self, cert: authority.CertInfo, now: datetime) -> str | None:
+        """Why the added CA that signed `cert` cannot stand for it now (it went out of date
+        while the TLS context held it: the handshake does not check CAs' dates)."""
+        issuers = [c for c in self.added if c.subject == cert.issuer]
+        if not issuers or any(c.in_date(now) for c in issuers):
+            return None
+        late = issuers[0]
+        return (f"its issuer, the added CA {late.common_name!r}, is valid from "
+                f"{late.not_before.isoformat()} to {late.not_after.isoformat()} only")
 
     def context(self) -> ssl.SSLContext:
         cert, key = self.serving_pair()
+        self.added = [c for _, c in self._trusted()]
         return tls.server_context(cert, key, self.client_cas())
 
     def reload(self, ctx: ssl.SSLContext) -> None:
