@@ -151,7 +151,8 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def site_tls(settings: Settings) -> SiteTls:
-    return SiteTls(settings.data_path / "pki", settings.tls_cert, settings.tls_key)
+    return SiteTls(settings.data_path / "pki", settings.tls_cert, settings.tls_key,
+                   settings.tls_rsa)
 
 
 async def renew_certificates(app: web.Application) -> None:

@@ -45,6 +45,10 @@ class Settings:
         "", "PEM certificate (and chain) file the TLS port serves instead of the box's own, "
         "which its site CA issues; with `tls_key`.")
     tls_key: str = _setting("", "PEM private key file for `tls_cert`.")
+    tls_rsa: bool = _setting(
+        False, "Also serve an RSA server certificate from the site CA and the OCPP security "
+        "whitepaper's TLS_RSA_WITH_AES_128/256_GCM suites (no forward secrecy; ECDHE stays "
+        "preferred), for chargers that offer nothing else.")
     base_url: str = _setting(
         "", "URL drivers' phones use to reach the box (QR codes). Default from host and port."
     )
@@ -157,8 +161,13 @@ def _coerce(name: str, raw: Any) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            return {"1": True, "true": True, "yes": True, "on": True, "0": False,
+                    "false": False, "no": False, "off": False, "": False}[str(raw).lower()]
         return str(raw)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, KeyError) as err:
         raise ConfigError(f"setting {name}: {raw!r} is not a valid {kind}") from err
 
 

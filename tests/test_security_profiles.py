@@ -11,6 +11,7 @@ import shutil
 import ssl
 import stat
 import warnings
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -181,19 +182,21 @@ async def test_tls_1_0_client_is_refused(server: TestServer) -> None:
         writer.close()
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
-async def test_openssl_s_client_handshake_facts(server: TestServer) -> None:
-    port = await tls_port(server)
-    ca = str(_pki(server) / "ca.pem")
-
+def _s_client(port: int, ca: Path) -> Callable[..., Awaitable[tuple[int, str]]]:
     async def s_client(*args: str) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", ca,
+            "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(ca),
             "-servername", "appliance.local", *args, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await proc.communicate()
         return int(proc.returncode or 0), out.decode(errors="replace")
 
+    return s_client
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_openssl_s_client_handshake_facts(server: TestServer) -> None:
+    s_client = _s_client(await tls_port(server), _pki(server) / "ca.pem")
     code, out = await s_client("-verify_return_error")
     assert code == 0, out
     assert "Verify return code: 0 (ok)" in out
@@ -204,6 +207,25 @@ async def test_openssl_s_client_handshake_facts(server: TestServer) -> None:
     assert code != 0, out
     code, out = await s_client("-tls1_1")
     assert code != 0, out
+    code, out = await s_client("-tls1_2", "-cipher", "AES128-GCM-SHA256")  # tls_rsa is off
+    assert code != 0, out
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+async def test_an_rsa_only_client_with_tls_rsa(make_settings: Any, start_app: Any) -> None:
+    """`tls_rsa`: a client offering only the whitepaper's RSA suites gets the box's RSA
+    certificate (from the same site CA); one offering ECDHE still gets ECDHE and the EC one."""
+    server = await start_app(make_settings(tls_rsa=True))
+    s_client = _s_client(await tls_port(server), _pki(server) / "ca.pem")
+    for suite in ("AES128-GCM-SHA256", "AES256-GCM-SHA384"):  # TLS_RSA_WITH_AES_*_GCM_SHA*
+        code, out = await s_client("-tls1_2", "-cipher", suite, "-verify_return_error")
+        assert code == 0 and f"Cipher is {suite}" in out, out
+        assert "Server public key is 3072 bit" in out and "Verify return code: 0 (ok)" in out
+    code, out = await s_client("-tls1_2", "-cipher", "ECDHE-RSA-AES256-GCM-SHA384")
+    assert code == 0 and "Cipher is ECDHE-RSA-AES256-GCM-SHA384" in out, out
+    code, out = await s_client("-tls1_2")  # everything OpenSSL offers: ECDHE first, EC key
+    assert code == 0 and "Cipher is ECDHE-ECDSA-" in out and "256 bit" in out, out
+    assert stat.S_IMODE(os.stat(_pki(server) / "server-rsa.key").st_mode) == 0o600
 
 
 async def test_server_certificate_follows_a_new_address(server: TestServer) -> None:

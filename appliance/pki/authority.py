@@ -21,6 +21,7 @@ SERVER_DAYS = 397  # what browsers accept for a server certificate
 CHARGER_DAYS = 2 * 365
 RENEW_BEFORE = timedelta(days=30)  # server and charger certificates are renewed this early
 RSA_MIN_BITS = 2048
+RSA_SERVER_BITS = 3072  # NIST's size for use past 2030; OCPP asks for 2048 at least
 EC_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 
@@ -42,7 +43,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -109,12 +110,16 @@ def _alt_name(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def issue_server(ca: Issued, names: list[str], now: datetime | None = None) -> Issued:
-    """The box's server certificate for every name and address in `names` (first is the CN)."""
+def issue_server(ca: Issued, names: list[str], now: datetime | None = None,
+                 rsa_key: bool = False) -> Issued:
+    """The box's server certificate for every name and address in `names` (first is the CN):
+    a P-256 key, or an RSA one for chargers that speak only the TLS_RSA suites."""
     if not names:
         raise CertificateRefused("a server certificate needs at least one name")
     now = now or _now()
-    key = ec.generate_private_key(ec.SECP256R1())
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = \
+        rsa.generate_private_key(65537, RSA_SERVER_BITS) if rsa_key \
+        else ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])])
     _, ca_key = _load_ca(ca)
     cert = (_leaf(ca, subject, key.public_key(), SERVER_DAYS, ExtendedKeyUsageOID.SERVER_AUTH,

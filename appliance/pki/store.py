@@ -69,6 +69,7 @@ class SiteTls:
     folder: Path
     own_cert: str = ""
     own_key: str = ""
+    rsa: bool = False  # also an RSA server certificate and the RSA suites (`tls_rsa`)
     ca: Issued | None = None  # set by start()
     ssl_context: ssl.SSLContext | None = None
     port: int = 0  # the TLS port once it listens (0: not yet)
@@ -137,6 +138,14 @@ class SiteTls:
         return self.folder / "server.key"
 
     @property
+    def rsa_file(self) -> Path:
+        return self.folder / "server-rsa.pem"
+
+    @property
+    def rsa_key_file(self) -> Path:
+        return self.folder / "server-rsa.key"
+
+    @property
     def uploaded_file(self) -> Path:  # a manager's certificate and chain, from the pages
         return self.folder / "own.pem"
 
@@ -162,16 +171,30 @@ class SiteTls:
         return Issued(self.ca_file.read_bytes(), self.ca_key_file.read_bytes())
 
     def ensure_server(self, ca: Issued, names: list[str]) -> bool:
-        """Issue the server certificate when missing, near its end or lacking a name; True
-        when a new one was made."""
-        if self.server_file.exists() and self.server_key_file.exists() and \
-                not authority.needs_renewal(self.server_file.read_bytes(), names):
-            return False
-        issued = authority.issue_server(ca, names)
-        _write(self.server_key_file, issued.key_pem, private=True)
-        _write(self.server_file, issued.cert_pem + ca.cert_pem)
-        log.info("issued the box's server certificate for %s", ", ".join(names))
-        return True
+        """Issue the server certificate (and the RSA one, with `rsa`) when missing, near its
+        end or lacking a name; True when a new one was made."""
+        pairs = [(self.server_file, self.server_key_file, False)]
+        if self.rsa:
+            pairs.append((self.rsa_file, self.rsa_key_file, True))
+        renewed = False
+        for cert_file, key_file, rsa_key in pairs:
+            if cert_file.exists() and key_file.exists() and \
+                    not authority.needs_renewal(cert_file.read_bytes(), names):
+                continue
+            issued = authority.issue_server(ca, names, rsa_key=rsa_key)
+            _write(key_file, issued.key_pem, private=True)
+            _write(cert_file, issued.cert_pem + ca.cert_pem)
+            log.info("issued the box's %s server certificate for %s",
+                     "RSA" if rsa_key else "EC", ", ".join(names))
+            renewed = True
+        return renewed
+
+    def rsa_pair(self) -> tuple[str, str] | None:
+        """The RSA certificate served beside the box's own EC one (`tls_rsa`); a manager's
+        own certificate is served alone, whatever its key."""
+        if not self.rsa or self.serving_pair()[0] != str(self.server_file):
+            return None
+        return str(self.rsa_file), str(self.rsa_key_file)
 
     def serving_pair(self) -> tuple[str, str]:
         """(certificate chain file, key file) the TLS port serves: the settings' files, then
@@ -236,12 +259,14 @@ class SiteTls:
     def context(self) -> ssl.SSLContext:
         cert, key = self.serving_pair()
         self.added = [c for _, c in self._trusted()]
-        return tls.server_context(cert, key, self.client_cas())
+        return tls.server_context(cert, key, self.client_cas(), self.rsa_pair())
 
     def reload(self, ctx: ssl.SSLContext) -> None:
         """New handshakes on a live context use the current files."""
         cert, key = self.serving_pair()
         ctx.load_cert_chain(cert, key)
+        if (pair := self.rsa_pair()) is not None:
+            ctx.load_cert_chain(*pair)
         ctx.load_verify_locations(cadata=self.client_cas().decode("ascii"))
 
 

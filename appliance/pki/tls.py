@@ -12,18 +12,27 @@ from appliance.pki.authority import CertInfo, info
 
 # TLS 1.2 suites (TLS 1.3 has only good ones): ECDHE for forward secrecy, AEAD only.
 CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+# The OCPP security whitepaper's (and 2.0.1's A00) RSA suites, TLS_RSA_WITH_AES_128_GCM_SHA256
+# and TLS_RSA_WITH_AES_256_GCM_SHA384: a charger may support only these, and a central system
+# must offer them. No forward secrecy, so only with the `tls_rsa` setting, and after ECDHE.
+RSA_SUITES = "AES128-GCM-SHA256:AES256-GCM-SHA384"
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: an expired client certificate still completes the
 # handshake, so that the endpoint can refuse it with a log line that says why (a failed
 # handshake logs nothing). The endpoint checks every client certificate's dates itself.
 NO_CHECK_TIME = 0x200000
 
 
-def server_context(cert_file: str, key_file: str, client_cas_pem: bytes) -> ssl.SSLContext:
+def server_context(cert_file: str, key_file: str, client_cas_pem: bytes,
+                   rsa_pair: tuple[str, str] | None = None) -> ssl.SSLContext:
+    """`rsa_pair`: an RSA certificate served beside the EC one (OpenSSL keeps one per key type
+    and picks by what the client offers), with the whitepaper's RSA suites after ECDHE."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(CIPHERS)
+    ctx.set_ciphers(CIPHERS + (":" + RSA_SUITES if rsa_pair else ""))
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.load_cert_chain(cert_file, key_file)
+    if rsa_pair is not None:
+        ctx.load_cert_chain(*rsa_pair)
     # Optional: profile 2 chargers and browsers have no client certificate; profile 3 ones do.
     ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.verify_flags |= NO_CHECK_TIME
