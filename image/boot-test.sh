@@ -1,8 +1,9 @@
 #!/bin/bash
 # The full check of the amd64 image: build it, boot it under qemu-system-x86_64 (UEFI firmware
 # from Debian's ovmf, KVM when it is there, else software emulation), reach the appliance through
-# a port forwarded to 127.0.0.1, check /healthz (and /login when the app has it), then power the
-# box off and check what first boot left behind.
+# a port forwarded to 127.0.0.1, check /healthz (and /login when the app has it), the TLS port
+# with the site CA first boot made (downloaded from the box's /ca.pem), then power the box off and
+# check what first boot left behind (the CA key readable by the service user alone).
 #   image/boot-test.sh [IMAGE]   boot IMAGE instead of building one
 # Needs root for the build, qemu-system-x86, ovmf, mtools (and build.sh's tools).
 # Environment: BOOT_TEST_ACCEL=kvm|tcg to force one, BOOT_TEST_TIMEOUT (seconds to /healthz),
@@ -37,7 +38,7 @@ mcopy -o -i "$DISK@@1M" "$OUT/ssh" ::/ssh
 CONSOLE=$OUT/console.log QMP=$OUT/qmp.sock
 rm -f "$CONSOLE" "$QMP"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port) SSH_PORT=$(free_port)
+PORT=$(free_port) SSH_PORT=$(free_port) TLS_PORT=$(free_port)
 
 QEMU_PID=
 cleanup() { [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null || true; }
@@ -51,7 +52,7 @@ start_vm() {
         -drive if=pflash,format=raw,readonly=on,file="$CODE" \
         -drive if=pflash,format=raw,file="$OUT/vars.fd" \
         -drive file="$DISK",format=raw,if=virtio \
-        -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:"$PORT"-:8080,hostfwd=tcp:127.0.0.1:"$SSH_PORT"-:22 \
+        -nic user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:"$PORT"-:8080,hostfwd=tcp:127.0.0.1:"$SSH_PORT"-:22,hostfwd=tcp:127.0.0.1:"$TLS_PORT"-:8443 \
         -display none -serial file:"$CONSOLE" -qmp unix:"$QMP",server=on,wait=off \
         >"$OUT/qemu.log" 2>&1 &
     QEMU_PID=$!
@@ -126,6 +127,21 @@ if [ -n "$healthy" ]; then
         404) log "skipped: /login answered 404 (this build of the app has no login page yet)" ;;
         *) CHECK="/login answered $login"; check false ;;
     esac
+    # The site CA from the plain port, then the TLS port checked against it: the box's server
+    # certificate names 127.0.0.1 and appliance.local (among its other names and addresses).
+    CHECK="https:// on the TLS port verifies with the site CA from /ca.pem (127.0.0.1, appliance.local)"
+    check python3 - "$PORT" "$TLS_PORT" "$OUT/site-ca.pem" <<'PY'
+import socket, ssl, sys, urllib.request
+plain, tls, ca_file = sys.argv[1:4]
+with urllib.request.urlopen(f"http://127.0.0.1:{plain}/ca.pem", timeout=10) as r:
+    open(ca_file, "wb").write(r.read())
+ctx = ssl.create_default_context(cafile=ca_file)
+with urllib.request.urlopen(f"https://127.0.0.1:{tls}/healthz", context=ctx, timeout=10) as r:
+    assert r.status == 200, r.status
+with socket.create_connection(("127.0.0.1", int(tls)), timeout=10) as raw, \
+        ctx.wrap_socket(raw, server_hostname="appliance.local") as s:
+    print(f"TLS: {s.version()} {s.cipher()[0]}", file=sys.stderr)
+PY
     CHECK="SSH answers (switched on by the boot partition's ssh file)"
     check python3 - "$SSH_PORT" <<'PY'
 import socket, sys, time
@@ -216,6 +232,10 @@ if debugfs -R "rdump /var/log/journal $OUT" "$OUT/root.img" >/dev/null 2>&1; the
 else
     CHECK="the box's journal could be read"; check false
 fi
+CHECK="first start made the site CA; its key is the appliance user's alone (mode 0600)"
+check bash -c "debugfs -R 'stat /var/lib/appliance/pki/ca.key' '$OUT/root.img' 2>/dev/null | grep -Eq 'Mode: +0600'"
+CHECK="the CA the box served is the one on its disk"
+check bash -c "debugfs -R 'cat /var/lib/appliance/pki/ca.pem' '$OUT/root.img' 2>/dev/null | cmp -s - '$OUT/site-ca.pem'"
 CHECK="the first-boot password file for the app is gone from /etc/appliance"
 check bash -c "debugfs -R 'stat /etc/appliance/firstboot.env' '$OUT/root.img' 2>&1 | grep -q 'File not found'"
 rm -f "$OUT/root.img"
