@@ -7,6 +7,7 @@ as the device model names it, so the pages and the API ask both versions the sam
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from appliance.charging.control import (
@@ -17,6 +18,8 @@ from appliance.charging.control import (
     ConfigurationItem,
     InstalledCertificates,
     ListEntry,
+    Monitor,
+    TransactionStatus,
     Trigger,
 )
 from appliance.errors import InvalidInput
@@ -77,9 +80,9 @@ def reset(hard: bool) -> Call:
     return "Reset", {"type": "Immediate" if hard else "OnIdle"}
 
 
-def unlock(connector_id: int) -> Call:
+def unlock(connector_id: int, evse_connector: int = 1) -> Call:
     # A socket on the pages is (EVSE, connector); a 1.6-style connector n is EVSE n connector 1.
-    return "UnlockConnector", {"evseId": connector_id, "connectorId": 1}
+    return "UnlockConnector", {"evseId": connector_id, "connectorId": evse_connector}
 
 
 def set_availability(connector_id: int, operative: bool) -> Call:
@@ -128,6 +131,90 @@ def get_variables(keys: list[str]) -> Call:
 
 def change_configuration(key: str, value: str) -> Call:
     return "SetVariables", {"setVariableData": [{"attributeValue": value, **_address(key)}]}
+
+
+def set_auth_key(key: str) -> Call:
+    return change_configuration("AuthorizationKey", key)  # SecurityCtrlr.BasicAuthPassword
+
+
+def transaction_status(reference: str | None) -> Call:
+    return "GetTransactionStatus", ({"transactionId": reference} if reference else {})
+
+
+def read_transaction_status(answer: dict[str, Any]) -> TransactionStatus:
+    ongoing = answer.get("ongoingIndicator")
+    return TransactionStatus(ongoing if isinstance(ongoing, bool) else None,
+                             answer.get("messagesInQueue") is True)
+
+
+def _time(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def reserve(connector_id: int, id_tag: str, expiry: datetime, reservation_id: int,
+            token_type: str = "Central") -> Call:
+    payload: dict[str, Any] = {"id": reservation_id, "expiryDateTime": _time(expiry),
+                               "idToken": {"idToken": id_tag, "type": token_type}}
+    if connector_id > 0:
+        payload["evseId"] = connector_id
+    return "ReserveNow", payload
+
+
+def cancel_reservation(reservation_id: int) -> Call:
+    return "CancelReservation", {"reservationId": reservation_id}
+
+
+MONITOR_KINDS = ("UpperThreshold", "LowerThreshold", "Delta", "Periodic", "PeriodicClockAligned")
+
+
+def set_monitoring(monitors: list[Monitor]) -> Call:
+    data = []
+    for m in monitors:
+        if m.kind not in MONITOR_KINDS:
+            raise InvalidInput(f"a monitor's kind is one of {', '.join(MONITOR_KINDS)}",
+                               details={"field": "kind"})
+        if not 0 <= m.severity <= 9:
+            raise InvalidInput("a monitor's severity is 0 to 9", details={"field": "severity"})
+        item: dict[str, Any] = {"value": m.value, "type": m.kind, "severity": m.severity,
+                                **_address(m.key)}
+        if m.monitor_id is not None:
+            item["id"] = m.monitor_id
+        data.append(item)
+    return "SetVariableMonitoring", {"setMonitoringData": data}
+
+
+def monitoring_statuses(answer: dict[str, Any], field: str) -> list[str]:
+    return [str(r.get("status", "")) for r in answer.get(field) or [] if isinstance(r, dict)]
+
+
+def clear_monitoring(monitor_ids: list[int]) -> Call:
+    return "ClearVariableMonitoring", {"id": monitor_ids}
+
+
+MONITORING_BASES = ("All", "FactoryDefault", "HardWiredOnly")
+
+
+def set_monitoring_base(base: str) -> Call:
+    if base not in MONITORING_BASES:
+        raise InvalidInput(f"the monitoring base is one of {', '.join(MONITORING_BASES)}",
+                           details={"field": "base"})
+    return "SetMonitoringBase", {"monitoringBase": base}
+
+
+def customer_information(request_id: int, id_tag: str, report: bool, clear: bool,
+                         token_type: str = "Central") -> Call:
+    return "CustomerInformation", {"requestId": request_id, "report": report, "clear": clear,
+                                   "idToken": {"idToken": id_tag, "type": token_type}}
+
+
+def update_firmware(request_id: int, location: str, retrieve_at: datetime) -> Call:
+    return "UpdateFirmware", {"requestId": request_id, "firmware": {
+        "location": location, "retrieveDateTime": _time(retrieve_at)}}
+
+
+def publish_firmware(request_id: int, location: str, checksum: str) -> Call:
+    return "PublishFirmware", {"requestId": request_id, "location": location,
+                               "checksum": checksum}
 
 
 def get_base_report(request_id: int) -> Call:

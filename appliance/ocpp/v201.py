@@ -83,6 +83,9 @@ class ChargePoint201(Connection):
         self._live: dict[str, tuple[int, int]] = {}
         # Whether it shows the running cost we send (TariffCostCtrlr, from its device model).
         self.shows_cost = False
+        # EVSEs of several connectors: EVSE -> connector -> its 2.0.1 status (read once).
+        self._plugs: dict[int, dict[int, str]] | None = None
+        self._first_plug: dict[int, str] = {}  # the others: connector 1's last status
 
     @property
     def db(self) -> Database:
@@ -150,7 +153,8 @@ class ChargePoint201(Connection):
     async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         evse_id, status = payload["evseId"], payload["connectorStatus"]
         self._check_evse(evse_id, station_level=True)
-        info = "" if payload["connectorId"] == 1 else f"connector {payload['connectorId']}"
+        status, plug = await self._evse_status(evse_id, payload["connectorId"], status, rx.at)
+        info = "" if plug == 1 else f"connector {plug}"
         if status == "Occupied":  # plugged in: before a transaction or after one
             status = "Finishing" if evse_id in self._finished else "Preparing"
             info = " ".join(filter(None, ("Occupied", info)))
@@ -158,6 +162,25 @@ class ChargePoint201(Connection):
             self._finished.discard(evse_id)
         await self._connector_status(evse_id, status, payload.get("timestamp"), info, rx.at)
         return {}
+
+    async def _evse_status(self, evse_id: int, plug: int, status: str, at: datetime
+                           ) -> tuple[str, int]:
+        """The EVSE's status from its connectors' (one connector in use makes it in use), and
+        the connector it comes from. An EVSE of one connector costs no database work."""
+        if self._plugs is None:  # once a connection: the EVSEs of several known before
+            self._plugs = await self.db.read(stations.station_plugs, self.station_id)
+        plugs = self._plugs.get(evse_id)
+        if evse_id == 0 or (plug == 1 and plugs is None):
+            self._first_plug[evse_id] = status
+            return status, plug
+        if plugs is None:
+            plugs = self._plugs[evse_id] = {1: self._first_plug.get(evse_id, "Unknown")}
+        if plug not in plugs and len(plugs) >= stations.PLUGS_MAX:
+            raise PropertyConstraintViolationError(details={
+                "cause": f"more than {stations.PLUGS_MAX} connectors on EVSE {evse_id}"})
+        plugs[plug] = status
+        await self.db.run(stations.record_plug, self.station_id, evse_id, dict(plugs), plug, at)
+        return stations.evse_status(plugs)
 
     async def _connector_status(self, evse_id: int, status: str, timestamp: Any, info: str,
                                 at: datetime) -> None:

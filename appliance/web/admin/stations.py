@@ -130,6 +130,7 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any, search: str 
             # Stored nightly rows; only days not stored yet (today) are computed here.
             "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
             "frames": admin.recent_frames(cpid, 50),
+            "notices": admin.station_notices(cpid, 20),
             "security": certificates.security_view(st.id),
             "local_list": locallist.status_of(st.id), "power": groups.member_of(st.id)}
 
