@@ -204,3 +204,21 @@ async def test_rotate_key_201_sets_basic_auth_password(server: TestServer, api: 
         async with connect_charger201(server, "ROT-201", "first-password"):
             pass
     assert refused.value.status == 401  # the new key was used: the old one is gone
+
+
+async def test_openapi_lists_each_versions_actions(server: TestServer, api: Api) -> None:
+    doc = await api.get("/openapi.json")
+    op = doc["paths"]["/api/v1/stations/{id}/ocpp/{action}"]["post"]
+    (param,) = [p for p in op["parameters"] if p["name"] == "action"]
+    by_version = param["x-ocpp-actions"]
+    assert {"RequestStartTransaction", "GetVariables", "SetVariableMonitoring",
+            "GetTransactionStatus", "DataTransfer"} <= set(by_version["2.0.1"])
+    assert {"RemoteStartTransaction", "ChangeConfiguration", "ReserveNow",
+            "DataTransfer"} <= set(by_version["1.6"])
+    assert "RemoteStartTransaction" not in by_version["2.0.1"]
+    assert "RequestStartTransaction" not in by_version["1.6"]
+    for charger_sends in ("TransactionEvent", "BootNotification", "StartTransaction",
+                          "NotifyEVChargingNeeds"):
+        assert all(charger_sends not in names for names in by_version.values())
+    assert "OCPP 2.0.1: " in param["description"] and "RequestStartTransaction" in \
+        param["schema"]["enum"]

@@ -28,16 +28,34 @@ from appliance.charging.control import (
 )
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError, ChargerOffline, InvalidInput, NotFound, Text
-from appliance.ocpp import commands16, commands201
+from appliance.ocpp import commands16, commands201, validation
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
-from appliance.ocpp.v16 import Services
+from appliance.ocpp.v16 import ChargePoint16, Services
 from appliance.ocpp.v201 import ChargePoint201
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security profile
+
+
+# Sent only by a charger, though the box does not answer them with more than the library's
+# NotImplemented; and sent either way.
+CHARGER_SENDS = frozenset({"ClearedChargingLimit", "NotifyEVChargingNeeds",
+                           "NotifyEVChargingSchedule", "PublishFirmwareStatusNotification"})
+BOTH_WAYS = frozenset({"DataTransfer"})
+
+
+def raw_actions() -> dict[str, list[str]]:
+    """Each version's actions the box may send (the raw command endpoint's): every action the
+    version has, less those only a charger sends (the ones our handlers answer)."""
+    out = {}
+    for version, cls in (("1.6", ChargePoint16), ("2.0.1", ChargePoint201)):
+        answered = {getattr(f, "_on_action", None) for f in vars(cls).values()}
+        out[version] = sorted((validation.actions(version) - answered - CHARGER_SENDS)
+                              | BOTH_WAYS)
+    return out
 
 
 class Hub:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from appliance import keys
 from appliance.web.api import (
     cards,
     charger_commands,
@@ -27,7 +28,7 @@ def all_routes() -> list[Route]:
 
 def setup(app: web.Application) -> None:
     routes = all_routes()
-    spec = document(routes)
+    spec = document(routes, app.get(keys.OCPP_ACTIONS) or {})
 
     async def openapi(request: web.Request) -> web.Response:
         return ok(spec)
