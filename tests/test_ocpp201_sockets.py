@@ -19,6 +19,7 @@ from appliance import keys
 from tests.charger import SimCharger
 from tests.charger201 import connect_charger201
 from tests.conftest import Api, add_station, eventually
+from tests.driver_fixtures import ledger_true
 from tests.money_fixtures import driver_with_card, site_tariff
 from tests.staff_client import staff_client
 
@@ -222,3 +223,52 @@ async def test_openapi_lists_each_versions_actions(server: TestServer, api: Api)
         assert all(charger_sends not in names for names in by_version.values())
     assert "OCPP 2.0.1: " in param["description"] and "RequestStartTransaction" in \
         param["schema"]["enum"]
+
+
+async def test_master_pass_stops_any_never_starts(server: TestServer, api: Api) -> None:
+    """The site's master pass group: a card of it is told its group (the charger knows the
+    group as MasterPassGroupId, which a managed charger is given), stops another driver's
+    transaction, which is billed to that driver once, and starts nothing."""
+    from appliance.billing import localsync
+    from appliance.db.site import store_value
+
+    await add_station(api, "MP-201", managed=True)
+    await site_tariff(api)
+    driver = await driver_with_card(api, "CARDMP01", balance=20_000)
+    master = await driver_with_card(api, "MASTER01", mode="personal", name="Site Warden")
+    await server.app[keys.DATABASE].run(store_value, "masterpass_group", master["group_tag"],
+                                        "test")
+    kinds = await api.post("/cards", {"id_tag": "FOB15693", "token_type": "ISO15693"})
+    assert kinds["token_type"] == "ISO15693"
+    async with connect_charger201(server, "MP-201", "secret-pass-1") as cp:
+        cp.variables[("AuthCtrlr", "MasterPassGroupId")] = ""
+        await cp.boot()
+
+        async def group_set() -> bool:
+            return cp.variables[("AuthCtrlr", "MasterPassGroupId")] == master["group_tag"]
+
+        await eventually(group_set)
+        info = await cp.authorize("MASTER01")
+        assert info["status"] == "Accepted"
+        assert info["group_id_token"] == {"id_token": master["group_tag"], "type": "Central"}
+        await cp.event("Started", "MP-A", "Authorized", token="CARDMP01", wh=0)
+        refused = await cp.event("Started", "MP-B", "Authorized", token="MASTER01", wh=0,
+                                 evse=2)
+        assert refused.id_token_info["status"] == "Blocked"
+        ended = await cp.event("Ended", "MP-A", "StopAuthorized", token="MASTER01", wh=2000,
+                               reason="MasterPass")
+        assert ended.id_token_info["status"] == "Accepted"
+        # The local list names each card's own kind of token (ISO14443 when it names none).
+        assert await localsync.sync(server.app[keys.CONTROL], server.app[keys.DATABASE],
+                                    "MP-201")
+        sent = [kw for action, kw in cp.received if action == "SendLocalList"]
+        tokens = {e["id_token"]["id_token"]: e["id_token"]["type"]
+                  for kw in sent for e in kw.get("local_authorization_list") or []}
+        assert tokens["FOB15693"] == "ISO15693" and tokens["MASTER01"] == "ISO14443"
+    rows = {s["id_tag"]: s for s in (await api.get("/sessions?station_id=MP-201"))["items"]}
+    assert rows["CARDMP01"]["state"] == "completed"
+    assert rows["CARDMP01"]["stop_id_tag"] == "MASTER01"
+    assert "start_blocked" in rows["MASTER01"]["flags"]
+    assert (await api.get(f"/drivers/{driver['id']}"))["account"]["balance"]["amount"] \
+        == 20_000 - 4_000  # 2 kWh at 20.00, charged once to the driver who charged
+    await ledger_true(server)

@@ -74,6 +74,7 @@ class ListEntry:
     status: str | None  # Accepted | Blocked | Expired | Invalid; None: remove
     parent_id_tag: str = ""
     expiry: str | None = None  # RFC 3339
+    token_type: str = ""  # the card's kind of token (2.0.1's IdToken type); "": not said
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,7 @@ def get_base_report(request_id: int) -> Call:
 
 # --- local lists, charging limits, certificates (the verbs load management, local lists and
 # security profiles use) -------------------------------------------------------------------------
-LIST_TOKEN_TYPE = "ISO14443"  # a list entry names no kind; the common RFID card's
+LIST_TOKEN_TYPE = "ISO14443"  # for a card that names no kind: the common RFID card's
 
 
 def get_local_list_version() -> Call:
@@ -238,7 +238,8 @@ def list_version(answer: dict[str, Any]) -> int:
 def send_local_list(version: int, entries: list[ListEntry], full: bool) -> Call:
     data = []
     for e in entries:
-        item: dict[str, Any] = {"idToken": {"idToken": e.id_tag, "type": LIST_TOKEN_TYPE}}
+        item: dict[str, Any] = {"idToken": {"idToken": e.id_tag,
+                                            "type": e.token_type or LIST_TOKEN_TYPE}}
         if e.status is not None:
             info: dict[str, Any] = {"status": e.status}
             if e.parent_id_tag:

@@ -21,6 +21,7 @@ from appliance.charging import batched, metering, sessions, stations
 from appliance.charging.control import Configuration
 from appliance.db.database import Database
 from appliance.db.models import utcnow
+from appliance.db.site import site_value
 from appliance.errors import ApplianceError, ChargerTimeout
 from appliance.ocpp import commands201, managed, security, tx201
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 BOOT_FIELDS = {"chargePointVendor": "vendorName", "chargePointModel": "model",
                "chargePointSerialNumber": "serialNumber", "firmwareVersion": "firmwareVersion"}
 _REQUEST_IDS = itertools.count(1)
+MASTER_PASS = ("AuthCtrlr", "MasterPassGroupId")
 # A transaction's charging state as the connector status the rest of the box reads (idle fees
 # count SuspendedEV, a QR start needs Preparing). Idle (no EV) is left to StatusNotification.
 CHARGING_STATES = {"Charging": "Charging", "SuspendedEV": "SuspendedEV",
@@ -265,6 +267,18 @@ class ChargePoint201(Connection):
                 try:
                     outcome[address] = commands201.status(await self.call(
                         *commands201.change_configuration(key, wanted)))
+                except ApplianceError as err:
+                    outcome[address] = err.message
+        master = str(await self.db.read(site_value, "masterpass_group", "") or "")
+        address = "/".join(MASTER_PASS)
+        if master and "Actual" in model.get(address, {}):
+            # The site's master pass group: its cards stop any transaction here, start none.
+            if str(model[address]["Actual"]) == master:
+                outcome[address] = "already set"
+            else:
+                try:
+                    outcome[address] = commands201.status(await self.call(
+                        *commands201.change_configuration(address, master)))
                 except ApplianceError as err:
                     outcome[address] = err.message
         refused = sorted(k for k, v in outcome.items()
