@@ -106,7 +106,28 @@ class SimCharger201(ChargePoint):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _report(self, request_id: int) -> None:
+    @on("GetReport")
+    async def on_get_report(self, **kw: Any) -> call_result.GetReport:
+        """Its variables of the components (and variables) named; Problem: none has one."""
+        self._got("GetReport", kw)
+        wanted = kw.get("component_variable") or []
+
+        def named(c: str, v: str) -> bool:
+            return not wanted or any(
+                w["component"]["name"] == c and ("variable" not in w
+                                                 or w["variable"]["name"] == v.split(".")[0])
+                for w in wanted)
+
+        found = [key for key in self.variables if named(*key)]
+        if "Problem" in (kw.get("component_criteria") or []) or not found:
+            return call_result.GetReport(status="EmptyResultSet")
+        task = asyncio.create_task(self._report(kw["request_id"], found, evse=False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return call_result.GetReport(status="Accepted")
+
+    async def _report(self, request_id: int, only: list[tuple[str, str]] | None = None,
+                      evse: bool = True) -> None:
         def variable(name: str) -> dict[str, str]:  # "Name.Instance" names an instance
             name, _, instance = name.partition(".")
             return {"name": name, **({"instance": instance} if instance else {})}
@@ -114,15 +135,19 @@ class SimCharger201(ChargePoint):
         entries = [{"component": {"name": c}, "variable": variable(v),
                     "variable_attribute": [{"type": "Actual", "value": value,
                                             "mutability": "ReadWrite"}]}
-                   for (c, v), value in sorted(self.variables.items())]
-        entries.append({"component": {"name": "EVSE", "evse": {"id": 1}},
-                        "variable": {"name": "Power"},
-                        "variable_attribute": [{"type": "MaxSet", "value": "22000"}],
-                        "variable_characteristics": {"data_type": "decimal", "unit": "W",
-                                                     "supports_monitoring": False}})
+                   for (c, v), value in sorted(self.variables.items())
+                   if only is None or (c, v) in only]
+        if evse:
+            entries.append({"component": {"name": "EVSE", "evse": {"id": 1}},
+                            "variable": {"name": "Power"},
+                            "variable_attribute": [{"type": "MaxSet", "value": "22000"}],
+                            "variable_characteristics": {"data_type": "decimal", "unit": "W",
+                                                         "supports_monitoring": False}})
         half = len(entries) // 2
         with contextlib.suppress(ConnectionError):  # the test may hang up meanwhile
-            for seq, part, tbc in ((0, entries[:half], True), (1, entries[half:], False)):
+            parts = ((0, entries[:half], True), (1, entries[half:], False)) if half \
+                else ((0, entries, False),)
+            for seq, part, tbc in parts:
                 await self.call(call.NotifyReport(request_id=request_id, generated_at=now(),
                                                   seq_no=seq, report_data=part, tbc=tbc))
 

@@ -272,3 +272,63 @@ async def test_master_pass_stops_any_never_starts(server: TestServer, api: Api) 
     assert (await api.get(f"/drivers/{driver['id']}"))["account"]["balance"]["amount"] \
         == 20_000 - 4_000  # 2 kWh at 20.00, charged once to the driver who charged
     await ledger_true(server)
+
+
+async def test_get_report_and_bytes_per_message(server: TestServer, api: Api) -> None:
+    """GetReport with criteria and component/variable filters (merged into the stored device
+    model, not over it), and GetVariables/SetVariables split by the charger's BytesPerMessage
+    (and ItemsPerMessage), their answers merged."""
+    await add_station(api, "BPM-201")
+    async with connect_charger201(server, "BPM-201", "secret-pass-1") as cp:
+        cp.variables.update({("DeviceDataCtrlr", "BytesPerMessage.SetVariables"): "260",
+                             ("DeviceDataCtrlr", "BytesPerMessage.GetVariables"): "240",
+                             ("DeviceDataCtrlr", "ItemsPerMessage.GetReport"): "1",
+                             **{("Ctrl", f"V{n}"): str(n) for n in range(6)}})
+        await cp.boot()
+        full = await api.get("/stations/BPM-201/configuration")  # GetBaseReport: the model
+        assert {"key": "Ctrl/V3", "value": "3", "readonly": False} in full["items"]
+        got = await api.post("/stations/BPM-201/report", {
+            "criteria": ["Available"], "variables": ["Ctrl/V1", "OCPPCommCtrlr"]}, expect=200)
+        assert set(got["entries"]) == {"Ctrl/V1", "OCPPCommCtrlr/HeartbeatInterval"}
+        reports = [kw for action, kw in cp.received if action == "GetReport"]
+        assert [r["component_variable"] for r in reports] == [  # one item a message
+            [{"component": {"name": "Ctrl"}, "variable": {"name": "V1"}}],
+            [{"component": {"name": "OCPPCommCtrlr"}}]]
+        assert all(r["component_criteria"] == ["Available"] for r in reports)
+        station = await api.get("/stations/BPM-201")
+        assert "Ctrl/V5" in station["device_model"]  # the rest of the model is still there
+        assert (await api.post("/stations/BPM-201/report", {"criteria": ["Problem"]},
+                               expect=200)) == {"entries": {}}
+        status, body = await api.request("POST", "/stations/BPM-201/report",
+                                         {"criteria": ["Broken"]})
+        assert status == 400 and "criteria" in body["error"]["message"]
+        values = {f"Ctrl/V{n}": f"value-{n}-" + "x" * 20 for n in range(6)}
+        set_ = await api.post("/stations/BPM-201/configuration", {"values": values},
+                              expect=200)
+        assert set_["statuses"] == {k: "Accepted" for k in values}
+        assert all(cp.variables[("Ctrl", f"V{n}")] == values[f"Ctrl/V{n}"] for n in range(6))
+        sets = [len(kw["set_variable_data"]) for a, kw in cp.received if a == "SetVariables"]
+        assert len(sets) > 1 and sum(sets) == 6
+        names = ",".join([*values, "Ctrl/Nothing"])
+        read = await api.get(f"/stations/BPM-201/configuration?keys={names}")
+        assert [i["value"] for i in read["items"]] == list(values.values())
+        assert read["unknown"] == ["Ctrl/Nothing"]
+        gets = [len(kw["get_variable_data"]) for a, kw in cp.received if a == "GetVariables"]
+        assert len(gets) > 1 and sum(gets) == 7
+
+        async def frames_logged() -> list[str]:
+            frames = (await api.get("/stations/BPM-201/messages?limit=500"))["items"]
+            return [f["frame"] for f in frames if f["direction"] == "out"
+                    and ('"SetVariables"' in f["frame"] or '"GetVariables"' in f["frame"])]
+
+        await eventually(lambda: _nonempty(frames_logged()))
+        for frame in await frames_logged():
+            limit = 260 if '"SetVariables"' in frame else 240
+            assert len(frame.encode()) <= limit, frame
+        status, body = await api.request("POST", "/stations/BPM-201/configuration", {
+            "values": {"AuthorizationKey": "0" * 40}})
+        assert status == 400 and "rotate-key" in body["error"]["message"]
+
+
+async def _nonempty(frames: Any) -> bool:
+    return bool(await frames)

@@ -144,6 +144,16 @@ class ChargerControl(Protocol):
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         """Set one configuration value."""
 
+    async def change_configurations(self, cpid: str, values: dict[str, str]) -> dict[str, str]:
+        """Set several configuration values (2.0.1: in as few SetVariables as the charger
+        takes); each key's status. The station's key only through `set_auth_key`."""
+
+    async def device_report(self, cpid: str, criteria: list[str], keys: list[str]
+                            ) -> dict[str, dict[str, Any]]:
+        """What the charger reports of the components or variables named (all: none named)
+        meeting the criteria (Active, Available, Enabled, Problem): 2.0.1's GetReport, its
+        entries also merged into the stored device model."""
+
     async def set_auth_key(self, cpid: str, key: str) -> str:
         """Give the charger its new Basic auth password (1.6's AuthorizationKey, 2.0.1's
         SecurityCtrlr.BasicAuthPassword); the caller keeps the old one working meanwhile."""

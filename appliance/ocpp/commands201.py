@@ -6,6 +6,7 @@ as the device model names it, so the pages and the API ask both versions the sam
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
 from typing import Any
@@ -110,19 +111,53 @@ def _address(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
-def items_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
-    """The most items the charger takes in one `action` (DeviceDataCtrlr.ItemsPerMessage),
-    when its device model says."""
-    value = (model.get(f"DeviceDataCtrlr/ItemsPerMessage.{action}")
-             or model.get("DeviceDataCtrlr/ItemsPerMessage") or {}).get("Actual")
+def _per_message(model: dict[str, dict[str, Any]], name: str, action: str) -> int | None:
+    value = (model.get(f"DeviceDataCtrlr/{name}.{action}")
+             or model.get(f"DeviceDataCtrlr/{name}") or {}).get("Actual")
     try:
         return max(1, int(str(value))) if value is not None else None
     except ValueError:
         return None
 
 
-def chunks(keys: list[str], size: int | None) -> list[list[str]]:
-    return [keys[i:i + size] for i in range(0, len(keys), size)] if size else [keys]
+def items_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
+    """The most items the charger takes in one `action` (DeviceDataCtrlr.ItemsPerMessage),
+    when its device model says."""
+    return _per_message(model, "ItemsPerMessage", action)
+
+
+def bytes_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
+    """The longest `action` message the charger takes (DeviceDataCtrlr.BytesPerMessage)."""
+    return _per_message(model, "BytesPerMessage", action)
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def split(action: str, field: str, items: list[Any], model: dict[str, dict[str, Any]]
+          ) -> list[list[int]]:
+    """The items of one `action` (its list `field`) as the messages the charger takes: at most
+    its ItemsPerMessage items and BytesPerMessage bytes each (the whole frame counted, a
+    unique id of 36 characters). Each message as the indexes of its items, in order; an item
+    too long for any message goes alone (the charger answers it as it will)."""
+    most_items = items_per_message(model, action)
+    most_bytes = bytes_per_message(model, action)
+    overhead = _size([2, "x" * 36, action, {field: []}])
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = overhead
+    for i, item in enumerate(items):
+        n = _size(item) + (1 if current else 0)
+        if current and ((most_items is not None and len(current) >= most_items)
+                        or (most_bytes is not None and size + n > most_bytes)):
+            out.append(current)
+            current, size, n = [], overhead, n - 1
+        current.append(i)
+        size += n
+    if current or not out:
+        out.append(current)
+    return out
 
 
 def get_variables(keys: list[str]) -> Call:
@@ -131,6 +166,50 @@ def get_variables(keys: list[str]) -> Call:
 
 def change_configuration(key: str, value: str) -> Call:
     return "SetVariables", {"setVariableData": [{"attributeValue": value, **_address(key)}]}
+
+
+def set_variable_data(values: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"attributeValue": value, **_address(key)} for key, value in values.items()]
+
+
+def set_statuses(keys: list[str], answer: dict[str, Any]) -> dict[str, str]:
+    """SetVariables' answer, by the keys asked for (in their order)."""
+    results = [r for r in answer.get("setVariableResult") or [] if isinstance(r, dict)]
+    return {key: str(r.get("attributeStatus", "")) for key, r in zip(keys, results,
+                                                                      strict=False)}
+
+
+REPORT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
+
+
+def report_request(request_id: int, criteria: list[str], variables: list[dict[str, Any]]
+                   ) -> Call:
+    """GetReport: the components (and variables) named, of the criteria given."""
+    payload: dict[str, Any] = {"requestId": request_id}
+    if criteria:
+        payload["componentCriteria"] = criteria
+    if variables:
+        payload["componentVariable"] = variables
+    return "GetReport", payload
+
+
+def report_filter(key: str) -> dict[str, Any]:
+    """`Component` or `Component/Variable` (1.6 names too) as GetReport's componentVariable."""
+    component, variable = component_variable(key) if "/" in key or key in KEYS \
+        else (key, "")
+    if not component:
+        raise InvalidInput(f"{key!r} names no component", details={"field": "variables"})
+    out: dict[str, Any] = {"component": {"name": component}}
+    if variable:
+        out["variable"] = {"name": variable}
+    return out
+
+
+def check_criteria(criteria: list[str]) -> None:
+    wrong = [c for c in criteria if c not in REPORT_CRITERIA]
+    if wrong:
+        raise InvalidInput(f"report criteria are {', '.join(REPORT_CRITERIA)}",
+                           details={"field": "criteria", "wrong": wrong})
 
 
 def set_auth_key(key: str) -> Call:

@@ -164,6 +164,22 @@ class Hub:
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
 
+    async def change_configurations(self, cpid: str, values: dict[str, str]) -> dict[str, str]:
+        if any(commands201.component_variable(k) == commands201.KEYS["AuthorizationKey"]
+               for k in values):
+            raise InvalidInput("the station's key is changed with POST /stations/{id}/rotate-key, "
+                               "which keeps the old key working until the charger uses the new "
+                               "one", details={"field": "values"})
+        conn = self._require(cpid)
+        if isinstance(conn, ChargePoint201):
+            return await conn.set_variables(values)
+        return {key: await self._status(cpid, commands16.change_configuration(key, value))
+                for key, value in values.items()}
+
+    async def device_report(self, cpid: str, criteria: list[str], keys: list[str]
+                            ) -> dict[str, dict[str, Any]]:
+        return await self._only201(cpid, "GetReport").report(criteria, keys)
+
     async def set_auth_key(self, cpid: str, key: str) -> str:
         return await self._status(cpid, self._commands(cpid).set_auth_key(key))
 

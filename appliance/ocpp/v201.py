@@ -74,6 +74,7 @@ class ChargePoint201(Connection):
         self.managed = managed
         self.booted = False
         self._reports: dict[int, asyncio.Future[None]] = {}  # requestId -> report complete
+        self._partial: dict[int, dict[str, Any]] = {}  # GetReport's requestId -> its entries
         # EVSEs whose transaction ended with the EV still plugged in: "Occupied" there is 1.6's
         # Finishing (not free for a new start) until the connector is Available again.
         self._finished: set[int] = set()
@@ -195,8 +196,11 @@ class ChargePoint201(Connection):
     @on("NotifyReport")
     async def on_notify_report(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         entries = commands201.report_entries(payload.get("reportData"))
+        partial = self._partial.get(payload["requestId"])
+        if partial is not None:
+            partial.update(entries)  # a GetReport's answer: merged into the model, not over it
         await self.db.run(stations.record_device_model, self.station_id, entries,
-                          payload.get("seqNo") == 0)
+                          payload.get("seqNo") == 0 and partial is None)
         waiter = self._reports.get(payload["requestId"])
         if not payload.get("tbc") and waiter is not None:
             async def complete() -> None:  # once the charger has its answer
@@ -212,33 +216,73 @@ class ChargePoint201(Connection):
     async def full_report(self) -> None:
         """Ask for the whole device model and wait until its last part is stored."""
         request_id = next(_REQUEST_IDS)
+        await self._reported(request_id, commands201.get_base_report(request_id))
+        self._read_display(await self.db.read(stations.device_model, self.station_id))
+
+    async def _reported(self, request_id: int, call: commands201.Call) -> str:
+        """Send a report request and wait until the last NotifyReport of it is stored."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reports[request_id] = waiter
         try:
-            answer = await self.call(*commands201.get_base_report(request_id))
-            if answer.get("status") not in ("Accepted", "EmptyResultSet"):
-                raise ApplianceError(f"charger answered GetBaseReport with "
-                                     f"{answer.get('status')}")
-            if answer.get("status") == "Accepted":
+            answer = await self.call(*call)
+            status = str(answer.get("status"))
+            if status not in ("Accepted", "EmptyResultSet"):
+                raise ApplianceError(f"charger answered {call[0]} with {status}")
+            if status == "Accepted":
                 try:
                     await asyncio.wait_for(waiter, self.services.settings.call_timeout * 3)
                 except TimeoutError as err:
                     raise ChargerTimeout(f"charger {self.id} did not finish its report") from err
+            return status
         finally:
             self._reports.pop(request_id, None)
+
+    async def report(self, criteria: list[str], keys: list[str]) -> dict[str, dict[str, Any]]:
+        """GetReport of the components and variables named (all: none named) that meet the
+        criteria: as many requests as the charger's ItemsPerMessage and BytesPerMessage ask
+        for, their reports merged into the stored device model and returned."""
+        commands201.check_criteria(criteria)
+        wanted = [commands201.report_filter(k) for k in keys]
+        model = await self.db.read(stations.device_model, self.station_id)
+        out: dict[str, dict[str, Any]] = {}
+        for part in commands201.split("GetReport", "componentVariable", wanted, model):
+            request_id = next(_REQUEST_IDS)
+            found: dict[str, dict[str, Any]] = {}
+            self._partial[request_id] = found
+            try:
+                await self._reported(request_id, commands201.report_request(
+                    request_id, criteria, [wanted[i] for i in part]))
+            finally:
+                self._partial.pop(request_id, None)
+            out.update(found)
         self._read_display(await self.db.read(stations.device_model, self.station_id))
+        return out
+
+    async def set_variables(self, values: dict[str, str]) -> dict[str, str]:
+        """SetVariables of several values, in as many messages as the charger takes (its
+        ItemsPerMessage and BytesPerMessage), the statuses merged by key."""
+        keys = list(values)
+        data = commands201.set_variable_data(values)
+        model = await self.db.read(stations.device_model, self.station_id)
+        out: dict[str, str] = {}
+        for part in commands201.split("SetVariables", "setVariableData", data, model):
+            answer = await self.call("SetVariables",
+                                     {"setVariableData": [data[i] for i in part]})
+            out.update(commands201.set_statuses([keys[i] for i in part], answer))
+        return out
 
     async def configuration(self, keys: list[str] | None) -> Configuration:
         """The named keys (GetVariables) or, without names, the whole device model as just
         reported (GetBaseReport, then NotifyReport)."""
         if keys:
-            # As many messages as the charger's ItemsPerMessage asks for, answers merged.
+            # As many messages as the charger's ItemsPerMessage and BytesPerMessage ask for.
             model = await self.db.read(stations.device_model, self.station_id)
-            size = commands201.items_per_message(model, "GetVariables")
+            data = commands201.get_variables(keys)[1]["getVariableData"]
             items, unknown = [], []
-            for part in commands201.chunks(keys, size):
-                got = commands201.configuration(part, await self.call(
-                    *commands201.get_variables(part)))
+            for part in commands201.split("GetVariables", "getVariableData", data, model):
+                named = [keys[i] for i in part]
+                got = commands201.configuration(named, await self.call(
+                    *commands201.get_variables(named)))
                 items += got.items
                 unknown += got.unknown
             return Configuration(items, unknown)

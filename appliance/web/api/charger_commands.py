@@ -205,3 +205,54 @@ async def publish_firmware(request: web.Request) -> web.Response:
     status = await request.app[keys.CONTROL].publish_firmware(cpid, location, checksum)
     return await _done(request, cpid, "publish_firmware", {"location": location},
                        {"status": status})
+
+
+@api("GET", "/stations/{id}/configuration", "The charger's configuration: the keys named (1.6 "
+     "names, or Component/Variable on 2.0.1; asked in as many messages as the charger takes, "
+     "answers merged), or all of it", query={"keys": "comma-separated keys"}, tag=TAG)
+async def get_configuration(request: web.Request) -> web.Response:
+    cpid = await _station(request)
+    names = [k.strip() for k in request.query.get("keys", "").split(",") if k.strip()]
+    if len(names) > 500:
+        raise InvalidInput("at most 500 keys", details={"field": "keys"})
+    got = await request.app[keys.CONTROL].get_configuration(cpid, names or None)
+    return ok({"items": [{"key": i.key, "value": i.value, "readonly": i.readonly}
+                         for i in got.items], "unknown": got.unknown})
+
+
+@api("POST", "/stations/{id}/configuration", "Set several configuration values (2.0.1: in as "
+     "few SetVariables as the charger's ItemsPerMessage and BytesPerMessage allow); each key's "
+     "status. The station's key only by rotate-key", body={
+         "type": "object", "required": ["values"], "properties": {"values": {
+             "type": "object", "additionalProperties": {"type": "string"}}}}, tag=TAG)
+async def change_configuration(request: web.Request) -> web.Response:
+    cpid = await _station(request)
+    values = take(await json_body(request), "values", dict, required=True)
+    if not 0 < len(values) <= 500 or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) and len(v) <= 2500
+            for k, v in values.items()):
+        raise InvalidInput("values maps 1 to 500 keys to texts (at most 2500 characters)",
+                           details={"field": "values"})
+    statuses = await request.app[keys.CONTROL].change_configurations(cpid, values)
+    return await _done(request, cpid, "change_configuration", {"keys": sorted(values)},
+                       {"statuses": statuses})
+
+
+@api("POST", "/stations/{id}/report", "What a 2.0.1 charger reports of some components or "
+     "variables (Component or Component/Variable; none: all) meeting criteria (Active, "
+     "Available, Enabled, Problem): GetReport, split as the charger asks, the entries merged "
+     "into its device model and returned", body={"type": "object", "properties": {
+         "criteria": {"type": "array", "items": {"type": "string", "enum": [
+             "Active", "Available", "Enabled", "Problem"]}},
+         "variables": {"type": "array", "items": {"type": "string"}}}}, tag=TAG)
+async def device_report(request: web.Request) -> web.Response:
+    cpid = await _station(request)
+    body = await json_body(request)
+    criteria = take(body, "criteria", list, default=[])
+    names = take(body, "variables", list, default=[])
+    if not all(isinstance(c, str) for c in criteria) or len(names) > 500 or not all(
+            isinstance(n, str) and n.strip() for n in names):
+        raise InvalidInput("criteria and variables are lists of texts (at most 500 variables)")
+    entries = await request.app[keys.CONTROL].device_report(cpid, criteria,
+                                                             [n.strip() for n in names])
+    return ok({"entries": entries})
