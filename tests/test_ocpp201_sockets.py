@@ -6,6 +6,7 @@ them, 1.6, and the key rotation's 2.0.1 password."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action
 
 from appliance import keys
+from appliance.db.site import refresh_site, save_site
 from tests.charger import SimCharger
 from tests.charger201 import connect_charger201
 from tests.conftest import Api, add_station, eventually
@@ -70,11 +72,27 @@ async def test_evse_of_two_connectors(server: TestServer, api: Api) -> None:
         assert _plugs(evse) == {1: "Available", 2: "Occupied"}
         await cp.status(1, "Available", connector_id=2)
         assert (await _evse(api, "EV2C-1"))["status"] == "Available"
+    site = server.app[keys.SITE]
+    saved = await server.app[keys.DATABASE].run(
+        save_site, site, {"base_url": "http://192.168.1.20:8080"}, "test")
+    refresh_site(site, saved)  # the stickers print
     async with staff_client(server) as staff:
         code, page = await staff.get("/stations/EV2C-1")
         assert code == 200 and 'data-plug="1/2"' in page and 'data-plug="1/1"' in page
         code, page = await staff.get(f"/sessions/{item['id']}")
         assert code == 200 and "connector 2" in page
+        # A sticker per socket: EVSE 1's two connectors, EVSE 2 as a connector of its own.
+        code, page = await staff.get("/stickers?station=EV2C-1")
+        assert code == 200
+        assert re.findall(r'data-sticker="([^"]+)"', page) == ["EV2C-1/1/1", "EV2C-1/1/2",
+                                                              "EV2C-1/2"]
+        assert "http://192.168.1.20:8080/c/EV2C-1/1?socket=2" in page
+        code, page = await staff.get("/stickers/EV2C-1/1?socket=2")
+        assert re.findall(r'data-sticker="([^"]+)"', page) == ["EV2C-1/1/2"]
+    async with aiohttp.ClientSession() as browser, browser.get(
+            server.make_url("/c/EV2C-1/1?socket=2")) as resp:
+        page = await resp.text()
+        assert resp.status == 200 and 'data-plug="1/2"' in page
 
 
 async def test_kept_answer_verbs_201(server: TestServer, api: Api) -> None:
