@@ -320,8 +320,8 @@ class SimCharger201(ChargePoint):
                     power_w: float | None = None, context: str = "Sample.Periodic",
                     offline: bool = False, reason: str | None = None,
                     timestamp: str | None = None, seq_no: int | None = None,
-                    remote_start_id: int | None = None, connector: int = 1
-                    ) -> call_result.TransactionEvent:
+                    remote_start_id: int | None = None, connector: int = 1,
+                    token_type: str = "ISO14443") -> call_result.TransactionEvent:
         """One TransactionEvent (seqNo counts up unless given: a replay passes the old one)."""
         info: dict[str, Any] = {"transaction_id": reference}
         if reason is not None:
@@ -340,7 +340,7 @@ class SimCharger201(ChargePoint):
         return await self.call(call.TransactionEvent(
             event_type=event_type, timestamp=timestamp or now(), trigger_reason=trigger,
             seq_no=seq_no, transaction_info=info, offline=offline or None,
-            id_token={"id_token": token, "type": "ISO14443"} if token else None,
+            id_token={"id_token": token, "type": token_type} if token else None,
             evse={"id": evse, "connector_id": connector} if evse is not None else None,
             meter_value=[{"timestamp": timestamp or now(), "sampled_value": sampled}]
             if sampled else None))

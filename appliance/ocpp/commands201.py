@@ -66,10 +66,11 @@ def remote_start_id() -> int:
     return secrets.randbelow(2**31 - 2) + 1
 
 
-def remote_start(connector_id: int, id_tag: str) -> Call:
-    # A start the box asks for has an id token of its own (a QR start's tag): type Central.
+def remote_start(connector_id: int, id_tag: str, token_type: str = "Central") -> Call:
+    # A start the box asks for with a token of its own (a QR start's tag) names it Central;
+    # a card's start names the card's own kind, so the charger reports it as the card.
     return "RequestStartTransaction", {"evseId": connector_id,
-                                       "idToken": {"idToken": id_tag, "type": "Central"},
+                                       "idToken": {"idToken": id_tag, "type": token_type},
                                        "remoteStartId": remote_start_id()}
 
 

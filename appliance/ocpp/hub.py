@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from appliance import events
+from appliance.billing import cards
 from appliance.billing import commands as billing_commands
 from appliance.charging import certificates, frame_log, sessions, stations
 from appliance.charging.control import (
@@ -121,7 +122,15 @@ class Hub:
         return str(self._commands(cpid).status(await self._require(cpid).call(*call)))
 
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
-        return await self._status(cpid, self._commands(cpid).remote_start(connector_id, id_tag))
+        if isinstance(self._require(cpid), ChargePoint201):
+            kind = await self._token_type(id_tag)
+            return await self._status(cpid, commands201.remote_start(connector_id, id_tag,
+                                                                     kind))
+        return await self._status(cpid, commands16.remote_start(connector_id, id_tag))
+
+    async def _token_type(self, id_tag: str) -> str:
+        """The card's own kind of token (Central for a token of the box's own, a QR start's)."""
+        return str(await self.services.database.read(cards.token_type_of, id_tag))
 
     async def remote_stop(self, cpid: str, transaction_id: int) -> str:
         conn = self._require(cpid)
@@ -223,7 +232,8 @@ class Hub:
     async def reserve(self, cpid: str, connector_id: int, id_tag: str, expiry: datetime,
                       reservation_id: int) -> str:
         if isinstance(self._require(cpid), ChargePoint201):
-            call = commands201.reserve(connector_id, id_tag, expiry, reservation_id)
+            call = commands201.reserve(connector_id, id_tag, expiry, reservation_id,
+                                       await self._token_type(id_tag))
         else:
             call = commands16.reserve(connector_id, id_tag, expiry, reservation_id)
         return str(commands201.status(await self._kept(cpid, call)))
@@ -251,7 +261,8 @@ class Hub:
                                    ) -> str:
         self._only201(cpid, "CustomerInformation")
         return str(commands201.status(await self._kept(cpid, commands201.customer_information(
-            commands201.remote_start_id(), id_tag, report, clear))))
+            commands201.remote_start_id(), id_tag, report, clear,
+            await self._token_type(id_tag)))))
 
     async def update_firmware(self, cpid: str, location: str, retrieve_at: datetime) -> str:
         if isinstance(self._require(cpid), ChargePoint201):
