@@ -28,7 +28,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EventBus
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.guard import PendingGate
-from appliance.ocpp.hub import Hub
+from appliance.ocpp.hub import Hub, raw_actions
 from appliance.ocpp.v16 import Services
 from appliance.payments.registry import registry
 from appliance.pki import authority
@@ -281,5 +281,6 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(notify.stopping)
     app.on_shutdown.append(close_chargers)
     app.router.add_get("/ocpp/{cpid}", ocpp_endpoint)
+    app[keys.OCPP_ACTIONS] = raw_actions()  # the API's document lists them
     setup_routes(app)
     return app

@@ -45,4 +45,6 @@ PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment provid
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings
 POWER: web.AppKey[PowerManager] = web.AppKey("power")  # load management: groups, allocations
 LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lists kept true
+# Each OCPP version's actions the box may send (the raw command endpoint lists them).
+OCPP_ACTIONS: web.AppKey[dict[str, list[str]]] = web.AppKey("ocpp_actions", dict)
 TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context

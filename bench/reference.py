@@ -3,8 +3,9 @@
 run, with the same simulated chargers:
 
   reference  a bare OCPP 1.6 central system written the way the `ocpp` library's own example
-             (examples/v16/central_system.py) is: a `ChargePoint` subclass with thin `@on`
-             handlers returning `call_result` dataclasses, the library's default schema
+             (examples/v16/central_system.py) is (for a charger that asks for ocpp2.0.1, the
+             same after examples/v201/central_system.py): a `ChargePoint` subclass with thin
+             `@on` handlers returning `call_result` dataclasses, the library's default schema
              validation (jsonschema, in its thread pool), no database, no auth, no frame log.
              Served over aiohttp (the appliance's own web server, through the ~10-line
              recv/send adapter the library needs), so the difference is all above the socket.
@@ -26,6 +27,8 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as LibraryChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
+from ocpp.v201 import ChargePoint as LibraryChargePoint201
+from ocpp.v201 import call_result as call_result201
 
 TX_IDS = itertools.count(1)
 
@@ -69,6 +72,39 @@ class ReferenceChargePoint(LibraryChargePoint):
         return call_result.StopTransaction()
 
 
+class ReferenceChargePoint201(LibraryChargePoint201):
+    """The library's 2.0.1 example central system (examples/v201/central_system.py), with the
+    handlers a bench 2.0.1 charger needs: the bare 2.0.1 reference."""
+
+    @on("BootNotification")
+    def on_boot_notification(self, charging_station: object, reason: str,
+                             **kwargs: object) -> call_result201.BootNotification:
+        return call_result201.BootNotification(current_time=now(), interval=300,
+                                               status="Accepted")
+
+    @on("Heartbeat")
+    def on_heartbeat(self) -> call_result201.Heartbeat:
+        return call_result201.Heartbeat(current_time=now())
+
+    @on("StatusNotification")
+    def on_status_notification(self, **kwargs: object) -> call_result201.StatusNotification:
+        return call_result201.StatusNotification()
+
+    @on("MeterValues")
+    def on_meter_values(self, **kwargs: object) -> call_result201.MeterValues:
+        return call_result201.MeterValues()
+
+    @on("Authorize")
+    def on_authorize(self, id_token: object, **kwargs: object) -> call_result201.Authorize:
+        return call_result201.Authorize(id_token_info={"status": "Accepted"})
+
+    @on("TransactionEvent")
+    def on_transaction_event(self, id_token: object = None, **kwargs: object
+                             ) -> call_result201.TransactionEvent:
+        return call_result201.TransactionEvent(
+            id_token_info={"status": "Accepted"} if id_token is not None else None)
+
+
 class Adapter:
     """What the library needs of a connection: `recv()` and `send()`."""
 
@@ -89,9 +125,10 @@ class Adapter:
 
 
 async def reference_handler(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(protocols=("ocpp1.6",))
+    ws = web.WebSocketResponse(protocols=("ocpp2.0.1", "ocpp1.6"))
     await ws.prepare(request)
-    cp = ReferenceChargePoint(request.match_info["cpid"], Adapter(ws))
+    kind = ReferenceChargePoint201 if ws.ws_protocol == "ocpp2.0.1" else ReferenceChargePoint
+    cp = kind(request.match_info["cpid"], Adapter(ws))
     try:
         await cp.start()
     except ConnectionError:
@@ -101,11 +138,12 @@ async def reference_handler(request: web.Request) -> web.WebSocketResponse:
 
 # One answer that satisfies every check the bench charger makes, whatever it asked.
 CANNED = ('",{"status":"Accepted","currentTime":"2026-01-01T00:00:00.000Z","interval":300,'
-          '"transactionId":1,"idTagInfo":{"status":"Accepted"}}]')
+          '"transactionId":1,"idTagInfo":{"status":"Accepted"},'
+          '"idTokenInfo":{"status":"Accepted"}}]')
 
 
 async def echo_handler(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(protocols=("ocpp1.6",))
+    ws = web.WebSocketResponse(protocols=("ocpp2.0.1", "ocpp1.6"))
     await ws.prepare(request)
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:

@@ -244,8 +244,8 @@ def ws_url(server: TestServer, cpid: str) -> str:
 @contextlib.asynccontextmanager
 async def connect_charger(server: TestServer, cpid: str, password: str | None = None,
                           user: str | None = None, protocols: tuple[str, ...] = ("ocpp1.6",),
-                          local_list: LocalListMemory | None = None
-                          ) -> AsyncIterator[SimCharger]:
+                          local_list: LocalListMemory | None = None,
+                          cls: type[SimCharger] | None = None) -> AsyncIterator[SimCharger]:
     headers = {}
     if password is not None:
         token = base64.b64encode(f"{user or cpid}:{password}".encode()).decode()
@@ -253,7 +253,7 @@ async def connect_charger(server: TestServer, cpid: str, password: str | None = 
     async with aiohttp.ClientSession() as session:
         ws = await session.ws_connect(ws_url(server, cpid), protocols=protocols, headers=headers,
                                       autoping=True)
-        cp = SimCharger(cpid, ClientTransport(ws), local_list)
+        cp = (cls or SimCharger)(cpid, ClientTransport(ws), local_list)
         task = asyncio.create_task(cp.start())
         try:
             yield cp

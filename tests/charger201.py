@@ -31,6 +31,7 @@ class SimCharger201(ChargePoint):
         self.seq = 0
         self.profiles: dict[int, dict[str, Any]] = {}
         self.list_version = 0
+        self.ongoing: set[str] = set()  # transaction ids it still runs (GetTransactionStatus)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _got(self, action: str, kwargs: dict[str, Any]) -> None:
@@ -106,7 +107,28 @@ class SimCharger201(ChargePoint):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _report(self, request_id: int) -> None:
+    @on("GetReport")
+    async def on_get_report(self, **kw: Any) -> call_result.GetReport:
+        """Its variables of the components (and variables) named; Problem: none has one."""
+        self._got("GetReport", kw)
+        wanted = kw.get("component_variable") or []
+
+        def named(c: str, v: str) -> bool:
+            return not wanted or any(
+                w["component"]["name"] == c and ("variable" not in w
+                                                 or w["variable"]["name"] == v.split(".")[0])
+                for w in wanted)
+
+        found = [key for key in self.variables if named(*key)]
+        if "Problem" in (kw.get("component_criteria") or []) or not found:
+            return call_result.GetReport(status="EmptyResultSet")
+        task = asyncio.create_task(self._report(kw["request_id"], found, evse=False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return call_result.GetReport(status="Accepted")
+
+    async def _report(self, request_id: int, only: list[tuple[str, str]] | None = None,
+                      evse: bool = True) -> None:
         def variable(name: str) -> dict[str, str]:  # "Name.Instance" names an instance
             name, _, instance = name.partition(".")
             return {"name": name, **({"instance": instance} if instance else {})}
@@ -114,15 +136,19 @@ class SimCharger201(ChargePoint):
         entries = [{"component": {"name": c}, "variable": variable(v),
                     "variable_attribute": [{"type": "Actual", "value": value,
                                             "mutability": "ReadWrite"}]}
-                   for (c, v), value in sorted(self.variables.items())]
-        entries.append({"component": {"name": "EVSE", "evse": {"id": 1}},
-                        "variable": {"name": "Power"},
-                        "variable_attribute": [{"type": "MaxSet", "value": "22000"}],
-                        "variable_characteristics": {"data_type": "decimal", "unit": "W",
-                                                     "supports_monitoring": False}})
+                   for (c, v), value in sorted(self.variables.items())
+                   if only is None or (c, v) in only]
+        if evse:
+            entries.append({"component": {"name": "EVSE", "evse": {"id": 1}},
+                            "variable": {"name": "Power"},
+                            "variable_attribute": [{"type": "MaxSet", "value": "22000"}],
+                            "variable_characteristics": {"data_type": "decimal", "unit": "W",
+                                                         "supports_monitoring": False}})
         half = len(entries) // 2
         with contextlib.suppress(ConnectionError):  # the test may hang up meanwhile
-            for seq, part, tbc in ((0, entries[:half], True), (1, entries[half:], False)):
+            parts = ((0, entries[:half], True), (1, entries[half:], False)) if half \
+                else ((0, entries, False),)
+            for seq, part, tbc in parts:
                 await self.call(call.NotifyReport(request_id=request_id, generated_at=now(),
                                                   seq_no=seq, report_data=part, tbc=tbc))
 
@@ -136,6 +162,61 @@ class SimCharger201(ChargePoint):
     async def firmware_progress(self, **kw: Any) -> None:
         self._later(*(call.FirmwareStatusNotification(status=s, request_id=kw["request_id"])
                       for s in ("Downloading", "Downloaded", "Installing", "Installed")))
+
+    @on("PublishFirmware")
+    async def on_publish_firmware(self, **kw: Any) -> call_result.PublishFirmware:
+        self._got("PublishFirmware", kw)
+        return call_result.PublishFirmware(status="Accepted")
+
+    # --- transactions' status, reservations, monitoring, customer information ---------------
+    @on("GetTransactionStatus")
+    async def on_transaction_status(self, **kw: Any) -> call_result.GetTransactionStatus:
+        self._got("GetTransactionStatus", kw)
+        ongoing = kw.get("transaction_id") in self.ongoing if "transaction_id" in kw else None
+        return call_result.GetTransactionStatus(messages_in_queue=False,
+                                                ongoing_indicator=ongoing)
+
+    @on("ReserveNow")
+    async def on_reserve(self, **kw: Any) -> call_result.ReserveNow:
+        self._got("ReserveNow", kw)
+        return call_result.ReserveNow(status="Accepted")
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, **kw: Any) -> call_result.CancelReservation:
+        self._got("CancelReservation", kw)
+        return call_result.CancelReservation(status="Accepted")
+
+    @on("SetVariableMonitoring")
+    async def on_set_monitoring(self, **kw: Any) -> call_result.SetVariableMonitoring:
+        self._got("SetVariableMonitoring", kw)
+        return call_result.SetVariableMonitoring(set_monitoring_result=[
+            {"id": 100 + i, "status": "Accepted" if m["component"]["name"] != "Nope"
+             else "UnknownComponent", "type": m["type"], "severity": m["severity"],
+             "component": m["component"], "variable": m["variable"]}
+            for i, m in enumerate(kw["set_monitoring_data"])])
+
+    @on("ClearVariableMonitoring")
+    async def on_clear_monitoring(self, **kw: Any) -> call_result.ClearVariableMonitoring:
+        self._got("ClearVariableMonitoring", kw)
+        return call_result.ClearVariableMonitoring(clear_monitoring_result=[
+            {"id": i, "status": "Accepted" if i >= 100 else "NotFound"} for i in kw["id"]])
+
+    @on("SetMonitoringBase")
+    async def on_monitoring_base(self, **kw: Any) -> call_result.SetMonitoringBase:
+        self._got("SetMonitoringBase", kw)
+        return call_result.SetMonitoringBase(status="Accepted")
+
+    @on("CustomerInformation")
+    async def on_customer_information(self, **kw: Any) -> call_result.CustomerInformation:
+        self._got("CustomerInformation", kw)
+        return call_result.CustomerInformation(status="Accepted")
+
+    @after("CustomerInformation")
+    async def customer_report(self, **kw: Any) -> None:
+        if kw.get("report"):
+            self._later(call.NotifyCustomerInformation(
+                data=f"card {kw['id_token']['id_token']}: 3 sessions kept", seq_no=0,
+                generated_at=now(), request_id=kw["request_id"]))
 
     @on("GetLog")
     async def on_get_log(self, **kw: Any) -> call_result.GetLog:
@@ -240,7 +321,8 @@ class SimCharger201(ChargePoint):
                     power_w: float | None = None, context: str = "Sample.Periodic",
                     offline: bool = False, reason: str | None = None,
                     timestamp: str | None = None, seq_no: int | None = None,
-                    remote_start_id: int | None = None) -> call_result.TransactionEvent:
+                    remote_start_id: int | None = None, connector: int = 1,
+                    token_type: str = "ISO14443") -> call_result.TransactionEvent:
         """One TransactionEvent (seqNo counts up unless given: a replay passes the old one)."""
         info: dict[str, Any] = {"transaction_id": reference}
         if reason is not None:
@@ -259,8 +341,8 @@ class SimCharger201(ChargePoint):
         return await self.call(call.TransactionEvent(
             event_type=event_type, timestamp=timestamp or now(), trigger_reason=trigger,
             seq_no=seq_no, transaction_info=info, offline=offline or None,
-            id_token={"id_token": token, "type": "ISO14443"} if token else None,
-            evse={"id": evse, "connector_id": 1} if evse is not None else None,
+            id_token={"id_token": token, "type": token_type} if token else None,
+            evse={"id": evse, "connector_id": connector} if evse is not None else None,
             meter_value=[{"timestamp": timestamp or now(), "sampled_value": sampled}]
             if sampled else None))
 

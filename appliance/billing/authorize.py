@@ -13,6 +13,7 @@ from appliance.charging import batched, sessions, superseding
 from appliance.db import fastsql
 from appliance.db.fastsql import col
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
+from appliance.db.site import site_value
 
 ACCEPTED = "Accepted"
 
@@ -71,11 +72,33 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
     station = fastsql.get_by_id(Station, station_id)
     if not station.approved:
         return Decision("Blocked", parent, reason="station not approved")
+    if for_start and is_master_pass(tag):
+        return Decision("Blocked", parent, reason=MASTER_PASS_START)
     if for_start and superseding.charging_elsewhere(key, station_id, connector_id):
         return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
     if tag.driver_id is not None:
         return _decide_for_driver(tag, station_id, connector_id, at)
     return Decision(ACCEPTED, parent, tag.expiry)
+
+
+MASTER_PASS_START = "master pass card: it stops sessions, never starts one"
+
+
+def card_group(tag: IdTag) -> str:
+    """The group a card answers with (its driver's group tag, else its own parent tag)."""
+    if tag.driver_id is not None:
+        return str(fastsql.get_by_id(Driver, tag.driver_id).group_tag or "")
+    return str(tag.parent_id_tag or "")
+
+
+def is_master_pass(tag: IdTag) -> bool:
+    """A card of the site's master pass group (OCPP 2.0.1 MasterPassGroupId): it may stop any
+    transaction on a charger, and start none."""
+    group = card_group(tag)
+    if not group:
+        return False
+    master = str(site_value("masterpass_group", "") or "")
+    return bool(master) and group.upper() == master.upper()
 
 
 def _refuse(tag: IdTag, parent: str, reason: str) -> Decision:

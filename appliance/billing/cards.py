@@ -60,6 +60,13 @@ def get_card(id_tag: str) -> IdTag:
     return tag
 
 
+def token_type_of(id_tag: str, default: str = "Central") -> str:
+    """The kind of token a card comes as (2.0.1's IdToken type), for a command that names the
+    card to a charger; `default` for a card that names none, or no card."""
+    tag = IdTag.get_or_none((IdTag.key == id_tag.upper()) & IdTag.retired_at.is_null())
+    return str(tag.token_type) if tag is not None and tag.token_type else default
+
+
 def create_card(id_tag: str, fields: dict[str, Any]) -> dict[str, Any]:
     check_id_tag(id_tag)
     tag = IdTag.get_or_none(IdTag.key == id_tag.upper())

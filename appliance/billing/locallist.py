@@ -22,7 +22,9 @@ NO_LIST = N_("the charger has no local list")
 TOO_MANY = N_("more cards than the charger keeps")
 REFUSED = N_("SendLocalList answered %(status)s")
 PROBLEMS = (NO_LIST, TOO_MANY, REFUSED)  # stored in English, shown in the reader's language
-Entry = tuple[str, str, str]  # (id tag as printed, status, parent id tag)
+# (id tag as printed, status, parent id tag[, the kind of token the card comes as, when the
+# card names one: 2.0.1's IdToken type]); an entry without a kind stays three long, as stored.
+Entry = tuple[str, ...]
 
 
 def wanted(at: datetime) -> dict[str, Entry]:
@@ -32,7 +34,7 @@ def wanted(at: datetime) -> dict[str, Entry]:
     commercial = bool(site_value("offline_commercial", False))
     rows: Any  # IdTags carrying their driver's joined columns (objects()), which no type knows
     rows = (IdTag.select(IdTag.key, IdTag.id_tag, IdTag.status, IdTag.expiry, IdTag.mode,
-                         IdTag.parent_id_tag, Driver.group_tag, Driver.blocked,
+                         IdTag.parent_id_tag, IdTag.token_type, Driver.group_tag, Driver.blocked,
                          Driver.retired_at)
             .join(Driver, JOIN.LEFT_OUTER).where(IdTag.retired_at.is_null()).objects())
     out: dict[str, Entry] = {}
@@ -44,7 +46,8 @@ def wanted(at: datetime) -> dict[str, Entry]:
             status = "Blocked"
         if status == "Accepted" and r.expiry is not None and r.expiry <= at:
             status = "Expired"
-        out[r.key] = (r.id_tag, status, r.group_tag or r.parent_id_tag or "")
+        entry: Entry = (r.id_tag, status, r.group_tag or r.parent_id_tag or "")
+        out[r.key] = (*entry, r.token_type) if r.token_type else entry
     return out
 
 
@@ -101,14 +104,19 @@ def plan(held: Held, charger_version: int, want: dict[str, Entry], max_send: int
             for n, i in enumerate(range(0, len(items2), max_send))], complete
 
 
+def _kind(entry: Entry) -> str:
+    return entry[3] if len(entry) > 3 else ""
+
+
 def entries_of(part: Part, held_entries: dict[str, Entry]) -> list[ListEntry]:
     """A part as the port's version-neutral entries (a removal names the tag it removes)."""
     out = []
     for key, entry in part.changes.items():
         if entry is None:
-            out.append(ListEntry(held_entries.get(key, (key, "", ""))[0], None))
+            gone = held_entries.get(key, (key, "", ""))
+            out.append(ListEntry(gone[0], None, token_type=_kind(gone)))
         else:
-            out.append(ListEntry(entry[0], entry[1], entry[2]))
+            out.append(ListEntry(entry[0], entry[1], entry[2], token_type=_kind(entry)))
     return out
 
 

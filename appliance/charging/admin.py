@@ -10,8 +10,15 @@ from typing import Any
 from peewee import IntegrityError
 
 from appliance.charging.sessions import MAX_POWER_W
-from appliance.charging.stations import check_cpid, new_key_fields, station_key
-from appliance.db.models import ChargingSession, Connector, FrameLog, Station, utcnow
+from appliance.charging.stations import check_cpid, new_key_fields, read_plugs, station_key
+from appliance.db.models import (
+    ChargingSession,
+    Connector,
+    FrameLog,
+    Station,
+    StationNotice,
+    utcnow,
+)
 from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
 EDITABLE = ("description", "approved", "auth_mode", "managed", "allow_no_subprotocol",
@@ -36,7 +43,11 @@ def station_dict(st: Station, connectors: list[Connector] | None = None) -> dict
         "created_at": st.created_at, "security_profile": st.security_profile,
         "connectors": [{"connector_id": c.connector_id, "status": c.status,
                         "error_code": c.error_code, "info": c.info, "vendor_id": c.vendor_id,
-                        "vendor_error_code": c.vendor_error_code, "since": c.status_at}
+                        "vendor_error_code": c.vendor_error_code, "since": c.status_at,
+                        # A 2.0.1 EVSE of several connectors: each one's own status.
+                        "evse_connectors": [{"connector_id": k, "status": v.get("status"),
+                                             "since": v.get("since")}
+                                            for k, v in sorted(read_plugs(c.plugs).items())]}
                        for c in conns],
     }
 
@@ -141,6 +152,24 @@ def retire_station(cpid: str) -> None:
     st.retired_at = utcnow()
     st.approved = has_history and st.approved
     st.save()
+
+
+def station_notices(cpid: str, limit: int, kind: str = "") -> list[dict[str, Any]]:
+    """What the station reported besides charging (firmware, logs, customer information,
+    monitoring, reservations) and the answers to the commands whose answers are kept
+    (`answer:<Action>`), newest first; `kind` a prefix of the kind ("answer:" for those)."""
+    st = get_station(cpid)
+    query = StationNotice.select().where(StationNotice.station == st)
+    if kind:
+        query = query.where(StationNotice.kind.startswith(kind))
+    out = []
+    for n in query.order_by(StationNotice.id.desc()).limit(limit):
+        try:
+            payload = json.loads(n.payload)
+        except ValueError:
+            payload = n.payload
+        out.append({"id": n.id, "kind": n.kind, "payload": payload, "at": n.received_at})
+    return out
 
 
 def recent_frames(cpid: str, limit: int) -> list[dict[str, Any]]:

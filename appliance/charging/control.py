@@ -9,6 +9,7 @@ cannot be made or is answered with an error; otherwise it returns the charger's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -73,6 +74,7 @@ class ListEntry:
     status: str | None  # Accepted | Blocked | Expired | Invalid; None: remove
     parent_id_tag: str = ""
     expiry: str | None = None  # RFC 3339
+    token_type: str = ""  # the card's kind of token (2.0.1's IdToken type); "": not said
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,25 @@ class ChargingLimit:
     session: str | None = None  # the charger's transaction reference; None: the default
     connector_id: int = 0  # 0: every connector (the default profile)
     profile_id: int = 1
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A variable monitor (OCPP 2.0.1 SetVariableMonitoring): a configuration key as
+    `change_configuration` names it, a kind (UpperThreshold, LowerThreshold, Delta, Periodic,
+    PeriodicClockAligned), its value and severity (0 danger .. 9 debug)."""
+
+    key: str
+    kind: str
+    value: float
+    severity: int = 8
+    monitor_id: int | None = None  # replace the charger's monitor of this id
+
+
+@dataclass(frozen=True)
+class TransactionStatus:
+    ongoing: bool | None  # None: the question named no transaction
+    messages_in_queue: bool
 
 
 class ChargerControl(Protocol):
@@ -104,8 +125,9 @@ class ChargerControl(Protocol):
     async def reset(self, cpid: str, hard: bool) -> str:
         """Reboot the charger (hard: at once, ending sessions; soft: gracefully)."""
 
-    async def unlock(self, cpid: str, connector_id: int) -> str:
-        """Release a connector's cable lock."""
+    async def unlock(self, cpid: str, connector_id: int, evse_connector: int = 1) -> str:
+        """Release a connector's cable lock (2.0.1: connector `evse_connector` of EVSE
+        `connector_id`)."""
 
     async def set_availability(self, cpid: str, connector_id: int, operative: bool) -> str:
         """Take a connector (0: the whole charger) out of service, or back in."""
@@ -121,6 +143,52 @@ class ChargerControl(Protocol):
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         """Set one configuration value."""
+
+    async def change_configurations(self, cpid: str, values: dict[str, str]) -> dict[str, str]:
+        """Set several configuration values (2.0.1: in as few SetVariables as the charger
+        takes); each key's status. The station's key only through `set_auth_key`."""
+
+    async def device_report(self, cpid: str, criteria: list[str], keys: list[str]
+                            ) -> dict[str, dict[str, Any]]:
+        """What the charger reports of the components or variables named (all: none named)
+        meeting the criteria (Active, Available, Enabled, Problem): 2.0.1's GetReport, its
+        entries also merged into the stored device model."""
+
+    async def set_auth_key(self, cpid: str, key: str) -> str:
+        """Give the charger its new Basic auth password (1.6's AuthorizationKey, 2.0.1's
+        SecurityCtrlr.BasicAuthPassword); the caller keeps the old one working meanwhile."""
+
+    async def transaction_status(self, cpid: str, transaction_id: int | None = None
+                                 ) -> TransactionStatus:
+        """Whether a transaction is still going on, and whether the charger still holds
+        messages for it (2.0.1's GetTransactionStatus; 1.6 has none: InvalidInput)."""
+
+    async def reserve(self, cpid: str, connector_id: int, id_tag: str, expiry: datetime,
+                      reservation_id: int) -> str:
+        """Keep a connector (2.0.1: an EVSE; 0: any) for a card until `expiry` (UTC)."""
+
+    async def cancel_reservation(self, cpid: str, reservation_id: int) -> str:
+        """End a reservation before it expires."""
+
+    async def set_monitoring(self, cpid: str, monitors: list[Monitor]) -> list[str]:
+        """Install variable monitors (2.0.1); one status per monitor, in order."""
+
+    async def clear_monitoring(self, cpid: str, monitor_ids: list[int]) -> list[str]:
+        """Remove variable monitors by id (2.0.1); one status per id."""
+
+    async def set_monitoring_base(self, cpid: str, base: str) -> str:
+        """All, FactoryDefault or HardWiredOnly monitors (2.0.1)."""
+
+    async def customer_information(self, cpid: str, id_tag: str, report: bool, clear: bool
+                                   ) -> str:
+        """Ask the charger what it keeps of a card's holder (and/or forget it, 2.0.1); its
+        report comes as NotifyCustomerInformation."""
+
+    async def update_firmware(self, cpid: str, location: str, retrieve_at: datetime) -> str:
+        """Have the charger fetch and install firmware from `location`."""
+
+    async def publish_firmware(self, cpid: str, location: str, checksum: str) -> str:
+        """Have a local controller serve firmware to the chargers behind it (2.0.1)."""
 
     async def get_local_list_version(self, cpid: str) -> int:
         """The version of the charger's local authorization list (-1 when it has none)."""

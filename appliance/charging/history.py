@@ -42,7 +42,8 @@ def _select() -> Any:
 def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
     return {"driver_name": _driver_name(s),
         "id": s.id, "transaction_id": s.transaction_id, "station_id": cpid,
-        "connector_id": s.connector_id, "id_tag": s.id_tag, "state": s.state,
+        "connector_id": s.connector_id, "evse_connector_id": s.plug, "id_tag": s.id_tag,
+        "state": s.state,
         "start_status": s.start_status, "started_at": s.started_at, "stopped_at": s.stopped_at,
         "charger_start_time": s.charger_start_time, "charger_stop_time": s.charger_stop_time,
         "meter_start_wh": s.meter_start, "meter_stop_wh": s.meter_stop,

@@ -151,6 +151,65 @@ def device_model(station_id: int) -> dict[str, dict[str, Any]]:
     return dict(json.loads(raw)) if raw else {}
 
 
+# --- EVSEs of several connectors (OCPP 2.0.1) ---------------------------------------------------
+# The status an EVSE shows from its connectors' own: one in use makes the EVSE in use (the
+# others are then Unavailable by the spec), then reserved, then free on any, then broken.
+PLUG_ORDER = ("Occupied", "Reserved", "Available", "Faulted", "Unavailable")
+PLUGS_MAX = 16  # connectors per EVSE we keep
+
+
+def evse_status(plugs: dict[int, str]) -> tuple[str, int]:
+    """(the EVSE's status, the connector it comes from) from its connectors' statuses."""
+    def rank(item: tuple[int, str]) -> tuple[int, int]:
+        status = item[1]
+        return (PLUG_ORDER.index(status) if status in PLUG_ORDER else len(PLUG_ORDER), item[0])
+
+    connector, status = min(plugs.items(), key=rank)
+    return status, connector
+
+
+def read_plugs(raw: str | None) -> dict[int, dict[str, Any]]:
+    """A Connector row's `plugs` column: connector id -> {"status", "since"}."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return {int(k): v for k, v in data.items() if str(k).isdigit() and isinstance(v, dict)}
+
+
+def station_plugs(station_id: int) -> dict[int, dict[int, str]]:
+    """The known connectors of each EVSE of several: EVSE id -> connector id -> status."""
+    out: dict[int, dict[int, str]] = {}
+    for row in Connector.select(Connector.connector_id, Connector.plugs).where(
+            (Connector.station == station_id) & Connector.plugs.is_null(False)):
+        plugs = read_plugs(row.plugs)
+        if plugs:
+            out[row.connector_id] = {k: str(v.get("status", "")) for k, v in plugs.items()}
+    return out
+
+
+def record_plug(station_id: int, evse_id: int, plugs: dict[int, str], connector_id: int,
+                at: datetime) -> None:
+    """An EVSE of several connectors: each one's status (`connector_id` changed just now at
+    `at`); the EVSE's own status row is written by the status report that follows."""
+    row = Connector.get_or_none((Connector.station == station_id)
+                                & (Connector.connector_id == evse_id))
+    stored = read_plugs(row.plugs) if row is not None else {}
+    for plug, status in sorted(plugs.items())[:PLUGS_MAX]:
+        before = stored.get(plug, {})
+        same = before.get("status") == status
+        since = before.get("since") if same else None
+        stored[plug] = {"status": status, "since": since or at.isoformat()}
+    text = json.dumps({str(k): v for k, v in sorted(stored.items())})
+    if row is None:
+        Connector.insert(station=station_id, connector_id=evse_id, plugs=text,
+                         status_at=at).on_conflict_ignore().execute()
+    Connector.update(plugs=text).where((Connector.station == station_id)
+                                       & (Connector.connector_id == evse_id)).execute()
+
+
 # --- connector ids ----------------------------------------------------------------------------
 CONNECTOR_BOUND = 16  # sockets per charger while it has not said (NumberOfConnectors)
 CONNECTOR_MAX = 128  # the most we believe a charger that says

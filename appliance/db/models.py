@@ -130,6 +130,9 @@ class Connector(BaseModel):
     vendor_error_code = CharField(max_length=50, default="")
     status_at = DateTimeField(null=True)  # the charger's timestamp, else receipt
     updated_at = DateTimeField(default=utcnow)
+    # An OCPP 2.0.1 EVSE of several connectors: each one's status, JSON
+    # {"<connector id>": {"status": ..., "since": ...}}; null for one connector (and 1.6).
+    plugs = TextField(null=True)
 
     class Meta:
         indexes = ((("station", "connector_id"), True),)
@@ -245,6 +248,8 @@ class ChargingSession(BaseModel):
     # The charger's own transaction reference when it has one (OCPP 2.0.1's transactionId);
     # null for 1.6, whose reference is `transaction_id`. Unique per station.
     tx_ref = CharField(max_length=36, null=True)
+    # The connector of a 2.0.1 EVSE the session ran on (null: not said, or 1.6).
+    plug = IntegerField(null=True)
     start_key = CharField(max_length=200, unique=True)
     id_tag = CharField(max_length=20)
     id_tag_key = CharField(max_length=20)  # (id_tag_key, state) is its index

@@ -49,6 +49,9 @@ class SiteSettings:
                                     "charge while the box is away"))
     offline_commercial: bool = _s(False, N_("Commercial cards may also start while the box is "
                                             "away (billed when it is back, debt if needed)"))
+    masterpass_group: str = _s("", N_("Master pass group (OCPP 2.0.1 chargers): a card of "
+                                      "this group (a driver's group tag or a card's parent "
+                                      "tag) may stop any session, but start none"))
     base_url: str = _s("", N_("Address phones use to reach the box, printed on the QR stickers "
                            "(like http://192.168.1.20:8080)"))
 

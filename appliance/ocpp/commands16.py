@@ -69,6 +69,27 @@ def change_configuration(key: str, value: str) -> Call:
     return "ChangeConfiguration", {"key": key, "value": value}
 
 
+def set_auth_key(key: str) -> Call:
+    return change_configuration("AuthorizationKey", key)
+
+
+def _time(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def reserve(connector_id: int, id_tag: str, expiry: datetime, reservation_id: int) -> Call:
+    return "ReserveNow", {"connectorId": connector_id, "idTag": id_tag,
+                          "expiryDate": _time(expiry), "reservationId": reservation_id}
+
+
+def cancel_reservation(reservation_id: int) -> Call:
+    return "CancelReservation", {"reservationId": reservation_id}
+
+
+def update_firmware(location: str, retrieve_at: datetime) -> Call:
+    return "UpdateFirmware", {"location": location, "retrieveDate": _time(retrieve_at)}
+
+
 def get_local_list_version() -> Call:
     return "GetLocalListVersion", {}
 

@@ -6,7 +6,9 @@ as the device model names it, so the pages and the API ask both versions the sam
 
 from __future__ import annotations
 
+import json
 import secrets
+from datetime import datetime
 from typing import Any
 
 from appliance.charging.control import (
@@ -17,6 +19,8 @@ from appliance.charging.control import (
     ConfigurationItem,
     InstalledCertificates,
     ListEntry,
+    Monitor,
+    TransactionStatus,
     Trigger,
 )
 from appliance.errors import InvalidInput
@@ -63,10 +67,11 @@ def remote_start_id() -> int:
     return secrets.randbelow(2**31 - 2) + 1
 
 
-def remote_start(connector_id: int, id_tag: str) -> Call:
-    # A start the box asks for has an id token of its own (a QR start's tag): type Central.
+def remote_start(connector_id: int, id_tag: str, token_type: str = "Central") -> Call:
+    # A start the box asks for with a token of its own (a QR start's tag) names it Central;
+    # a card's start names the card's own kind, so the charger reports it as the card.
     return "RequestStartTransaction", {"evseId": connector_id,
-                                       "idToken": {"idToken": id_tag, "type": "Central"},
+                                       "idToken": {"idToken": id_tag, "type": token_type},
                                        "remoteStartId": remote_start_id()}
 
 
@@ -78,9 +83,9 @@ def reset(hard: bool) -> Call:
     return "Reset", {"type": "Immediate" if hard else "OnIdle"}
 
 
-def unlock(connector_id: int) -> Call:
+def unlock(connector_id: int, evse_connector: int = 1) -> Call:
     # A socket on the pages is (EVSE, connector); a 1.6-style connector n is EVSE n connector 1.
-    return "UnlockConnector", {"evseId": connector_id, "connectorId": 1}
+    return "UnlockConnector", {"evseId": connector_id, "connectorId": evse_connector}
 
 
 def set_availability(connector_id: int, operative: bool) -> Call:
@@ -108,19 +113,53 @@ def _address(key: str) -> dict[str, Any]:
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
-def items_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
-    """The most items the charger takes in one `action` (DeviceDataCtrlr.ItemsPerMessage),
-    when its device model says."""
-    value = (model.get(f"DeviceDataCtrlr/ItemsPerMessage.{action}")
-             or model.get("DeviceDataCtrlr/ItemsPerMessage") or {}).get("Actual")
+def _per_message(model: dict[str, dict[str, Any]], name: str, action: str) -> int | None:
+    value = (model.get(f"DeviceDataCtrlr/{name}.{action}")
+             or model.get(f"DeviceDataCtrlr/{name}") or {}).get("Actual")
     try:
         return max(1, int(str(value))) if value is not None else None
     except ValueError:
         return None
 
 
-def chunks(keys: list[str], size: int | None) -> list[list[str]]:
-    return [keys[i:i + size] for i in range(0, len(keys), size)] if size else [keys]
+def items_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
+    """The most items the charger takes in one `action` (DeviceDataCtrlr.ItemsPerMessage),
+    when its device model says."""
+    return _per_message(model, "ItemsPerMessage", action)
+
+
+def bytes_per_message(model: dict[str, dict[str, Any]], action: str) -> int | None:
+    """The longest `action` message the charger takes (DeviceDataCtrlr.BytesPerMessage)."""
+    return _per_message(model, "BytesPerMessage", action)
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def split(action: str, field: str, items: list[Any], model: dict[str, dict[str, Any]]
+          ) -> list[list[int]]:
+    """The items of one `action` (its list `field`) as the messages the charger takes: at most
+    its ItemsPerMessage items and BytesPerMessage bytes each (the whole frame counted, a
+    unique id of 36 characters). Each message as the indexes of its items, in order; an item
+    too long for any message goes alone (the charger answers it as it will)."""
+    most_items = items_per_message(model, action)
+    most_bytes = bytes_per_message(model, action)
+    overhead = _size([2, "x" * 36, action, {field: []}])
+    out: list[list[int]] = []
+    current: list[int] = []
+    size = overhead
+    for i, item in enumerate(items):
+        n = _size(item) + (1 if current else 0)
+        if current and ((most_items is not None and len(current) >= most_items)
+                        or (most_bytes is not None and size + n > most_bytes)):
+            out.append(current)
+            current, size, n = [], overhead, n - 1
+        current.append(i)
+        size += n
+    if current or not out:
+        out.append(current)
+    return out
 
 
 def get_variables(keys: list[str]) -> Call:
@@ -131,13 +170,141 @@ def change_configuration(key: str, value: str) -> Call:
     return "SetVariables", {"setVariableData": [{"attributeValue": value, **_address(key)}]}
 
 
+def set_variable_data(values: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"attributeValue": value, **_address(key)} for key, value in values.items()]
+
+
+def set_statuses(keys: list[str], answer: dict[str, Any]) -> dict[str, str]:
+    """SetVariables' answer, by the keys asked for (in their order)."""
+    results = [r for r in answer.get("setVariableResult") or [] if isinstance(r, dict)]
+    return {key: str(r.get("attributeStatus", "")) for key, r in zip(keys, results,
+                                                                      strict=False)}
+
+
+REPORT_CRITERIA = ("Active", "Available", "Enabled", "Problem")
+
+
+def report_request(request_id: int, criteria: list[str], variables: list[dict[str, Any]]
+                   ) -> Call:
+    """GetReport: the components (and variables) named, of the criteria given."""
+    payload: dict[str, Any] = {"requestId": request_id}
+    if criteria:
+        payload["componentCriteria"] = criteria
+    if variables:
+        payload["componentVariable"] = variables
+    return "GetReport", payload
+
+
+def report_filter(key: str) -> dict[str, Any]:
+    """`Component` or `Component/Variable` (1.6 names too) as GetReport's componentVariable."""
+    component, variable = component_variable(key) if "/" in key or key in KEYS \
+        else (key, "")
+    if not component:
+        raise InvalidInput(f"{key!r} names no component", details={"field": "variables"})
+    out: dict[str, Any] = {"component": {"name": component}}
+    if variable:
+        out["variable"] = {"name": variable}
+    return out
+
+
+def check_criteria(criteria: list[str]) -> None:
+    wrong = [c for c in criteria if c not in REPORT_CRITERIA]
+    if wrong:
+        raise InvalidInput(f"report criteria are {', '.join(REPORT_CRITERIA)}",
+                           details={"field": "criteria", "wrong": wrong})
+
+
+def set_auth_key(key: str) -> Call:
+    return change_configuration("AuthorizationKey", key)  # SecurityCtrlr.BasicAuthPassword
+
+
+def transaction_status(reference: str | None) -> Call:
+    return "GetTransactionStatus", ({"transactionId": reference} if reference else {})
+
+
+def read_transaction_status(answer: dict[str, Any]) -> TransactionStatus:
+    ongoing = answer.get("ongoingIndicator")
+    return TransactionStatus(ongoing if isinstance(ongoing, bool) else None,
+                             answer.get("messagesInQueue") is True)
+
+
+def _time(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def reserve(connector_id: int, id_tag: str, expiry: datetime, reservation_id: int,
+            token_type: str = "Central") -> Call:
+    payload: dict[str, Any] = {"id": reservation_id, "expiryDateTime": _time(expiry),
+                               "idToken": {"idToken": id_tag, "type": token_type}}
+    if connector_id > 0:
+        payload["evseId"] = connector_id
+    return "ReserveNow", payload
+
+
+def cancel_reservation(reservation_id: int) -> Call:
+    return "CancelReservation", {"reservationId": reservation_id}
+
+
+MONITOR_KINDS = ("UpperThreshold", "LowerThreshold", "Delta", "Periodic", "PeriodicClockAligned")
+
+
+def set_monitoring(monitors: list[Monitor]) -> Call:
+    data = []
+    for m in monitors:
+        if m.kind not in MONITOR_KINDS:
+            raise InvalidInput(f"a monitor's kind is one of {', '.join(MONITOR_KINDS)}",
+                               details={"field": "kind"})
+        if not 0 <= m.severity <= 9:
+            raise InvalidInput("a monitor's severity is 0 to 9", details={"field": "severity"})
+        item: dict[str, Any] = {"value": m.value, "type": m.kind, "severity": m.severity,
+                                **_address(m.key)}
+        if m.monitor_id is not None:
+            item["id"] = m.monitor_id
+        data.append(item)
+    return "SetVariableMonitoring", {"setMonitoringData": data}
+
+
+def monitoring_statuses(answer: dict[str, Any], field: str) -> list[str]:
+    return [str(r.get("status", "")) for r in answer.get(field) or [] if isinstance(r, dict)]
+
+
+def clear_monitoring(monitor_ids: list[int]) -> Call:
+    return "ClearVariableMonitoring", {"id": monitor_ids}
+
+
+MONITORING_BASES = ("All", "FactoryDefault", "HardWiredOnly")
+
+
+def set_monitoring_base(base: str) -> Call:
+    if base not in MONITORING_BASES:
+        raise InvalidInput(f"the monitoring base is one of {', '.join(MONITORING_BASES)}",
+                           details={"field": "base"})
+    return "SetMonitoringBase", {"monitoringBase": base}
+
+
+def customer_information(request_id: int, id_tag: str, report: bool, clear: bool,
+                         token_type: str = "Central") -> Call:
+    return "CustomerInformation", {"requestId": request_id, "report": report, "clear": clear,
+                                   "idToken": {"idToken": id_tag, "type": token_type}}
+
+
+def update_firmware(request_id: int, location: str, retrieve_at: datetime) -> Call:
+    return "UpdateFirmware", {"requestId": request_id, "firmware": {
+        "location": location, "retrieveDateTime": _time(retrieve_at)}}
+
+
+def publish_firmware(request_id: int, location: str, checksum: str) -> Call:
+    return "PublishFirmware", {"requestId": request_id, "location": location,
+                               "checksum": checksum}
+
+
 def get_base_report(request_id: int) -> Call:
     return "GetBaseReport", {"requestId": request_id, "reportBase": "FullInventory"}
 
 
 # --- local lists, charging limits, certificates (the verbs load management, local lists and
 # security profiles use) -------------------------------------------------------------------------
-LIST_TOKEN_TYPE = "ISO14443"  # a list entry names no kind; the common RFID card's
+LIST_TOKEN_TYPE = "ISO14443"  # for a card that names no kind: the common RFID card's
 
 
 def get_local_list_version() -> Call:
@@ -152,7 +319,8 @@ def list_version(answer: dict[str, Any]) -> int:
 def send_local_list(version: int, entries: list[ListEntry], full: bool) -> Call:
     data = []
     for e in entries:
-        item: dict[str, Any] = {"idToken": {"idToken": e.id_tag, "type": LIST_TOKEN_TYPE}}
+        item: dict[str, Any] = {"idToken": {"idToken": e.id_tag,
+                                            "type": e.token_type or LIST_TOKEN_TYPE}}
         if e.status is not None:
             info: dict[str, Any] = {"status": e.status}
             if e.parent_id_tag:

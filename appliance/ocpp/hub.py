@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from appliance import events
+from appliance.billing import cards
 from appliance.billing import commands as billing_commands
 from appliance.charging import certificates, frame_log, sessions, stations
 from appliance.charging.control import (
@@ -23,20 +24,40 @@ from appliance.charging.control import (
     Configuration,
     InstalledCertificates,
     ListEntry,
+    Monitor,
+    TransactionStatus,
     Trigger,
 )
 from appliance.db.models import utcnow
-from appliance.errors import ChargerOffline, NotFound, Text
-from appliance.ocpp import commands16, commands201
+from appliance.errors import ApplianceError, ChargerOffline, InvalidInput, NotFound, Text
+from appliance.ocpp import commands16, commands201, validation
 from appliance.ocpp.batch import Liveness, ReportWriter
 from appliance.ocpp.protocol import Connection, redact
-from appliance.ocpp.v16 import Services
+from appliance.ocpp.v16 import ChargePoint16, Services
 from appliance.ocpp.v201 import ChargePoint201
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security profile
+
+
+# Sent only by a charger, though the box does not answer them with more than the library's
+# NotImplemented; and sent either way.
+CHARGER_SENDS = frozenset({"ClearedChargingLimit", "NotifyEVChargingNeeds",
+                           "NotifyEVChargingSchedule", "PublishFirmwareStatusNotification"})
+BOTH_WAYS = frozenset({"DataTransfer"})
+
+
+def raw_actions() -> dict[str, list[str]]:
+    """Each version's actions the box may send (the raw command endpoint's): every action the
+    version has, less those only a charger sends (the ones our handlers answer)."""
+    out = {}
+    for version, cls in (("1.6", ChargePoint16), ("2.0.1", ChargePoint201)):
+        answered = {getattr(f, "_on_action", None) for f in vars(cls).values()}
+        out[version] = sorted((validation.actions(version) - answered - CHARGER_SENDS)
+                              | BOTH_WAYS)
+    return out
 
 
 class Hub:
@@ -102,7 +123,15 @@ class Hub:
         return str(self._commands(cpid).status(await self._require(cpid).call(*call)))
 
     async def remote_start(self, cpid: str, connector_id: int, id_tag: str) -> str:
-        return await self._status(cpid, self._commands(cpid).remote_start(connector_id, id_tag))
+        if isinstance(self._require(cpid), ChargePoint201):
+            kind = await self._token_type(id_tag)
+            return await self._status(cpid, commands201.remote_start(connector_id, id_tag,
+                                                                     kind))
+        return await self._status(cpid, commands16.remote_start(connector_id, id_tag))
+
+    async def _token_type(self, id_tag: str) -> str:
+        """The card's own kind of token (Central for a token of the box's own, a QR start's)."""
+        return str(await self.services.database.read(cards.token_type_of, id_tag))
 
     async def remote_stop(self, cpid: str, transaction_id: int) -> str:
         conn = self._require(cpid)
@@ -118,8 +147,13 @@ class Hub:
     async def reset(self, cpid: str, hard: bool) -> str:
         return await self._status(cpid, self._commands(cpid).reset(hard))
 
-    async def unlock(self, cpid: str, connector_id: int) -> str:
-        return await self._status(cpid, self._commands(cpid).unlock(connector_id))
+    async def unlock(self, cpid: str, connector_id: int, evse_connector: int = 1) -> str:
+        if isinstance(self._require(cpid), ChargePoint201):
+            return await self._status(cpid, commands201.unlock(connector_id, evse_connector))
+        if evse_connector != 1:
+            raise InvalidInput("an OCPP 1.6 charger has one connector per connector id",
+                               details={"field": "evse_connector"})
+        return await self._status(cpid, commands16.unlock(connector_id))
 
     async def set_availability(self, cpid: str, connector_id: int, operative: bool) -> str:
         return await self._status(cpid, self._commands(cpid).set_availability(connector_id,
@@ -139,6 +173,111 @@ class Hub:
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
+
+    async def change_configurations(self, cpid: str, values: dict[str, str]) -> dict[str, str]:
+        if any(commands201.component_variable(k) == commands201.KEYS["AuthorizationKey"]
+               for k in values):
+            raise InvalidInput("the station's key is changed with POST /stations/{id}/rotate-key, "
+                               "which keeps the old key working until the charger uses the new "
+                               "one", details={"field": "values"})
+        conn = self._require(cpid)
+        if isinstance(conn, ChargePoint201):
+            return await conn.set_variables(values)
+        return {key: await self._status(cpid, commands16.change_configuration(key, value))
+                for key, value in values.items()}
+
+    async def device_report(self, cpid: str, criteria: list[str], keys: list[str]
+                            ) -> dict[str, dict[str, Any]]:
+        return await self._only201(cpid, "GetReport").report(criteria, keys)
+
+    async def set_auth_key(self, cpid: str, key: str) -> str:
+        return await self._status(cpid, self._commands(cpid).set_auth_key(key))
+
+    # --- verbs whose answers are kept (the charger page and the API list them) ----------------
+    async def _kept(self, cpid: str, call: commands16.Call) -> dict[str, Any]:
+        """Send a call and keep it with its answer (or its failure) as the station's notice
+        `answer:<Action>`."""
+        conn = self._require(cpid)
+        action, payload = call
+        try:
+            answer = await conn.call(action, payload)
+        except ApplianceError as err:
+            await self.services.database.run(
+                stations.record_notice, conn.station_id, f"answer:{action}",
+                {"request": payload, "error": err.code, "message": err.message}, utcnow())
+            raise
+        await self.services.database.run(stations.record_notice, conn.station_id,
+                                         f"answer:{action}",
+                                         {"request": payload, "answer": answer}, utcnow())
+        return answer
+
+    def _only201(self, cpid: str, action: str) -> ChargePoint201:
+        conn = self._require(cpid)
+        if not isinstance(conn, ChargePoint201):
+            raise InvalidInput(f"OCPP 1.6 has no {action}; this charger speaks 1.6",
+                               details={"action": action})
+        return conn
+
+    async def transaction_status(self, cpid: str, transaction_id: int | None = None
+                                 ) -> TransactionStatus:
+        conn = self._only201(cpid, "GetTransactionStatus")
+        reference = None
+        if transaction_id is not None:
+            reference = await self.services.database.read(sessions.reference_of,
+                                                          conn.station_id, transaction_id)
+            if reference is None:
+                raise NotFound(f"charger {cpid} has no transaction {transaction_id}")
+        return commands201.read_transaction_status(
+            await self._kept(cpid, commands201.transaction_status(reference)))
+
+    async def reserve(self, cpid: str, connector_id: int, id_tag: str, expiry: datetime,
+                      reservation_id: int) -> str:
+        if isinstance(self._require(cpid), ChargePoint201):
+            call = commands201.reserve(connector_id, id_tag, expiry, reservation_id,
+                                       await self._token_type(id_tag))
+        else:
+            call = commands16.reserve(connector_id, id_tag, expiry, reservation_id)
+        return str(commands201.status(await self._kept(cpid, call)))
+
+    async def cancel_reservation(self, cpid: str, reservation_id: int) -> str:
+        return str(commands201.status(await self._kept(
+            cpid, self._commands(cpid).cancel_reservation(reservation_id))))
+
+    async def set_monitoring(self, cpid: str, monitors: list[Monitor]) -> list[str]:
+        self._only201(cpid, "SetVariableMonitoring")
+        return commands201.monitoring_statuses(await self._kept(
+            cpid, commands201.set_monitoring(monitors)), "setMonitoringResult")
+
+    async def clear_monitoring(self, cpid: str, monitor_ids: list[int]) -> list[str]:
+        self._only201(cpid, "ClearVariableMonitoring")
+        return commands201.monitoring_statuses(await self._kept(
+            cpid, commands201.clear_monitoring(monitor_ids)), "clearMonitoringResult")
+
+    async def set_monitoring_base(self, cpid: str, base: str) -> str:
+        self._only201(cpid, "SetMonitoringBase")
+        return str(commands201.status(await self._kept(
+            cpid, commands201.set_monitoring_base(base))))
+
+    async def customer_information(self, cpid: str, id_tag: str, report: bool, clear: bool
+                                   ) -> str:
+        self._only201(cpid, "CustomerInformation")
+        return str(commands201.status(await self._kept(cpid, commands201.customer_information(
+            commands201.remote_start_id(), id_tag, report, clear,
+            await self._token_type(id_tag)))))
+
+    async def update_firmware(self, cpid: str, location: str, retrieve_at: datetime) -> str:
+        if isinstance(self._require(cpid), ChargePoint201):
+            call = commands201.update_firmware(commands201.remote_start_id(), location,
+                                               retrieve_at)
+        else:
+            call = commands16.update_firmware(location, retrieve_at)
+        # 1.6's UpdateFirmware answers nothing but that it got the request.
+        return str(commands201.status(await self._kept(cpid, call)) or "Accepted")
+
+    async def publish_firmware(self, cpid: str, location: str, checksum: str) -> str:
+        self._only201(cpid, "PublishFirmware")
+        return str(commands201.status(await self._kept(cpid, commands201.publish_firmware(
+            commands201.remote_start_id(), location, checksum))))
 
     async def get_local_list_version(self, cpid: str) -> int:
         commands = self._commands(cpid)

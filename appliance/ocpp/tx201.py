@@ -52,6 +52,7 @@ class Event:
     kind: str  # Started | Updated | Ended
     reference: str
     evse: int | None
+    plug: int | None  # the EVSE's connector, when the event names it
     id_token: str | None
     token_type: str | None
     timestamp: Any
@@ -75,6 +76,7 @@ def read_event(payload: dict[str, Any]) -> Event:
     return Event(
         kind=str(payload.get("eventType", "")), reference=str(info.get("transactionId", "")),
         evse=evse.get("id") if isinstance(evse.get("id"), int) else None,
+        plug=evse.get("connectorId") if isinstance(evse.get("connectorId"), int) else None,
         id_token=str(token["idToken"]) if isinstance(token.get("idToken"), str) else None,
         token_type=str(token["type"]) if isinstance(token.get("type"), str) else None,
         timestamp=payload.get("timestamp"), trigger=str(payload.get("triggerReason", "")),
@@ -135,6 +137,9 @@ def transaction_event(station_id: int, event: Event, raw: str, at: Any, skew: in
         out.session, out.decision = _start(station_id, event, raw, at, skew, flags)
         out.started = True
     session = out.session
+    if event.plug is not None and session.plug is None:
+        # The socket it ran on: (EVSE, connector), once an event names the connector.
+        ChargingSession.update(plug=event.plug).where(ChargingSession.id == session.id).execute()
     if event.kind == "Started" and not out.started and session.state == "completed" \
             and START_FLAGS["Ended"] in session.flags.split(","):
         auth.late_start(session, start16(event), raw, at, skew, max_power_w)

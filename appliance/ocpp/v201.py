@@ -21,6 +21,7 @@ from appliance.charging import batched, metering, sessions, stations
 from appliance.charging.control import Configuration
 from appliance.db.database import Database
 from appliance.db.models import utcnow
+from appliance.db.site import site_value
 from appliance.errors import ApplianceError, ChargerTimeout
 from appliance.ocpp import commands201, managed, security, tx201
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 BOOT_FIELDS = {"chargePointVendor": "vendorName", "chargePointModel": "model",
                "chargePointSerialNumber": "serialNumber", "firmwareVersion": "firmwareVersion"}
 _REQUEST_IDS = itertools.count(1)
+MASTER_PASS = ("AuthCtrlr", "MasterPassGroupId")
 # A transaction's charging state as the connector status the rest of the box reads (idle fees
 # count SuspendedEV, a QR start needs Preparing). Idle (no EV) is left to StatusNotification.
 CHARGING_STATES = {"Charging": "Charging", "SuspendedEV": "SuspendedEV",
@@ -72,6 +74,7 @@ class ChargePoint201(Connection):
         self.managed = managed
         self.booted = False
         self._reports: dict[int, asyncio.Future[None]] = {}  # requestId -> report complete
+        self._partial: dict[int, dict[str, Any]] = {}  # GetReport's requestId -> its entries
         # EVSEs whose transaction ended with the EV still plugged in: "Occupied" there is 1.6's
         # Finishing (not free for a new start) until the connector is Available again.
         self._finished: set[int] = set()
@@ -83,6 +86,9 @@ class ChargePoint201(Connection):
         self._live: dict[str, tuple[int, int]] = {}
         # Whether it shows the running cost we send (TariffCostCtrlr, from its device model).
         self.shows_cost = False
+        # EVSEs of several connectors: EVSE -> connector -> its 2.0.1 status (read once).
+        self._plugs: dict[int, dict[int, str]] | None = None
+        self._first_plug: dict[int, str] = {}  # the others: connector 1's last status
 
     @property
     def db(self) -> Database:
@@ -150,7 +156,8 @@ class ChargePoint201(Connection):
     async def on_status(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         evse_id, status = payload["evseId"], payload["connectorStatus"]
         self._check_evse(evse_id, station_level=True)
-        info = "" if payload["connectorId"] == 1 else f"connector {payload['connectorId']}"
+        status, plug = await self._evse_status(evse_id, payload["connectorId"], status, rx.at)
+        info = "" if plug == 1 else f"connector {plug}"
         if status == "Occupied":  # plugged in: before a transaction or after one
             status = "Finishing" if evse_id in self._finished else "Preparing"
             info = " ".join(filter(None, ("Occupied", info)))
@@ -158,6 +165,25 @@ class ChargePoint201(Connection):
             self._finished.discard(evse_id)
         await self._connector_status(evse_id, status, payload.get("timestamp"), info, rx.at)
         return {}
+
+    async def _evse_status(self, evse_id: int, plug: int, status: str, at: datetime
+                           ) -> tuple[str, int]:
+        """The EVSE's status from its connectors' (one connector in use makes it in use), and
+        the connector it comes from. An EVSE of one connector costs no database work."""
+        if self._plugs is None:  # once a connection: the EVSEs of several known before
+            self._plugs = await self.db.read(stations.station_plugs, self.station_id)
+        plugs = self._plugs.get(evse_id)
+        if evse_id == 0 or (plug == 1 and plugs is None):
+            self._first_plug[evse_id] = status
+            return status, plug
+        if plugs is None:
+            plugs = self._plugs[evse_id] = {1: self._first_plug.get(evse_id, "Unknown")}
+        if plug not in plugs and len(plugs) >= stations.PLUGS_MAX:
+            raise PropertyConstraintViolationError(details={
+                "cause": f"more than {stations.PLUGS_MAX} connectors on EVSE {evse_id}"})
+        plugs[plug] = status
+        await self.db.run(stations.record_plug, self.station_id, evse_id, dict(plugs), plug, at)
+        return stations.evse_status(plugs)
 
     async def _connector_status(self, evse_id: int, status: str, timestamp: Any, info: str,
                                 at: datetime) -> None:
@@ -170,8 +196,11 @@ class ChargePoint201(Connection):
     @on("NotifyReport")
     async def on_notify_report(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
         entries = commands201.report_entries(payload.get("reportData"))
+        partial = self._partial.get(payload["requestId"])
+        if partial is not None:
+            partial.update(entries)  # a GetReport's answer: merged into the model, not over it
         await self.db.run(stations.record_device_model, self.station_id, entries,
-                          payload.get("seqNo") == 0)
+                          payload.get("seqNo") == 0 and partial is None)
         waiter = self._reports.get(payload["requestId"])
         if not payload.get("tbc") and waiter is not None:
             async def complete() -> None:  # once the charger has its answer
@@ -187,33 +216,73 @@ class ChargePoint201(Connection):
     async def full_report(self) -> None:
         """Ask for the whole device model and wait until its last part is stored."""
         request_id = next(_REQUEST_IDS)
+        await self._reported(request_id, commands201.get_base_report(request_id))
+        self._read_display(await self.db.read(stations.device_model, self.station_id))
+
+    async def _reported(self, request_id: int, call: commands201.Call) -> str:
+        """Send a report request and wait until the last NotifyReport of it is stored."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reports[request_id] = waiter
         try:
-            answer = await self.call(*commands201.get_base_report(request_id))
-            if answer.get("status") not in ("Accepted", "EmptyResultSet"):
-                raise ApplianceError(f"charger answered GetBaseReport with "
-                                     f"{answer.get('status')}")
-            if answer.get("status") == "Accepted":
+            answer = await self.call(*call)
+            status = str(answer.get("status"))
+            if status not in ("Accepted", "EmptyResultSet"):
+                raise ApplianceError(f"charger answered {call[0]} with {status}")
+            if status == "Accepted":
                 try:
                     await asyncio.wait_for(waiter, self.services.settings.call_timeout * 3)
                 except TimeoutError as err:
                     raise ChargerTimeout(f"charger {self.id} did not finish its report") from err
+            return status
         finally:
             self._reports.pop(request_id, None)
+
+    async def report(self, criteria: list[str], keys: list[str]) -> dict[str, dict[str, Any]]:
+        """GetReport of the components and variables named (all: none named) that meet the
+        criteria: as many requests as the charger's ItemsPerMessage and BytesPerMessage ask
+        for, their reports merged into the stored device model and returned."""
+        commands201.check_criteria(criteria)
+        wanted = [commands201.report_filter(k) for k in keys]
+        model = await self.db.read(stations.device_model, self.station_id)
+        out: dict[str, dict[str, Any]] = {}
+        for part in commands201.split("GetReport", "componentVariable", wanted, model):
+            request_id = next(_REQUEST_IDS)
+            found: dict[str, dict[str, Any]] = {}
+            self._partial[request_id] = found
+            try:
+                await self._reported(request_id, commands201.report_request(
+                    request_id, criteria, [wanted[i] for i in part]))
+            finally:
+                self._partial.pop(request_id, None)
+            out.update(found)
         self._read_display(await self.db.read(stations.device_model, self.station_id))
+        return out
+
+    async def set_variables(self, values: dict[str, str]) -> dict[str, str]:
+        """SetVariables of several values, in as many messages as the charger takes (its
+        ItemsPerMessage and BytesPerMessage), the statuses merged by key."""
+        keys = list(values)
+        data = commands201.set_variable_data(values)
+        model = await self.db.read(stations.device_model, self.station_id)
+        out: dict[str, str] = {}
+        for part in commands201.split("SetVariables", "setVariableData", data, model):
+            answer = await self.call("SetVariables",
+                                     {"setVariableData": [data[i] for i in part]})
+            out.update(commands201.set_statuses([keys[i] for i in part], answer))
+        return out
 
     async def configuration(self, keys: list[str] | None) -> Configuration:
         """The named keys (GetVariables) or, without names, the whole device model as just
         reported (GetBaseReport, then NotifyReport)."""
         if keys:
-            # As many messages as the charger's ItemsPerMessage asks for, answers merged.
+            # As many messages as the charger's ItemsPerMessage and BytesPerMessage ask for.
             model = await self.db.read(stations.device_model, self.station_id)
-            size = commands201.items_per_message(model, "GetVariables")
+            data = commands201.get_variables(keys)[1]["getVariableData"]
             items, unknown = [], []
-            for part in commands201.chunks(keys, size):
-                got = commands201.configuration(part, await self.call(
-                    *commands201.get_variables(part)))
+            for part in commands201.split("GetVariables", "getVariableData", data, model):
+                named = [keys[i] for i in part]
+                got = commands201.configuration(named, await self.call(
+                    *commands201.get_variables(named)))
                 items += got.items
                 unknown += got.unknown
             return Configuration(items, unknown)
@@ -242,6 +311,18 @@ class ChargePoint201(Connection):
                 try:
                     outcome[address] = commands201.status(await self.call(
                         *commands201.change_configuration(key, wanted)))
+                except ApplianceError as err:
+                    outcome[address] = err.message
+        master = str(await self.db.read(site_value, "masterpass_group", "") or "")
+        address = "/".join(MASTER_PASS)
+        if master and "Actual" in model.get(address, {}):
+            # The site's master pass group: its cards stop any transaction here, start none.
+            if str(model[address]["Actual"]) == master:
+                outcome[address] = "already set"
+            else:
+                try:
+                    outcome[address] = commands201.status(await self.call(
+                        *commands201.change_configuration(address, master)))
                 except ApplianceError as err:
                     outcome[address] = err.message
         refused = sorted(k for k, v in outcome.items()

@@ -43,7 +43,8 @@ async def _configuration(control: ChargerControl, cpid: str, form: dict[str, str
 COMMANDS: dict[str, Command] = {
     "reset_soft": lambda c, cpid, f: c.reset(cpid, hard=False),
     "reset_hard": lambda c, cpid, f: c.reset(cpid, hard=True),
-    "unlock": lambda c, cpid, f: c.unlock(cpid, int(f["connector_id"])),
+    "unlock": lambda c, cpid, f: c.unlock(cpid, int(f["connector_id"]),
+                                          int(f.get("evse_connector") or 1)),
     "available": lambda c, cpid, f: c.set_availability(cpid, int(f["connector_id"]), True),
     "unavailable": lambda c, cpid, f: c.set_availability(cpid, int(f["connector_id"]), False),
     "remote_start": lambda c, cpid, f: c.remote_start(cpid, int(f["connector_id"]),
@@ -130,6 +131,7 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any, search: str 
             # Stored nightly rows; only days not stored yet (today) are computed here.
             "days": [whole for whole, _ in station_daily(st.id, first, last, tz)],
             "frames": admin.recent_frames(cpid, 50),
+            "notices": admin.station_notices(cpid, 20),
             "security": certificates.security_view(st.id),
             "local_list": locallist.status_of(st.id), "power": groups.member_of(st.id)}
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from appliance import keys
+from appliance.charging.stations import read_plugs
 from appliance.db.models import Connector, Station
 from appliance.db.site import base_url_problem
 from appliance.errors import N_, Conflict, NotFound, Text
@@ -31,10 +32,17 @@ class Sticker:
     connector_id: int
     url: str
     svg: Markup
+    plug: int | None = None  # the connector of a 2.0.1 EVSE of several
 
 
-def connector_url(base_url: str, cpid: str, connector_id: int) -> str:
-    return f"{base_url.rstrip('/')}/c/{cpid}/{connector_id}"
+def connector_url(base_url: str, cpid: str, connector_id: int, plug: int | None = None) -> str:
+    """A socket's start page: a 2.0.1 EVSE's (the start goes to the EVSE, which has the
+    driver's cable on whichever connector), with its connector named when it has several."""
+    url = f"{base_url.rstrip('/')}/c/{cpid}/{connector_id}"
+    return f"{url}?socket={plug}" if plug else url
+
+
+Socket = tuple[str, int, int | None]  # (charger id, connector or EVSE, EVSE's connector)
 
 
 def qr_svg(data: str, scale: int = 5) -> Markup:
@@ -50,17 +58,23 @@ def wifi_svg(ssid: str, password: str) -> Markup:
     return Markup(code.svg_inline(scale=4, border=2))
 
 
-def station_connectors(cpid: str | None) -> list[tuple[str, int]]:
-    """(charger id, connector) for every approved charger, or one charger."""
+def station_connectors(cpid: str | None) -> list[Socket]:
+    """Every socket of every approved charger, or of one charger: (charger id, connector, None),
+    and for a 2.0.1 EVSE of several connectors one (charger id, EVSE, connector) each."""
     query = Station.select().where(Station.retired_at.is_null() & Station.approved)
     if cpid:
         query = query.where(Station.key == cpid.upper())
-    out: list[tuple[str, int]] = []
+    out: list[Socket] = []
     for station in query.order_by(Station.cpid):
-        seen = [c.connector_id for c in Connector.select(Connector.connector_id)
-                .where((Connector.station == station.id) & (Connector.connector_id > 0))]
+        rows = list(Connector.select(Connector.connector_id, Connector.plugs)
+                    .where((Connector.station == station.id) & (Connector.connector_id > 0)))
+        seen = [c.connector_id for c in rows]
+        plugs = {c.connector_id: sorted(read_plugs(c.plugs)) for c in rows}
         last = max([station.num_connectors, *seen]) if seen or station.num_connectors else 1
-        out.extend((station.cpid, n) for n in range(1, last + 1))
+        for n in range(1, last + 1):
+            several = plugs.get(n, [])
+            out.extend([(station.cpid, n, p) for p in several] if len(several) > 1
+                       else [(station.cpid, n, None)])
     return out
 
 
@@ -71,14 +85,14 @@ def sticker_base(request: web.Request) -> tuple[str, str | None]:
     return base.rstrip("/"), base_url_problem(base)
 
 
-def _stickers(request: web.Request, pairs: list[tuple[str, int]]) -> list[Sticker]:
+def _stickers(request: web.Request, pairs: list[Socket]) -> list[Sticker]:
     base, problem = sticker_base(request)
     if problem:
         raise Conflict(N_("The stickers would print %(url)s: %(problem)s. Set the address "
                           "in the site settings first."),
                        params={"url": base, "problem": Text(problem)})
-    return [Sticker(cpid, n, url, qr_svg(url)) for cpid, n in pairs
-            for url in [connector_url(base, cpid, n)]]
+    return [Sticker(cpid, n, url, qr_svg(url), plug) for cpid, n, plug in pairs
+            for url in [connector_url(base, cpid, n, plug)]]
 
 
 async def _render_refusal(request: web.Request) -> web.StreamResponse:
@@ -116,7 +130,9 @@ async def sticker_sheet_wifi(request: web.Request) -> web.StreamResponse:
 async def _one(request: web.Request) -> Sticker:
     cpid, n = request.match_info["cpid"], int(request.match_info["connector"])
     pairs = await request.app[keys.DATABASE].read(station_connectors, cpid)
-    match = [p for p in pairs if p[1] == n]
+    socket = request.query.get("socket", "")
+    match = [p for p in pairs if p[1] == n
+             and (not socket or not p[2] or str(p[2]) == socket)]
     if not match:
         raise NotFound("no such connector")
     return _stickers(request, match)[0]

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance.web.api import cards, money, power, reports, sessions, stations
+from appliance import keys
+from appliance.web.api import (
+    cards,
+    charger_commands,
+    money,
+    power,
+    reports,
+    sessions,
+    stations,
+)
 from appliance.web.api.base import Route, guarded, ok
 from appliance.web.api.openapi import document
 from appliance.web.base import PREFIX
 
-MODULES = (stations, cards, money, sessions, reports, power)
+MODULES = (stations, charger_commands, cards, money, sessions, reports, power)
 
 
 def all_routes() -> list[Route]:
@@ -19,7 +28,7 @@ def all_routes() -> list[Route]:
 
 def setup(app: web.Application) -> None:
     routes = all_routes()
-    spec = document(routes)
+    spec = document(routes, app.get(keys.OCPP_ACTIONS) or {})
 
     async def openapi(request: web.Request) -> web.Response:
         return ok(spec)

@@ -17,7 +17,22 @@ ERROR = {
 }
 
 
-def document(routes: list[Route]) -> dict[str, Any]:
+RAW_COMMAND = "/stations/{id}/ocpp/{action}"
+
+
+def _raw_actions(op: dict[str, Any], actions: dict[str, list[str]]) -> None:
+    """The raw command endpoint's `action`: each OCPP version's actions the box may send."""
+    for param in op["parameters"]:
+        if param["name"] == "action" and param["in"] == "path":
+            param["schema"] = {"type": "string",
+                               "enum": sorted({a for names in actions.values() for a in names})}
+            param["x-ocpp-actions"] = actions
+            param["description"] = "; ".join(
+                f"OCPP {version}: {', '.join(names)}" for version, names in actions.items())
+
+
+def document(routes: list[Route], ocpp_actions: dict[str, list[str]] | None = None
+             ) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in routes:
         path_params = re.findall(r"{(\w+)}", route.path)
@@ -40,6 +55,8 @@ def document(routes: list[Route]) -> dict[str, Any]:
                                  "content": {"application/json": {"schema": route.body}}}
             op["parameters"].append({"name": "Idempotency-Key", "in": "header",
                                      "required": False, "schema": {"type": "string"}})
+        if route.path == RAW_COMMAND and ocpp_actions:
+            _raw_actions(op, ocpp_actions)
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",

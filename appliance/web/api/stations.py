@@ -119,11 +119,20 @@ async def key_before_approval(app: web.Application, cpid: str) -> list[str]:
     with no key would let anyone connect under its id)."""
     if not app[keys.CONTROL].is_online(cpid):
         return ["not connected: no key could be set"]
+    what = "ChangeConfiguration AuthorizationKey"
     try:
-        return [f"ChangeConfiguration AuthorizationKey: {await _new_key(app, cpid)}"]
+        what = await _key_command(app, cpid)
+        return [f"{what}: {await _new_key(app, cpid)}"]
     except ApplianceError as err:
         log.warning("%s: key before approval: %s", cpid, err.message)
-        return [f"ChangeConfiguration AuthorizationKey failed: {err.message}"]
+        return [f"{what} failed: {err.message}"]
+
+
+async def _key_command(app: web.Application, cpid: str) -> str:
+    """How the charger's version names the key change (for the staff's list of commands)."""
+    station = await app[keys.DATABASE].read(admin.get_station, cpid)
+    return "SetVariables SecurityCtrlr/BasicAuthPassword" if station.ocpp_version == "2.0.1" \
+        else "ChangeConfiguration AuthorizationKey"
 
 
 async def after_approval(app: web.Application, station: dict[str, Any]) -> list[str]:
@@ -142,17 +151,19 @@ async def after_approval(app: web.Application, station: dict[str, Any]) -> list[
 
 
 async def _new_key(app: web.Application, cpid: str) -> str:
-    """Send the charger a new random AuthorizationKey (20 bytes, hex); keep it only when the
+    """Send the charger a new random key (20 bytes, hex: 1.6's AuthorizationKey, 2.0.1's
+    BasicAuthPassword, by the `set_auth_key` verb); keep it only when the
     charger accepts it, the old key working until its first login with the new one."""
     key = secrets.token_bytes(20)
-    status = await app[keys.CONTROL].change_configuration(cpid, "AuthorizationKey", key.hex())
+    status = await app[keys.CONTROL].set_auth_key(cpid, key.hex())
     if status in ("Accepted", "RebootRequired"):
         station = await app[keys.DATABASE].read(admin.get_station, cpid)
         await app[keys.DATABASE].run(stations.rotate_key, station.id, key)
     return status
 
 
-@api("POST", "/stations/{id}/rotate-key", "Give an online charger a new AuthorizationKey "
+@api("POST", "/stations/{id}/rotate-key", "Give an online charger a new key (1.6 "
+     "AuthorizationKey, 2.0.1 BasicAuthPassword) "
      "(security profile 1); the old key works until its first login with the new one",
      body={"type": "object"}, tag="stations")
 async def rotate_key(request: web.Request) -> web.Response:

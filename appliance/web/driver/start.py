@@ -58,8 +58,10 @@ async def render_start(request: web.Request, error: str | None = None, status: i
                       typed: dict[str, str] | None = None) -> web.StreamResponse:
     cpid, connector_id = _connector(request)
     driver = await current_driver(request)
+    socket = request.query.get("socket", "")
     view = await request.app[keys.DATABASE].read(
-        connector_view, cpid, connector_id, driver.driver_id if driver else None, now())
+        connector_view, cpid, connector_id, driver.driver_id if driver else None, now(),
+        int(socket) if socket.isdigit() and len(socket) < 4 else None)
     if view["ongoing"] is not None and error is None:
         raise web.HTTPSeeOther(f"/driver/starts/{view['ongoing'].id}")
     online = request.app[keys.CONTROL].is_online(view["station"].cpid)

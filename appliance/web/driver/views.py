@@ -11,6 +11,7 @@ from typing import Any
 from peewee import fn
 
 from appliance.billing import ledger, qr, quotes, receipts, settlement, tariffs
+from appliance.charging.stations import read_plugs
 from appliance.db.models import (
     Account,
     ChargingSession,
@@ -26,8 +27,8 @@ from appliance.errors import N_, NotFound
 FINAL = ("failed", "expired", "finished")
 
 
-def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: datetime
-                   ) -> dict[str, Any]:
+def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: datetime,
+                   plug: int | None = None) -> dict[str, Any]:
     """The start page: the charger, the connector's state, the tariff, the driver's money, and
     the driver's own start on this connector that is still going, if any."""
     station = qr.find_connector(cpid, connector_id)
@@ -42,7 +43,11 @@ def connector_view(cpid: str, connector_id: int, driver_id: int | None, at: date
         "station": station, "connector_id": connector_id,
         "status": row.status if row else "Unknown", "error_code": row.error_code if row else "",
         "tariff": snap, "quote": quotes.describe(snap, at) if snap else None,
-        "account_state": None, "ongoing": None}
+        "account_state": None, "ongoing": None, "plug": None}
+    plugs = read_plugs(row.plugs) if row else {}
+    if plug is not None and plug in plugs:
+        # A socket of a 2.0.1 EVSE of several: named, with its own state beside the EVSE's.
+        out["plug"] = {"connector_id": plug, "status": str(plugs[plug].get("status", ""))}
     if driver_id is not None:
         account = Account.get(Account.driver == driver_id)
         out["account_state"] = settlement.account_state(account, at)
