@@ -239,9 +239,13 @@ class SimCharger201(ChargePoint):
                     power_w: float | None = None, context: str = "Sample.Periodic",
                     offline: bool = False, reason: str | None = None,
                     timestamp: str | None = None, seq_no: int | None = None,
-                    remote_start_id: int | None = None) -> call_result.TransactionEvent:
-        """One TransactionEvent (seqNo counts up unless given: a replay passes the old one)."""
+                    remote_start_id: int | None = None, state: str | None = None
+                    ) -> call_result.TransactionEvent:
+        """One TransactionEvent (seqNo counts up unless given: a replay passes the old one);
+        `state` is the transaction's chargingState."""
         info: dict[str, Any] = {"transaction_id": reference}
+        if state is not None:
+            info["charging_state"] = state
         if reason is not None:
             info["stopped_reason"] = reason
         if remote_start_id is not None:
