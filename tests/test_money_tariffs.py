@@ -15,9 +15,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from ocpp.v16 import call
 
+from tests.charger201 import connect_charger201
 from tests.conftest import Api, add_station, eventually
 from tests.driver_fixtures import driver_with_pin, phone
-from tests.money_fixtures import account, driver_with_card, site_tariff
+from tests.money_fixtures import INR_TARIFF, account, driver_with_card, site_tariff
+from tests.staff_client import staff_client
 
 SITE_TZ = "Asia/Kolkata"
 OFF_PEAK = {"name": "off-peak", "days": "all", "start": "22:00", "end": "06:00",
@@ -148,6 +150,103 @@ async def test_idle_fee_after_grace_once_charger_reports_suspended_ev(api: Api,
     assert session["cost"]["idle_s"] == 25 * 60
     assert session["fee"]["amount"] == 5_000 + 2_500
     assert (await account(api, driver["id"]))["balance"] == 50_000 - 7_500
+
+
+async def test_201_idle_fee_from_charging_states(server: TestServer, api: Api) -> None:
+    """2.0.1 says idle in TransactionEvent's chargingState: EVConnected (plugged in, taking
+    nothing) and SuspendedEV count after the grace period, SuspendedEVSE never."""
+    await add_station(api, "IDLE-201")
+    await site_tariff(api, energy_per_kwh="10", idle_per_hour="60", idle_grace_min=15,
+                      idle_cap=10_000, min_to_start=0)
+    driver = await driver_with_card(api, "IDL201", balance=50_000)
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=2)
+
+    def at(minutes: int) -> str:
+        return ocpp_time(start + timedelta(minutes=minutes))
+
+    async with connect_charger201(server, "IDLE-201", "secret-pass-1") as cp:
+        await cp.boot()
+        await _booted_at(server, "IDLE-201", start - timedelta(hours=1))  # its past is trusted
+        await cp.event("Started", "i-1", "Authorized", token="IDL201", wh=0,
+                       timestamp=at(0), state="Charging")
+        for minute, state in ((10, "SuspendedEVSE"), (30, "Charging"), (60, "EVConnected"),
+                              (80, "SuspendedEV")):
+            await cp.event("Updated", "i-1", "ChargingStateChanged", timestamp=at(minute),
+                           state=state)
+        await cp.event("Ended", "i-1", "EVDeparted", wh=5_000, reason="EVDisconnected",
+                       timestamp=at(100), state="Idle")
+    session = await session_of(api, "IDLE-201")
+    # 20 minutes EVConnected + 20 SuspendedEV, 15 of grace: 25 minutes at 60 an hour = 25.00.
+    assert session["cost"]["idle_s"] == 25 * 60
+    assert session["cost"]["idle"]["amount"] == 2_500
+    assert session["fee"]["amount"] == 5_000 + 2_500
+    assert (await account(api, driver["id"]))["balance"] == 50_000 - 7_500
+
+
+async def test_taking_a_tariff_away(server: TestServer, api: Api, charger: Any) -> None:
+    """A station's tariff taken away by the API and a group's by the page, both audited: the
+    session already running keeps the price it started with, the next start pays the site's."""
+    await add_station(api, "AWAY-1")
+    await site_tariff(api, energy_per_kwh="10", min_to_start=0)
+    own = await api.post("/tariffs", {**INR_TARIFF, "name": "AWAY-1 own",
+                                      "energy_per_kwh": "30", "min_to_start": 0})
+    await api.post(f"/tariffs/{own['id']}/assignments", {"station_id": "AWAY-1"})
+    fleet = await api.post("/tariffs", {**INR_TARIFF, "name": "Fleet", "energy_per_kwh": "5"})
+    await api.post(f"/tariffs/{fleet['id']}/assignments", {"station_id": None, "group": "fleet"})
+    await driver_with_card(api, "AWY001", balance=50_000)
+    async with charger("AWAY-1", "secret-pass-1") as cp:
+        await cp.boot()
+        tx = (await cp.start_tx(1, "AWY001", meter_start=0)).transaction_id
+        status, removed = await api.request("DELETE", "/tariff-assignments?station_id=AWAY-1")
+        assert status == 200 and removed["tariff"]["id"] == own["id"], removed
+        status, again = await api.request("DELETE", "/tariff-assignments?station_id=AWAY-1")
+        assert status == 404, again
+        await cp.stop(tx, meter_stop=1_000)
+        tx = (await cp.start_tx(1, "AWY001", meter_start=1_000)).transaction_id
+        await cp.stop(tx, meter_stop=2_000)
+    fees = [s["fee"]["amount"] for s in
+            (await api.get("/sessions?station_id=AWAY-1"))["items"]]
+    assert sorted(fees) == [1_000, 3_000]  # the next start at the site's 10, the first at 30
+    async with staff_client(server) as staff:
+        _, html = await staff.get("/tariffs")
+        assert html.count('action="/tariffs/unassign"') == 2  # the site's and the fleet's rows
+        status, html = await staff.post("/tariffs/unassign", {"group": "fleet"},
+                                        from_page="/tariffs")
+        assert status == 200 and "Fleet" not in html.split('id="who-pays"')[1].split("</table>")[0]
+        status, _ = await staff.post("/tariffs/unassign", {"group": "fleet"},
+                                     from_page="/tariffs")
+        assert status == 400
+    assert [r["group"] for r in await _who_pays(api)] == [""]
+    assert await _audited(server, "tariff.unassign") == [
+        (str(own["id"]), {"station_id": "AWAY-1", "connector_id": None, "group": None}),
+        (str(fleet["id"]), {"station_id": None, "connector_id": None, "group": "fleet"})]
+
+
+async def _who_pays(api: Api) -> list[dict[str, Any]]:
+    return list((await api.get("/tariff-assignments"))["items"])
+
+
+async def _audited(server: TestServer, action: str) -> list[tuple[str, Any]]:
+    from appliance import keys
+    from appliance.db.models import AuditLog
+
+    def read() -> list[tuple[str, Any]]:
+        return [(a.target, json.loads(a.detail)) for a in
+                AuditLog.select().where(AuditLog.action == action).order_by(AuditLog.id)]
+
+    return await server.app[keys.DATABASE].read(read)
+
+
+async def _booted_at(server: TestServer, cpid: str, moment: datetime) -> None:
+    """The charger booted before the session it reports now (times before a boot that are far
+    off our clock are not trusted)."""
+    from appliance import keys
+    from appliance.db.models import Station
+
+    def write() -> None:
+        Station.update(last_boot_at=moment).where(Station.key == cpid).execute()
+
+    await server.app[keys.DATABASE].run(write)
 
 
 async def test_a_running_session_keeps_its_tariff_version(api: Api, charger: Any) -> None:
