@@ -272,8 +272,11 @@ async def test_charger_display_gets_price_running_and_final_cost(server: TestSer
     they tap, the running cost and the final cost: the amounts the receipt has, with the
     decimals the charger asks for."""
     await add_station(api, "SHOW-1", managed=True)
-    await site_tariff(api, energy_per_kwh="12.5", session_fee="5", min_to_start=0)
-    await driver_with_card(api, "SHOW01", balance=50_000)
+    await site_tariff(api, energy_per_kwh="12.5", session_fee="5", min_to_start=0,
+                      idle_per_hour="60", idle_grace_min=15)
+    driver = await driver_with_card(api, "SHOW01", balance=50_000)
+    # The driver reads the pseudo-locale: every word the display gets must come bracketed.
+    await api.patch(f"/drivers/{driver['id']}", {"language": "en_XA"})
     async with charger("SHOW-1", "secret-pass-1") as cp:
         cp.configuration.update({"CustomDisplayCostAndPrice": "true",
                                  "NumberOfDecimalsForCostValues": "3"})
@@ -286,6 +289,8 @@ async def test_charger_display_gets_price_running_and_final_cost(server: TestSer
         assert (await cp.authorize("SHOW01"))["status"] == "Accepted"
         shown = await _shown(cp, "SetUserPrice")
         assert shown["idToken"] == "SHOW01" and "₹12.50/kWh" in shown["priceText"]
+        assert _words_outside_brackets(shown["priceText"]) == [], shown["priceText"]
+        assert "15" in shown["priceText"]  # the grace minutes, inside the translated words
         tx = (await cp.start_tx(1, "SHOW01", meter_start=0)).transaction_id
         await cp.meter(1, tx, 2_000)
         running = await _shown(cp, "RunningCost")
@@ -299,6 +304,38 @@ async def test_charger_display_gets_price_running_and_final_cost(server: TestSer
     assert final["transactionId"] == tx
     assert final["cost"] == session["fee"]["amount"] / 100 == 55.0
     assert "₹55.00" in final["priceText"]
+    assert _words_outside_brackets(final["priceText"]) == [], final["priceText"]
+
+
+def _words_outside_brackets(text: str) -> list[str]:
+    """Words a display shows that did not come through gettext (the pseudo-locale brackets
+    every translated text)."""
+    return [w for w in re.findall(r"[A-Za-z]+", re.sub(r"⟦[^⟧]*⟧", "", text))]
+
+
+async def test_201_display_speaks_the_drivers_or_the_sites_language(server: TestServer,
+                                                                    api: Api) -> None:
+    """2.0.1's personal message at Authorize: the driver's language when they chose one (also
+    as language1), the site's otherwise; "Free" is a word too."""
+    await add_station(api, "SAY-201")
+    await site_tariff(api, energy_per_kwh="12.5", idle_per_hour="60", idle_grace_min=15)
+    own = await driver_with_card(api, "SAY001", balance=50_000)
+    await api.patch(f"/drivers/{own['id']}", {"language": "en_XA"})
+    await driver_with_card(api, "SAY002", balance=50_000)
+    free = await driver_with_card(api, "SAY003", mode="personal")
+    await api.patch(f"/drivers/{free['id']}", {"language": "en_XA"})
+    async with connect_charger201(server, "SAY-201", "secret-pass-1") as cp:
+        await cp.boot()
+        mine = await cp.authorize("SAY001")
+        site = await cp.authorize("SAY002")
+        gratis = await cp.authorize("SAY003")
+    assert mine["personal_message"]["language"] == mine["language1"] == "en-XA"
+    assert "₹12.50/kWh" in mine["personal_message"]["content"]
+    assert _words_outside_brackets(mine["personal_message"]["content"]) == []
+    assert site["personal_message"]["language"] == "en" and "language1" not in site
+    assert "idle ₹60.00/h after 15 min" in site["personal_message"]["content"]
+    assert gratis["personal_message"]["content"].startswith("⟦") \
+        and _words_outside_brackets(gratis["personal_message"]["content"]) == []
 
 
 async def _managed_notices(server: TestServer) -> list[Any]:

@@ -265,9 +265,9 @@ class ChargePoint201(Connection):
             shown = await self.db.read(quotes.display_price, token, self.station_id, rx.at)
             if shown is not None:
                 info["personalMessage"] = {"format": "UTF8", "content": shown["text"][:512]}
-                if shown["language"]:
-                    info["language1"] = info["personalMessage"]["language"] = \
-                        str(shown["language"])[:8]
+                info["personalMessage"]["language"] = shown["language"]
+                if shown["chosen"]:  # the driver's own choice, not the site's
+                    info["language1"] = shown["language"]
         return {"idTokenInfo": info}
 
     # --- E transactions, J meter values -------------------------------------------------------
