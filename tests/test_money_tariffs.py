@@ -222,6 +222,37 @@ async def test_taking_a_tariff_away(server: TestServer, api: Api, charger: Any) 
         (str(fleet["id"]), {"station_id": None, "connector_id": None, "group": "fleet"})]
 
 
+async def test_sticker_price_line(server: TestServer, api: Api) -> None:
+    """The optional price line on the QR stickers: a site setting; the connector's tariff for
+    everyone as the API's price preview gives it, and the tariff of now, not of an old one."""
+    await add_station(api, "STK-1")
+    tariff = await site_tariff(api, energy_per_kwh="12.5", bands=[OFF_PEAK], session_fee="5",
+                               idle_per_hour="60", idle_grace_min=15)
+    async with staff_client(server) as staff:
+        form = {"base_url": "http://192.168.1.20:8080"}
+        assert (await staff.post("/settings", form, from_page="/settings"))[0] == 200
+        _, html = await staff.get("/stickers/STK-1/1")
+        assert "s-price" not in html  # off unless the site asks for it
+        await staff.post("/settings", {**form, "sticker_price": "on"}, from_page="/settings")
+        preview = await api.get("/stations/STK-1/price?connector=1")
+        assert (preview["energy_per_kwh"], preview["bands"][0]["energy_per_kwh"]) == ("12.5", "8")
+        line = _price_line(await staff.get("/stickers/STK-1/1"))
+        assert line == ("₹12.50 per kWh · off-peak 22:00–06:00: ₹8.00 · ₹5.00 per session · "
+                        "idle ₹60.00/h after 15 min"), line
+        await api.patch(f"/tariffs/{tariff['id']}", {"energy_per_kwh": "13", "bands": []})
+        _, html = await staff.get("/stickers")
+        assert _price_line((200, html)) == "₹13.00 per kWh · ₹5.00 per session · " \
+            "idle ₹60.00/h after 15 min"
+
+
+def _price_line(page: tuple[int, str]) -> str:
+    status, html = page
+    assert status == 200, html
+    found = re.search(r'<div class="s-price">(.*?)</div>', html)
+    assert found, "no price line"
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
 async def _who_pays(api: Api) -> list[dict[str, Any]]:
     return list((await api.get("/tariff-assignments"))["items"])
 
