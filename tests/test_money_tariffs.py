@@ -322,14 +322,15 @@ async def test_charger_display_gets_price_running_and_final_cost(server: TestSer
         assert shown["idToken"] == "SHOW01" and "₹12.50/kWh" in shown["priceText"]
         assert _words_outside_brackets(shown["priceText"]) == [], shown["priceText"]
         assert "15" in shown["priceText"]  # the grace minutes, inside the translated words
-        tx = (await cp.start_tx(1, "SHOW01", meter_start=0)).transaction_id
-        await cp.meter(1, tx, 2_000)
+        tx = (await cp.start_tx(1, "SHOW01", meter_start=1_000)).transaction_id
+        await cp.meter(1, tx, 3_000)
         running = await _shown(cp, "RunningCost")
         live = (await session_of(api, "SHOW-1"))["cost"]["fee"]["amount"]
-        assert running["transactionId"] == tx and running["meterValue"] == 2_000
+        # meterValue is the register (the whitepaper's example: 1234000), not the 2 kWh so far.
+        assert running["transactionId"] == tx and running["meterValue"] == 3_000
         assert running["cost"] == live / 100 == 30.0 and running["state"] == "Charging"
         assert running["chargingPrice"]["kWhPrice"] == 12.5
-        await cp.stop(tx, meter_stop=4_000)
+        await cp.stop(tx, meter_stop=5_000)
         final = await _shown(cp, "FinalCost")
     session = await session_of(api, "SHOW-1")
     assert final["transactionId"] == tx

@@ -209,6 +209,14 @@ def display_price(id_tag: str, station_id: int, at: datetime) -> dict[str, Any] 
                                                                                   talk)}
 
 
+def _register(session: Any) -> int:
+    """The meter's register now (RunningCost's meterValue is the register, as the charger's
+    own meter reads, not the session's energy)."""
+    if session.last_register_wh is not None:
+        return int(session.last_register_wh)
+    return int(session.meter_start or 0) + int(session.energy_wh or 0)
+
+
 def display_cost(station_id: int, transaction_id: int, at: datetime) -> dict[str, Any] | None:
     """RunningCost and FinalCost: a session's cost (the live cost, or the charge once settled:
     the receipt's, by the same function) and the prices in force, for a charger's display."""
@@ -229,7 +237,8 @@ def display_cost(station_id: int, transaction_id: int, at: datetime) -> dict[str
     talk = speech(str(driver.language or "") if driver is not None else "")
     cur = cost.currency
     return {"transaction_id": session.transaction_id, "currency": cur, "fee": fee,
-            "energy_wh": session.energy_wh, "final": final, "language": talk.tag,
+            "energy_wh": session.energy_wh, "register_wh": _register(session), "final": final,
+            "language": talk.tag,
             "idle": status in pricing.IDLE_STATES,
             "kwh_price": now["energy_per_kwh"], "hour_price": now["time_per_hour"],
             "idle_price": str(snapshot.get("idle_per_hour") or "0"),
