@@ -6,6 +6,7 @@ accented and in brackets, so text that skipped gettext stands out."""
 
 from __future__ import annotations
 
+import functools
 import gettext
 import io
 import os
@@ -29,7 +30,7 @@ NAMES: dict[str, str] = {"en": "English", "gu": "ગુજરાતી", "hi": "
 
 __all__ = ["LOCALE_DIR", "DOMAIN", "SOURCE", "PSEUDO", "NAMES", "N_", "read_catalog", "pseudo",
            "PseudoTranslations", "translate", "load", "language_of", "format_locale", "for_locale",
-           "from_environment"]
+           "from_environment", "shipped", "reader"]
 
 
 def read_catalog(path: Path) -> gettext.GNUTranslations:
@@ -130,6 +131,21 @@ def for_locale(site_locale: str, tables: Mapping[str, gettext.NullTranslations] 
     tables = tables if tables is not None else load()
     code = language_of(site_locale, tables) or SOURCE
     return tables[code], format_locale(code, site_locale)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped() -> dict[str, gettext.NullTranslations]:
+    """Every catalog (and the pseudo-locale), read once: for the rooms that speak to people
+    without the pages' catalogs (a charger's display)."""
+    return load(with_pseudo=True)
+
+
+def reader(language: str, site_locale: str) -> tuple[str, gettext.NullTranslations, Locale]:
+    """A person's language (the site's when they chose none or one we do not ship): its code,
+    gettext table and formatting locale."""
+    tables = shipped()
+    code = language_of(language, tables) or language_of(site_locale, tables) or SOURCE
+    return code, tables[code], format_locale(code, site_locale)
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> gettext.NullTranslations:

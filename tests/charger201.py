@@ -322,9 +322,13 @@ class SimCharger201(ChargePoint):
                     offline: bool = False, reason: str | None = None,
                     timestamp: str | None = None, seq_no: int | None = None,
                     remote_start_id: int | None = None, connector: int = 1,
-                    token_type: str = "ISO14443") -> call_result.TransactionEvent:
-        """One TransactionEvent (seqNo counts up unless given: a replay passes the old one)."""
+                    token_type: str = "ISO14443", state: str | None = None
+                    ) -> call_result.TransactionEvent:
+        """One TransactionEvent (seqNo counts up unless given: a replay passes the old one);
+        `state` is the transaction's chargingState."""
         info: dict[str, Any] = {"transaction_id": reference}
+        if state is not None:
+            info["charging_state"] = state
         if reason is not None:
             info["stopped_reason"] = reason
         if remote_start_id is not None:

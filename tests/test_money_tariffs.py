@@ -15,9 +15,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from ocpp.v16 import call
 
+from tests.charger201 import connect_charger201
 from tests.conftest import Api, add_station, eventually
 from tests.driver_fixtures import driver_with_pin, phone
-from tests.money_fixtures import account, driver_with_card, site_tariff
+from tests.money_fixtures import INR_TARIFF, account, driver_with_card, site_tariff
+from tests.staff_client import staff_client
 
 SITE_TZ = "Asia/Kolkata"
 OFF_PEAK = {"name": "off-peak", "days": "all", "start": "22:00", "end": "06:00",
@@ -150,6 +152,134 @@ async def test_idle_fee_after_grace_once_charger_reports_suspended_ev(api: Api,
     assert (await account(api, driver["id"]))["balance"] == 50_000 - 7_500
 
 
+async def test_201_idle_fee_from_charging_states(server: TestServer, api: Api) -> None:
+    """2.0.1 says idle in TransactionEvent's chargingState: EVConnected (plugged in, taking
+    nothing) and SuspendedEV count after the grace period, SuspendedEVSE never."""
+    await add_station(api, "IDLE-201")
+    await site_tariff(api, energy_per_kwh="10", idle_per_hour="60", idle_grace_min=15,
+                      idle_cap=10_000, min_to_start=0)
+    driver = await driver_with_card(api, "IDL201", balance=50_000)
+    start = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=2)
+
+    def at(minutes: int) -> str:
+        return ocpp_time(start + timedelta(minutes=minutes))
+
+    async with connect_charger201(server, "IDLE-201", "secret-pass-1") as cp:
+        await cp.boot()
+        await _booted_at(server, "IDLE-201", start - timedelta(hours=1))  # its past is trusted
+        await cp.event("Started", "i-1", "Authorized", token="IDL201", wh=0,
+                       timestamp=at(0), state="Charging")
+        for minute, state in ((10, "SuspendedEVSE"), (30, "Charging"), (60, "EVConnected"),
+                              (80, "SuspendedEV")):
+            await cp.event("Updated", "i-1", "ChargingStateChanged", timestamp=at(minute),
+                           state=state)
+        await cp.event("Ended", "i-1", "EVDeparted", wh=5_000, reason="EVDisconnected",
+                       timestamp=at(100), state="Idle")
+    session = await session_of(api, "IDLE-201")
+    # 20 minutes EVConnected + 20 SuspendedEV, 15 of grace: 25 minutes at 60 an hour = 25.00.
+    assert session["cost"]["idle_s"] == 25 * 60
+    assert session["cost"]["idle"]["amount"] == 2_500
+    assert session["fee"]["amount"] == 5_000 + 2_500
+    assert (await account(api, driver["id"]))["balance"] == 50_000 - 7_500
+
+
+async def test_taking_a_tariff_away(server: TestServer, api: Api, charger: Any) -> None:
+    """A station's tariff taken away by the API and a group's by the page, both audited: the
+    session already running keeps the price it started with, the next start pays the site's."""
+    await add_station(api, "AWAY-1")
+    await site_tariff(api, energy_per_kwh="10", min_to_start=0)
+    own = await api.post("/tariffs", {**INR_TARIFF, "name": "AWAY-1 own",
+                                      "energy_per_kwh": "30", "min_to_start": 0})
+    await api.post(f"/tariffs/{own['id']}/assignments", {"station_id": "AWAY-1"})
+    fleet = await api.post("/tariffs", {**INR_TARIFF, "name": "Fleet", "energy_per_kwh": "5"})
+    await api.post(f"/tariffs/{fleet['id']}/assignments", {"station_id": None, "group": "fleet"})
+    await driver_with_card(api, "AWY001", balance=50_000)
+    async with charger("AWAY-1", "secret-pass-1") as cp:
+        await cp.boot()
+        tx = (await cp.start_tx(1, "AWY001", meter_start=0)).transaction_id
+        status, removed = await api.request("DELETE", "/tariff-assignments?station_id=AWAY-1")
+        assert status == 200 and removed["tariff"]["id"] == own["id"], removed
+        status, again = await api.request("DELETE", "/tariff-assignments?station_id=AWAY-1")
+        assert status == 404, again
+        await cp.stop(tx, meter_stop=1_000)
+        tx = (await cp.start_tx(1, "AWY001", meter_start=1_000)).transaction_id
+        await cp.stop(tx, meter_stop=2_000)
+    fees = [s["fee"]["amount"] for s in
+            (await api.get("/sessions?station_id=AWAY-1"))["items"]]
+    assert sorted(fees) == [1_000, 3_000]  # the next start at the site's 10, the first at 30
+    async with staff_client(server) as staff:
+        _, html = await staff.get("/tariffs")
+        assert html.count('action="/tariffs/unassign"') == 2  # the site's and the fleet's rows
+        status, html = await staff.post("/tariffs/unassign", {"group": "fleet"},
+                                        from_page="/tariffs")
+        assert status == 200 and "Fleet" not in html.split('id="who-pays"')[1].split("</table>")[0]
+        status, _ = await staff.post("/tariffs/unassign", {"group": "fleet"},
+                                     from_page="/tariffs")
+        assert status == 400
+    assert [r["group"] for r in await _who_pays(api)] == [""]
+    assert await _audited(server, "tariff.unassign") == [
+        (str(own["id"]), {"station_id": "AWAY-1", "connector_id": None, "group": None}),
+        (str(fleet["id"]), {"station_id": None, "connector_id": None, "group": "fleet"})]
+
+
+async def test_sticker_price_line(server: TestServer, api: Api) -> None:
+    """The optional price line on the QR stickers: a site setting; the connector's tariff for
+    everyone as the API's price preview gives it, and the tariff of now, not of an old one."""
+    await add_station(api, "STK-1")
+    tariff = await site_tariff(api, energy_per_kwh="12.5", bands=[OFF_PEAK], session_fee="5",
+                               idle_per_hour="60", idle_grace_min=15)
+    async with staff_client(server) as staff:
+        form = {"base_url": "http://192.168.1.20:8080"}
+        assert (await staff.post("/settings", form, from_page="/settings"))[0] == 200
+        _, html = await staff.get("/stickers/STK-1/1")
+        assert "s-price" not in html  # off unless the site asks for it
+        await staff.post("/settings", {**form, "sticker_price": "on"}, from_page="/settings")
+        preview = await api.get("/stations/STK-1/price?connector=1")
+        assert (preview["energy_per_kwh"], preview["bands"][0]["energy_per_kwh"]) == ("12.5", "8")
+        line = _price_line(await staff.get("/stickers/STK-1/1"))
+        assert line == ("₹12.50 per kWh · off-peak 22:00–06:00: ₹8.00 · ₹5.00 per session · "
+                        "idle ₹60.00/h after 15 min"), line
+        await api.patch(f"/tariffs/{tariff['id']}", {"energy_per_kwh": "13", "bands": []})
+        _, html = await staff.get("/stickers")
+        assert _price_line((200, html)) == "₹13.00 per kWh · ₹5.00 per session · " \
+            "idle ₹60.00/h after 15 min"
+
+
+def _price_line(page: tuple[int, str]) -> str:
+    status, html = page
+    assert status == 200, html
+    found = re.search(r'<div class="s-price">(.*?)</div>', html)
+    assert found, "no price line"
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
+async def _who_pays(api: Api) -> list[dict[str, Any]]:
+    return list((await api.get("/tariff-assignments"))["items"])
+
+
+async def _audited(server: TestServer, action: str) -> list[tuple[str, Any]]:
+    from appliance import keys
+    from appliance.db.models import AuditLog
+
+    def read() -> list[tuple[str, Any]]:
+        return [(a.target, json.loads(a.detail)) for a in
+                AuditLog.select().where(AuditLog.action == action).order_by(AuditLog.id)]
+
+    return await server.app[keys.DATABASE].read(read)
+
+
+async def _booted_at(server: TestServer, cpid: str, moment: datetime) -> None:
+    """The charger booted before the session it reports now (times before a boot that are far
+    off our clock are not trusted)."""
+    from appliance import keys
+    from appliance.db.models import Station
+
+    def write() -> None:
+        Station.update(last_boot_at=moment).where(Station.key == cpid).execute()
+
+    await server.app[keys.DATABASE].run(write)
+
+
 async def test_a_running_session_keeps_its_tariff_version(api: Api, charger: Any) -> None:
     await add_station(api, "SNAP-1")
     tariff = await site_tariff(api, energy_per_kwh="10", min_to_start=0)
@@ -173,8 +303,11 @@ async def test_charger_display_gets_price_running_and_final_cost(server: TestSer
     they tap, the running cost and the final cost: the amounts the receipt has, with the
     decimals the charger asks for."""
     await add_station(api, "SHOW-1", managed=True)
-    await site_tariff(api, energy_per_kwh="12.5", session_fee="5", min_to_start=0)
-    await driver_with_card(api, "SHOW01", balance=50_000)
+    await site_tariff(api, energy_per_kwh="12.5", session_fee="5", min_to_start=0,
+                      idle_per_hour="60", idle_grace_min=15)
+    driver = await driver_with_card(api, "SHOW01", balance=50_000)
+    # The driver reads the pseudo-locale: every word the display gets must come bracketed.
+    await api.patch(f"/drivers/{driver['id']}", {"language": "en_XA"})
     async with charger("SHOW-1", "secret-pass-1") as cp:
         cp.configuration.update({"CustomDisplayCostAndPrice": "true",
                                  "NumberOfDecimalsForCostValues": "3"})
@@ -187,19 +320,54 @@ async def test_charger_display_gets_price_running_and_final_cost(server: TestSer
         assert (await cp.authorize("SHOW01"))["status"] == "Accepted"
         shown = await _shown(cp, "SetUserPrice")
         assert shown["idToken"] == "SHOW01" and "₹12.50/kWh" in shown["priceText"]
-        tx = (await cp.start_tx(1, "SHOW01", meter_start=0)).transaction_id
-        await cp.meter(1, tx, 2_000)
+        assert _words_outside_brackets(shown["priceText"]) == [], shown["priceText"]
+        assert "15" in shown["priceText"]  # the grace minutes, inside the translated words
+        tx = (await cp.start_tx(1, "SHOW01", meter_start=1_000)).transaction_id
+        await cp.meter(1, tx, 3_000)
         running = await _shown(cp, "RunningCost")
         live = (await session_of(api, "SHOW-1"))["cost"]["fee"]["amount"]
-        assert running["transactionId"] == tx and running["meterValue"] == 2_000
+        # meterValue is the register (the whitepaper's example: 1234000), not the 2 kWh so far.
+        assert running["transactionId"] == tx and running["meterValue"] == 3_000
         assert running["cost"] == live / 100 == 30.0 and running["state"] == "Charging"
         assert running["chargingPrice"]["kWhPrice"] == 12.5
-        await cp.stop(tx, meter_stop=4_000)
+        await cp.stop(tx, meter_stop=5_000)
         final = await _shown(cp, "FinalCost")
     session = await session_of(api, "SHOW-1")
     assert final["transactionId"] == tx
     assert final["cost"] == session["fee"]["amount"] / 100 == 55.0
     assert "₹55.00" in final["priceText"]
+    assert _words_outside_brackets(final["priceText"]) == [], final["priceText"]
+
+
+def _words_outside_brackets(text: str) -> list[str]:
+    """Words a display shows that did not come through gettext (the pseudo-locale brackets
+    every translated text)."""
+    return [w for w in re.findall(r"[A-Za-z]+", re.sub(r"⟦[^⟧]*⟧", "", text))]
+
+
+async def test_201_display_speaks_the_drivers_or_the_sites_language(server: TestServer,
+                                                                    api: Api) -> None:
+    """2.0.1's personal message at Authorize: the driver's language when they chose one (also
+    as language1), the site's otherwise; "Free" is a word too."""
+    await add_station(api, "SAY-201")
+    await site_tariff(api, energy_per_kwh="12.5", idle_per_hour="60", idle_grace_min=15)
+    own = await driver_with_card(api, "SAY001", balance=50_000)
+    await api.patch(f"/drivers/{own['id']}", {"language": "en_XA"})
+    await driver_with_card(api, "SAY002", balance=50_000)
+    free = await driver_with_card(api, "SAY003", mode="personal")
+    await api.patch(f"/drivers/{free['id']}", {"language": "en_XA"})
+    async with connect_charger201(server, "SAY-201", "secret-pass-1") as cp:
+        await cp.boot()
+        mine = await cp.authorize("SAY001")
+        site = await cp.authorize("SAY002")
+        gratis = await cp.authorize("SAY003")
+    assert mine["personal_message"]["language"] == mine["language1"] == "en-XA"
+    assert "₹12.50/kWh" in mine["personal_message"]["content"]
+    assert _words_outside_brackets(mine["personal_message"]["content"]) == []
+    assert site["personal_message"]["language"] == "en" and "language1" not in site
+    assert "idle ₹60.00/h after 15 min" in site["personal_message"]["content"]
+    assert gratis["personal_message"]["content"].startswith("⟦") \
+        and _words_outside_brackets(gratis["personal_message"]["content"]) == []
 
 
 async def _managed_notices(server: TestServer) -> list[Any]:

@@ -10,16 +10,17 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
+from appliance import catalogs
 from appliance.billing import bands, pricing, tariffs
 from appliance.billing.settlement import billed as settlement_billed
 from appliance.billing.settlement import cost as settlement_cost
 from appliance.charging.sessions import find_session
 from appliance.db.models import Connector, Driver, IdTag, Station, Tariff
 from appliance.db.models_driver import QrStart
-from appliance.errors import InvalidInput, NotFound
+from appliance.db.site import site_value
+from appliance.errors import N_, InvalidInput, NotFound, Text
 
 EXAMPLE_WH = 10_000
 EXAMPLE_S = 3_600
@@ -124,12 +125,31 @@ def tariff_example(tariff_id: int, at: datetime, energy_wh: int, duration_s: int
     return describe(tariffs.snapshot(t, t.currency), at, energy_wh, duration_s)
 
 
-# --- the charger's own display (OCPP 1.6 chargers with the California pricing option) -------
-def _locale(language: str) -> str:
-    try:
-        return str(Locale.parse((language or "en").replace("-", "_")))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return "en"
+# --- the charger's own display (1.6 with the California pricing option; 2.0.1's messages) -------
+@dataclass(frozen=True)
+class Speech:
+    """The language a charger's display speaks to one driver: the driver's own, the site's
+    when they chose none (its code, gettext table and Babel locale)."""
+
+    code: str
+    table: Any
+    locale: str
+    own: bool = False  # the driver's own choice (not the site's)
+
+    def say(self, template: str, **params: Any) -> str:
+        return catalogs.translate(self.table, Text(template, **params))
+
+    @property
+    def tag(self) -> str:
+        """The language as a display message names it (zh-Hans, hi, en)."""
+        return self.code.replace("_", "-")[:8]
+
+
+def speech(language: str) -> Speech:
+    site_locale = str(site_value("locale", "en_IN") or "en_IN")
+    code, table, locale = catalogs.reader(language or "", site_locale)
+    own = bool(language) and catalogs.language_of(language, catalogs.shipped()) == code
+    return Speech(code, table, str(locale), own)
 
 
 def _unit(value: Any, currency: str, locale: str) -> str:
@@ -137,22 +157,27 @@ def _unit(value: Any, currency: str, locale: str) -> str:
                            format="¤#,##0.00##", currency_digits=False)
 
 
-def price_text(snapshot: dict[str, Any], at: datetime, language: str = "") -> str:
-    """The tariff in one short line for a charger's display, in the driver's locale."""
-    cur, loc = str(snapshot.get("currency") or "INR"), _locale(language)
+def price_text(snapshot: dict[str, Any], at: datetime, language: str | Speech = "") -> str:
+    """The tariff in one short line for a charger's display, in the driver's language (the
+    site's when they chose none)."""
+    talk = language if isinstance(language, Speech) else speech(language)
+    cur, loc = str(snapshot.get("currency") or "INR"), talk.locale
     now = prices_at(snapshot, at)
-    parts = [f"{_unit(now['energy_per_kwh'], cur, loc)}/kWh"
+    parts = [talk.say(N_("%(price)s/kWh"), price=_unit(now["energy_per_kwh"], cur, loc))
              + (f" ({now['band']})" if now["band"] else "")]
     for band in snapshot.get("bands") or []:
-        parts.append(f"{band['name']} {band['start']}-{band['end']}: "
-                     f"{_unit(band['energy_per_kwh'], cur, loc)}/kWh")
+        parts.append(f"{band['name']} {band['start']}-{band['end']}: " + talk.say(
+            N_("%(price)s/kWh"), price=_unit(band["energy_per_kwh"], cur, loc)))
     if Decimal(str(snapshot.get("time_per_hour") or "0")):
-        parts.append(f"{_unit(snapshot['time_per_hour'], cur, loc)}/h")
+        parts.append(talk.say(N_("%(price)s/h"), price=_unit(snapshot["time_per_hour"], cur,
+                                                              loc)))
     if Decimal(str(snapshot.get("session_fee") or "0")):
-        parts.append(f"+{_unit(snapshot['session_fee'], cur, loc)}")
+        parts.append(talk.say(N_("+%(price)s per session"),
+                              price=_unit(snapshot["session_fee"], cur, loc)))
     if pricing.charges_idle(snapshot):
-        parts.append(f"idle {_unit(snapshot['idle_per_hour'], cur, loc)}/h after "
-                     f"{int(snapshot.get('idle_grace_min') or 0)} min")
+        parts.append(talk.say(N_("idle %(price)s/h after %(minutes)s min"),
+                              price=_unit(snapshot["idle_per_hour"], cur, loc),
+                              minutes=int(snapshot.get("idle_grace_min") or 0)))
     return " · ".join(parts)[:255]
 
 
@@ -165,8 +190,9 @@ def shown_amount(minor: int, currency: str, decimals: int | None) -> Decimal:
 
 
 def display_price(id_tag: str, station_id: int, at: datetime) -> dict[str, Any] | None:
-    """SetUserPrice: the price the driver of a tag pays at this charger, or None when the tag
-    is nobody's (the charger shows its default price then)."""
+    """SetUserPrice (1.6) or the Authorize answer's personal message (2.0.1): the price the
+    driver of a tag pays at this charger, in their language, or None when the tag is nobody's
+    (the charger shows its default price then)."""
     tag = IdTag.get_or_none(IdTag.key == id_tag.upper())
     driver_id = tag.driver_id if tag is not None else None
     if driver_id is None:
@@ -175,10 +201,20 @@ def display_price(id_tag: str, station_id: int, at: datetime) -> dict[str, Any] 
     if driver_id is None:
         return None
     driver = Driver.get_by_id(driver_id)
+    talk = speech(str(driver.language or ""))
     snap = snapshot_for(station_id, None, str(driver.price_group or ""), "INR")
     free = snap is None or (tag is not None and tag.mode == "personal" and not snap.get("group"))
-    return {"id_tag": id_tag, "language": driver.language or "",
-            "text": "Free" if free or snap is None else price_text(snap, at, driver.language)}
+    return {"id_tag": id_tag, "language": talk.tag, "chosen": talk.own,
+            "text": talk.say(N_("Free")) if free or snap is None else price_text(snap, at,
+                                                                                  talk)}
+
+
+def _register(session: Any) -> int:
+    """The meter's register now (RunningCost's meterValue is the register, as the charger's
+    own meter reads, not the session's energy)."""
+    if session.last_register_wh is not None:
+        return int(session.last_register_wh)
+    return int(session.meter_start or 0) + int(session.energy_wh or 0)
 
 
 def display_cost(station_id: int, transaction_id: int, at: datetime) -> dict[str, Any] | None:
@@ -198,13 +234,16 @@ def display_cost(station_id: int, transaction_id: int, at: datetime) -> dict[str
     if not settlement_billed(session, snapshot):
         fee = 0
     driver = Driver.get_or_none(Driver.id == session.driver_id) if session.driver_id else None
-    language = str(driver.language or "") if driver is not None else ""
-    cur, loc = cost.currency, _locale(language)
+    talk = speech(str(driver.language or "") if driver is not None else "")
+    cur = cost.currency
     return {"transaction_id": session.transaction_id, "currency": cur, "fee": fee,
-            "energy_wh": session.energy_wh, "final": final, "language": language,
+            "energy_wh": session.energy_wh, "register_wh": _register(session), "final": final,
+            "language": talk.tag,
             "idle": status in pricing.IDLE_STATES,
             "kwh_price": now["energy_per_kwh"], "hour_price": now["time_per_hour"],
             "idle_price": str(snapshot.get("idle_per_hour") or "0"),
             "idle_grace_min": int(snapshot.get("idle_grace_min") or 0),
-            "text": f"{session.energy_wh / 1000:.2f} kWh · " + format_currency(
-                Decimal(fee).scaleb(-pricing.minor_exponent(cur)), cur, locale=loc)}
+            "text": talk.say(N_("%(kwh)s kWh · %(fee)s"), kwh=format_decimal(
+                Decimal(session.energy_wh).scaleb(-3), "#,##0.00", locale=talk.locale),
+                fee=format_currency(Decimal(fee).scaleb(-pricing.minor_exponent(cur)), cur,
+                                    locale=talk.locale))}

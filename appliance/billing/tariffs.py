@@ -182,6 +182,26 @@ def assign(tariff_id: int, cpid: str | None, connector_id: int | None,
     return tariff_dict(get_tariff(tariff_id))
 
 
+def unassign(cpid: str | None, connector_id: int | None, group: str | None = None
+             ) -> dict[str, Any]:
+    """Take a tariff away from the site, a station or one connector (for everyone or for one
+    driver group), and say what was there. Sessions already started keep the tariff version
+    they started with (their snapshot); the next start finds the next most specific one."""
+    station_id = None
+    if cpid:
+        station = Station.get_or_none(Station.key == cpid.upper())
+        if station is None:
+            raise NotFound(N_("There is no charger %(cpid)s."), params={"cpid": cpid})
+        station_id = station.id
+    scope = scope_of(station_id, connector_id, _group(group))
+    row = TariffAssignment.get_or_none(TariffAssignment.scope == scope)
+    if row is None:
+        raise NotFound(N_("No tariff is applied there."), details={"scope": scope})
+    removed = {**_assignment_dict(row), "tariff": tariff_dict(get_tariff(row.tariff_id))}
+    TariffAssignment.delete().where(TariffAssignment.id == row.id).execute()
+    return removed
+
+
 def scopes_for(station_id: int, connector_id: int | None, group: str = "") -> list[str]:
     """Most specific first: a driver group's prices beat everyone's, and within each a
     connector's beat its station's, which beat the site's."""

@@ -54,6 +54,9 @@ class SiteSettings:
                                       "tag) may stop any session, but start none"))
     base_url: str = _s("", N_("Address phones use to reach the box, printed on the QR stickers "
                            "(like http://192.168.1.20:8080)"))
+    sticker_price: bool = _s(False, N_("Print a short price line on the QR stickers (each "
+                                       "connector's tariff for everyone, as the QR page shows "
+                                       "it)"))
 
     @property
     def tz(self) -> ZoneInfo:

@@ -228,7 +228,7 @@ def running_cost(shown: dict[str, Any], cost: Decimal, at: datetime) -> Call:
     return _transfer("RunningCost", {
         "transactionId": shown["transaction_id"],
         "timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
-        "meterValue": shown["energy_wh"], "cost": _number(cost),
+        "meterValue": shown["register_wh"], "cost": _number(cost),
         "state": "Idle" if shown["idle"] else "Charging",
         "chargingPrice": {"kWhPrice": _number(shown["kwh_price"]),
                           "hourPrice": _number(shown["hour_price"])},

@@ -37,6 +37,9 @@ MASTER_PASS = ("AuthCtrlr", "MasterPassGroupId")
 # count SuspendedEV, a QR start needs Preparing). Idle (no EV) is left to StatusNotification.
 CHARGING_STATES = {"Charging": "Charging", "SuspendedEV": "SuspendedEV",
                    "SuspendedEVSE": "SuspendedEVSE", "EVConnected": "Preparing"}
+# Inside a running transaction, EVConnected is a car plugged in that takes no energy and is not
+# held back by the site (that is SuspendedEVSE): for the idle fee it is 1.6's SuspendedEV.
+RUNNING_STATES = {**CHARGING_STATES, "EVConnected": "SuspendedEV"}
 
 
 def id_token_info(decision: auth.Decision) -> dict[str, Any]:
@@ -343,9 +346,9 @@ class ChargePoint201(Connection):
             shown = await self.db.read(quotes.display_price, token, self.station_id, rx.at)
             if shown is not None:
                 info["personalMessage"] = {"format": "UTF8", "content": shown["text"][:512]}
-                if shown["language"]:
-                    info["language1"] = info["personalMessage"]["language"] = \
-                        str(shown["language"])[:8]
+                info["personalMessage"]["language"] = shown["language"]
+                if shown["chosen"]:  # the driver's own choice, not the site's
+                    info["language1"] = shown["language"]
         return {"idTokenInfo": info}
 
     # --- E transactions, J meter values -------------------------------------------------------
@@ -369,7 +372,8 @@ class ChargePoint201(Connection):
         else:
             self._live.pop(event.reference, None)
         if session is not None:
-            await self._charging_state(event, payload, session.connector_id, rx.at)
+            await self._charging_state(event, payload, session.connector_id, rx.at,
+                                       running=session.state == "active")
             self._publish(event, out, session)
             if out.stop_needed and session.state == "active":
                 reference = event.reference
@@ -405,7 +409,7 @@ class ChargePoint201(Connection):
                     self.after_answer(lambda: self._remote_stop(reference))
                 elif self.shows_cost and session.state == "active":
                     self._cost_update(event.reference, transaction_id, rx.at)
-        await self._charging_state(event, payload, evse_id, rx.at)
+        await self._charging_state(event, payload, evse_id, rx.at, running=True)
         return {}
 
     def _cost_update(self, reference: str, transaction_id: int, at: datetime) -> None:
@@ -433,14 +437,14 @@ class ChargePoint201(Connection):
         return dataclasses.replace(event, meter_value=[*begin, *event.meter_value])
 
     async def _charging_state(self, event: tx201.Event, payload: dict[str, Any], evse_id: int,
-                              at: datetime) -> None:
+                              at: datetime, running: bool) -> None:
         state = (payload.get("transactionInfo") or {}).get("chargingState")
         if event.kind == "Ended":
             if state != "Idle":
                 self._finished.add(evse_id)
             status: str | None = "Available" if state == "Idle" else "Finishing"
         else:
-            status = CHARGING_STATES.get(state or "")
+            status = (RUNNING_STATES if running else CHARGING_STATES).get(state or "")
         if status is not None:
             await self._connector_status(evse_id, status, payload.get("timestamp"), "", at)
 

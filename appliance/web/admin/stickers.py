@@ -1,12 +1,15 @@
 """QR stickers for the connectors (admin): an A4 sheet of every connector and a single sticker
 per connector, each with the site name, the charger id, the connector number, the URL in text
-(for phones without a scanner) and, when staff type it in, a Wi-Fi join code beside it: a phone
-reaches the box only over the site's Wi-Fi. The codes are segno SVG, drawn on the server."""
+(for phones without a scanner), when staff type it in, a Wi-Fi join code beside it (a phone
+reaches the box only over the site's Wi-Fi) and, when the site setting asks for it, a short
+price line: the connector's tariff for everyone, from `quotes.quote` as the QR page and the
+API's preview have it. The codes are segno SVG, drawn on the server."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import segno
@@ -15,8 +18,9 @@ from aiohttp import web
 from markupsafe import Markup
 
 from appliance import keys
+from appliance.billing import quotes
 from appliance.charging.stations import read_plugs
-from appliance.db.models import Connector, Station
+from appliance.db.models import Connector, Station, utcnow
 from appliance.db.site import base_url_problem
 from appliance.errors import N_, Conflict, NotFound, Text
 from appliance.web.driver.common import site
@@ -33,6 +37,7 @@ class Sticker:
     url: str
     svg: Markup
     plug: int | None = None  # the connector of a 2.0.1 EVSE of several
+    price: dict[str, Any] | None = None  # the price line's quote, when the site prints it
 
 
 def connector_url(base_url: str, cpid: str, connector_id: int, plug: int | None = None) -> str:
@@ -78,6 +83,22 @@ def station_connectors(cpid: str | None) -> list[Socket]:
     return out
 
 
+def sticker_prices(pairs: list[tuple[str, int]], at: datetime, currency: str
+                   ) -> list[dict[str, Any]]:
+    """Each connector's price for everyone, by the one price function (the API's preview)."""
+    return [quotes.quote(quotes.Ask(cpid, n, at), currency) for cpid, n in pairs]
+
+
+async def _priced(request: web.Request, stickers: list[Sticker]) -> list[Sticker]:
+    site_settings = request.app[keys.SITE]
+    if not site_settings.sticker_price or not stickers:
+        return stickers
+    prices = await request.app[keys.DATABASE].read(
+        sticker_prices, [(s.cpid, s.connector_id) for s in stickers], utcnow(),
+        site_settings.currency)
+    return [replace(s, price=p) for s, p in zip(stickers, prices, strict=True)]
+
+
 def sticker_base(request: web.Request) -> tuple[str, str | None]:
     """The address the stickers print (the site setting, else the boot settings' one) and why
     a phone could not open it, if it could not."""
@@ -110,7 +131,8 @@ async def _sheet(request: web.Request, form: Any) -> web.StreamResponse:
     ssid, password = str(form.get("wifi_ssid", "")).strip(), str(form.get("wifi_password", ""))
     s = await site(request)
     return render(request, "driver/stickers.html", {
-        "stickers": _stickers(request, pairs), "site_name": s.site_name, "station": cpid or "",
+        "stickers": await _priced(request, _stickers(request, pairs)), "site_name": s.site_name,
+        "station": cpid or "",
         "wifi_ssid": ssid, "wifi": wifi_svg(ssid, password) if ssid else None})
 
 
@@ -145,7 +167,8 @@ async def single_sticker(request: web.Request) -> web.StreamResponse:
         return await _render_refusal(request)
     s = await site(request)
     return render(request, "driver/stickers.html", {
-        "stickers": [await _one(request)], "site_name": s.site_name, "single": True,
+        "stickers": await _priced(request, [await _one(request)]), "site_name": s.site_name,
+        "single": True,
         "station": request.match_info["cpid"], "wifi_ssid": "", "wifi": None})
 
 

@@ -126,3 +126,25 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
         return await _render_tariffs(request, message, ok=False, status=400)
     await record(request, "tariff.save", form.get("name", ""), form)
     return await _render_tariffs(request, N_("Tariff saved."))
+
+
+@routes.post("/tariffs/unassign")
+@require("admin")
+async def tariffs_unassign(request: web.Request) -> web.StreamResponse:
+    """Take a tariff away from one row of "who pays what where" (audited); sessions already
+    started keep their tariff version."""
+    form = await request.post()
+    station = str(form.get("station", "")).strip() or None
+    group = str(form.get("group", "")).strip() or None
+    try:
+        raw = str(form.get("connector", "")).strip()
+        connector = int(raw) if raw else None
+        removed = await request.app[keys.DATABASE].run(tariffs.unassign, station, connector,
+                                                       group)
+    except (ApplianceError, ValueError) as err:
+        message = err.message if isinstance(err, ApplianceError) else N_("Numbers only, please.")
+        return await _render_tariffs(request, message, ok=False, status=400)
+    await record(request, "tariff.unassign", str(removed["tariff"]["id"]),
+                 {"station_id": station, "connector_id": connector, "group": group})
+    return await _render_tariffs(request, N_("Tariff taken away there; sessions already "
+                                             "running keep their price."))

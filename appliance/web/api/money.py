@@ -264,6 +264,21 @@ async def who_pays(request: web.Request) -> web.Response:
         tariffs.who_pays, request.app[keys.SITE].currency), None)
 
 
+@api("DELETE", "/tariff-assignments", "Take a tariff away from the site (no station_id), a "
+     "station or one connector, for everyone or one driver group; sessions already started "
+     "keep the tariff version they started with", tag="tariffs",
+     query={"station_id": "a charger; none: the site default", "connector_id": "a connector",
+            "group": "a driver group; none: everyone's"})
+async def unassign_tariff(request: web.Request) -> web.Response:
+    where = {"station_id": request.query.get("station_id") or None,
+             "connector_id": _int_query(request, "connector_id", None),
+             "group": request.query.get("group") or None}
+    removed = await request.app[keys.DATABASE].run(
+        tariffs.unassign, where["station_id"], where["connector_id"], where["group"])
+    await record(request, "tariff.unassign", str(removed["tariff"]["id"]), where)
+    return ok(removed)
+
+
 def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
     raw = request.query.get(name)
     if raw in (None, ""):
