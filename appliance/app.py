@@ -36,6 +36,7 @@ from appliance.pki.store import SiteTls, box_names
 from appliance.power.loop import PowerManager
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
+from appliance.sms.registry import sms_registry
 from appliance.web.admin.desk import apply_stored_form
 from appliance.web.i18n import Catalogs
 from appliance.web.middleware import error_middleware
@@ -148,6 +149,15 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
         work = walkin_returns.run_forever(app[keys.DATABASE], payments, settings.payment_retry_s)
         async with background.running(work, "walk-in-payments"):
             yield
+
+
+async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SMS provider that texts sign-up codes, when staff set one up."""
+    settings = app[keys.SETTINGS]
+    bases = {"twilio": settings.twilio_api_base, "msg91": settings.msg91_api_base}
+    async with sms_registry(app[keys.DATABASE], settings.data_path, bases) as sms:
+        app[keys.SMS] = sms
+        yield
 
 
 def site_tls(settings: Settings) -> SiteTls:
@@ -272,6 +282,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry
+    app.cleanup_ctx.append(sms_ctx)  # sign-up codes by SMS
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)

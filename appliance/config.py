@@ -121,6 +121,12 @@ class Settings:
         "https://api.razorpay.com", "Razorpay's API base URL (a stand-in's or staging's in tests).")
     stripe_api_base: str = _setting(
         "https://api.stripe.com", "Stripe's API base URL (a stand-in's or staging's in tests).")
+    twilio_api_base: str = _setting(
+        "https://api.twilio.com", "Twilio's API base URL, for sign-up codes by SMS (a stand-in's "
+        "in tests).")
+    msg91_api_base: str = _setting(
+        "https://control.msg91.com", "MSG91's API base URL, for sign-up codes by SMS (a "
+        "stand-in's in tests).")
     payment_retry_s: float = _setting(
         5.0, "Seconds between rounds of the loop that gives back unused payments and "
         "reconciles unconfirmed ones with the providers.")

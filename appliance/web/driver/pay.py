@@ -13,7 +13,8 @@ from decimal import Decimal
 from aiohttp import web
 
 from appliance import keys
-from appliance.billing import pricing, qr, tariffs, walkin
+from appliance.billing import online_topups, pricing, qr, tariffs, walkin
+from appliance.billing.walkin_returns import confirm_topup
 from appliance.db.models import Station
 from appliance.db.models_driver import QrStart
 from appliance.db.models_payments import OnlinePayment
@@ -164,4 +165,7 @@ async def webhook(request: web.Request) -> web.Response:
         p = await database.read(walkin.by_ref, name, note.checkout_ref)
         if p is not None:
             await confirm_and_start(request.app, p.id)
+        topup = await database.read(online_topups.by_ref, name, note.checkout_ref)
+        if topup is not None:
+            await confirm_topup(database, request.app[keys.PAYMENTS], topup.id, now())
     return web.json_response({"received": True})
