@@ -45,10 +45,16 @@ class Plan:
 
 
 def open_payment(provider: str, manual_capture: bool, cpid: str, connector_id: int,
-                 amount: int, currency: str, limit_wh: int | None, at: datetime
-                 ) -> OnlinePayment:
+                 amount: int, currency: str, limit_wh: int | None, at: datetime,
+                 keep_for: int | None = None) -> OnlinePayment:
     """A payment about to go to the provider: the connector must be free and the amount cover
-    the tariff's minimum to start."""
+    the tariff's minimum to start. `keep_for`: a signed-in driver who keeps the rest as
+    balance (the payment is booked on their own account, and nothing is given back)."""
+    if keep_for is not None:
+        account = Account.get_or_none(Account.driver == keep_for)
+        if account is None or account.currency != currency:
+            raise Unprocessable(N_("Your balance is in another currency: the rest cannot be "
+                                   "kept as balance."))
     station = qr.find_connector(cpid, connector_id)
     if station is None:
         raise NotFound(N_("There is no such connector here."))
@@ -61,7 +67,7 @@ def open_payment(provider: str, manual_capture: bool, cpid: str, connector_id: i
     return OnlinePayment.create(
         provider=provider, token=secrets.token_urlsafe(24), amount=amount, currency=currency,
         station=station.id, connector_id=connector_id, limit_wh=limit_wh,
-        manual_capture=manual_capture, created_at=at, updated_at=at)
+        manual_capture=manual_capture, keep_for=keep_for, created_at=at, updated_at=at)
 
 
 def set_checkout(payment_id: int, ref: str, url: str) -> None:
@@ -106,7 +112,8 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
         p.message = Text(PAID_ELSEWHERE, paid=conf.currency, asked=p.currency)
         p.save()
         return p, True
-    account = _guest(p)
+    account = _guest(p) if p.keep_for_id is None else \
+        Account.get(Account.driver == p.keep_for_id)
     p.driver_id, p.account_id = account.driver_id, account.id
     ledger.post(ledger.Posting(account.id, conf.amount, "topup",
                                f"payment:{p.provider}:{conf.payment_ref}",
@@ -132,6 +139,7 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
 
 # Stored in English (the payment's row); `readable` gives a page the text to translate.
 PAID_ELSEWHERE = N_("Paid in %(paid)s, not %(asked)s: given back whole.")
+KEPT = N_("The session did not start as paid for: the money stays on your balance.")
 
 
 def readable(message: str) -> str:
@@ -144,7 +152,11 @@ def _to_return(p: OnlinePayment, message: str) -> OnlinePayment:
     """The session is over or never began: fix what goes back (the guest's balance less what is
     set aside, never below zero) and let the return loop do it."""
     account = Account.get_by_id(p.account_id)
-    p.return_amount = max(0, min(account.balance - account.held, paid(p)))
+    # Kept as balance: the driver's own account (with money of before) keeps it all.
+    p.return_amount = 0 if p.keep_for_id is not None else \
+        max(0, min(account.balance - account.held, paid(p)))
+    if p.keep_for_id is not None and message:
+        message = KEPT
     p.state, p.message, p.next_try_at = "returning", message[:200], None
     p.save()
     return p

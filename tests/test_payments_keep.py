@@ -1,0 +1,85 @@
+"""A signed-in driver pays one session online and keeps what it did not use as balance: the
+payment is booked on their own account, nothing is refunded (Razorpay), the authorization is
+captured whole (Stripe); and a guest whose fee came to more than the payment: the debt stays on
+the guest account, shown to staff, and nothing more is taken than the provider authorized."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.conftest import Api, eventually
+from tests.driver_fixtures import CSRF, driver_with_pin, ledger_true, phone, site_with_charger
+from tests.payments_fixtures import (
+    enable_providers,
+    money_rows,
+    payments,
+    razorpay,
+    settings,
+    stripe,
+)
+from tests.standin_razorpay import RazorpayStandin
+from tests.standin_stripe import StripeStandin
+
+__all__ = ["razorpay", "stripe", "settings"]  # fixtures this module uses
+
+
+async def _charge(cp: Any, tag: str, wh: int) -> None:
+    started = await cp.start_tx(1, tag, meter_start=1000)
+    assert started.id_tag_info["status"] == "Accepted"
+    await cp.stop(started.transaction_id, meter_stop=1000 + wh, reason="EVDisconnected")
+
+
+async def _done(server: TestServer) -> None:
+    async def done() -> bool:
+        return [p["state"] for p in await payments(server)] == ["done"]
+
+    await eventually(done)
+
+
+@pytest.mark.parametrize("provider", ["razorpay", "stripe"])
+async def test_signed_in_driver_keeps_the_rest(server: TestServer, api: Api, charger: Any,
+                                               razorpay: RazorpayStandin,
+                                               stripe: StripeStandin, provider: str) -> None:
+    await site_with_charger(api, "KEEP-1")
+    await enable_providers(server, provider)
+    driver = await driver_with_pin(server, api, "+91 90000 00071", balance=1_000)
+    async with charger("KEEP-1", "secret-pass-1") as cp, phone(server) as p:
+        await cp.boot()
+        await cp.status(1, "Available")
+        await p.login("9000000071")
+        _, html, _ = await p.get("/c/KEEP-1/1")
+        assert 'id="pay-online"' in html and 'name="keep_rest"' in html
+        async with p.session.post(p.url("/c/KEEP-1/1/pay"), allow_redirects=False, data={
+                "csrf_token": CSRF.search(html)[1], "provider": provider,
+                "limit_kind": "amount", "limit": "200", "keep_rest": "on"}) as resp:
+            assert resp.status == 303, await resp.text()
+            where = resp.headers["Location"]
+        checkout = where.rsplit("/", 1)[1]
+        if provider == "razorpay":
+            pay_url, form = f"{razorpay.base}/i/{checkout}/pay", {"method": "upi"}
+        else:
+            pay_url, form = f"{stripe.base}/pay/{checkout}", {"card": "4242"}
+        async with p.session.post(pay_url, data=form) as resp:
+            assert resp.url.path.startswith("/driver/starts/"), (await resp.text())[:400]
+        (tag,) = [kw["id_tag"] for a, kw in cp.received if a == "RemoteStartTransaction"]
+        await _charge(cp, tag, 3_000)  # 3 kWh at 20.00 = 60.00
+        await _done(server)
+        _, html, _ = await p.get("/me")
+        assert "150.00" in html  # 10.00 before + 200.00 paid - 60.00 charged
+    assert (await money_rows(server))[1:] == [
+        ("topup", 20_000, f"payment:{provider}"),
+        ("hold", 20_000, "hold"), ("charge", -6_000, "charge"), ("release", -20_000, "release"),
+        *([("payout", 0, "capture:stripe")] if provider == "stripe" else [])]
+    if provider == "razorpay":
+        assert razorpay.refunds == {}
+    else:
+        (intent,) = stripe.intents.values()
+        assert (intent["status"], intent["amount_received"]) == ("succeeded", 20_000)
+    (only,) = await payments(server)
+    assert only["give_back"] == 0
+    shown = await api.get(f"/drivers/{driver['id']}")
+    assert shown["account"]["balance"]["amount"] == 15_000
+    await ledger_true(server)
