@@ -5,14 +5,20 @@ the guest account, shown to staff, and nothing more is taken than the provider a
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
+from appliance import keys
+from appliance.db.models_reports import DailyReport
+from appliance.reports.nightly import run_day
 from tests.conftest import Api, eventually
 from tests.driver_fixtures import CSRF, driver_with_pin, ledger_true, phone, site_with_charger
 from tests.payments_fixtures import (
+    WalkIn,
     enable_providers,
     money_rows,
     payments,
@@ -20,6 +26,7 @@ from tests.payments_fixtures import (
     settings,
     stripe,
 )
+from tests.staff_client import staff_client
 from tests.standin_razorpay import RazorpayStandin
 from tests.standin_stripe import StripeStandin
 
@@ -82,4 +89,54 @@ async def test_signed_in_driver_keeps_the_rest(server: TestServer, api: Api, cha
     assert only["give_back"] == 0
     shown = await api.get(f"/drivers/{driver['id']}")
     assert shown["account"]["balance"]["amount"] == 15_000
+    await ledger_true(server)
+
+
+def _report(day: Any) -> dict[str, Any]:
+    return dict(json.loads(DailyReport.get(DailyReport.day == day).data))
+
+
+@pytest.mark.parametrize("provider", ["razorpay", "stripe"])
+async def test_guest_fee_above_the_payment_is_a_debt_shown_and_written_off(
+        server: TestServer, api: Api, charger: Any, razorpay: RazorpayStandin,
+        stripe: StripeStandin, provider: str) -> None:
+    await site_with_charger(api, "DEBT-1", energy_per_kwh="80")
+    await enable_providers(server, provider)
+    async with charger("DEBT-1", "secret-pass-1") as cp, phone(server) as p:
+        await cp.boot()
+        await cp.status(1, "Available")
+        phone_ = WalkIn(p.session, server)
+        _, where = await phone_.checkout("DEBT-1", 1, provider, "200")
+        checkout = where.rsplit("/", 1)[1]
+        path = f"/i/{checkout}/pay" if provider == "razorpay" else f"/pay/{checkout}"
+        _, html, landed = await phone_.pay_hosted(where, path, {"method": "upi", "card": "4242"})
+        assert landed.startswith("/driver/starts/"), html[:400]
+        (tag,) = [kw["id_tag"] for a, kw in cp.received if a == "RemoteStartTransaction"]
+        await _charge(cp, tag, 3_000)  # no meter values came: 3 kWh at 80.00 = 240.00
+        await _done(server)
+    if provider == "razorpay":
+        assert razorpay.refunds == {}  # nothing is given back
+    else:
+        (intent,) = stripe.intents.values()  # the whole authorization, and not a paisa more
+        assert (intent["status"], intent["amount_received"]) == ("succeeded", 20_000)
+    database, settings = server.app[keys.DATABASE], server.app[keys.SETTINGS]
+    day = datetime.now(settings.tz).date()
+    await run_day(database, settings, day, mail=False)
+    (debt,) = [a for a in (await database.read(_report, day))["anomalies"]
+               if a["kind"] == "walkin_debt"]
+    assert "owes 4000 minor units" in debt["detail"]
+    async with staff_client(server, "admin") as admin:
+        status, html = await admin.get("/settings/payments")
+        assert status == 200 and 'class="debt"' in html and "40.00" in html
+        status, html = await admin.post("/settings/payments/debts/1/write-off",
+                                        {"reason": "driver paid cash at the desk"},
+                                        from_page="/settings/payments")
+        assert status == 200 and "No walk-in debts" in html
+        await admin.post("/settings/payments/debts/1/write-off", {"reason": "again"},
+                         from_page="/settings/payments")  # a second click changes nothing
+    assert await money_rows(server) == [
+        ("topup", 20_000, f"payment:{provider}"), ("hold", 20_000, "hold"),
+        ("charge", -24_000, "charge"), ("release", -20_000, "release"),
+        *([("payout", 0, "capture:stripe")] if provider == "stripe" else []),
+        ("adjustment", 4_000, "writeoff:walkin")]
     await ledger_true(server)

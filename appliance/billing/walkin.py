@@ -267,3 +267,42 @@ def refused_event(provider: str, why: str, address: str, at: datetime) -> None:
     WebhookEvent.create(provider=provider, event_id=f"refused:{secrets.token_hex(8)}",
                         kind="refused", verified=False, outcome=f"{why} ({address})"[:200],
                         received_at=at)
+
+
+# --- walk-in debts ------------------------------------------------------------------------------
+# A guest's fee can pass what they paid (a charger that stops late, idle fees after the end). No
+# provider takes more than was paid or authorized (Stripe captures at most the authorization,
+# Razorpay's payment is captured already), and a guest left no way to be asked: the debt stays on
+# the guest account, the whole payment is kept, staff see it here and in the nightly report,
+# and write it off (an adjustment with their name) once they gave up or settled it by hand.
+def debts() -> list[dict[str, object]]:
+    """Walk-in guests whose fee came to more than they paid, oldest first."""
+    rows = (OnlinePayment.select(OnlinePayment, Account)
+            .join(Account)
+            .where((Account.balance < 0) & OnlinePayment.keep_for.is_null()
+                   & (OnlinePayment.state == "done"))
+            .order_by(OnlinePayment.id))
+    out: list[dict[str, object]] = []
+    for p in rows:
+        start = QrStart.get_or_none(QrStart.id == p.qr_start_id) if p.qr_start_id else None
+        account = p.account
+        assert account is not None  # joined on it
+        out.append({"id": p.id, "provider": p.provider, "payment_ref": p.payment_ref,
+                    "debt": -int(account.balance), "currency": p.currency,
+                    "paid": paid(p), "session_id": start.session_id if start else None,
+                    "driver_id": p.driver_id, "at": p.updated_at})
+    return out
+
+
+def write_off(payment_id: int, actor: str, reason: str) -> int:
+    """Close a walk-in debt: one adjustment bringing the guest account back to zero. Returns
+    the amount written off (0 when there was no debt, or it was written off before)."""
+    p = OnlinePayment.get_by_id(payment_id)
+    account = Account.get_or_none(Account.id == p.account_id) if p.account_id else None
+    if account is None or p.keep_for_id is not None or account.balance >= 0:
+        return 0
+    amount = -int(account.balance)
+    _, created = ledger.post(ledger.Posting(
+        account.id, amount, "adjustment", f"writeoff:walkin:{p.id}", actor=actor,
+        note=f"walk-in debt written off: {reason}"[:200]))
+    return amount if created else 0

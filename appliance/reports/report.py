@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
+from appliance.billing import walkin
 from appliance.billing.ledger import BALANCE_KINDS
 from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry, Station
 from appliance.db.sums import money_sum
@@ -138,4 +139,7 @@ def _anomalies(window: tuple[datetime, datetime], stale_hours: int,
                     "detail": s.flags or s.state})
     out.extend({"kind": "ledger", "session_id": None, "station": "", "detail": line}
                for ok, line in ledger if not ok)
+    out.extend({"kind": "walkin_debt", "session_id": d["session_id"], "station": "",
+                "detail": f"payment {d['id']} ({d['provider']} {d['payment_ref']}) owes "
+                          f"{d['debt']} minor units"} for d in walkin.debts())
     return out

@@ -45,7 +45,8 @@ async def _render(request: web.Request, message: str | None = None, ok: bool = T
         "providers": providers, "pending": pending, "message": message, "ok": ok,
         "sms": [{"name": name, "label": SMS_NAMES[name], "stored": sms.get(name)}
                 for name in sms_registry.PROVIDERS],
-        "topups_astray": await database.read(online_topups.for_staff)}, status=status)
+        "topups_astray": await database.read(online_topups.for_staff),
+        "debts": await database.read(walkin.debts)}, status=status)
 
 
 @routes.get("/settings/payments")
@@ -123,3 +124,19 @@ async def test_sms(request: web.Request) -> web.StreamResponse:
     except ApplianceError as err:
         return await _render(request, err.message, ok=False, status=502)
     return await _render(request, N_("Test SMS sent."))
+
+
+@routes.post("/settings/payments/debts/{id:\\d+}/write-off")
+@require("admin")
+async def write_off(request: web.Request) -> web.StreamResponse:
+    """Close a walk-in guest's debt (no provider takes more than was paid): audited."""
+    payment_id = int(request.match_info["id"])
+    reason = str((await request.post()).get("reason", "")).strip()[:120]
+    if not reason:
+        return await _render(request, N_("Say why the debt is written off."), ok=False,
+                             status=400)
+    amount = await request.app[keys.DATABASE].run(walkin.write_off, payment_id,
+                                                  staff_actor(request), reason)
+    await record(request, "payments.write_off", str(payment_id),
+                 {"amount": amount, "reason": reason})
+    return await _render(request, N_("Written off."))
