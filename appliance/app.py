@@ -30,7 +30,7 @@ from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import Services
-from appliance.payments.registry import registry
+from appliance.payments.registry import bases_from, registry
 from appliance.pki import authority
 from appliance.pki.store import SiteTls, box_names
 from appliance.power.loop import PowerManager
@@ -143,8 +143,8 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
     """Online payment providers, and the loop that reconciles unconfirmed checkouts (all of
     them at start-up) and gives back what walk-in sessions did not use."""
     settings = app[keys.SETTINGS]
-    bases = {"razorpay": settings.razorpay_api_base, "stripe": settings.stripe_api_base}
-    async with registry(app[keys.DATABASE], settings.data_path, bases) as payments:
+    async with registry(app[keys.DATABASE], settings.data_path,
+                        bases_from(settings)) as payments:
         app[keys.PAYMENTS] = payments
         work = walkin_returns.run_forever(app[keys.DATABASE], payments, settings.payment_retry_s)
         async with background.running(work, "walk-in-payments"):

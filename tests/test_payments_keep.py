@@ -1,11 +1,13 @@
-"""A signed-in driver pays one session online and keeps what it did not use as balance: the
-payment is booked on their own account, nothing is refunded (Razorpay), the authorization is
-captured whole (Stripe); and a guest whose fee came to more than the payment: the debt stays on
-the guest account, shown to staff, and nothing more is taken than the provider authorized."""
+"""Money after the walk-in: a signed-in driver pays one session online and keeps what it did
+not use as balance (booked on their own account, nothing refunded by Razorpay, the Stripe
+authorization captured whole); a guest whose fee came to more than the payment (the debt stays
+on the guest account, shown to staff, and nothing more is taken than the provider authorized);
+the nightly report's online money by method, reconciled with the providers' records."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -125,9 +127,42 @@ async def test_guest_fee_above_the_payment_is_a_debt_shown_and_written_off(
     (debt,) = [a for a in (await database.read(_report, day))["anomalies"]
                if a["kind"] == "walkin_debt"]
     assert "owes 4000 minor units" in debt["detail"]
+    report = await database.read(_report, day)
+    assert report["online"][0] == {"provider": provider, "method": "upi" if provider ==
+                                   "razorpay" else "card", "kind": "payment", "count": 1,
+                                   "amount_minor": 20_000}
+    assert [(p["provider"], p["status"], p["mismatches"])
+            for p in report["settlement"]["providers"]] == [(provider, "ok", 0)]
+    # Staff gave 5.00 back on the provider's own dashboard: the box never booked it.
+    (payment_ref,) = [p["payment_ref"] for p in await payments(server)]
+    if provider == "razorpay":
+        razorpay.refunds[payment_ref] = [{"id": "rfnd_dash", "payment_id": payment_ref,
+                                          "amount": 500, "status": "processed",
+                                          "created_at": int(time.time())}]
+    else:
+        stripe._move("refund", -500, {"id": "re_dash", "object": "refund",
+                                      "payment_intent": payment_ref})
+    await run_day(database, settings, day, mail=False)
+    report = await database.read(_report, day)
+    assert report["settlement"]["mismatches"] == [{
+        "provider": provider, "payment_ref": payment_ref, "ours_minor": 20_000,
+        "theirs_minor": 19_500}]
+    assert "settlement_mismatch" in [a["kind"] for a in report["anomalies"]]
+    if provider == "razorpay":  # the provider cannot be reached: said so, not a mismatch
+        razorpay.down = True
+        await run_day(database, settings, day, mail=False)
+        report = await database.read(_report, day)
+        assert report["settlement"]["providers"][0]["status"] == "unavailable"
+        assert "settlement_unchecked" in [a["kind"] for a in report["anomalies"]]
+        razorpay.down = False
     async with staff_client(server, "admin") as admin:
         status, html = await admin.get("/settings/payments")
         assert status == 200 and 'class="debt"' in html and "40.00" in html
+        status, html = await admin.get(f"/reports/{day}")
+        assert status == 200 and 'id="online"' in html and 'id="settlement"' in html
+        status, text = await admin.get(f"/reports/{day}/online.csv")
+        assert status == 200 and f"{provider},{report['online'][0]['method']},payment,1," \
+            "200.00" in text
         status, html = await admin.post("/settings/payments/debts/1/write-off",
                                         {"reason": "driver paid cash at the desk"},
                                         from_page="/settings/payments")
