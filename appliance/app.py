@@ -34,10 +34,12 @@ from appliance.payments.registry import bases_from, registry
 from appliance.pki import authority
 from appliance.pki.store import SiteTls, box_names
 from appliance.power.loop import PowerManager
+from appliance.push.webpush import Vapid
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.sms.registry import sms_registry
 from appliance.web.admin.desk import apply_stored_form
+from appliance.web.driver.push import notify_forever
 from appliance.web.i18n import Catalogs
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
@@ -157,6 +159,14 @@ async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
     bases = {"twilio": settings.twilio_api_base, "msg91": settings.msg91_api_base}
     async with sms_registry(app[keys.DATABASE], settings.data_path, bases) as sms:
         app[keys.SMS] = sms
+        yield
+
+
+async def push_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Web Push: the box's VAPID key pair, and the loop telling drivers' phones that a
+    session of theirs ended."""
+    app[keys.VAPID] = Vapid(app[keys.SETTINGS].data_path)
+    async with background.running(notify_forever(app), "web-push"):
         yield
 
 
@@ -283,6 +293,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry
     app.cleanup_ctx.append(sms_ctx)  # sign-up codes by SMS
+    app.cleanup_ctx.append(push_ctx)  # drivers' phones told when charging ends
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)

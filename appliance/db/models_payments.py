@@ -142,5 +142,19 @@ class OnlineTopup(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
+class PushSubscription(BaseModel):
+    """A driver's phone that asked to be told when charging ends (Web Push): the push
+    service's endpoint and the browser's keys for the payload. Migration 0020."""
+
+    id = AutoField()
+    driver = ForeignKeyField(Driver, on_delete="RESTRICT")
+    driver_id: int
+    endpoint = CharField(max_length=1000, unique=True)
+    p256dh = CharField(max_length=120)
+    auth = CharField(max_length=40)
+    created_at = DateTimeField(default=utcnow)
+    last_sent_at = DateTimeField(null=True)
+
+
 MODELS: list[type[Model]] = [PaymentProviderConfig, OnlinePayment, WebhookEvent, SmsConfig,
-                             PhoneCode, OnlineTopup]
+                             PhoneCode, OnlineTopup, PushSubscription]

@@ -1,6 +1,7 @@
 """Issue 20, second part: self sign-up by an SMS code (the SMS provider's settings, sealed like
 the payment providers', and the codes sent, hashed), online top-ups of a registered driver's
-balance, and a walk-in payment a signed-in driver keeps the rest of as balance."""
+balance, a walk-in payment a signed-in driver keeps the rest of as balance, and drivers' Web
+Push subscriptions."""
 from peewee import *
 
 
@@ -52,7 +53,18 @@ def up(migrator, db):
             database = db
             table_name = 'online_topup'
 
-    db.create_tables([SmsConfig, PhoneCode, OnlineTopup])
+    class PushSubscription(Model):
+        driver = ForeignKeyField(Driver, on_delete='RESTRICT')
+        endpoint = CharField(max_length=1000, unique=True)
+        p256dh = CharField(max_length=120)
+        auth = CharField(max_length=40)
+        created_at = DateTimeField()
+        last_sent_at = DateTimeField(null=True)
+        class Meta:
+            database = db
+            table_name = 'push_subscription'
+
+    db.create_tables([SmsConfig, PhoneCode, OnlineTopup, PushSubscription])
     migrator.migrate(
         migrator.add_column('online_payment', 'keep_for_id',
                             ForeignKeyField(Driver, field=Driver.id, null=True,
@@ -61,5 +73,5 @@ def up(migrator, db):
 
 def down(migrator, db):
     migrator.migrate(migrator.drop_column('online_payment', 'keep_for_id'))
-    for table in ('online_topup', 'phone_code', 'sms_config'):
+    for table in ('push_subscription', 'online_topup', 'phone_code', 'sms_config'):
         migrator.migrate(migrator.drop_table(table))
