@@ -94,7 +94,7 @@ async def test_scanner_reads_a_sticker_from_the_camera(server: TestServer, api: 
             # Debian's Chromium has no BarcodeDetector: the vendored decoder reads the frames.
             assert scanner == ("native" if await page.evaluate("'BarcodeDetector' in window")
                                else "jsqr")
-            await page.wait_for_url("**/c/SCAN-1/1", timeout=15_000)
+            await page.wait_for_url("**/c/SCAN-1/1", timeout=30_000)
             assert "SCAN-1" in await page.title(), await page.content()
             assert await page.get_attribute("html", "data-scanner") is None  # a new page
             await shoot(page, "driver-app-scanned")
