@@ -206,3 +206,29 @@ async def test_code_expiry_tries_limits_and_a_provider_down(
             status, html = await _ask_code(p, f"90000333{n:02d}")
         assert status == 429 and "Too many codes" in html
     assert len(sms.sent) == phone_codes.PER_ADDRESS_HOUR  # every code this address had
+
+
+async def test_forgotten_pin_by_sms_code(server: TestServer, api: Api, sms: SmsStandin) -> None:
+    """At night, nobody at the desk: a code to the registered number sets a new PIN (and lifts
+    a lock); a number not registered is told the same and texted nothing."""
+    await _open_signup(server, "twilio")
+    async with phone(server) as p:
+        await _signed_up(server, sms, p, "9000044444")
+        _, html, _ = await p.get("/driver/login")
+        assert 'href="/driver/forgot"' in html
+    await server.app[keys.DATABASE].run(_age_codes, 2)  # the sign-up code is minutes old
+    async with phone(server) as p:
+        sent = len(sms.sent)
+        status, html, _ = await p.post("/driver/forgot/code", {"phone": "9000055555"},
+                                       "/driver/forgot")
+        assert status == 200 and "If" in html and len(sms.sent) == sent  # not registered
+        status, html, _ = await p.post("/driver/forgot/code", {"phone": "+91 90000 44444"},
+                                       "/driver/forgot")
+        assert status == 200 and len(sms.sent) == sent + 1
+        code = sms.last_code("919000044444")
+        status, html, path = await p.post("/driver/forgot", {
+            "phone": "+91 90000 44444", "code": code, "pin": "97531"}, "/driver/forgot")
+        assert path == "/me" and "Your PIN is changed" in html
+    async with phone(server) as p:
+        _, _, path = await p.login("9000044444", "97531")
+        assert path == "/me"

@@ -52,6 +52,14 @@ def phone_taken(phone: str) -> bool:
     return any(_same_phone(r.phone, phone) for r in rows)
 
 
+def by_phone(phone: str) -> int | None:
+    """The one driver (not retired) with this number, or None (none, or several)."""
+    rows = Driver.select(Driver.id, Driver.phone).where(Driver.retired_at.is_null()
+                                                        & (Driver.phone != ""))
+    found = [r.id for r in rows if _same_phone(r.phone, phone)]
+    return found[0] if len(found) == 1 else None
+
+
 def check_pin(identifier: str, pin: str) -> tuple[int | None, int, list[int]]:
     """On a reader (argon2 is slow; the writer answers chargers): (driver id, session
     generation, ids of the logins this failure counts against)."""

@@ -47,7 +47,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     s = await site(request)
     return await page(request, "driver/login.html", {
         "next": _safe_next(request.query.get("next", "/me")), "error": None,
-        "self_registration": s.self_registration})
+        "self_registration": s.self_registration,
+        "sms": await request.app[keys.SMS].enabled() is not None})
 
 
 @routes.post("/driver/login")
@@ -75,7 +76,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     s = await site(request)
     return await page(request, "driver/login.html", {
         "next": target, "error": error, "identifier": identifier,
-        "self_registration": s.self_registration}, status=401)
+        "self_registration": s.self_registration,
+        "sms": await request.app[keys.SMS].enabled() is not None}, status=401)
 
 
 @routes.post("/driver/logout")
