@@ -16,7 +16,7 @@ from appliance import keys
 from appliance.billing import walkin_returns
 from appliance.config import Settings
 from appliance.db.models import utcnow
-from appliance.db.models_payments import OnlineTopup, PhoneCode
+from appliance.db.models_payments import OnlineTopup, PhoneCode, SmsConfig
 from appliance.db.site import defaults_from, save_site
 from appliance.people import phone_codes
 from tests import standin_sms
@@ -29,6 +29,7 @@ from tests.payments_fixtures import (
     razorpay,
     stripe,
 )
+from tests.staff_client import staff_client
 from tests.standin_razorpay import RazorpayStandin
 from tests.standin_sms import SmsStandin
 from tests.standin_stripe import StripeStandin
@@ -232,3 +233,28 @@ async def test_forgotten_pin_by_sms_code(server: TestServer, api: Api, sms: SmsS
     async with phone(server) as p:
         _, _, path = await p.login("9000044444", "97531")
         assert path == "/me"
+
+
+def _stored_sms() -> list[tuple[str, bool, str, str]]:
+    return [(r.provider, r.enabled, r.account, r.secret_enc) for r in SmsConfig.select()]
+
+
+async def test_staff_set_up_sms_sealed_and_tested(server: TestServer, sms: SmsStandin) -> None:
+    async with staff_client(server, "admin") as admin:
+        status, html = await admin.post("/settings/sms/twilio", {
+            "enabled": "on", "account": standin_sms.TWILIO_SID,
+            "secret": standin_sms.TWILIO_TOKEN, "sender": standin_sms.TWILIO_FROM,
+            "country_code": "+91"}, from_page="/settings/payments")
+        assert status == 200 and "Saved" in html and 'id="sms-twilio"' in html
+        status, html = await admin.post("/settings/sms/twilio/test", {"phone": "98765 00000"},
+                                        from_page="/settings/payments")
+        assert status == 200 and "Test SMS sent" in html
+        assert sms.sent[-1]["to"] == "+919876500000"
+        status, html = await admin.post("/settings/sms/msg91", {
+            "enabled": "on", "account": "", "secret": "", "sender": "", "country_code": "x"},
+            from_page="/settings/payments")
+        assert status == 400 and "country code" in html
+    stored = await server.app[keys.DATABASE].read(_stored_sms)
+    assert [(p, on, account) for p, on, account, _ in stored] == [
+        ("twilio", True, standin_sms.TWILIO_SID)]
+    assert standin_sms.TWILIO_TOKEN not in stored[0][3]  # sealed with the box's key file
