@@ -30,13 +30,16 @@ from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub, raw_actions
 from appliance.ocpp.v16 import Services
-from appliance.payments.registry import registry
+from appliance.payments.registry import bases_from, registry
 from appliance.pki import authority
 from appliance.pki.store import SiteTls, box_names
 from appliance.power.loop import PowerManager
+from appliance.push.webpush import Vapid
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
+from appliance.sms.registry import sms_registry
 from appliance.web.admin.desk import apply_stored_form
+from appliance.web.driver.push import notify_forever
 from appliance.web.i18n import Catalogs
 from appliance.web.middleware import error_middleware
 from appliance.web.routes import setup_routes
@@ -142,12 +145,29 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
     """Online payment providers, and the loop that reconciles unconfirmed checkouts (all of
     them at start-up) and gives back what walk-in sessions did not use."""
     settings = app[keys.SETTINGS]
-    bases = {"razorpay": settings.razorpay_api_base, "stripe": settings.stripe_api_base}
-    async with registry(app[keys.DATABASE], settings.data_path, bases) as payments:
+    async with registry(app[keys.DATABASE], settings.data_path,
+                        bases_from(settings)) as payments:
         app[keys.PAYMENTS] = payments
         work = walkin_returns.run_forever(app[keys.DATABASE], payments, settings.payment_retry_s)
         async with background.running(work, "walk-in-payments"):
             yield
+
+
+async def sms_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SMS provider that texts sign-up codes, when staff set one up."""
+    settings = app[keys.SETTINGS]
+    bases = {"twilio": settings.twilio_api_base, "msg91": settings.msg91_api_base}
+    async with sms_registry(app[keys.DATABASE], settings.data_path, bases) as sms:
+        app[keys.SMS] = sms
+        yield
+
+
+async def push_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Web Push: the box's VAPID key pair, and the loop telling drivers' phones that a
+    session of theirs ended."""
+    app[keys.VAPID] = Vapid(app[keys.SETTINGS].data_path)
+    async with background.running(notify_forever(app), "web-push"):
+        yield
 
 
 def site_tls(settings: Settings) -> SiteTls:
@@ -275,6 +295,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(housekeeping_ctx)
     app.cleanup_ctx.append(sweeper_ctx)  # releases the holds of QR starts that never began
     app.cleanup_ctx.append(payments_ctx)  # walk-in payments: reconcile, give back, retry
+    app.cleanup_ctx.append(sms_ctx)  # sign-up codes by SMS
+    app.cleanup_ctx.append(push_ctx)  # drivers' phones told when charging ends
     app.cleanup_ctx.append(scheduler_ctx)  # nightly reports, backups and pruning (APScheduler)
     app.on_response_prepare.append(security_headers)  # every answer, errors and files too
     app.on_startup.append(apply_stored_form)

@@ -125,6 +125,15 @@ class Settings:
         "https://api.razorpay.com", "Razorpay's API base URL (a stand-in's or staging's in tests).")
     stripe_api_base: str = _setting(
         "https://api.stripe.com", "Stripe's API base URL (a stand-in's or staging's in tests).")
+    twilio_api_base: str = _setting(
+        "https://api.twilio.com", "Twilio's API base URL, for sign-up codes by SMS (a stand-in's "
+        "in tests).")
+    msg91_api_base: str = _setting(
+        "https://control.msg91.com", "MSG91's API base URL, for sign-up codes by SMS (a "
+        "stand-in's in tests).")
+    push_contact: str = _setting(
+        "mailto:operator@example.invalid", "Who runs this box, for Web Push services (a "
+        "mailto: or https: address in each message's VAPID claims).")
     payment_retry_s: float = _setting(
         5.0, "Seconds between rounds of the loop that gives back unused payments and "
         "reconciles unconfirmed ones with the providers.")

@@ -94,6 +94,13 @@ class Conflict(ApplianceError):
     http_status = 409
 
 
+class TooMany(ApplianceError):
+    """Asked too often (SMS codes): wait and ask again."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+
 class Unavailable(ApplianceError):
     """Full for now (a bounded list or pool); the same request may succeed later."""
 

@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from appliance.payments.registry import Registry
     from appliance.pki.store import SiteTls
     from appliance.power.loop import PowerManager
+    from appliance.push.webpush import Vapid
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
+    from appliance.sms.registry import SmsRegistry
     from appliance.web.i18n import Catalogs
     from appliance.web.security import LoginThrottle, Signer
 
@@ -42,6 +44,8 @@ LIMITER: web.AppKey[LoginLimiter] = web.AppKey("ocpp_login_limiter")  # chargers
 GATE: web.AppKey[PendingGate] = web.AppKey("ocpp_pending_gate")  # unapproved stations' sockets
 SCHEDULER: web.AppKey[NightlyScheduler] = web.AppKey("nightly_scheduler")
 PAYMENTS: web.AppKey[Registry] = web.AppKey("payments")  # online payment providers
+SMS: web.AppKey[SmsRegistry] = web.AppKey("sms")  # sign-up codes by SMS
+VAPID: web.AppKey[Vapid] = web.AppKey("vapid")  # the box's Web Push key pair
 WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # systemd's watchdog pings
 POWER: web.AppKey[PowerManager] = web.AppKey("power")  # load management: groups, allocations
 LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lists kept true

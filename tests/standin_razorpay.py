@@ -2,6 +2,9 @@
 https://razorpay.com/docs/api/payments/payment-links/ (create, fetch, cancel; the callback's
 query parameters and their signature), https://razorpay.com/docs/api/payments/ (fetch a
 payment), https://razorpay.com/docs/api/refunds/ (create, fetch a payment's refunds) and
+https://razorpay.com/docs/api/payments/fetch-all-payments/ and
+https://razorpay.com/docs/api/refunds/fetch-all/ (lists by `from`/`to` Unix seconds, both
+inclusive, `count` at most 100 and `skip`), and
 https://razorpay.com/docs/webhooks/validate-test/ (X-Razorpay-Signature: hex HMAC-SHA256 of
 the raw body with the webhook secret). Basic auth with the key id and secret. The hosted link
 page is a plain form standing in for the page a payer sees (UPI by default)."""
@@ -13,6 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +46,8 @@ class RazorpayStandin:
         app.router.add_get("/v1/payment_links", self.list_links)
         app.router.add_get("/v1/payment_links/{id}", self.get_link)
         app.router.add_post("/v1/payment_links/{id}/cancel", self.cancel_link)
+        app.router.add_get("/v1/payments", self.list_payments)
+        app.router.add_get("/v1/refunds", self.list_all_refunds)
         app.router.add_get("/v1/payments/{id}", self.get_payment)
         app.router.add_post("/v1/payments/{id}/refund", self.refund)
         app.router.add_get("/v1/payments/{id}/refunds", self.list_refunds)
@@ -113,12 +119,27 @@ class RazorpayStandin:
             return _error(400, "BAD_REQUEST_ERROR", "The refund amount is invalid")
         made = {"id": "rfnd_" + secrets.token_hex(7), "entity": "refund", "amount": amount,
                 "currency": payment["currency"], "payment_id": payment["id"],
-                "status": "processed", "notes": body.get("notes") or {}}
+                "status": "processed", "notes": body.get("notes") or {},
+                "created_at": int(time.time())}
         self.refunds.setdefault(payment["id"], []).append(made)
         payment["amount_refunded"] += amount
         payment["refund_status"] = "full" if payment["amount_refunded"] == payment["amount"] \
             else "partial"
         return web.json_response(made)
+
+    def _window(self, request: web.Request, items: list[dict[str, Any]]) -> web.Response:
+        start, end = int(request.query["from"]), int(request.query["to"])
+        count, skip = min(100, int(request.query.get("count", 10))), int(
+            request.query.get("skip", 0))
+        chosen = [i for i in items if start <= i["created_at"] <= end][skip:skip + count]
+        return web.json_response({"entity": "collection", "count": len(chosen),
+                                  "items": chosen})
+
+    async def list_payments(self, request: web.Request) -> web.Response:
+        return self._window(request, list(self.payments.values()))
+
+    async def list_all_refunds(self, request: web.Request) -> web.Response:
+        return self._window(request, [r for rs in self.refunds.values() for r in rs])
 
     async def list_refunds(self, request: web.Request) -> web.Response:
         items = self.refunds.get(request.match_info["id"], [])
@@ -147,7 +168,7 @@ class RazorpayStandin:
         payment = {"id": pay_id, "entity": "payment", "amount": amount or link["amount"],
                    "currency": currency or link["currency"], "status": "captured",
                    "method": method, "amount_refunded": 0, "refund_status": None,
-                   "captured": True}
+                   "captured": True, "created_at": int(time.time())}
         self.payments[pay_id] = payment
         link["status"], link["amount_paid"] = "paid", payment["amount"]
         link["payments"] = [{"payment_id": pay_id, "amount": payment["amount"],

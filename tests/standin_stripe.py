@@ -2,7 +2,9 @@
 https://docs.stripe.com/api/checkout/sessions (create with
 `payment_intent_data[capture_method]=manual`, retrieve, expire),
 https://docs.stripe.com/api/payment_intents (retrieve, capture with `amount_to_capture`,
-cancel), https://docs.stripe.com/api/refunds (create), https://docs.stripe.com/api/idempotent_requests
+cancel), https://docs.stripe.com/api/refunds (create),
+https://docs.stripe.com/api/balance_transactions/list (`created[gte]`, `created[lt]`, `limit`,
+`starting_after`, `expand[]=data.source`: a charge or refund naming its payment_intent), https://docs.stripe.com/api/idempotent_requests
 (Idempotency-Key) and https://docs.stripe.com/webhooks#verify-manually (Stripe-Signature:
 `t=...,v1=...`, HMAC-SHA256 of "t.body"). Form-encoded requests, Bearer secret key. The hosted
 checkout page is a plain form standing in for the card form a payer sees."""
@@ -28,6 +30,7 @@ class StripeStandin:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     idempotent: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance: list[dict[str, Any]] = field(default_factory=list)  # balance transactions
     fail_captures: int = 0
     base: str = ""
     calls: list[str] = field(default_factory=list)
@@ -42,6 +45,7 @@ class StripeStandin:
         app.router.add_post("/v1/payment_intents/{id}/capture", self.capture)
         app.router.add_post("/v1/payment_intents/{id}/cancel", self.cancel)
         app.router.add_post("/v1/refunds", self.refund)
+        app.router.add_get("/v1/balance_transactions", self.list_balance)
         app.router.add_get("/pay/{id}", self.hosted_page)
         app.router.add_post("/pay/{id}", self.hosted_pay)
         return app
@@ -105,7 +109,27 @@ class StripeStandin:
             return _error(400, "invalid_request_error", "This PaymentIntent could not be "
                           "captured")
         intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        self._move("charge", amount, {"id": "ch_" + secrets.token_hex(8), "object": "charge",
+                                      "payment_intent": intent["id"], "amount": amount})
         return web.json_response(intent)
+
+    def _move(self, kind: str, amount: int, source: dict[str, Any]) -> None:
+        self.balance.append({"id": "txn_" + secrets.token_hex(8),
+                             "object": "balance_transaction", "type": kind, "amount": amount,
+                             "created": int(time.time()), "source": source})
+
+    async def list_balance(self, request: web.Request) -> web.Response:
+        q = request.query
+        chosen = [t for t in self.balance
+                  if int(q["created[gte]"]) <= t["created"] < int(q["created[lt]"])]
+        if "starting_after" in q:
+            ids = [t["id"] for t in chosen]
+            chosen = chosen[ids.index(q["starting_after"]) + 1:]
+        limit = min(100, int(q.get("limit", 10)))
+        expand = "data.source" in q.getall("expand[]", [])
+        data = [t if expand else {**t, "source": t["source"]["id"]} for t in chosen[:limit]]
+        return web.json_response({"object": "list", "data": data,
+                                  "has_more": len(chosen) > limit})
 
     async def cancel(self, request: web.Request) -> web.Response:
         intent = self.intents[request.match_info["id"]]
@@ -121,6 +145,7 @@ class StripeStandin:
         made = {"id": "re_" + secrets.token_hex(8), "object": "refund", "amount": amount,
                 "payment_intent": intent["id"], "status": "succeeded"}
         self.refunds.append(made)
+        self._move("refund", -amount, made)
         return web.json_response(made)
 
     async def hosted_page(self, request: web.Request) -> web.Response:
@@ -149,6 +174,10 @@ class StripeStandin:
             "status": "requires_capture" if manual else "succeeded",
             "amount_capturable": authorized if manual else 0,
             "amount_received": 0 if manual else authorized}
+        if not manual:
+            self._move("charge", authorized, {"id": "ch_" + secrets.token_hex(8),
+                                              "object": "charge", "payment_intent": intent_id,
+                                              "amount": authorized})
         session.update(status="complete", payment_intent=intent_id,
                        payment_status="unpaid" if manual else "paid")
         return session

@@ -4,12 +4,19 @@ keeping the shell and the last receipt for offline use, and the scanner page, in
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
+import pytest
+import segno
 from aiohttp.test_utils import TestServer
 
+from appliance.web.admin.stickers import connector_url
 from tests import browser as browser_fixtures
-from tests.browser import PHONE, shoot
+from tests.browser import ARGS, CHROMIUM, PHONE, shoot
+from tests.conftest import Api
+from tests.driver_fixtures import site_with_charger
 
 browser = browser_fixtures.browser
 
@@ -36,3 +43,60 @@ async def test_manifest_icons_and_worker_are_served(server: TestServer, browser:
         await page.locator("[data-note=looking]").is_visible()
     await shoot(page, "driver-app-scan")
     await context.close()
+
+
+def _y4m_of_qr(text: str, path: Path, size: int = 480, frames: int = 3) -> None:
+    """A few frames of raw video (YUV 4:2:0) showing the sticker's QR code, white around it:
+    what Chromium's fake camera plays in a loop."""
+    matrix = [list(row) for row in segno.make(text, error="m", micro=False).matrix]
+    border = 4
+    modules = len(matrix) + 2 * border
+    scale = size // modules
+    offset = (size - modules * scale) // 2 + border * scale
+    luma = bytearray(b"\xeb" * size * size)
+    for y, row in enumerate(matrix):
+        for x, dark in enumerate(row):
+            if dark:
+                for dy in range(scale):
+                    start = (offset + y * scale + dy) * size + offset + x * scale
+                    luma[start:start + scale] = b"\x10" * scale
+    chroma = b"\x80" * (size // 2) * (size // 2)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{size} H{size} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + bytes(luma) + chroma + chroma)
+
+
+async def test_scanner_reads_a_sticker_from_the_camera(server: TestServer, api: Api,
+                                                       charger: Any, tmp_path: Path) -> None:
+    """The app's scanner reads the QR a sticker prints off Chromium's fake camera (with the
+    vendored decoder where the browser has no BarcodeDetector) and opens the connector."""
+    await site_with_charger(api, "SCAN-1")
+    sticker = connector_url(str(server.make_url("")), "SCAN-1", 1)
+    video = tmp_path / "sticker.y4m"
+    _y4m_of_qr(sticker, video)
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.async_api import async_playwright
+
+    async with charger("SCAN-1", "secret-pass-1") as cp, async_playwright() as pw:
+        await cp.boot()
+        await cp.status(1, "Available")
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+            *ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"])
+        try:
+            context = await chromium.new_context(viewport=PHONE, is_mobile=True,
+                                                 permissions=["camera"])
+            page = await context.new_page()
+            await page.goto(str(server.make_url("/scan")))
+            scanner = await page.get_attribute("html", "data-scanner")
+            # Debian's Chromium has no BarcodeDetector: the vendored decoder reads the frames.
+            assert scanner == ("native" if await page.evaluate("'BarcodeDetector' in window")
+                               else "jsqr")
+            await page.wait_for_url("**/c/SCAN-1/1", timeout=30_000)
+            assert "SCAN-1" in await page.title(), await page.content()
+            assert await page.get_attribute("html", "data-scanner") is None  # a new page
+            await shoot(page, "driver-app-scanned")
+        finally:
+            await chromium.close()

@@ -45,10 +45,16 @@ class Plan:
 
 
 def open_payment(provider: str, manual_capture: bool, cpid: str, connector_id: int,
-                 amount: int, currency: str, limit_wh: int | None, at: datetime
-                 ) -> OnlinePayment:
+                 amount: int, currency: str, limit_wh: int | None, at: datetime,
+                 keep_for: int | None = None) -> OnlinePayment:
     """A payment about to go to the provider: the connector must be free and the amount cover
-    the tariff's minimum to start."""
+    the tariff's minimum to start. `keep_for`: a signed-in driver who keeps the rest as
+    balance (the payment is booked on their own account, and nothing is given back)."""
+    if keep_for is not None:
+        account = Account.get_or_none(Account.driver == keep_for)
+        if account is None or account.currency != currency:
+            raise Unprocessable(N_("Your balance is in another currency: the rest cannot be "
+                                   "kept as balance."))
     station = qr.find_connector(cpid, connector_id)
     if station is None:
         raise NotFound(N_("There is no such connector here."))
@@ -61,7 +67,7 @@ def open_payment(provider: str, manual_capture: bool, cpid: str, connector_id: i
     return OnlinePayment.create(
         provider=provider, token=secrets.token_urlsafe(24), amount=amount, currency=currency,
         station=station.id, connector_id=connector_id, limit_wh=limit_wh,
-        manual_capture=manual_capture, created_at=at, updated_at=at)
+        manual_capture=manual_capture, keep_for=keep_for, created_at=at, updated_at=at)
 
 
 def set_checkout(payment_id: int, ref: str, url: str) -> None:
@@ -106,7 +112,8 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
         p.message = Text(PAID_ELSEWHERE, paid=conf.currency, asked=p.currency)
         p.save()
         return p, True
-    account = _guest(p)
+    account = _guest(p) if p.keep_for_id is None else \
+        Account.get(Account.driver == p.keep_for_id)
     p.driver_id, p.account_id = account.driver_id, account.id
     ledger.post(ledger.Posting(account.id, conf.amount, "topup",
                                f"payment:{p.provider}:{conf.payment_ref}",
@@ -132,6 +139,7 @@ def book(payment_id: int, conf: Confirmation, timeout_s: float, at: datetime, st
 
 # Stored in English (the payment's row); `readable` gives a page the text to translate.
 PAID_ELSEWHERE = N_("Paid in %(paid)s, not %(asked)s: given back whole.")
+KEPT = N_("The session did not start as paid for: the money stays on your balance.")
 
 
 def readable(message: str) -> str:
@@ -144,7 +152,11 @@ def _to_return(p: OnlinePayment, message: str) -> OnlinePayment:
     """The session is over or never began: fix what goes back (the guest's balance less what is
     set aside, never below zero) and let the return loop do it."""
     account = Account.get_by_id(p.account_id)
-    p.return_amount = max(0, min(account.balance - account.held, paid(p)))
+    # Kept as balance: the driver's own account (with money of before) keeps it all.
+    p.return_amount = 0 if p.keep_for_id is not None else \
+        max(0, min(account.balance - account.held, paid(p)))
+    if p.keep_for_id is not None and message:
+        message = KEPT
     p.state, p.message, p.next_try_at = "returning", message[:200], None
     p.save()
     return p
@@ -255,3 +267,42 @@ def refused_event(provider: str, why: str, address: str, at: datetime) -> None:
     WebhookEvent.create(provider=provider, event_id=f"refused:{secrets.token_hex(8)}",
                         kind="refused", verified=False, outcome=f"{why} ({address})"[:200],
                         received_at=at)
+
+
+# --- walk-in debts ------------------------------------------------------------------------------
+# A guest's fee can pass what they paid (a charger that stops late, idle fees after the end). No
+# provider takes more than was paid or authorized (Stripe captures at most the authorization,
+# Razorpay's payment is captured already), and a guest left no way to be asked: the debt stays on
+# the guest account, the whole payment is kept, staff see it here and in the nightly report,
+# and write it off (an adjustment with their name) once they gave up or settled it by hand.
+def debts() -> list[dict[str, object]]:
+    """Walk-in guests whose fee came to more than they paid, oldest first."""
+    rows = (OnlinePayment.select(OnlinePayment, Account)
+            .join(Account)
+            .where((Account.balance < 0) & OnlinePayment.keep_for.is_null()
+                   & (OnlinePayment.state == "done"))
+            .order_by(OnlinePayment.id))
+    out: list[dict[str, object]] = []
+    for p in rows:
+        start = QrStart.get_or_none(QrStart.id == p.qr_start_id) if p.qr_start_id else None
+        account = p.account
+        assert account is not None  # joined on it
+        out.append({"id": p.id, "provider": p.provider, "payment_ref": p.payment_ref,
+                    "debt": -int(account.balance), "currency": p.currency,
+                    "paid": paid(p), "session_id": start.session_id if start else None,
+                    "driver_id": p.driver_id, "at": p.updated_at})
+    return out
+
+
+def write_off(payment_id: int, actor: str, reason: str) -> int:
+    """Close a walk-in debt: one adjustment bringing the guest account back to zero. Returns
+    the amount written off (0 when there was no debt, or it was written off before)."""
+    p = OnlinePayment.get_by_id(payment_id)
+    account = Account.get_or_none(Account.id == p.account_id) if p.account_id else None
+    if account is None or p.keep_for_id is not None or account.balance >= 0:
+        return 0
+    amount = -int(account.balance)
+    _, created = ledger.post(ledger.Posting(
+        account.id, amount, "adjustment", f"writeoff:walkin:{p.id}", actor=actor,
+        note=f"walk-in debt written off: {reason}"[:200]))
+    return amount if created else 0

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime
 
-from appliance.billing import walkin
+from appliance.billing import online_topups, walkin
 from appliance.db.database import Database
 from appliance.db.models import utcnow
-from appliance.db.models_payments import OnlinePayment
+from appliance.db.models_payments import OnlinePayment, OnlineTopup
 from appliance.errors import ApplianceError
 from appliance.payments.provider import Paid
 from appliance.payments.registry import Registry
@@ -69,9 +70,42 @@ async def reconcile(database: Database, registry: Registry, at: datetime,
                         err.message)
 
 
+async def confirm_topup(database: Database, registry: Registry, topup_id: int,
+                        at: datetime) -> OnlineTopup:
+    """Ask the provider about an online top-up; capture an authorization whole (a top-up has
+    no fee to wait for) and book it once. Errors are the provider's, for the caller."""
+    t = await database.read(OnlineTopup.get_by_id, topup_id)
+    if t.state != "created" or not t.ref:
+        return t
+    provider = await registry.get(t.provider, enabled_only=False)
+    conf = await provider.confirm(str(t.ref))
+    if conf.status == Paid.AUTHORIZED:
+        await provider.capture(conf.payment_ref, conf.amount,
+                               f"capture:{t.provider}:{conf.payment_ref}")
+        conf = replace(conf, status=Paid.CAPTURED)
+    if conf.status == Paid.CAPTURED:
+        t = await database.run(online_topups.book, topup_id, conf, at)
+        log.info("online top-up %s booked: %s %s", t.id, conf.amount, t.currency)
+    elif conf.status == Paid.FAILED or at - t.created_at > walkin.PAY_WINDOW:
+        if conf.status != Paid.FAILED:
+            await provider.abandon(str(t.ref))
+        await database.run(online_topups.abandon, topup_id, at)
+    return await database.read(OnlineTopup.get_by_id, topup_id)
+
+
+async def reconcile_topups(database: Database, registry: Registry, at: datetime,
+                           everything: bool) -> None:
+    for topup_id in await database.read(online_topups.unconfirmed, at, everything):
+        try:
+            await confirm_topup(database, registry, topup_id, at)
+        except ApplianceError as err:
+            log.warning("online top-up %s: reconciling failed: %s", topup_id, err.message)
+
+
 async def tick(database: Database, registry: Registry, at: datetime,
                everything: bool = False) -> None:
     await reconcile(database, registry, at, everything)
+    await reconcile_topups(database, registry, at, everything)
     for payment_id in await database.run(walkin.advance, at):
         await give_back(database, registry, payment_id, at)
 

@@ -1,6 +1,7 @@
 """The one interface every online provider implements, and the plain values it trades in:
 create a checkout for an amount, confirm a payment server to server, capture, cancel, refund,
-verify a webhook. Amounts are integer minor units; currencies ISO 4217 upper case."""
+verify a webhook, list the day's money movements. Amounts are integer minor units; currencies
+ISO 4217 upper case."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -64,6 +66,16 @@ class WebhookNote:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """One money movement as the provider records it: + money it took for us (a captured
+    payment), - money it gave back (a refund), keyed by the payment's own id."""
+
+    payment_ref: str
+    amount: int
+    kind: str  # "payment" or "refund"
+
+
+@dataclass(frozen=True)
 class Keys:
     key_id: str
     secret: str
@@ -90,6 +102,11 @@ class Provider(Protocol):
         ...
 
     async def test_connection(self) -> None: ...
+
+    async def list_settlement(self, start: datetime, end: datetime) -> list[Settled]:
+        """The provider's own money movements in [start, end), for the nightly
+        reconciliation."""
+        ...
 
 
 def hmac_hex(secret: str, payload: bytes) -> str:

@@ -9,6 +9,7 @@ import base64
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -21,12 +22,14 @@ from appliance.payments.provider import (
     Keys,
     NewCheckout,
     Paid,
+    Settled,
     WebhookNote,
     hmac_hex,
 )
 
 DEFAULT_API_BASE = "https://api.razorpay.com"
 LINK_FAILED = ("cancelled", "expired")
+PAGE = 100
 
 
 class Razorpay:
@@ -91,6 +94,30 @@ class Razorpay:
 
     async def test_connection(self) -> None:
         await self.http.call("GET", "/v1/payment_links?count=1")
+
+    async def list_settlement(self, start: datetime, end: datetime) -> list[Settled]:
+        """Payments captured and refunds made in the window, from Razorpay's own lists
+        (https://razorpay.com/docs/api/payments/fetch-all-payments/ ,
+        https://razorpay.com/docs/api/refunds/fetch-all/ ; `from`/`to` in Unix seconds, both
+        inclusive, at most 100 a page). The settlement recon lists by the day money reaches the
+        bank (a day or two later), which matches no day of ours."""
+        span = f"from={int(start.timestamp())}&to={int(end.timestamp()) - 1}"
+        out = [Settled(str(p["id"]), int(p["amount"]), "payment")
+               for p in await self._all(f"/v1/payments?{span}")
+               if p.get("captured") or p.get("status") in ("captured", "refunded")]
+        out += [Settled(str(r["payment_id"]), -int(r["amount"]), "refund")
+                for r in await self._all(f"/v1/refunds?{span}")
+                if r.get("status") != "failed"]
+        return out
+
+    async def _all(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = await self.http.call("GET", f"{path}&count={PAGE}&skip={len(items)}")
+            got = page.get("items") or []
+            items += got
+            if len(got) < PAGE:
+                return items
 
 
 def _confirmation(payment: dict[str, Any]) -> Confirmation:

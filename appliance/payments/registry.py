@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -17,6 +18,11 @@ from appliance.payments.provider import Keys, Provider
 from appliance.payments.razorpay import Razorpay
 from appliance.payments.secrets import SecretBox
 from appliance.payments.stripe import Stripe
+
+
+def bases_from(settings: Any) -> dict[str, str]:
+    """Each provider's API base URL from the boot settings."""
+    return {"razorpay": settings.razorpay_api_base, "stripe": settings.stripe_api_base}
 
 
 class Registry:

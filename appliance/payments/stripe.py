@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from appliance.payments.provider import (
     Keys,
     NewCheckout,
     Paid,
+    Settled,
     WebhookNote,
     hmac_hex,
 )
@@ -99,6 +101,34 @@ class Stripe:
 
     async def test_connection(self) -> None:
         await self.http.call("GET", "/v1/checkout/sessions?limit=1")
+
+    async def list_settlement(self, start: datetime, end: datetime) -> list[Settled]:
+        """Balance transactions created in the window (what goes into the payouts), each with
+        its charge or refund expanded to name the PaymentIntent:
+        https://docs.stripe.com/api/balance_transactions/list , pages by `starting_after`."""
+        out: list[Settled] = []
+        after = ""
+        while True:
+            query = (f"/v1/balance_transactions?created[gte]={int(start.timestamp())}"
+                     f"&created[lt]={int(end.timestamp())}&limit=100&expand[]=data.source"
+                     + (f"&starting_after={after}" if after else ""))
+            page = await self.http.call("GET", query)
+            data = page.get("data") or []
+            out += [s for s in (_settled(t) for t in data) if s is not None]
+            if not page.get("has_more") or not data:
+                return out
+            after = str(data[-1]["id"])
+
+
+def _settled(txn: dict[str, Any]) -> Settled | None:
+    """A balance transaction of a charge (captured) or a refund, by its PaymentIntent."""
+    source = txn.get("source")
+    intent = source.get("payment_intent") if isinstance(source, dict) else None
+    if txn.get("type") in ("charge", "payment") and intent:
+        return Settled(str(intent), int(txn["amount"]), "payment")
+    if txn.get("type") in ("refund", "payment_refund") and intent:
+        return Settled(str(intent), int(txn["amount"]), "refund")
+    return None
 
 
 def _confirmation(intent: dict[str, Any]) -> Confirmation:

@@ -45,6 +45,21 @@ def candidates(identifier: str) -> list[tuple[Driver, DriverLogin]]:
     return by_phone if len(by_phone) == 1 else []
 
 
+def phone_taken(phone: str) -> bool:
+    """Whether a driver (with a PIN or not, e.g. made at the desk) has this number: sign-up
+    then sends them to the desk instead of making a second driver."""
+    rows = Driver.select(Driver.phone).where(Driver.retired_at.is_null() & (Driver.phone != ""))
+    return any(_same_phone(r.phone, phone) for r in rows)
+
+
+def by_phone(phone: str) -> int | None:
+    """The one driver (not retired) with this number, or None (none, or several)."""
+    rows = Driver.select(Driver.id, Driver.phone).where(Driver.retired_at.is_null()
+                                                        & (Driver.phone != ""))
+    found = [r.id for r in rows if _same_phone(r.phone, phone)]
+    return found[0] if len(found) == 1 else None
+
+
 def check_pin(identifier: str, pin: str) -> tuple[int | None, int, list[int]]:
     """On a reader (argon2 is slow; the writer answers chargers): (driver id, session
     generation, ids of the logins this failure counts against)."""

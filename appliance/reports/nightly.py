@@ -19,6 +19,7 @@ from appliance.db.maintenance import backup
 from appliance.db.models import ChargingSession, Station, utcnow
 from appliance.db.models_reports import DailyReport, DailyStat
 from appliance.db.site import SiteSettings, defaults_from, load_site
+from appliance.reports import settlement
 from appliance.reports.daily import day_bounds, days
 from appliance.reports.mail import MailSettings, send_report
 from appliance.reports.prune import prune_samples
@@ -102,6 +103,9 @@ async def run_day(database: Database, settings: Any, day: date, *, mail: bool = 
         ledger = await database.read(_ledger_lines, database)
     report = await database.read(build_report, day, site.tz, rows, ledger,
                                  site.stale_session_hours, site.currency)
+    report["settlement"] = await settlement.reconcile_day(database, settings,
+                                                          day_bounds(day, site.tz))
+    report["anomalies"] += settlement.anomalies(report["settlement"])
     await database.run(save_day, day, rows, report)
     outcome = DayOutcome(day, len(rows), len(report["anomalies"]),
                          all(ok for ok, _ in ledger))

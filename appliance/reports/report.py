@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
+from appliance.billing import walkin
 from appliance.billing.ledger import BALANCE_KINDS
 from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry, Station
 from appliance.db.sums import money_sum
@@ -31,6 +32,7 @@ def build_report(day: date, tz: ZoneInfo, rows: list[StatRow], ledger: list[tupl
         "chargers": chargers,
         "drivers": _drivers(window),
         "topups": _topups(window),
+        "online": _online(window),
         "anomalies": _anomalies(window, stale_hours, ledger),
         "ledger": [{"ok": ok, "line": line} for ok, line in ledger],
     }
@@ -116,6 +118,30 @@ def _topups(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
                   key=lambda t: (t["method"], t["kind"]))
 
 
+def _online(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
+    """Online money of the day by provider and payment method: payments confirmed (walk-in and
+    top-ups, the method as the provider named it: upi, card, ...), and what went back (refunds,
+    and the part of a card authorization never captured)."""
+    rows = (LedgerEntry.select(LedgerEntry.reference, LedgerEntry.amount, LedgerEntry.note)
+            .where((LedgerEntry.created_at >= window[0]) & (LedgerEntry.created_at < window[1])
+                   & (LedgerEntry.reference.startswith("payment:")
+                      | LedgerEntry.reference.startswith("refund:")
+                      | LedgerEntry.reference.startswith("capture:"))))
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for reference, amount, note in rows.tuples():
+        prefix, provider = reference.split(":")[:2]
+        if prefix == "payment":
+            words = (note or "").split()
+            method = words[-1] if words and words[-1] not in ("walk-in", "top-up") else "other"
+            key = (provider, method, "payment")
+        else:
+            key = (provider, "refund" if prefix == "refund" else "not_captured", "given_back")
+        groups[key][0] += 1
+        groups[key][1] += int(amount)
+    return [{"provider": p, "method": m, "kind": k, "count": c, "amount_minor": a}
+            for (p, m, k), (c, a) in sorted(groups.items())]
+
+
 def _anomalies(window: tuple[datetime, datetime], stale_hours: int,
                ledger: list[tuple[bool, str]]) -> list[dict[str, Any]]:
     """Sessions still open too long at the day's end, sessions of the day that were flagged,
@@ -138,4 +164,7 @@ def _anomalies(window: tuple[datetime, datetime], stale_hours: int,
                     "detail": s.flags or s.state})
     out.extend({"kind": "ledger", "session_id": None, "station": "", "detail": line}
                for ok, line in ledger if not ok)
+    out.extend({"kind": "walkin_debt", "session_id": d["session_id"], "station": "",
+                "detail": f"payment {d['id']} ({d['provider']} {d['payment_ref']}) owes "
+                          f"{d['debt']} minor units"} for d in walkin.debts())
     return out

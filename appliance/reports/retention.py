@@ -21,6 +21,7 @@ from appliance.db.models import (
     StationNotice,
     UnknownTag,
 )
+from appliance.db.models_payments import PhoneCode
 from appliance.people import sessions
 
 CHUNK = 5000  # rows per delete: a nightly writer job stays short
@@ -41,6 +42,8 @@ RULES = (
     Rule(StationNotice, StationNotice.received_at, 90, "charger notices are for support"),
     Rule(SecurityEvent, SecurityEvent.received_at, 400, "over a year of security history"),
     Rule(AuditLog, AuditLog.at, 730, "two years of who did what (money has its ledger)"),
+    Rule(PhoneCode, PhoneCode.sent_at, 2, "SMS codes live ten minutes; the hour's limits "
+         "need an hour of them"),
 )
 UNKNOWN_TAGS_MAX = 1000  # the newest kept, whatever their age: garbage tags cannot pile up
 

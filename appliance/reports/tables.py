@@ -74,6 +74,9 @@ def report_tables(report: dict[str, Any]) -> dict[str, Table]:
         "topups": (["method", "kind", "count", f"amount_{cur}"],
                    [[t["method"], t["kind"], t["count"], major(t["amount_minor"], cur)]
                     for t in report["topups"]]),
+        "online": (["provider", "method", "kind", "count", f"amount_{cur}"],
+                   [[t["provider"], t["method"], t["kind"], t["count"],
+                     major(t["amount_minor"], cur)] for t in report.get("online", [])]),
         "anomalies": (["kind", "session_id", "charger", "detail"],
                       [[a["kind"], a["session_id"] or "", a["station"], a["detail"]]
                        for a in report["anomalies"]]),

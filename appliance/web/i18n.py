@@ -60,6 +60,10 @@ LABELS: dict[str, str] = {
     "admin": N_("admin"), "desk": N_("desk"), "online": N_("online"), "offline": N_("offline"),
     "rebooted": N_("charger rebooted"), "flagged": N_("flagged"),
     "open_too_long": N_("open too long"), "ledger": N_("ledger"),
+    "walkin_debt": N_("walk-in debt"), "settlement_mismatch": N_("settlement mismatch"),
+    "settlement_unchecked": N_("settlement not checked"),
+    "payment": N_("payment"), "given_back": N_("given back"),
+    "not_captured": N_("not captured"), "upi": "UPI", "netbanking": N_("netbanking"),
     # Why a session stopped (OCPP 1.6 Reason)
     "EVDisconnected": N_("car unplugged"), "Local": N_("stopped at the charger"),
     "Remote": N_("stopped from the app"), "PowerLoss": N_("power cut"),

@@ -26,14 +26,15 @@ from appliance.web.admin import (
     tariffs,
 )
 from appliance.web.driver import app as driver_app
+from appliance.web.driver import forgot, me, pay, push, start, topup
 from appliance.web.driver import login as driver_login
-from appliance.web.driver import me, pay, start
 from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, certificates, drivers, pins, cards, sessions,
                 tariffs, settings, staff, audit, reports, desk, stickers, payments, power,
-                driver_login, me, start, pay, driver_app, language)
+                driver_login, forgot, me, start, pay, topup, push, driver_app,
+                language)
 
 
 async def healthz(request: web.Request) -> web.Response:

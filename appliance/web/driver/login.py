@@ -5,21 +5,25 @@ web.admin.pins."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from appliance import keys
 from appliance.billing import accounts
 from appliance.db.site import site_value
-from appliance.errors import N_, InvalidInput, NotFound
-from appliance.people import drivers
+from appliance.errors import N_, ApplianceError, InvalidInput, NotFound
+from appliance.people import drivers, phone_codes
 from appliance.web.driver.common import (
     current_driver,
     log_in,
     log_out,
+    now,
     page,
     require_driver,
     site,
 )
+from appliance.web.i18n import gettext_for
 from appliance.web.language import remember_on_login
 from appliance.web.security import safe_next
 
@@ -43,7 +47,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     s = await site(request)
     return await page(request, "driver/login.html", {
         "next": _safe_next(request.query.get("next", "/me")), "error": None,
-        "self_registration": s.self_registration})
+        "self_registration": s.self_registration,
+        "sms": await request.app[keys.SMS].enabled() is not None})
 
 
 @routes.post("/driver/login")
@@ -71,7 +76,8 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     s = await site(request)
     return await page(request, "driver/login.html", {
         "next": target, "error": error, "identifier": identifier,
-        "self_registration": s.self_registration}, status=401)
+        "self_registration": s.self_registration,
+        "sms": await request.app[keys.SMS].enabled() is not None}, status=401)
 
 
 @routes.post("/driver/logout")
@@ -111,37 +117,97 @@ async def pin_post(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def register(fields: dict[str, str], pin_hash: str, currency: str) -> tuple[int, int]:
+def register(fields: dict[str, str], pin_hash: str, currency: str, code: str | None,
+             at: datetime) -> tuple[int | None, str | None]:
+    """A new driver whose phone number is their login: (driver id, None), or (None, why not).
+    With SMS codes on, `code` must be the one texted to the number; a wrong code is counted
+    (returned, not raised, so that the count commits)."""
     if not site_value("self_registration", False):
         raise NotFound(N_("Registration is at the desk."))
     if len(drivers.digits(fields.get("phone", ""))) < 6:
         raise InvalidInput(N_("A phone number is needed."), details={"field": "phone"})
-    if drivers.candidates(fields["phone"]):
+    if drivers.candidates(fields["phone"]) or drivers.phone_taken(fields["phone"]):
         raise InvalidInput(N_("This phone number is registered: log in, or ask at the desk."))
+    if code is not None:
+        problem = phone_codes.verify(fields["phone"], code, at)
+        if problem is not None:
+            return None, problem
     created = accounts.create_driver(fields, currency)
-    return created["id"], drivers.set_pin(created["id"], pin_hash, "self-registration")
+    drivers.set_pin(created["id"], pin_hash, "self-registration")
+    return created["id"], None
+
+
+def _fields(form: dict[str, str]) -> dict[str, str]:
+    return {"name": form.get("name", "")[:120].strip(), "phone": form.get("phone", "")[:40]}
+
+
+async def _register_page(request: web.Request, fields: dict[str, str], error: str | None,
+                         step: str, status: int = 200) -> web.StreamResponse:
+    return await page(request, "driver/register.html", {
+        "error": error, "form": fields, "step": step,
+        "next": _safe_next(request.query.get("next", "/me"))}, status=status)
 
 
 @routes.get("/driver/register")
 async def register_page(request: web.Request) -> web.StreamResponse:
     if not (await site(request)).self_registration:
         raise NotFound(N_("Registration is at the desk."))
-    return await page(request, "driver/register.html", {"error": None, "form": {}})
+    sms = await request.app[keys.SMS].enabled()
+    return await _register_page(request, {}, None, "phone" if sms else "plain")
+
+
+@routes.post("/driver/register/code")
+async def register_code(request: web.Request) -> web.StreamResponse:
+    """Text a one-time code to the number (limited per number and address); then the page asks
+    for it and the PIN."""
+    fields = _fields({k: str(v) for k, v in (await request.post()).items()})
+    database = request.app[keys.DATABASE]
+    try:
+        if not (await site(request)).self_registration:
+            raise NotFound(N_("Registration is at the desk."))
+        sms = await request.app[keys.SMS].enabled()
+        if sms is None:
+            raise NotFound(N_("Registration is at the desk."))
+        if not fields["name"]:
+            raise InvalidInput(N_("Your name is needed."), details={"field": "name"})
+        if await database.read(_taken, fields["phone"]):
+            raise InvalidInput(N_("This phone number is registered: log in, or ask at the "
+                                  "desk."))
+        at = now()
+        code = await database.run(phone_codes.issue, fields["phone"], request.remote or "", at)
+        text = gettext_for(request).gettext(
+            "Your charging sign-up code is %(code)s. It is valid for 10 minutes.") % {
+                "code": code}
+        try:
+            await sms.send_code(fields["phone"], code, text)
+        except ApplianceError:
+            await database.run(phone_codes.withdraw, fields["phone"], at)
+            raise
+    except ApplianceError as err:
+        return await _register_page(request, fields, err.message, "phone", err.http_status)
+    return await _register_page(request, fields, None, "code")
+
+
+def _taken(phone: str) -> bool:
+    return bool(drivers.candidates(phone) or drivers.phone_taken(phone))
 
 
 @routes.post("/driver/register")
 async def register_post(request: web.Request) -> web.StreamResponse:
     form = {k: str(v) for k, v in (await request.post()).items()}
-    fields = {"name": form.get("name", "")[:120], "phone": form.get("phone", "")[:40]}
+    fields = _fields(form)
     s = await site(request)
+    sms = await request.app[keys.SMS].enabled()
+    code = form.get("code", "")[:12] if sms is not None else None
+    step = "code" if sms is not None else "plain"
     try:
-        driver_id, _ = await request.app[keys.DATABASE].run(
-            register, fields, await drivers.hash_pin(form.get("pin", "")), s.currency)
+        driver_id, problem = await request.app[keys.DATABASE].run(
+            register, fields, await drivers.hash_pin(form.get("pin", "")), s.currency, code,
+            now())
     except InvalidInput as err:
-        return await page(request, "driver/register.html", {"error": err.message, "form": fields},
-                          status=400)
+        return await _register_page(request, fields, err.message, step, 400)
+    if driver_id is None:
+        return await _register_page(request, fields, problem, step, 400)
     response = web.HTTPSeeOther(_safe_next(form.get("next", "/me")))
     await log_in(response, request, driver_id)
     raise response
-
-

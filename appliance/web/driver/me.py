@@ -25,6 +25,7 @@ async def me_page(request: web.Request) -> web.StreamResponse:
     view = await request.app[keys.DATABASE].read(me_view, driver.driver_id, now())
     return await page(request, "driver/me.html", {
         **view, "kinds": KIND_LABELS, "providers": providers(),
+        "online": bool(await request.app[keys.PAYMENTS].enabled()),
         "pin_changed": request.query.get("pin") == "changed"})
 
 

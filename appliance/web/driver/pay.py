@@ -13,13 +13,14 @@ from decimal import Decimal
 from aiohttp import web
 
 from appliance import keys
-from appliance.billing import pricing, qr, tariffs, walkin
+from appliance.billing import online_topups, pricing, qr, tariffs, walkin
+from appliance.billing.walkin_returns import confirm_topup
 from appliance.db.models import Station
 from appliance.db.models_driver import QrStart
 from appliance.db.models_payments import OnlinePayment
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, WebhookRefused
 from appliance.payments.provider import NewCheckout, Paid
-from appliance.web.driver.common import log_in, now, page, site
+from appliance.web.driver.common import current_driver, log_in, now, page, site
 from appliance.web.driver.start import (
     CONNECTOR,
     parse_limits,
@@ -65,8 +66,10 @@ async def pay_post(request: web.Request) -> web.StreamResponse:
             amount = await database.read(_kwh_price, cpid, connector_id, wh, currency)
         if amount is None:
             raise InvalidInput(N_("Type how much to pay (or how many kWh)."))
+        driver = await current_driver(request)
+        keep_for = driver.driver_id if driver and form.get("keep_rest") == "on" else None
         p = await database.run(walkin.open_payment, provider.name, provider.manual_capture,
-                               cpid, connector_id, amount, currency, wh, now())
+                               cpid, connector_id, amount, currency, wh, now(), keep_for)
         back = str(request.url.origin())  # the address this phone reached the box by
         checkout = await provider.create(NewCheckout(
             amount, currency, f"walkin-{p.id}", f"Charging at {cpid} connector {connector_id}",
@@ -164,4 +167,7 @@ async def webhook(request: web.Request) -> web.Response:
         p = await database.read(walkin.by_ref, name, note.checkout_ref)
         if p is not None:
             await confirm_and_start(request.app, p.id)
+        topup = await database.read(online_topups.by_ref, name, note.checkout_ref)
+        if topup is not None:
+            await confirm_topup(database, request.app[keys.PAYMENTS], topup.id, now())
     return web.json_response({"received": True})

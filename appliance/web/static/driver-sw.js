@@ -46,3 +46,16 @@ self.addEventListener("fetch", function (event) {
     }));
   }
 });
+
+// Web Push: the box tells this phone that charging ended; a tap opens the receipt.
+self.addEventListener("push", function (event) {
+  var data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = {}; }
+  event.waitUntil(self.registration.showNotification(data.title || "Charging", {
+    body: data.body || "", icon: "/static/icons/driver-192.png", data: {url: data.url || "/me"}}));
+});
+
+self.addEventListener("notificationclick", function (event) {
+  event.notification.close();
+  event.waitUntil(self.clients.openWindow(event.notification.data.url || "/me"));
+});

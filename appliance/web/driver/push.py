@@ -1,0 +1,125 @@
+"""Web Push for drivers: the box's public VAPID key for the page, the driver's phone saving or
+dropping its subscription, and the loop that tells a driver's phones when a session of theirs
+ended (charging finished, the car unplugged, or the money ran out and the box stopped it)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+import aiohttp
+from aiohttp import web
+
+from appliance import catalogs, events, formats, keys
+from appliance.db.models import Account, ChargingSession, Driver, Station, utcnow
+from appliance.errors import N_, InvalidInput
+from appliance.people import push_subs
+from appliance.push.webpush import Subscription, send
+from appliance.web.driver.common import current_driver, require_driver
+
+routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+GONE = (404, 410)
+
+
+@routes.get("/me/push/key")
+async def push_key(request: web.Request) -> web.Response:
+    return web.json_response({"key": request.app[keys.VAPID].public})
+
+
+def _subscription(body: object) -> Subscription:
+    if not isinstance(body, dict) or not isinstance(body.get("keys"), dict):
+        raise InvalidInput(N_("That is not a push subscription."))
+    return Subscription(str(body.get("endpoint", "")), str(body["keys"].get("p256dh", "")),
+                        str(body["keys"].get("auth", "")))
+
+
+@routes.post("/me/push")
+@require_driver
+async def push_subscribe(request: web.Request) -> web.Response:
+    driver = await current_driver(request)
+    assert driver is not None
+    try:
+        body = json.loads(await request.text())
+    except ValueError as err:
+        raise InvalidInput(N_("That is not a push subscription.")) from err
+    await request.app[keys.DATABASE].run(push_subs.save, driver.driver_id, _subscription(body),
+                                         utcnow())
+    return web.json_response({"subscribed": True})
+
+
+@routes.post("/me/push/remove")
+@require_driver
+async def push_unsubscribe(request: web.Request) -> web.Response:
+    driver = await current_driver(request)
+    assert driver is not None
+    endpoint = str((json.loads(await request.text() or "{}") or {}).get("endpoint", ""))
+    await request.app[keys.DATABASE].run(push_subs.remove, driver.driver_id, endpoint)
+    return web.json_response({"subscribed": False})
+
+
+def ended(transaction_id: int, site_locale: str) -> dict[str, object] | None:
+    """What to tell about a stopped session, or None when nobody is to be told."""
+    session = ChargingSession.get_or_none(ChargingSession.transaction_id == transaction_id)
+    if session is None or session.driver_id is None:
+        return None
+    subs = push_subs.of_driver(session.driver_id)
+    if not subs:
+        return None
+    driver = Driver.get_by_id(session.driver_id)
+    account = Account.get(Account.driver == driver.id)
+    return {"subs": subs, "language": driver.language or site_locale, "session_id": session.id,
+            "cpid": Station.get_by_id(session.station_id).cpid,
+            "energy_wh": session.energy_wh, "fee": session.fee_minor,
+            "currency": account.currency}
+
+
+def message(app: web.Application, facts: dict[str, object], site_locale: str
+            ) -> dict[str, str]:
+    tables = app[keys.CATALOGS].tables
+    code = catalogs.language_of(str(facts["language"]), tables) or catalogs.SOURCE
+    _ = app[keys.CATALOGS].translations(code).gettext
+    locale = catalogs.format_locale(code, site_locale)
+    fee = facts["fee"]
+    body = _("%(charger)s: %(kwh)s kWh") % {
+        "charger": facts["cpid"], "kwh": formats.kwh(int(str(facts["energy_wh"])), locale)}
+    if isinstance(fee, int):
+        body += " · " + formats.money(fee, str(facts["currency"]), locale)
+    return {"title": _("Charging has ended"), "body": body,
+            "url": f"/me/receipts/{facts['session_id']}"}
+
+
+async def tell(app: web.Application, http: aiohttp.ClientSession, transaction_id: int,
+               at: datetime) -> int:
+    """Push the end of one session to its driver's phones; how many took it."""
+    database, settings = app[keys.DATABASE], app[keys.SETTINGS]
+    site_locale = app[keys.SITE].locale
+    facts = await database.read(ended, transaction_id, site_locale)
+    if facts is None:
+        return 0
+    text = message(app, facts, site_locale)
+    told = 0
+    for sub in facts["subs"]:  # type: ignore[attr-defined]
+        status = await send(http, app[keys.VAPID], sub, text, settings.push_contact)
+        if status in GONE:
+            await database.run(push_subs.gone, sub.endpoint)
+        elif 200 <= status < 300:
+            told += 1
+            await database.run(push_subs.sent, sub.endpoint, at)
+        else:
+            log.warning("push service answered %s", status)
+    return told
+
+
+async def notify_forever(app: web.Application) -> None:
+    """Follow the bus; each session that stopped is told to its driver's phones."""
+    async with aiohttp.ClientSession() as http, app[keys.EVENTS].subscribe() as queue:
+        while True:
+            event = await queue.get()
+            if isinstance(event, events.SessionStopped):
+                try:
+                    await tell(app, http, event.transaction_id, utcnow())
+                except Exception:  # one bad push never stops the next ones
+                    log.exception("telling the end of transaction %s failed",
+                                  event.transaction_id)

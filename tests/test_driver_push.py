@@ -1,0 +1,67 @@
+"""Web Push when charging ends, against a local push-service stand-in that checks the VAPID JWT
+and decrypts the payload as a browser would: the driver's phone subscribes from its page, the
+session stops, the phone is told (in the driver's words), and a subscription the push service
+says is gone is dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from appliance import keys
+from appliance.db.models_payments import PushSubscription
+from tests.conftest import Api, eventually
+from tests.driver_fixtures import CSRF, driver_with_pin, phone, site_with_charger
+from tests.standin_push import PushStandin
+
+
+@pytest.fixture
+async def push_service(aiohttp_server: Any) -> PushStandin:
+    standin = PushStandin()
+    served = await aiohttp_server(standin.app(), host="127.0.0.1")
+    standin.base = str(served.make_url("")).rstrip("/")
+    return standin
+
+
+def _endpoints() -> list[str]:
+    return [r.endpoint for r in PushSubscription.select().order_by(PushSubscription.id)]
+
+
+async def test_the_phone_is_told_when_charging_ends(server: TestServer, api: Api, charger: Any,
+                                                    push_service: PushStandin) -> None:
+    await site_with_charger(api, "PUSH-1")
+    driver = await driver_with_pin(server, api, "+91 90000 00081", balance=50_000)
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "PUSHCARD", "mode": "commercial"})
+    async with phone(server) as p:
+        await p.login("9000000081")
+        async with p.session.get(p.url("/me/push/key")) as resp:
+            key = (await resp.json())["key"]
+        _, html, _ = await p.get("/me")
+        assert 'id="push-on"' in html
+        csrf = {"X-CSRF-Token": CSRF.search(html)[1]}
+        live, gone = push_service.subscribe(key), push_service.subscribe(key)
+        for sub in (live, gone, {"endpoint": "ftp://x", "keys": {"p256dh": "", "auth": ""}}):
+            async with p.session.post(p.url("/me/push"), json=sub, headers=csrf) as resp:
+                assert resp.status == (400 if sub["endpoint"] == "ftp://x" else 200)
+    push_service.gone.add(gone["endpoint"].rsplit("/", 1)[1])
+    async with charger("PUSH-1", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.start_tx(1, "PUSHCARD", meter_start=0)
+        await cp.stop(started.transaction_id, meter_stop=2_500, reason="EVDisconnected")
+
+        async def told() -> bool:
+            return bool(push_service.received)
+
+        await eventually(told)
+    assert push_service.refused == []
+    (got,) = push_service.received
+    assert got["message"]["title"] == "Charging has ended"
+    assert got["message"]["body"] == "PUSH-1: 2.50 kWh · ₹50.00"
+    assert got["message"]["url"].startswith("/me/receipts/")
+
+    async def dropped() -> bool:
+        return await server.app[keys.DATABASE].read(_endpoints) == [live["endpoint"]]
+
+    await eventually(dropped)
