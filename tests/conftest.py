@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -76,11 +77,18 @@ async def loop_stall_guard(request: pytest.FixtureRequest) -> AsyncIterator[None
         assert worst < LOOP_STALL_LIMIT_S, f"the event loop stalled for {worst:.2f} s"
 
 
+OFF_NETWORK = "http://127.0.0.1:9"  # the discard port: nothing listens
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, backend_url: str | None) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values = {"data_dir": str(tmp_path / "data"), "host": "127.0.0.1", "port": 8080,
                   "call_timeout": 2.0, "database_url": backend_url}
+        # Tests reach nothing beyond 127.0.0.1: a provider a test turns on without its stand-in
+        # (the pages' tours) meets a closed local port, never the provider's real address.
+        values.update({f.name: OFF_NETWORK for f in dataclasses.fields(Settings)
+                       if f.name.endswith("_api_base")})
         values.update(overrides)
         return load_settings(environ={}, overrides=values)
 
