@@ -24,7 +24,14 @@ from appliance.config import Settings, load_settings
 from tests.charger import SimCharger, connect_charger
 
 # The backend switch's fixtures, and its hook registering the sqlite_only marker.
-from tests.pg import backend_env, backend_url, pg_cluster, pg_url, pytest_configure  # noqa: F401
+from tests.pg import (  # noqa: F401
+    backend_env,
+    backend_url,
+    pg_cluster,
+    pg_cluster_first,
+    pg_url,
+    pytest_configure,
+)
 
 
 class ErrorLogGuard(logging.Handler):
