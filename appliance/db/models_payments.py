@@ -93,7 +93,7 @@ class WebhookEvent(BaseModel):
 class SmsConfig(BaseModel):
     """The SMS provider for sign-up codes (MSG91 or Twilio): `account` is the public half
     (Twilio's account SID, MSG91's template id), `secret_enc` the sealed token or auth key,
-    `sender` the number or sender id the text comes from. Migration 0020."""
+    `sender` the number or sender id the text comes from. Migration 0021."""
 
     id = AutoField()
     provider = CharField(max_length=16, unique=True)
@@ -144,7 +144,7 @@ class OnlineTopup(BaseModel):
 
 class PushSubscription(BaseModel):
     """A driver's phone that asked to be told when charging ends (Web Push): the push
-    service's endpoint and the browser's keys for the payload. Migration 0020."""
+    service's endpoint and the browser's keys for the payload. Migration 0021."""
 
     id = AutoField()
     driver = ForeignKeyField(Driver, on_delete="RESTRICT")
