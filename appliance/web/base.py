@@ -17,6 +17,7 @@ PREFIX = "/api/v1"
 class Principal:
     name: str
     role: str  # admin | desk
+    sites: frozenset[int] | None = None  # the sites it works at; None: the installation
 
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)

@@ -24,6 +24,7 @@ from appliance.web import i18n
 from appliance.web.audit import record
 from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.forms import parse_amount
+from appliance.web.scope import scope_of
 from appliance.web.session import require, staff_actor
 from appliance.web.templating import render
 
@@ -114,18 +115,20 @@ async def create_driver(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/drivers/{driver_id}")
 
 
-def _driver_page_data(driver_id: int) -> dict[str, Any]:
+def _driver_page_data(driver_id: int, sites: frozenset[int] | None = None) -> dict[str, Any]:
+    """A driver (the operator's, seen at every site) and their sessions at the asker's sites."""
     driver = accounts.driver_dict(accounts.get_driver(driver_id))
     ledger = accounts.driver_ledger(driver_id, None, 500)
     sessions = [r for _, r in history.list_sessions(None, 100, None, None, None, None, None,
-                                                     driver_id)]
+                                                     driver_id, sites)]
     return {"driver": driver, "cards": accounts.driver_cards(driver_id),
             "ledger": list(reversed(ledger)), "sessions": sessions}
 
 
 async def _render_driver(request: web.Request, message: str | None = None, ok: bool = True,
                          status: int = 200) -> web.StreamResponse:
-    data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request))
+    data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request),
+                                                 scope_of(request).sites)
     data.update({"message": message, "ok": ok, "methods": METHODS,
                  "form_key": secrets.token_urlsafe(16)})
     return render(request, "driver.html", data, status=status)

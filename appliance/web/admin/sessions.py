@@ -21,6 +21,7 @@ from appliance.web.audit import record
 from appliance.web.charts import line_chart
 from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.i18n import gettext_for
+from appliance.web.scope import scope_of
 from appliance.web.session import current_staff, require
 from appliance.web.templating import render
 
@@ -55,7 +56,7 @@ async def _sessions(request: web.Request, limit: int) -> list[dict[str, Any]]:
     f = _filters(request)
     rows = await request.app[keys.DATABASE].read(
         history.list_sessions, None, limit, f["station"], f["id_tag"], f["start"], f["end"],
-        f["state"])
+        f["state"], None, scope_of(request).sites)
     items = [r for _, r in rows]
     if f["offline"]:
         items = [r for r in items if OFFLINE_FLAG in r["flags"]]

@@ -25,6 +25,7 @@ from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.export import csv_response, major_number
 from appliance.web.i18n import gettext_for
+from appliance.web.scope import scope_of
 from appliance.web.session import current_staff, require
 from appliance.web.templating import formats_for, render
 
@@ -59,7 +60,8 @@ COMMANDS: dict[str, Command] = {
 
 async def _render_stations(request: web.Request, message: str | None = None, ok: bool = True,
                            status: int = 200) -> web.StreamResponse:
-    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None)
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None,
+                                                 scope_of(request).sites)
     return render(request, "stations.html", {"stations": rows, "message": message, "ok": ok},
                   status=status)
 

@@ -15,6 +15,7 @@ from appliance.errors import N_, ApplianceError, InvalidInput
 from appliance.web.audit import record
 from appliance.web.base import audit_actor
 from appliance.web.forms import parse_amount
+from appliance.web.scope import scope_of
 from appliance.web.session import require
 from appliance.web.templating import render
 
@@ -40,9 +41,9 @@ def tonight(tz: Any, now: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _page_data(at: datetime, currency: str) -> dict[str, Any]:
+def _page_data(at: datetime, currency: str, sites: frozenset[int] | None) -> dict[str, Any]:
     rows = []
-    for t in tariffs.list_tariffs():
+    for t in tariffs.list_tariffs(sites):
         t["history"] = tariffs.tariff_history(t["id"])
         t["example"] = quotes.tariff_example(t["id"], at, EXAMPLE_WH, EXAMPLE_S)["example"]
         t["bands_text"] = bands_text(t["bands"])
@@ -54,7 +55,8 @@ async def _render_tariffs(request: web.Request, message: str | None = None, ok: 
                           status: int = 200) -> web.StreamResponse:
     site = request.app[keys.SITE]
     at = tonight(site.tz, datetime.now(UTC).replace(tzinfo=None))
-    data = await request.app[keys.DATABASE].read(_page_data, at, site.currency)
+    data = await request.app[keys.DATABASE].read(_page_data, at, site.currency,
+                                                 scope_of(request).sites)
     return render(request, "tariffs.html", {**data, "message": message, "ok": ok,
                                             "price_fields": tariffs.PRICE_FIELDS,
                                             "int_fields": tariffs.INT_FIELDS,

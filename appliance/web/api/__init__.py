@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance.web.api import cards, money, power, reports, sessions, stations
+from appliance.web.api import cards, money, power, reports, sessions, sites, stations
 from appliance.web.api.base import Route, guarded, ok
 from appliance.web.api.openapi import document
 from appliance.web.base import PREFIX
 
-MODULES = (stations, cards, money, sessions, reports, power)
+MODULES = (stations, cards, money, sessions, reports, power, sites)
 
 
 def all_routes() -> list[Route]:

@@ -26,6 +26,7 @@ from appliance.web.api.base import (
 )
 from appliance.web.audit import record
 from appliance.web.base import PRINCIPAL, audit_actor
+from appliance.web.scope import scope_of
 
 routes = ApiRoutes()
 api = routes.api
@@ -214,7 +215,8 @@ async def driver_ledger(request: web.Request) -> web.Response:
 # --- tariffs ----------------------------------------------------------------------------------
 @api("GET", "/tariffs", "Tariffs with where each applies", role="desk", tag="tariffs")
 async def list_tariffs(request: web.Request) -> web.Response:
-    return listing(await request.app[keys.DATABASE].read(tariffs.list_tariffs), None)
+    return listing(await request.app[keys.DATABASE].read(tariffs.list_tariffs,
+                                                         scope_of(request).sites), None)
 
 
 @api("POST", "/tariffs", "Create a tariff in the site currency", body=TARIFF_BODY,

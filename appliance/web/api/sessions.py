@@ -11,6 +11,7 @@ from appliance.billing import views
 from appliance.charging import history
 from appliance.errors import InvalidInput, NotFound
 from appliance.web.api.base import ApiRoutes, listing, ok, page
+from appliance.web.scope import scope_of
 
 routes = ApiRoutes()
 api = routes.api
@@ -52,7 +53,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     rows = await request.app[keys.DATABASE].read(
         history.list_sessions, p.after, p.limit, request.query.get("station_id"),
         request.query.get("id_tag"), _local_day(request, "from", False),
-        _local_day(request, "to", True), request.query.get("state"), _driver(request))
+        _local_day(request, "to", True), request.query.get("state"), _driver(request),
+        scope_of(request).sites)
     return listing([r for _, r in rows], p.next_cursor(rows, lambda r: r[0]))
 
 
