@@ -172,6 +172,12 @@ def list_sites() -> list[dict[str, Any]]:
              "stations": counts.get(s.id, 0)} for s in Site.select().order_by(Site.id)]
 
 
+def site_choices() -> list[tuple[int, str]]:
+    """(id, name) of every site when there are several; none on a box (it shows no choice)."""
+    rows = list(Site.select(Site.id, Site.name).order_by(Site.id).tuples())
+    return rows if len(rows) > 1 else []
+
+
 def site_ids() -> list[int]:
     return [s.id for s in Site.select(Site.id).order_by(Site.id)]
 

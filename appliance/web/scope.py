@@ -11,9 +11,10 @@ from collections.abc import Callable
 from aiohttp import web
 
 from appliance import keys
+from appliance.db.site import defaults_from, load_site
 from appliance.errors import N_, Forbidden, InvalidInput, NotFound
 from appliance.people.scope import Scope, session_site, station_site, tariff_site
-from appliance.web.base import PREFIX, PRINCIPAL, STAFF
+from appliance.web.base import PREFIX, PRINCIPAL, SCOPED_SITE, STAFF
 
 # Pages and API paths (without the API prefix) of the installation as a whole.
 INSTALLATION_ONLY = ("/settings", "/staff", "/sites", "/power", "/offline-report",
@@ -65,6 +66,10 @@ async def check_scope(request: web.Request) -> None:
     scope = scope_of(request)
     if scope.installation:
         return
+    if scope.sites is not None and len(scope.sites) == 1:
+        one = next(iter(scope.sites))
+        defaults = defaults_from(request.app[keys.SETTINGS])
+        request[SCOPED_SITE] = await request.app[keys.DATABASE].read(load_site, defaults, one)
     path = _route_path(request)
     if any(path == p or path.startswith(p + "/") for p in INSTALLATION_ONLY) or (
             path == "/stations" and request.method == "POST"):

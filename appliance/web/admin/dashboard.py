@@ -14,13 +14,13 @@ from appliance.reports.overview import site_overview, today_totals
 from appliance.web import sse
 from appliance.web.scope import scope_of
 from appliance.web.session import require
-from appliance.web.templating import render
+from appliance.web.templating import page_site, render
 
 routes = web.RouteTableDef()
 
 
 async def _live_data(request: web.Request) -> dict[str, Any]:
-    database, tz = request.app[keys.DATABASE], request.app[keys.SITE].tz
+    database, tz = request.app[keys.DATABASE], page_site(request).tz
     sites = scope_of(request).sites
     stations = await database.read(site_overview, sites)
     totals = await database.read(today_totals, tz, None, sites)

@@ -26,7 +26,7 @@ from appliance.web.export import csv_response, local_cell, major_number, time_he
 from appliance.web.forms import parse_amount
 from appliance.web.scope import scope_of
 from appliance.web.session import require, staff_actor
-from appliance.web.templating import render
+from appliance.web.templating import page_site, render
 
 routes = web.RouteTableDef()
 
@@ -69,7 +69,7 @@ async def drivers_csv(request: web.Request) -> web.StreamResponse:
 async def ledger_csv(request: web.Request) -> web.StreamResponse:
     rows = await request.app[keys.DATABASE].read(accounts.driver_ledger, _driver_id(request),
                                                  None, 100_000)
-    tz = request.app[keys.SITE].tz
+    tz = page_site(request).tz
     header = ["entry", time_header("time", tz), "kind", "amount", "balance_after", "currency",
               "method", "receipt_no", "session", "clerk", "note"]
     return csv_response(f"driver-{_driver_id(request)}-ledger.csv", header, [

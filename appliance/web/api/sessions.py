@@ -12,6 +12,7 @@ from appliance.charging import history
 from appliance.errors import InvalidInput, NotFound
 from appliance.web.api.base import ApiRoutes, listing, ok, page
 from appliance.web.scope import scope_of
+from appliance.web.templating import page_site
 
 routes = ApiRoutes()
 api = routes.api
@@ -28,7 +29,7 @@ def _local_day(request: web.Request, name: str, end: bool) -> datetime | None:
         raise InvalidInput(f"{name} must be a date like 2026-01-31") from err
     if end:
         day += timedelta(days=1)
-    tz = request.app[keys.SITE].tz
+    tz = page_site(request).tz
     local = datetime.combine(day, time(), tzinfo=tz)
     return local.astimezone(UTC).replace(tzinfo=None)
 
