@@ -249,11 +249,14 @@ def snapshot(t: Tariff | None, currency: str, scope: str = "") -> dict[str, Any]
     return out
 
 
-def who_pays(site_currency: str) -> list[dict[str, Any]]:
-    """Every assignment as a row of "who pays what where", most specific first."""
+def who_pays(site_currency: str, sites: frozenset[int] | None = None) -> list[dict[str, Any]]:
+    """Every assignment (of some sites' tariffs, when `sites` names them) as a row of "who
+    pays what where", most specific first."""
     rows = []
     for a in TariffAssignment.select():
         t = fastsql.get_by_id(Tariff, a.tariff_id)
+        if sites is not None and t.site_id not in sites:
+            continue
         cpid = Station.get_by_id(a.station_id).cpid if a.station_id else None
         specific = (2 if a.connector_id else 1 if a.station_id else 0) + (3 if a.driver_group
                                                                           else 0)

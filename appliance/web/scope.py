@@ -11,14 +11,14 @@ from collections.abc import Callable
 from aiohttp import web
 
 from appliance import keys
-from appliance.db.site import defaults_from, load_site
+from appliance.db.site import DEFAULT_SITE, defaults_from, load_site
 from appliance.errors import N_, Forbidden, InvalidInput, NotFound
 from appliance.people.scope import Scope, session_site, station_site, tariff_site
 from appliance.web.base import PREFIX, PRINCIPAL, SCOPED_SITE, STAFF
 
 # Pages and API paths (without the API prefix) of the installation as a whole.
 INSTALLATION_ONLY = ("/settings", "/staff", "/sites", "/power", "/offline-report",
-                     "/tariff-assignments", "/cards/unknown")
+                     "/cards/unknown")
 # The first part of a path that names an object, the route variable that holds it, and how to
 # find the object's site.
 OWNED: dict[str, tuple[str, Callable[[str], int | None]]] = {
@@ -79,6 +79,12 @@ async def check_scope(request: web.Request) -> None:
         site = await request.app[keys.DATABASE].read(owner[1], request.match_info.get(owner[0], ""))
         if not scope.allows(site):
             raise NotFound(N_("Not found."), details={"path": request.path})
+
+
+def own_site(request: web.Request) -> int:
+    """Where a new thing (a tariff) of the asker goes: its one site, else the box's own."""
+    sites = scope_of(request).sites
+    return min(sites) if sites else DEFAULT_SITE
 
 
 def chosen_site(request: web.Request, default: int | None) -> int | None:

@@ -20,6 +20,7 @@ from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, Text
+from appliance.people.scope import Scope, session_site
 from appliance.web import i18n
 from appliance.web.audit import record
 from appliance.web.export import csv_response, local_cell, major_number, time_header
@@ -121,6 +122,11 @@ def _driver_page_data(driver_id: int, sites: frozenset[int] | None = None) -> di
     ledger = accounts.driver_ledger(driver_id, None, 500)
     sessions = [r for _, r in history.list_sessions(None, 100, None, None, None, None, None,
                                                      driver_id, sites)]
+    if sites is not None:  # the money is the operator's; another site's session is not shown
+        for entry in ledger:
+            if entry.get("session_id") and not Scope(sites).allows(
+                    session_site(entry["session_id"])):
+                entry["session_id"] = None
     return {"driver": driver, "cards": accounts.driver_cards(driver_id),
             "ledger": list(reversed(ledger)), "sessions": sessions}
 

@@ -11,11 +11,12 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import quotes, tariffs
-from appliance.errors import N_, ApplianceError, InvalidInput
+from appliance.errors import N_, ApplianceError, InvalidInput, NotFound
+from appliance.people.scope import Scope, tariff_site
 from appliance.web.audit import record
 from appliance.web.base import audit_actor
 from appliance.web.forms import parse_amount
-from appliance.web.scope import scope_of
+from appliance.web.scope import own_site, scope_of
 from appliance.web.session import require
 from appliance.web.templating import render
 
@@ -48,7 +49,7 @@ def _page_data(at: datetime, currency: str, sites: frozenset[int] | None) -> dic
         t["example"] = quotes.tariff_example(t["id"], at, EXAMPLE_WH, EXAMPLE_S)["example"]
         t["bands_text"] = bands_text(t["bands"])
         rows.append(t)
-    return {"tariffs": rows, "who_pays": tariffs.who_pays(currency)}
+    return {"tariffs": rows, "who_pays": tariffs.who_pays(currency, sites)}
 
 
 async def _render_tariffs(request: web.Request, message: str | None = None, ok: bool = True,
@@ -92,9 +93,12 @@ def parse_bands(text: str) -> list[dict[str, Any]]:
 
 
 def _save_tariff(tariff_id: int | None, fields: dict[str, Any], currency: str,
-                 assign_to: str | None, group: str, actor: str) -> None:
+                 assign_to: str | None, group: str, actor: str, scope: Scope, site_id: int
+                 ) -> None:
     if tariff_id is None:
-        tariff_id = int(tariffs.create_tariff(fields, currency, actor)["id"])
+        tariff_id = int(tariffs.create_tariff(fields, currency, actor, site_id)["id"])
+    elif not scope.allows(tariff_site(tariff_id)):  # another site's tariff does not exist here
+        raise NotFound(f"no tariff {tariff_id}")
     else:
         tariffs.update_tariff(tariff_id, fields, actor)
     if assign_to is not None:
@@ -122,7 +126,8 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
         assign_to = form.get("assign_to", "") if form.get("assign") == "on" else None
         await request.app[keys.DATABASE].run(_save_tariff, tariff_id, fields, currency,
                                              assign_to, form.get("assign_group", ""),
-                                             audit_actor(request))
+                                             audit_actor(request), scope_of(request),
+                                             own_site(request))
     except (ApplianceError, ValueError, InvalidOperation) as err:
         message = err.message if isinstance(err, ApplianceError) else N_("Numbers only, please.")
         return await _render_tariffs(request, message, ok=False, status=400)

@@ -26,7 +26,7 @@ from appliance.web.api.base import (
 )
 from appliance.web.audit import record
 from appliance.web.base import PRINCIPAL, audit_actor
-from appliance.web.scope import scope_of
+from appliance.web.scope import own_site, scope_of
 
 routes = ApiRoutes()
 api = routes.api
@@ -223,9 +223,12 @@ async def list_tariffs(request: web.Request) -> web.Response:
      tag="tariffs")
 async def create_tariff(request: web.Request) -> web.Response:
     body = await json_body(request)
+    site_id = take(body, "site_id", int) or own_site(request)
+    if not scope_of(request).allows(site_id):
+        raise InvalidInput("site_id: no such site", details={"field": "site_id"})
     tariff = await request.app[keys.DATABASE].run(tariffs.create_tariff, body,
                                                   request.app[keys.SITE].currency,
-                                                  audit_actor(request))
+                                                  audit_actor(request), site_id)
     await record(request, "tariff.create", str(tariff["id"]), body)
     return ok(tariff, 201)
 
@@ -263,7 +266,7 @@ async def assign_tariff(request: web.Request) -> web.Response:
      role="desk", tag="tariffs")
 async def who_pays(request: web.Request) -> web.Response:
     return listing(await request.app[keys.DATABASE].read(
-        tariffs.who_pays, request.app[keys.SITE].currency), None)
+        tariffs.who_pays, request.app[keys.SITE].currency, scope_of(request).sites), None)
 
 
 def _int_query(request: web.Request, name: str, default: int | None) -> int | None:
