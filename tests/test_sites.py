@@ -22,17 +22,17 @@ from appliance import keys
 from appliance.app import check_all, open_database
 from appliance.config import load_settings
 from appliance.db import maintenance
-from appliance.db.models import AuditLog, Station, Tariff
+from appliance.db.models import AuditLog, StaffUser, Station, Tariff
 from appliance.db.models_reports import DailyReport
 from appliance.db.models_site import Site, SiteSetting
 from appliance.db.site import defaults_from, load_site, save_site
-from appliance.people.scope import set_staff_sites
+from appliance.people.scope import set_staff_sites, sites_by_staff
 from appliance.people.staff import create_staff
 from appliance.people.tokens import create_token
 from appliance.reports.nightly import run_day
 from tests.conftest import Api, add_station
 from tests.money_fixtures import INR_TARIFF, account, driver_with_card, site_tariff
-from tests.staff_client import StaffClient
+from tests.staff_client import StaffClient, staff_client
 
 PASSWORD = "a-good-password-1"
 
@@ -164,6 +164,23 @@ async def test_each_site_has_its_own_nightly_report(server: TestServer, api: Api
     rows = await database.read(lambda: sorted(
         (r.site_id, r.day.isoformat()) for r in DailyReport.select()))
     assert (1, today_a.isoformat()) in rows and (site_b, today_b.isoformat()) in rows
+    assert (await b_api.get("/stations/B-1/daily"))["timezone"] == "Asia/Kolkata"
+    # The installation's admin: the sites page, who works where, and a report per site.
+    async with staff_client(server, "admin", "owner") as owner:
+        await server.app[keys.DATABASE].run(create_staff, "clerk", "desk", PASSWORD)
+        status, html = await owner.post("/sites", {"action": "staff", "username": "clerk",
+                                                   "site": str(site_b)}, from_page="/sites")
+        assert status == 200 and "Asia/Kolkata" in html and "B Charging Pvt Ltd" in html
+        assert await database.read(sites_by_staff) == {
+            (await database.read(lambda: StaffUser.get(StaffUser.username == "clerk").id)):
+            [site_b]}
+        status, html = await owner.get("/reports")
+        assert status == 200 and f'href="/reports?site={site_b}"' in html
+        status, html = await owner.get(f"/reports/{today_b}?site={site_b}")
+        assert status == 200 and "B-1" in html and "A-1" not in html
+        for day, cpid in ((today_a, "A-1"), (today_b, "B-1")):  # across every site
+            status, html = await owner.get(f"/reports/summary?date={day}")
+            assert status == 200 and cpid in html
 
 
 @pytest.mark.sqlite_only("the upgrade is of a box's SQLite file")

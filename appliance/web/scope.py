@@ -11,7 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from appliance import keys
-from appliance.db.site import DEFAULT_SITE, defaults_from, load_site
+from appliance.db.site import DEFAULT_SITE, SiteSettings, defaults_from, load_site
 from appliance.errors import N_, Forbidden, InvalidInput, NotFound
 from appliance.people.scope import Scope, session_site, station_site, tariff_site
 from appliance.web.base import PREFIX, PRINCIPAL, SCOPED_SITE, STAFF
@@ -79,6 +79,15 @@ async def check_scope(request: web.Request) -> None:
         site = await request.app[keys.DATABASE].read(owner[1], request.match_info.get(owner[0], ""))
         if not scope.allows(site):
             raise NotFound(N_("Not found."), details={"path": request.path})
+
+
+async def charger_site(request: web.Request, cpid: str) -> SiteSettings:
+    """The settings of a charger's site: its days split at that site's midnight."""
+    site_id = await request.app[keys.DATABASE].read(station_site, cpid)
+    if site_id is None or site_id == DEFAULT_SITE:
+        return request.app[keys.SITE]
+    defaults = defaults_from(request.app[keys.SETTINGS])
+    return await request.app[keys.DATABASE].read(load_site, defaults, site_id)
 
 
 def own_site(request: web.Request) -> int:

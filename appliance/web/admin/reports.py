@@ -14,7 +14,7 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import Station
 from appliance.db.models_reports import DailyReport
-from appliance.db.site import DEFAULT_SITE
+from appliance.db.site import DEFAULT_SITE, site_choices
 from appliance.errors import N_, InvalidInput, NotFound
 from appliance.reports.nightly import local_today, site_settings
 from appliance.reports.stats import site_daily
@@ -68,8 +68,14 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
     site_id = chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE
     reports = await database.read(list_reports, 400, site_id)
     site = await site_settings(database, request.app[keys.SETTINGS], site_id)
-    return render(request, "reports/list.html", {"reports": reports,
-                                                 "today": local_today(site.tz)})
+    return render(request, "reports/list.html", {
+        "reports": reports, "today": local_today(site.tz), "site_id": site_id,
+        "sites": await database.read(site_choices), "site_query": _site_query(request)})
+
+
+def _site_query(request: web.Request) -> str:
+    """The report pages' own links keep the site they were asked for."""
+    return f"?site={request.query['site']}" if request.query.get("site", "").isdigit() else ""
 
 
 @routes.get(r"/reports/{day:\d{4}-\d{2}-\d{2}}")
@@ -87,7 +93,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
                            unit="h", title=_("Hours charging per charger")),
     }
     return render(request, "reports/day.html", {
-        "day": day, "r": report, "d": data, "charts": charts,
+        "day": day, "r": report, "d": data, "charts": charts, "site_query": _site_query(request),
         "prev": day - timedelta(days=1), "next": day + timedelta(days=1)})
 
 

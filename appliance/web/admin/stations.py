@@ -26,9 +26,9 @@ from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.export import csv_response, major_number
 from appliance.web.i18n import gettext_for
-from appliance.web.scope import scope_of
+from appliance.web.scope import charger_site, scope_of
 from appliance.web.session import current_staff, require
-from appliance.web.templating import formats_for, page_site, render
+from appliance.web.templating import formats_for, render
 
 routes = web.RouteTableDef()
 
@@ -141,7 +141,7 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any, search: str 
 
 async def render_station(request: web.Request, result: dict[str, Any] | None = None,
                           status: int = 200) -> web.StreamResponse:
-    tz = page_site(request).tz
+    tz = (await charger_site(request, request.match_info["id"])).tz
     first, last = _range(request, tz)
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
                                                  first, last, tz,
@@ -201,7 +201,7 @@ async def approve_station(request: web.Request) -> web.StreamResponse:
 @routes.get("/stations/{id}/days.csv")
 @require("desk")
 async def station_days_csv(request: web.Request) -> web.StreamResponse:
-    tz = page_site(request).tz
+    tz = (await charger_site(request, request.match_info["id"])).tz
     first, last = _range(request, tz)
     cpid = request.match_info["id"]
     data = await request.app[keys.DATABASE].read(_station_page_data, cpid, first, last, tz)

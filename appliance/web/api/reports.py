@@ -13,11 +13,11 @@ from appliance.charging import admin
 from appliance.db.models_reports import DailyReport
 from appliance.db.site import DEFAULT_SITE
 from appliance.errors import InvalidInput
-from appliance.reports.nightly import local_today, site_settings
+from appliance.reports.nightly import local_today
 from appliance.reports.stats import StatRow, station_daily
 from appliance.web.admin.reports import get_report, parse_day
 from appliance.web.api.base import ApiRoutes, listing, ok, page
-from appliance.web.scope import chosen_site
+from appliance.web.scope import charger_site, chosen_site
 
 routes = ApiRoutes()
 api = routes.api
@@ -62,7 +62,7 @@ def _daily(cpid: str, first: date, last: date, tz: Any) -> list[dict[str, Any]]:
             "to": "last local day (default: today)"}, tag="reports")
 async def station_days(request: web.Request) -> web.Response:
     database = request.app[keys.DATABASE]
-    site = await site_settings(database, request.app[keys.SETTINGS])
+    site = await charger_site(request, request.match_info["id"])  # its site's days
     last = (parse_day(request.query["to"], "to") if request.query.get("to")
             else local_today(site.tz))
     first = (parse_day(request.query["from"], "from") if request.query.get("from")
