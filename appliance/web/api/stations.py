@@ -12,7 +12,7 @@ from appliance import keys
 from appliance.billing.commands import check_raw_command
 from appliance.charging import admin, certificates, stations
 from appliance.charging.control import Trigger
-from appliance.db.site import move_station
+from appliance.db.site import get_site, move_station
 from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.web.api.base import (
     ApiRoutes,
@@ -82,7 +82,13 @@ async def list_stations(request: web.Request) -> web.Response:
 async def create_station(request: web.Request) -> web.Response:
     body = await json_body(request)
     cpid = take(body, "id", str, required=True)
-    station = await request.app[keys.DATABASE].run(admin.create_station, cpid, _fields(body))
+    site_id = take(body, "site_id", int)
+    database = request.app[keys.DATABASE]
+    if site_id is not None:
+        await database.run(get_site, site_id)  # (a clear error before anything is made)
+    station = await database.run(admin.create_station, cpid, _fields(body))
+    if site_id is not None:
+        await database.run(move_station, cpid, site_id)
     await record(request, "station.create", cpid, {k: v for k, v in body.items()
                                                    if k != "password"})
     return ok(station, 201)
