@@ -98,13 +98,14 @@ def own_site(request: web.Request) -> int:
 
 def chosen_site(request: web.Request, default: int | None) -> int | None:
     """The site a report or a list was asked for (`?site=N`), within the asker's scope; without
-    one, `default` (None: every site the asker may see)."""
+    one, `default` when the asker may see it, else the asker's first site (a `default` of None:
+    every site the asker may see, as None)."""
     scope = scope_of(request)
     raw = request.query.get("site", "")
     if not raw:
-        if scope.sites is not None and len(scope.sites) == 1:
-            return next(iter(scope.sites))
-        return default
+        if scope.sites is None or default is None or default in scope.sites:
+            return default
+        return min(scope.sites)
     if not raw.isdigit():
         raise InvalidInput(N_("A site is a number."), details={"field": "site"})
     if not scope.allows(int(raw)):

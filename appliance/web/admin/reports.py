@@ -21,7 +21,7 @@ from appliance.reports.stats import site_daily
 from appliance.reports.tables import csv_text, report_tables
 from appliance.web.charts import bar_chart
 from appliance.web.i18n import gettext_for
-from appliance.web.scope import chosen_site
+from appliance.web.scope import chosen_site, scope_of
 from appliance.web.session import require
 from appliance.web.templating import TEMPLATES, formats_for, render
 
@@ -153,8 +153,8 @@ async def summary_page(request: web.Request) -> web.StreamResponse:
               else local_today(site.tz) - timedelta(days=1))
     first, last = period_bounds(period, anchor)
     chosen = chosen_site(request, None)
-    data = await database.read(summary, first, last,
-                               frozenset([chosen]) if chosen is not None else None)
+    data = await database.read(summary, first, last, frozenset([chosen]) if chosen is not None
+                               else scope_of(request).sites)
     days = data["days"]
     _, f = gettext_for(request).gettext, formats_for(request)
     charts = {"energy": bar_chart([(f.short_day(d), v["energy_wh"] / 1000)
