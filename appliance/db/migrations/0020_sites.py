@@ -68,13 +68,23 @@ def up(migrator, db):
 
 
 def down(migrator, db):
+    p = db.param
+    row = db.execute_sql(f'SELECT {", ".join(OWN.values())} FROM site WHERE id = 1').fetchone()
+    for key, value in zip(OWN, row or ()):
+        if value:  # the box's own values go back to its settings
+            db.execute_sql(f'INSERT INTO site_setting (key, value, updated_at, updated_by) '
+                           f'VALUES ({p}, {p}, CURRENT_TIMESTAMP, {p})',
+                           (key, json.dumps(value), 'system'))
     migrator.migrate(
         migrator.drop_index('daily_report', 'daily_report_site_id_day'),
         migrator.drop_column('daily_report', 'site_id'),
-        migrator.add_index('daily_report', ('day',), True),
+        migrator.drop_index('audit_log', 'audit_log_site_id'),
         migrator.drop_column('audit_log', 'site_id'),
         migrator.drop_column('api_token', 'site_id'),
+        migrator.drop_index('tariff', 'tariff_site_id'),
         migrator.drop_column('tariff', 'site_id'),
+        migrator.drop_index('station', 'station_site_id'),
         migrator.drop_column('station', 'site_id'))
+    db.execute_sql('CREATE UNIQUE INDEX dailyreport_day ON daily_report (day)')  # (its old name)
     for table in ('staff_site', 'site'):
         migrator.migrate(migrator.drop_table(table))
