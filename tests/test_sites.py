@@ -145,6 +145,11 @@ async def test_each_site_has_its_own_nightly_report(server: TestServer, api: Api
     assert night_b is not None and str(night_b.trigger.timezone) == "Asia/Kolkata"
     assert "hour='3', minute='15'" in str(night_b.trigger)
     assert jobs.get_job("nightly") is not None  # the box's own site keeps its job
+    moved = await api.request("PATCH", f"/sites/{site_b}", {"nightly_time": "04:05"})
+    assert moved[0] == 200 and moved[1]["nightly_time"] == "04:05"
+    assert "hour='4', minute='5'" in str(jobs.get_job(f"nightly-{site_b}").trigger)
+    bad = await api.request("PATCH", f"/sites/{site_b}", {"timezone": "Mars/Olympus"})
+    assert bad[0] == 400 and bad[1]["error"]["details"]["field"] == "timezone"
     today_a = datetime.now(UTC).astimezone(server.app[keys.SITE].tz).date()
     today_b = datetime.now(UTC).astimezone(
         (await database.read(load_site, defaults_from(settings), site_b)).tz).date()

@@ -26,6 +26,7 @@ OWNED: dict[str, tuple[str, Callable[[str], int | None]]] = {
     "/stickers/{cpid}": ("cpid", station_site),
     "/sessions/{id}": ("id", lambda v: session_site(int(v)) if v.isdigit() else None),
     "/tariffs/{id}": ("id", lambda v: tariff_site(int(v)) if v.isdigit() else None),
+    "/sites/{id}": ("id", lambda v: int(v) if v.isdigit() else None),
 }
 
 

@@ -11,6 +11,7 @@ from appliance.errors import InvalidInput
 from appliance.people.scope import set_staff_sites
 from appliance.web.api.base import ApiRoutes, json_body, listing, ok, take
 from appliance.web.audit import record
+from appliance.web.base import audit_actor
 
 routes = ApiRoutes()
 api = routes.api
@@ -48,3 +49,25 @@ async def put_staff_sites(request: web.Request) -> web.Response:
     await request.app[keys.DATABASE].run(set_staff_sites, username, chosen)
     await record(request, "staff.sites", username, {"sites": chosen})
     return ok({"username": username, "sites": sorted(set(chosen))})
+
+
+@api("PATCH", "/sites/{id}", "Change what a site owns (name, legal name, tax id, time zone, "
+     "nightly time, sticker address)", body={**SITE_BODY, "required": []}, tag="sites")
+async def patch_site(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise InvalidInput("a site id is a number", details={"field": "id"})
+    site_id, database = int(raw), request.app[keys.DATABASE]
+    await database.read(sites.get_site, site_id)
+    changes = {k: v for k, v in body.items() if k in sites.OWN}
+    defaults = sites.defaults_from(request.app[keys.SETTINGS])
+    saved = await database.run(sites.save_site, defaults, changes, audit_actor(request),
+                               site_id)
+    if site_id == sites.DEFAULT_SITE:  # the box's own site: the running pages follow at once
+        sites.refresh_site(request.app[keys.SITE], saved)
+    await record(request, "site.update", raw, changes)
+    scheduler = request.app.get(keys.SCHEDULER)
+    if scheduler is not None:
+        await scheduler.reschedule()
+    return ok({"id": site_id, **{k: getattr(saved, k) for k in sites.OWN}})
