@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from appliance.db.models import ApiToken, ChargingSession, StaffUser, Station, Tariff
 from appliance.db.models_site import Site, StaffSite
+from appliance.db.site import site_of_station
 from appliance.errors import N_, InvalidInput
 from appliance.people.sessions import STAFF, end_all
 
@@ -66,9 +67,7 @@ def sites_by_staff() -> dict[int, list[int]]:
 
 
 # --- the site of what a URL names (None: no such thing) ----------------------------------------
-def station_site(cpid: str) -> int | None:
-    row = Station.get_or_none(Station.key == cpid.upper())
-    return row.site_id if row is not None else None
+station_site = site_of_station
 
 
 def session_site(session_id: int) -> int | None:
