@@ -183,6 +183,11 @@ async def test_each_site_has_its_own_nightly_report(server: TestServer, api: Api
         assert status == 200 and f'href="/reports?site={site_b}"' in html
         status, html = await owner.get(f"/reports/{today_b}?site={site_b}")
         assert status == 200 and "B-1" in html and "A-1" not in html
+        status, html = await owner.post("/tariffs", {"name": "B evening", "site": str(site_b),
+                                                     "energy_per_kwh": "25"}, from_page="/tariffs")
+        assert status == 200, html
+        prices = sorted(t["energy_per_kwh"] for t in (await b_api.get("/tariffs"))["items"])
+        assert prices == ["25", "30"]  # B's own two, none of A's (20)
         for day, cpid in ((today_a, "A-1"), (today_b, "B-1")):  # across every site
             status, html = await owner.get(f"/reports/summary?date={day}")
             assert status == 200 and cpid in html

@@ -12,7 +12,7 @@ from appliance.billing import bands as tod
 from appliance.billing.pricing import minor_exponent, parse_price
 from appliance.db import fastsql
 from appliance.db.models import Station, Tariff, TariffAssignment, TariffVersion, utcnow
-from appliance.db.site import DEFAULT_SITE, holiday_dates, site_pricing
+from appliance.db.site import DEFAULT_SITE, get_site, holiday_dates, site_pricing
 from appliance.errors import N_, InvalidInput, NotFound
 
 PRICE_FIELDS = ("energy_per_kwh", "time_per_hour", "session_fee", "idle_per_hour", "tax_rate")
@@ -112,6 +112,7 @@ def _keep_version(t: Tariff, actor: str) -> None:
 def create_tariff(fields: dict[str, Any], currency: str, actor: str = "",
                   site_id: int = DEFAULT_SITE) -> dict[str, Any]:
     minor_exponent(currency)
+    get_site(site_id)
     t = Tariff(currency=currency, name="", site_id=site_id)
     _apply(t, {"name": fields.get("name"), **fields})
     t.save()

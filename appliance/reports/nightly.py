@@ -132,7 +132,9 @@ async def mail_report(database: Database, settings: Any, day: date,
     # The report's addresses carry no language of their own: the site's language speaks.
     site = await site_settings(database, settings, site_id)
     translations, locale = catalogs.for_locale(site.locale)
-    error = await send_report(mail, mail_subject(day.isoformat(), translations),
+    # Several sites send several reports a night: each subject names its site.
+    label = day.isoformat() if site_id == DEFAULT_SITE else f"{day.isoformat()} {site.site_name}"
+    error = await send_report(mail, mail_subject(label, translations),
                               summary_text(report, translations, locale),
                               {f"{name}-{day}.csv": csv_text(t) for name, t in tables.items()})
     if error:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import quotes, tariffs
+from appliance.db.site import site_choices
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound
 from appliance.people.scope import Scope, tariff_site
 from appliance.web.audit import record
@@ -58,6 +59,7 @@ async def _render_tariffs(request: web.Request, message: str | None = None, ok: 
     at = tonight(site.tz, datetime.now(UTC).replace(tzinfo=None))
     data = await request.app[keys.DATABASE].read(_page_data, at, site.currency,
                                                  scope_of(request).sites)
+    data["sites"] = await request.app[keys.DATABASE].read(site_choices)
     return render(request, "tariffs.html", {**data, "message": message, "ok": ok,
                                             "price_fields": tariffs.PRICE_FIELDS,
                                             "int_fields": tariffs.INT_FIELDS,
@@ -106,6 +108,14 @@ def _save_tariff(tariff_id: int | None, fields: dict[str, Any], currency: str,
         tariffs.assign(tariff_id, cpid or None, int(connector) if connector else None, group)
 
 
+def _new_tariff_site(request: web.Request, chosen: str) -> int:
+    """A new tariff's site: the one chosen on the page by the installation's staff, else the
+    asker's own."""
+    if chosen.isdigit() and scope_of(request).installation:
+        return int(chosen)
+    return own_site(request)
+
+
 @routes.post("/tariffs")
 @require("admin")
 async def tariffs_post(request: web.Request) -> web.StreamResponse:
@@ -127,7 +137,7 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
         await request.app[keys.DATABASE].run(_save_tariff, tariff_id, fields, currency,
                                              assign_to, form.get("assign_group", ""),
                                              audit_actor(request), scope_of(request),
-                                             own_site(request))
+                                             _new_tariff_site(request, form.get("site", "")))
     except (ApplianceError, ValueError, InvalidOperation) as err:
         message = err.message if isinstance(err, ApplianceError) else N_("Numbers only, please.")
         return await _render_tariffs(request, message, ok=False, status=400)
