@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(create)
     create.add_argument("--name", required=True)
     create.add_argument("--role", choices=("admin", "desk"), default="admin")
+    create.add_argument("--site", type=int, default=None,
+                        help="a token of one site only (its id); default: the installation")
     listing = token_sub.add_parser("list", help="list tokens")
     _common(listing)
     revoke = token_sub.add_parser("revoke", help="revoke a token by name")
@@ -162,7 +164,7 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.token_command == "create":
         token = "apl_" + secrets.token_urlsafe(32)
-        _with_db(settings, tokens.create_token, args.name, args.role, token)
+        _with_db(settings, tokens.create_token, args.name, args.role, token, args.site)
         print(token)
     elif args.token_command == "list":
         for row in _with_db(settings, tokens.list_tokens):

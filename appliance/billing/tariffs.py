@@ -12,7 +12,7 @@ from appliance.billing import bands as tod
 from appliance.billing.pricing import minor_exponent, parse_price
 from appliance.db import fastsql
 from appliance.db.models import Station, Tariff, TariffAssignment, TariffVersion, utcnow
-from appliance.db.site import holiday_dates, site_value
+from appliance.db.site import DEFAULT_SITE, get_site, holiday_dates, site_pricing
 from appliance.errors import N_, InvalidInput, NotFound
 
 PRICE_FIELDS = ("energy_per_kwh", "time_per_hour", "session_fee", "idle_per_hour", "tax_rate")
@@ -109,9 +109,11 @@ def _keep_version(t: Tariff, actor: str) -> None:
      .on_conflict_ignore().execute())
 
 
-def create_tariff(fields: dict[str, Any], currency: str, actor: str = "") -> dict[str, Any]:
+def create_tariff(fields: dict[str, Any], currency: str, actor: str = "",
+                  site_id: int = DEFAULT_SITE) -> dict[str, Any]:
     minor_exponent(currency)
-    t = Tariff(currency=currency, name="")
+    get_site(site_id)
+    t = Tariff(currency=currency, name="", site_id=site_id)
     _apply(t, {"name": fields.get("name"), **fields})
     t.save()
     _keep_version(t, actor)
@@ -139,16 +141,26 @@ def update_tariff(tariff_id: int, fields: dict[str, Any], actor: str = "") -> di
     return tariff_dict(t)
 
 
-def list_tariffs() -> list[dict[str, Any]]:
-    return [tariff_dict(t) for t in Tariff.select().order_by(Tariff.id)]
+def list_tariffs(sites: frozenset[int] | None = None) -> list[dict[str, Any]]:
+    """Every tariff, or those of some sites."""
+    query = Tariff.select().order_by(Tariff.id)
+    if sites is not None:
+        query = query.where(Tariff.site_id.in_(sorted(sites)))
+    return [tariff_dict(t) for t in query]
 
 
-def scope_of(station_id: int | None, connector_id: int | None, group: str = "") -> str:
+def site_place(site_id: int) -> str:
+    """The assignment scope of a whole site: `site` for the box's own (as before sites)."""
+    return "site" if site_id == DEFAULT_SITE else f"site:{site_id}"
+
+
+def scope_of(station_id: int | None, connector_id: int | None, group: str = "",
+             site_id: int = DEFAULT_SITE) -> str:
     if station_id is None:
         if connector_id is not None:
             raise InvalidInput(N_("A connector needs its charger."),
                                details={"field": "connector_id"})
-        place = "site"
+        place = site_place(site_id)
     else:
         place = f"station:{station_id}" + (f":{connector_id}" if connector_id is not None
                                             else "")
@@ -166,15 +178,18 @@ def assign(tariff_id: int, cpid: str | None, connector_id: int | None,
            group: str | None = None) -> dict[str, Any]:
     """Make a tariff the site default, a station's, or one connector's, for everyone or for one
     driver group (replacing any there before)."""
-    get_tariff(tariff_id)
+    tariff = get_tariff(tariff_id)
     station_id = None
     if cpid:
         station = Station.get_or_none(Station.key == cpid.upper())
         if station is None:
             raise NotFound(N_("There is no charger %(cpid)s."), params={"cpid": cpid})
+        if station.site_id != tariff.site_id:
+            raise InvalidInput(N_("This tariff belongs to another site than the charger."),
+                               details={"field": "station_id"})
         station_id = station.id
     name = _group(group)
-    scope = scope_of(station_id, connector_id, name)
+    scope = scope_of(station_id, connector_id, name, tariff.site_id)
     (TariffAssignment.insert(tariff=tariff_id, station=station_id, connector_id=connector_id,
                              driver_group=name, scope=scope, created_at=utcnow())
      .on_conflict(conflict_target=[TariffAssignment.scope],
@@ -206,7 +221,8 @@ def scopes_for(station_id: int, connector_id: int | None, group: str = "") -> li
     """Most specific first: a driver group's prices beat everyone's, and within each a
     connector's beat its station's, which beat the site's."""
     places = [scope_of(station_id, connector_id)] if connector_id else []
-    places += [scope_of(station_id, None), "site"]
+    site = fastsql.get_by_id(Station, station_id).site_id
+    places += [scope_of(station_id, None), site_place(site)]
     group = _group(group)
     return ([f"group:{group}|{p}" for p in places] if group else []) + places
 
@@ -247,17 +263,21 @@ def snapshot(t: Tariff | None, currency: str, scope: str = "") -> dict[str, Any]
                 "min_to_start": 0}
     out = _own_fields(t)
     if out["bands"]:
-        out["timezone"] = str(site_value("timezone", "UTC"))
-        out["holidays"] = holiday_dates(str(site_value("holidays", "") or ""))
+        timezone, holidays = site_pricing(t.site_id)
+        out["timezone"] = timezone
+        out["holidays"] = holiday_dates(holidays)
     out["group"] = scope.partition("|")[0].removeprefix("group:") if "|" in scope else ""
     return out
 
 
-def who_pays(site_currency: str) -> list[dict[str, Any]]:
-    """Every assignment as a row of "who pays what where", most specific first."""
+def who_pays(site_currency: str, sites: frozenset[int] | None = None) -> list[dict[str, Any]]:
+    """Every assignment (of some sites' tariffs, when `sites` names them) as a row of "who
+    pays what where", most specific first."""
     rows = []
     for a in TariffAssignment.select():
         t = fastsql.get_by_id(Tariff, a.tariff_id)
+        if sites is not None and t.site_id not in sites:
+            continue
         cpid = Station.get_by_id(a.station_id).cpid if a.station_id else None
         specific = (2 if a.connector_id else 1 if a.station_id else 0) + (3 if a.driver_group
                                                                           else 0)

@@ -66,8 +66,12 @@ def get_station(cpid: str) -> Station:
     return st
 
 
-def list_stations(after: int | None, limit: int, approved: bool | None) -> list[dict[str, Any]]:
+def list_stations(after: int | None, limit: int, approved: bool | None,
+                  sites: frozenset[int] | None = None) -> list[dict[str, Any]]:
+    """Live stations (of some sites only, when `sites` names them)."""
     query = Station.select().where(Station.retired_at.is_null())
+    if sites is not None:
+        query = query.where(Station.site_id.in_(sorted(sites)))
     if approved is not None:
         query = query.where(Station.approved == approved)
     if after is not None:

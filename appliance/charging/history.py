@@ -57,8 +57,11 @@ def session_dict(s: ChargingSession, cpid: str) -> dict[str, Any]:
 
 def list_sessions(after: int | None, limit: int, station: str | None, id_tag: str | None,
                   start: datetime | None, end: datetime | None, state: str | None,
-                  driver_id: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+                  driver_id: int | None = None, sites: frozenset[int] | None = None
+                  ) -> list[tuple[int, dict[str, Any]]]:
     query = _select()
+    if sites is not None:
+        query = query.where(Station.site_id.in_(sorted(sites)))
     if driver_id is not None:
         query = query.where(ChargingSession.driver == driver_id)
     if station:

@@ -68,6 +68,8 @@ def _copy_table(model: type[peewee.Model], source: Database, target: Database) -
     query = model.select(*fields).order_by(model._meta.primary_key).tuples()
     size = max(1, MAX_PARAMS // len(fields))
     copied = 0
+    # What the migrations put in the new database (the one site) is the box's to give.
+    model.delete().execute(target.db)
     for chunk in _chunks(query.execute(source.db), size):
         try:
             model.insert_many(chunk, fields=fields).execute(target.db)

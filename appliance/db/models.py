@@ -72,6 +72,7 @@ class Station(BaseModel):
     id = AutoField()
     cpid = CharField(max_length=48)
     key = CharField(max_length=48, unique=True)
+    site_id = IntegerField(default=1, index=True)  # its site (db.models_site.Site); 1 on a box
     description = TextField(default="")
     approved = BooleanField(default=False)
     registration = CharField(max_length=16, default="Pending")  # last answer to BootNotification
@@ -373,6 +374,7 @@ class ApiToken(BaseModel):
     name = CharField(max_length=64, unique=True)
     role = CharField(max_length=8)
     token_hash = CharField(max_length=64, unique=True)
+    site_id = IntegerField(null=True)  # a token for one site only; None: the installation
     created_at = DateTimeField(default=utcnow)
     last_used_at = DateTimeField(null=True)
     revoked_at = DateTimeField(null=True)
@@ -395,6 +397,7 @@ class AuditLog(BaseModel):
     target = CharField(max_length=120, default="")
     detail = TextField(default="")
     at = DateTimeField(default=utcnow, index=True)
+    site_id = IntegerField(null=True, index=True)  # the site acted on; None: the installation
 
 
 class LedgerEntry(BaseModel):
@@ -442,6 +445,7 @@ class Tariff(BaseModel):
     """Prices as Decimal text with up to 4 decimals of the major unit."""
 
     id = AutoField()
+    site_id = IntegerField(default=1, index=True)  # the site whose tariff this is
     name = CharField(max_length=80)
     currency = CharField(max_length=3)
     energy_per_kwh = CharField(max_length=24, default="0")

@@ -48,7 +48,8 @@ class DailyReport(BaseModel):
     """The nightly report of one local day: its tables as JSON, and what became of the mail."""
 
     id = AutoField()
-    day = DateField(unique=True)
+    site_id = IntegerField(default=1)  # (site, day) is its index
+    day = DateField()
     data = TextField()  # JSON, see appliance.reports.report.build_report
     ledger_ok = BooleanField(default=True)
     anomalies = IntegerField(default=0)
@@ -56,6 +57,9 @@ class DailyReport(BaseModel):
     mail_error = TextField(default="")
     mail_at = DateTimeField(null=True)
     computed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("site_id", "day"), True),)
 
 
 class SessionCurve(BaseModel):

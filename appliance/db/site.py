@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_precision
+from peewee import IntegrityError, fn
 
-from appliance.db.models import utcnow
-from appliance.db.models_site import SiteSetting
-from appliance.errors import N_, InvalidInput, Text
+from appliance.db.models import Station, utcnow
+from appliance.db.models_site import Site, SiteSetting
+from appliance.errors import N_, Conflict, InvalidInput, NotFound, Text
 
 
 def _s(default: Any, label: str) -> Any:
@@ -64,6 +65,12 @@ class SiteSettings:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(SiteSettings)}
+# What each site owns (setting -> its column in `site`); every other setting is the
+# installation's (one currency, one set of policies).
+OWN = {"site_name": "name", "legal_name": "legal_name", "tax_id": "tax_id", "address": "address",
+       "timezone": "timezone", "nightly_time": "nightly_time", "base_url": "base_url",
+       "holidays": "holidays"}
+DEFAULT_SITE = 1  # the box's own site, made by the upgrade
 
 
 def defaults_from(boot: Any) -> SiteSettings:
@@ -73,8 +80,13 @@ def defaults_from(boot: Any) -> SiteSettings:
                         stale_session_hours=boot.stale_session_hours)
 
 
-def load_site(defaults: SiteSettings) -> SiteSettings:
+def load_site(defaults: SiteSettings, site_id: int = DEFAULT_SITE) -> SiteSettings:
+    """The settings one site works with: the installation's, then what the site owns (an
+    empty value of the site's takes the default)."""
     stored = {r.key: json.loads(r.value) for r in SiteSetting.select() if r.key in FIELDS}
+    row = Site.get_or_none(Site.id == site_id)
+    if row is not None:
+        stored.update({k: getattr(row, c) for k, c in OWN.items() if getattr(row, c)})
     return dataclasses.replace(defaults, **stored)
 
 
@@ -145,8 +157,69 @@ def holidays_problem(text: str) -> str | None:
 def pin_pricing_values(site: SiteSettings) -> None:
     """Store the time zone when it is still the boot default: money (below the web room)
     prices time-of-day bands in it and reads it from the database."""
-    (SiteSetting.insert(key="timezone", value=json.dumps(site.timezone), updated_at=utcnow(),
-                        updated_by="system").on_conflict_ignore().execute())
+    (Site.update(timezone=site.timezone)
+     .where((Site.id == DEFAULT_SITE) & (Site.timezone == "")).execute())
+
+
+def site_pricing(site_id: int) -> tuple[str, str]:
+    """(time zone, holidays) of a site, as its tariffs' snapshots keep them."""
+    from appliance.db import fastsql
+
+    row = fastsql.get(Site, Site.id, site_id)
+    return (row.timezone or "UTC", row.holidays) if row is not None else ("UTC", "")
+
+
+# --- the sites of the installation --------------------------------------------------------------
+def list_sites() -> list[dict[str, Any]]:
+    counts: dict[int, int] = dict(Station.select(Station.site_id, fn.COUNT(Station.id))
+                  .where(Station.retired_at.is_null()).group_by(Station.site_id).tuples())
+    return [{"id": s.id, "name": s.name, "legal_name": s.legal_name, "tax_id": s.tax_id,
+             "timezone": s.timezone, "nightly_time": s.nightly_time, "base_url": s.base_url,
+             "stations": counts.get(s.id, 0)} for s in Site.select().order_by(Site.id)]
+
+
+def site_choices() -> list[tuple[int, str]]:
+    """(id, name) of every site when there are several; none on a box (it shows no choice)."""
+    rows = list(Site.select(Site.id, Site.name).order_by(Site.id).tuples())
+    return rows if len(rows) > 1 else []
+
+
+def site_ids() -> list[int]:
+    return [s.id for s in Site.select(Site.id).order_by(Site.id)]
+
+
+def get_site(site_id: int) -> Site:
+    row = Site.get_or_none(Site.id == site_id)
+    if row is None:
+        raise NotFound(N_("There is no such site."), details={"site_id": site_id})
+    return row
+
+
+def create_site(defaults: SiteSettings, values: dict[str, Any]) -> dict[str, Any]:
+    """A new site; the values it owns are checked as the settings page checks them."""
+    checked = {k: _check(k, v) for k, v in values.items() if k in OWN}
+    if not checked.get("site_name"):
+        raise InvalidInput(N_("A site needs a name."), details={"field": "site_name"})
+    columns = {OWN[k]: v for k, v in checked.items()}
+    columns.setdefault("timezone", defaults.timezone)
+    try:
+        with Site._meta.database.atomic():
+            row = Site.create(**columns)
+    except IntegrityError as err:
+        raise Conflict(N_("A site %(name)s exists."), params={"name": columns["name"]}) from err
+    return {"id": row.id, **{k: getattr(row, c) for k, c in OWN.items()}}
+
+
+def site_of_station(cpid: str) -> int | None:
+    row = Station.get_or_none(Station.key == cpid.upper())
+    return row.site_id if row is not None else None
+
+
+def move_station(cpid: str, site_id: int) -> None:
+    """Put a charger in a site (before approval, or when staff move it)."""
+    get_site(site_id)
+    if not Station.update(site_id=site_id).where(Station.key == cpid.upper()).execute():
+        raise NotFound(N_("There is no charger %(cpid)s."), params={"cpid": cpid})
 
 
 LOOPBACK_HOSTS = ("localhost", "0.0.0.0", "::", "::1")
@@ -164,20 +237,29 @@ def base_url_problem(url: str) -> str | None:
     return None
 
 
-def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str) -> SiteSettings:
-    """Validate and store changed values; the currency is fixed once the ledger has a row."""
+def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str,
+              site_id: int = DEFAULT_SITE) -> SiteSettings:
+    """Validate and store changed values (what the site owns in its row, the rest for the
+    installation); the currency is fixed once the ledger has a row."""
     from appliance.db.models import LedgerEntry
 
-    current = load_site(defaults)
+    current = load_site(defaults, site_id)
     checked = {k: _check(k, v) for k, v in changes.items() if k in FIELDS}
     if checked.get("currency", current.currency) != current.currency and \
             LedgerEntry.select().exists():
         raise InvalidInput(N_("The currency is fixed once money has been booked."),
                            details={"field": "currency"})
+    own = {OWN[k]: v for k, v in checked.items() if k in OWN and v != getattr(current, k)}
+    if own:
+        try:
+            with Site._meta.database.atomic():
+                Site.update(**own).where(Site.id == site_id).execute()
+        except IntegrityError as err:
+            raise Conflict(N_("A site %(name)s exists."), params={"name": own["name"]}) from err
     for name, value in checked.items():
-        if value != getattr(current, name):
+        if name not in OWN and value != getattr(current, name):
             store_value(name, value, actor)
-    return load_site(defaults)
+    return load_site(defaults, site_id)
 
 
 def store_value(key: str, value: Any, actor: str) -> None:

@@ -14,19 +14,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def holder(token: str) -> tuple[str, str] | None:
-    """(name, role) of a live token, or None."""
+def holder(token: str) -> tuple[str, str, int | None] | None:
+    """(name, role, its one site or None for the installation) of a live token, or None."""
     row = ApiToken.get_or_none((ApiToken.token_hash == token_hash(token))
                                & ApiToken.revoked_at.is_null())
-    return (row.name, row.role) if row else None
+    return (row.name, row.role, row.site_id) if row else None
 
 
-def create_token(name: str, role: str, token: str) -> None:
+def create_token(name: str, role: str, token: str, site_id: int | None = None) -> None:
     if role not in ("admin", "desk"):
         raise InvalidInput("role must be admin or desk")
     try:
         with ApiToken._meta.database.atomic():
-            ApiToken.create(name=name, role=role, token_hash=token_hash(token))
+            ApiToken.create(name=name, role=role, token_hash=token_hash(token), site_id=site_id)
     except IntegrityError as err:
         raise Conflict(f"a token named {name} exists") from err
 

@@ -54,8 +54,12 @@ class StationView:
                                       for c in self.connectors)
 
 
-def site_overview() -> list[StationView]:
-    stations = list(Station.select().where(Station.retired_at.is_null()).order_by(Station.cpid))
+def site_overview(sites: frozenset[int] | None = None) -> list[StationView]:
+    """Every live charger (of some sites only, when `sites` names them)."""
+    query = Station.select().where(Station.retired_at.is_null())
+    if sites is not None:
+        query = query.where(Station.site_id.in_(sorted(sites)))
+    stations = list(query.order_by(Station.cpid))
     connectors: dict[int, list[Connector]] = {}
     for c in Connector.select().where(Connector.connector_id > 0).order_by(Connector.connector_id):
         connectors.setdefault(c.station_id, []).append(c)
@@ -92,25 +96,38 @@ class Totals:
     fees_minor: int = 0
 
 
-def today_totals(tz: ZoneInfo, now: datetime | None = None) -> Totals:
+def today_totals(tz: ZoneInfo, now: datetime | None = None,
+                 sites: frozenset[int] | None = None) -> Totals:
     """Today's site totals: energy and sessions started today, hours charging (per charger the
-    union over its connectors, summed over chargers), sessions running now."""
+    union over its connectors, summed over chargers), sessions running now. With `sites`, the
+    sessions of those sites' chargers only (and no charging hours: those are the site's
+    nightly figures)."""
     now = now or utcnow()
     start, end = day_bounds(datetime.now(tz).date(), tz)
+    mine = ChargingSession.station.in_(Station.select(Station.id).where(
+        Station.site_id.in_(sorted(sites)))) if sites is not None else True
     started = list(ChargingSession.select(ChargingSession.energy_wh).where(
-        (ChargingSession.started_at >= start) & (ChargingSession.started_at < end)).tuples())
-    active = ChargingSession.select().where(ChargingSession.state == "active").count()
+        (ChargingSession.started_at >= start) & (ChargingSession.started_at < end)
+        & mine).tuples())
+    active = ChargingSession.select().where((ChargingSession.state == "active") & mine).count()
+    if sites is not None:
+        return Totals(sum(e for (e,) in started), len(started), 0.0, active,
+                      fees_posted(start, end, sites))
     return Totals(sum(e for (e,) in started), len(started), _charging_seconds(start, now),
                   active, fees_posted(start, end))
 
 
-def fees_posted(start: datetime, end: datetime) -> int:
+def fees_posted(start: datetime, end: datetime, sites: frozenset[int] | None = None) -> int:
     """Fees count on the day their charge row is posted (so days match the ledger), less the
-    refunds posted that day."""
-    total = (LedgerEntry.select(fn.COALESCE(money_sum(LedgerEntry.amount), 0))
+    refunds posted that day (at some sites' chargers only, when `sites` names them)."""
+    query = (LedgerEntry.select(fn.COALESCE(money_sum(LedgerEntry.amount), 0))
              .where(LedgerEntry.kind.in_(("charge", "refund"))
-                    & (LedgerEntry.created_at >= start) & (LedgerEntry.created_at < end))
-             .scalar())
+                    & (LedgerEntry.created_at >= start) & (LedgerEntry.created_at < end)))
+    if sites is not None:
+        query = query.where(LedgerEntry.session.in_(
+            ChargingSession.select(ChargingSession.id).join(Station)
+            .where(Station.site_id.in_(sorted(sites)))))
+    total = query.scalar()
     return -int(total or 0)
 
 

@@ -23,8 +23,11 @@ FIGURES = ("charging_s", "available_s", "faulted_s", "energy_wh", "fees_minor", 
 
 
 def build_report(day: date, tz: ZoneInfo, rows: list[StatRow], ledger: list[tuple[bool, str]],
-                 stale_hours: int, currency: str) -> dict[str, Any]:
-    """Everything the morning reader needs about `day` (for `database.read`)."""
+                 stale_hours: int, currency: str, station_ids: list[int] | None = None
+                 ) -> dict[str, Any]:
+    """Everything the morning reader needs about `day` (for `database.read`); with
+    `station_ids`, one site's: its chargers and their sessions (drivers, top-ups and the ledger
+    are the operator's, the same in every site's report)."""
     window = day_bounds(day, tz)
     chargers = _chargers(rows)
     report: dict[str, Any] = {
@@ -33,10 +36,10 @@ def build_report(day: date, tz: ZoneInfo, rows: list[StatRow], ledger: list[tupl
         "drivers": _drivers(window),
         "topups": _topups(window),
         "online": _online(window),
-        "anomalies": _anomalies(window, stale_hours, ledger),
+        "anomalies": _anomalies(window, stale_hours, ledger, station_ids),
         "ledger": [{"ok": ok, "line": line} for ok, line in ledger],
     }
-    report["totals"] = _totals(chargers, report["topups"], window)
+    report["totals"] = _totals(chargers, report["topups"], window, station_ids)
     return report
 
 
@@ -49,13 +52,16 @@ def _chargers(rows: list[StatRow]) -> list[dict[str, Any]]:
 
 
 def _totals(chargers: list[dict[str, Any]], topups: list[dict[str, Any]],
-            window: tuple[datetime, datetime]) -> dict[str, Any]:
+            window: tuple[datetime, datetime], station_ids: list[int] | None = None
+            ) -> dict[str, Any]:
     totals: dict[str, Any] = {f: sum(c[f] for c in chargers) for f in FIGURES}
     # Distinct drivers over the whole site, not the sum of each charger's.
     totals["drivers"] = (ChargingSession.select(fn.COUNT(fn.DISTINCT(fn.COALESCE(
         ChargingSession.driver.cast("TEXT"), "t:" + ChargingSession.id_tag_key))))
         .where((ChargingSession.started_at >= window[0])
-               & (ChargingSession.started_at < window[1])).scalar() or 0)
+               & (ChargingSession.started_at < window[1])
+               & (ChargingSession.station.in_(station_ids) if station_ids is not None else True))
+        .scalar() or 0)
     totals["chargers"] = len(chargers)
     totals["topups_minor"] = sum(t["amount_minor"] for t in topups)
     totals["topups_count"] = sum(t["count"] for t in topups)
@@ -143,21 +149,25 @@ def _online(window: tuple[datetime, datetime]) -> list[dict[str, Any]]:
 
 
 def _anomalies(window: tuple[datetime, datetime], stale_hours: int,
-               ledger: list[tuple[bool, str]]) -> list[dict[str, Any]]:
+               ledger: list[tuple[bool, str]], station_ids: list[int] | None = None
+               ) -> list[dict[str, Any]]:
     """Sessions still open too long at the day's end, sessions of the day that were flagged,
     and every ledger check that failed."""
     out: list[dict[str, Any]] = []
+    here = ChargingSession.station.in_(station_ids) if station_ids is not None else True
     too_old = window[1] - timedelta(hours=stale_hours)
     open_long = (ChargingSession.select(ChargingSession, Station.cpid).join(Station)
                  .where(ChargingSession.state.in_(("active", "suspect"))
-                        & (ChargingSession.started_at < too_old)).order_by(ChargingSession.id))
+                        & (ChargingSession.started_at < too_old) & here)
+                 .order_by(ChargingSession.id))
     for s in open_long:
         out.append({"kind": "open_too_long", "session_id": s.id, "station": s.station.cpid,
                     "detail": f"{s.state} since {s.started_at:%Y-%m-%d %H:%M} UTC"})
     flagged = (ChargingSession.select(ChargingSession, Station.cpid).join(Station)
                .where((ChargingSession.started_at >= window[0])
                       & (ChargingSession.started_at < window[1])
-                      & ((ChargingSession.flags != "") | (ChargingSession.state == "suspect")))
+                      & ((ChargingSession.flags != "") | (ChargingSession.state == "suspect"))
+                      & here)
                .order_by(ChargingSession.id))
     for s in flagged:
         out.append({"kind": "flagged", "session_id": s.id, "station": s.station.cpid,

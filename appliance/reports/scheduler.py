@@ -1,5 +1,6 @@
-"""The nightly job on APScheduler 3.x inside the process (no systemd timer): the whole night at
-the site's `nightly_time` local, and a catch-up of missing days at start and every hour after.
+"""The nightly job on APScheduler 3.x inside the process (no systemd timer): each site's night
+at its own `nightly_time` in its own time zone (the box's own site's night also backs up and
+prunes), and a catch-up of every site's missing days at start and every hour after.
 A lock keeps the jobs one at a time; the context cancels a job still running at shutdown, before
 the database closes."""
 
@@ -18,10 +19,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from appliance import keys
 from appliance.db.database import Database
+from appliance.db.site import DEFAULT_SITE, site_ids
 from appliance.reports.nightly import catch_up, nightly, retry_mail, site_settings
 
 log = logging.getLogger(__name__)
 NIGHTLY_ID, CATCH_UP_ID = "nightly", "catch-up"
+
+
+def nightly_id(site_id: int) -> str:
+    """The job id of a site's night (the box's own site keeps the id it always had)."""
+    return NIGHTLY_ID if site_id == DEFAULT_SITE else f"{NIGHTLY_ID}-{site_id}"
 
 
 class NightlyScheduler:
@@ -32,7 +39,8 @@ class NightlyScheduler:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.when: tuple[str, str] | None = None  # (time zone, HH:MM) the cron trigger uses
+        # Per site: (time zone, HH:MM) its cron trigger uses.
+        self.when: dict[int, tuple[str, str]] = {}
 
     async def start(self) -> None:
         await self._schedule_nightly()
@@ -49,20 +57,27 @@ class NightlyScheduler:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _schedule_nightly(self) -> None:
-        """(Re)schedule the nightly job when the site's time zone or nightly time changed."""
-        site = await site_settings(self.database, self.settings)
-        when = (site.timezone, site.nightly_time)
-        if when == self.when:
-            return
-        hour, minute = (int(p) for p in site.nightly_time.split(":"))
-        trigger = CronTrigger(hour=hour, minute=minute, timezone=site.tz)
-        # A box that was off at the nightly time runs the job when it is back within the hour;
-        # later than that the hourly catch-up fills the days in.
-        self.scheduler.add_job(self._spawn, trigger, args=[self._nightly], id=NIGHTLY_ID,
-                               replace_existing=True, coalesce=True, max_instances=1,
-                               misfire_grace_time=3600)
-        self.when = when
-        log.info("nightly job at %s %s", site.nightly_time, site.timezone)
+        """(Re)schedule each site's night when its time zone or nightly time changed (and a new
+        site's)."""
+        for site_id in await self.database.read(site_ids):
+            site = await site_settings(self.database, self.settings, site_id)
+            when = (site.timezone, site.nightly_time)
+            if when == self.when.get(site_id):
+                continue
+            hour, minute = (int(p) for p in site.nightly_time.split(":"))
+            trigger = CronTrigger(hour=hour, minute=minute, timezone=site.tz)
+            # A box that was off at the nightly time runs the job when it is back within the
+            # hour; later than that the hourly catch-up fills the days in.
+            self.scheduler.add_job(self._spawn, trigger, args=[self._night(site_id)],
+                                   id=nightly_id(site_id), replace_existing=True, coalesce=True,
+                                   max_instances=1, misfire_grace_time=3600)
+            self.when[site_id] = when
+            log.info("nightly job of site %d at %s %s", site_id, site.nightly_time,
+                     site.timezone)
+
+    async def reschedule(self) -> None:
+        """Schedule the nights again now (a site was made or its night moved)."""
+        await self._schedule_nightly()
 
     async def _spawn(self, job: Callable[[], Awaitable[None]]) -> None:
         # A coroutine, so APScheduler calls it on the loop (a plain function would go to a
@@ -80,8 +95,12 @@ class NightlyScheduler:
             except Exception:  # a failed night must not stop the next one
                 log.exception("the %s job failed", getattr(job, "__name__", "nightly"))
 
-    async def _nightly(self) -> None:
-        await nightly(self.database, self.settings)
+    def _night(self, site_id: int) -> Callable[[], Awaitable[None]]:
+        async def night() -> None:
+            await nightly(self.database, self.settings, site_id=site_id)
+
+        night.__name__ = f"nightly of site {site_id}"
+        return night
 
     async def _hourly(self) -> None:
         await self._schedule_nightly()

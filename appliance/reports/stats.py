@@ -241,9 +241,11 @@ def _station_rows(station: Station, connectors: list[int], day: date, window: In
 
 
 # --- storing and reading back ---------------------------------------------------------------------
-def store_day(day: date, rows: list[StatRow]) -> int:
-    """Replace the day's rows (for the writer): computing a day twice gives the same rows."""
-    DailyStat.delete().where(DailyStat.day == day).execute()
+def store_day(day: date, rows: list[StatRow], station_ids: list[int] | None = None) -> int:
+    """Replace the day's rows (of some chargers: one site's) for the writer: computing a day
+    twice gives the same rows."""
+    DailyStat.delete().where((DailyStat.day == day) & (
+        DailyStat.station.in_(station_ids) if station_ids is not None else True)).execute()
     stamp = utcnow()
     values = [{**{k: v for k, v in r.as_dict().items() if k not in ("station_id", "day")},
                "station": r.station_id, "day": day, "computed_at": stamp} for r in rows]
@@ -275,8 +277,12 @@ def station_daily(station_id: int, first: date, last: date, tz: ZoneInfo,
     return out
 
 
-def site_daily(first: date, last: date) -> list[StatRow]:
-    """Stored charger rows (connector 0) of every charger over a range, for summaries."""
-    return [from_stored(r) for r in DailyStat.select().where(
+def site_daily(first: date, last: date, sites: frozenset[int] | None = None) -> list[StatRow]:
+    """Stored charger rows (connector 0) of every charger (of some sites, when `sites` names
+    them) over a range, for summaries: across sites when several are named."""
+    query = DailyStat.select().where(
         (DailyStat.connector_id == 0) & (DailyStat.day >= first) & (DailyStat.day <= last))
-        .order_by(DailyStat.day, DailyStat.station)]
+    if sites is not None:
+        query = query.where(DailyStat.station.in_(
+            Station.select(Station.id).where(Station.site_id.in_(sorted(sites)))))
+    return [from_stored(r) for r in query.order_by(DailyStat.day, DailyStat.station)]

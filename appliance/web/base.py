@@ -17,9 +17,13 @@ PREFIX = "/api/v1"
 class Principal:
     name: str
     role: str  # admin | desk
+    sites: frozenset[int] | None = None  # the sites it works at; None: the installation
 
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+# The settings of the one site a site's staff work at (pages show its name, zone, address);
+# unset for the installation's staff, whose pages show the box's own site as always.
+SCOPED_SITE: web.RequestKey[Any] = web.RequestKey("scoped_site", object)
 STAFF: web.RequestKey[Principal] = web.RequestKey("staff", Principal)  # set by the page login
 
 

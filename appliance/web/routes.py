@@ -20,6 +20,7 @@ from appliance.web.admin import (
     reports,
     sessions,
     settings,
+    sites,
     staff,
     stations,
     stickers,
@@ -32,7 +33,7 @@ from appliance.web.templating import TEMPLATES
 
 STATIC = TEMPLATES.with_name("static")
 PAGE_MODULES = (login, dashboard, stations, certificates, drivers, pins, cards, sessions,
-                tariffs, settings, staff, audit, reports, desk, stickers, payments, power,
+                tariffs, settings, sites, staff, audit, reports, desk, stickers, payments, power,
                 driver_login, forgot, me, start, pay, topup, push, driver_app,
                 language)
 

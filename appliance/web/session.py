@@ -15,9 +15,11 @@ from appliance import keys
 from appliance.db.models import StaffUser
 from appliance.errors import N_, Forbidden
 from appliance.people import sessions
+from appliance.people.scope import staff_sites
 from appliance.people.staff import verify_password
 from appliance.web.base import PREFIX, STAFF, Principal
 from appliance.web.i18n import STAFF_LANGUAGE
+from appliance.web.scope import check_scope
 from appliance.web.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -47,12 +49,15 @@ def staff_actor(request: web.Request) -> str:
     return f"staff:{staff.username}" if staff else "anonymous"
 
 
-def _still_valid(token: str) -> StaffUser | None:
+def _still_valid(token: str) -> tuple[StaffUser, frozenset[int] | None] | None:
+    """The login of a live session, with the sites it works at (None: the installation)."""
     session = sessions.live_session(sessions.STAFF, token)
     if session is None:
         return None  # logged out, ended by a reset, a role change or disabling, or too old
     user = StaffUser.get_or_none(StaffUser.id == session.person_id)
-    return user if user is not None and not user.disabled else None
+    if user is None or user.disabled:
+        return None
+    return user, staff_sites(user.id)
 
 
 def _cookie_token(request: web.Request) -> str | None:
@@ -66,10 +71,11 @@ def _cookie_token(request: web.Request) -> str | None:
 async def session_middleware(request: web.Request, handler: PageHandler) -> web.StreamResponse:
     token = _cookie_token(request)
     if token is not None:
-        user = await request.app[keys.DATABASE].read(_still_valid, token)
-        if user is not None:
+        found = await request.app[keys.DATABASE].read(_still_valid, token)
+        if found is not None:
+            user, sites = found
             request[SESSION] = StaffSession(user.id, user.username, user.role, token)
-            request[STAFF] = Principal(f"staff:{user.username}", user.role)
+            request[STAFF] = Principal(f"staff:{user.username}", user.role, sites)
             request[STAFF_LANGUAGE] = user.language
     # Webhooks are signed by the payment provider instead.
     unguarded = ("/ocpp/", PREFIX, "/pay/hooks/")
@@ -107,6 +113,7 @@ def require(role: str = "desk") -> Callable[[Guarded[P]], Guarded[P]]:
                 raise web.HTTPSeeOther(f"/login?next={quote(_return_to(request), safe='/')}")
             if role == "admin" and staff.role != "admin":
                 raise Forbidden(N_("This page is for admins."))
+            await check_scope(request)
             return await handler(request, *args, **kwargs)
 
         return guarded

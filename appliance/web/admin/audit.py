@@ -9,6 +9,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.people import audit
+from appliance.web.scope import scope_of
 from appliance.web.session import require
 from appliance.web.templating import render
 
@@ -32,7 +33,7 @@ def _fields(detail: str) -> list[tuple[str, Any]]:
 @routes.get("/audit")
 @require("admin")
 async def audit_page(request: web.Request) -> web.StreamResponse:
-    rows = await request.app[keys.DATABASE].read(audit.newest, 500)
+    rows = await request.app[keys.DATABASE].read(audit.newest, 500, scope_of(request).sites)
     return render(request, "audit.html", {"rows": [
         {"at": r.at, "actor": r.actor, "action": r.action, "target": r.target,
          "fields": _fields(r.detail)} for r in rows]})

@@ -12,16 +12,18 @@ from aiohttp import web
 from appliance import events, keys
 from appliance.reports.overview import site_overview, today_totals
 from appliance.web import sse
+from appliance.web.scope import scope_of
 from appliance.web.session import require
-from appliance.web.templating import render
+from appliance.web.templating import page_site, render
 
 routes = web.RouteTableDef()
 
 
 async def _live_data(request: web.Request) -> dict[str, Any]:
-    database, tz = request.app[keys.DATABASE], request.app[keys.SITE].tz
-    stations = await database.read(site_overview)
-    totals = await database.read(today_totals, tz)
+    database, tz = request.app[keys.DATABASE], page_site(request).tz
+    sites = scope_of(request).sites
+    stations = await database.read(site_overview, sites)
+    totals = await database.read(today_totals, tz, None, sites)
     power = request.app[keys.POWER].snapshot
     # What each session may draw, by "CPID/connector" (load management's last allocation).
     allowed = {k: a for group in power.values() for k, a in group["allowed"].items()}
@@ -62,11 +64,16 @@ STAFF_EVENTS = (events.StationOnline, events.StationBooted, events.ConnectorStat
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events for staff pages: the in-process events, never database polling.
     Desk reader taps go only here (staff), never to driver pages."""
+    sites = scope_of(request).sites
+    mine = None if sites is None else {  # a site's staff hear of their sites' chargers only
+        s.id for s in await request.app[keys.DATABASE].read(site_overview, sites)}
     async with request.app[keys.EVENTS].subscribe() as queue, sse.stream(request) as out:
         while True:
             event = await sse.next_event(queue, sse.KEEPALIVE_S)
             if event is None:
                 await out.keepalive()
-            elif isinstance(event, STAFF_EVENTS):
+            elif isinstance(event, STAFF_EVENTS) and (
+                    mine is None or getattr(event, "station_id", None) in mine
+                    or isinstance(event, events.TagSeen | events.ReaderState)):
                 await out.send(_event_json(event))
     return out.response

@@ -20,12 +20,14 @@ from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
 from appliance.db.models import LedgerEntry
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, Text
+from appliance.people.scope import Scope, session_site
 from appliance.web import i18n
 from appliance.web.audit import record
 from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.forms import parse_amount
+from appliance.web.scope import scope_of
 from appliance.web.session import require, staff_actor
-from appliance.web.templating import render
+from appliance.web.templating import page_site, render
 
 routes = web.RouteTableDef()
 
@@ -68,7 +70,7 @@ async def drivers_csv(request: web.Request) -> web.StreamResponse:
 async def ledger_csv(request: web.Request) -> web.StreamResponse:
     rows = await request.app[keys.DATABASE].read(accounts.driver_ledger, _driver_id(request),
                                                  None, 100_000)
-    tz = request.app[keys.SITE].tz
+    tz = page_site(request).tz
     header = ["entry", time_header("time", tz), "kind", "amount", "balance_after", "currency",
               "method", "receipt_no", "session", "clerk", "note"]
     return csv_response(f"driver-{_driver_id(request)}-ledger.csv", header, [
@@ -114,18 +116,25 @@ async def create_driver(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/drivers/{driver_id}")
 
 
-def _driver_page_data(driver_id: int) -> dict[str, Any]:
+def _driver_page_data(driver_id: int, sites: frozenset[int] | None = None) -> dict[str, Any]:
+    """A driver (the operator's, seen at every site) and their sessions at the asker's sites."""
     driver = accounts.driver_dict(accounts.get_driver(driver_id))
     ledger = accounts.driver_ledger(driver_id, None, 500)
     sessions = [r for _, r in history.list_sessions(None, 100, None, None, None, None, None,
-                                                     driver_id)]
+                                                     driver_id, sites)]
+    if sites is not None:  # the money is the operator's; another site's session is not shown
+        for entry in ledger:
+            if entry.get("session_id") and not Scope(sites).allows(
+                    session_site(entry["session_id"])):
+                entry["session_id"] = None
     return {"driver": driver, "cards": accounts.driver_cards(driver_id),
             "ledger": list(reversed(ledger)), "sessions": sessions}
 
 
 async def _render_driver(request: web.Request, message: str | None = None, ok: bool = True,
                          status: int = 200) -> web.StreamResponse:
-    data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request))
+    data = await request.app[keys.DATABASE].read(_driver_page_data, _driver_id(request),
+                                                 scope_of(request).sites)
     data.update({"message": message, "ok": ok, "methods": METHODS,
                  "form_key": secrets.token_urlsafe(16)})
     return render(request, "driver.html", data, status=status)

@@ -14,12 +14,14 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import Station
 from appliance.db.models_reports import DailyReport
+from appliance.db.site import DEFAULT_SITE, site_choices
 from appliance.errors import N_, InvalidInput, NotFound
 from appliance.reports.nightly import local_today, site_settings
 from appliance.reports.stats import site_daily
 from appliance.reports.tables import csv_text, report_tables
 from appliance.web.charts import bar_chart
 from appliance.web.i18n import gettext_for
+from appliance.web.scope import chosen_site, scope_of
 from appliance.web.session import require
 from appliance.web.templating import TEMPLATES, formats_for, render
 
@@ -34,15 +36,17 @@ def parse_day(text: str | None, name: str = "date") -> date:
         raise InvalidInput(f"{name}: dates look like 2026-01-31", details={"field": name}) from err
 
 
-def list_reports(limit: int = 400) -> list[dict[str, Any]]:
+def list_reports(limit: int = 400, site_id: int = DEFAULT_SITE) -> list[dict[str, Any]]:
+    """One site's nightly reports, newest first."""
     return [{"day": r.day, "ledger_ok": r.ledger_ok, "anomalies": r.anomalies,
              "mail_status": r.mail_status, "mail_error": r.mail_error,
              "computed_at": r.computed_at}
-            for r in DailyReport.select().order_by(DailyReport.day.desc()).limit(limit)]
+            for r in DailyReport.select().where(DailyReport.site_id == site_id)
+            .order_by(DailyReport.day.desc()).limit(limit)]
 
 
-def get_report(day: date) -> dict[str, Any]:
-    row = DailyReport.get_or_none(DailyReport.day == day)
+def get_report(day: date, site_id: int = DEFAULT_SITE) -> dict[str, Any]:
+    row = DailyReport.get_or_none((DailyReport.day == day) & (DailyReport.site_id == site_id))
     if row is None:
         raise NotFound(N_("No report for %(day)s yet."), params={"day": day.isoformat()},
                        details={"date": day.isoformat()})
@@ -61,17 +65,25 @@ async def print_css(request: web.Request) -> web.StreamResponse:
 @require("admin")
 async def reports_page(request: web.Request) -> web.StreamResponse:
     database = request.app[keys.DATABASE]
-    reports = await database.read(list_reports)
-    site = await site_settings(database, request.app[keys.SETTINGS])
-    return render(request, "reports/list.html", {"reports": reports,
-                                                 "today": local_today(site.tz)})
+    site_id = chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE
+    reports = await database.read(list_reports, 400, site_id)
+    site = await site_settings(database, request.app[keys.SETTINGS], site_id)
+    return render(request, "reports/list.html", {
+        "reports": reports, "today": local_today(site.tz), "site_id": site_id,
+        "sites": await database.read(site_choices), "site_query": _site_query(request)})
+
+
+def _site_query(request: web.Request) -> str:
+    """The report pages' own links keep the site they were asked for."""
+    return f"?site={request.query['site']}" if request.query.get("site", "").isdigit() else ""
 
 
 @routes.get(r"/reports/{day:\d{4}-\d{2}-\d{2}}")
 @require("admin")
 async def report_page(request: web.Request) -> web.StreamResponse:
     day = parse_day(request.match_info["day"])
-    report = await request.app[keys.DATABASE].read(get_report, day)
+    report = await request.app[keys.DATABASE].read(
+        get_report, day, chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE)
     data = report["data"]
     _ = gettext_for(request).gettext
     charts = {
@@ -81,7 +93,7 @@ async def report_page(request: web.Request) -> web.StreamResponse:
                            unit="h", title=_("Hours charging per charger")),
     }
     return render(request, "reports/day.html", {
-        "day": day, "r": report, "d": data, "charts": charts,
+        "day": day, "r": report, "d": data, "charts": charts, "site_query": _site_query(request),
         "prev": day - timedelta(days=1), "next": day + timedelta(days=1)})
 
 
@@ -89,7 +101,8 @@ async def report_page(request: web.Request) -> web.StreamResponse:
 @require("admin")
 async def report_csv(request: web.Request) -> web.StreamResponse:
     day = parse_day(request.match_info["day"])
-    report = await request.app[keys.DATABASE].read(get_report, day)
+    report = await request.app[keys.DATABASE].read(
+        get_report, day, chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE)
     tables = report_tables(report["data"])
     name = request.match_info["table"]
     if name not in tables:
@@ -109,9 +122,10 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
     raise InvalidInput("period is week or month", details={"field": "period"})
 
 
-def summary(first: date, last: date) -> dict[str, Any]:
-    """Per charger and per day totals over a period, from the stored charger rows only."""
-    rows = site_daily(first, last)
+def summary(first: date, last: date, sites: frozenset[int] | None = None) -> dict[str, Any]:
+    """Per charger and per day totals over a period, from the stored charger rows only: of
+    some sites, or (None) across every site."""
+    rows = site_daily(first, last, sites)
     names: dict[int, str] = dict(Station.select(Station.id, Station.cpid).tuples())
     figures = ("charging_s", "available_s", "faulted_s", "energy_wh", "fees_minor", "sessions")
     chargers: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(figures, 0))
@@ -123,7 +137,8 @@ def summary(first: date, last: date) -> dict[str, Any]:
             per_day[r.day][f] += getattr(r, f)
     totals = {f: sum(c[f] for c in chargers.values()) for f in figures}
     reported = {r.day for r in DailyReport.select(DailyReport.day).where(
-        (DailyReport.day >= first) & (DailyReport.day <= last))}
+        (DailyReport.day >= first) & (DailyReport.day <= last)
+        & (DailyReport.site_id.in_(sorted(sites)) if sites is not None else True))}
     return {"chargers": dict(sorted(chargers.items())), "days": per_day, "totals": totals,
             "stored_days": len({r.day for r in rows}), "reported": reported}
 
@@ -137,7 +152,9 @@ async def summary_page(request: web.Request) -> web.StreamResponse:
     anchor = (parse_day(request.query["date"]) if request.query.get("date")
               else local_today(site.tz) - timedelta(days=1))
     first, last = period_bounds(period, anchor)
-    data = await database.read(summary, first, last)
+    chosen = chosen_site(request, None)
+    data = await database.read(summary, first, last, frozenset([chosen]) if chosen is not None
+                               else scope_of(request).sites)
     days = data["days"]
     _, f = gettext_for(request).gettext, formats_for(request)
     charts = {"energy": bar_chart([(f.short_day(d), v["energy_wh"] / 1000)

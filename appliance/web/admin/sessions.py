@@ -21,14 +21,15 @@ from appliance.web.audit import record
 from appliance.web.charts import line_chart
 from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.i18n import gettext_for
+from appliance.web.scope import scope_of
 from appliance.web.session import current_staff, require
-from appliance.web.templating import render
+from appliance.web.templating import page_site, render
 
 routes = web.RouteTableDef()
 
 
 def _filters(request: web.Request) -> dict[str, Any]:
-    tz = request.app[keys.SITE].tz
+    tz = page_site(request).tz
     q = request.query
 
     def day(name: str) -> date | None:
@@ -55,7 +56,7 @@ async def _sessions(request: web.Request, limit: int) -> list[dict[str, Any]]:
     f = _filters(request)
     rows = await request.app[keys.DATABASE].read(
         history.list_sessions, None, limit, f["station"], f["id_tag"], f["start"], f["end"],
-        f["state"])
+        f["state"], None, scope_of(request).sites)
     items = [r for _, r in rows]
     if f["offline"]:
         items = [r for r in items if OFFLINE_FLAG in r["flags"]]
@@ -75,7 +76,7 @@ async def sessions_page(request: web.Request) -> web.StreamResponse:
 @require("desk")
 async def sessions_csv(request: web.Request) -> web.StreamResponse:
     items = await _sessions(request, 100_000)
-    tz = request.app[keys.SITE].tz
+    tz = page_site(request).tz
     header = ["session", "transaction_id", "station", "connector", "driver", "id_tag", "state",
               time_header("started", tz), time_header("stopped", tz), "energy_kwh",
               "duration_s", "fee", "currency", "stop_reason", "flags"]
@@ -111,7 +112,7 @@ async def _render_session(request: web.Request, message: str | None = None, ok: 
                           status: int = 200) -> web.StreamResponse:
     session = await request.app[keys.DATABASE].read(views.session_with_cost,
                                                     int(request.match_info["id"]))
-    tz, _ = request.app[keys.SITE].tz, gettext_for(request).gettext
+    tz, _ = page_site(request).tz, gettext_for(request).gettext
     power = [(s["timestamp"], s["value"] / 1000) for s in session["samples"]
              if s["measurand"] == "Power.Active.Import" and s["value"] is not None
              and not s["phase"]]

@@ -16,6 +16,7 @@ from appliance.billing import locallist
 from appliance.charging import admin, certificates
 from appliance.charging.control import ChargerControl, Trigger
 from appliance.db.models import StatusEvent
+from appliance.db.site import move_station, site_choices
 from appliance.errors import N_, ApplianceError, Conflict, InvalidInput
 from appliance.power import groups
 from appliance.reports.stats import station_daily
@@ -25,6 +26,7 @@ from appliance.web.audit import record
 from appliance.web.charts import bar_chart
 from appliance.web.export import csv_response, major_number
 from appliance.web.i18n import gettext_for
+from appliance.web.scope import charger_site, scope_of
 from appliance.web.session import current_staff, require
 from appliance.web.templating import formats_for, render
 
@@ -60,7 +62,8 @@ COMMANDS: dict[str, Command] = {
 
 async def _render_stations(request: web.Request, message: str | None = None, ok: bool = True,
                            status: int = 200) -> web.StreamResponse:
-    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None)
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, None, 500, None,
+                                                 scope_of(request).sites)
     return render(request, "stations.html", {"stations": rows, "message": message, "ok": ok},
                   status=status)
 
@@ -133,12 +136,14 @@ def _station_page_data(cpid: str, first: date, last: date, tz: Any, search: str 
             "frames": admin.recent_frames(cpid, 50),
             "notices": admin.station_notices(cpid, 20),
             "security": certificates.security_view(st.id),
-            "local_list": locallist.status_of(st.id), "power": groups.member_of(st.id)}
+            "local_list": locallist.status_of(st.id), "power": groups.member_of(st.id),
+            # An installation of several sites chooses the site at approval.
+            "sites": site_choices(), "site_id": st.site_id}
 
 
 async def render_station(request: web.Request, result: dict[str, Any] | None = None,
                           status: int = 200) -> web.StreamResponse:
-    tz = request.app[keys.SITE].tz
+    tz = (await charger_site(request, request.match_info["id"])).tz
     first, last = _range(request, tz)
     data = await request.app[keys.DATABASE].read(_station_page_data, request.match_info["id"],
                                                  first, last, tz,
@@ -173,6 +178,10 @@ async def approve_station(request: web.Request) -> web.StreamResponse:
     """The banner's Approve: the charger may now charge; an online one is asked to boot again."""
     cpid = request.match_info["id"]
     database = request.app[keys.DATABASE]
+    chosen = str((await request.post()).get("site", ""))
+    if chosen.isdigit() and scope_of(request).installation:
+        await database.run(move_station, cpid, int(chosen))
+        await record(request, "station.site", cpid, {"site_id": int(chosen)})
     keyed = await key_before_approval(request.app, cpid) \
         if await database.read(admin.approval_needs_key, cpid) else []
     try:
@@ -194,7 +203,7 @@ async def approve_station(request: web.Request) -> web.StreamResponse:
 @routes.get("/stations/{id}/days.csv")
 @require("desk")
 async def station_days_csv(request: web.Request) -> web.StreamResponse:
-    tz = request.app[keys.SITE].tz
+    tz = (await charger_site(request, request.match_info["id"])).tz
     first, last = _range(request, tz)
     cpid = request.match_info["id"]
     data = await request.app[keys.DATABASE].read(_station_page_data, cpid, first, last, tz)

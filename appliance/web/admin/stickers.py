@@ -21,11 +21,12 @@ from appliance import keys
 from appliance.billing import quotes
 from appliance.charging.stations import read_plugs
 from appliance.db.models import Connector, Station, utcnow
-from appliance.db.site import base_url_problem
+from appliance.db.site import DEFAULT_SITE, SiteSettings, base_url_problem
 from appliance.errors import N_, Conflict, NotFound, Text
 from appliance.web.driver.common import site
+from appliance.web.scope import chosen_site
 from appliance.web.session import require
-from appliance.web.templating import render
+from appliance.web.templating import page_site, render
 
 routes = web.RouteTableDef()
 
@@ -63,10 +64,13 @@ def wifi_svg(ssid: str, password: str) -> Markup:
     return Markup(code.svg_inline(scale=4, border=2))
 
 
-def station_connectors(cpid: str | None) -> list[Socket]:
-    """Every socket of every approved charger, or of one charger: (charger id, connector, None),
-    and for a 2.0.1 EVSE of several connectors one (charger id, EVSE, connector) each."""
+def station_connectors(cpid: str | None, site_id: int | None = None) -> list[Socket]:
+    """Every socket of every approved charger (of one site), or of one charger: (charger id,
+    connector, None), and for a 2.0.1 EVSE of several connectors one (charger id, EVSE,
+    connector) each."""
     query = Station.select().where(Station.retired_at.is_null() & Station.approved)
+    if site_id is not None:
+        query = query.where(Station.site_id == site_id)
     if cpid:
         query = query.where(Station.key == cpid.upper())
     out: list[Socket] = []
@@ -89,8 +93,9 @@ def sticker_prices(pairs: list[tuple[str, int]], at: datetime, currency: str
     return [quotes.quote(quotes.Ask(cpid, n, at), currency) for cpid, n in pairs]
 
 
-async def _priced(request: web.Request, stickers: list[Sticker]) -> list[Sticker]:
-    site_settings = request.app[keys.SITE]
+async def _priced(request: web.Request, stickers: list[Sticker], here: SiteSettings
+                  ) -> list[Sticker]:
+    site_settings = here
     if not site_settings.sticker_price or not stickers:
         return stickers
     prices = await request.app[keys.DATABASE].read(
@@ -99,15 +104,17 @@ async def _priced(request: web.Request, stickers: list[Sticker]) -> list[Sticker
     return [replace(s, price=p) for s, p in zip(stickers, prices, strict=True)]
 
 
-def sticker_base(request: web.Request) -> tuple[str, str | None]:
-    """The address the stickers print (the site setting, else the boot settings' one) and why
-    a phone could not open it, if it could not."""
-    base = request.app[keys.SITE].base_url or request.app[keys.SETTINGS].public_url
+def sticker_base(request: web.Request, here: SiteSettings | None = None
+                 ) -> tuple[str, str | None]:
+    """The address the stickers print (the site's, else the boot settings' one) and why a phone
+    could not open it, if it could not."""
+    base = (here or page_site(request)).base_url or request.app[keys.SETTINGS].public_url
     return base.rstrip("/"), base_url_problem(base)
 
 
-def _stickers(request: web.Request, pairs: list[Socket]) -> list[Sticker]:
-    base, problem = sticker_base(request)
+def _stickers(request: web.Request, pairs: list[Socket],
+              here: SiteSettings | None = None) -> list[Sticker]:
+    base, problem = sticker_base(request, here)
     if problem:
         raise Conflict(N_("The stickers would print %(url)s: %(problem)s. Set the address "
                           "in the site settings first."),
@@ -116,22 +123,26 @@ def _stickers(request: web.Request, pairs: list[Socket]) -> list[Sticker]:
             for url in [connector_url(base, cpid, n, plug)]]
 
 
-async def _render_refusal(request: web.Request) -> web.StreamResponse:
-    base, problem = sticker_base(request)
+async def _render_refusal(request: web.Request, here: SiteSettings | None = None
+                          ) -> web.StreamResponse:
+    base, problem = sticker_base(request, here)
     return render(request, "driver/stickers.html", {
         "stickers": [], "refusal": problem, "refused_url": base, "station": "",
         "wifi_ssid": "", "wifi": None, "single": True})
 
 
 async def _sheet(request: web.Request, form: Any) -> web.StreamResponse:
-    if sticker_base(request)[1]:
-        return await _render_refusal(request)
+    """One site's stickers (the asker's one site, else `?site=`, else the box's own)."""
+    site_id = chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE
+    s = await site(request, site_id)
+    if sticker_base(request, s)[1]:
+        return await _render_refusal(request, s)
     cpid = str(form.get("station", "")).strip() or None
-    pairs = await request.app[keys.DATABASE].read(station_connectors, cpid)
+    pairs = await request.app[keys.DATABASE].read(station_connectors, cpid, site_id)
     ssid, password = str(form.get("wifi_ssid", "")).strip(), str(form.get("wifi_password", ""))
-    s = await site(request)
     return render(request, "driver/stickers.html", {
-        "stickers": await _priced(request, _stickers(request, pairs)), "site_name": s.site_name,
+        "stickers": await _priced(request, _stickers(request, pairs, s), s),
+        "site_name": s.site_name,
         "station": cpid or "",
         "wifi_ssid": ssid, "wifi": wifi_svg(ssid, password) if ssid else None})
 
@@ -157,17 +168,17 @@ async def _one(request: web.Request) -> Sticker:
              and (not socket or not p[2] or str(p[2]) == socket)]
     if not match:
         raise NotFound("no such connector")
-    return _stickers(request, match)[0]
+    return _stickers(request, match, await site(request))[0]  # (the charger's site)
 
 
 @routes.get("/stickers/{cpid}/{connector:\\d+}")
 @require("admin")
 async def single_sticker(request: web.Request) -> web.StreamResponse:
-    if sticker_base(request)[1]:
-        return await _render_refusal(request)
-    s = await site(request)
+    s = await site(request)  # the charger's site
+    if sticker_base(request, s)[1]:
+        return await _render_refusal(request, s)
     return render(request, "driver/stickers.html", {
-        "stickers": await _priced(request, [await _one(request)]), "site_name": s.site_name,
+        "stickers": await _priced(request, [await _one(request)], s), "site_name": s.site_name,
         "single": True,
         "station": request.match_info["cpid"], "wifi_ssid": "", "wifi": None})
 

@@ -11,10 +11,13 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing import quotes, tariffs
-from appliance.errors import N_, ApplianceError, InvalidInput
+from appliance.db.site import site_choices
+from appliance.errors import N_, ApplianceError, InvalidInput, NotFound
+from appliance.people.scope import Scope, tariff_site
 from appliance.web.audit import record
 from appliance.web.base import audit_actor
 from appliance.web.forms import parse_amount
+from appliance.web.scope import own_site, scope_of
 from appliance.web.session import require
 from appliance.web.templating import render
 
@@ -40,21 +43,23 @@ def tonight(tz: Any, now: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _page_data(at: datetime, currency: str) -> dict[str, Any]:
+def _page_data(at: datetime, currency: str, sites: frozenset[int] | None) -> dict[str, Any]:
     rows = []
-    for t in tariffs.list_tariffs():
+    for t in tariffs.list_tariffs(sites):
         t["history"] = tariffs.tariff_history(t["id"])
         t["example"] = quotes.tariff_example(t["id"], at, EXAMPLE_WH, EXAMPLE_S)["example"]
         t["bands_text"] = bands_text(t["bands"])
         rows.append(t)
-    return {"tariffs": rows, "who_pays": tariffs.who_pays(currency)}
+    return {"tariffs": rows, "who_pays": tariffs.who_pays(currency, sites)}
 
 
 async def _render_tariffs(request: web.Request, message: str | None = None, ok: bool = True,
                           status: int = 200) -> web.StreamResponse:
     site = request.app[keys.SITE]
     at = tonight(site.tz, datetime.now(UTC).replace(tzinfo=None))
-    data = await request.app[keys.DATABASE].read(_page_data, at, site.currency)
+    data = await request.app[keys.DATABASE].read(_page_data, at, site.currency,
+                                                 scope_of(request).sites)
+    data["sites"] = await request.app[keys.DATABASE].read(site_choices)
     return render(request, "tariffs.html", {**data, "message": message, "ok": ok,
                                             "price_fields": tariffs.PRICE_FIELDS,
                                             "int_fields": tariffs.INT_FIELDS,
@@ -90,14 +95,25 @@ def parse_bands(text: str) -> list[dict[str, Any]]:
 
 
 def _save_tariff(tariff_id: int | None, fields: dict[str, Any], currency: str,
-                 assign_to: str | None, group: str, actor: str) -> None:
+                 assign_to: str | None, group: str, actor: str, scope: Scope, site_id: int
+                 ) -> None:
     if tariff_id is None:
-        tariff_id = int(tariffs.create_tariff(fields, currency, actor)["id"])
+        tariff_id = int(tariffs.create_tariff(fields, currency, actor, site_id)["id"])
+    elif not scope.allows(tariff_site(tariff_id)):  # another site's tariff does not exist here
+        raise NotFound(f"no tariff {tariff_id}")
     else:
         tariffs.update_tariff(tariff_id, fields, actor)
     if assign_to is not None:
         cpid, _, connector = assign_to.strip().partition("/")
         tariffs.assign(tariff_id, cpid or None, int(connector) if connector else None, group)
+
+
+def _new_tariff_site(request: web.Request, chosen: str) -> int:
+    """A new tariff's site: the one chosen on the page by the installation's staff, else the
+    asker's own."""
+    if chosen.isdigit() and scope_of(request).installation:
+        return int(chosen)
+    return own_site(request)
 
 
 @routes.post("/tariffs")
@@ -120,7 +136,8 @@ async def tariffs_post(request: web.Request) -> web.StreamResponse:
         assign_to = form.get("assign_to", "") if form.get("assign") == "on" else None
         await request.app[keys.DATABASE].run(_save_tariff, tariff_id, fields, currency,
                                              assign_to, form.get("assign_group", ""),
-                                             audit_actor(request))
+                                             audit_actor(request), scope_of(request),
+                                             _new_tariff_site(request, form.get("site", "")))
     except (ApplianceError, ValueError, InvalidOperation) as err:
         message = err.message if isinstance(err, ApplianceError) else N_("Numbers only, please.")
         return await _render_tariffs(request, message, ok=False, status=400)

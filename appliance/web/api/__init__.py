@@ -13,13 +13,14 @@ from appliance.web.api import (
     power,
     reports,
     sessions,
+    sites,
     stations,
 )
 from appliance.web.api.base import Route, guarded, ok
 from appliance.web.api.openapi import document
 from appliance.web.base import PREFIX
 
-MODULES = (stations, charger_commands, cards, money, sessions, reports, power)
+MODULES = (stations, charger_commands, cards, money, sessions, reports, power, sites)
 
 
 def all_routes() -> list[Route]:

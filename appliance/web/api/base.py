@@ -19,6 +19,7 @@ from appliance.db.models import utcnow
 from appliance.errors import Forbidden, InvalidInput, Unauthorized
 from appliance.people import tokens
 from appliance.web.base import PRINCIPAL, Principal
+from appliance.web.scope import check_scope
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ async def authenticate(request: web.Request, role: str) -> Principal:
     principal = None
     if header.lower().startswith("bearer "):
         found = await request.app[keys.DATABASE].read(tokens.holder, header[7:].strip())
-        principal = Principal(f"token:{found[0]}", found[1]) if found else None
+        principal = Principal(f"token:{found[0]}", found[1],
+                              None if found[2] is None else frozenset([found[2]])) \
+            if found else None
     if principal is None:
         raise Unauthorized("a valid API token is needed (Authorization: Bearer ...)")
     if role == "admin" and principal.role != "admin":
@@ -73,6 +76,7 @@ async def authenticate(request: web.Request, role: str) -> Principal:
 def guarded(route: Route) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         request[PRINCIPAL] = await authenticate(request, route.role)
+        await check_scope(request)
         return await route.handler(request)
 
     return handler

@@ -26,6 +26,7 @@ from appliance.web.api.base import (
 )
 from appliance.web.audit import record
 from appliance.web.base import PRINCIPAL, audit_actor
+from appliance.web.scope import own_site, scope_of
 
 routes = ApiRoutes()
 api = routes.api
@@ -214,16 +215,20 @@ async def driver_ledger(request: web.Request) -> web.Response:
 # --- tariffs ----------------------------------------------------------------------------------
 @api("GET", "/tariffs", "Tariffs with where each applies", role="desk", tag="tariffs")
 async def list_tariffs(request: web.Request) -> web.Response:
-    return listing(await request.app[keys.DATABASE].read(tariffs.list_tariffs), None)
+    return listing(await request.app[keys.DATABASE].read(tariffs.list_tariffs,
+                                                         scope_of(request).sites), None)
 
 
 @api("POST", "/tariffs", "Create a tariff in the site currency", body=TARIFF_BODY,
      tag="tariffs")
 async def create_tariff(request: web.Request) -> web.Response:
     body = await json_body(request)
+    site_id = take(body, "site_id", int) or own_site(request)
+    if not scope_of(request).allows(site_id):
+        raise InvalidInput("site_id: no such site", details={"field": "site_id"})
     tariff = await request.app[keys.DATABASE].run(tariffs.create_tariff, body,
                                                   request.app[keys.SITE].currency,
-                                                  audit_actor(request))
+                                                  audit_actor(request), site_id)
     await record(request, "tariff.create", str(tariff["id"]), body)
     return ok(tariff, 201)
 
@@ -261,7 +266,7 @@ async def assign_tariff(request: web.Request) -> web.Response:
      role="desk", tag="tariffs")
 async def who_pays(request: web.Request) -> web.Response:
     return listing(await request.app[keys.DATABASE].read(
-        tariffs.who_pays, request.app[keys.SITE].currency), None)
+        tariffs.who_pays, request.app[keys.SITE].currency, scope_of(request).sites), None)
 
 
 @api("DELETE", "/tariff-assignments", "Take a tariff away from the site (no station_id), a "

@@ -11,11 +11,13 @@ from aiohttp import web
 from appliance import keys
 from appliance.charging import admin
 from appliance.db.models_reports import DailyReport
+from appliance.db.site import DEFAULT_SITE
 from appliance.errors import InvalidInput
-from appliance.reports.nightly import local_today, site_settings
+from appliance.reports.nightly import local_today
 from appliance.reports.stats import StatRow, station_daily
 from appliance.web.admin.reports import get_report, parse_day
 from appliance.web.api.base import ApiRoutes, listing, ok, page
+from appliance.web.scope import charger_site, chosen_site
 
 routes = ApiRoutes()
 api = routes.api
@@ -60,7 +62,7 @@ def _daily(cpid: str, first: date, last: date, tz: Any) -> list[dict[str, Any]]:
             "to": "last local day (default: today)"}, tag="reports")
 async def station_days(request: web.Request) -> web.Response:
     database = request.app[keys.DATABASE]
-    site = await site_settings(database, request.app[keys.SETTINGS])
+    site = await charger_site(request, request.match_info["id"])  # its site's days
     last = (parse_day(request.query["to"], "to") if request.query.get("to")
             else local_today(site.tz))
     first = (parse_day(request.query["from"], "from") if request.query.get("from")
@@ -71,8 +73,9 @@ async def station_days(request: web.Request) -> web.Response:
     return ok({"items": money_fields(rows, site.currency), "timezone": site.timezone})
 
 
-def _list(after: int | None, limit: int) -> list[dict[str, Any]]:
-    query = DailyReport.select().order_by(DailyReport.day.desc()).limit(limit)
+def _list(after: int | None, limit: int, site_id: int = DEFAULT_SITE) -> list[dict[str, Any]]:
+    query = (DailyReport.select().where(DailyReport.site_id == site_id)
+             .order_by(DailyReport.day.desc()).limit(limit))
     if after is not None:
         query = query.where(DailyReport.day < date.fromordinal(after))
     return [{"day": r.day.isoformat(), "ledger_ok": r.ledger_ok, "anomalies": r.anomalies,
@@ -81,10 +84,13 @@ def _list(after: int | None, limit: int) -> list[dict[str, Any]]:
 
 
 @api("GET", "/reports", "Nightly reports, newest day first", role="admin",
-     query={"limit": "at most 500", "cursor": "from next_cursor"}, tag="reports")
+     query={"limit": "at most 500", "cursor": "from next_cursor",
+            "site": "a site id (default: the asker's one site, else the first)"},
+     tag="reports")
 async def list_reports(request: web.Request) -> web.Response:
     p = page(request)
-    rows = await request.app[keys.DATABASE].read(_list, p.after, p.limit)
+    rows = await request.app[keys.DATABASE].read(
+        _list, p.after, p.limit, chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE)
     return listing(rows, p.next_cursor(rows, lambda r: date.fromisoformat(r["day"]).toordinal()))
 
 
@@ -92,7 +98,8 @@ async def list_reports(request: web.Request) -> web.Response:
      "method, anomalies, ledger check, and whether it was mailed", role="admin", tag="reports")
 async def one_report(request: web.Request) -> web.Response:
     day = parse_day(request.match_info["date"])
-    report = await request.app[keys.DATABASE].read(get_report, day)
+    report = await request.app[keys.DATABASE].read(
+        get_report, day, chosen_site(request, DEFAULT_SITE) or DEFAULT_SITE)
     data = report["data"]
     return ok({**money_fields(data, data["currency"]),
                "mail": {"status": report["mail_status"] or None,

@@ -11,6 +11,8 @@ from appliance.billing import views
 from appliance.charging import history
 from appliance.errors import InvalidInput, NotFound
 from appliance.web.api.base import ApiRoutes, listing, ok, page
+from appliance.web.scope import scope_of
+from appliance.web.templating import page_site
 
 routes = ApiRoutes()
 api = routes.api
@@ -27,7 +29,7 @@ def _local_day(request: web.Request, name: str, end: bool) -> datetime | None:
         raise InvalidInput(f"{name} must be a date like 2026-01-31") from err
     if end:
         day += timedelta(days=1)
-    tz = request.app[keys.SITE].tz
+    tz = page_site(request).tz
     local = datetime.combine(day, time(), tzinfo=tz)
     return local.astimezone(UTC).replace(tzinfo=None)
 
@@ -52,7 +54,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     rows = await request.app[keys.DATABASE].read(
         history.list_sessions, p.after, p.limit, request.query.get("station_id"),
         request.query.get("id_tag"), _local_day(request, "from", False),
-        _local_day(request, "to", True), request.query.get("state"), _driver(request))
+        _local_day(request, "to", True), request.query.get("state"), _driver(request),
+        scope_of(request).sites)
     return listing([r for _, r in rows], p.next_cursor(rows, lambda r: r[0]))
 
 

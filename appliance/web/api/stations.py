@@ -13,6 +13,7 @@ from appliance import keys
 from appliance.billing.commands import check_raw_command
 from appliance.charging import admin, certificates, stations, upgrade
 from appliance.charging.control import Trigger
+from appliance.db.site import get_site, move_station
 from appliance.errors import ApplianceError, Conflict, InvalidInput
 from appliance.web.api.base import (
     ApiRoutes,
@@ -24,6 +25,7 @@ from appliance.web.api.base import (
 )
 from appliance.web.audit import record
 from appliance.web.base import audit_actor
+from appliance.web.scope import scope_of
 
 routes = ApiRoutes()
 api = routes.api
@@ -40,6 +42,8 @@ STATION_BODY = {
         "auth_mode": {"type": "string", "enum": ["basic", "none"]},
         "managed": {"type": "boolean"},
         "allow_no_subprotocol": {"type": "boolean"},
+        "site_id": {"type": "integer", "description": "its site (a charger that connected "
+                                                      "unknown waits in site 1)"},
         "ocpp_pin": {"type": "string", "enum": ["", "1.6", "2.0.1"],
                      "description": "keep the charger on one OCPP version (\"\": prefer "
                                     "2.0.1 when it offers both)"},
@@ -66,7 +70,8 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
 async def list_stations(request: web.Request) -> web.Response:
     p = page(request)
     approved = {"true": True, "false": False}.get(request.query.get("approved", ""))
-    rows = await request.app[keys.DATABASE].read(admin.list_stations, p.after, p.limit, approved)
+    rows = await request.app[keys.DATABASE].read(admin.list_stations, p.after, p.limit, approved,
+                                                 scope_of(request).sites)
     cursor = p.next_cursor(rows, lambda r: r["_row"])
     for r in rows:
         r.pop("_row")
@@ -78,7 +83,13 @@ async def list_stations(request: web.Request) -> web.Response:
 async def create_station(request: web.Request) -> web.Response:
     body = await json_body(request)
     cpid = take(body, "id", str, required=True)
-    station = await request.app[keys.DATABASE].run(admin.create_station, cpid, _fields(body))
+    site_id = take(body, "site_id", int)
+    database = request.app[keys.DATABASE]
+    if site_id is not None:
+        await database.run(get_site, site_id)  # (a clear error before anything is made)
+    station = await database.run(admin.create_station, cpid, _fields(body))
+    if site_id is not None:
+        await database.run(move_station, cpid, site_id)
     await record(request, "station.create", cpid, {k: v for k, v in body.items()
                                                    if k != "password"})
     return ok(station, 201)
@@ -95,8 +106,15 @@ async def get_station(request: web.Request) -> web.Response:
      "into Accepted", body=STATION_BODY, tag="stations")
 async def patch_station(request: web.Request) -> web.Response:
     cpid = request.match_info["id"]
-    fields = _fields(await json_body(request))
+    body = await json_body(request)
+    fields = _fields(body)
     database = request.app[keys.DATABASE]
+    site_id = take(body, "site_id", int)
+    if site_id is not None:  # a pending charger goes to the site chosen at its approval
+        if not scope_of(request).allows(site_id):
+            raise InvalidInput("site_id: no such site", details={"field": "site_id"})
+        await database.run(move_station, cpid, site_id)
+        await record(request, "station.site", cpid, {"site_id": site_id})
     done = []
     if fields.get("approved") and not fields.get("password") \
             and await database.read(admin.approval_needs_key, cpid):

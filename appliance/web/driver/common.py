@@ -17,7 +17,13 @@ from aiohttp import web
 from appliance import keys
 from appliance.db.models import Driver, utcnow
 from appliance.db.models_driver import DriverLogin
-from appliance.db.site import SiteSettings, defaults_from, load_site
+from appliance.db.site import (
+    DEFAULT_SITE,
+    SiteSettings,
+    defaults_from,
+    load_site,
+    site_of_station,
+)
 from appliance.people import sessions
 from appliance.web import i18n
 from appliance.web.security import Signer, load_secret, set_cookie
@@ -113,10 +119,18 @@ def require_driver(handler: Handler) -> Handler:
     return guarded
 
 
-async def site(request: web.Request) -> SiteSettings:
-    """The site's settings as staff last saved them (names, legal name, currency, locale)."""
+async def site(request: web.Request, site_id: int | None = None) -> SiteSettings:
+    """The site's settings as staff last saved them (names, legal name, currency, locale): of
+    `site_id`, else of the charger the address names (`/c/{cpid}/...`), else the box's own."""
     defaults = defaults_from(request.app[keys.SETTINGS])
-    return await request.app[keys.DATABASE].read(load_site, defaults)
+    return await request.app[keys.DATABASE].read(_site_of, defaults, site_id,
+                                                 request.match_info.get("cpid"))
+
+
+def _site_of(defaults: SiteSettings, site_id: int | None, cpid: str | None) -> SiteSettings:
+    if site_id is None and cpid:
+        site_id = site_of_station(cpid)
+    return load_site(defaults, site_id or DEFAULT_SITE)
 
 
 async def driver_language(request: web.Request) -> str:

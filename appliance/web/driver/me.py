@@ -7,7 +7,7 @@ from aiohttp import web
 
 from appliance import keys
 from appliance.billing.payments import providers
-from appliance.web.driver.common import current_driver, now, page, require_driver
+from appliance.web.driver.common import current_driver, now, page, require_driver, site
 from appliance.web.driver.views import issue_receipt, me_view, receipt_view
 
 routes = web.RouteTableDef()
@@ -38,4 +38,6 @@ async def receipt_page(request: web.Request) -> web.StreamResponse:
     database = request.app[keys.DATABASE]
     await database.run(issue_receipt, session_id, driver.driver_id)
     view = await database.read(receipt_view, session_id, driver.driver_id)
-    return await page(request, "driver/receipt.html", view)
+    here = await site(request, view["station"].site_id)  # the legal name of where it charged
+    return await page(request, "driver/receipt.html", {**view, "site": here,
+                                                       "site_name": here.site_name})
