@@ -201,7 +201,7 @@ def test_the_upgrade_makes_the_one_site_from_the_box_settings(tmp_path: Path,
     settings = load_settings(environ={}, overrides={"data_dir": str(data)})
     before = tmp_path / "migrations"
     shutil.copytree(maintenance.MIGRATIONS_DIR, before,
-                    ignore=shutil.ignore_patterns("__pycache__", "002*"))  # the 0019 schema
+                    ignore=shutil.ignore_patterns("__pycache__", "0022_*"))  # before sites
     monkeypatch.setattr(maintenance, "MIGRATIONS_DIR", before)
     database = open_database(settings)
     assert "site" not in database.db.get_tables()
