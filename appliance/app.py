@@ -66,7 +66,8 @@ def open_database(settings: Settings) -> Database:
     """The database with its schema up to date, then money's start-up sweep: any stopped
     session not settled yet is settled before anything else runs."""
     database = maintenance.open_migrated(settings)
-    count = database.run_sync(sweep)
+    with maintenance.startup_lock(database):  # one process at a time sweeps
+        count = database.run_sync(sweep)
     database.db.close()
     if count:
         log.warning("settled %d stopped sessions left unsettled", count)
