@@ -19,6 +19,8 @@ from appliance.billing.localsync import ListKeeper
 from appliance.billing.settlement import sweep
 from appliance.charging import certificates
 from appliance.charging.control import Trigger
+from appliance.cluster.control import RoutedControl
+from appliance.cluster.node import Node
 from appliance.config import Settings
 from appliance.db import clock, maintenance
 from appliance.db.database import Database
@@ -105,6 +107,9 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         while True:
             await check_clock(app)
             hours = app[keys.SITE].stale_session_hours
+            if not is_leader(app):
+                await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+                continue
             try:
                 closed = await app[keys.DATABASE].run(close_stale, utcnow(), hours)
                 if closed:
@@ -123,6 +128,8 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _sweep_forever(app: web.Application) -> None:
     while True:
         await asyncio.sleep(SWEEP_INTERVAL_S)
+        if not is_leader(app):
+            continue
         try:
             expired = await app[keys.DATABASE].run(qr.expire_overdue, utcnow())
         except ApplianceError as err:
@@ -210,19 +217,47 @@ async def start_tls_site(runner: web.BaseRunner, settings: Settings, host: str,
     return site
 
 
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hosted (PostgreSQL): this process among the others of the installation (leases, NOTIFY,
+    the leader lock). A SQLite box has one process and none of this."""
+    database, settings = app[keys.DATABASE], app[keys.SETTINGS]
+    if database.is_sqlite:
+        yield
+        return
+    node = Node(settings.db_url, database, app[keys.EVENTS], settings.call_timeout)
+    async with node.running():
+        app[keys.NODE] = node
+        yield
+
+
+def is_leader(app: web.Application) -> bool:
+    """Whether once-per-installation work runs here: always on a box; hosted, on the holder of
+    the leader lock."""
+    node = app.get(keys.NODE)
+    return node is None or node.is_leader
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS],
                         pki=app[keys.TLS])
     hub = Hub(services)
     app[keys.HUB] = hub
-    app[keys.CONTROL] = hub
+    node = app.get(keys.NODE)
+    if node is None:
+        app[keys.CONTROL] = hub
+    else:
+        hub.leases = node
+        node.local, node.on_drop = hub, hub.let_go
+        app[keys.CONTROL] = RoutedControl(hub, node)
     async with hub.running():
         yield
 
 
 async def local_lists_ctx(app: web.Application) -> AsyncIterator[None]:
     """Chargers' local lists: checked at each boot, changed cards sent at once."""
-    keeper = ListKeeper(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    # The hub, not the routed control: hosted, each process keeps its own chargers' lists (the
+    # events that change them reach every process).
+    keeper = ListKeeper(app[keys.HUB], app[keys.DATABASE], app[keys.EVENTS])
     async with keeper.running():
         app[keys.LISTS] = keeper
         yield
@@ -230,7 +265,7 @@ async def local_lists_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def power_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load management: shares each group's limit among its sessions."""
-    manager = PowerManager(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    manager = PowerManager(app[keys.HUB], app[keys.DATABASE], app[keys.EVENTS])
     async with manager.running():
         app[keys.POWER] = manager
         yield
@@ -264,6 +299,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.THROTTLE] = LoginThrottle()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(cluster_ctx)  # hosted: before the hub, which records its leases
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(pki_ctx)  # before the hub: profile 3 chargers' CSRs are signed
     app.cleanup_ctx.append(hub_ctx)

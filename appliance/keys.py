@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from appliance.billing.localsync import ListKeeper
     from appliance.charging.control import ChargerControl
+    from appliance.cluster.node import Node
     from appliance.config import Settings
     from appliance.db.database import Database
     from appliance.db.site import SiteSettings
@@ -46,3 +47,4 @@ WATCHDOG: web.AppKey[asyncio.Task[None]] = web.AppKey("watchdog_task")  # system
 POWER: web.AppKey[PowerManager] = web.AppKey("power")  # load management: groups, allocations
 LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lists kept true
 TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context
+NODE: web.AppKey[Node] = web.AppKey("cluster_node")  # hosted only: this process among the others

@@ -1,0 +1,253 @@
+"""Issue 22, the hosted option: three real `appliance serve` processes on one PostgreSQL behind
+Debian's HAProxy on 127.0.0.1. A command reaches a charger another process holds; money written
+through one process is what another reads; kill -9 of the charger's process during a session
+and a top-up loses nothing and charges once; the leader's death moves the nightly job.
+PostgreSQL only (a SQLite box has one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.charger import ClientTransport, SimCharger
+from tests.conftest import basic_auth
+from tests.pg import backend
+from tests.proc import ApplianceProcess, cli, free_port
+
+pytestmark = [
+    pytest.mark.allow_loop_stall,  # the processes run beside the test's loop
+    pytest.mark.skipif(backend() != "postgresql", reason="many processes need PostgreSQL"),
+    pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed"),
+]
+
+CPID, PASSWORD = "HOST-1", "pw-hosted-1"
+
+
+class LoggedProcess(ApplianceProcess):
+    """An `appliance serve` whose output goes to a file (a pipe nobody reads would fill)."""
+
+    async def start(self) -> None:
+        env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "a-test-password"}
+        self.log = self.data_dir.with_suffix(".log")
+        with self.log.open("a") as out:  # the child keeps its own copy
+            self.proc = subprocess.Popen(  # type: ignore[call-overload]
+                [sys.executable, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
+                 "--host", "127.0.0.1", "--port", str(self.port),
+                 "--tls-port", str(free_port())],
+                env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        for _ in range(600):
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                if (await self.health())["status"] == "ok":
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"appliance exited: {self.log.read_text()[-3000:]}")
+            await asyncio.sleep(0.05)
+        raise RuntimeError("appliance did not start")
+
+    async def health(self) -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session, \
+                session.get(self.base + "/healthz") as resp:
+            return dict(await resp.json())
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=20)
+        self.proc = None
+        return code
+
+
+HAPROXY_CFG = """\
+global
+    maxconn 2000
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+    option redispatch
+    retries 3
+frontend chargers_and_pages
+    bind 127.0.0.1:{port}
+    default_backend appliances
+backend appliances
+    balance leastconn
+    option httpchk GET /healthz
+    default-server inter 300ms fall 2 rise 1
+{servers}
+"""
+
+
+@contextlib.contextmanager
+def haproxy(tmp: Path, ports: list[int]) -> Iterator[int]:
+    port = free_port()
+    servers = "\n".join(f"    server p{i} 127.0.0.1:{p} check" for i, p in enumerate(ports))
+    cfg = tmp / "haproxy.cfg"
+    cfg.write_text(HAPROXY_CFG.format(port=port, servers=servers))
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def _api(base: str, token: str, method: str, path: str, body: Any = None,
+               expect: int | None = None, headers: dict[str, str] | None = None) -> Any:
+    async with aiohttp.ClientSession() as session, session.request(
+            method, base + "/api/v1" + path, json=body,
+            headers={"Authorization": f"Bearer {token}", **(headers or {})}) as resp:
+        text = await resp.text()
+        if expect is not None:
+            assert resp.status == expect, text
+        else:
+            assert resp.status < 300, text
+        return await resp.json() if text else None
+
+
+@contextlib.asynccontextmanager
+async def _charger(port: int) -> AsyncIterator[SimCharger]:
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(f"ws://127.0.0.1:{port}/ocpp/{CPID}",
+                                      protocols=("ocpp1.6",),
+                                      headers={"Authorization": basic_auth(CPID, PASSWORD)})
+        cp = SimCharger(CPID, ClientTransport(ws))
+        task = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task
+            await ws.close()
+
+
+async def _until(check: Any, timeout: float = 20.0) -> Any:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(aiohttp.ClientError, OSError, AssertionError):
+            result = await check()
+            if result:
+                return result
+        if time.monotonic() > deadline:
+            raise AssertionError("not in time")
+        await asyncio.sleep(0.2)
+
+
+async def _holder(procs: list[LoggedProcess]) -> LoggedProcess | None:
+    for p in procs:
+        if p.proc is not None and (await p.health())["chargers"] == 1:
+            return p
+    return None
+
+
+async def _leaders(procs: list[LoggedProcess]) -> list[LoggedProcess]:
+    return [p for p in procs if p.proc is not None and (await p.health())["leader"]]
+
+
+async def test_three_processes_behind_haproxy(tmp_path: Path) -> None:
+    procs = [LoggedProcess(tmp_path / f"p{i}", free_port()) for i in range(3)]
+    await procs[0].start()  # the first migrates; the others find the schema made
+    await asyncio.gather(*(p.start() for p in procs[1:]))
+    token = cli(procs[0].data_dir, "token", "create", "--name", "t").strip()
+    try:
+        with haproxy(tmp_path, [p.port for p in procs]) as lb:
+            front = f"http://127.0.0.1:{lb}"
+            await _until(lambda: _api(front, token, "GET", "/stations"))
+            await _api(front, token, "POST", "/stations", {"id": CPID, "password": PASSWORD})
+            await _api(front, token, "POST", "/stations", {"id": "HOST-OFF",
+                                                           "password": PASSWORD})
+            tariff = await _api(front, token, "POST", "/tariffs",
+                                {"name": "t", "energy_per_kwh": "10"})
+            await _api(front, token, "POST", f"/tariffs/{tariff['id']}/assignments", {})
+            driver = await _api(front, token, "POST", "/drivers", {"name": "Kay"})
+            await _api(front, token, "POST", f"/drivers/{driver['id']}/cards",
+                       {"id_tag": "HOSTCARD", "mode": "commercial"})
+            await _api(front, token, "POST", f"/drivers/{driver['id']}/topups",
+                       {"amount": 100_000, "method": "cash"})
+
+            async with _charger(lb) as cp:
+                await cp.boot()
+                holder = await _until(lambda: _holder(procs))
+                others = [p for p in procs if p is not holder]
+                # A command through another process reaches the charger, answers come back;
+                # the rules of a local command hold (409 for a charger nobody holds).
+                for p in others:
+                    answer = await _api(p.base, token, "POST",
+                                        f"/stations/{CPID}/ocpp/ChangeConfiguration",
+                                        {"key": "HeartbeatInterval", "value": "77"})
+                    assert answer == {"status": "Accepted"}
+                    got = await _api(p.base, token, "POST",
+                                     f"/stations/{CPID}/ocpp/GetConfiguration",
+                                     {"key": ["HeartbeatInterval"]})
+                    assert got["configurationKey"][0]["value"] == "77"
+                    await _api(p.base, token, "POST", "/stations/HOST-OFF/ocpp/ClearCache",
+                               {}, expect=409)
+                assert cp.configuration["HeartbeatInterval"] == "77"
+                # Money written through one process is what another reads at once.
+                await _api(others[0].base, token, "POST", f"/drivers/{driver['id']}/topups",
+                           {"amount": 5_000, "method": "cash"})
+                seen = await _api(others[1].base, token, "GET", f"/drivers/{driver['id']}")
+                assert seen["account"]["balance"]["amount"] == 105_000, seen
+
+                started = await cp.start_tx(1, "HOSTCARD", meter_start=0)
+                await cp.meter(1, started.transaction_id, 700)
+                # kill -9 the charger's process while a top-up goes through the balancer.
+                topup = asyncio.create_task(_api(
+                    front, token, "POST", f"/drivers/{driver['id']}/topups",
+                    {"amount": 2_000, "method": "cash"}, expect=None,
+                    headers={"Idempotency-Key": "hosted-kill-1"}))
+                await asyncio.sleep(0.01)
+                holder.kill(signal.SIGKILL)
+                with contextlib.suppress(Exception):
+                    await topup
+            # The charger reconnects through HAProxy to a live process and carries on.
+            async with _charger(lb) as cp:
+                new_holder = await _until(lambda: _holder(procs))
+                assert new_holder is not holder
+                await cp.meter(1, started.transaction_id, 1200)
+                await cp.stop(started.transaction_id, meter_stop=1500)
+                await cp.stop(started.transaction_id, meter_stop=1500)  # a retried stop
+            ledger = (await _api(front, token, "GET",
+                                 f"/drivers/{driver['id']}/ledger"))["items"]
+            charges = [r for r in ledger if r["kind"] == "charge"]
+            assert [r["amount"]["amount"] for r in charges] == [-1500]
+            topups = [r["amount"]["amount"] for r in ledger if r["kind"] == "topup"]
+            assert topups in ([100_000, 5_000], [100_000, 5_000, 2_000]), topups
+            assert ledger[-1]["balance_after"]["amount"] == sum(topups) - 1500
+
+            # The leader's death moves the nightly job to another process.
+            survivors = [p for p in procs if p.proc is not None]
+            leaders = await _until(lambda: _leaders(survivors))
+            assert len(leaders) == 1
+            leaders[0].kill(signal.SIGKILL)
+            last = [p for p in survivors if p.proc is not None]
+            assert len(await _until(lambda: _leaders(last))) == 1
+            await _until(lambda: _ran_nightly(last[0]))
+    finally:
+        for p in procs:
+            if p.proc is not None:
+                p.kill(signal.SIGTERM)
+    check = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "appliance", "check", "--data-dir",
+                         str(procs[0].data_dir)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "0 sessions charged more than once" in check.stdout
+
+
+async def _ran_nightly(proc: LoggedProcess) -> bool:
+    return "leader: nightly work runs on this process" in proc.log.read_text()
