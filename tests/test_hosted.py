@@ -251,3 +251,41 @@ async def test_three_processes_behind_haproxy(tmp_path: Path) -> None:
 
 async def _ran_nightly(proc: LoggedProcess) -> bool:
     return "leader: nightly work runs on this process" in proc.log.read_text()
+
+
+async def test_a_deadlock_between_two_processes_runs_the_batch_again(pg_url: str) -> None:
+    """Two writers (two processes' writer threads) take two rows in opposite orders: PostgreSQL
+    kills one transaction as a deadlock; `database.run` runs its whole batch again from fresh
+    rows, so both callers get their answer and both increments count."""
+    import threading
+
+    from appliance.db.database import Database
+
+    first, second = Database(pg_url), Database(pg_url)
+    first.run_sync(lambda: first.db.execute_sql(
+        "CREATE TABLE t (id int PRIMARY KEY, n int); INSERT INTO t VALUES (1, 0), (2, 0)"))
+    first.db.close()
+    barrier = threading.Barrier(2, timeout=10)
+    calls: list[str] = []
+
+    def job(db: Database, name: str, order: tuple[int, int]) -> str:
+        calls.append(name)
+        db.db.execute_sql("UPDATE t SET n = n + 1 WHERE id = %s", (order[0],))
+        if calls.count(name) == 1:  # the first attempt meets the other writer half way
+            barrier.wait()
+        db.db.execute_sql("UPDATE t SET n = n + 1 WHERE id = %s", (order[1],))
+        return name
+
+    first.start()
+    second.start()
+    try:
+        answers = await asyncio.gather(first.run(job, first, "a", (1, 2)),
+                                       second.run(job, second, "b", (2, 1)))
+        assert answers == ["a", "b"]
+        assert first.retries + second.retries >= 1 and len(calls) >= 3
+        rows = await first.read(lambda: first.db.execute_sql(
+            "SELECT id, n FROM t ORDER BY id").fetchall())
+        assert [tuple(r) for r in rows] == [(1, 2), (2, 2)]
+    finally:
+        first.stop()
+        second.stop()
