@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -25,9 +25,9 @@ from appliance.config import Settings
 from appliance.db import clock, maintenance
 from appliance.db.database import Database
 from appliance.db.models import utcnow
-from appliance.db.site import defaults_from, load_site, pin_pricing_values
+from appliance.db.site import defaults_from, load_site, pin_pricing_values, refresh_site
 from appliance.errors import ApplianceError
-from appliance.events import EventBus
+from appliance.events import EventBus, SiteSettingsChanged
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub
@@ -153,8 +153,11 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
     bases = {"razorpay": settings.razorpay_api_base, "stripe": settings.stripe_api_base}
     async with registry(app[keys.DATABASE], settings.data_path, bases) as payments:
         app[keys.PAYMENTS] = payments
-        work = walkin_returns.run_forever(app[keys.DATABASE], payments, settings.payment_retry_s)
-        async with background.running(work, "walk-in-payments"):
+        def work() -> Coroutine[Any, Any, None]:
+            return walkin_returns.run_forever(app[keys.DATABASE], payments,
+                                              settings.payment_retry_s)
+        # Hosted: one process asks the providers and gives money back, never two at once.
+        async with background.running(while_leader(app, work), "walk-in-payments"):
             yield
 
 
@@ -227,7 +230,45 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     node = Node(settings.db_url, database, app[keys.EVENTS], settings.call_timeout)
     async with node.running():
         app[keys.NODE] = node
-        yield
+        async with background.running(_follow_site(app), "site-settings"):
+            yield
+
+
+async def _follow_site(app: web.Application) -> None:
+    """Hosted: site settings saved through another process are read again here."""
+    async with app[keys.EVENTS].subscribe() as queue:
+        while True:
+            event = await queue.get()
+            if isinstance(event, SiteSettingsChanged):
+                try:
+                    saved = await app[keys.DATABASE].read(load_site,
+                                                          defaults_from(app[keys.SETTINGS]))
+                except ApplianceError as err:
+                    log.warning("could not read the site settings again: %s", err.message)
+                    continue
+                refresh_site(app[keys.SITE], saved)
+
+
+async def while_leader(app: web.Application, make: Callable[[], Coroutine[Any, Any, None]]
+                       ) -> None:
+    """Run `make()` on a box, and hosted while this process is the leader only (stopped when
+    it loses the lock, started again when it takes it)."""
+    node = app.get(keys.NODE)
+    if node is None:
+        await make()
+        return
+    while True:
+        changed = node.leader_changed
+        if not node.is_leader:
+            await changed.wait()
+            continue
+        task = asyncio.create_task(make())
+        try:
+            await changed.wait()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def is_leader(app: web.Application) -> bool:

@@ -81,6 +81,11 @@ class CardsChanged(Event):
 
 
 @dataclass(frozen=True)
+class SiteSettingsChanged(Event):
+    """Staff saved the site settings: every process of a hosted installation reads them again."""
+
+
+@dataclass(frozen=True)
 class PowerConfigChanged(Event):
     """Staff changed power groups or which charger is in which."""
 

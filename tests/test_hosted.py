@@ -289,3 +289,52 @@ async def test_a_deadlock_between_two_processes_runs_the_batch_again(pg_url: str
     finally:
         first.stop()
         second.stop()
+
+
+async def test_live_events_and_commands_cross_processes(make_settings: Any) -> None:
+    """Two nodes (as two processes have) on one database: an event published on one reaches
+    the other's subscribers once, the desk reader's stay home; a command for a charger the
+    other holds is answered there, and its errors come back as the same errors."""
+    from appliance import events
+    from appliance.app import open_database
+    from appliance.charging.control import Trigger
+    from appliance.cluster.control import RoutedControl
+    from appliance.cluster.node import Node
+    from appliance.errors import ChargerCallError, ChargerOffline
+
+    settings = make_settings()
+    database = await asyncio.to_thread(open_database, settings)
+    database.start()
+
+    class Local:  # the far process's hub: one charger, which refuses resets
+        def is_online(self, cpid: str) -> bool:
+            return cpid.upper() == "FAR-1"
+
+        async def trigger(self, cpid: str, message: Trigger,
+                          connector_id: int | None = None) -> str:
+            return f"Accepted {message.value} {connector_id}"
+
+        async def reset(self, cpid: str, hard: bool) -> str:
+            raise ChargerCallError("the charger answered NotSupported", details={"hard": hard})
+
+    a = Node(settings.db_url, database, events.EventBus(), 2.0)
+    b = Node(settings.db_url, database, events.EventBus(), 2.0)
+    b.local = Local()
+    try:
+        async with a.running(), b.running(), a.bus.subscribe() as heard:
+            b.bus.publish(events.ReaderState("desk", True))  # the desk reader is b's alone
+            b.bus.publish(events.StationOnline("FAR-1", True))
+            got = await asyncio.wait_for(heard.get(), 5)
+            assert isinstance(got, events.StationOnline)
+            assert (got.station_id, got.online) == ("FAR-1", True)
+            assert heard.empty() and a.holder("far-1") == b.process
+            control = RoutedControl(type("Nobody", (), {"is_online": lambda s, c: False})(), a)
+            assert control.is_online("FAR-1")
+            assert await control.trigger("FAR-1", Trigger.STATUS, 2) == "Accepted status 2"
+            with pytest.raises(ChargerCallError) as refused:
+                await control.reset("FAR-1", True)
+            assert refused.value.details == {"hard": True}
+            with pytest.raises(ChargerOffline):
+                await control.reset("NOBODY-9", False)
+    finally:
+        await asyncio.to_thread(database.stop)
