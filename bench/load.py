@@ -218,9 +218,13 @@ class Hosted(Appliance):
         self.haproxy: subprocess.Popen[bytes] | None = None
 
     def start(self) -> str:
-        token = self.members[0].start()  # the first migrates; the others find the schema
-        for member in self.members[1:]:
-            member.start()
+        try:
+            token = self.members[0].start()  # the first migrates; the others find the schema
+            for member in self.members[1:]:
+                member.start()
+        except BaseException:
+            self.stop()  # no process left behind
+            raise
         servers = "\n".join(f"    server p{i} 127.0.0.1:{m.port} check"
                              for i, m in enumerate(self.members))
         cfg = self.data_dir / "haproxy.cfg"
