@@ -338,3 +338,47 @@ async def test_live_events_and_commands_cross_processes(make_settings: Any) -> N
                 await control.reset("NOBODY-9", False)
     finally:
         await asyncio.to_thread(database.stop)
+
+
+async def test_the_nightly_work_follows_the_leader_lock(make_settings: Any) -> None:
+    """The leader's connection dies (as with its process): it stops its nightly scheduler while
+    another holds the lock, and starts a fresh one when it takes the lock again."""
+    import psycopg
+
+    from appliance import events
+    from appliance.app import open_database
+    from appliance.cluster.node import Node
+    from appliance.db.maintenance import LEADER_LOCK
+    from appliance.reports.scheduler import NightlyScheduler, _follow_leader
+
+    settings = make_settings()
+    database = await asyncio.to_thread(open_database, settings)
+    database.start()
+    node = Node(settings.db_url, database, events.EventBus(), 2.0)
+    nightly = NightlyScheduler(database, settings)
+    try:
+        async with node.running():
+            follow = asyncio.create_task(_follow_leader(node, nightly))
+
+            async def leading() -> bool:
+                return node.is_leader and nightly.running
+            await _until(leading)
+            assert node._leader_conn is not None
+            victim = node._leader_conn.info.backend_pid
+            other = await psycopg.AsyncConnection.connect(settings.db_url, autocommit=True)
+            await other.execute("SELECT pg_terminate_backend(%s)", (victim,))
+            await other.execute("SELECT pg_advisory_lock(%s)", (LEADER_LOCK,))
+
+            async def stopped() -> bool:
+                return not node.is_leader and not nightly.running
+            await _until(stopped)
+            await other.close()  # the other "process" dies: the lock comes back
+            await _until(leading)
+            assert nightly.scheduler.get_job("catch-up") is not None
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
+    finally:
+        if nightly.running:
+            await nightly.stop()
+        await asyncio.to_thread(database.stop)

@@ -34,15 +34,17 @@ class NightlyScheduler:
         self.lock = asyncio.Lock()
         self.tasks: set[asyncio.Task[None]] = set()
         self.when: tuple[str, str] | None = None  # (time zone, HH:MM) the cron trigger uses
+        self.started = False
 
     @property
     def running(self) -> bool:
         return bool(self.scheduler.running)
 
     async def start(self) -> None:
-        if self.scheduler.state != 0:  # started before (a leader again): a fresh scheduler
+        if self.started:  # a leader again (hosted): a fresh scheduler, its jobs made anew
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             self.when = None
+        self.started = True
         await self._schedule_nightly()
         # Catch-up at start, then hourly: a day skipped by DST or downtime is filled in.
         self.scheduler.add_job(self._spawn, IntervalTrigger(hours=1), args=[self._hourly],
