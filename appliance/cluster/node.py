@@ -17,10 +17,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from appliance import events
 from appliance.cluster import leases, wire
@@ -28,6 +25,9 @@ from appliance.db.database import Database
 from appliance.db.maintenance import LEADER_LOCK
 from appliance.db.models import utcnow
 from appliance.errors import ChargerOffline, ChargerTimeout
+
+if TYPE_CHECKING:  # psycopg is the `postgresql` extra: a box without it never makes a node
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,8 @@ class Node:
             chunks = [text[i:i + PART_BYTES // 4] for i in range(0, len(text), PART_BYTES // 4)]
             payloads = [wire.dumps({"k": "part", "id": ident, "n": i, "of": len(chunks),
                                     "d": chunk}) for i, chunk in enumerate(chunks)]
+        import psycopg
+
         async with self._send_lock:
             for attempt in range(2):
                 try:
@@ -233,6 +235,9 @@ class Node:
             self._spawn(self.on_drop(str(message["cpid"])))
 
     async def _listen(self, ready: asyncio.Event) -> None:
+        import psycopg
+        from psycopg import sql
+
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
@@ -268,6 +273,8 @@ class Node:
     async def _lead(self) -> None:
         """Hold the advisory lock on a connection of its own: it is the installation's leader
         while the connection lives (a process that dies drops it, and another takes it)."""
+        import psycopg
+
         while True:
             try:
                 if self._leader_conn is None or self._leader_conn.closed:
