@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -19,13 +19,15 @@ from appliance.billing.localsync import ListKeeper
 from appliance.billing.settlement import sweep
 from appliance.charging import certificates
 from appliance.charging.control import Trigger
+from appliance.cluster.control import RoutedControl
+from appliance.cluster.node import Node
 from appliance.config import Settings
 from appliance.db import clock, maintenance
 from appliance.db.database import Database
 from appliance.db.models import utcnow
-from appliance.db.site import defaults_from, load_site, pin_pricing_values
+from appliance.db.site import defaults_from, load_site, pin_pricing_values, refresh_site
 from appliance.errors import ApplianceError
-from appliance.events import EventBus
+from appliance.events import EventBus, SiteSettingsChanged
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub, raw_actions
@@ -69,7 +71,8 @@ def open_database(settings: Settings) -> Database:
     """The database with its schema up to date, then money's start-up sweep: any stopped
     session not settled yet is settled before anything else runs."""
     database = maintenance.open_migrated(settings)
-    count = database.run_sync(sweep)
+    with maintenance.startup_lock(database):  # one process at a time sweeps
+        count = database.run_sync(sweep)
     database.db.close()
     if count:
         log.warning("settled %d stopped sessions left unsettled", count)
@@ -107,6 +110,9 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         while True:
             await check_clock(app)
             hours = app[keys.SITE].stale_session_hours
+            if not is_leader(app):
+                await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+                continue
             try:
                 closed = await app[keys.DATABASE].run(close_stale, utcnow(), hours)
                 if closed:
@@ -125,6 +131,8 @@ async def housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _sweep_forever(app: web.Application) -> None:
     while True:
         await asyncio.sleep(SWEEP_INTERVAL_S)
+        if not is_leader(app):
+            continue
         try:
             expired = await app[keys.DATABASE].run(qr.expire_overdue, utcnow())
         except ApplianceError as err:
@@ -148,8 +156,11 @@ async def payments_ctx(app: web.Application) -> AsyncIterator[None]:
     async with registry(app[keys.DATABASE], settings.data_path,
                         bases_from(settings)) as payments:
         app[keys.PAYMENTS] = payments
-        work = walkin_returns.run_forever(app[keys.DATABASE], payments, settings.payment_retry_s)
-        async with background.running(work, "walk-in-payments"):
+        def work() -> Coroutine[Any, Any, None]:
+            return walkin_returns.run_forever(app[keys.DATABASE], payments,
+                                              settings.payment_retry_s)
+        # Hosted: one process asks the providers and gives money back, never two at once.
+        async with background.running(while_leader(app, work), "walk-in-payments"):
             yield
 
 
@@ -184,7 +195,7 @@ async def renew_certificates(app: web.Application) -> None:
     await asyncio.to_thread(pki.refresh, names)
     due = await app[keys.DATABASE].read(certificates.due_for_renewal,
                                         utcnow() + authority.RENEW_BEFORE)
-    control = app[keys.CONTROL]
+    control = app[keys.HUB]  # hosted: each process asks its own chargers
     for cpid in due:
         if control.is_online(cpid):
             status = await control.trigger(cpid, Trigger.SIGN_CERTIFICATE)
@@ -232,19 +243,85 @@ async def start_tls_site(runner: web.BaseRunner, settings: Settings, host: str,
     return site
 
 
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hosted (PostgreSQL): this process among the others of the installation (leases, NOTIFY,
+    the leader lock). A SQLite box has one process and none of this."""
+    database, settings = app[keys.DATABASE], app[keys.SETTINGS]
+    if database.is_sqlite:
+        yield
+        return
+    node = Node(settings.db_url, database, app[keys.EVENTS], settings.call_timeout)
+    async with node.running():
+        app[keys.NODE] = node
+        async with background.running(_follow_site(app), "site-settings"):
+            yield
+
+
+async def _follow_site(app: web.Application) -> None:
+    """Hosted: site settings saved through another process are read again here."""
+    async with app[keys.EVENTS].subscribe() as queue:
+        while True:
+            event = await queue.get()
+            if isinstance(event, SiteSettingsChanged):
+                try:
+                    saved = await app[keys.DATABASE].read(load_site,
+                                                          defaults_from(app[keys.SETTINGS]))
+                except ApplianceError as err:
+                    log.warning("could not read the site settings again: %s", err.message)
+                    continue
+                refresh_site(app[keys.SITE], saved)
+
+
+async def while_leader(app: web.Application, make: Callable[[], Coroutine[Any, Any, None]]
+                       ) -> None:
+    """Run `make()` on a box, and hosted while this process is the leader only (stopped when
+    it loses the lock, started again when it takes it)."""
+    node = app.get(keys.NODE)
+    if node is None:
+        await make()
+        return
+    while True:
+        changed = node.leader_changed
+        if not node.is_leader:
+            await changed.wait()
+            continue
+        task = asyncio.create_task(make())
+        try:
+            await changed.wait()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def is_leader(app: web.Application) -> bool:
+    """Whether once-per-installation work runs here: always on a box; hosted, on the holder of
+    the leader lock."""
+    node = app.get(keys.NODE)
+    return node is None or node.is_leader
+
+
 async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
     services = Services(app[keys.DATABASE], app[keys.SETTINGS], app[keys.EVENTS],
                         pki=app[keys.TLS])
     hub = Hub(services)
     app[keys.HUB] = hub
-    app[keys.CONTROL] = hub
+    node = app.get(keys.NODE)
+    if node is None:
+        app[keys.CONTROL] = hub
+    else:
+        hub.leases = node
+        node.local, node.on_drop = hub, hub.let_go
+        app[keys.CONTROL] = RoutedControl(hub, node)
     async with hub.running():
         yield
 
 
 async def local_lists_ctx(app: web.Application) -> AsyncIterator[None]:
     """Chargers' local lists: checked at each boot, changed cards sent at once."""
-    keeper = ListKeeper(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    # The hub, not the routed control: hosted, each process keeps its own chargers' lists (the
+    # events that change them reach every process).
+    keeper = ListKeeper(app[keys.HUB], app[keys.DATABASE], app[keys.EVENTS])
     async with keeper.running():
         app[keys.LISTS] = keeper
         yield
@@ -252,7 +329,7 @@ async def local_lists_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def power_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load management: shares each group's limit among its sessions."""
-    manager = PowerManager(app[keys.CONTROL], app[keys.DATABASE], app[keys.EVENTS])
+    manager = PowerManager(app[keys.HUB], app[keys.DATABASE], app[keys.EVENTS])
     async with manager.running():
         app[keys.POWER] = manager
         yield
@@ -286,6 +363,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.THROTTLE] = LoginThrottle()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(cluster_ctx)  # hosted: before the hub, which records its leases
     app.cleanup_ctx.append(reader_ctx)
     app.cleanup_ctx.append(pki_ctx)  # before the hub: profile 3 chargers' CSRs are signed
     app.cleanup_ctx.append(hub_ctx)

@@ -91,10 +91,12 @@ def _setup_logging(level: str) -> None:
 
 def _with_db(settings: Settings, fn: Callable[..., Any], *args: Any) -> Any:
     from appliance.app import open_database
+    from appliance.db.maintenance import startup_lock
 
     database = open_database(settings)
     try:
-        return database.run_sync(fn, *args)
+        with startup_lock(database):  # processes starting together make the first admin once
+            return database.run_sync(fn, *args)
     finally:
         database.db.close()
 

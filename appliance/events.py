@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,6 +81,11 @@ class CardsChanged(Event):
 
 
 @dataclass(frozen=True)
+class SiteSettingsChanged(Event):
+    """Staff saved the site settings: every process of a hosted installation reads them again."""
+
+
+@dataclass(frozen=True)
 class PowerConfigChanged(Event):
     """Staff changed power groups or which charger is in which."""
 
@@ -111,13 +116,22 @@ class ReaderState(Event):
 
 
 class EventBus:
-    """Fan-out of events to subscribers, each with a bounded queue."""
+    """Fan-out of events to subscribers, each with a bounded queue. On a hosted installation
+    `forward` sends what is published here to the other processes too; what they send is
+    `deliver`ed here without going back."""
 
     def __init__(self, queue_size: int = 256) -> None:
         self._queue_size = queue_size
         self._subscribers: set[asyncio.Queue[Event]] = set()
+        self.forward: Callable[[Event], None] | None = None
 
     def publish(self, event: Event) -> None:
+        self.deliver(event)
+        if self.forward is not None:
+            self.forward(event)
+
+    def deliver(self, event: Event) -> None:
+        """To this process's subscribers only."""
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()  # drop the oldest: a live view wants the newest

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from appliance.billing.localsync import ListKeeper
     from appliance.charging.control import ChargerControl
+    from appliance.cluster.node import Node
     from appliance.config import Settings
     from appliance.db.database import Database
     from appliance.db.site import SiteSettings
@@ -52,3 +53,4 @@ LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lis
 # Each OCPP version's actions the box may send (the raw command endpoint lists them).
 OCPP_ACTIONS: web.AppKey[dict[str, list[str]]] = web.AppKey("ocpp_actions", dict)
 TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context
+NODE: web.AppKey[Node] = web.AppKey("cluster_node")  # hosted only: this process among the others

@@ -106,13 +106,15 @@ class Appliance:
         self.env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "bench-admin-password",
                     "PYTHONPATH": str(root)}
         self.env.pop("APPLIANCE_CONFIG", None)
+        self.extra: list[str] = []  # more `serve` flags
+        self.token_name = "bench"
         if database_url:  # e.g. an empty PostgreSQL database; default: SQLite in the data dir
             self.env["APPLIANCE_DATABASE_URL"] = database_url
 
     def start(self) -> str:
         """Create an API token, then serve; returns the token."""
         made = subprocess.run(
-            [self.python, "-m", "appliance", "token", "create", "--name", "bench",
+            [self.python, "-m", "appliance", "token", "create", "--name", self.token_name,
              "--data-dir", str(self.data_dir)],
             capture_output=True, text=True, env=self.env, cwd=self.root, check=False)
         if made.returncode != 0:
@@ -121,7 +123,7 @@ class Appliance:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
-             "--host", "127.0.0.1", "--port", str(self.port)],
+             "--host", "127.0.0.1", "--port", str(self.port), *self.extra],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
         self._wait_listening()
         return token
@@ -162,6 +164,102 @@ class Appliance:
                 for level in counts:
                     if f" {level} " in line or line.startswith(level):
                         counts[level] += 1
+        return counts
+
+
+HAPROXY_CFG = """\
+global
+    maxconn 9000
+defaults
+    mode http
+    maxconn 9000
+    timeout connect 2s
+    timeout client 120s
+    timeout server 120s
+    timeout tunnel 1h
+    option redispatch
+    retries 3
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend appliances
+backend appliances
+    balance leastconn
+    option httpchk GET /healthz
+    default-server inter 1s fall 3 rise 1 maxconn 9000
+{servers}
+"""
+
+
+class Hosted(Appliance):
+    """`hostedN`: N appliance processes on one fresh PostgreSQL database (made on the server of
+    --database-url, dropped at the end) behind Debian's HAProxy on 127.0.0.1, as the README's
+    hosted set-up. The figures are the whole installation's, seen through the balancer."""
+
+    def __init__(self, python: str, keep: bool, root: Path, database_url: str | None,
+                 processes: int) -> None:
+        if not database_url or not database_url.startswith("postgres"):
+            raise SystemExit("hosted targets need --database-url postgresql://... (a server "
+                             "where the bench may create and drop a database)")
+        if shutil.which("haproxy") is None:
+            raise SystemExit("hosted targets need haproxy (apt-get install -y haproxy)")
+        import psycopg
+
+        self.admin_url = database_url
+        self.db_name = f"bench_hosted{processes}_{os.getpid()}_{random.randrange(10**6)}"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        url = database_url.rsplit("/", 1)[0] + "/" + self.db_name
+        super().__init__(python, keep, root, url)
+        self.name = f"hosted{processes}"
+        self.members = [Appliance(python, keep, root, url) for _ in range(processes)]
+        for i, member in enumerate(self.members):
+            member.extra = ["--tls-port", "0"]  # behind the balancer: no TLS port each
+            member.token_name = f"bench-{i}"
+        self.haproxy: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        try:
+            token = self.members[0].start()  # the first migrates; the others find the schema
+            for member in self.members[1:]:
+                member.start()
+        except BaseException:
+            self.stop()  # no process left behind
+            raise
+        servers = "\n".join(f"    server p{i} 127.0.0.1:{m.port} check"
+                             for i, m in enumerate(self.members))
+        cfg = self.data_dir / "haproxy.cfg"
+        cfg.write_text(HAPROXY_CFG.format(port=self.port, servers=servers))
+        log = self.log_path.open("wb")
+        self.haproxy = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=log,
+                                        stderr=subprocess.STDOUT)
+        self.proc = self.haproxy
+        self._wait_listening()
+        time.sleep(2.0)  # the first health checks mark every process up
+        return token
+
+    @property
+    def pid(self) -> int | None:
+        return None  # RSS and CPU belong to several processes: not reported
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+        if self.haproxy is not None and self.haproxy.poll() is None:
+            self.haproxy.terminate()
+            self.haproxy.wait(10)
+        import psycopg
+
+        with contextlib.suppress(Exception), psycopg.connect(self.admin_url,
+                                                             autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        if not self.keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_counts(self) -> dict[str, int]:
+        counts = {"ERROR": 0, "WARNING": 0}
+        for member in self.members:
+            for level, n in member.log_counts().items():
+                counts[level] += n
         return counts
 
 
@@ -1032,6 +1130,8 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
         return Target(name, args.url.rstrip("/"), args.token, args.pid, None)
     if name == "appliance":
         server: Appliance = Appliance(args.python, args.keep, args.root, args.database_url)
+    elif name.startswith("hosted") and name[6:].isdigit():
+        server = Hosted(args.python, args.keep, args.root, args.database_url, int(name[6:]))
     elif name in ("reference", "echo"):
         server = BareServer(args.python, name)
     else:
@@ -1112,7 +1212,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="noisy: runs, for a median and its spread")
     parser.add_argument("--targets", default="appliance,reference,echo",
                         help="comma-separated servers to measure, in order: appliance, "
-                        "reference (bare ocpp library), echo (raw aiohttp)")
+                        "reference (bare ocpp library), echo (raw aiohttp), hostedN (N "
+                        "processes on one PostgreSQL behind HAProxy; needs --database-url)")
     parser.add_argument("--interval", type=float, default=10.0,
                         help="steady: seconds between a charger's MeterValues (both connectors)")
     parser.add_argument("--heartbeat-every", type=int, default=6,

@@ -8,10 +8,10 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # PC/SC daemon and the virtual reader driver (desk reader tests), the headers pyscard builds
 # against, Debian's Chromium (browser tests), PostgreSQL (the second backend), socat and zbar,
-# and Debian's image tools for the box's root file system check.
+# Debian's image tools for the box's root file system check, and HAProxy (the hosted tests).
 as_root apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    python3-venv libpcsclite-dev pcscd vsmartcard-vpcd chromium postgresql socat zbar-tools \
+    python3-venv libpcsclite-dev pcscd vsmartcard-vpcd chromium postgresql haproxy socat zbar-tools \
     mmdebstrap dosfstools mtools fdisk e2fsprogs >/dev/null
 
 python3 -m venv .venv

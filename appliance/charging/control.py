@@ -216,3 +216,20 @@ class ChargerControl(Protocol):
     async def set_security_profile(self, cpid: str, profile: int) -> str:
         """Ask the charger to reconnect at a higher security profile. Accepted: it will; the
         hub watches for it and records a fall-back when it does not come back at it."""
+
+
+class ChargerLeases(Protocol):
+    """Hosted installations: the hub records here which process holds a charger's socket
+    (appliance/cluster keeps the rows). A box has none."""
+
+    async def opened(self, cpid: str, station_id: int) -> None:
+        """A socket opened here: this process holds the charger now."""
+
+    async def closed(self, cpid: str, station_id: int) -> None:
+        """The socket closed: let the charger go, unless another process took it over."""
+
+    def holds(self, cpid: str) -> bool:
+        """Whether this process still holds the charger (not taken over by another)."""
+
+    async def starting(self) -> None:
+        """At start: stations no live process holds are offline."""

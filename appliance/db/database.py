@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
+import time as _time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -125,6 +127,7 @@ class Database:
         self._reader_lock = threading.Lock()
         self.commits = 0
         self.jobs_done = 0
+        self.retries = 0  # batches run again after meeting another process's writer
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -256,16 +259,7 @@ class Database:
             conn.close()
 
     def _commit_batch(self, batch: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        try:
-            self._open()
-            with self.db.atomic():
-                for job in batch:
-                    outcomes.append(self._run_job(job))
-        except Exception as err:  # the commit itself failed: nobody's work is kept
-            log.exception("database commit failed for a batch of %d jobs", len(batch))
-            failure = DatabaseError(f"commit failed: {err}")
-            outcomes = [(None, failure)] * len(batch)
+        outcomes = self._attempts(batch)
         self.commits += 1
         self.jobs_done += len(batch)
         for job, (result, error) in zip(batch, outcomes, strict=True):
@@ -274,9 +268,64 @@ class Database:
             except RuntimeError:  # the loop is closed; nobody is waiting any more
                 pass
 
+    def _attempts(self, batch: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        """The batch as one transaction. On PostgreSQL another process's writer may meet ours: a
+        deadlock or a serialization failure rolls the whole batch back (its locks go with it)
+        and runs it again from fresh rows, after a short random pause so the two do not meet
+        the same way again."""
+        for attempt in range(RETRIES + 1):
+            outcomes: list[tuple[Any, BaseException | None]] = []
+            try:
+                self._open()
+                with self.db.atomic():
+                    for job in batch:
+                        outcomes.append(self._run_job(job))
+                return outcomes
+            except Exception as err:
+                if retryable(err) and attempt < RETRIES:
+                    self.retries += 1
+                    log.info("batch of %d jobs met another writer (%s); again", len(batch),
+                             _sqlstate(err))
+                    _time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                    continue
+                # the commit itself failed: nobody's work is kept
+                log.exception("database commit failed for a batch of %d jobs", len(batch))
+                failure = DatabaseError(f"commit failed: {err}")
+                return [(None, failure)] * len(batch)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _run_job(self, job: _Job) -> tuple[Any, BaseException | None]:
         try:
             with self.db.atomic():  # a savepoint: a failing job rolls back alone
                 return job.fn(*job.args), None
         except Exception as err:
+            if retryable(err):
+                raise  # the whole batch again: the other writer may hold our earlier rows
             return None, err
+
+
+# PostgreSQL's serialization_failure and deadlock_detected: the unit of work is run again.
+RETRY_STATES = frozenset({"40001", "40P01"})
+RETRIES = 8
+
+
+def _sqlstate(err: BaseException | None) -> str | None:
+    seen = 0
+    while err is not None and seen < 6:
+        state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if state:
+            return str(state)
+        orig = getattr(err, "orig", None)
+        if isinstance(orig, BaseException):
+            err = orig
+        elif err.args and isinstance(err.args[0], BaseException):
+            err = err.args[0]
+        else:
+            err = err.__cause__ or err.__context__
+        seen += 1
+    return None
+
+
+def retryable(err: BaseException) -> bool:
+    """A deadlock or serialization failure: the same work can succeed when run again."""
+    return _sqlstate(err) in RETRY_STATES

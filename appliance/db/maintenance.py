@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,9 +71,31 @@ def open_migrated(settings: Settings) -> Database:
     from appliance.db.schema import ALL_MODELS
 
     database.db.bind(ALL_MODELS)
-    migrate(database, settings.data_path / "backups")
+    with startup_lock(database):
+        migrate(database, settings.data_path / "backups")
     database.db.close()
     return database
+
+
+# PostgreSQL advisory lock keys of the installation (any constant 64-bit numbers, fixed forever).
+STARTUP_LOCK = 0x61707031  # held while one process migrates and sweeps at start
+LEADER_LOCK = 0x61707032  # held by the process that runs once-per-installation work
+
+
+@contextlib.contextmanager
+def startup_lock(database: Database) -> Iterator[None]:
+    """Processes of one installation that start together on PostgreSQL migrate and sweep one at
+    a time (two at once made the same tables and one failed: "duplicate key ... pg_type").
+    SQLite has one process; its file lock is enough."""
+    if database.is_sqlite:
+        yield
+        return
+    database.db.connect(reuse_if_open=True)
+    database.db.execute_sql("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK,))
+    try:
+        yield
+    finally:
+        database.db.execute_sql("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK,))
 
 
 def backup(database: Database, target: Path) -> Path:

@@ -7,6 +7,7 @@ from peewee import Model
 
 from appliance.db import (
     models,
+    models_cluster,
     models_driver,
     models_offline,
     models_payments,
@@ -19,4 +20,4 @@ from appliance.db import (
 ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
                                  *models_reports.MODELS, *models_people.MODELS,
                                  *models_payments.MODELS, *models_pki.MODELS,
-                                 *models_offline.MODELS]
+                                 *models_offline.MODELS, *models_cluster.MODELS]

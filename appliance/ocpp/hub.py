@@ -20,6 +20,7 @@ from appliance.charging import certificates, frame_log, sessions, stations
 from appliance.charging.control import (
     CertificateId,
     CertificateKind,
+    ChargerLeases,
     ChargingLimit,
     Configuration,
     InstalledCertificates,
@@ -74,6 +75,8 @@ class Hub:
         self._flusher: asyncio.Task[None] | None = None
         self._watches: set[asyncio.Task[None]] = set()  # security profile upgrades
         self.profile_wait_s = PROFILE_WAIT_S
+        # Hosted (many processes): the lease keeper that records which process holds a socket.
+        self.leases: ChargerLeases | None = None
 
     # --- registry -----------------------------------------------------------------------------
     def register(self, conn: Connection) -> Connection | None:
@@ -420,17 +423,39 @@ class Hub:
             close = getattr(old, "close_transport", None)
             if close is not None:
                 await close()
-        await self.services.database.run(stations.set_online, conn.station_id, True, utcnow())
+        if self.leases is not None:
+            await self.leases.opened(conn.id, conn.station_id)
+        else:
+            await self.services.database.run(stations.set_online, conn.station_id, True,
+                                             utcnow())
         self.services.bus.publish(events.StationOnline(conn.id, True))
 
     async def connection_closed(self, conn: Connection) -> None:
         conn.connection_lost()
         if self.unregister(conn):
             # Published first: the socket's task may be cancelled at the next await (its peer
-            # is gone), and live pages must still hear that the charger went offline.
-            self.services.bus.publish(events.StationOnline(conn.id, False))
-            await self.services.database.run(stations.set_online, conn.station_id, False,
-                                             utcnow())
+            # is gone), and live pages must still hear that the charger went offline. A charger
+            # another process has taken over is not offline.
+            if self.leases is None or self.leases.holds(conn.id):
+                self.services.bus.publish(events.StationOnline(conn.id, False))
+            if self.leases is not None:
+                await self.leases.closed(conn.id, conn.station_id)
+            else:
+                await self.services.database.run(stations.set_online, conn.station_id, False,
+                                                 utcnow())
+
+    @property
+    def count(self) -> int:
+        """How many chargers have a live connection to this process."""
+        return len(self._connections)
+
+    async def let_go(self, cpid: str) -> None:
+        """Another process holds this charger now: close our socket, if it is still open."""
+        conn = self.get(cpid)
+        close = getattr(conn, "close_transport", None)
+        if close is not None:
+            log.info("%s: another process holds it now; closing the old socket", cpid)
+            await close()
 
     async def close_all(self) -> None:
         for conn in list(self._connections.values()):
@@ -440,7 +465,10 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
-        await self.services.database.run(stations.mark_all_offline)
+        if self.leases is not None:
+            await self.leases.starting()  # other processes' chargers stay online
+        else:
+            await self.services.database.run(stations.mark_all_offline)
         self._flusher = asyncio.create_task(self._flush_loop(), name="frame-log")
         assert self.services.liveness is not None and self.services.reports is not None
         try:

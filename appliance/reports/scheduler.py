@@ -7,6 +7,7 @@ the database closes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -41,8 +42,17 @@ class NightlyScheduler:
         self.tasks: set[asyncio.Task[None]] = set()
         # Per site: (time zone, HH:MM) its cron trigger uses.
         self.when: dict[int, tuple[str, str]] = {}
+        self.started = False
+
+    @property
+    def running(self) -> bool:
+        return bool(self.scheduler.running)
 
     async def start(self) -> None:
+        if self.started:  # a leader again (hosted): a fresh scheduler, its jobs made anew
+            self.scheduler = AsyncIOScheduler(timezone=UTC)
+            self.when = {}
+        self.started = True
         await self._schedule_nightly()
         # Catch-up at start, then hourly: a day skipped by DST or downtime is filled in.
         self.scheduler.add_job(self._spawn, IntervalTrigger(hours=1), args=[self._hourly],
@@ -114,6 +124,30 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: after the database (it needs it), before nothing else."""
     scheduler = NightlyScheduler(app[keys.DATABASE], app[keys.SETTINGS])
     app[keys.SCHEDULER] = scheduler
-    await scheduler.start()
+    node = app.get(keys.NODE)
+    if node is None:  # a box: its one process is the leader
+        await scheduler.start()
+        yield
+        await scheduler.stop()
+        return
+    follow = asyncio.create_task(_follow_leader(node, scheduler), name="nightly-leader")
     yield
-    await scheduler.stop()
+    follow.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await follow
+    if scheduler.running:
+        await scheduler.stop()
+
+
+async def _follow_leader(node: Any, scheduler: NightlyScheduler) -> None:
+    """Hosted: the nightly work runs on the process that holds the leader lock only; when the
+    leader dies another process takes the lock and starts it (with a catch-up at once)."""
+    while True:
+        changed = node.leader_changed
+        if node.is_leader and not scheduler.running:
+            log.info("leader: nightly work runs on this process")
+            await scheduler.start()
+        elif not node.is_leader and scheduler.running:
+            log.info("no longer the leader: nightly work stops here")
+            await scheduler.stop()
+        await changed.wait()

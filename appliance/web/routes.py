@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from appliance import keys
 from appliance.web import api, language
 from appliance.web.admin import (
     audit,
@@ -39,7 +40,15 @@ PAGE_MODULES = (login, dashboard, stations, certificates, drivers, pins, cards, 
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Up, and (hosted) whether this process holds the leader lock and how many chargers' sockets
+    it holds. A box is its own leader."""
+    node = request.app.get(keys.NODE)
+    if node is None:
+        hub = request.app.get(keys.HUB)
+        return web.json_response({"status": "ok", "leader": True,
+                                  "chargers": hub.count if hub is not None else 0})
+    return web.json_response({"status": "ok", "leader": node.is_leader,
+                              "chargers": node.chargers, "process": node.process})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from aiohttp import web
 from babel.core import get_global
 from babel.numbers import get_currency_name, list_currencies
 
-from appliance import keys
+from appliance import events, keys
 from appliance.db.site import FIELDS as SITE_FIELDS
 from appliance.db.site import refresh_site, save_site
 from appliance.errors import N_, ApplianceError, Text
@@ -111,6 +111,7 @@ async def settings_post(request: web.Request) -> web.StreamResponse:
         saved = await request.app[keys.DATABASE].run(
             save_site, defaults_from(request.app[keys.SETTINGS]), changes, staff_actor(request))
         refresh_site(request.app[keys.SITE], saved)
+        request.app[keys.EVENTS].publish(events.SiteSettingsChanged())  # the other processes
     except ApplianceError as err:
         return await _render_settings(request, err.message, ok=False, status=400)
     await record(request, "site.settings", "site", changes)
