@@ -61,6 +61,8 @@ async def push_unsubscribe(request: web.Request) -> web.Response:
 
 def ended(transaction_id: int, site_locale: str) -> dict[str, object] | None:
     """What to tell about a stopped session, or None when nobody is to be told."""
+    if not 0 < transaction_id < 2**63:  # the charger's own number for a stop we never began
+        return None
     session = ChargingSession.get_or_none(ChargingSession.transaction_id == transaction_id)
     if session is None or session.driver_id is None:
         return None
