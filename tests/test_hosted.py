@@ -225,6 +225,17 @@ async def test_three_processes_behind_haproxy(tmp_path: Path) -> None:
                 await cp.stop(started.transaction_id, meter_stop=1500)  # a retried stop
             ledger = (await _api(front, token, "GET",
                                  f"/drivers/{driver['id']}/ledger"))["items"]
+            # The driver's balance is the operator's: site B's own token, on any process,
+            # reads at once what site A's charge left, and nothing of site A's charger.
+            site_b = await _api(front, token, "POST", "/sites", {"site_name": "Site B"})
+            token_b = cli(procs[0].data_dir, "token", "create", "--name", "b", "--site",
+                          str(site_b["id"])).strip()
+            for p in procs:
+                if p.proc is not None:
+                    seen = await _api(p.base, token_b, "GET", f"/drivers/{driver['id']}")
+                    assert (seen["account"]["balance"]["amount"]
+                            == ledger[-1]["balance_after"]["amount"]), seen
+                    await _api(p.base, token_b, "GET", f"/stations/{CPID}", expect=404)
             charges = [r for r in ledger if r["kind"] == "charge"]
             assert [r["amount"]["amount"] for r in charges] == [-1500]
             topups = [r["amount"]["amount"] for r in ledger if r["kind"] == "topup"]
