@@ -305,33 +305,31 @@ class ChargePoint201(Connection):
         outcome: dict[str, str] = {}
         for key, wanted in managed.PROFILE_16.items():
             address = "/".join(commands201.component_variable(key))
-            current = model.get(address, {})
-            if "Actual" not in current:
-                outcome[address] = "unknown to the charger"
-            elif managed.same(str(current["Actual"]), wanted):
-                outcome[address] = "already set"
-            else:
-                try:
-                    outcome[address] = commands201.status(await self.call(
-                        *commands201.change_configuration(key, wanted)))
-                except ApplianceError as err:
-                    outcome[address] = err.message
+            outcome[address] = await self._set_managed(key, model.get(address, {}), wanted)
         master = str(await self.db.read(site_value, "masterpass_group", "") or "")
         address = "/".join(MASTER_PASS)
         if master and "Actual" in model.get(address, {}):
             # The site's master pass group: its cards stop any transaction here, start none.
-            if str(model[address]["Actual"]) == master:
-                outcome[address] = "already set"
-            else:
-                try:
-                    outcome[address] = commands201.status(await self.call(
-                        *commands201.change_configuration(address, master)))
-                except ApplianceError as err:
-                    outcome[address] = err.message
+            outcome[address] = await self._set_managed(address, model[address], master,
+                                                       exact=True)
         refused = sorted(k for k, v in outcome.items()
                          if v not in ("already set", "Accepted", "RebootRequired"))
         await self.db.run(stations.record_notice, self.station_id, "managed_configuration",
                           {"outcome": outcome, "refused": refused}, utcnow())
+
+    async def _set_managed(self, key: str, current: dict[str, Any], wanted: str,
+                           exact: bool = False) -> str:
+        """One managed value: set it unless the charger has it already; what came of it."""
+        if "Actual" not in current:
+            return "unknown to the charger"
+        have = str(current["Actual"])
+        if have == wanted or (not exact and managed.same(have, wanted)):
+            return "already set"
+        try:
+            return commands201.status(await self.call(
+                *commands201.change_configuration(key, wanted)))
+        except ApplianceError as err:
+            return err.message
 
     # --- C authorization ----------------------------------------------------------------------
     @on("Authorize")
