@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -112,9 +113,22 @@ async def start_app(backend_url: str | None, aiohttp_server: Any
                     ) -> Callable[[Settings], Awaitable[TestServer]]:
     # backend_url first: its database is made before the server and dropped after it stops.
     async def start(settings: Settings) -> TestServer:
-        return await aiohttp_server(create_app(settings), host="127.0.0.1")
+        server = await aiohttp_server(create_app(settings), host="127.0.0.1")
+        await _scheduler_settled(server)
+        return server
 
     return start
+
+
+async def _scheduler_settled(server: TestServer) -> None:
+    """The app's own catch-up at start (once this process leads: on PostgreSQL, a moment after
+    start) has run, so a test that writes days or runs them itself does not race it."""
+    scheduler = server.app.get(keys.SCHEDULER)
+    if scheduler is None:
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10):
+            await scheduler.caught_up.wait()
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ class NightlyScheduler:
         # Per site: (time zone, HH:MM) its cron trigger uses.
         self.when: dict[int, tuple[str, str]] = {}
         self.started = False
+        self.caught_up = asyncio.Event()  # set once the start's catch-up has run
 
     @property
     def running(self) -> bool:
@@ -52,6 +53,7 @@ class NightlyScheduler:
         if self.started:  # a leader again (hosted): a fresh scheduler, its jobs made anew
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             self.when = {}
+            self.caught_up = asyncio.Event()
         self.started = True
         await self._schedule_nightly()
         # Catch-up at start, then hourly: a day skipped by DST or downtime is filled in.
@@ -113,9 +115,12 @@ class NightlyScheduler:
         return night
 
     async def _hourly(self) -> None:
-        await self._schedule_nightly()
-        await catch_up(self.database, self.settings)
-        await retry_mail(self.database, self.settings)
+        try:
+            await self._schedule_nightly()
+            await catch_up(self.database, self.settings)
+            await retry_mail(self.database, self.settings)
+        finally:
+            self.caught_up.set()
 
 
 
