@@ -64,6 +64,18 @@ def parse_price(value: Any, name: str) -> Decimal:
 
 
 @dataclass(frozen=True)
+class BandPrefix:
+    """A running session's band pieces before `at` (a band boundary), priced already: the
+    energy at `at` (`mark`, whole Wh since the start) and the Wh and seconds per band index of
+    the pieces before it (billing.running keeps them on the session's row)."""
+
+    at: datetime
+    mark: int
+    wh: dict[int, int]
+    seconds: dict[int, int]
+
+
+@dataclass(frozen=True)
 class Facts:
     """What a price depends on. `end` is the stop time, or now for a live cost. `energy_at`
     gives the session's energy (Wh since its start) at an instant, from its meter samples;
@@ -74,6 +86,7 @@ class Facts:
     end: datetime
     idle_s: int = 0
     energy_at: Callable[[datetime], float] | None = None
+    prefix: BandPrefix | None = None  # the pieces before a boundary, when known already
 
 
 @dataclass(frozen=True)
@@ -153,10 +166,15 @@ def band_lines(snapshot: dict[str, Any], facts: Facts) -> tuple[BandLine, ...]:
     at = _cumulative(facts, end)
     wh: dict[int, int] = {}
     seconds: dict[int, int] = {}
+    first = 0
+    if facts.prefix is not None and start < facts.prefix.at < end:
+        # The pieces before the boundary are the same whatever comes after it: only the rest.
+        start, first = facts.prefix.at, facts.prefix.mark
+        wh, seconds = dict(facts.prefix.wh), dict(facts.prefix.seconds)
     cut = bands.pieces(snapshot, start, end)
     # The first piece starts at 0 Wh and the last ends at the total, even for a session of no
     # duration (a meter that moved within one second).
-    marks = [0, *(at(hi) for _, hi, _ in cut[:-1]), max(0, facts.energy_wh)]
+    marks = [first, *(at(hi) for _, hi, _ in cut[:-1]), max(0, facts.energy_wh)]
     for i, (lo, hi, band) in enumerate(cut):
         wh[band] = wh.get(band, 0) + marks[i + 1] - marks[i]
         seconds[band] = seconds.get(band, 0) + int((hi - lo).total_seconds())
