@@ -120,7 +120,14 @@ class Cost:
 
 
 def _d(snapshot: dict[str, Any], name: str) -> Decimal:
-    return Decimal(str(snapshot.get(name) or "0"))
+    return _decimal(str(snapshot.get(name) or "0"))
+
+
+@lru_cache(maxsize=512)
+def _decimal(text: str) -> Decimal:
+    """A snapshot's price text as a Decimal, parsed once: the watchdog prices every running
+    session on each of its MeterValues, from a handful of distinct prices."""
+    return Decimal(text)
 
 
 def charges_idle(snapshot: dict[str, Any]) -> bool:
@@ -203,7 +210,13 @@ def price(snapshot: dict[str, Any], facts: Facts) -> Cost:
     currency = str(snapshot.get("currency") or "INR")
     seconds = max(0, int((_whole(facts.end) - _whole(facts.start)).total_seconds()))
     energy_wh = max(0, facts.energy_wh)
-    lines = band_lines(snapshot, facts)
+    if snapshot.get("bands"):
+        lines = band_lines(snapshot, facts)
+    else:  # `band_lines` without bands: one line at the base prices, worked out directly
+        _, per_kwh, per_hour = band_prices(snapshot, bands.BASE)
+        lines = (BandLine(bands.BASE, "", energy_wh, seconds,
+                          to_minor(per_kwh * energy_wh / 1000, currency),
+                          to_minor(per_hour * seconds / 3600, currency)),)
     energy = sum(line.energy for line in lines)
     time_fee = sum(line.time for line in lines)
     # A failed plug-in costs nothing: the session fee needs a minimum of energy.
