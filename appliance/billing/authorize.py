@@ -137,7 +137,7 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
         if qr.owns(session.id_tag_key):
             qr.capture(session, decision.status, at)  # the start's hold is bound to it
         else:
-            settlement.attach(session, IdTag.get_or_none(IdTag.key == session.id_tag_key))
+            settlement.attach(session, fastsql.get(IdTag, IdTag.key, session.id_tag_key))
             if offline.OFFLINE_FLAG in extra:
                 offline.tariff_as_started(session)
         # A new transaction on the connector: whatever was left open there is over.

@@ -13,7 +13,7 @@ from typing import Any
 
 from appliance.billing import ledger, pricing, running, tariffs
 from appliance.charging.curves import EnergyCurve, session_curve
-from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
+from appliance.db.fastsql import col, fetch_in, get, get_by_id, select_in
 from appliance.db.models import (
     Account,
     ChargingSession,
@@ -44,8 +44,7 @@ def attach(session: ChargingSession, tag: IdTag | None) -> None:
     driver_id = tag.driver_id if tag is not None else None
     t, scope = tariffs.resolve_scope(session.station_id, session.connector_id,
                                      price_group(driver_id))
-    account = Account.get_or_none(Account.driver == driver_id) \
-        if driver_id is not None else None
+    account = get(Account, Account.driver, driver_id) if driver_id is not None else None
     currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
     session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency, scope))
     if tag is not None and account is not None:
