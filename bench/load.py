@@ -61,6 +61,7 @@ NOISY = "noisy"
 # cost: one kind of message at a time, as fast as answered; the server's CPU per answer
 COST_KINDS = ("cost-heartbeat", "cost-status", "cost-meter", "cost-startstop")
 COST = "cost"
+MONEY = "money"  # the steady site, and a probe timing money paths and pages (bench/money.py)
 FLOOD_RATE = 5000  # Heartbeats a second the flooder sends (it never waits for an answer)
 PASSWORD = "bench-pass-0001"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -782,7 +783,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: str,
-                 pid: int | None, duration: float) -> dict[str, Any]:
+                 pid: int | None, duration: float,
+                 probe: tuple[str, str] | None = None) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     k = max(1, min(args.processes, len(ids)))
     slices = [ids[i::k] for i in range(k)]
@@ -792,13 +794,18 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     results = ctx.Queue()
     rss_before = proc_rss_kb(pid) if pid else None
     procs = [ctx.Process(target=worker_main, args=(
-        WorkerPlan(i, s, ws_base, name, duration, args.interval, args.timeout, args.cycle,
+        WorkerPlan(i, s, ws_base, "steady" if name == MONEY else name, duration,
+                   args.interval, args.timeout, args.cycle,
                    args.heartbeat_every, args.v201_share),
         ready, go, start_at, done, release, results), daemon=True) for i, s in enumerate(slices)]
     flood_results = ctx.Queue()
     if name == NOISY:
         procs.append(ctx.Process(target=flood_main, args=(
             ws_base, flooder_id(args), go, start_at, duration, flood_results), daemon=True))
+    if name == MONEY and probe is not None:
+        procs.append(ctx.Process(target=money_main, args=(
+            probe[0], probe[1], probe_id(args), ws_base, go, start_at, duration, args.timeout,
+            flood_results), daemon=True))
     for p in procs:
         p.start()
     setup_limit = 120 + len(ids) / 50
@@ -874,6 +881,9 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         "connect_ms": {"p50": percentile(connect, 50), "p99": percentile(connect, 99),
                        "max": connect[-1] if connect else float("nan")} if connect else None,
     }
+    if name == MONEY:
+        with contextlib.suppress(Exception):
+            out["probe"] = flood_results.get(timeout=60)
     if name == NOISY:
         for half, values in split.items():
             out[f"{half}_n"] = len(values)
@@ -887,6 +897,52 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
 
 def flooder_id(args: argparse.Namespace) -> str:
     return f"{args.prefix}-99999"
+
+
+def _money() -> Any:
+    """bench/money.py, however this script was started."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench import money
+    return money
+
+
+def probe_id(args: argparse.Namespace) -> str:
+    return f"{args.prefix}-99998"
+
+
+def money_main(url: str, token: str, cpid: str, ws_base: str, go: Any, start_at: Any,
+               duration: float, timeout: float, results: Any) -> None:
+    """The money scenario's probe process (bench/money.py): its own charger and browsers."""
+    money = _money()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    money.STATUS_FRAME = STATUS
+
+    async def run() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session:
+            charger = Charger(cpid, ws_base, Stats(), timeout)
+            if not await charger.connect(session) or not await charger.boot():
+                raise SystemExit("money probe: its charger could not connect and boot")
+            await asyncio.get_running_loop().run_in_executor(None, go.wait)
+            try:
+                return await money.probe(url, token, cpid, charger, start_at.value, duration)
+            finally:
+                await charger.close()
+
+    try:
+        results.put(asyncio.run(run()))
+    except BaseException as err:  # report, never hang the parent
+        results.put({"crash": f"{type(err).__name__}: {err}"})
+
+
+def print_probe(result: dict[str, Any] | None) -> None:
+    money = _money()
+    if not result or "crash" in result:
+        print(f"\n   money probe: {result and result.get('crash') or 'no result'}")
+        return
+    print(f"\n   money and pages under this load, {result['rounds']} rounds (issue 24, goal 3):")
+    for verdict in money.verdicts(result):
+        print("   " + verdict)
 
 
 def print_noisy(rows: list[dict[str, Any]]) -> None:
@@ -1170,6 +1226,7 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
     rows: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
     every = charger_ids(args, "saturation" if args.saturation_chargers > args.chargers
                         else "steady") + ([flooder_id(args)] if args.scenario == NOISY else [])
+    every += [probe_id(args)] if args.scenario == MONEY else []
     for t in targets:
         if t.token:
             t0 = time.monotonic()
@@ -1190,13 +1247,16 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
         return rows
     chosen = {"all": SCENARIOS, COST: COST_KINDS}.get(args.scenario, (args.scenario,))
     for scenario in chosen:
-        duration = {"steady": args.steady_duration}.get(scenario, args.duration)
+        duration = {"steady": args.steady_duration, MONEY: args.steady_duration}.get(
+            scenario, args.duration)
         for t in targets:
             ws_base = t.url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
             row = run_scenario(scenario, charger_ids(args, scenario), args, ws_base, t.pid,
-                               duration)
+                               duration, (t.url, t.token) if t.token else None)
             print(f"\n[{t.name}]", end="")
             print_result(row)
+            if scenario == MONEY:
+                print_probe(row.get("probe"))
             rows[t.name][scenario] = row
     for t in targets:
         print(f"\n{t.name}:", end="")
@@ -1223,7 +1283,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of the saturation scenario")
     parser.add_argument("--steady-duration", type=float, default=60.0,
                         help="seconds of the steady scenario")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, NOISY, COST, *COST_KINDS, "all"),
+    parser.add_argument("--scenario", choices=(*SCENARIOS, NOISY, COST, *COST_KINDS, MONEY,
+                                               "all"),
                         default="all")
     parser.add_argument("--noisy-interval", type=float, default=1.0,
                         help="noisy: seconds between a steady charger's MeterValues")
