@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -128,6 +129,7 @@ def main() -> int:
 
     results = database.run_sync(run)
     db.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
     print(f"\ntariff    MeterValues ~10th (median ms, p90)   ~{args.samples}th (median ms, p90)"
           "   late/early")
     ok = True
