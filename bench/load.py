@@ -55,11 +55,22 @@ from typing import Any
 import aiohttp
 
 SCENARIOS = ("boot", "steady", "saturation")
+# The yardsticks of bench/reference.py: on uvloop as the appliance, or asyncio's own loop
+BARE_TARGETS = ("reference", "echo", "reference-asyncio", "echo-asyncio")
 NOISY = "noisy"
+# cost: one kind of message at a time, as fast as answered; the server's CPU per answer
+COST_KINDS = ("cost-heartbeat", "cost-status", "cost-meter", "cost-startstop")
+COST = "cost"
+MONEY = "money"  # the steady site, and a probe timing money paths and pages (bench/money.py)
 FLOOD_RATE = 5000  # Heartbeats a second the flooder sends (it never waits for an answer)
 PASSWORD = "bench-pass-0001"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
+SERVER_CPUS: list[str] = []  # --one-core: the servers run under `taskset -c 0`
+
+
+def pinned(cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", ",".join(SERVER_CPUS), *cmd] if SERVER_CPUS else cmd
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -106,7 +117,7 @@ class Appliance:
         self.env = {**os.environ, "APPLIANCE_ADMIN_PASSWORD": "bench-admin-password",
                     "PYTHONPATH": str(root)}
         self.env.pop("APPLIANCE_CONFIG", None)
-        self.extra: list[str] = []  # more `serve` flags
+        self.extra: list[str] = ["--tls-port", "0"]  # two side by side: no TLS port
         self.token_name = "bench"
         if database_url:  # e.g. an empty PostgreSQL database; default: SQLite in the data dir
             self.env["APPLIANCE_DATABASE_URL"] = database_url
@@ -122,8 +133,8 @@ class Appliance:
         token = made.stdout.strip().splitlines()[-1]
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
-             "--host", "127.0.0.1", "--port", str(self.port), *self.extra],
+            pinned([self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
+                    "--host", "127.0.0.1", "--port", str(self.port), *self.extra]),
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
         self._wait_listening()
         return token
@@ -273,9 +284,10 @@ class BareServer(Appliance):
 
     def start(self) -> str:
         log = self.log_path.open("wb")
+        mode, _, loop = self.name.partition("-")  # e.g. reference-asyncio: on asyncio's loop
         self.proc = subprocess.Popen(
-            [self.python, str(ROOT / "bench" / "reference.py"), "--mode", self.name,
-             "--port", str(self.port)],
+            pinned([self.python, str(ROOT / "bench" / "reference.py"), "--mode", mode,
+                    "--port", str(self.port), "--loop", loop or "uvloop"]),
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
         self._wait_listening()
         return ""
@@ -663,7 +675,7 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
             stats.record = False
             oks = await asyncio.gather(*(c.connect(session) for c in chargers))
             booted = await asyncio.gather(*(c.boot() for c in chargers if c.ws is not None))
-            if plan.scenario in ("saturation", NOISY):
+            if plan.scenario in ("saturation", NOISY, *COST_KINDS):
                 await asyncio.gather(*(c.start(1, tags_of(c.cpid)[0], authorize=False,
                                                status=False)
                                        for c in chargers if c.ws is not None))
@@ -749,8 +761,23 @@ async def run_worker(plan: WorkerPlan, ready: Any, go: Any, start_at: Any, done:
                 if tick % plan.heartbeat_every == 0:
                     await c.call("Heartbeat", HEARTBEAT)
 
+        async def cost_one(c: Charger) -> None:
+            if c.ws is None:
+                return
+            tag = tags_of(c.cpid)[0]
+            while time.perf_counter() < end and not c.ws.closed:
+                if plan.scenario == "cost-heartbeat":
+                    await c.call("Heartbeat", HEARTBEAT)
+                elif plan.scenario == "cost-status":
+                    await c.available(2)
+                elif plan.scenario == "cost-meter":
+                    await c.meter(1, 1)
+                else:  # a session charged to the driver's account: Authorize, start, stop
+                    await c.stop(1, tag, status=False)
+                    await c.start(1, tag, status=False)
+
         work = {"boot": boot_one, "steady": steady_one, "saturation": saturate_one,
-                NOISY: noisy_one}[plan.scenario]
+                NOISY: noisy_one, **dict.fromkeys(COST_KINDS, cost_one)}[plan.scenario]
         await asyncio.gather(*(work(c) for c in chargers))
         t_done = time.perf_counter()
         connected = sum(1 for c in chargers if c.ws is not None and not c.ws.closed)
@@ -854,7 +881,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: str,
-                 pid: int | None, duration: float) -> dict[str, Any]:
+                 pid: int | None, duration: float,
+                 probe: tuple[str, str] | None = None) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     k = max(1, min(args.processes, len(ids)))
     slices = [ids[i::k] for i in range(k)]
@@ -864,13 +892,18 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     results = ctx.Queue()
     rss_before = proc_rss_kb(pid) if pid else None
     procs = [ctx.Process(target=worker_main, args=(
-        WorkerPlan(i, s, ws_base, name, duration, args.interval, args.timeout, args.cycle,
+        WorkerPlan(i, s, ws_base, "steady" if name == MONEY else name, duration,
+                   args.interval, args.timeout, args.cycle,
                    args.heartbeat_every, args.v201_share),
         ready, go, start_at, done, release, results), daemon=True) for i, s in enumerate(slices)]
     flood_results = ctx.Queue()
     if name == NOISY:
         procs.append(ctx.Process(target=flood_main, args=(
             ws_base, flooder_id(args), go, start_at, duration, flood_results), daemon=True))
+    if name == MONEY and probe is not None:
+        procs.append(ctx.Process(target=money_main, args=(
+            probe[0], probe[1], probe_id(args), ws_base, go, start_at, duration, args.timeout,
+            flood_results), daemon=True))
     for p in procs:
         p.start()
     setup_limit = 120 + len(ids) / 50
@@ -946,6 +979,9 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         "connect_ms": {"p50": percentile(connect, 50), "p99": percentile(connect, 99),
                        "max": connect[-1] if connect else float("nan")} if connect else None,
     }
+    if name == MONEY:
+        with contextlib.suppress(Exception):
+            out["probe"] = flood_results.get(timeout=60)
     if name == NOISY:
         for half, values in split.items():
             out[f"{half}_n"] = len(values)
@@ -959,6 +995,52 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
 
 def flooder_id(args: argparse.Namespace) -> str:
     return f"{args.prefix}-99999"
+
+
+def _money() -> Any:
+    """bench/money.py, however this script was started."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from bench import money
+    return money
+
+
+def probe_id(args: argparse.Namespace) -> str:
+    return f"{args.prefix}-99998"
+
+
+def money_main(url: str, token: str, cpid: str, ws_base: str, go: Any, start_at: Any,
+               duration: float, timeout: float, results: Any) -> None:
+    """The money scenario's probe process (bench/money.py): its own charger and browsers."""
+    money = _money()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    money.STATUS_FRAME = STATUS
+
+    async def run() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as session:
+            charger = Charger(cpid, ws_base, Stats(), timeout)
+            if not await charger.connect(session) or not await charger.boot():
+                raise SystemExit("money probe: its charger could not connect and boot")
+            await asyncio.get_running_loop().run_in_executor(None, go.wait)
+            try:
+                return await money.probe(url, token, cpid, charger, start_at.value, duration)
+            finally:
+                await charger.close()
+
+    try:
+        results.put(asyncio.run(run()))
+    except BaseException as err:  # report, never hang the parent
+        results.put({"crash": f"{type(err).__name__}: {err}"})
+
+
+def print_probe(result: dict[str, Any] | None) -> None:
+    money = _money()
+    if not result or "crash" in result:
+        print(f"\n   money probe: {result and result.get('crash') or 'no result'}")
+        return
+    print(f"\n   money and pages under this load, {result['rounds']} rounds (issue 24, goal 3):")
+    for verdict in money.verdicts(result):
+        print("   " + verdict)
 
 
 def print_noisy(rows: list[dict[str, Any]]) -> None:
@@ -1036,17 +1118,52 @@ def raise_nofile(chargers: int, processes: int) -> None:
         print(f"warning: {chargers} chargers may not fit the open-file limit {want}")
 
 
-GOAL_SATURATION_RATIO = 2.0
+# Issue 24's goals (issue 9's, raised): the yardstick is the bare library on uvloop.
+GOAL_SATURATION_RATIO = 2.5  # x the bare library on uvloop
+GOAL_ECHO_SHARE = 0.30  # of the raw aiohttp echo ceiling
 GOAL_CHARGERS = 10_000
+GOAL_ONE_CORE_CHARGERS = 5_000
 GOAL_P99_MS = 100.0
-GOAL_KB_PER_CHARGER = 40.0
+GOAL_SERVER_CPU = 60.0  # % of one core, steady site at 10,000 chargers
+GOAL_KB_PER_CHARGER = 20.0
 GOAL_BOOT_S = 60.0
+PI4_FACTOR = 5.0  # a Pi 4 core runs the speed loop this many times slower (see --pi4-factor)
+
+
+def speed_loop(n: int = 300_000) -> float:
+    """A fixed CPU-bound Python loop (integer and float arithmetic, a dict, a list, a call):
+    the machine's single-core speed for CPython, in loops per second (best of 3)."""
+    def step(i: int, acc: dict[int, float]) -> float:
+        return acc.get(i % 97, 0.0) * 0.5 + i
+
+    best = float("inf")
+    for _ in range(3):
+        acc: dict[int, float] = {}
+        items: list[float] = []
+        t = time.perf_counter()
+        for i in range(n):
+            v = step(i, acc)
+            acc[i % 97] = v
+            if i % 7 == 0:
+                items.append(v)
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def core_speed(cpu: int | None) -> float:
+    """`speed_loop` on one core (`cpu`, or wherever it runs), in a process of its own."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+            "from bench.load import speed_loop; print(speed_loop())")
+    cmd = [sys.executable, "-c", code]
+    if cpu is not None and shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    return float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
 
 
 def print_ratios(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
     """The appliance's figures divided by each yardstick's, scenario by scenario."""
     app = rows.get("appliance", {})
-    for other in ("reference", "echo"):
+    for other in ("before", *BARE_TARGETS):
         theirs = rows.get(other, {})
         common = [name for name in app if name in theirs]
         if not common:
@@ -1064,43 +1181,93 @@ def print_ratios(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
                   f"{ratio('rss_per_charger_kb'):>11} {ratio('server_cpu_pct'):>11}")
 
 
-def judge(rows: dict[str, dict[str, dict[str, Any]]], log_errors: int | None) -> list[str]:
-    """The issue's goals, PASS or FAIL each, with the figures behind the verdict."""
-    app, ref = rows.get("appliance", {}), rows.get("reference", {})
+def cost_us(row: dict[str, Any]) -> float | None:
+    """The server's CPU per answered message, in microseconds."""
+    cpu, rate = row.get("server_cpu_pct"), row.get("msg_per_s")
+    return cpu / 100.0 * 1e6 / rate if cpu is not None and rate else None
+
+
+def print_costs(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """What one message of each kind costs the server (CPU time per answer, all its threads),
+    target by target: a figure that, unlike msg/s, a busy machine disturbs little."""
+    names = [t for t in rows if any(k in rows[t] for k in COST_KINDS)]
+    print("\nserver CPU per answered message, microseconds (msg/s answered in brackets)")
+    print("kind            " + "".join(f"{t:>26}" for t in names))
+    for kind in COST_KINDS:
+        cells = []
+        for t in names:
+            row = rows[t].get(kind)
+            us = cost_us(row) if row else None
+            cells.append(f"{fmt(us, '.0f')} ({row['msg_per_s']:.0f}/s)" if row else "n/a")
+        print(f"{kind:<16}" + "".join(f"{c:>26}" for c in cells))
+
+
+def judge(rows: dict[str, dict[str, dict[str, Any]]], log_errors: int | None,
+          one_core: bool = False, speed: float | None = None,
+          pi4_factor: float = PI4_FACTOR) -> list[str]:
+    """Issue 24's goals, PASS or FAIL each, with the figures behind the verdict (n/a: the run
+    did not measure it)."""
+    app = rows.get("appliance", {})
     out = []
 
     def line(ok: bool | None, text: str) -> None:
         out.append(f"{'n/a ' if ok is None else 'PASS' if ok else 'FAIL'}  {text}")
 
-    sat, ref_sat = app.get("saturation"), ref.get("saturation")
-    if sat and ref_sat:
-        r = sat["msg_per_s"] / ref_sat["msg_per_s"] if ref_sat["msg_per_s"] else 0.0
-        line(r >= GOAL_SATURATION_RATIO and sat["error_count"] == 0,
-             f"saturation with persistence and validation: {sat['msg_per_s']:.0f} msg/s = "
-             f"{r:.2f}x the bare library's {ref_sat['msg_per_s']:.0f} (goal >= "
-             f"{GOAL_SATURATION_RATIO:.1f}x)")
+    def sat_of(target: str) -> float | None:
+        row = rows.get(target, {}).get("saturation")
+        return row["msg_per_s"] if row else None
+
+    sat = app.get("saturation")
+    ref, ref_asyncio, echo = (sat_of("reference"), sat_of("reference-asyncio"),
+                              sat_of("echo") or sat_of("echo-asyncio"))
+    if sat and (ref or echo):
+        ratio = sat["msg_per_s"] / ref if ref else None
+        share = sat["msg_per_s"] / echo if echo else None
+        line((ratio is None or ratio >= GOAL_SATURATION_RATIO)
+             and (share is None or share >= GOAL_ECHO_SHARE) and sat["error_count"] == 0,
+             f"1 saturation with persistence, validation and money: {sat['msg_per_s']:.0f} "
+             f"msg/s = {fmt(ratio, '.2f')}x the bare library on uvloop ({fmt(ref, '.0f')}; "
+             f"goal >= {GOAL_SATURATION_RATIO:.1f}x), "
+             + (f"{sat['msg_per_s'] / ref_asyncio:.2f}x it on asyncio's loop "
+                f"({ref_asyncio:.0f}), " if ref_asyncio else "")
+             + f"{fmt(share and share * 100, '.0f')}% of the raw aiohttp echo "
+             f"({fmt(echo, '.0f')}; goal >= {GOAL_ECHO_SHARE * 100:.0f}%)")
     else:
-        line(None, "saturation ratio: run saturation on appliance and reference")
+        line(None, "1 saturation: run saturation on appliance and reference (and echo)")
+    want = GOAL_ONE_CORE_CHARGERS if one_core else GOAL_CHARGERS
     st = app.get("steady")
     if st:
+        cpu = st["server_cpu_pct"]
+        ok = st["connected"] >= want and st["p99_ms"] < GOAL_P99_MS and st["error_count"] == 0
+        if one_core:
+            line(ok, f"2 one core: steady {st['connected']} connected (goal {want}), p99 "
+                     f"{st['p99_ms']:.1f} ms (goal < {GOAL_P99_MS:.0f}), server "
+                     f"{fmt(cpu, '.0f')}% of its core, {st['error_count']} errors")
+            if cpu is not None and speed:
+                line(None, f"2 a Pi 4 core: expected {cpu * pi4_factor:.0f}% of it for this "
+                           f"site (this core: {speed:,.0f} speed loops/s; a Pi 4 core taken as "
+                           f"{pi4_factor:g}x slower, so {speed / pi4_factor:,.0f}; rerun "
+                           f"`bench/load.py --speed` on a Pi for the real factor)")
+        else:
+            line(ok and cpu is not None and cpu < GOAL_SERVER_CPU,
+                 f"0 headroom: steady {st['connected']} connected (goal {want}), p99 "
+                 f"{st['p99_ms']:.1f} ms (goal < {GOAL_P99_MS:.0f}), server {fmt(cpu, '.0f')}% "
+                 f"of a core (goal < {GOAL_SERVER_CPU:.0f}%), {st['error_count']} errors")
         kb = st["rss_per_charger_kb"]
-        line(st["connected"] >= GOAL_CHARGERS and st["p99_ms"] < GOAL_P99_MS
-             and kb is not None and kb < GOAL_KB_PER_CHARGER and st["error_count"] == 0,
-             f"steady: {st['connected']} connected (goal {GOAL_CHARGERS}), p99 "
-             f"{st['p99_ms']:.1f} ms (goal < {GOAL_P99_MS:.0f}), RSS {fmt(kb)} KB per connected "
-             f"charger, all of the server's RSS counted (goal < {GOAL_KB_PER_CHARGER:.0f}), "
-             f"{st['error_count']} errors")
+        line(st["connected"] >= GOAL_CHARGERS and kb is not None and kb <= GOAL_KB_PER_CHARGER,
+             f"6 memory: {fmt(kb)} KB RSS per connected charger at {st['connected']} "
+             f"(all of the server's RSS; goal <= {GOAL_KB_PER_CHARGER:.0f} at {GOAL_CHARGERS})")
     else:
-        line(None, "steady: not run")
+        line(None, "0/2/6 steady: not run")
     boot = app.get("boot")
     if boot:
         answered = boot["by_action"].get("BootNotification", {}).get("n", 0)
         accepted = answered - sum(n for k, n in boot["errors"].items() if k.startswith("boot "))
-        line(boot["chargers"] >= GOAL_CHARGERS and accepted == boot["chargers"]
+        line(boot["chargers"] >= want and accepted == boot["chargers"]
              and boot["window_s"] <= GOAL_BOOT_S and boot["error_count"] == 0,
-             f"boot storm: {accepted} of {boot['chargers']} chargers Accepted (goal "
-             f"{GOAL_CHARGERS}) in {boot['window_s']:.1f} s (goal <= {GOAL_BOOT_S:.0f}), "
-             f"{boot['error_count']} refused/dropped/errors")
+             f"{'2 one core: ' if one_core else ''}boot storm: {accepted} of "
+             f"{boot['chargers']} chargers Accepted (goal {want}) in {boot['window_s']:.1f} s "
+             f"(goal <= {GOAL_BOOT_S:.0f}), {boot['error_count']} refused/dropped/errors")
     else:
         line(None, "boot storm: not run")
     if app:
@@ -1132,13 +1299,19 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
         server: Appliance = Appliance(args.python, args.keep, args.root, args.database_url)
     elif name.startswith("hosted") and name[6:].isdigit():
         server = Hosted(args.python, args.keep, args.root, args.database_url, int(name[6:]))
-    elif name in ("reference", "echo"):
+    elif name == "before":  # the same appliance from another tree, side by side
+        if args.before_root is None:
+            raise SystemExit("the target before needs --before-root")
+        server = Appliance(args.python, args.keep, args.before_root, args.database_url)
+        server.name = "before"
+    elif name in BARE_TARGETS:
         server = BareServer(args.python, name)
     else:
         raise SystemExit(f"unknown target {name!r}")
     token = server.start() or None
     print(f"server {name}: pid {server.pid}, {server.url}"
-          + (f", from {args.root}, data dir {server.data_dir}" if name == "appliance" else ""))
+          + (f", from {server.root}, data dir {server.data_dir}"
+             if name in ("appliance", "before") else ""))
     return Target(name, server.url, token, server.pid, server)
 
 
@@ -1153,6 +1326,7 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
     rows: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
     every = charger_ids(args, "saturation" if args.saturation_chargers > args.chargers
                         else "steady") + ([flooder_id(args)] if args.scenario == NOISY else [])
+    every += [probe_id(args)] if args.scenario == MONEY else []
     for t in targets:
         if t.token:
             t0 = time.monotonic()
@@ -1171,14 +1345,18 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
             print_noisy(runs)
             rows[t.name][NOISY] = runs
         return rows
-    for scenario in (SCENARIOS if args.scenario == "all" else (args.scenario,)):
-        duration = {"steady": args.steady_duration}.get(scenario, args.duration)
+    chosen = {"all": SCENARIOS, COST: COST_KINDS}.get(args.scenario, (args.scenario,))
+    for scenario in chosen:
+        duration = {"steady": args.steady_duration, MONEY: args.steady_duration}.get(
+            scenario, args.duration)
         for t in targets:
             ws_base = t.url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
             row = run_scenario(scenario, charger_ids(args, scenario), args, ws_base, t.pid,
-                               duration)
+                               duration, (t.url, t.token) if t.token else None)
             print(f"\n[{t.name}]", end="")
             print_result(row)
+            if scenario == MONEY:
+                print_probe(row.get("probe"))
             rows[t.name][scenario] = row
     for t in targets:
         print(f"\n{t.name}:", end="")
@@ -1205,7 +1383,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds of the saturation scenario")
     parser.add_argument("--steady-duration", type=float, default=60.0,
                         help="seconds of the steady scenario")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, NOISY, "all"), default="all")
+    parser.add_argument("--scenario", choices=(*SCENARIOS, NOISY, COST, *COST_KINDS, MONEY,
+                                               "all"),
+                        default="all")
     parser.add_argument("--noisy-interval", type=float, default=1.0,
                         help="noisy: seconds between a steady charger's MeterValues")
     parser.add_argument("--noisy-runs", type=int, default=3,
@@ -1233,6 +1413,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="work tree the appliance runs from (e.g. an export of an older "
                         "commit, for before/after figures; default: this one)")
+    parser.add_argument("--before-root", type=Path,
+                        help="work tree of the target `before` (e.g. the code before a change): "
+                        "`--targets appliance,before` measures both in the same run")
     parser.add_argument("--v201-share", type=float, default=0.0,
                         help="the share of chargers speaking OCPP 2.0.1 (0: all 1.6, 1: all "
                              "2.0.1, between: a mixed site)")
@@ -1241,7 +1424,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     parser.add_argument("--database-url", help="the started appliance's database_url, e.g. an "
                         "empty postgresql:// database (default: SQLite in its data dir)")
+    parser.add_argument("--one-core", action="store_true",
+                        help="like the box: every server pinned to core 0 (taskset), this "
+                        "script and its load processes to core 1; the goals become issue 24's "
+                        "one-core goals (5,000 chargers)")
+    parser.add_argument("--pi4-factor", type=float, default=PI4_FACTOR,
+                        help="how many times slower a Pi 4 core runs the speed loop than this "
+                        "machine's (measure it: --speed on both)")
+    parser.add_argument("--speed", action="store_true",
+                        help="only print this machine's single-core speed (the speed loop)")
     args = parser.parse_args(argv)
+    if args.speed:
+        print(f"single-core speed: {speed_loop():,.0f} speed loops/s "
+              f"(Python {platform.python_version()}, {platform.machine()})")
+        return 0
 
     print(f"bench/load.py on {platform.node()}: {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB, "
@@ -1250,6 +1446,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"started {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC with: "
           f"{' '.join(sys.argv[1:]) or '(defaults)'}")
     raise_nofile(max(args.chargers, args.saturation_chargers), args.processes)
+    speed = None
+    if args.one_core:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2 or not shutil.which("taskset"):
+            raise SystemExit("--one-core needs two cores and taskset")
+        SERVER_CPUS[:] = [str(cpus[0])]
+        os.sched_setaffinity(0, set(cpus[1:]))  # this script and its load processes
+        speed = core_speed(cpus[0])
+        print(f"one core: servers on core {cpus[0]}, load generator on "
+              f"{','.join(map(str, cpus[1:]))}; single-core speed of core {cpus[0]}: "
+              f"{speed:,.0f} speed loops/s")
+    else:
+        speed = core_speed(None)
+        print(f"single-core speed: {speed:,.0f} speed loops/s")
     targets: list[Target] = []
     try:
         for name in [t.strip() for t in args.targets.split(",") if t.strip()]:
@@ -1264,10 +1474,12 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.json).write_text(json.dumps(results, indent=2, default=str))
         return 0
     print_ratios(results)
+    if any(k in rows for rows in results.values() for k in COST_KINDS):
+        print_costs(results)
     app_rows = results.get("appliance", {})
     log_errors = next(iter(app_rows.values()), {}).get("log_errors")
-    print("\ngoals (issue 9):")
-    for verdict in judge(results, log_errors):
+    print("\ngoals (issue 24):")
+    for verdict in judge(results, log_errors, args.one_core, speed, args.pi4_factor):
         print("  " + verdict)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

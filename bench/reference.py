@@ -8,7 +8,8 @@ run, with the same simulated chargers:
              `@on` handlers returning `call_result` dataclasses, the library's default schema
              validation (jsonschema, in its thread pool), no database, no auth, no frame log.
              Served over aiohttp (the appliance's own web server, through the ~10-line
-             recv/send adapter the library needs), so the difference is all above the socket.
+             recv/send adapter the library needs), so the difference is all above the socket;
+             on uvloop, as the appliance (`--loop asyncio`: the example as written).
   echo       the raw aiohttp WebSocket ceiling: every CALL is answered with one canned
              CALLRESULT built by slicing out the unique id; no JSON parsing at all.
 
@@ -161,7 +162,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--backlog", type=int, default=128,
                         help="listen backlog (aiohttp's default, as the appliance has)")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop: uvloop, as the appliance serves (the one line any "
+                        "deployer adds), or asyncio's own (the library example as written)")
     args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.install()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("ocpp").setLevel(logging.WARNING)  # the example logs every frame at INFO
     app = web.Application()

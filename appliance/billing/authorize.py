@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from appliance.billing import offline, qr, settlement, tariffs
-from appliance.charging import batched, sessions, superseding
+from appliance.billing import offline, qr, running, settlement, tariffs
+from appliance.charging import batched, metering, sessions, superseding
 from appliance.db import fastsql
 from appliance.db.fastsql import col
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
@@ -160,7 +160,7 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
         if qr.owns(session.id_tag_key):
             qr.capture(session, decision.status, at)  # the start's hold is bound to it
         else:
-            settlement.attach(session, IdTag.get_or_none(IdTag.key == session.id_tag_key))
+            settlement.attach(session, fastsql.get(IdTag, IdTag.key, session.id_tag_key))
             if offline.OFFLINE_FLAG in extra:
                 offline.tariff_as_started(session)
         # A new transaction on the connector: whatever was left open there is over.
@@ -208,7 +208,28 @@ def meter_values(station_id: int, payload: dict[str, Any], at: datetime,
     session = batched.record_meter_values(station_id, payload, at, moments)
     if session is None:
         return None, False
+    _follow_bands([session], [(station_id, payload, at, moments)])
     return session, settlement.watchdog(session, at)
+
+
+def _follow_bands(found: Sequence[ChargingSession | None],
+                  reports: Sequence[tuple[Any, ...]]) -> None:
+    """Move the running figure of each banded session of the batch on by its new samples."""
+    todo = []
+    for session, report in zip(found, reports, strict=True):
+        if session is None or session.state != "active" or '"bands"' not in \
+                session.tariff_snapshot:
+            continue
+        snapshot = tariffs.load_snapshot(session.tariff_snapshot, "INR")
+        if not snapshot.get("bands"):
+            continue
+        moments = report[3] if len(report) > 3 and report[3] is not None else \
+            metering.parse_moments(report[1].get("meterValue"))
+        readings = [(m.timestamp or report[2], running.stored_float(m.energy_wh))
+                    for m in moments if m.energy_wh is not None]
+        todo.append((session, snapshot, readings))
+    if todo:
+        running.follow(todo)
 
 
 def meter_values_many(reports: Sequence[tuple[Any, ...]]
@@ -216,6 +237,7 @@ def meter_values_many(reports: Sequence[tuple[Any, ...]]
     """`meter_values` for a batch of reports from many chargers, in a few statements (see
     charging.batched); the watchdog runs for each report's session, after all are recorded."""
     found = batched.record_meter_values_many(reports)
+    _follow_bands(found, reports)
     checks = [(session, report[2]) for session, report in zip(found, reports, strict=True)
               if session is not None]
     stops = iter(settlement.watchdog_many(checks))

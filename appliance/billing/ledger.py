@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from peewee import IntegrityError, OperationalError, PostgresqlDatabase, fn
 
+from appliance.db import fastsql
 from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
 from appliance.db.site import site_value
 from appliance.errors import N_, InvalidInput, NotFound, Unprocessable
@@ -64,10 +65,9 @@ def lock_account(account_id: int) -> Account:
     whole file for a write; a PostgreSQL server may still see a second process by mistake, and
     then two check-then-post decisions on one account must not interleave: FOR UPDATE makes the
     second wait for the first to commit and then read what it wrote."""
-    query = Account.select().where(Account.id == account_id)
-    if isinstance(Account._meta.database, PostgresqlDatabase):
-        query = query.for_update()
-    return query.get()
+    if not isinstance(Account._meta.database, PostgresqlDatabase):
+        return fastsql.get_by_id(Account, account_id)  # cached SQL: every stop posts twice
+    return Account.select().where(Account.id == account_id).for_update().get()
 
 
 def post(p: Posting) -> tuple[LedgerEntry, bool]:
@@ -136,8 +136,8 @@ def place_hold(account_id: int, amount: int, id_tag: str = "", actor: str = "") 
 
 def release_holds(session_id: int, actor: str) -> None:
     """Release every open or captured hold of a session, whole."""
-    for hold in Hold.select().where((Hold.session == session_id)
-                                    & (Hold.state.in_(("open", "captured")))):
+    for hold in fastsql.fetch_in(Hold, Hold.session, [session_id],
+                                 f"{fastsql.col(Hold.state)} IN ('open', 'captured')"):
         post(Posting(hold.account_id, -hold.amount, "release", f"release:{hold.id}",
                      actor=actor, session_id=session_id))
         hold.state = "released"

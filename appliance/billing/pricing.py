@@ -64,6 +64,18 @@ def parse_price(value: Any, name: str) -> Decimal:
 
 
 @dataclass(frozen=True)
+class BandPrefix:
+    """A running session's band pieces before `at` (a band boundary), priced already: the
+    energy at `at` (`mark`, whole Wh since the start) and the Wh and seconds per band index of
+    the pieces before it (billing.running keeps them on the session's row)."""
+
+    at: datetime
+    mark: int
+    wh: dict[int, int]
+    seconds: dict[int, int]
+
+
+@dataclass(frozen=True)
 class Facts:
     """What a price depends on. `end` is the stop time, or now for a live cost. `energy_at`
     gives the session's energy (Wh since its start) at an instant, from its meter samples;
@@ -74,6 +86,7 @@ class Facts:
     end: datetime
     idle_s: int = 0
     energy_at: Callable[[datetime], float] | None = None
+    prefix: BandPrefix | None = None  # the pieces before a boundary, when known already
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,14 @@ class Cost:
 
 
 def _d(snapshot: dict[str, Any], name: str) -> Decimal:
-    return Decimal(str(snapshot.get(name) or "0"))
+    return _decimal(str(snapshot.get(name) or "0"))
+
+
+@lru_cache(maxsize=512)
+def _decimal(text: str) -> Decimal:
+    """A snapshot's price text as a Decimal, parsed once: the watchdog prices every running
+    session on each of its MeterValues, from a handful of distinct prices."""
+    return Decimal(text)
 
 
 def charges_idle(snapshot: dict[str, Any]) -> bool:
@@ -153,10 +173,15 @@ def band_lines(snapshot: dict[str, Any], facts: Facts) -> tuple[BandLine, ...]:
     at = _cumulative(facts, end)
     wh: dict[int, int] = {}
     seconds: dict[int, int] = {}
+    first = 0
+    if facts.prefix is not None and start < facts.prefix.at < end:
+        # The pieces before the boundary are the same whatever comes after it: only the rest.
+        start, first = facts.prefix.at, facts.prefix.mark
+        wh, seconds = dict(facts.prefix.wh), dict(facts.prefix.seconds)
     cut = bands.pieces(snapshot, start, end)
     # The first piece starts at 0 Wh and the last ends at the total, even for a session of no
     # duration (a meter that moved within one second).
-    marks = [0, *(at(hi) for _, hi, _ in cut[:-1]), max(0, facts.energy_wh)]
+    marks = [first, *(at(hi) for _, hi, _ in cut[:-1]), max(0, facts.energy_wh)]
     for i, (lo, hi, band) in enumerate(cut):
         wh[band] = wh.get(band, 0) + marks[i + 1] - marks[i]
         seconds[band] = seconds.get(band, 0) + int((hi - lo).total_seconds())
@@ -185,7 +210,13 @@ def price(snapshot: dict[str, Any], facts: Facts) -> Cost:
     currency = str(snapshot.get("currency") or "INR")
     seconds = max(0, int((_whole(facts.end) - _whole(facts.start)).total_seconds()))
     energy_wh = max(0, facts.energy_wh)
-    lines = band_lines(snapshot, facts)
+    if snapshot.get("bands"):
+        lines = band_lines(snapshot, facts)
+    else:  # `band_lines` without bands: one line at the base prices, worked out directly
+        _, per_kwh, per_hour = band_prices(snapshot, bands.BASE)
+        lines = (BandLine(bands.BASE, "", energy_wh, seconds,
+                          to_minor(per_kwh * energy_wh / 1000, currency),
+                          to_minor(per_hour * seconds / 3600, currency)),)
     energy = sum(line.energy for line in lines)
     time_fee = sum(line.time for line in lines)
     # A failed plug-in costs nothing: the session fee needs a minimum of energy.

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from appliance.billing import ledger, pricing, tariffs
+from appliance.billing import ledger, pricing, running, tariffs
 from appliance.charging.curves import EnergyCurve, session_curve
-from appliance.db.fastsql import col, fetch_in, get_by_id, select_in
+from appliance.db.fastsql import col, fetch_in, get, get_by_id, select_in
 from appliance.db.models import (
     Account,
     ChargingSession,
@@ -44,8 +44,7 @@ def attach(session: ChargingSession, tag: IdTag | None) -> None:
     driver_id = tag.driver_id if tag is not None else None
     t, scope = tariffs.resolve_scope(session.station_id, session.connector_id,
                                      price_group(driver_id))
-    account = Account.get_or_none(Account.driver == driver_id) \
-        if driver_id is not None else None
+    account = get(Account, Account.driver, driver_id) if driver_id is not None else None
     currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
     session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency, scope))
     if tag is not None and account is not None:
@@ -83,9 +82,8 @@ def _curve(session: ChargingSession, end: datetime) -> EnergyCurve:
     readings = list(MeterReading.select(MeterReading.timestamp, MeterReading.energy_wh)
                     .where((MeterReading.session == session.id)
                            & MeterReading.energy_wh.is_null(False)).tuples())
-    base = session.meter_start if session.meter_start not in (None, 0) \
-        else session.first_register_wh
-    return session_curve(session.started_at, end, session.energy_wh, readings, base)
+    return session_curve(session.started_at, end, session.energy_wh, readings,
+                         running.curve_base(session))
 
 
 def idle_phase(session: ChargingSession, status: str, now: datetime) -> tuple[str, int]:
@@ -110,10 +108,17 @@ def facts(session: ChargingSession, snapshot: dict[str, Any], now: datetime, ext
     # neither, and reading them on each MeterValues was the watchdog's biggest cost.
     idle = pricing.idle_seconds(_statuses(session, end), session.started_at, end) \
         if pricing.charges_idle(snapshot) else 0
-    curve = _curve(session, end) if snapshot.get("bands") else None
-    return pricing.Facts(session.energy_wh + extra_wh, session.started_at,
-                         end + timedelta(seconds=extra_s), idle,
-                         curve.at if curve is not None else None)
+    until = end + timedelta(seconds=extra_s)
+    if not snapshot.get("bands"):
+        return pricing.Facts(session.energy_wh + extra_wh, session.started_at, until, idle)
+    # A running session's band pieces so far come from its running figure, not its samples.
+    known = running.prefix(session, end, until)
+    if known is not None:
+        return pricing.Facts(session.energy_wh + extra_wh, session.started_at, until, idle,
+                             known[1].at, known[0])
+    curve = _curve(session, end)
+    return pricing.Facts(session.energy_wh + extra_wh, session.started_at, until, idle,
+                         curve.at)
 
 
 def cost(session: ChargingSession, now: datetime, extra_wh: int = 0,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_IMPORT = "Power.Active.Import"
 DEFAULT_CONTEXT = "Sample.Periodic"
@@ -134,9 +136,18 @@ def parse_moments(meter_values: Any) -> list[Moment]:
         sampled = [sv for sv in mv.get("sampledValue") or [] if isinstance(sv, Mapping)]
         samples = [parse_sampled_value(moment, sv) for sv in sampled]
         moments.append(Moment(moment, sampled, samples, reading(samples, ENERGY_REGISTER),
-                              reading(samples, POWER_IMPORT),
-                              json.dumps(sampled, separators=(",", ":"), ensure_ascii=False)))
+                              reading(samples, POWER_IMPORT), compact_json(sampled)))
     return moments
+
+
+def compact_json(value: Any) -> str:
+    """Compact JSON (UTF-8 as is) of what a frame held: orjson writes it several times faster
+    than the stdlib (this runs on the event loop for every MeterValues); the stdlib takes what
+    orjson refuses (integers past 64 bits). No frame carries a NaN (it is not JSON)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_meter_values(meter_values: Any) -> list[Sample]:

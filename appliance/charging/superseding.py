@@ -26,10 +26,13 @@ SUPERSEDED = "superseded"
 def open_on(station_id: int, connector_id: int, newer_than: datetime,
             except_id: int) -> list[int]:
     """Open (active or suspect) sessions on the connector that started before `newer_than`."""
-    return [s.id for s in ChargingSession.select(ChargingSession.id).where(
-        (ChargingSession.station == station_id) & (ChargingSession.connector_id == connector_id)
-        & ChargingSession.state.in_(("active", "suspect")) & (ChargingSession.id != except_id)
-        & (ChargingSession.started_at <= newer_than))]
+    cs = ChargingSession  # cached SQL: every StartTransaction asks
+    rows = fastsql.select_in(
+        cs, [cs.id], cs.station, [station_id],
+        f"{col(cs.connector_id)} = {{p}} AND {col(cs.state)} IN ('active', 'suspect') AND "
+        f"{col(cs.id)} <> {{p}} AND {col(cs.started_at)} <= {{p}}",
+        [connector_id, except_id, cs.started_at.db_value(newer_than)])
+    return sorted(int(sid) for (sid,) in rows)
 
 
 def supersede(session: ChargingSession, at: datetime) -> list[ChargingSession]:

@@ -288,6 +288,8 @@ class ChargingSession(BaseModel):
     fee_breakdown = TextField(default="")  # JSON of the priced components
     settled = BooleanField(default=False)
     stop_requested = CharField(max_length=32, default="")  # why the server stopped it
+    # A banded tariff's running figure (billing.running): JSON, null until its first sample
+    band_run = TextField(null=True)
 
     class Meta:
         # Composite with the state, so that "this card's / account's / connector's active

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 from appliance import events
 from appliance.billing import cards
 from appliance.billing import commands as billing_commands
-from appliance.charging import certificates, frame_log, sessions, stations
+from appliance.charging import certificates, frame_log, metering, sessions, stations
 from appliance.charging.control import (
     CertificateId,
     CertificateKind,
@@ -394,7 +393,7 @@ class Hub:
         chunks: list[frame_log.Chunk] = []
         for station_id, frames in by_station.items():
             chunks.append((station_id, datetime.fromisoformat(frames[-1][0]), len(frames),
-                           json.dumps(frames, ensure_ascii=False)))
+                           metering.compact_json(frames)))
             self._since_trim[station_id] = self._since_trim.get(station_id, 0) + len(frames)
         trim = {s for s, n in self._since_trim.items() if n >= max(1, keep // 2)}
         for station_id in trim:
