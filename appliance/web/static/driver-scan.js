@@ -8,6 +8,7 @@
   var note = document.getElementById("scan-note");
   if (!video) return;
   function say(id) {
+    if (note) note.hidden = true;  // the first words stay while the browser asks for the camera
     document.querySelectorAll("[data-note]").forEach(function (el) {
       el.hidden = el.getAttribute("data-note") !== id;
     });
@@ -69,5 +70,4 @@
   }).catch(function (err) {
     say(err && err.name === "NotAllowedError" ? "denied" : "unsupported");
   });
-  if (note) note.hidden = true;
 })();
