@@ -60,7 +60,7 @@ class OnlinePayment(BaseModel):
     qr_start = ForeignKeyField(QrStart, null=True, on_delete="RESTRICT")
     qr_start_id: int | None
     # A signed-in driver who keeps the rest as balance: booked on their own account, nothing
-    # given back (migration 0020).
+    # given back (migration 0021).
     keep_for = ForeignKeyField(Driver, null=True, on_delete="RESTRICT", column_name="keep_for_id",
                                backref="kept_payments")
     keep_for_id: int | None
