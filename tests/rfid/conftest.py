@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .vcard import VPCD_PORTS
+
 DATA = Path(__file__).parent / "data"
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 PCSCD_RUN = Path("/run/pcscd")
@@ -91,9 +93,10 @@ class Pcscd:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        if not _wait_until(self._ready, 10):
+        if not _wait_until(self._ready, 20):
             self.stop()
-            raise RuntimeError(f"pcscd did not come up; see {self.log_path}")
+            log_tail = self.log_path.read_text()[-2000:]
+            raise RuntimeError(f"pcscd came up without its readers; its log ends:\n{log_tail}")
 
     def _ready(self) -> bool:
         if self.process is None or self.process.poll() is not None:
@@ -178,7 +181,8 @@ def pcscd() -> Iterator[Pcscd]:
     work = Path(tempfile.mkdtemp(prefix=f"{MARKER}{os.getpid()}-"))
     conf_dir = work / "reader.conf.d"  # pcscd reads every file here: nothing else may be in it
     conf_dir.mkdir()
-    shutil.copy(DATA / "vpcd.reader.conf", conf_dir / "vpcd.conf")
+    template = (DATA / "vpcd.reader.conf").read_text()
+    (conf_dir / "vpcd.conf").write_text(template.format(port=VPCD_PORTS[0]))
     daemon = Pcscd(conf_dir, work / "pcscd.log")
     daemon.start()
     try:

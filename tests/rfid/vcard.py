@@ -3,6 +3,7 @@ on 127.0.0.1 and answers the PC/SC "get UID" APDU, so tests tap cards on a real 
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -11,7 +12,32 @@ from types import TracebackType
 
 # A MIFARE Classic 1K as a contactless reader presents it (PC/SC part 3 storage-card ATR).
 MIFARE_ATR = bytes.fromhex("3B8F8001804F0CA000000306030001000000006A")
-VPCD_PORTS = (35963, 35964)  # one per virtual reader: "... 00 00" and "... 00 01"
+
+
+def _two_free_ports() -> tuple[int, int]:
+    """Two neighbouring TCP ports nobody holds, below the kernel's ephemeral range: the driver's
+    own default (35963) lies inside it, so on a busy machine an outgoing connection can hold it and
+    pcscd comes up without readers ("Address already in use" in its log; seen in CI)."""
+    low, high = 20000, 32000
+    for offset in range(0, high - low, 2):
+        first = low + (os.getpid() * 2 + offset) % (high - low)
+        if all(_free(port) for port in (first, first + 1)):
+            return first, first + 1
+    raise RuntimeError(f"no two neighbouring free TCP ports between {low} and {high}")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+    return True
+
+
+# One per virtual reader ("... 00 00" and "... 00 01"); the driver listens on CHANNELID and the
+# next port, and the session's pcscd config is written with the first (tests/rfid/conftest.py).
+VPCD_PORTS = _two_free_ports()
 GET_UID = bytes.fromhex("FFCA000000")
 POWER_OFF, POWER_ON, RESET, GET_ATR = 0, 1, 2, 4
 
