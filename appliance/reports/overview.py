@@ -1,13 +1,18 @@
-"""The site at a glance for the dashboard: every charger and connector with its live state and
-running session, and today's totals. Plain synchronous read functions."""
+"""The site at a glance for the dashboard: counts of chargers by what needs a look, one page of
+chargers (problems first, or one kind, or a search) with each connector's live state and
+running session, the newest sessions charging now, and today's totals. Plain synchronous read
+functions; their work grows with the page shown, never with the site, except for SQL
+aggregates (counts and sums the database does in one pass)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from peewee import fn
+from peewee import JOIN, Case, Expression, fn
 
 from appliance.billing.settlement import cost
 from appliance.db.models import (
@@ -21,6 +26,18 @@ from appliance.db.models import (
 )
 from appliance.db.sums import money_sum
 from appliance.reports.daily import Interval, day_bounds, overlap_s, status_intervals, union
+
+if TYPE_CHECKING:
+    from appliance.db.models import TypedSelect
+
+# What needs a look first: a charger's rank is its most urgent connector's (an offline charger
+# is offline whatever its connectors last said).
+OFFLINE, FAULTED, IN_USE, IDLE = 0, 1, 2, 3
+KINDS = {"offline": OFFLINE, "faulted": FAULTED, "charging": IN_USE, "idle": IDLE}
+FAULTED_STATES = ("Faulted", "Unavailable")
+IN_USE_STATES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
+PER_PAGE = 48
+CHARGING_ROWS = 20  # the dashboard's "Charging now": the newest; the sessions list has them all
 
 
 @dataclass
@@ -54,37 +71,165 @@ class StationView:
                                       for c in self.connectors)
 
 
-def site_overview(sites: frozenset[int] | None = None) -> list[StationView]:
-    """Every live charger (of some sites only, when `sites` names them)."""
-    query = Station.select().where(Station.retired_at.is_null())
+@dataclass
+class Overview:
+    """One page of the site's chargers and what the page's header needs."""
+
+    stations: list[StationView]
+    counts: dict[str, int]  # chargers by kind ("offline", ...) and "all", before the search
+    matching: int  # chargers the kind and the search select (all pages)
+    page: int
+    pages: int
+
+
+def _rank() -> Case:
+    worst = fn.MIN(Case(None, [(Connector.status.in_(FAULTED_STATES), FAULTED),
+                               (Connector.status.in_(IN_USE_STATES), IN_USE)], IDLE))
+    return Case(None, [(~Station.online, OFFLINE)], fn.COALESCE(worst, IDLE))
+
+
+def _ranked(sites: frozenset[int] | None, search: str = "") -> TypedSelect[Station]:
+    """Live chargers (of some sites) with their rank, one row each: a join and a GROUP BY the
+    database does in one pass."""
+    query = (Station.select(Station.id, Station.cpid, _rank().alias("rank"))
+             .join(Connector, JOIN.LEFT_OUTER,
+                   on=((Connector.station == Station.id) & (Connector.connector_id > 0)))
+             .where(Station.retired_at.is_null()))
     if sites is not None:
         query = query.where(Station.site_id.in_(sorted(sites)))
-    stations = list(query.order_by(Station.cpid))
+    needle = search.strip()
+    if needle:
+        query = query.where(Station.cpid.contains(needle) | Station.description.contains(needle))
+    return query.group_by(Station.id, Station.cpid, Station.online)
+
+
+def station_counts(sites: frozenset[int] | None = None, search: str = "") -> dict[str, int]:
+    """Chargers by kind, and "all": SQL counts, whatever the size of the site."""
+    ranked = _ranked(sites, search).alias("ranked")
+    rows = (Station.select(ranked.c.rank, fn.COUNT(ranked.c.id)).from_(ranked)
+            .group_by(ranked.c.rank).tuples())
+    by_rank = {int(rank): int(n) for rank, n in rows}
+    counts = {kind: by_rank.get(rank, 0) for kind, rank in KINDS.items()}
+    counts["all"] = sum(by_rank.values())
+    return counts
+
+
+def site_overview(sites: frozenset[int] | None = None, kind: str = "", search: str = "",
+                  page: int = 1, per_page: int = PER_PAGE) -> Overview:
+    """One page of live chargers (of some sites only, when `sites` names them): those of one
+    kind, or all with the ones needing a look first (offline, faulted, in use, then the rest),
+    each rank by id; `search` keeps those whose id or description contains it."""
+    counts = station_counts(sites)
+    ranked = _ranked(sites, search).alias("ranked")
+    chosen = Station.select(ranked.c.id).from_(ranked)
+    if kind in KINDS:
+        chosen = chosen.where(ranked.c.rank == KINDS[kind])
+    matching = chosen.count()
+    pages = max(1, -(-matching // per_page))
+    page = min(max(1, page), pages)
+    ids = [sid for (sid,) in chosen.order_by(ranked.c.rank, ranked.c.cpid)
+           .limit(per_page).offset((page - 1) * per_page).tuples()]
+    return Overview(stations_view(ids), counts, matching, page, pages)
+
+
+def stations_view(ids: list[int]) -> list[StationView]:
+    """These chargers, in this order, with their connectors and running sessions."""
+    if not ids:
+        return []
+    stations = {st.id: st for st in Station.select().where(Station.id.in_(ids))}
     connectors: dict[int, list[Connector]] = {}
-    for c in Connector.select().where(Connector.connector_id > 0).order_by(Connector.connector_id):
+    for c in (Connector.select().where(Connector.station.in_(ids) & (Connector.connector_id > 0))
+              .order_by(Connector.connector_id)):
         connectors.setdefault(c.station_id, []).append(c)
     running = {(s.station_id, s.connector_id): s for s in ChargingSession.select().where(
-        ChargingSession.state == "active")}
-    drivers: dict[int | None, str]
-    drivers = {d.id: d.name for d in Driver.select(Driver.id, Driver.name).where(
-        Driver.id.in_([s.driver_id for s in running.values() if s.driver_id]))}
+        ChargingSession.station.in_(ids) & (ChargingSession.state == "active"))}
+    drivers = _driver_names(running.values())
     views = []
-    for st in stations:
+    now = utcnow()
+    for sid in ids:
+        st = stations.get(sid)
+        if st is None:
+            continue
         view = StationView(st.cpid, st.description, st.online, st.approved, st.vendor, st.model,
                            st.last_seen_at)
         for c in connectors.get(st.id, []):
+            cv = _connector_view(st, c)
             session = running.get((st.id, c.connector_id))
-            cv = ConnectorView(c.connector_id, c.status if st.online else "Offline", c.error_code,
-                               c.updated_at if st.online else st.last_seen_at)
             if session is not None:
-                cv.session_id, cv.id_tag = session.id, session.id_tag
-                cv.energy_wh, cv.power_w = session.energy_wh, session.power_w
-                cv.driver = drivers.get(session.driver_id, "")
-                if session.mode == "commercial" and session.tariff_snapshot:
-                    cv.cost_minor = cost(session, utcnow()).fee
+                _with_session(cv, session, drivers, now)
             view.connectors.append(cv)
         views.append(view)
     return views
+
+
+def _connector_view(st: Station, c: Connector) -> ConnectorView:
+    return ConnectorView(c.connector_id, c.status if st.online else "Offline", c.error_code,
+                         c.updated_at if st.online else st.last_seen_at)
+
+
+def _driver_names(sessions: Iterable[ChargingSession]) -> dict[int | None, str]:
+    wanted = [s.driver_id for s in sessions if s.driver_id]
+    if not wanted:
+        return {}
+    return {d.id: d.name for d in Driver.select(Driver.id, Driver.name).where(
+        Driver.id.in_(wanted))}
+
+
+def _with_session(cv: ConnectorView, session: ChargingSession,
+                  drivers: dict[int | None, str], now: datetime) -> None:
+    cv.session_id, cv.id_tag = session.id, session.id_tag
+    cv.energy_wh, cv.power_w = session.energy_wh, session.power_w
+    cv.driver = drivers.get(session.driver_id, "")
+    if session.mode == "commercial" and session.tariff_snapshot:
+        cv.cost_minor = cost(session, now).fee
+
+
+def _active(sites: frozenset[int] | None) -> Expression:
+    where = ChargingSession.state == "active"
+    if sites is not None:
+        where &= ChargingSession.station.in_(Station.select(Station.id).where(
+            Station.site_id.in_(sorted(sites))))
+    return where
+
+
+def charging_now(sites: frozenset[int] | None = None, limit: int = CHARGING_ROWS
+                 ) -> list[tuple[str, ConnectorView]]:
+    """The newest running sessions (of some sites), as (charger id, its connector)."""
+    sessions = list(ChargingSession.select().where(_active(sites))
+                    .order_by(ChargingSession.started_at.desc(), ChargingSession.id.desc())
+                    .limit(limit))
+    if not sessions:
+        return []
+    stations = {st.id: st for st in Station.select().where(
+        Station.id.in_(sorted({s.station_id for s in sessions})))}
+    connectors = {(c.station_id, c.connector_id): c for c in Connector.select().where(
+        Connector.station.in_(list(stations)))}
+    drivers = _driver_names(sessions)
+    now = utcnow()
+    out = []
+    for s in sessions:
+        st = stations[s.station_id]
+        c = connectors.get((s.station_id, s.connector_id))
+        cv = (_connector_view(st, c) if c is not None else
+              ConnectorView(s.connector_id, "Charging", "NoError", s.started_at))
+        _with_session(cv, s, drivers, now)
+        out.append((st.cpid, cv))
+    return out
+
+
+def drawing_w(sites: frozenset[int] | None = None) -> int:
+    """What the running sessions (of some sites) draw now, in W: one SQL sum."""
+    total = (ChargingSession.select(fn.COALESCE(fn.SUM(ChargingSession.power_w), 0))
+             .where(_active(sites)).scalar())
+    return int(total or 0)
+
+
+def station_ids(sites: frozenset[int] | None = None) -> set[str]:
+    """The ids of the live chargers of some sites (what a site's staff hear of)."""
+    query = Station.select(Station.cpid).where(Station.retired_at.is_null())
+    if sites is not None:
+        query = query.where(Station.site_id.in_(sorted(sites)))
+    return {cpid for (cpid,) in query.tuples()}
 
 
 @dataclass
@@ -97,24 +242,26 @@ class Totals:
 
 
 def today_totals(tz: ZoneInfo, now: datetime | None = None,
-                 sites: frozenset[int] | None = None) -> Totals:
+                 sites: frozenset[int] | None = None, with_hours: bool = True) -> Totals:
     """Today's site totals: energy and sessions started today, hours charging (per charger the
     union over its connectors, summed over chargers), sessions running now. With `sites`, the
     sessions of those sites' chargers only (and no charging hours: those are the site's
-    nightly figures)."""
+    nightly figures). The hours are the one figure that reads every connector and the day's
+    status history: `with_hours=False` leaves them out (0), for a caller that keeps them a
+    while (`charging_seconds_today`)."""
     now = now or utcnow()
     start, end = day_bounds(datetime.now(tz).date(), tz)
     mine = ChargingSession.station.in_(Station.select(Station.id).where(
         Station.site_id.in_(sorted(sites)))) if sites is not None else True
-    started = list(ChargingSession.select(ChargingSession.energy_wh).where(
-        (ChargingSession.started_at >= start) & (ChargingSession.started_at < end)
-        & mine).tuples())
+    energy, started = (ChargingSession.select(
+        fn.COALESCE(fn.SUM(ChargingSession.energy_wh), 0), fn.COUNT(ChargingSession.id))
+        .where((ChargingSession.started_at >= start) & (ChargingSession.started_at < end)
+               & mine).tuples().get())
     active = ChargingSession.select().where((ChargingSession.state == "active") & mine).count()
     if sites is not None:
-        return Totals(sum(e for (e,) in started), len(started), 0.0, active,
-                      fees_posted(start, end, sites))
-    return Totals(sum(e for (e,) in started), len(started), _charging_seconds(start, now),
-                  active, fees_posted(start, end))
+        return Totals(int(energy), int(started), 0.0, active, fees_posted(start, end, sites))
+    charging_s = _charging_seconds(start, now) if with_hours else 0.0
+    return Totals(int(energy), int(started), charging_s, active, fees_posted(start, end))
 
 
 def fees_posted(start: datetime, end: datetime, sites: frozenset[int] | None = None) -> int:
@@ -131,6 +278,12 @@ def fees_posted(start: datetime, end: datetime, sites: frozenset[int] | None = N
     return -int(total or 0)
 
 
+def charging_seconds_today(tz: ZoneInfo, now: datetime | None = None) -> float:
+    """Today's hours charging, in seconds, over the installation."""
+    now = now or utcnow()
+    return _charging_seconds(day_bounds(datetime.now(tz).date(), tz)[0], now)
+
+
 def _charging_seconds(start: datetime, now: datetime) -> float:
     """Today's hours charging summed over chargers (per charger the union of connectors).
     A connector with no event today kept its current state all day; one with events needs
@@ -144,20 +297,25 @@ def _charging_seconds(start: datetime, now: datetime) -> float:
         history.setdefault((station_id, connector_id), []).append((moment, status))
     offline = {sid: seen for sid, seen in Station.select(Station.id, Station.last_seen_at)
                .where(~Station.online).tuples()}
+    # Each connector's last state before midnight, as one query (an index probe each, in the
+    # database), not one query per connector.
+    earlier = StatusEvent.alias()
+    before = (earlier.select(earlier.status)
+              .where((earlier.station == Connector.station)
+                     & (earlier.connector_id == Connector.connector_id)
+                     & (earlier.received_at < start))
+              .order_by(earlier.received_at.desc()).limit(1))
     per_station: dict[int, list[Interval]] = {}
-    for c in Connector.select().where(Connector.connector_id > 0):
-        key = (c.station_id, c.connector_id)
-        events = history.get(key)
+    for station_id, connector_id, status, was in (
+            Connector.select(Connector.station, Connector.connector_id, Connector.status,
+                             before.alias("was"))
+            .where(Connector.connector_id > 0).tuples()):
+        events = history.get((station_id, connector_id))
         if events is None:
-            events = [(start, c.status)]
+            events = [(start, status)]
         else:
-            before = (StatusEvent.select(StatusEvent.status)
-                      .where((StatusEvent.station == c.station_id)
-                             & (StatusEvent.connector_id == c.connector_id)
-                             & (StatusEvent.received_at < start))
-                      .order_by(StatusEvent.received_at.desc()).limit(1).scalar())
-            events = ([(start, before)] if before else []) + events
-        until = offline.get(c.station_id) or now
-        per_station.setdefault(c.station_id, []).extend(
+            events = ([(start, was)] if was else []) + events
+        until = offline.get(station_id) or now
+        per_station.setdefault(station_id, []).extend(
             status_intervals(events, "Charging", max(until, start)))
     return sum(overlap_s(union(ivs), (start, now)) for ivs in per_station.values())

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from peewee import fn
+
 from appliance.db.models import (
     ChargingSession,
     Connector,
@@ -268,9 +270,18 @@ def station_daily(station_id: int, first: date, last: date, tz: ZoneInfo,
     for r in DailyStat.select().where((DailyStat.station == station_id) & (DailyStat.day >= first)
                                       & (DailyStat.day <= last)).order_by(DailyStat.connector_id):
         stored[r.day].append(from_stored(r))
+    # Days that ended before the charger was first seen and before its first session have
+    # nothing to compute (compute_day would find no row): a charger added last week does not
+    # read the history of the three weeks before it, a day at a time.
+    began = (Station.select(Station.first_seen_at).where(Station.id == station_id).scalar(),
+             ChargingSession.select(fn.MIN(ChargingSession.started_at))
+             .where(ChargingSession.station == station_id).scalar())
+    earliest = min((b for b in began if b is not None), default=None)
     out = []
     for day in days(first, last):
-        rows = stored.get(day) or compute_day(day, tz, now, [station_id])
+        rows = stored.get(day) or (
+            [] if earliest is not None and day_bounds(day, tz)[1] <= earliest
+            else compute_day(day, tz, now, [station_id]))
         if not rows:
             rows = [StatRow(station_id, 0, day)]
         out.append((rows[0], rows[1:]))

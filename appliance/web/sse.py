@@ -24,6 +24,10 @@ class Stream:
     async def send(self, data: str) -> None:
         await self._write(f"data: {data}\n\n".encode())
 
+    async def send_many(self, data: list[str]) -> None:
+        """Several events in one write (what waited in a page's queue)."""
+        await self._write("".join(f"data: {d}\n\n" for d in data).encode())
+
     async def keepalive(self) -> None:
         await self._write(b": keepalive\n\n")
 
