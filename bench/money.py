@@ -186,9 +186,11 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             percentile(values, float(stat[1:])) if values else None
         ok = figure is not None and figure < goal and not result["errors"]
         shown = "n/a" if figure is None else f"{figure:.1f}"
+        worst = sorted(range(len(values)), key=lambda i: -values[i])[:3]
         lines.append(f"{'PASS' if ok else 'FAIL'}  3 {kind}: {stat} {shown} ms over "
                      f"{len(values)} (goal < {goal:.0f} ms; p50 "
-                     f"{percentile(values, 50) or 0:.1f})")
+                     f"{percentile(values, 50) or 0:.1f}; worst "
+                     + ", ".join(f"{values[i]:.0f} (#{i + 1})" for i in worst) + ")")
     if result["errors"]:
         lines.append(f"FAIL  3 probe errors: {result['errors'][:5]}")
     return lines

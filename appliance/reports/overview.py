@@ -31,9 +31,9 @@ if TYPE_CHECKING:
     from appliance.db.models import TypedSelect
 
 # What needs a look first: a charger's rank is its most urgent connector's (an offline charger
-# is offline whatever its connectors last said).
-OFFLINE, FAULTED, IN_USE, IDLE = 0, 1, 2, 3
-KINDS = {"offline": OFFLINE, "faulted": FAULTED, "charging": IN_USE, "idle": IDLE}
+# is offline whatever its connectors last said): faulted, offline, in use, then the rest.
+FAULTED, OFFLINE, IN_USE, IDLE = 0, 1, 2, 3
+KINDS = {"faulted": FAULTED, "offline": OFFLINE, "charging": IN_USE, "idle": IDLE}
 FAULTED_STATES = ("Faulted", "Unavailable")
 IN_USE_STATES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
 PER_PAGE = 48
@@ -117,14 +117,15 @@ def station_counts(sites: frozenset[int] | None = None, search: str = "") -> dic
 def site_overview(sites: frozenset[int] | None = None, kind: str = "", search: str = "",
                   page: int = 1, per_page: int = PER_PAGE) -> Overview:
     """One page of live chargers (of some sites only, when `sites` names them): those of one
-    kind, or all with the ones needing a look first (offline, faulted, in use, then the rest),
+    kind, or all with the ones needing a look first (faulted, offline, in use, then the rest),
     each rank by id; `search` keeps those whose id or description contains it."""
     counts = station_counts(sites)
     ranked = _ranked(sites, search).alias("ranked")
     chosen = Station.select(ranked.c.id).from_(ranked)
     if kind in KINDS:
         chosen = chosen.where(ranked.c.rank == KINDS[kind])
-    matching = chosen.count()
+    # Without a search the counts say how many match; with one, the database counts them.
+    matching = chosen.count() if search.strip() else counts[kind if kind in KINDS else "all"]
     pages = max(1, -(-matching // per_page))
     page = min(max(1, page), pages)
     ids = [sid for (sid,) in chosen.order_by(ranked.c.rank, ranked.c.cpid)
