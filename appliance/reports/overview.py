@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from peewee import JOIN, Case, Expression, fn
+from peewee import Case, Expression, fn
 
 from appliance.billing.settlement import cost
 from appliance.db.models import (
@@ -83,24 +83,24 @@ class Overview:
 
 
 def _rank() -> Case:
-    worst = fn.MIN(Case(None, [(Connector.status.in_(FAULTED_STATES), FAULTED),
-                               (Connector.status.in_(IN_USE_STATES), IN_USE)], IDLE))
+    worst = (Connector.select(fn.MIN(Case(None, [(Connector.status.in_(FAULTED_STATES), FAULTED),
+                                                 (Connector.status.in_(IN_USE_STATES), IN_USE)],
+                                          IDLE)))
+             .where((Connector.station == Station.id) & (Connector.connector_id > 0)))
     return Case(None, [(~Station.online, OFFLINE)], fn.COALESCE(worst, IDLE))
 
 
 def _ranked(sites: frozenset[int] | None, search: str = "") -> TypedSelect[Station]:
-    """Live chargers (of some sites) with their rank, one row each: a join and a GROUP BY the
-    database does in one pass."""
+    """Live chargers (of some sites) with their rank, one row each: a pass over the chargers
+    with an index probe of each one's connectors, in the database."""
     query = (Station.select(Station.id, Station.cpid, _rank().alias("rank"))
-             .join(Connector, JOIN.LEFT_OUTER,
-                   on=((Connector.station == Station.id) & (Connector.connector_id > 0)))
              .where(Station.retired_at.is_null()))
     if sites is not None:
         query = query.where(Station.site_id.in_(sorted(sites)))
     needle = search.strip()
     if needle:
         query = query.where(Station.cpid.contains(needle) | Station.description.contains(needle))
-    return query.group_by(Station.id, Station.cpid, Station.online)
+    return query
 
 
 def station_counts(sites: frozenset[int] | None = None, search: str = "") -> dict[str, int]:
@@ -137,7 +137,9 @@ def stations_view(ids: list[int]) -> list[StationView]:
     """These chargers, in this order, with their connectors and running sessions."""
     if not ids:
         return []
-    stations = {st.id: st for st in Station.select().where(Station.id.in_(ids))}
+    stations = {st.id: st for st in Station.select(
+        Station.id, Station.cpid, Station.description, Station.online, Station.approved,
+        Station.vendor, Station.model, Station.last_seen_at).where(Station.id.in_(ids))}
     connectors: dict[int, list[Connector]] = {}
     for c in (Connector.select().where(Connector.station.in_(ids) & (Connector.connector_id > 0))
               .order_by(Connector.connector_id)):
@@ -223,6 +225,23 @@ def drawing_w(sites: frozenset[int] | None = None) -> int:
     total = (ChargingSession.select(fn.COALESCE(fn.SUM(ChargingSession.power_w), 0))
              .where(_active(sites)).scalar())
     return int(total or 0)
+
+
+@dataclass
+class Dashboard:
+    overview: Overview
+    totals: Totals
+    charging: list[tuple[str, ConnectorView]]
+    drawing_w: int
+
+
+def dashboard(tz: ZoneInfo, sites: frozenset[int] | None = None, kind: str = "",
+              search: str = "", page: int = 1) -> Dashboard:
+    """What the dashboard shows, in one read (one trip to a reader thread for the page), but
+    today's hours charging: `today_totals(..., with_hours=False)`."""
+    return Dashboard(site_overview(sites, kind, search, page),
+                     today_totals(tz, None, sites, with_hours=False),
+                     charging_now(sites), drawing_w(sites))
 
 
 def station_ids(sites: frozenset[int] | None = None) -> set[str]:

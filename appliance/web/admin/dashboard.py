@@ -20,15 +20,8 @@ from aiohttp import web
 
 from appliance import events, keys
 from appliance.db.database import Database
-from appliance.reports.overview import (
-    KINDS,
-    charging_now,
-    charging_seconds_today,
-    drawing_w,
-    site_overview,
-    station_ids,
-    today_totals,
-)
+from appliance.reports.overview import KINDS, charging_seconds_today, station_ids
+from appliance.reports.overview import dashboard as dashboard_data
 from appliance.web import sse
 from appliance.web.scope import scope_of
 from appliance.web.session import require
@@ -72,19 +65,17 @@ async def _live_data(request: web.Request) -> dict[str, Any]:
     kind = request.query.get("show", "")
     kind = kind if kind in KINDS else ""
     search = request.query.get("q", "").strip()[:48]
-    overview = await database.read(site_overview, sites, kind, search,
-                                   _page_number(request.query.get("page", "1")))
-    totals = await database.read(today_totals, tz, None, sites, False)
+    data = await database.read(dashboard_data, tz, sites, kind, search,
+                               _page_number(request.query.get("page", "1")))
+    totals = data.totals
     if sites is None:
         totals.charging_s = await request.app[keys.HOURS_TODAY].get(database, tz)
-    charging = await database.read(charging_now, sites)
-    site_w = await database.read(drawing_w, sites)
     power = request.app[keys.POWER].snapshot
     # What each session may draw, by "CPID/connector" (load management's last allocation).
     allowed = {k: a for group in power.values() for k, a in group["allowed"].items()}
-    return {"stations": overview.stations, "overview": overview, "kind": kind,
-            "search": search, "charging": charging, "totals": totals, "power": power,
-            "allowed": allowed, "site_w": site_w}
+    return {"stations": data.overview.stations, "overview": data.overview, "kind": kind,
+            "search": search, "charging": data.charging, "totals": totals, "power": power,
+            "allowed": allowed, "site_w": data.drawing_w}
 
 
 @routes.get("/")
