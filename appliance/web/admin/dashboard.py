@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import asdict
@@ -27,6 +28,7 @@ from appliance.web.scope import scope_of
 from appliance.web.session import require
 from appliance.web.templating import page_site, render
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 HOURS_EVERY_S = 60.0
@@ -34,22 +36,41 @@ HOURS_EVERY_S = 60.0
 
 class HoursToday:
     """Today's hours charging over the installation, kept for a minute: a dashboard open on a
-    big site (and its live refreshes) reads the day's status history once a minute at most."""
+    big site (and its live refreshes) reads the day's status history once a minute at most.
+    A figure older than that is shown once more while a new one is worked out in the
+    background; only the day's first load waits for it."""
 
     def __init__(self, every_s: float = HOURS_EVERY_S) -> None:
         self.every_s = every_s
         self._kept: dict[str, tuple[float, str, float]] = {}  # zone -> (at, day, seconds)
         self._lock = asyncio.Lock()
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     async def get(self, database: Database, tz: ZoneInfo) -> float:
-        async with self._lock:  # one computation at a time; the others wait for its figure
-            day = datetime.now(tz).date().isoformat()
-            kept = self._kept.get(tz.key)
-            if kept is None or kept[1] != day or time.monotonic() - kept[0] > self.every_s:
-                seconds = await database.read(charging_seconds_today, tz)
-                kept = (time.monotonic(), day, seconds)
-                self._kept[tz.key] = kept
+        day = datetime.now(tz).date().isoformat()
+        kept = self._kept.get(tz.key)
+        if kept is not None and kept[1] == day:
+            if time.monotonic() - kept[0] > self.every_s and tz.key not in self._refreshing:
+                self._refreshing[tz.key] = asyncio.create_task(self._refresh(database, tz, day))
             return kept[2]
+        async with self._lock:  # one computation at a time; the others wait for its figure
+            kept = self._kept.get(tz.key)
+            if kept is None or kept[1] != day:
+                await self._compute(database, tz, day)
+            return self._kept[tz.key][2]
+
+    async def _compute(self, database: Database, tz: ZoneInfo, day: str) -> None:
+        seconds = await database.read(charging_seconds_today, tz)
+        self._kept[tz.key] = (time.monotonic(), day, seconds)
+
+    async def _refresh(self, database: Database, tz: ZoneInfo, day: str) -> None:
+        try:
+            async with self._lock:
+                await self._compute(database, tz, day)
+        except Exception:  # the next load tries again; the page shows the last figure
+            log.warning("hours charging today: not worked out", exc_info=True)
+        finally:
+            self._refreshing.pop(tz.key, None)
 
 
 def _page_number(raw: str) -> int:
