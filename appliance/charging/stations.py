@@ -132,8 +132,13 @@ def load_auth(cpid: str) -> StationAuth | None:
 def set_version(station_id: int, version: str) -> None:
     """The OCPP version the station speaks now: a charger whose firmware changed version is the
     same station, with the same history."""
-    Station.update(ocpp_version=version).where(
-        (Station.id == station_id) & (Station.ocpp_version != version)).execute()
+    fastsql.execute(fastsql.sql("station:version", _version_sql), (version, station_id, version))
+
+
+def _version_sql(p: str) -> str:
+    version = col(Station.ocpp_version)
+    return (f"UPDATE {table(Station)} SET {version} = {p} WHERE {col(Station.id)} = {p} "
+            f"AND {version} != {p}")
 
 
 def record_device_model(station_id: int, variables: dict[str, dict[str, Any]],
