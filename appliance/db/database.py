@@ -306,7 +306,9 @@ class Database:
                         # it could run, and COMMIT would quietly roll everything back
                         raise _JobFailed("the transaction was aborted")
                 return outcomes
-            except _JobFailed:  # rolled back: the batch again, a savepoint per job
+            except _JobFailed as failed:  # rolled back: the batch again, a savepoint per job
+                log.info("a job of a batch of %d failed (%s); the batch again with savepoints",
+                         len(batch), failed)
                 self.careful_reruns += 1
                 self._careful_left = CAREFUL_BATCHES
                 continue
