@@ -168,6 +168,10 @@ class Appliance:
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    def db_cpu_s(self) -> float | None:
+        """CPU seconds of a database server beside the appliance (the -pg targets)."""
+        return None
+
     def log_counts(self) -> dict[str, int]:
         counts = {"ERROR": 0, "WARNING": 0}
         with contextlib.suppress(OSError):
@@ -272,6 +276,113 @@ class Hosted(Appliance):
             for level, n in member.log_counts().items():
                 counts[level] += n
         return counts
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster for the `-pg` targets when no --database-url is given:
+    Debian's initdb and pg_ctl (as the `postgres` user when we are root) on a free 127.0.0.1
+    port, with PostgreSQL's DEFAULT durability (fsync=on, synchronous_commit=on,
+    full_page_writes=on), unlike the test suite's fsync-off cluster: a commit waits for its
+    disk sync, as SQLite's WAL with synchronous=FULL does. Removed at the end."""
+
+    def __init__(self) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        on_path = shutil.which("initdb")
+        if on_path:
+            self.bindir = Path(on_path).parent
+        elif found:
+            self.bindir = found[-1].parent
+        else:
+            raise SystemExit("the -pg targets need --database-url or PostgreSQL's initdb")
+        self.root = Path(tempfile.mkdtemp(prefix="appliance-bench-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        data = self.root / "data"
+        self._run([str(self.bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A",
+                   "trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l",
+                   str(self.root / "server.log"), "-o",
+                   f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+                   "-c max_connections=200", "start"])
+        pidfile = (data / "postmaster.pid").read_text().split()
+        self.pid = int(pidfile[0])
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                        for name in ("fsync", "synchronous_commit", "full_page_writes",
+                                     "wal_sync_method", "server_version")}
+        print("PostgreSQL cluster for the -pg targets: "
+              + ", ".join(f"{k}={v}" for k, v in settings.items()))
+
+    @staticmethod
+    def _as_owner(argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def _run(self, argv: list[str]) -> None:
+        out = subprocess.run(self._as_owner(argv), capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise SystemExit(f"{argv[0]} failed: {out.stdout}{out.stderr}")
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the postmaster and its children (the backends serving the bench)."""
+        total = proc_cpu_s(self.pid) or 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.pid:
+                    total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return total
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run(self._as_owner([str(self.bindir / "pg_ctl"), "-D",
+                                           str(self.root / "data"), "-m", "fast", "-w",
+                                           "stop"]), capture_output=True, timeout=60,
+                           check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+PG_CLUSTER: list[PgCluster] = []  # the one the -pg targets share, when this script made it
+
+
+class PgAppliance(Appliance):
+    """`appliance-pg` (and `before-pg`): the single appliance process, as `appliance`, on a
+    fresh PostgreSQL database (made on the server of --database-url, or on a throwaway cluster
+    with default durability that this script starts; dropped at the end), so that PostgreSQL
+    and SQLite are measured in the same run (issue 24, goal 5)."""
+
+    def __init__(self, python: str, keep: bool, root: Path, database_url: str | None,
+                 name: str) -> None:
+        import psycopg
+
+        if database_url:
+            self.admin_url = database_url
+            self.cluster = None
+        else:
+            if not PG_CLUSTER:
+                PG_CLUSTER.append(PgCluster())
+            self.cluster = PG_CLUSTER[0]
+            self.admin_url = self.cluster.url
+        self.db_name = f"bench_{name.replace('-', '_')}_{os.getpid()}_{random.randrange(10**6)}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        super().__init__(python, keep, root, self.admin_url.rsplit("/", 1)[0] + "/"
+                         + self.db_name)
+        self.name = name
+
+    def db_cpu_s(self) -> float | None:
+        return self.cluster.cpu_s() if self.cluster is not None else None
+
+    def stop(self) -> None:
+        super().stop()
+        import psycopg
+
+        with contextlib.suppress(Exception), psycopg.connect(self.admin_url,
+                                                             autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
 
 class BareServer(Appliance):
@@ -882,7 +993,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: str,
                  pid: int | None, duration: float,
-                 probe: tuple[str, str] | None = None) -> dict[str, Any]:
+                 probe: tuple[str, str] | None = None,
+                 db_cpu: Any = None) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     k = max(1, min(args.processes, len(ids)))
     slices = [ids[i::k] for i in range(k)]
@@ -912,6 +1024,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     go.set()
     time.sleep(max(0.0, start_at.value - time.time()))
     cpu_before = proc_cpu_s(pid) if pid else None
+    db_before = db_cpu() if db_cpu else None
     wall_before = time.time()
     # Collect results (put before the "done" barrier), then read the server while connected.
     got: list[dict[str, Any]] = []
@@ -922,6 +1035,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         if any(r.get("crash") for r in got):
             break
     cpu_after = proc_cpu_s(pid) if pid else None
+    db_after = db_cpu() if db_cpu else None
     wall_after = time.time()
     crashed = [r["crash"] for r in got if r.get("crash")]
     if not crashed:
@@ -972,6 +1086,8 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         if rss_connected and rss_before and connected else None,
         "server_cpu_pct": ((cpu_after - cpu_before) / cpu_window * 100.0)
         if cpu_before is not None and cpu_after is not None and cpu_window > 0 else None,
+        "db_cpu_pct": ((db_after - db_before) / cpu_window * 100.0)
+        if db_before is not None and db_after is not None and cpu_window > 0 else None,
         "generator_cpu_pct": sum(r["cpu_s"] for r in got) / max(cpu_window, 1e-9) * 100.0,
         "by_action": {a: {"n": len(v), "p50_ms": percentile(sorted(v), 50),
                           "p99_ms": percentile(sorted(v), 99)}
@@ -1082,7 +1198,9 @@ def print_result(r: dict[str, Any]) -> None:
           f"{fmt(r['rss_per_charger_kb'])} KB total, "
           f"{fmt(r['rss_delta_per_charger_kb'])} KB above the start")
     print(f"   server CPU: {fmt(r['server_cpu_pct'], '.0f')}% (100% = one core);  "
-          f"load generator CPU: {r['generator_cpu_pct']:.0f}%")
+          f"load generator CPU: {r['generator_cpu_pct']:.0f}%"
+          + (f";  PostgreSQL cluster CPU: {r['db_cpu_pct']:.0f}%"
+             if r.get("db_cpu_pct") is not None else ""))
     if r["server_calls"]:
         print(f"   calls from the server answered by the chargers: {r['server_calls']}")
     print("   per action: " + ";  ".join(
@@ -1179,6 +1297,57 @@ def print_ratios(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
             print(f"{name:<11} {ratio('msg_per_s'):>7} {ratio('p50_ms'):>7} "
                   f"{ratio('p95_ms'):>7} {ratio('p99_ms'):>7} {ratio('max_ms'):>7} "
                   f"{ratio('rss_per_charger_kb'):>11} {ratio('server_cpu_pct'):>11}")
+
+
+# Issue 24, goal 5: the single process on PostgreSQL at least this share of it on SQLite.
+GOAL_PG_SHARE = 0.80
+PG_PAIRS = (("appliance-pg", "appliance"), ("before-pg", "before"))
+
+
+def print_pg_ratios(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """PostgreSQL over SQLite, scenario by scenario, for each pair measured in this run."""
+    for pg, lite in PG_PAIRS:
+        common = [n for n in rows.get(pg, {}) if n in rows.get(lite, {})]
+        if not common:
+            continue
+        print(f"\n{pg} / {lite} (PostgreSQL over SQLite, same run; msg/s: higher is better)")
+        print("scenario      msg/s  p50 ms (pg/sqlite)   p99 ms (pg/sqlite)   server CPU%  "
+              "cluster CPU%  CPU us/msg (pg incl. cluster/sqlite)")
+        for name in common:
+            a, b = rows[pg][name], rows[lite][name]
+            ratio = a["msg_per_s"] / b["msg_per_s"] if b["msg_per_s"] else float("nan")
+            us_pg = cost_us({**a, "server_cpu_pct": (a["server_cpu_pct"] or 0)
+                             + (a.get("db_cpu_pct") or 0)}) if a["server_cpu_pct"] else None
+            print(f"{name:<11} {ratio:>6.2f}x  {a['p50_ms']:>7.1f} / {b['p50_ms']:<7.1f}    "
+                  f"{a['p99_ms']:>7.1f} / {b['p99_ms']:<7.1f}    "
+                  f"{fmt(a['server_cpu_pct'], '.0f'):>4} / {fmt(b['server_cpu_pct'], '.0f'):<4}"
+                  f"  {fmt(a.get('db_cpu_pct'), '.0f'):>8}      "
+                  f"{fmt(us_pg, '.0f')} / {fmt(cost_us(b), '.0f')}")
+
+
+def judge_pg(rows: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Goal 5: boot storm and steady throughput (msg/s answered) on PostgreSQL at least 80% of
+    SQLite's in the same run; saturation shown beside them. A scenario with errors fails."""
+    out = []
+    for pg, lite in PG_PAIRS:
+        if not (rows.get(pg) and rows.get(lite)):
+            continue
+        parts, oks = [], []
+        for name in ("boot", "steady", "saturation"):
+            a, b = rows[pg].get(name), rows[lite].get(name)
+            if not (a and b and b["msg_per_s"]):
+                continue
+            ratio = a["msg_per_s"] / b["msg_per_s"]
+            errs = a["error_count"] + b["error_count"]
+            if name != "saturation":
+                oks.append(ratio >= GOAL_PG_SHARE and errs == 0)
+            parts.append(f"{name} {ratio * 100:.0f}% ({a['msg_per_s']:.0f} / "
+                         f"{b['msg_per_s']:.0f} msg/s, {errs} errors)")
+        if parts:
+            verdict = "n/a " if not oks else "PASS" if all(oks) else "FAIL"
+            out.append(f"{verdict}  5 PostgreSQL ({pg} / {lite}): " + ", ".join(parts)
+                       + f"; goal: boot and steady >= {GOAL_PG_SHARE * 100:.0f}%")
+    return out
 
 
 def cost_us(row: dict[str, Any]) -> float | None:
@@ -1299,6 +1468,11 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
         server: Appliance = Appliance(args.python, args.keep, args.root, args.database_url)
     elif name.startswith("hosted") and name[6:].isdigit():
         server = Hosted(args.python, args.keep, args.root, args.database_url, int(name[6:]))
+    elif name in ("appliance-pg", "before-pg"):  # the single process on PostgreSQL
+        root = args.root if name == "appliance-pg" else args.before_root
+        if root is None:
+            raise SystemExit("the target before-pg needs --before-root")
+        server = PgAppliance(args.python, args.keep, root, args.database_url, name)
     elif name == "before":  # the same appliance from another tree, side by side
         if args.before_root is None:
             raise SystemExit("the target before needs --before-root")
@@ -1311,7 +1485,7 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
     token = server.start() or None
     print(f"server {name}: pid {server.pid}, {server.url}"
           + (f", from {server.root}, data dir {server.data_dir}"
-             if name in ("appliance", "before") else ""))
+             if name in ("appliance", "before", "appliance-pg", "before-pg") else ""))
     return Target(name, server.url, token, server.pid, server)
 
 
@@ -1352,7 +1526,8 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
         for t in targets:
             ws_base = t.url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
             row = run_scenario(scenario, charger_ids(args, scenario), args, ws_base, t.pid,
-                               duration, (t.url, t.token) if t.token else None)
+                               duration, (t.url, t.token) if t.token else None,
+                               t.server.db_cpu_s if t.server is not None else None)
             print(f"\n[{t.name}]", end="")
             print_result(row)
             if scenario == MONEY:
@@ -1393,7 +1568,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="appliance,reference,echo",
                         help="comma-separated servers to measure, in order: appliance, "
                         "reference (bare ocpp library), echo (raw aiohttp), hostedN (N "
-                        "processes on one PostgreSQL behind HAProxy; needs --database-url)")
+                        "processes on one PostgreSQL behind HAProxy; needs --database-url), "
+                        "appliance-pg / before-pg (the single process on a fresh PostgreSQL "
+                        "database: on --database-url's server, else on a throwaway cluster "
+                        "with default durability that the script starts)")
     parser.add_argument("--interval", type=float, default=10.0,
                         help="steady: seconds between a charger's MeterValues (both connectors)")
     parser.add_argument("--heartbeat-every", type=int, default=6,
@@ -1469,17 +1647,22 @@ def main(argv: list[str] | None = None) -> int:
         for t in targets:
             if t.server is not None:
                 t.server.stop()
+        for cluster in PG_CLUSTER:
+            cluster.stop()
     if args.scenario == NOISY:
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2, default=str))
         return 0
     print_ratios(results)
+    print_pg_ratios(results)
     if any(k in rows for rows in results.values() for k in COST_KINDS):
         print_costs(results)
     app_rows = results.get("appliance", {})
     log_errors = next(iter(app_rows.values()), {}).get("log_errors")
     print("\ngoals (issue 24):")
     for verdict in judge(results, log_errors, args.one_core, speed, args.pi4_factor):
+        print("  " + verdict)
+    for verdict in judge_pg(results):
         print("  " + verdict)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

@@ -219,6 +219,67 @@ async def test_one_bad_report_fails_alone(make_settings: Any) -> None:
         database.stop()
 
 
+async def test_a_failing_job_rolls_back_alone_in_a_batch(make_settings: Any) -> None:
+    """Jobs queued behind a busy writer commit as one batch (on PostgreSQL first without a
+    savepoint per job): one that writes then raises, and one that catches a failed statement's
+    error and goes on, leave nothing of theirs and get their errors (PostgreSQL) or results
+    (SQLite, where a failed statement does not fail the transaction); every other job's row is
+    committed and answered."""
+    import threading
+
+    database = open_database(make_settings())
+    pg = not database.is_sqlite
+    database.run_sync(lambda: database.db.execute_sql(
+        "CREATE TABLE batch_probe (id integer PRIMARY KEY, note text)"))
+    database.db.close()
+    database.start()
+    gate = threading.Event()
+
+    def insert(n: int, note: str = "") -> int:
+        database.db.execute_sql("INSERT INTO batch_probe (id, note) VALUES (%s, %s)"
+                                .replace("%s", database.db.param), (n, note))
+        return n
+
+    def raises(n: int) -> None:
+        insert(n)
+        raise ValueError("no")
+
+    def swallows(n: int) -> str:
+        insert(n, "swallowed")
+        try:
+            insert(1)  # taken by another job of the batch: a unique violation
+        except IntegrityError:
+            return "carried on"
+        return "not reached"
+
+    try:
+        blocker = asyncio.ensure_future(database.run(gate.wait, 10))
+        await asyncio.sleep(0.2)  # the writer holds the blocker: the rest queue as one batch
+        jobs = [database.run(insert, n) for n in range(1, 11)]
+        jobs[3:3] = [database.run(raises, 100)]
+        jobs[7:7] = [database.run(swallows, 200)]
+        pending = asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.sleep(0.1)
+        commits = database.commits
+        gate.set()
+        outcomes = await pending
+        await blocker
+        assert database.commits == commits + 2  # the blocker's batch, then all of these at once
+        assert isinstance(outcomes[3], ValueError)
+        if pg:  # PostgreSQL failed the statement's transaction: the job's savepoint went back
+            assert outcomes[7] is not None and isinstance(outcomes[7], Exception)
+            assert database.careful_reruns >= 1  # run optimistically first, then with savepoints
+        else:
+            assert outcomes[7] == "carried on"
+        assert [o for i, o in enumerate(outcomes) if i not in (3, 7)] == list(range(1, 11))
+        rows = await database.read(lambda: [tuple(r) for r in database.db.execute_sql(
+            "SELECT id, note FROM batch_probe ORDER BY id").fetchall()])
+        expected = [(n, "") for n in range(1, 11)] + ([] if pg else [(200, "swallowed")])
+        assert rows == expected
+    finally:
+        database.stop()
+
+
 async def test_liveness_writes_every_station_last_seen(make_settings: Any) -> None:
     database = open_database(make_settings())
     database.start()

@@ -16,6 +16,8 @@ from typing import Any
 from peewee import Case, IntegrityError
 
 from appliance.charging.metering import parse_time
+from appliance.db import fastsql
+from appliance.db.fastsql import col, table
 from appliance.db.models import (
     ChargingSession,
     Connector,
@@ -130,8 +132,13 @@ def load_auth(cpid: str) -> StationAuth | None:
 def set_version(station_id: int, version: str) -> None:
     """The OCPP version the station speaks now: a charger whose firmware changed version is the
     same station, with the same history."""
-    Station.update(ocpp_version=version).where(
-        (Station.id == station_id) & (Station.ocpp_version != version)).execute()
+    fastsql.execute(fastsql.sql("station:version", _version_sql), (version, station_id, version))
+
+
+def _version_sql(p: str) -> str:
+    version = col(Station.ocpp_version)
+    return (f"UPDATE {table(Station)} SET {version} = {p} WHERE {col(Station.id)} = {p} "
+            f"AND {version} != {p}")
 
 
 def record_device_model(station_id: int, variables: dict[str, dict[str, Any]],
@@ -283,28 +290,54 @@ def touch(station_id: int, at: datetime) -> None:
     Station.update(last_seen_at=at).where(Station.id == station_id).execute()
 
 
+BOOT_FIELDS = (  # Station attribute -> BootNotification key
+    ("vendor", "chargePointVendor"), ("model", "chargePointModel"),
+    ("serial", "chargePointSerialNumber"), ("box_serial", "chargeBoxSerialNumber"),
+    ("firmware", "firmwareVersion"), ("iccid", "iccid"), ("imsi", "imsi"),
+    ("meter_type", "meterType"), ("meter_serial", "meterSerialNumber"),
+)
+
+
+def _boot_station_sql(p: str) -> str:
+    sets = ", ".join(f"{col(getattr(Station, attr))} = {p}" for attr, _ in BOOT_FIELDS)
+    approved = col(Station.approved)
+    return (f"UPDATE {table(Station)} SET {sets}, {col(Station.registration)} = CASE WHEN "
+            f"{approved} THEN 'Accepted' ELSE 'Pending' END, {col(Station.last_boot_at)} = {p}, "
+            f"{col(Station.last_seen_at)} = {p}, {col(Station.online)} = {p} "
+            f"WHERE {col(Station.id)} = {p} RETURNING {col(Station.registration)}, {approved}")
+
+
+def _boot_sessions_sql(p: str) -> str:
+    flags = col(ChargingSession.flags)
+    return (f"UPDATE {table(ChargingSession)} SET {col(ChargingSession.state)} = 'suspect', "
+            f"{flags} = CASE WHEN {flags} = '' THEN 'rebooted' ELSE {flags} || ',rebooted' END, "
+            f"{col(ChargingSession.updated_at)} = {p} "
+            f"WHERE {col(ChargingSession.station)} = {p} AND {col(ChargingSession.state)} = "
+            "'active'")
+
+
+def _boot_sql(p: str) -> str:
+    # PostgreSQL: both updates in one statement (one round trip to the server)
+    return f"WITH s AS ({_boot_sessions_sql(p)}) {_boot_station_sql(p)}"
+
+
 def record_boot(station_id: int, payload: dict[str, Any], at: datetime) -> tuple[str, bool]:
-    """Store identity from BootNotification. Returns (registration status, was approved)."""
-    st = Station.get_by_id(station_id)
-    fields = {
-        "vendor": "chargePointVendor", "model": "chargePointModel",
-        "serial": "chargePointSerialNumber", "box_serial": "chargeBoxSerialNumber",
-        "firmware": "firmwareVersion", "iccid": "iccid", "imsi": "imsi",
-        "meter_type": "meterType", "meter_serial": "meterSerialNumber",
-    }
-    for attr, key in fields.items():
-        setattr(st, attr, str(payload.get(key) or "")[:64])
-    st.registration = "Accepted" if st.approved else "Pending"
-    st.last_boot_at = at
-    st.last_seen_at = at
-    st.online = True
-    st.save()
-    # A reboot ends every transaction the station had open without telling us: suspect them.
-    (ChargingSession.update(state="suspect", flags=flag_expr(ChargingSession.flags, "rebooted"),
-                            updated_at=at)
-     .where((ChargingSession.station == station_id) & (ChargingSession.state == "active"))
-     .execute())
-    return st.registration, st.approved
+    """Store identity from BootNotification. Returns (registration status, was approved).
+    A reboot ends every transaction the station had open without telling us: they become
+    suspect. Written by cached SQL: one statement on PostgreSQL, two on SQLite (which has no
+    data-modifying WITH)."""
+    identity = [str(payload.get(key) or "")[:64] for _, key in BOOT_FIELDS]
+    station = [*identity, at, at, True, station_id]
+    if fastsql.is_sqlite():
+        row = fastsql.execute(fastsql.sql("boot:station", _boot_station_sql), station).fetchone()
+        if row is not None:
+            fastsql.execute(fastsql.sql("boot:sessions", _boot_sessions_sql), (at, station_id))
+    else:
+        row = fastsql.execute(fastsql.sql("boot:both", _boot_sql),
+                              (at, station_id, *station)).fetchone()
+    if row is None:
+        raise Station.DoesNotExist(f"Station {station_id} does not exist")
+    return str(row[0]), bool(row[1])
 
 
 def flag_expr(column: Any, flag: str) -> Any:

@@ -5,37 +5,53 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from appliance.db.fastsql import col, execute, sql, table
 from appliance.db.models import Station
 from appliance.db.models_cluster import ChargerLease
+
+
+def _claim_sql(p: str) -> str:
+    lease, station = table(ChargerLease), table(Station)
+    sid, proc, exp, taken = (col(ChargerLease.station), col(ChargerLease.process),
+                             col(ChargerLease.expires_at), col(ChargerLease.taken_at))
+    # Data-modifying CTEs see the rows as they were when the statement began: `old` is the
+    # lease before this claim, read in the same round trip as the upsert and the station.
+    return (f"WITH old AS (SELECT {proc}, {exp} FROM {lease} WHERE {sid} = {p}), "
+            f"up AS (INSERT INTO {lease} ({sid}, {proc}, {exp}, {taken}) "
+            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT ({sid}) DO UPDATE SET "
+            f"{proc} = EXCLUDED.{proc}, {exp} = EXCLUDED.{exp}, {taken} = EXCLUDED.{taken}), "
+            f"st AS (UPDATE {station} SET {col(Station.online)} = true, "
+            f"{col(Station.last_seen_at)} = {p} WHERE {col(Station.id)} = {p}) "
+            f"SELECT {proc}, {exp} FROM old")
 
 
 def claim(station_id: int, process: str, ttl_s: float, now: datetime) -> str | None:
     """This process holds the charger now (a charger that connects here takes its lease over,
     from a dead process or a live one). Marks the station online. Returns the other process
-    that held a live lease, which must let its socket go."""
-    old = ChargerLease.get_or_none(ChargerLease.station == station_id)
-    previous = (old.process if old is not None and old.process != process
-                and old.expires_at > now else None)
-    (ChargerLease.insert(station=station_id, process=process,
-                         expires_at=now + timedelta(seconds=ttl_s), taken_at=now)
-     .on_conflict(conflict_target=[ChargerLease.station],
-                  update={ChargerLease.process: process,
-                          ChargerLease.expires_at: now + timedelta(seconds=ttl_s),
-                          ChargerLease.taken_at: now})
-     .execute())
-    Station.update(online=True, last_seen_at=now).where(Station.id == station_id).execute()
-    return previous
+    that held a live lease, which must let its socket go. One statement (a round trip to the
+    server for each charger that connects)."""
+    expires = now + timedelta(seconds=ttl_s)
+    old = execute(sql("leases:claim", _claim_sql),
+                  (station_id, station_id, process, expires, now, now, station_id)).fetchone()
+    if old is None or old[0] == process or old[1] <= now:
+        return None
+    return str(old[0])
+
+
+def _release_sql(p: str) -> str:
+    lease, sid = table(ChargerLease), col(ChargerLease.station)
+    return (f"WITH gone AS (DELETE FROM {lease} WHERE {sid} = {p} AND "
+            f"{col(ChargerLease.process)} = {p} RETURNING {sid}) "
+            f"UPDATE {table(Station)} SET {col(Station.online)} = false, "
+            f"{col(Station.last_seen_at)} = {p} WHERE {col(Station.id)} IN "
+            f"(SELECT {sid} FROM gone) RETURNING {col(Station.id)}")
 
 
 def release(station_id: int, process: str, now: datetime) -> bool:
     """The socket closed: give the lease back and mark the station offline, unless another
     process has taken it over meanwhile (then its row and the station stay as they are)."""
-    gone = (ChargerLease.delete()
-            .where((ChargerLease.station == station_id) & (ChargerLease.process == process))
-            .execute())
-    if gone:
-        Station.update(online=False, last_seen_at=now).where(Station.id == station_id).execute()
-    return bool(gone)
+    gone = execute(sql("leases:release", _release_sql), (station_id, process, now)).fetchone()
+    return gone is not None
 
 
 def renew(process: str, ttl_s: float, now: datetime) -> int:

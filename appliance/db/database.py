@@ -4,17 +4,22 @@ group commit, `await database.read(fn, *args)` on a small pool of read-only conn
 Every write job runs in its own savepoint inside a batch transaction; its awaiter is answered only
 after the batch has committed, so nothing that was answered is ever lost, and a failing job rolls
 back alone. Batches form by themselves: whatever queued while the previous commit ran goes into the
-next one, so a quiet box commits each job at once and a busy one commits hundreds together."""
+next one, so a quiet box commits each job at once and a busy one commits hundreds together.
+
+On PostgreSQL every statement is a round trip to the server, a savepoint two more; there a batch
+first runs without savepoints (optimistically), and only should a job fail is it rolled back and
+run again with one per job, so the outcome is the same as with savepoints all along."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import random
 import threading
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -128,6 +133,11 @@ class Database:
         self.commits = 0
         self.jobs_done = 0
         self.retries = 0  # batches run again after meeting another process's writer
+        self.careful_reruns = 0  # optimistic batches run again with savepoints after a failure
+        # The writer thread's: whether the batch now running has no savepoints per job
+        # (PostgreSQL only), and how many batches are left to run with them after a failure.
+        self._optimistic = False
+        self._careful_left = 0
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -213,6 +223,13 @@ class Database:
         with self.db.atomic():
             return fn(*args)
 
+    @property
+    def optimistic(self) -> bool:
+        """On the writer thread: whether the running batch has no savepoint per job. Code that
+        would catch an error of its own savepoint to carry on (as the report writer's fallback
+        does) lets it rise instead: the whole batch then runs again with savepoints."""
+        return self._optimistic
+
     # --- the writer thread ------------------------------------------------------------------
     def _write_loop(self) -> None:
         try:
@@ -273,36 +290,103 @@ class Database:
         deadlock or a serialization failure rolls the whole batch back (its locks go with it)
         and runs it again from fresh rows, after a short random pause so the two do not meet
         the same way again."""
-        for attempt in range(RETRIES + 1):
+        attempt = 0
+        while True:
             outcomes: list[tuple[Any, BaseException | None]] = []
+            optimistic = not self.is_sqlite and self._careful_left == 0
+            if self._careful_left:
+                self._careful_left -= 1
             try:
                 self._open()
-                with self.db.atomic():
+                with self.db.atomic(), self._pass(optimistic):
                     for job in batch:
                         outcomes.append(self._run_job(job))
+                    if not self.is_sqlite and self._aborted():
+                        # a job caught a failed statement's error and went on: nothing after
+                        # it could run, and COMMIT would quietly roll everything back
+                        raise _JobFailed("the transaction was aborted")
                 return outcomes
+            except _JobFailed as failed:  # rolled back: the batch again, a savepoint per job
+                log.info("a job of a batch of %d failed (%s); the batch again with savepoints",
+                         len(batch), failed)
+                self.careful_reruns += 1
+                self._careful_left = CAREFUL_BATCHES
+                continue
             except Exception as err:
                 if retryable(err) and attempt < RETRIES:
                     self.retries += 1
                     log.info("batch of %d jobs met another writer (%s); again", len(batch),
                              _sqlstate(err))
                     _time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+                    attempt += 1
                     continue
                 # the commit itself failed: nobody's work is kept
                 log.exception("database commit failed for a batch of %d jobs", len(batch))
                 failure = DatabaseError(f"commit failed: {err}")
                 return [(None, failure)] * len(batch)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _pass(self, optimistic: bool) -> Iterator[None]:
+        self._optimistic = optimistic
+        try:
+            yield
+        finally:
+            self._optimistic = False
+
+    @contextlib.contextmanager
+    def _job_savepoint(self) -> Iterator[None]:
+        """peewee's savepoint with one name for every job (PostgreSQL releases or rolls back to
+        the newest of a name), so the driver sees three statement texts, not new ones for each
+        job that would crowd the statements worth preparing out of its cache."""
+        execute = self._execute
+        execute("SAVEPOINT job")
+        try:
+            yield
+        except BaseException:
+            execute("ROLLBACK TO SAVEPOINT job")
+            execute("RELEASE SAVEPOINT job")
+            raise
+        try:
+            execute("RELEASE SAVEPOINT job")
+        except Exception:
+            execute("ROLLBACK TO SAVEPOINT job")
+            execute("RELEASE SAVEPOINT job")
+            raise
+
+    def _execute(self, statement: str) -> None:
+        self.db.execute_sql(statement)
+
+    def _aborted(self) -> bool:
+        """Whether PostgreSQL has failed the open transaction (known to the driver, no round
+        trip)."""
+        adapter = cast("Any", self.db)._adapter
+        return bool(adapter.txn_status(self.db.connection()) == adapter.txn_inerror)
 
     def _run_job(self, job: _Job) -> tuple[Any, BaseException | None]:
+        if self._optimistic:
+            try:
+                return job.fn(*job.args), None
+            except Exception as err:
+                if retryable(err):
+                    raise
+                raise _JobFailed(str(err)) from err
         try:
-            with self.db.atomic():  # a savepoint: a failing job rolls back alone
+            # a savepoint: a failing job rolls back alone
+            with self.db.atomic() if self.is_sqlite else self._job_savepoint():
                 return job.fn(*job.args), None
         except Exception as err:
             if retryable(err):
                 raise  # the whole batch again: the other writer may hold our earlier rows
             return None, err
 
+
+class _JobFailed(Exception):
+    """A job failed in an optimistic batch (no savepoints): the batch runs again with them."""
+
+
+# After an optimistic batch failed, this many batches run with a savepoint per job (a site where
+# jobs keep failing does not pay for every batch twice).
+CAREFUL_BATCHES = 20
 
 # PostgreSQL's serialization_failure and deadlock_detected: the unit of work is run again.
 RETRY_STATES = frozenset({"40001", "40P01"})

@@ -49,7 +49,11 @@ def _run_together(items: list[Item]) -> list[tuple[Any, BaseException | None]]:
 def _run_items(database: Database, items: list[Item]) -> list[tuple[Any, BaseException | None]]:
     """On the writer thread: the whole batch at once, in one savepoint; should anything in it
     fail, that savepoint rolls back and every report runs again in a savepoint of its own
-    through its one-by-one form, so only the bad one fails."""
+    through its one-by-one form, so only the bad one fails. In an optimistic batch (no
+    savepoints, on PostgreSQL) a failure rises instead: the database runs the batch again with
+    savepoints, and this again."""
+    if database.optimistic:
+        return _run_together(items)
     atomic = database.db.atomic
     try:
         with atomic():
