@@ -22,6 +22,7 @@ from appliance.ocpp.guard import MessageBudget
 from appliance.ocpp.hub import Hub, silence_limit
 from appliance.ocpp.v16 import ChargePoint16
 from appliance.ocpp.v201 import ChargePoint201
+from appliance.pki.tls import Peer
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +127,38 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     # The socket's whole life is spent in `_serve`, below this frame: what the admission
     # needed (the station's credentials, the checks' results) is kept in frames that have
     # returned by then, not in one that lives as long as the connection.
+    # The socket's loop runs in this frame itself (a coroutine the less per charger).
     opened = await _admit(request)
     if isinstance(opened, web.StreamResponse):
         return opened
     ws, conn, release = opened
+    del opened
+    app = request.app
+    hub = app[keys.HUB]
     try:
-        return await _serve(ws, request.app[keys.HUB], conn, request.app[keys.SETTINGS])
+        budget = await _started(ws, hub, conn, app[keys.SETTINGS])
+        while True:
+            # No timer per socket (each read's would be an object and a timer of the loop for
+            # every connected charger): the hub's sweep closes a socket silent past its limit.
+            msg = await ws.receive()
+            conn.heard_at = monotonic()
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if not await _within_budget(ws, conn, budget):
+                    break
+                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
+                                         else msg.data.decode("utf-8", "replace"))
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                              WSMsgType.ERROR):
+                break
     finally:
-        if release is not None:
-            request.app[keys.GATE].release(release)
+        try:
+            await _ended(ws, hub, conn)
+        finally:
+            if release is not None:
+                app[keys.GATE].release(release)
+    return ws
 
 
 Opened = tuple[web.WebSocketResponse, "ChargePoint16 | ChargePoint201", str | None]
@@ -155,7 +179,7 @@ async def _admit(request: web.Request) -> web.StreamResponse | Opened:
     admission = await security.admit(request, database, cpid, auth)
     if admission.refusal is not None:
         return _refuse(403, admission.refusal)
-    request[security.PEER] = admission.peer
+    peer = admission.peer  # passed on, not kept on the request for the socket's life
     if auth is not None and auth.auth_mode == "basic" and auth.key_salt \
             and not admission.certified:  # profile 3: the client certificate is the login
         creds = _basic_credentials(request)
@@ -177,13 +201,13 @@ async def _admit(request: web.Request) -> web.StreamResponse | Opened:
         ours = [p for p in SUBPROTOCOLS if not pin or VERSIONS[p] == pin]
         return _refuse(400, f"offer one of these subprotocols: {', '.join(ours)}")
     if auth is not None and auth.approved:
-        ws, conn = await _open(request, auth, chosen)
+        ws, conn = await _open(request, auth, chosen, peer)
         return ws, conn, None
-    return await _open_unapproved(request, cpid, auth, chosen)
+    return await _open_unapproved(request, cpid, auth, chosen, peer)
 
 
 async def _open_unapproved(request: web.Request, cpid: str, auth: stations.StationAuth | None,
-                           chosen: str | None) -> web.StreamResponse | Opened:
+                           chosen: str | None, peer: Peer) -> web.StreamResponse | Opened:
     """An unknown or pending station: its connections are bounded per address and in total,
     and the approval list at its length; nothing it does is honoured until staff approve it."""
     app = request.app
@@ -206,7 +230,7 @@ async def _open_unapproved(request: web.Request, cpid: str, auth: stations.Stati
                 log.warning("%s: refused from %s: %s", cpid, address, err.message)
                 return _refuse(503, err.message)
             log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
-        ws, conn = await _open(request, auth, chosen)
+        ws, conn = await _open(request, auth, chosen, peer)
         held = False
         return ws, conn, address
     finally:
@@ -214,14 +238,14 @@ async def _open_unapproved(request: web.Request, cpid: str, auth: stations.Stati
             gate.release(address)
 
 
-async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None
-                ) -> tuple[web.WebSocketResponse, ChargePoint16 | ChargePoint201]:
+async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None,
+                peer: Peer) -> tuple[web.WebSocketResponse, ChargePoint16 | ChargePoint201]:
     hub = request.app[keys.HUB]
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
     if auth.profile_target:
-        await security.connected(request.app[keys.DATABASE], auth, request[security.PEER])
+        await security.connected(request.app[keys.DATABASE], auth, peer)
     # No subprotocol (a per-station switch for old firmwares) is 1.6.
     kind = ChargePoint201 if chosen == "ocpp2.0.1" else ChargePoint16
     transport = AiohttpTransport(ws)
@@ -238,45 +262,24 @@ async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | 
 _silence_limit = silence_limit  # (the hub's sweep closes a silent socket)
 
 
-async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
-                 settings: Settings
-                 ) -> web.WebSocketResponse:
-    cpid = conn.id
+async def _started(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
+                   settings: Settings) -> MessageBudget:
+    """The connection is the station's now; its message budget. (Logged here, not in the
+    endpoint's frame: a log call reads its caller's frame, which for a coroutine living as long
+    as the socket would make a frame object kept all that time.)"""
     await hub.connection_opened(conn)
     conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
-    _log_connected(cpid, ws)
-    budget = MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
-                           settings.charger_throttle_limit)
-    try:
-        while True:
-            # No timer per socket (each read's would be an object and a timer of the loop for
-            # every connected charger): the hub's sweep closes a socket silent past its limit.
-            msg = await ws.receive()
-            conn.heard_at = monotonic()
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                if not await _within_budget(ws, conn, budget):
-                    break
-                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
-                                         else msg.data.decode("utf-8", "replace"))
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
-                              WSMsgType.ERROR):
-                break
-    except asyncio.CancelledError:
-        raise
-    finally:
-        await hub.connection_closed(conn)
-        if not ws.closed:
-            await ws.close()
-        log.info("%s: disconnected at %s", cpid, utcnow().isoformat())
-    return ws
+    log.info("%s: connected (%s)", conn.id, ws.ws_protocol or "no subprotocol")
+    return MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
+                         settings.charger_throttle_limit)
 
 
-def _log_connected(cpid: str, ws: web.WebSocketResponse) -> None:
-    """Logged from a plain function's frame: a log call reads its caller's frame, which for a
-    coroutine that lives as long as the socket would make a frame object kept all that time."""
-    log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
+async def _ended(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201
+                 ) -> None:
+    await hub.connection_closed(conn)
+    if not ws.closed:
+        await ws.close()
+    log.info("%s: disconnected at %s", conn.id, utcnow().isoformat())
 
 
 async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16 | ChargePoint201,

@@ -123,7 +123,7 @@ class Connection:
         self._transport = transport
         self._call_timeout = call_timeout
         self._frame_sink = frame_sink
-        self._call_lock = asyncio.Lock()
+        self._call_lock: asyncio.Lock | None = None  # made at the first call (most make none)
         self._pending: tuple[str, asyncio.Future[Any]] | None = None
         self.closed = False
         self.heard_at = time.monotonic()  # when the charger last sent anything (the hub's sweep)
@@ -294,6 +294,8 @@ class Connection:
         except OCPPError as err:
             raise InvalidOcppPayload(f"payload invalid for {action}: {err.details.get('cause')}",
                                      details={"ocpp_error": err.code}) from err
+        if self._call_lock is None:
+            self._call_lock = asyncio.Lock()
         async with self._call_lock:
             if self.closed:
                 raise ChargerOffline(f"charger {self.id} is offline")
