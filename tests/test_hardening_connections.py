@@ -105,6 +105,48 @@ def test_silence_limit_is_shorter_for_pending_sockets(make_settings: Any) -> Non
     assert pending == 2 * settings.pending_interval + 30 < accepted
 
 
+async def test_a_silent_socket_is_closed_by_the_hubs_sweep_and_a_talking_one_is_not(
+        start_app: Any, make_settings: Any) -> None:
+    """One sweep over every connection instead of a timer per socket: past its silence limit
+    a charger is closed (1000) and goes offline; one that spoke within it stays."""
+    from appliance import keys
+    from appliance.ocpp.hub import silence_limit
+
+    settings = make_settings()
+    server = await start_app(settings)
+    hub = server.app[keys.HUB]
+    token = await make_token(server)
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, str(server.make_url("")).rstrip("/"), token)
+        await add_station(api, "HUSH-1", "secret-pass-1")
+        await add_station(api, "TALK-1", "secret-pass-2")
+    async with _socket(server, "HUSH-1", password="secret-pass-1") as hush, \
+            _socket(server, "TALK-1", password="secret-pass-2") as talk:
+        for _ in range(100):
+            if hub.count == 2:
+                break
+            await asyncio.sleep(0.02)
+        quiet, chatty = hub.get("HUSH-1"), hub.get("TALK-1")
+        assert quiet is not None and chatty is not None
+        now = time.monotonic()
+        limit = silence_limit(quiet, settings)
+        quiet.heard_at = now - limit - 1
+        chatty.heard_at = now - limit + 5
+        assert hub.close_silent(now) == 1
+        closing = await hush.receive(timeout=5)
+        assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1000
+        await talk.send_str(json.dumps([2, "t1", "Heartbeat", {}]))
+        answer = await talk.receive(timeout=5)
+        assert answer.type == aiohttp.WSMsgType.TEXT and json.loads(answer.data)[0] == 3
+        assert chatty.heard_at > now  # every frame counts as heard
+        for _ in range(100):
+            if not hub.is_online("HUSH-1"):
+                break
+            await asyncio.sleep(0.02)
+        assert not hub.is_online("HUSH-1") and hub.is_online("TALK-1")
+        assert hub.close_silent(time.monotonic()) == 0
+
+
 @pytest.mark.allow_loop_stall
 async def test_a_flooding_charger_is_throttled_and_disconnected(start_app: Any,
                                                                  make_settings: Any) -> None:

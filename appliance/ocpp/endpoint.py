@@ -8,6 +8,7 @@ import base64
 import binascii
 import logging
 import time
+from time import monotonic
 
 from aiohttp import WSMsgType, web
 
@@ -18,9 +19,10 @@ from appliance.db.models import utcnow
 from appliance.errors import Unavailable
 from appliance.ocpp import security
 from appliance.ocpp.guard import MessageBudget
-from appliance.ocpp.hub import Hub
+from appliance.ocpp.hub import Hub, silence_limit
 from appliance.ocpp.v16 import ChargePoint16
 from appliance.ocpp.v201 import ChargePoint201
+from appliance.pki.tls import Peer
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +74,25 @@ class LoginLimiter:
 
 
 class AiohttpTransport:
-    """The `send()` side the protocol needs, over aiohttp's WebSocketResponse."""
+    """The `send()` side the protocol needs, over aiohttp's WebSocketResponse, and the closing
+    the hub asks for (`conn.close_transport`: a bound method, not a closure per connection)."""
+
+    __slots__ = ("ws",)
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
 
     async def send(self, message: str) -> None:
         await self.ws.send_str(message)
+
+    async def close_transport(self, going_away: bool = False, silent: bool = False) -> None:
+        """Close the socket: replaced (1000), the box going away (1001), or a charger silent
+        past its limit (1000, no reason, as before the hub swept for silence)."""
+        if silent:
+            await self.ws.close()
+            return
+        await self.ws.close(code=1001 if going_away else 1000,
+                             message=b"going away" if going_away else b"replaced")
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
@@ -110,6 +124,49 @@ def _refuse(status: int, text: str) -> web.Response:
 
 
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
+    # The socket's whole life is spent in `_serve`, below this frame: what the admission
+    # needed (the station's credentials, the checks' results) is kept in frames that have
+    # returned by then, not in one that lives as long as the connection.
+    # The socket's loop runs in this frame itself (a coroutine the less per charger).
+    opened = await _admit(request)
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    ws, conn, release = opened
+    del opened
+    app = request.app
+    hub = app[keys.HUB]
+    try:
+        budget = await _started(ws, hub, conn, app[keys.SETTINGS])
+        while True:
+            # No timer per socket (each read's would be an object and a timer of the loop for
+            # every connected charger): the hub's sweep closes a socket silent past its limit.
+            msg = await ws.receive()
+            conn.heard_at = monotonic()
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                if not await _within_budget(ws, conn, budget):
+                    break
+                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
+                                         else msg.data.decode("utf-8", "replace"))
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                              WSMsgType.ERROR):
+                break
+    finally:
+        try:
+            await _ended(ws, hub, conn)
+        finally:
+            if release is not None:
+                app[keys.GATE].release(release)
+    return ws
+
+
+Opened = tuple[web.WebSocketResponse, "ChargePoint16 | ChargePoint201", str | None]
+
+
+async def _admit(request: web.Request) -> web.StreamResponse | Opened:
+    """A refusal, or the open socket, its connection and the address whose pending-gate
+    count it holds (to release once it closes; None for an approved station)."""
     app = request.app
     database = app[keys.DATABASE]
     cpid = request.match_info["cpid"]
@@ -122,7 +179,7 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
     admission = await security.admit(request, database, cpid, auth)
     if admission.refusal is not None:
         return _refuse(403, admission.refusal)
-    request[security.PEER] = admission.peer
+    peer = admission.peer  # passed on, not kept on the request for the socket's life
     if auth is not None and auth.auth_mode == "basic" and auth.key_salt \
             and not admission.certified:  # profile 3: the client certificate is the login
         creds = _basic_credentials(request)
@@ -144,12 +201,13 @@ async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
         ours = [p for p in SUBPROTOCOLS if not pin or VERSIONS[p] == pin]
         return _refuse(400, f"offer one of these subprotocols: {', '.join(ours)}")
     if auth is not None and auth.approved:
-        return await _open(request, auth, chosen)
-    return await _open_unapproved(request, cpid, auth, chosen)
+        ws, conn = await _open(request, auth, chosen, peer)
+        return ws, conn, None
+    return await _open_unapproved(request, cpid, auth, chosen, peer)
 
 
 async def _open_unapproved(request: web.Request, cpid: str, auth: stations.StationAuth | None,
-                           chosen: str | None) -> web.StreamResponse:
+                           chosen: str | None, peer: Peer) -> web.StreamResponse | Opened:
     """An unknown or pending station: its connections are bounded per address and in total,
     and the approval list at its length; nothing it does is honoured until staff approve it."""
     app = request.app
@@ -161,6 +219,7 @@ async def _open_unapproved(request: web.Request, cpid: str, auth: stations.Stati
     if refusal is not None:
         log.warning("%s: refused from %s: %s", cpid, address, refusal)
         return _refuse(503, refusal)
+    held = True  # released here unless the socket opened: then once it closes
     try:
         if auth is None:
             try:
@@ -171,79 +230,56 @@ async def _open_unapproved(request: web.Request, cpid: str, auth: stations.Stati
                 log.warning("%s: refused from %s: %s", cpid, address, err.message)
                 return _refuse(503, err.message)
             log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
-        return await _open(request, auth, chosen)
+        ws, conn = await _open(request, auth, chosen, peer)
+        held = False
+        return ws, conn, address
     finally:
-        gate.release(address)
+        if held:
+            gate.release(address)
 
 
-async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None
-                ) -> web.StreamResponse:
-    settings, hub = request.app[keys.SETTINGS], request.app[keys.HUB]
+async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None,
+                peer: Peer) -> tuple[web.WebSocketResponse, ChargePoint16 | ChargePoint201]:
+    hub = request.app[keys.HUB]
     ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
                                max_msg_size=1 << 20)
     await ws.prepare(request)
     if auth.profile_target:
-        await security.connected(request.app[keys.DATABASE], auth, request[security.PEER])
+        await security.connected(request.app[keys.DATABASE], auth, peer)
     # No subprotocol (a per-station switch for old firmwares) is 1.6.
     kind = ChargePoint201 if chosen == "ocpp2.0.1" else ChargePoint16
-    conn = kind(auth.cpid, auth.id, AiohttpTransport(ws), hub.services, hub.log_frame,
+    transport = AiohttpTransport(ws)
+    conn = kind(auth.cpid, auth.id, transport, hub.services, hub.log_frame,
                 auth.registration, auth.managed)
     conn.connector_limit = stations.connector_limit(auth.declared_connectors)
     conn.reached_as = request.url.host or ""
+    conn.close_transport = transport.close_transport  # type: ignore[union-attr]
     if auth.ocpp_version != conn.version:  # a new firmware on the other version: same station
         await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
-    return await _serve(ws, hub, conn, settings)
+    return ws, conn
 
 
-def _silence_limit(conn: ChargePoint16 | ChargePoint201, settings: Settings) -> float:
-    """Offline after twice the interval we gave it plus 30 s: a station that is not Accepted
-    has the short pending interval, so a silent pending socket goes soon."""
-    interval = settings.heartbeat_interval if conn.registration == "Accepted" \
-        else settings.pending_interval
-    return 2 * interval + 30
+_silence_limit = silence_limit  # (the hub's sweep closes a silent socket)
 
 
-async def _serve(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
-                 settings: Settings
-                 ) -> web.WebSocketResponse:
-    cpid = conn.id
-
-    async def close_transport(going_away: bool = False) -> None:
-        await ws.close(code=1001 if going_away else 1000,
-                       message=b"going away" if going_away else b"replaced")
-
-    conn.close_transport = close_transport  # type: ignore[union-attr]
+async def _started(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
+                   settings: Settings) -> MessageBudget:
+    """The connection is the station's now; its message budget. (Logged here, not in the
+    endpoint's frame: a log call reads its caller's frame, which for a coroutine living as long
+    as the socket would make a frame object kept all that time.)"""
     await hub.connection_opened(conn)
     conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
-    log.info("%s: connected (%s)", cpid, ws.ws_protocol or "no subprotocol")
-    budget = MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
-                           settings.charger_throttle_limit)
-    try:
-        while True:
-            silence_limit = _silence_limit(conn, settings)
-            try:
-                msg = await ws.receive(timeout=silence_limit)
-            except TimeoutError:
-                log.warning("%s: silent for %d s; closing", cpid, silence_limit)
-                break
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                if not await _within_budget(ws, conn, budget):
-                    break
-                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
-                                         else msg.data.decode("utf-8", "replace"))
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
-                              WSMsgType.ERROR):
-                break
-    except asyncio.CancelledError:
-        raise
-    finally:
-        await hub.connection_closed(conn)
-        if not ws.closed:
-            await ws.close()
-        log.info("%s: disconnected at %s", cpid, utcnow().isoformat())
-    return ws
+    log.info("%s: connected (%s)", conn.id, ws.ws_protocol or "no subprotocol")
+    return MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
+                         settings.charger_throttle_limit)
+
+
+async def _ended(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201
+                 ) -> None:
+    await hub.connection_closed(conn)
+    if not ws.closed:
+        await ws.close()
+    log.info("%s: disconnected at %s", conn.id, utcnow().isoformat())
 
 
 async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16 | ChargePoint201,

@@ -49,6 +49,8 @@ class MessageBudget:
     so the charger's socket fills and it slows down); once a charger has been held at its rate
     for `limit_s` seconds without its budget ever filling up again, `exhausted` is true."""
 
+    __slots__ = ("rate", "burst", "limit_s", "_clock", "tokens", "_last", "throttled_s")
+
     def __init__(self, rate: float, burst: int, limit_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.rate, self.burst, self.limit_s = rate, float(burst), limit_s

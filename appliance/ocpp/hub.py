@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
@@ -28,6 +29,7 @@ from appliance.charging.control import (
     TransactionStatus,
     Trigger,
 )
+from appliance.config import Settings
 from appliance.db.models import utcnow
 from appliance.errors import ApplianceError, ChargerOffline, InvalidInput, NotFound, Text
 from appliance.ocpp import commands16, commands201, validation
@@ -39,6 +41,7 @@ from appliance.ocpp.v201 import ChargePoint201
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
+SILENCE_SWEEP_S = 5.0  # how often silent sockets are looked for (limits are 30 s and more)
 PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security profile
 
 
@@ -47,6 +50,14 @@ PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security 
 CHARGER_SENDS = frozenset({"ClearedChargingLimit", "NotifyEVChargingNeeds",
                            "NotifyEVChargingSchedule", "PublishFirmwareStatusNotification"})
 BOTH_WAYS = frozenset({"DataTransfer"})
+
+
+def silence_limit(conn: Any, settings: Settings) -> float:
+    """Offline after twice the interval we gave it plus 30 s: a station that is not Accepted
+    has the short pending interval, so a silent pending socket goes soon."""
+    interval = settings.heartbeat_interval if conn.registration == "Accepted" \
+        else settings.pending_interval
+    return 2 * interval + 30
 
 
 def raw_actions() -> dict[str, list[str]]:
@@ -72,6 +83,7 @@ class Hub:
         self._frames: dict[int, list[tuple[str, str, str]]] = {}  # station -> (at, dir, frame)
         self._since_trim: dict[int, int] = {}  # frames written per station since its last trim
         self._flusher: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._watches: set[asyncio.Task[None]] = set()  # security profile upgrades
         self.profile_wait_s = PROFILE_WAIT_S
         # Hosted (many processes): the lease keeper that records which process holds a socket.
@@ -404,6 +416,29 @@ class Hub:
             log.exception("could not write %d frames to the frame log",
                           sum(c[2] for c in chunks))
 
+    # --- silent sockets -----------------------------------------------------------------------
+    def close_silent(self, now: float) -> int:
+        """Close the sockets silent past their limit (`conn.heard_at`, monotonic): one sweep
+        for every connection instead of a timer per socket. How many it closes."""
+        settings, closed = self.services.settings, 0
+        for conn in list(self._connections.values()):
+            limit = silence_limit(conn, settings)
+            close = getattr(conn, "close_transport", None)
+            if now - conn.heard_at <= limit or conn.closed or close is None:
+                continue
+            log.warning("%s: silent for %d s; closing", conn.id, limit)
+            conn.heard_at = now  # closing may take a while: not again at the next sweep
+            task = asyncio.get_running_loop().create_task(close(silent=True))
+            self._watches.add(task)
+            task.add_done_callback(self._watches.discard)
+            closed += 1
+        return closed
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SILENCE_SWEEP_S)
+            self.close_silent(time.monotonic())
+
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_S)
@@ -469,6 +504,7 @@ class Hub:
         else:
             await self.services.database.run(stations.mark_all_offline)
         self._flusher = asyncio.create_task(self._flush_loop(), name="frame-log")
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="silent-sockets")
         assert self.services.liveness is not None and self.services.reports is not None
         try:
             async with self.services.liveness.running():
@@ -480,6 +516,7 @@ class Hub:
             for task in list(self._watches):
                 task.cancel()
             self._flusher.cancel()
+            self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             await self.services.reports.drain()

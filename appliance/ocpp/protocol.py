@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -122,11 +123,14 @@ class Connection:
         self._transport = transport
         self._call_timeout = call_timeout
         self._frame_sink = frame_sink
-        self._call_lock = asyncio.Lock()
+        self._call_lock: asyncio.Lock | None = None  # made at the first call (most make none)
         self._pending: tuple[str, asyncio.Future[Any]] | None = None
         self.closed = False
-        self.background: set[asyncio.Task[Any]] = set()
-        self._after_answer: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+        self.heard_at = time.monotonic()  # when the charger last sent anything (the hub's sweep)
+        # Made when first needed: most connections never hold either for long, and an empty
+        # set or list is a few hundred bytes per connected charger.
+        self.background: set[asyncio.Task[Any]] | None = None
+        self._after_answer: list[Callable[[], Coroutine[Any, Any, Any]]] | None = None
         self.known_actions = validation.actions(self.version)
         # The highest connector id this charger may name (its NumberOfConnectors when known).
         self.connector_limit = 16
@@ -244,18 +248,30 @@ class Connection:
                 details={"cause": "the central system could not handle this message"})))
             return
         await self.send_frame(_DUMPS([CALLRESULT, unique_id, response]))
-        while self._after_answer:
-            self.spawn(self._after_answer.pop(0)())
+        after, self._after_answer = self._after_answer, None
+        while after:
+            self.spawn(after.pop(0)())
 
     def after_answer(self, work: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Start `work` once the answer to the call being handled has gone out."""
-        self._after_answer.append(work)
+        if self._after_answer is None:
+            self._after_answer = [work]
+        else:
+            self._after_answer.append(work)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Background work of this connection; cancelled when the connection ends."""
         task = asyncio.get_running_loop().create_task(work)
+        if self.background is None:
+            self.background = set()
         self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        if self.background is not None:
+            self.background.discard(task)
+            if not self.background:
+                self.background = None
 
     def business_key_readable(self, action: str, payload: dict[str, Any]) -> bool:
         return False
@@ -278,6 +294,8 @@ class Connection:
         except OCPPError as err:
             raise InvalidOcppPayload(f"payload invalid for {action}: {err.details.get('cause')}",
                                      details={"ocpp_error": err.code}) from err
+        if self._call_lock is None:
+            self._call_lock = asyncio.Lock()
         async with self._call_lock:
             if self.closed:
                 raise ChargerOffline(f"charger {self.id} is offline")
@@ -317,7 +335,7 @@ class Connection:
     def connection_lost(self) -> None:
         """Fail the pending call at once: a pending call ends with its connection."""
         self.closed = True
-        for task in list(self.background):
+        for task in list(self.background or ()):
             task.cancel()
         if self._pending is not None and not self._pending[1].done():
             self._pending[1].set_exception(ChargerOffline(f"charger {self.id} disconnected"))

@@ -36,7 +36,8 @@ P = ParamSpec("P")
 # What `require` guards: a page handler, keeping its own signature for the type checker.
 Guarded = Callable[Concatenate[web.Request, P], Awaitable[web.StreamResponse]]
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/ocpp/", "/c/", "/me", "/driver")
+CHARGER_PREFIX = "/ocpp/"  # the chargers' sockets
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", CHARGER_PREFIX, "/c/", "/me", "/driver")
 
 
 def current_staff(request: web.Request) -> StaffSession | None:
@@ -68,7 +69,17 @@ def _cookie_token(request: web.Request) -> str | None:
 
 
 @web.middleware
-async def session_middleware(request: web.Request, handler: PageHandler) -> web.StreamResponse:
+def session_middleware(request: web.Request, handler: PageHandler
+                       ) -> Awaitable[web.StreamResponse]:
+    """A charger's socket goes straight to its handler: a plain function, not a coroutine,
+    so no frame of this middleware waits under each connected charger for the socket's life
+    (chargers have no staff session; their path is not CSRF-guarded)."""
+    if request.path.startswith(CHARGER_PREFIX):
+        return handler(request)
+    return _with_session(request, handler)
+
+
+async def _with_session(request: web.Request, handler: PageHandler) -> web.StreamResponse:
     token = _cookie_token(request)
     if token is not None:
         found = await request.app[keys.DATABASE].read(_still_valid, token)
@@ -78,7 +89,7 @@ async def session_middleware(request: web.Request, handler: PageHandler) -> web.
             request[STAFF] = Principal(f"staff:{user.username}", user.role, sites)
             request[STAFF_LANGUAGE] = user.language
     # Webhooks are signed by the payment provider instead.
-    unguarded = ("/ocpp/", PREFIX, "/pay/hooks/")
+    unguarded = (PREFIX, "/pay/hooks/")
     if request.method not in SAFE_METHODS and not request.path.startswith(unguarded):
         # Every form post carries the CSRF token of this browser (double submit).
         form = await request.post() if request.content_type in (
