@@ -14,6 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import peewee
 import pytest
 from peewee import IntegrityError
 
@@ -350,6 +351,48 @@ def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
         fast_rows = sorted(fastsql.select_in(Hold, [Hold.session, Hold.amount], Hold.id,
                                             [h.id for h in Hold.select()]))
         assert fast_rows == slow_rows and slow_rows
+
+    database.run_sync(run)
+    database.db.close()
+
+
+def test_save_writes_what_peewee_writes(make_settings: Any) -> None:
+    """BaseModel.save (its SQL cached per model and columns) writes the rows, ids, row counts
+    and dirty state that peewee's own Model.save writes, inserts and updates alike."""
+    database = open_database(make_settings())
+
+    def row(model: Any, pk: int) -> dict[str, Any]:
+        data = dict(model.select().where(model.id == pk).dicts().get())
+        data.pop("id")
+        return data
+
+    def run() -> None:
+        at = datetime(2026, 11, 2, 9, 30, 15, 250000)
+        made = []
+        for save in (lambda m, **kw: m.save(**kw),
+                     lambda m, **kw: peewee.Model.save(m, **kw)):  # ours, then peewee's
+            tag = f"S{len(made)}"
+            driver = Driver(name="Ünï \"quoted\"", group_tag=tag, overdraft_minor=None,
+                            created_at=at)
+            assert save(driver) == 1 and driver.id is not None and not driver._dirty
+            account = Account(driver=driver, currency="INR", balance=-5)
+            save(account, force_insert=True)
+            assert account.id is not None and account.driver_id == driver.id
+            # An update writes only what changed; nothing changed writes nothing.
+            driver.blocked, driver.overdraft_minor, driver.note = True, 2_500, "x" * 300
+            assert save(driver) == 1 and not driver._dirty
+            assert save(driver) is False
+            account.balance, account.updated_at = 10**15, at + timedelta(days=1)
+            assert save(account) == 1
+            # An update of a row that is gone counts no row, as peewee's does.
+            ghost = Account(id=10**9, currency="EUR")
+            ghost._dirty = {"currency"}
+            assert save(ghost) == 0
+            made.append((driver.id, account.id))
+        (d1, a1), (d2, a2) = made
+        assert {**row(Driver, d1), "group_tag": ""} == {**row(Driver, d2), "group_tag": ""}
+        assert {**row(Account, a1), "driver": 0} == {**row(Account, a2), "driver": 0}
+        assert row(Account, a1)["driver"] == d1 and row(Account, a2)["driver"] == d2
 
     database.run_sync(run)
     database.db.close()

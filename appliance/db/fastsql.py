@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, cast
 
+import orjson
 import peewee
 
 from appliance.db.models import BaseModel, ChargingSession
@@ -176,8 +177,17 @@ def select_in(model: type[peewee.Model], fields: Sequence[peewee.Field], key: pe
         statement = sql(f"in:{model._meta.table_name}:{','.join(f.name for f in fields)}:"
                         f"{key.name}:{size}:{where}", build)
         cursor = execute(statement, [*chunk, *[chunk[-1]] * (size - len(chunk)), *params])
-        out.extend(json.loads(cursor.fetchone()[0]) if sqlite else map(list, cursor.fetchall()))
+        out.extend(_rows(cursor.fetchone()[0]) if sqlite else map(list, cursor.fetchall()))
     return out
+
+
+def _rows(text: str) -> list[list[Any]]:
+    """SQLite's JSON array of rows: orjson reads it several times faster than the stdlib, which
+    takes what orjson refuses (SQLite writes an infinite real as 9e999)."""
+    try:
+        return cast("list[list[Any]]", orjson.loads(text))
+    except orjson.JSONDecodeError:
+        return cast("list[list[Any]]", json.loads(text))
 
 
 def fetch_in(model: type[M], key: peewee.Field, keys: Collection[Any], where: str = "",
