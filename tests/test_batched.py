@@ -220,6 +220,33 @@ async def test_one_bad_report_fails_alone(make_settings: Any) -> None:
         database.stop()
 
 
+def _echo(value: int) -> int:
+    return value
+
+
+async def test_reports_soon_after_a_job_go_to_the_writer_together(make_settings: Any) -> None:
+    """Reports that come within the writer gap of the last job handed over wait and go as one
+    job (one commit), each answered with its own result; drain hands a waiting job over."""
+    database = open_database(make_settings())
+    database.start()
+    try:
+        writer = ReportWriter(database, gap_s=2.0)
+        assert await writer.run(_echo, 1) == 1  # a quiet writer: handed over at once
+        commits = database.commits
+        second = asyncio.ensure_future(writer.run(_echo, 2))
+        await asyncio.sleep(0.05)  # another turn of the loop: a flush of its own
+        third = asyncio.ensure_future(writer.run(_echo, 3))
+        assert (await second, await third) == (2, 3)
+        assert database.commits == commits + 1
+        held = asyncio.ensure_future(writer.run(_echo, 4))
+        await asyncio.sleep(0)
+        assert not held.done()
+        await writer.drain()  # at shutdown nothing waits out the gap
+        assert held.done() and held.result() == 4
+    finally:
+        database.stop()
+
+
 async def test_liveness_writes_every_station_last_seen(make_settings: Any) -> None:
     database = open_database(make_settings())
     database.start()

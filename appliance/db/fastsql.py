@@ -70,7 +70,7 @@ def insert_rows(model: type[peewee.Model], fields: Sequence[peewee.Field],
     execute(sql(key, build), [v for row in rows for v in row])
 
 
-def _datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
+def datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         if isinstance(value, str):
             try:  # SQLite's text, as peewee writes it: ISO 8601 with a space
@@ -94,7 +94,7 @@ def _converters(model: type[peewee.Model], fields: Sequence[peewee.Field]) -> li
         found = _CONVERTERS[key] = []
         for f in fields:
             if isinstance(f, peewee.DateTimeField):
-                found.append((f.name, _datetime_value(f)))
+                found.append((f.name, datetime_value(f)))
             elif isinstance(f, peewee.BooleanField | peewee.DecimalField | peewee.DateField):
                 found.append((f.name, f.python_value))
             else:  # integers, floats, text and keys come from both drivers as they are kept

@@ -79,25 +79,29 @@ class BaseModel(Model):
     def save(self, force_insert: bool = False, only: Any = None) -> Any:
         """peewee's `save`, with each statement's SQL written once per model and columns: peewee
         built the same INSERT or UPDATE again on every call, and on the writer thread that was
-        a quarter of a StartTransaction's and a StopTransaction's time. Anything unusual (a
-        subset to save, an expression as a value, a model without a single primary key) goes
-        to peewee's own path."""
+        a quarter of a StartTransaction's and a StopTransaction's time. Anything unusual (an
+        insert of some fields only, an expression as a value, a model without a single primary
+        key) goes to peewee's own path."""
         me: Any = self  # peewee's private state, which the stubs do not declare
         meta = self._meta
         pk_field = meta.primary_key
-        if only is not None or pk_field is False or meta.composite_key:
+        if pk_field is False or meta.composite_key:
             return super().save(force_insert, only)
         pk_value = me._pk
         data = self.__data__
         updating = pk_value is not None and not force_insert
         if updating:
-            if pk_field.name in me._dirty or not meta.only_save_dirty:
+            names = me._dirty if only is None else {
+                f if isinstance(f, str) else f.name for f in only}
+            if pk_field.name in names or (only is None and not meta.only_save_dirty):
                 return super().save(force_insert, only)
             field_dict = {f.name: data[f.name] for f in meta.sorted_fields
-                          if f.name in me._dirty and f.name in data}
+                          if f.name in names and f.name in data}
             if not field_dict:
                 me._dirty.clear()
                 return False
+        elif only is not None:
+            return super().save(force_insert, only)
         else:
             field_dict = dict(data)
             if meta.auto_increment and pk_value is None:
