@@ -35,7 +35,7 @@ from appliance.db.models import (
     StationNotice,
     StatusEvent,
 )
-from appliance.ocpp.batch import Liveness, ReportWriter
+from appliance.ocpp.batch import GATHER_MIN, Liveness, ReportWriter
 
 STATIONS = 5
 STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted")
@@ -243,6 +243,15 @@ async def test_reports_soon_after_a_job_go_to_the_writer_together(make_settings:
         assert not held.done()
         await writer.drain()  # at shutdown nothing waits out the gap
         assert held.done() and held.result() == 4
+        # A job big enough goes at once, gap or not: whole, or grown so by a later turn.
+        writer.gap_s = 3600.0
+        big = [writer.run(_echo, n) for n in range(GATHER_MIN)]
+        assert await asyncio.wait_for(asyncio.gather(*big), 60) == list(range(GATHER_MIN))
+        first = asyncio.gather(*(writer.run(_echo, n) for n in range(GATHER_MIN - 1)))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        assert await asyncio.wait_for(writer.run(_echo, 99), 60) == 99
+        assert first.done()
     finally:
         database.stop()
 
