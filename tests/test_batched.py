@@ -14,6 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+import peewee
 import pytest
 from peewee import IntegrityError
 
@@ -34,7 +35,7 @@ from appliance.db.models import (
     StationNotice,
     StatusEvent,
 )
-from appliance.ocpp.batch import Liveness, ReportWriter
+from appliance.ocpp.batch import GATHER_MIN, Liveness, ReportWriter
 
 STATIONS = 5
 STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "Finishing", "Faulted")
@@ -280,6 +281,42 @@ async def test_a_failing_job_rolls_back_alone_in_a_batch(make_settings: Any) -> 
         database.stop()
 
 
+def _echo(value: int) -> int:
+    return value
+
+
+async def test_reports_soon_after_a_job_go_to_the_writer_together(make_settings: Any) -> None:
+    """Reports that come within the writer gap of the last job handed over wait and go as one
+    job (one commit), each answered with its own result; drain hands a waiting job over."""
+    database = open_database(make_settings())
+    database.start()
+    try:
+        writer = ReportWriter(database, gap_s=2.0)
+        assert await writer.run(_echo, 1) == 1  # a quiet writer: handed over at once
+        commits = database.commits
+        second = asyncio.ensure_future(writer.run(_echo, 2))
+        await asyncio.sleep(0.05)  # another turn of the loop: a flush of its own
+        third = asyncio.ensure_future(writer.run(_echo, 3))
+        assert (await second, await third) == (2, 3)
+        assert database.commits == commits + 1
+        held = asyncio.ensure_future(writer.run(_echo, 4))
+        await asyncio.sleep(0)
+        assert not held.done()
+        await writer.drain()  # at shutdown nothing waits out the gap
+        assert held.done() and held.result() == 4
+        # A job big enough goes at once, gap or not: whole, or grown so by a later turn.
+        writer.gap_s = 3600.0
+        big = [writer.run(_echo, n) for n in range(GATHER_MIN)]
+        assert await asyncio.wait_for(asyncio.gather(*big), 60) == list(range(GATHER_MIN))
+        first = asyncio.gather(*(writer.run(_echo, n) for n in range(GATHER_MIN - 1)))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        assert await asyncio.wait_for(writer.run(_echo, 99), 60) == 99
+        assert first.done()
+    finally:
+        database.stop()
+
+
 async def test_liveness_writes_every_station_last_seen(make_settings: Any) -> None:
     database = open_database(make_settings())
     database.start()
@@ -411,6 +448,48 @@ def test_fetch_gives_what_the_orm_gives(make_settings: Any) -> None:
         fast_rows = sorted(fastsql.select_in(Hold, [Hold.session, Hold.amount], Hold.id,
                                             [h.id for h in Hold.select()]))
         assert fast_rows == slow_rows and slow_rows
+
+    database.run_sync(run)
+    database.db.close()
+
+
+def test_save_writes_what_peewee_writes(make_settings: Any) -> None:
+    """BaseModel.save (its SQL cached per model and columns) writes the rows, ids, row counts
+    and dirty state that peewee's own Model.save writes, inserts and updates alike."""
+    database = open_database(make_settings())
+
+    def row(model: Any, pk: int) -> dict[str, Any]:
+        data = dict(model.select().where(model.id == pk).dicts().get())
+        data.pop("id")
+        return data
+
+    def run() -> None:
+        at = datetime(2026, 11, 2, 9, 30, 15, 250000)
+        made = []
+        for save in (lambda m, **kw: m.save(**kw),
+                     lambda m, **kw: peewee.Model.save(m, **kw)):  # ours, then peewee's
+            tag = f"S{len(made)}"
+            driver = Driver(name="Ünï \"quoted\"", group_tag=tag, overdraft_minor=None,
+                            created_at=at)
+            assert save(driver) == 1 and driver.id is not None and not driver._dirty
+            account = Account(driver=driver, currency="INR", balance=-5)
+            save(account, force_insert=True)
+            assert account.id is not None and account.driver_id == driver.id
+            # An update writes only what changed; nothing changed writes nothing.
+            driver.blocked, driver.overdraft_minor, driver.note = True, 2_500, "x" * 300
+            assert save(driver) == 1 and not driver._dirty
+            assert save(driver) is False
+            account.balance, account.updated_at = 10**15, at + timedelta(days=1)
+            assert save(account) == 1
+            # An update of a row that is gone counts no row, as peewee's does.
+            ghost = Account(id=10**9, currency="EUR")
+            ghost._dirty = {"currency"}
+            assert save(ghost) == 0
+            made.append((driver.id, account.id))
+        (d1, a1), (d2, a2) = made
+        assert {**row(Driver, d1), "group_tag": ""} == {**row(Driver, d2), "group_tag": ""}
+        assert {**row(Account, a1), "driver": 0} == {**row(Account, a2), "driver": 0}
+        assert row(Account, a1)["driver"] == d1 and row(Account, a2)["driver"] == d2
 
     database.run_sync(run)
     database.db.close()

@@ -256,6 +256,9 @@ def watchdog(session: ChargingSession, now: datetime) -> bool:
     return watchdog_many([(session, now)])[0]
 
 
+_SETTLED = (ChargingSession.fee_minor, ChargingSession.fee_breakdown, ChargingSession.settled)
+
+
 def settle(session: ChargingSession, actor: str = "system") -> None:
     """Price a stopped session once and charge it: one charge row for the whole fee, even above
     the balance, and every hold released. A second call changes nothing."""
@@ -274,8 +277,7 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
         session.fee_minor = 0  # personal and unknown cards are recorded, never charged
     ledger.release_holds(session.id, actor)
     session.settled = True
-    (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown,
-                            settled=True).where(ChargingSession.id == session.id).execute())
+    session.save(only=_SETTLED)
     if session.driver_id is not None:
         # Receipts are numbered in the order sessions are charged, not first viewed.
         Receipt.insert(session=session.id).on_conflict_ignore().execute()
@@ -298,8 +300,7 @@ def correct(session: ChargingSession, actor: str = "system", cause: str = "stop"
                                        f"correction:{session.id}:{cause}", actor=actor,
                                        note=note,
                                        session_id=session.id))
-    (ChargingSession.update(fee_minor=session.fee_minor, fee_breakdown=session.fee_breakdown)
-     .where(ChargingSession.id == session.id).execute())
+    session.save(only=_SETTLED[:2])
 
 
 def sweep() -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from peewee import Field, IntegrityError, fn
 
@@ -292,9 +292,7 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
     samples = [s for m in moments for s in m.samples]
     # transactionData repeats readings the charger already sent as MeterValues: only those
     # newer than the newest stored register move the session on (older ones are history).
-    newest = (MeterReading.select(fn.MAX(MeterReading.timestamp))
-              .where((MeterReading.session == session.id)
-                     & MeterReading.energy_wh.is_null(False)).scalar())
+    newest = _newest_register(session.id)
     fresh = [s for s in samples if newest is None or s.timestamp is None
              or s.timestamp > newest or s.context == "Transaction.Begin"]
     store_readings(station_id, session.connector_id, session.id, moments, received)
@@ -324,6 +322,22 @@ def record_stop(station_id: int, payload: dict[str, Any], raw: str, received: da
                + ([f"{stop_oddity}_meter_stop"] if stop_oddity else []))
     session.save()
     return session, True
+
+
+_NEWEST_AT = fastsql.datetime_value(MeterReading.timestamp)
+
+
+def _newest_register(session_id: int) -> datetime | None:
+    """The time of the session's newest register reading (cached SQL: one per stop)."""
+    mr = MeterReading
+
+    def build(p: str) -> str:
+        return (f"SELECT MAX({fastsql.col(mr.timestamp)}) FROM {fastsql.table(mr)} WHERE "
+                f"{fastsql.col(mr.session)} = {p} AND {fastsql.col(mr.energy_wh)} IS NOT NULL")
+
+    value = fastsql.execute(fastsql.sql("sessions:newest-register", build),
+                            [session_id]).fetchone()[0]
+    return None if value is None else cast("datetime", _NEWEST_AT(value))
 
 
 def record_late_start(session: ChargingSession, payload: dict[str, Any], raw: str,

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The database writer's own CPU per message (issue 24, round four): MeterValues recorded and
+judged by the running-out watchdog in batches of several sizes (`authorize.meter_values_many`,
+as the report writer hands them over), and Authorize + StopTransaction + StartTransaction cycles
+charged to accounts, each in its own transaction as the writer runs them. No sockets, no event
+loop: what the writer thread itself spends, without the noise of the OCPP traffic around it.
+
+In-process, on a real SQLite file in a temporary directory (or --database-url), from this work
+tree or another (--root, e.g. a checkout of the code before a change). Run by hand; not part of
+the test suite:
+
+    python bench/writer.py [--stations 100] [--batches 5,20,100] [--rounds 3] [--root TREE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+T0 = datetime(2026, 12, 7, 8, 0, 0, 250_000)
+
+
+def ocpp_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stations", type=int, default=100,
+                        help="stations, each with a session charged to its driver's account")
+    parser.add_argument("--batches", default="5,20,100",
+                        help="MeterValues batch sizes to time (at most --stations)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each figure (median)")
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="work tree whose appliance is measured")
+    parser.add_argument("--database-url", help="e.g. an empty postgresql:// database")
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.root))
+    from appliance.app import open_database
+    from appliance.billing import accounts, tariffs
+    from appliance.billing import authorize as auth
+    from appliance.charging import metering
+    from appliance.charging.admin import create_station
+    from appliance.config import load_settings
+    from appliance.db.models import Station
+
+    sizes = [min(int(n), args.stations) for n in args.batches.split(",")]
+    data_dir = tempfile.mkdtemp(prefix="appliance-writer-")
+    settings = load_settings(environ={}, overrides={
+        "data_dir": data_dir, "host": "127.0.0.1", "port": 8080,
+        "database_url": args.database_url})
+    database = open_database(settings)
+    db = database.db
+    print(f"bench/writer.py: appliance from {args.root}, {args.stations} stations, "
+          f"{args.rounds} rounds")
+
+    def setup() -> list[int]:
+        tariff = tariffs.create_tariff({"name": "site", "energy_per_kwh": "18.50",
+                                        "session_fee": "5.00", "tax_rate": "0.18"}, "INR")
+        tariffs.assign(tariff["id"], None, None)
+        ids = []
+        for i in range(args.stations):
+            create_station(f"WRITER-{i}", {})
+            driver = accounts.create_driver({"name": f"driver {i}",
+                                             "phone": f"+91 90000{i:05d}"}, "INR")
+            for tag in (f"WA{i}", f"WB{i}"):
+                accounts.bind_card(driver["id"], tag, "commercial", None)
+            accounts.topup(driver["id"], 10_000_000, "cash", "", f"topup:{i}", "bench", "")
+            ids.append(Station.get(Station.cpid == f"WRITER-{i}").id)
+        return ids
+
+    with db.atomic():
+        ids = setup()
+    txs = {}
+    with db.atomic():
+        for i, station_id in enumerate(ids):
+            txs[station_id], _ = auth.start_transaction(station_id, {
+                "connectorId": 1, "idTag": f"WA{i}", "meterStart": 1000,
+                "timestamp": ocpp_time(T0)}, "{}", T0, 300, [])
+
+    minute = [0]
+
+    def reports(stations: list[int]) -> list[tuple[Any, ...]]:
+        minute[0] += 1
+        at = T0 + timedelta(minutes=minute[0])
+        out = []
+        for station_id in stations:
+            payload = {"connectorId": 1, "transactionId": txs[station_id], "meterValue": [{
+                "timestamp": ocpp_time(at), "sampledValue": [
+                    {"value": str(1000 + 100 * minute[0]), "context": "Sample.Periodic",
+                     "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                    {"value": "7200", "context": "Sample.Periodic",
+                     "measurand": "Power.Active.Import", "unit": "W"}]}]}
+            out.append((station_id, payload, at + timedelta(seconds=1),
+                        metering.parse_moments(payload["meterValue"])))
+        return out
+
+    def meter_cost(size: int) -> float:
+        """CPU microseconds per MeterValues, in batches of `size` (a transaction each)."""
+        batches = [reports(ids[j:j + size]) for _ in range(4)
+                   for j in range(0, len(ids) - size + 1, size)]
+        cpu = time.process_time()
+        for batch in batches:
+            with db.atomic():
+                auth.meter_values_many(batch)
+        return (time.process_time() - cpu) / sum(len(b) for b in batches) * 1e6
+
+    cycles: dict[int, int] = {}  # station -> its open transaction on connector 2
+
+    def cycle_cost() -> float:
+        """CPU microseconds per Authorize + StopTransaction + StartTransaction (connector 2)."""
+        minute[0] += 10
+        cpu = time.process_time()
+        for i, station_id in enumerate(ids):
+            at = T0 + timedelta(minutes=minute[0], seconds=i)
+            with db.atomic():
+                auth.authorize(f"WB{i}", station_id, at)
+            if station_id in cycles:
+                with db.atomic():
+                    auth.stop_transaction(station_id, {
+                        "transactionId": cycles[station_id], "idTag": f"WB{i}",
+                        "meterStop": 5000 + minute[0], "timestamp": ocpp_time(at),
+                        "reason": "Local"}, "{}", at, 300, 22_000)
+            with db.atomic():
+                cycles[station_id], _ = auth.start_transaction(station_id, {
+                    "connectorId": 2, "idTag": f"WB{i}", "meterStart": 5000 + minute[0],
+                    "timestamp": ocpp_time(at)}, "{}", at, 300, [])
+        return (time.process_time() - cpu) / len(ids) * 1e6
+
+    try:
+        cycle_cost()  # every connector 2 has a session from here on: each cycle stops one
+        for size in sizes:
+            runs = [meter_cost(size) for _ in range(args.rounds)]
+            print(f"MeterValues in batches of {size:4d}: {statistics.median(runs):7.1f} us of "
+                  f"writer CPU each (runs: {', '.join(f'{r:.1f}' for r in runs)})")
+        runs = [cycle_cost() for _ in range(args.rounds)]
+        print(f"Authorize + StopTransaction + StartTransaction: {statistics.median(runs):7.0f} "
+              f"us of writer CPU per cycle (runs: {', '.join(f'{r:.0f}' for r in runs)})")
+    finally:
+        db.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
