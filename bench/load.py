@@ -122,15 +122,19 @@ class Appliance:
         if database_url:  # e.g. an empty PostgreSQL database; default: SQLite in the data dir
             self.env["APPLIANCE_DATABASE_URL"] = database_url
 
-    def start(self) -> str:
-        """Create an API token, then serve; returns the token."""
+    def create_token(self) -> str:
+        """An API token for the bench, made by the appliance's own command line."""
         made = subprocess.run(
             [self.python, "-m", "appliance", "token", "create", "--name", self.token_name,
              "--data-dir", str(self.data_dir)],
             capture_output=True, text=True, env=self.env, cwd=self.root, check=False)
         if made.returncode != 0:
             raise SystemExit(f"could not create an API token:\n{made.stdout}{made.stderr}")
-        token = made.stdout.strip().splitlines()[-1]
+        return made.stdout.strip().splitlines()[-1]
+
+    def start(self) -> str:
+        """Create an API token, then serve; returns the token."""
+        token = self.create_token()
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             pinned([self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),

@@ -102,13 +102,7 @@ class Probed(load.Appliance):
         self.name, self.trace, self.probes = name, trace, 0
 
     def start(self) -> str:
-        made = subprocess.run(
-            [self.python, "-m", "appliance", "token", "create", "--name", self.token_name,
-             "--data-dir", str(self.data_dir)],
-            capture_output=True, text=True, env=self.env, cwd=self.root, check=False)
-        if made.returncode != 0:
-            raise SystemExit(f"could not create an API token:\n{made.stdout}{made.stderr}")
-        token = made.stdout.strip().splitlines()[-1]
+        token = self.create_token()
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [self.python, str(Path(__file__).resolve()), "_serve", str(self.data_dir),
