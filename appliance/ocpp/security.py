@@ -25,7 +25,6 @@ from appliance.pki.store import SiteTls
 from appliance.pki.tls import Peer, Presented, peer_of
 
 log = logging.getLogger(__name__)
-PEER: web.RequestKey[Peer] = web.RequestKey("appliance_peer", Peer)  # what the connection presented
 
 
 @dataclass(frozen=True)
