@@ -92,16 +92,16 @@ async def test_a_slow_upgrade_is_cut_off(aiohttp_server: Any, make_settings: Any
 
 
 def test_silence_limit_is_shorter_for_pending_sockets(make_settings: Any) -> None:
-    from appliance.ocpp.endpoint import _silence_limit
+    from appliance.ocpp.hub import silence_limit
 
     settings = make_settings()
 
     class Conn:
         registration = "Pending"
 
-    pending = _silence_limit(Conn(), settings)  # type: ignore[arg-type]
+    pending = silence_limit(Conn(), settings)  # type: ignore[arg-type]
     Conn.registration = "Accepted"
-    accepted = _silence_limit(Conn(), settings)  # type: ignore[arg-type]
+    accepted = silence_limit(Conn(), settings)  # type: ignore[arg-type]
     assert pending == 2 * settings.pending_interval + 30 < accepted
 
 

@@ -19,7 +19,7 @@ from appliance.db.models import utcnow
 from appliance.errors import Unavailable
 from appliance.ocpp import security
 from appliance.ocpp.guard import MessageBudget
-from appliance.ocpp.hub import Hub, silence_limit
+from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
 from appliance.ocpp.v201 import ChargePoint201
 from appliance.pki.tls import Peer
@@ -258,8 +258,6 @@ async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | 
         await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
     return ws, conn
 
-
-_silence_limit = silence_limit  # (the hub's sweep closes a silent socket)
 
 
 async def _started(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
