@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from appliance.billing import offline, qr, running, settlement, tariffs
+from appliance.billing import card_reads, offline, qr, running, settlement, tariffs
 from appliance.charging import batched, metering, sessions, superseding
 from appliance.db import fastsql
-from appliance.db.fastsql import col
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
 from appliance.db.site import site_value
 
@@ -49,19 +48,24 @@ def note_unknown(id_tag: str, station_id: int | None, connector_id: int | None, 
 
 
 def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = False,
-           connector_id: int | None = None, token_type: str | None = None) -> Decision:
+           connector_id: int | None = None, token_type: str | None = None,
+           seen: card_reads.Seen | None = None) -> Decision:
     """The answer to an id tag at a station. ConcurrentTx only when starting. `token_type`:
-    the kind of token it came as, when the charger says (a card pinned to another is refused)."""
+    the kind of token it came as, when the charger says (a card pinned to another is refused).
+    `seen` keeps what the decision read, for the rest of the same database call."""
     key = id_tag.upper()
     if qr.is_qr_tag(key):
         # A QR start's own tag: Accepted on its hold, never a card.
         answer = qr.decide(key, station_id, at, for_start)
         if answer is not None:
             return Decision(*answer)
-    tag = fastsql.get(IdTag, IdTag.key, key, f"{col(IdTag.retired_at)} IS NULL")
-    if tag is None:
+    card = card_reads.card(key)
+    if seen is not None:
+        seen.card = card
+    if card is None:
         note_unknown(id_tag, station_id, connector_id, at)
         return Decision("Invalid", reason="unknown card")
+    tag = card.tag
     parent = tag.parent_id_tag
     if token_type and tag.token_type and token_type != tag.token_type:
         return Decision("Invalid", reason=f"card is a {tag.token_type} token")
@@ -69,35 +73,38 @@ def decide(id_tag: str, station_id: int, at: datetime, *, for_start: bool = Fals
         return Decision(tag.status, parent, tag.expiry, reason=f"card is {tag.status}")
     if tag.expiry is not None and tag.expiry <= at:
         return Decision("Expired", parent, tag.expiry, reason="card expired")
-    station = fastsql.get_by_id(Station, station_id)
+    station = card_reads.station(seen, station_id)
     if not station.approved:
         return Decision("Blocked", parent, reason="station not approved")
-    if for_start and is_master_pass(tag):
+    if for_start and is_master_pass(tag, card):
         return Decision("Blocked", parent, reason=MASTER_PASS_START)
     if for_start and superseding.charging_elsewhere(key, station_id, connector_id):
         return Decision("ConcurrentTx", parent, tag.expiry, reason="card already charging")
     if tag.driver_id is not None:
-        return _decide_for_driver(tag, station_id, connector_id, at)
+        return _decide_for_driver(card, station, connector_id, at, seen)
     return Decision(ACCEPTED, parent, tag.expiry)
 
 
 MASTER_PASS_START = "master pass card: it stops sessions, never starts one"
 
 
-def card_group(tag: IdTag) -> str:
+def card_group(tag: IdTag, driver: Driver | None = None) -> str:
     """The group a card answers with (its driver's group tag, else its own parent tag)."""
     if tag.driver_id is not None:
-        return str(fastsql.get_by_id(Driver, tag.driver_id).group_tag or "")
+        if driver is None:
+            driver = fastsql.get_by_id(Driver, tag.driver_id)
+        return str(driver.group_tag or "")
     return str(tag.parent_id_tag or "")
 
 
-def is_master_pass(tag: IdTag) -> bool:
+def is_master_pass(tag: IdTag, card: card_reads.Card | None = None) -> bool:
     """A card of the site's master pass group (OCPP 2.0.1 MasterPassGroupId): it may stop any
-    transaction on a charger, and start none."""
-    group = card_group(tag)
+    transaction on a charger, and start none. `card`: the card as the decision read it."""
+    group = card_group(tag, card.driver if card is not None else None)
     if not group:
         return False
-    master = str(site_value("masterpass_group", "") or "")
+    master = card.masterpass if card is not None else \
+        str(site_value(card_reads.MASTERPASS, "") or "")
     return bool(master) and group.upper() == master.upper()
 
 
@@ -107,22 +114,27 @@ def _refuse(tag: IdTag, parent: str, reason: str) -> Decision:
     return Decision("Blocked", parent, reason=reason)
 
 
-def _decide_for_driver(tag: IdTag, station_id: int, connector_id: int | None,
-                       at: datetime) -> Decision:
+def _decide_for_driver(card: card_reads.Card, station: Station, connector_id: int | None,
+                       at: datetime, seen: card_reads.Seen | None) -> Decision:
     """A driver's card: the driver's group tag is its parent; a commercial card needs money."""
-    driver = fastsql.get_by_id(Driver, tag.driver_id)
+    tag, driver = card.tag, card.driver
+    if driver is None:
+        raise Driver.DoesNotExist(f"Driver {tag.driver_id} does not exist")
     parent = driver.group_tag
     if driver.blocked or driver.retired_at is not None:
         return _refuse(tag, parent, "driver blocked")
     if tag.mode != "commercial":
         return Decision(ACCEPTED, parent, tag.expiry)
-    account = fastsql.get(Account, Account.driver, driver.id)
+    account = card.account
     if account is None:
         raise Account.DoesNotExist(f"driver {driver.id} has no account")
-    state = settlement.account_state(account, at)
+    state = settlement.account_state(account, at, driver, card.site_overdraft)
     if state["debt"] > 0:
         return _refuse(tag, parent, f"debt of {state['debt']} to clear")
-    tariff = tariffs.resolve(station_id, connector_id, driver.price_group)
+    found = tariffs.resolve_scope(station.id, connector_id, driver.price_group, station.site_id)
+    if seen is not None:
+        seen.tariffs[(station.id, connector_id, str(driver.price_group or ""))] = found
+    tariff = found[0]
     needed = tariff.min_to_start if tariff else 0
     if state["available"] < needed or state["available"] + state["overdraft"] <= 0:
         return _refuse(tag, parent,
@@ -146,9 +158,12 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
                       token_type: str | None = None) -> tuple[int, Decision]:
     """Record a StartTransaction with its decision. A repeat gets the same id and answer.
     `reference`: the charger's own transaction reference, when it has one."""
+    seen = card_reads.Seen()
     decision = decide(str(payload.get("idTag", "")), station_id, at, for_start=True,
-                      connector_id=payload.get("connectorId"), token_type=token_type)
-    clock = sessions.station_clock(station_id, skew_limit_s)
+                      connector_id=payload.get("connectorId"), token_type=token_type,
+                      seen=seen)
+    station = card_reads.station(seen, station_id)
+    clock = sessions.Clock(skew_limit_s, station.last_boot_at)
     extra = list(flags)
     if decision.status != ACCEPTED:
         extra.append(f"start_{decision.status.lower()}")
@@ -160,7 +175,7 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
         if qr.owns(session.id_tag_key):
             qr.capture(session, decision.status, at)  # the start's hold is bound to it
         else:
-            settlement.attach(session, fastsql.get(IdTag, IdTag.key, session.id_tag_key))
+            _attach(session, seen)
             if offline.OFFLINE_FLAG in extra:
                 offline.tariff_as_started(session)
         # A new transaction on the connector: whatever was left open there is over.
@@ -171,12 +186,30 @@ def start_transaction(station_id: int, payload: dict[str, Any], raw: str, at: da
     return session.transaction_id, decision
 
 
+def _attach(session: ChargingSession, seen: card_reads.Seen) -> None:
+    """The session's payer and tariff, from what the decision read of them in this call when
+    it read them (the same card, as the session keeps it), else read now."""
+    card = seen.card
+    if card is None or card.tag.key != session.id_tag_key:
+        settlement.attach(session, fastsql.get(IdTag, IdTag.key, session.id_tag_key))
+        return
+    group = str(card.driver.price_group or "") if card.driver is not None else ""
+    found = seen.tariffs.get((session.station_id, session.connector_id, group))
+    if found is None and seen.station is not None and seen.station.id == session.station_id:
+        found = tariffs.resolve_scope(session.station_id, session.connector_id, group,
+                                      seen.station.site_id)
+    settlement.attach(session, card.tag, driver=card.driver, account=card.account,
+                      found=found)
+
+
 def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: datetime,
                      skew_limit_s: int, max_power_w: int) -> Decision | None:
     """Record a StopTransaction and settle its money in the same call, so a crash keeps both or
     neither. Returns the idTagInfo decision when the stop names a tag."""
-    clock = sessions.station_clock(station_id, skew_limit_s)
-    max_power_w = sessions.station_power(station_id) or max_power_w  # known, else the bound
+    seen = card_reads.Seen()
+    station = card_reads.station(seen, station_id)
+    clock = sessions.Clock(skew_limit_s, station.last_boot_at)
+    max_power_w = int(station.max_power_w) if station.max_power_w else max_power_w
     session, first = sessions.record_stop(station_id, payload, raw, at, clock, max_power_w)
     if session is not None and first:
         if session.settled:  # closed without its stop before: the stop corrects the charge
@@ -185,7 +218,7 @@ def stop_transaction(station_id: int, payload: dict[str, Any], raw: str, at: dat
             settlement.settle(session, "charger")
     id_tag = payload.get("idTag")
     if isinstance(id_tag, str) and id_tag:
-        return decide(id_tag, station_id, at)
+        return decide(id_tag, station_id, at, seen=seen)
     return None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from appliance.billing import ledger, pricing, running, tariffs
 from appliance.charging.curves import EnergyCurve, session_curve
+from appliance.db import fastsql
 from appliance.db.fastsql import col, fetch_in, get, get_by_id, select_in
 from appliance.db.models import (
     Account,
@@ -22,8 +23,10 @@ from appliance.db.models import (
     IdTag,
     MeterReading,
     StatusEvent,
+    Tariff,
 )
 from appliance.db.models_driver import QrStart, Receipt
+from appliance.db.models_site import SiteSetting
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets
 STOP_REASON_FUNDS = "balance_exhausted"
@@ -38,13 +41,20 @@ def price_group(driver_id: int | None) -> str:
     return str(driver.price_group or "") if driver is not None else ""
 
 
-def attach(session: ChargingSession, tag: IdTag | None) -> None:
+def attach(session: ChargingSession, tag: IdTag | None, *, driver: Driver | None = None,
+           account: Account | None = None, found: tuple[Tariff | None, str] | None = None
+           ) -> None:
     """Fix the payer (the start tag's driver, never the stop tag's) and the tariff snapshot:
-    the tariff of the driver's group here if there is one, else everyone's."""
+    the tariff of the driver's group here if there is one, else everyone's. `driver`,
+    `account` and `found` (the tariff and its scope for this station, connector and driver
+    group): what the start's decision read of them in this same call, so not read again."""
     driver_id = tag.driver_id if tag is not None else None
-    t, scope = tariffs.resolve_scope(session.station_id, session.connector_id,
-                                     price_group(driver_id))
-    account = get(Account, Account.driver, driver_id) if driver_id is not None else None
+    if found is None:
+        group = price_group(driver_id) if driver is None else str(driver.price_group or "")
+        found = tariffs.resolve_scope(session.station_id, session.connector_id, group)
+    t, scope = found
+    if account is None and driver_id is not None:
+        account = get(Account, Account.driver, driver_id)
     currency = t.currency if t else account.currency if account else DEFAULT_CURRENCY
     session.tariff_snapshot = json.dumps(tariffs.snapshot(t, currency, scope))
     if tag is not None and account is not None:
@@ -128,25 +138,42 @@ def cost(session: ChargingSession, now: datetime, extra_wh: int = 0,
     return pricing.price(snapshot, facts(session, snapshot, now, extra_wh, extra_s))
 
 
-def _has_hold(session_id: int) -> bool:
-    return bool(select_in(Hold, [Hold.id], Hold.session, [session_id],
-                          f"{col(Hold.state)} <> 'released'"))
-
-
 _OPEN = (f"{col(ChargingSession.state)} = 'active' AND {col(ChargingSession.mode)} = "
          f"'commercial' AND {col(ChargingSession.settled)} = {{p}}")
+_NOT_RELEASED = f"{col(Hold.state)} <> 'released'"
+
+
+_SESSION_FIELDS = ChargingSession._meta.sorted_fields
+
+
+def _open_held_sql(p: str, in_list: str) -> str:
+    """The accounts' open sessions, whole, each with whether it has a hold not released."""
+    cs, h = ChargingSession, Hold
+    held = (f"EXISTS (SELECT 1 FROM {fastsql.table(h)} h WHERE h.{col(h.session)} = "
+            f"s.{col(cs.id)} AND h.{col(h.state)} <> 'released')")
+    columns = ", ".join(f"s.{col(f)}" for f in _SESSION_FIELDS)
+    return (f"SELECT {columns}, CASE WHEN {held} THEN 1 ELSE 0 END FROM "
+            f"{fastsql.table(cs)} s WHERE s.{col(cs.account)} IN ({in_list}) AND "
+            f"{_OPEN.format(p=p)}")
 
 
 def open_cost(account_id: int, now: datetime, exclude: int | None = None) -> int:
-    """Live cost of the account's open commercial sessions that have no hold."""
-    sessions = fetch_in(ChargingSession, ChargingSession.account, [account_id], _OPEN, [False])
-    return sum(cost(s, now).fee for s in sessions
-               if s.id != exclude and not _has_hold(s.id))
+    """Live cost of the account's open commercial sessions that have no hold (one statement
+    for the sessions and their holds: every commercial decision asks)."""
+    width = len(_SESSION_FIELDS)
+    rows = fastsql.query_in("settlement:open-held", width + 1, _open_held_sql, [account_id],
+                            [False])
+    sessions = [fastsql.session_from_row(row[:width]) for row in rows if not row[width]]
+    return sum(cost(s, now).fee for s in sessions if s.id != exclude)
 
 
-def account_state(account: Account, now: datetime) -> dict[str, int]:
-    driver = get_by_id(Driver, account.driver_id)
-    overdraft = ledger.overdraft(driver)
+def account_state(account: Account, now: datetime, driver: Driver | None = None,
+                  site_overdraft: int | None = None) -> dict[str, int]:
+    """What the account may spend now. `driver` (the account's) and `site_overdraft` (the
+    site's default): when the caller read them already in this call."""
+    if driver is None:
+        driver = get_by_id(Driver, account.driver_id)
+    overdraft = ledger.overdraft(driver, site_overdraft)
     live = open_cost(account.id, now)
     return {"balance": account.balance, "held": account.held, "open_cost": live,
             "available": account.balance - account.held - live, "overdraft": overdraft,
@@ -158,18 +185,10 @@ class _Batch:
     """What the watchdog needs of a batch's accounts, read in a few queries."""
 
     accounts: dict[int | None, Account]
-    drivers: dict[int, Driver]
+    overdrafts: dict[int | None, int]  # account id -> its driver's overdraft, else the site's
     open_by_account: dict[int | None, list[ChargingSession]]
     holds: dict[int, int]  # session id -> its holds not released
     limits_wh: dict[int, int]  # QR starts' kWh limits by session id
-    site_overdraft: int | None = None
-
-    def overdraft(self, driver: Driver) -> int:
-        if driver.overdraft_minor is not None:
-            return int(driver.overdraft_minor)
-        if self.site_overdraft is None:
-            self.site_overdraft = ledger.overdraft(driver)
-        return self.site_overdraft
 
 
 def energy_limit_reached(energy_wh: int, extra_wh: int, limit_wh: int | None) -> bool:
@@ -179,31 +198,60 @@ def energy_limit_reached(energy_wh: int, extra_wh: int, limit_wh: int | None) ->
     return bool(limit_wh) and energy_wh + extra_wh // 2 >= int(limit_wh or 0)
 
 
+_ACCOUNT_FIELDS = Account._meta.sorted_fields
+
+
+def _accounts_sql(p: str, in_list: str) -> str:
+    """The accounts with their drivers' own overdraft and the site's default (read in the same
+    statement, so a setting saved by any process counts from the next batch on)."""
+    a, d, st = Account, Driver, fastsql.table(SiteSetting)
+    return (f"SELECT {', '.join(f'a.{col(f)}' for f in _ACCOUNT_FIELDS)}, "
+            f"d.{col(d.overdraft_minor)}, (SELECT s.\"value\" FROM {st} s WHERE s.\"key\" = "
+            f"'{ledger.SITE_OVERDRAFT}') FROM {fastsql.table(a)} a JOIN {fastsql.table(d)} d "
+            f"ON d.{col(d.id)} = a.{col(a.driver)} WHERE a.{col(a.id)} IN ({in_list})")
+
+
+def _open_sql(p: str, in_list: str) -> str:
+    """The accounts' open sessions, each with the sum of its holds not released (NULL: none)."""
+    cs, h = ChargingSession, Hold
+    held = (f"(SELECT SUM(h.{col(h.amount)}) FROM {fastsql.table(h)} h WHERE "
+            f"h.{col(h.session)} = s.{col(cs.id)} AND h.{col(h.state)} <> 'released')")
+    return (f"SELECT s.{col(cs.id)}, {held} FROM {fastsql.table(cs)} s "
+            f"WHERE s.{col(cs.account)} IN ({in_list}) AND {_OPEN.format(p=p)}")
+
+
 def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     account_ids = {s.account_id for s in sessions}
-    accounts: dict[int | None, Account] = {a.id: a for a in fetch_in(Account, Account.id,
-                                                                     account_ids)}
-    drivers = {d.id: d for d in fetch_in(Driver, Driver.id,
-                                         {a.driver_id for a in accounts.values()})}
+    width = len(_ACCOUNT_FIELDS)
+    accounts: dict[int | None, Account] = {}
+    overdrafts: dict[int | None, int] = {}
+    for row in fastsql.query_in("watchdog:accounts", width + 2, _accounts_sql, account_ids):
+        account = fastsql.model_from_row(Account, _ACCOUNT_FIELDS, row[:width])
+        accounts[account.id] = account
+        own, site = row[width], row[width + 1]
+        overdrafts[account.id] = int(own) if own is not None else ledger.site_overdraft(site)
     # The accounts' open sessions: nearly always just the batch's own, already in hand; only
     # the others are read whole.
     in_hand = {s.id: s for s in sessions}
     cs = ChargingSession
-    open_ids = [sid for (sid,) in select_in(cs, [cs.id], cs.account, account_ids, _OPEN,
-                                            [False])]
+    holds: dict[int, int] = {}
+    open_ids = []
+    for sid, held in fastsql.query_in("watchdog:open", 2, _open_sql, account_ids, [False]):
+        open_ids.append(sid)
+        if held is not None:
+            holds[sid] = int(held)
     missing = [sid for sid in open_ids if sid not in in_hand]
     others = fetch_in(cs, cs.id, missing) if missing else []
     open_by_account: dict[int | None, list[ChargingSession]] = defaultdict(list)
     for other in [*(in_hand[sid] for sid in open_ids if sid in in_hand), *others]:
         open_by_account[other.account_id].append(other)
-    session_ids = set(in_hand) | {o.id for others in open_by_account.values() for o in others}
-    holds: dict[int, int] = defaultdict(int)
-    for session_id, amount in select_in(Hold, [Hold.session, Hold.amount], Hold.session,
-                                        session_ids, f"{col(Hold.state)} <> 'released'"):
-        holds[session_id] += amount
+    unseen = set(in_hand) - set(open_ids)  # a batch's session not open (never seen so far)
+    for session_id, amount in (select_in(Hold, [Hold.session, Hold.amount], Hold.session,
+                                         unseen, _NOT_RELEASED) if unseen else []):
+        holds[session_id] = holds.get(session_id, 0) + amount
     limits_wh = dict(select_in(QrStart, [QrStart.session, QrStart.limit_wh], QrStart.session,
                                list(in_hand)))
-    return _Batch(accounts, drivers, open_by_account, holds, limits_wh)
+    return _Batch(accounts, overdrafts, open_by_account, holds, limits_wh)
 
 
 def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
@@ -211,7 +259,7 @@ def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
     spend on this session: balance + overdraft - other holds - the live cost of its other open
     sessions without a hold; for a QR start, also its hold and its kWh limit."""
     account = batch.accounts[session.account_id]
-    overdraft = batch.overdraft(batch.drivers[account.driver_id])
+    overdraft = batch.overdrafts[session.account_id]
     extra_wh = max(0, session.power_w or 0) * SAMPLE_INTERVAL_S // 3600
     projected = cost(session, now, extra_wh, SAMPLE_INTERVAL_S)
     own_holds = batch.holds.get(session.id, 0)

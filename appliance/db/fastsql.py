@@ -83,12 +83,12 @@ def datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
 
 
 Converter = tuple[str, Callable[[Any], Any] | None]
-_CONVERTERS: dict[tuple[type[peewee.Model], tuple[str, ...]], list[Converter]] = {}
+_CONVERTERS: dict[tuple[Any, ...], list[Converter]] = {}  # (model, ids of its fields): kept
 
 
 def _converters(model: type[peewee.Model], fields: Sequence[peewee.Field]) -> list[Converter]:
     """(name, converter or None when the driver's value is already right) per column."""
-    key = (model, tuple(f.name for f in fields))
+    key = (model, *map(id, fields))
     found = _CONVERTERS.get(key)
     if found is None:
         found = _CONVERTERS[key] = []
@@ -155,28 +155,52 @@ def select_in(model: type[peewee.Model], fields: Sequence[peewee.Field], key: pe
     again, so a row per step made the writer crawl exactly when the site was busiest (measured:
     200 rows in 0.08 ms alone, 45 ms next to a busy thread). Values are those of SQLite's own
     types, as the driver would give them; the order is not promised."""
+    def inner(p: str, in_list: str) -> str:
+        cond = f"{col(key)} IN ({in_list})"
+        if where:
+            cond += f" AND {where.format(p=p)}"
+        return f"SELECT {', '.join(col(f) for f in fields)} FROM {table(model)} WHERE {cond}"
+
+    ident = (model, key, where, *map(id, fields))  # fields live as long as their models
+    name = _IN_KEYS.get(ident)
+    if name is None:
+        name = _IN_KEYS[ident] = (f"in:{model._meta.table_name}:"
+                                  f"{','.join(f.name for f in fields)}:{key.name}:{where}")
+    return query_in(name, len(fields), inner, keys, params)
+
+
+_IN_KEYS: dict[tuple[Any, ...], str] = {}  # the statement keys of select_in, made once each
+
+
+class Inner(Protocol):
+    """Builds a SELECT from the placeholder and the IN list of placeholders it filters by."""
+
+    def __call__(self, placeholder: str, in_list: str, /) -> str: ...
+
+
+def query_in(key: str, width: int, inner: Inner, keys: Collection[Any],
+             params: Sequence[Any] = ()) -> list[list[Any]]:
+    """The rows of the SELECT `inner(placeholder, in_list)` (`width` columns), for every key
+    of `keys` in its IN list (bound first, then `params`): `select_in` for any SELECT, e.g. a
+    join. Cached per IN-list size; on SQLite the rows come back as one JSON value (see
+    `select_in`)."""
     ordered = sorted(set(keys))
     sqlite = is_sqlite()
-    names = ", ".join(f"c{i}" for i in range(len(fields)))
+    names = ", ".join(f"c{i}" for i in range(width))
     out: list[list[Any]] = []
     for i in range(0, len(ordered), IN_CHUNK):
         chunk = ordered[i:i + IN_CHUNK]
         size = bucket(len(chunk))
 
         def build(p: str, size: int = size) -> str:
-            cond = f"{col(key)} IN ({', '.join([p] * size)})"
-            if where:
-                cond += f" AND {where.format(p=p)}"
-            inner = (f"SELECT {', '.join(col(f) for f in fields)} FROM {table(model)} "
-                     f"WHERE {cond}")
+            statement = inner(p, ", ".join([p] * size))
             if not sqlite:
-                return inner
-            return (f"WITH q({names}) AS ({inner}) "
+                return statement
+            return (f"WITH q({names}) AS ({statement}) "
                     f"SELECT json_group_array(json_array({names})) FROM q")
 
-        statement = sql(f"in:{model._meta.table_name}:{','.join(f.name for f in fields)}:"
-                        f"{key.name}:{size}:{where}", build)
-        cursor = execute(statement, [*chunk, *[chunk[-1]] * (size - len(chunk)), *params])
+        cursor = execute(sql(f"{key}:{size}", build),
+                         [*chunk, *[chunk[-1]] * (size - len(chunk)), *params])
         out.extend(_rows(cursor.fetchone()[0]) if sqlite else map(list, cursor.fetchall()))
     return out
 
