@@ -212,11 +212,14 @@ def _accounts_sql(p: str, in_list: str) -> str:
 
 
 def _open_sql(p: str, in_list: str) -> str:
-    """The accounts' open sessions, each with the sum of its holds not released (NULL: none)."""
-    cs, h = ChargingSession, Hold
+    """The accounts' open sessions, each with the sum of its holds not released (NULL: none)
+    and its QR start's kWh limit (a session has one QR start at most: `qr.capture`)."""
+    cs, h, q = ChargingSession, Hold, QrStart
     held = (f"(SELECT SUM(h.{col(h.amount)}) FROM {fastsql.table(h)} h WHERE "
             f"h.{col(h.session)} = s.{col(cs.id)} AND h.{col(h.state)} <> 'released')")
-    return (f"SELECT s.{col(cs.id)}, {held} FROM {fastsql.table(cs)} s "
+    limit = (f"(SELECT MAX(q.{col(q.limit_wh)}) FROM {fastsql.table(q)} q WHERE "
+             f"q.{col(q.session)} = s.{col(cs.id)})")
+    return (f"SELECT s.{col(cs.id)}, {held}, {limit} FROM {fastsql.table(cs)} s "
             f"WHERE s.{col(cs.account)} IN ({in_list}) AND {_OPEN.format(p=p)}")
 
 
@@ -235,22 +238,27 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     in_hand = {s.id: s for s in sessions}
     cs = ChargingSession
     holds: dict[int, int] = {}
+    limits_wh: dict[int, int] = {}
     open_ids = []
-    for sid, held in fastsql.query_in("watchdog:open", 2, _open_sql, account_ids, [False]):
+    for sid, held, limit in fastsql.query_in("watchdog:open", 3, _open_sql, account_ids,
+                                             [False]):
         open_ids.append(sid)
         if held is not None:
             holds[sid] = int(held)
+        if sid in in_hand:
+            limits_wh[sid] = limit
     missing = [sid for sid in open_ids if sid not in in_hand]
     others = fetch_in(cs, cs.id, missing) if missing else []
     open_by_account: dict[int | None, list[ChargingSession]] = defaultdict(list)
     for other in [*(in_hand[sid] for sid in open_ids if sid in in_hand), *others]:
         open_by_account[other.account_id].append(other)
     unseen = set(in_hand) - set(open_ids)  # a batch's session not open (never seen so far)
-    for session_id, amount in (select_in(Hold, [Hold.session, Hold.amount], Hold.session,
-                                         unseen, _NOT_RELEASED) if unseen else []):
-        holds[session_id] = holds.get(session_id, 0) + amount
-    limits_wh = dict(select_in(QrStart, [QrStart.session, QrStart.limit_wh], QrStart.session,
-                               list(in_hand)))
+    if unseen:
+        for session_id, amount in select_in(Hold, [Hold.session, Hold.amount], Hold.session,
+                                            unseen, _NOT_RELEASED):
+            holds[session_id] = holds.get(session_id, 0) + amount
+        limits_wh.update((sid, limit) for sid, limit in select_in(
+            QrStart, [QrStart.session, QrStart.limit_wh], QrStart.session, unseen))
     return _Batch(accounts, overdrafts, open_by_account, holds, limits_wh)
 
 
