@@ -24,6 +24,7 @@ from appliance.db.models import (
     MeterReading,
     StatusEvent,
     Tariff,
+    utcnow,
 )
 from appliance.db.models_driver import QrStart, Receipt
 from appliance.db.models_site import SiteSetting
@@ -336,7 +337,15 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
     session.save(only=_SETTLED)
     if session.driver_id is not None:
         # Receipts are numbered in the order sessions are charged, not first viewed.
-        Receipt.insert(session=session.id).on_conflict_ignore().execute()
+        fastsql.execute(fastsql.sql("settlement:receipt", _receipt_sql),
+                        [session.id, Receipt.created_at.db_value(utcnow())])
+
+
+def _receipt_sql(p: str) -> str:
+    """A receipt number for a session, once (cached SQL: every charged stop)."""
+    r = Receipt
+    return (f"INSERT INTO {fastsql.table(r)} ({col(r.session)}, {col(r.created_at)}) "
+            f"VALUES ({p}, {p}) ON CONFLICT ({col(r.session)}) DO NOTHING")
 
 
 def correct(session: ChargingSession, actor: str = "system", cause: str = "stop",
