@@ -134,6 +134,41 @@ def main() -> int:
                     "timestamp": ocpp_time(at)}, "{}", at, 300, [])
         return (time.process_time() - cpu) / len(ids) * 1e6
 
+    def count_statements() -> None:
+        """One more cycle and one batch of each size, counting the statements each call runs
+        (BEGIN and COMMIT not counted: they are per writer batch, not per call)."""
+        plain, calls = db.execute_sql, []
+
+        def counting(sql: str, params: Any = None, *rest: Any, **kw: Any) -> Any:
+            calls[-1][1] += 1
+            return plain(sql, params, *rest, **kw)
+
+        def counted(name: str, call: Any) -> Any:
+            calls.append([name, 0])
+            with db.atomic():
+                return call()
+
+        db.execute_sql = counting
+        try:
+            minute[0] += 10
+            at = T0 + timedelta(minutes=minute[0])
+            station_id = ids[0]
+            counted("Authorize", lambda: auth.authorize("WB0", station_id, at))
+            counted("StopTransaction", lambda: auth.stop_transaction(station_id, {
+                "transactionId": cycles[station_id], "idTag": "WB0",
+                "meterStop": 5000 + minute[0], "timestamp": ocpp_time(at), "reason": "Local"},
+                "{}", at, 300, 22_000))
+            cycles[station_id], _ = counted("StartTransaction", lambda: auth.start_transaction(
+                station_id, {"connectorId": 2, "idTag": "WB0", "meterStart": 5000 + minute[0],
+                             "timestamp": ocpp_time(at)}, "{}", at, 300, []))
+            for size in sizes:
+                batch = reports(ids[:size])
+                counted(f"MeterValues batch of {size}", lambda b=batch: auth.meter_values_many(b))
+        finally:
+            db.execute_sql = plain
+        print("statements per call: " + ", ".join(f"{name} {n}" for name, n in calls)
+              + f"; a cycle {sum(n for _, n in calls[:3])}")
+
     try:
         cycle_cost()  # every connector 2 has a session from here on: each cycle stops one
         for size in sizes:
@@ -143,6 +178,7 @@ def main() -> int:
         runs = [cycle_cost() for _ in range(args.rounds)]
         print(f"Authorize + StopTransaction + StartTransaction: {statistics.median(runs):7.0f} "
               f"us of writer CPU per cycle (runs: {', '.join(f'{r:.0f}' for r in runs)})")
+        count_statements()
     finally:
         db.close()
         shutil.rmtree(data_dir, ignore_errors=True)
