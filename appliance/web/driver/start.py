@@ -88,10 +88,10 @@ def parse_limits(form: Any, currency: str) -> tuple[int | None, int | None]:
 
 
 async def start_timeout(control: ChargerControl, cpid: str) -> float:
-    """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin."""
+    """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin: asked
+    once per connection (or known from its boot), not on every start."""
     try:
-        config = await control.get_configuration(cpid, ["ConnectionTimeOut"])
-        value = config.value("ConnectionTimeOut")
+        value = await control.configuration_value(cpid, "ConnectionTimeOut")
         if value is not None:
             return float(value) + START_MARGIN_S
     except (ApplianceError, TypeError, ValueError) as err:
