@@ -132,13 +132,15 @@ async def test_topup_one_writer_trip_with_its_audit_row(server: TestServer, api:
     driver = await driver_with_card(api, "ONETRIP1")
     database = server.app[keys.DATABASE]
     trips: list[Any] = []
-    through_writer = database.run
 
-    async def counted(fn: Any, *args: Any) -> Any:
-        trips.append(fn)
-        return await through_writer(fn, *args)
+    def counting(through_writer: Any) -> Any:
+        async def counted(fn: Any, *args: Any) -> Any:
+            trips.append(fn)
+            return await through_writer(fn, *args)
+        return counted
 
-    monkeypatch.setattr(database, "run", counted)
+    for lane in ("run", "run_first"):  # the writer's two ways in
+        monkeypatch.setattr(database, lane, counting(getattr(database, lane)))
     path, body = f"/drivers/{driver['id']}/topups", {"amount": 700, "method": "cash"}
     first = await api.request("POST", path, body, {"Idempotency-Key": "one-trip"})
     assert first[0] == 201 and len(trips) == 1

@@ -232,7 +232,7 @@ async def topup(request: web.Request) -> web.StreamResponse:
             return await _render_topup_confirm(request, amount, form)
         body = {"amount": amount, "method": form.get("method"),
                 "receipt_no": form.get("receipt_no", "")}
-        _, result = await request.app[keys.DATABASE].run(
+        _, result = await request.app[keys.DATABASE].run_first(
             _form_money, actor, request.path, form.get("form_key", ""), body,
             lambda ref: accounts.topup(driver_id, amount, str(form.get("method")),
                                        form.get("receipt_no", ""), f"topup:{ref}", actor,

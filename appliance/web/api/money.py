@@ -101,7 +101,7 @@ async def money_call(request: web.Request, body: dict[str, Any],
         def plain() -> Any:
             return recorded(f"{principal}:{uuid.uuid4().hex}")
 
-        return ok(await request.app[keys.DATABASE].run(plain), status)
+        return ok(await request.app[keys.DATABASE].run_first(plain), status)
     req = idempotency.Request(principal, request.method, request.path,
                               idempotency.check_key(key), body)
 
@@ -109,7 +109,7 @@ async def money_call(request: web.Request, body: dict[str, Any],
         return idempotency.once(req, lambda: (status, recorded(f"{principal}:{req.key}")),
                                 _encode)
 
-    code, data = await request.app[keys.DATABASE].run(keyed)
+    code, data = await request.app[keys.DATABASE].run_first(keyed)
     return ok(data, code)
 
 

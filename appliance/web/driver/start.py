@@ -169,14 +169,14 @@ async def start_post(request: web.Request) -> web.StreamResponse:
                               str(form.get("form_key", ""))[:100] or secrets.token_hex(8),
                               await start_timeout(control, station_cpid), now(),
                               limit_minor, limit_wh)
-        start, created = await database.run(qr.begin, req)
+        start, created = await database.run_first(qr.begin, req)
     except ApplianceError as err:
         typed = {k: str(form.get(k, ""))[:20] for k in ("limit_kind", "limit")}
         return await render_start(request, err.message, err.http_status, typed)
     if created:
         problem = await send_start(control, station_cpid, start)
         if problem is not None:
-            await database.run(qr.fail, start.id, problem, now())
+            await database.run_first(qr.fail, start.id, problem, now())
     raise web.HTTPSeeOther(f"/driver/starts/{start.id}")
 
 
