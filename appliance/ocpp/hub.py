@@ -88,6 +88,7 @@ class Hub:
         # What each live connection told us of REMEMBERED_KEYS (by charge point id): forgotten
         # with the connection, so a charger that reconnects is asked again.
         self._remembered: dict[str, dict[str, str | None]] = {}
+        self._asking: dict[tuple[str, str], asyncio.Future[Configuration]] = {}
         self._frames: dict[int, list[tuple[str, str, str]]] = {}  # station -> (at, dir, frame)
         self._since_trim: dict[int, int] = {}  # frames written per station since its last trim
         self._flusher: asyncio.Task[None] | None = None
@@ -202,11 +203,25 @@ class Hub:
         return found
 
     async def configuration_value(self, cpid: str, key: str) -> str | None:
-        if key in REMEMBERED_KEYS:
-            known = self._remembered.get(cpid.upper(), {})
-            if key in known:
-                return known[key]
-        return (await self.get_configuration(cpid, [key])).value(key)
+        if key not in REMEMBERED_KEYS:
+            return (await self.get_configuration(cpid, [key])).value(key)
+        known = self._remembered.get(cpid.upper(), {})
+        if key in known:
+            return known[key]
+        # One question at a time per charger and key: a start page that asked ahead (on its
+        # view) and the start itself share the answer.
+        asking = self._asking.get((cpid.upper(), key))
+        if asking is None or asking.done():
+            asking = asyncio.ensure_future(self.get_configuration(cpid, [key]))
+            self._asking[(cpid.upper(), key)] = asking
+            asking.add_done_callback(lambda done: self._asked(cpid.upper(), key, done))
+        return (await asyncio.shield(asking)).value(key)
+
+    def _asked(self, cpid: str, key: str, done: asyncio.Future[Configuration]) -> None:
+        if self._asking.get((cpid, key)) is done:
+            del self._asking[(cpid, key)]
+        if not done.cancelled():
+            done.exception()  # seen by whoever awaited it; never "never retrieved"
 
     def remember(self, conn: Connection, values: dict[str, Any]) -> None:
         """Keep what a live connection told us (or accepted) of REMEMBERED_KEYS. A value from a
