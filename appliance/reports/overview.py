@@ -145,7 +145,7 @@ def station_counts(sites: frozenset[int] | None = None, search: str = "") -> dic
     """Chargers by kind, and "all": SQL counts, whatever the size of the site."""
     def build(_: list[int]) -> Any:
         ranked = _ranked(sites, search).alias("ranked")
-        return (Station.select(ranked.c.rank, fn.COUNT(ranked.c.id).alias("n")).from_(ranked)
+        return (Station.select(ranked.c.rank, fn.COUNT(ranked.c.id)).from_(ranked)
                 .group_by(ranked.c.rank))
 
     by_rank = {int(rank): int(n) for rank, n in _tuples(("counts", sites, search), build)}
