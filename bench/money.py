@@ -3,6 +3,7 @@ steady site runs, one more charger and two browsers (a driver's phone, the desk)
 do, and each is timed:
 
   QR start        the driver's start form POSTed -> RemoteStartTransaction at the charger
+                  (the start page, loaded just before as a phone does, is not timed)
   desk top-up     POST /api/v1/drivers/{id}/topups answered
   pages           the dashboard (/) and the charger's page (/stations/{id}) answered
   live status     a StatusNotification sent -> its event on the dashboard's stream (/events)
@@ -121,7 +122,10 @@ async def probe(url: str, token: str, cpid: str, charger: Any, start_at: float,
         while time.perf_counter() < end:
             round_no += 1
             try:
-                # the QR start, and the session it asked for, start to stop
+                # the QR start, and the session it asked for, start to stop; the phone opens
+                # the start page first, as a driver's does (untimed: the goal is the POST)
+                async with phone.get(url + f"/c/{cpid}/1") as resp:
+                    await resp.read()
                 t = time.perf_counter()
                 await _form(phone, url, f"/c/{cpid}/1/start", {
                     "csrf_token": token_phone, "form_key": f"probe-{round_no}-{time.time()}"})

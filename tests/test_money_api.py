@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestServer
+
+from appliance import keys
+from appliance.db.models import AuditLog, LedgerEntry
 from tests.conftest import Api, add_station
 from tests.money_fixtures import account, driver_with_card, site_tariff
 
@@ -118,3 +123,36 @@ async def test_raw_commands_keep_the_money_rules(api: Api, charger: Any) -> None
             "localAuthorizationList": [{"idTag": "MINE0001"}, {"idTag": "RICH0001"}]})
         assert status == 400 and "RICH0001" in body["error"]["message"]
         assert [a for a, _ in cp.received] == ["RemoteStartTransaction"]
+
+
+async def test_topup_one_writer_trip_with_its_audit_row(server: TestServer, api: Api,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A desk top-up is one call through the writer (the ledger row, the audit row and the
+    stored answer commit together); its replay answers alike and writes nothing."""
+    driver = await driver_with_card(api, "ONETRIP1")
+    database = server.app[keys.DATABASE]
+    trips: list[Any] = []
+
+    def counting(through_writer: Any) -> Any:
+        async def counted(fn: Any, *args: Any) -> Any:
+            trips.append(fn)
+            return await through_writer(fn, *args)
+        return counted
+
+    for lane in ("run", "run_first"):  # the writer's two ways in
+        monkeypatch.setattr(database, lane, counting(getattr(database, lane)))
+    path, body = f"/drivers/{driver['id']}/topups", {"amount": 700, "method": "cash"}
+    first = await api.request("POST", path, body, {"Idempotency-Key": "one-trip"})
+    assert first[0] == 201 and len(trips) == 1
+    again = await api.request("POST", path, body, {"Idempotency-Key": "one-trip"})
+    assert again == first and len(trips) == 2
+    await api.request("POST", path, {"amount": 300, "method": "cash"})  # no key: its own
+    assert len(trips) == 3
+    monkeypatch.undo()
+
+    def written() -> tuple[list[int], list[str]]:
+        rows = LedgerEntry.select().where(LedgerEntry.kind == "topup").order_by(LedgerEntry.id)
+        audits = AuditLog.select().where(AuditLog.action == "money.topup")
+        return [e.amount for e in rows], [a.target for a in audits]
+
+    assert await database.read(written) == ([700, 300], [str(driver["id"])] * 2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -48,6 +48,9 @@ class StartRequest:
     at: datetime
     limit_minor: int | None = None
     limit_wh: int | None = None
+    # A money limit as the driver typed it, in major units of the account's currency: made
+    # minor units by `begin`, which reads the account anyway (the page reads nothing first).
+    limit_amount: Decimal | None = None
 
 
 def is_qr_tag(key: str) -> bool:
@@ -164,6 +167,8 @@ def begin(req: StartRequest) -> tuple[QrStart, bool]:
     check_connector(station, req.connector_id)
     # Locked (on PostgreSQL) before reading what is available, so two processes cannot both hold it.
     account = ledger.lock_account(Account.get(Account.driver == driver.id).id)
+    if req.limit_amount is not None:
+        req = replace(req, limit_minor=pricing.to_minor(req.limit_amount, account.currency))
     amount = _hold_amount(req, station, account)
     tag = new_tag()
     try:

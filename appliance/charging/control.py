@@ -141,6 +141,11 @@ class ChargerControl(Protocol):
     async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
         """The charger's configuration (all of it, or the keys named)."""
 
+    async def configuration_value(self, cpid: str, key: str) -> str | None:
+        """One configuration value (None: the charger does not know the key). A value the
+        connection already told us (its configuration read at boot, our own accepted change, an
+        earlier answer) is not asked again for the keys worth keeping; after a reconnect it is."""
+
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         """Set one configuration value."""
 

@@ -61,6 +61,9 @@ class RoutedControl:
     async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
         return cast("Configuration", await self._call("get_configuration", cpid, keys))
 
+    async def configuration_value(self, cpid: str, key: str) -> str | None:
+        return cast("str | None", await self._call("configuration_value", cpid, key))
+
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
         return cast("str", await self._call("change_configuration", cpid, key, value))
 

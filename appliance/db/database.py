@@ -121,6 +121,11 @@ class Database:
         self.is_sqlite = not isinstance(self.db, peewee.PostgresqlDatabase)
         self._batch_max = batch_max
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # The page lane (`run_first`): a person's write waits for the batch the writer is on,
+        # never for the reports queued behind it. Each such job also puts a wake-up (_WAKE)
+        # into `_jobs`, so a writer idle on that queue notices it.
+        self._first: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.first_batches = 0
         self._writer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -207,6 +212,19 @@ class Database:
         self._jobs.put(job)
         return cast("T", await job.future)
 
+    async def run_first(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `run`, for a person waiting (a page's or the API's write: a QR start's hold, a
+        desk top-up): committed in a small batch of its own before the jobs already queued (a
+        report batch of hundreds of chargers' messages), after the batch the writer is on. It
+        costs one more commit; keep it for what a person waits on."""
+        if self._writer is None:
+            raise DatabaseError("the database is not started")
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, args, loop, loop.create_future())
+        self._first.put(job)
+        self._jobs.put(_WAKE)
+        return cast("T", await job.future)
+
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on a read-only connection inside one read transaction."""
         loop = asyncio.get_running_loop()
@@ -234,10 +252,12 @@ class Database:
     def _write_loop(self) -> None:
         try:
             while True:
+                self._first_lane()  # its wake-up may have gone with the last batch
                 first = self._jobs.get()
+                self._first_lane()
                 if first is None:
                     return
-                batch = [first]
+                batch = [] if first is _WAKE else [first]
                 stop = False
                 while len(batch) < self._batch_max:
                     try:
@@ -247,12 +267,27 @@ class Database:
                     if nxt is None:
                         stop = True
                         break
-                    batch.append(nxt)
-                self._commit_batch(batch)
+                    if nxt is not _WAKE:
+                        batch.append(nxt)
+                if batch:
+                    self._commit_batch(batch)
                 if stop:
+                    self._first_lane()
                     return
         finally:
             self.db.close()
+
+    def _first_lane(self) -> None:
+        """Commit the page lane's jobs waiting now, as a batch of their own."""
+        batch: list[_Job] = []
+        while len(batch) < self._batch_max:
+            try:
+                batch.append(self._first.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self.first_batches += 1
+            self._commit_batch(batch)
 
     def _checkpoint_loop(self) -> None:
         """Copy committed WAL pages into the database file off the writer thread (SQLite's own
@@ -378,6 +413,10 @@ class Database:
             if retryable(err):
                 raise  # the whole batch again: the other writer may hold our earlier rows
             return None, err
+
+
+# Put into the writer's queue with each page-lane job: wakes a writer waiting on that queue.
+_WAKE = cast("_Job", object())
 
 
 class _JobFailed(Exception):

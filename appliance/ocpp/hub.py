@@ -50,6 +50,11 @@ PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security 
 CHARGER_SENDS = frozenset({"ClearedChargingLimit", "NotifyEVChargingNeeds",
                            "NotifyEVChargingSchedule", "PublishFirmwareStatusNotification"})
 BOTH_WAYS = frozenset({"DataTransfer"})
+# Configuration values a connection keeps once learned (`configuration_value`): the QR start
+# reads ConnectionTimeOut on every start, and asking the charger each time is a round trip.
+REMEMBERED_KEYS = frozenset({"ConnectionTimeOut"})
+# Raw calls that may change a charger's configuration behind the hub's back.
+CHANGING_ACTIONS = frozenset({"ChangeConfiguration", "SetVariables", "Reset"})
 
 
 def silence_limit(conn: Any, settings: Settings) -> float:
@@ -78,8 +83,12 @@ class Hub:
         if services.reports is None:
             services = replace(services, reports=ReportWriter(services.database),
                                liveness=Liveness(services.database))
-        self.services = services
+        self.services = replace(services, configuration_seen=self.remember)
         self._connections: dict[str, Connection] = {}
+        # What each live connection told us of REMEMBERED_KEYS (by charge point id): forgotten
+        # with the connection, so a charger that reconnects is asked again.
+        self._remembered: dict[str, dict[str, str | None]] = {}
+        self._asking: dict[tuple[str, str], asyncio.Future[Configuration]] = {}
         self._frames: dict[int, list[tuple[str, str, str]]] = {}  # station -> (at, dir, frame)
         self._since_trim: dict[int, int] = {}  # frames written per station since its last trim
         self._flusher: asyncio.Task[None] | None = None
@@ -95,6 +104,7 @@ class Hub:
         key = conn.id.upper()
         old = self._connections.get(key)
         self._connections[key] = conn
+        self._remembered.pop(key, None)
         return old
 
     def unregister(self, conn: Connection) -> bool:
@@ -102,6 +112,7 @@ class Hub:
         key = conn.id.upper()
         if self._connections.get(key) is conn:
             del self._connections[key]
+            self._remembered.pop(key, None)
             return True
         return False
 
@@ -127,6 +138,8 @@ class Hub:
             if as16 is not None:
                 await self.services.database.run(billing_commands.check_raw_command, cpid,
                                                  *as16)
+        if action in CHANGING_ACTIONS:
+            self._remembered.pop(conn.id.upper(), None)
         return await conn.call(action, payload)
 
     def _commands(self, cpid: str) -> Any:
@@ -182,11 +195,59 @@ class Hub:
     async def get_configuration(self, cpid: str, keys: list[str] | None = None) -> Configuration:
         conn = self._require(cpid)
         if isinstance(conn, ChargePoint201):
-            return await conn.configuration(keys)
-        return commands16.configuration(await conn.call(*commands16.get_configuration(keys)))
+            found = await conn.configuration(keys)
+        else:
+            found = commands16.configuration(
+                await conn.call(*commands16.get_configuration(keys)))
+        self.remember(conn, {item.key: item.value for item in found.items})
+        return found
+
+    async def configuration_value(self, cpid: str, key: str) -> str | None:
+        if key not in REMEMBERED_KEYS:
+            return (await self.get_configuration(cpid, [key])).value(key)
+        known = self._remembered.get(cpid.upper(), {})
+        if key in known:
+            return known[key]
+        # One question at a time per charger and key: a start page that asked ahead (on its
+        # view) and the start itself share the answer.
+        asking = self._asking.get((cpid.upper(), key))
+        if asking is None or asking.done():
+            asking = asyncio.ensure_future(self.get_configuration(cpid, [key]))
+            self._asking[(cpid.upper(), key)] = asking
+            asking.add_done_callback(lambda done: self._asked(cpid.upper(), key, done))
+        return (await asyncio.shield(asking)).value(key)
+
+    def _asked(self, cpid: str, key: str, done: asyncio.Future[Configuration]) -> None:
+        if self._asking.get((cpid, key)) is done:
+            del self._asking[(cpid, key)]
+        if not done.cancelled():
+            done.exception()  # seen by whoever awaited it; never "never retrieved"
+
+    def remember(self, conn: Connection, values: dict[str, Any]) -> None:
+        """Keep what a live connection told us (or accepted) of REMEMBERED_KEYS. A value from a
+        connection already replaced is dropped: the new one has not said it."""
+        key = conn.id.upper()
+        kept = {k: (None if v is None else str(v)) for k, v in values.items()
+                if k in REMEMBERED_KEYS}
+        if kept and self._connections.get(key) is conn:
+            self._remembered.setdefault(key, {}).update(kept)
 
     async def change_configuration(self, cpid: str, key: str, value: str) -> str:
-        return await self._status(cpid, self._commands(cpid).change_configuration(key, value))
+        conn = self._require(cpid)
+        status = await self._status(cpid, self._commands(cpid).change_configuration(key, value))
+        self._changed(conn, {key: status}, {key: value})
+        return status
+
+    def _changed(self, conn: Connection, statuses: dict[str, str], values: dict[str, str]
+                 ) -> None:
+        """After our own change: an Accepted value is the charger's now; any other answer
+        (RebootRequired, Rejected) leaves it unknown until asked again."""
+        self.remember(conn, {k: values[k] for k, s in statuses.items() if s == "Accepted"})
+        known = self._remembered.get(conn.id.upper())
+        if known is not None:
+            for k, s in statuses.items():
+                if s != "Accepted":
+                    known.pop(k, None)
 
     async def change_configurations(self, cpid: str, values: dict[str, str]) -> dict[str, str]:
         if any(commands201.component_variable(k) == commands201.KEYS["AuthorizationKey"]
@@ -196,9 +257,12 @@ class Hub:
                                "one", details={"field": "values"})
         conn = self._require(cpid)
         if isinstance(conn, ChargePoint201):
-            return await conn.set_variables(values)
-        return {key: await self._status(cpid, commands16.change_configuration(key, value))
-                for key, value in values.items()}
+            statuses = await conn.set_variables(values)
+        else:
+            statuses = {key: await self._status(cpid, commands16.change_configuration(key, value))
+                        for key, value in values.items()}
+        self._changed(conn, statuses, values)
+        return statuses
 
     async def device_report(self, cpid: str, criteria: list[str], keys: list[str]
                             ) -> dict[str, dict[str, Any]]:

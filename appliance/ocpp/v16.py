@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ class Services:
     liveness: Liveness | None = field(default=None, compare=False)
     # The site CA (security profile 3 signs chargers' CSRs); None: no CA, CSRs are refused.
     pki: SiteTls | None = field(default=None, compare=False)
+    # Made by the hub: hears the configuration a connection read at boot (values it keeps).
+    configuration_seen: Callable[[Connection, dict[str, Any]], None] | None = field(
+        default=None, compare=False)
 
 
 class ChargePoint16(Connection):
@@ -201,6 +205,8 @@ class ChargePoint16(Connection):
 
     # --- the charger's display (California pricing) ---------------------------------------------
     def _configuration(self, current: dict[str, Any]) -> None:
+        if self.services.configuration_seen is not None:
+            self.services.configuration_seen(self, current)
         self.display = commands16.display_decimals(current)
         if self.display[0]:
             log.info("%s: shows prices and costs (%s decimals)", self.id, self.display[1])

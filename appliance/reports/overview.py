@@ -6,13 +6,13 @@ aggregates (counts and sums the database does in one pass)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from peewee import Case, Expression, fn
+from peewee import Case, Expression, Model, fn
 
 from appliance.billing.settlement import cost
 from appliance.db.models import (
@@ -38,6 +38,44 @@ FAULTED_STATES = ("Faulted", "Unavailable")
 IN_USE_STATES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
 PER_PAGE = 48
 CHARGING_ROWS = 20  # the dashboard's "Charging now": the newest; the sessions list has them all
+
+M = TypeVar("M", bound=Model)
+
+# The SQL text of the dashboard's queries, made once per shape: peewee makes a query's text
+# anew on every execution, and for the dashboard (a page of 48 chargers: three lists of 48 ids)
+# that was more than half of its read's time. Key: (backend, query, shape); value: the text,
+# its parameters, and which of them are the ids (by position in the list of ids).
+_SQL: dict[tuple[Any, ...], tuple[str, list[Any], list[int | None]]] = {}
+SQL_KEPT = 512  # shapes: per query up to PER_PAGE lengths of id lists, and the searches typed
+
+
+def _shaped(model: type[Model], key: tuple[Any, ...], ids: list[int],
+            build: Callable[[list[int]], Any]) -> tuple[str, list[Any]]:
+    """`build(ids)`'s SQL text and parameters, the text made once for this key and number of
+    ids (built with stand-ins -1, -2, ...: the parameters in their places are the ids)."""
+    shape = (type(model._meta.database).__name__, *key, len(ids))
+    kept = _SQL.get(shape)
+    if kept is None:
+        text, params = build([-(i + 1) for i in range(len(ids))]).sql()
+        slots = [-p - 1 if type(p) is int and p < 0 else None for p in params]
+        if len(_SQL) >= SQL_KEPT:
+            _SQL.clear()
+        kept = _SQL[shape] = (text, list(params), slots)
+    text, params, slots = kept
+    return text, [p if slot is None else ids[slot] for p, slot in zip(params, slots, strict=True)]
+
+
+def _rows(model: type[M], key: tuple[Any, ...], ids: list[int],
+          build: Callable[[list[int]], Any]) -> Iterable[M]:
+    """`build(ids)` as `model` rows (see `_shaped`)."""
+    text, values = _shaped(model, key, ids, build)
+    return model.raw(text, *values)
+
+
+def _tuples(key: tuple[Any, ...], build: Callable[[list[int]], Any]) -> list[tuple[Any, ...]]:
+    """A query of the stations that names no ids, as plain rows (see `_shaped`)."""
+    text, values = _shaped(Station, key, [], build)
+    return list(Station._meta.database.execute_sql(text, values).fetchall())
 
 
 @dataclass
@@ -105,10 +143,12 @@ def _ranked(sites: frozenset[int] | None, search: str = "") -> TypedSelect[Stati
 
 def station_counts(sites: frozenset[int] | None = None, search: str = "") -> dict[str, int]:
     """Chargers by kind, and "all": SQL counts, whatever the size of the site."""
-    ranked = _ranked(sites, search).alias("ranked")
-    rows = (Station.select(ranked.c.rank, fn.COUNT(ranked.c.id)).from_(ranked)
-            .group_by(ranked.c.rank).tuples())
-    by_rank = {int(rank): int(n) for rank, n in rows}
+    def build(_: list[int]) -> Any:
+        ranked = _ranked(sites, search).alias("ranked")
+        return (Station.select(ranked.c.rank, fn.COUNT(ranked.c.id)).from_(ranked)
+                .group_by(ranked.c.rank))
+
+    by_rank = {int(rank): int(n) for rank, n in _tuples(("counts", sites, search), build)}
     counts = {kind: by_rank.get(rank, 0) for kind, rank in KINDS.items()}
     counts["all"] = sum(by_rank.values())
     return counts
@@ -120,32 +160,41 @@ def site_overview(sites: frozenset[int] | None = None, kind: str = "", search: s
     kind, or all with the ones needing a look first (faulted, offline, in use, then the rest),
     each rank by id; `search` keeps those whose id or description contains it."""
     counts = station_counts(sites)
-    ranked = _ranked(sites, search).alias("ranked")
-    chosen = Station.select(ranked.c.id).from_(ranked)
-    if kind in KINDS:
-        chosen = chosen.where(ranked.c.rank == KINDS[kind])
+
+    def chosen() -> Any:
+        ranked = _ranked(sites, search).alias("ranked")
+        query = Station.select(ranked.c.id).from_(ranked)
+        if kind in KINDS:
+            query = query.where(ranked.c.rank == KINDS[kind])
+        return query.order_by(ranked.c.rank, ranked.c.cpid)
+
     # Without a search the counts say how many match; with one, the database counts them.
-    matching = chosen.count() if search.strip() else counts[kind if kind in KINDS else "all"]
+    matching = chosen().count() if search.strip() else counts[kind if kind in KINDS else "all"]
     pages = max(1, -(-matching // per_page))
     page = min(max(1, page), pages)
-    ids = [sid for (sid,) in chosen.order_by(ranked.c.rank, ranked.c.cpid)
-           .limit(per_page).offset((page - 1) * per_page).tuples()]
-    return Overview(stations_view(ids), counts, matching, page, pages)
+    rows = _tuples(("page", sites, search, kind, page, per_page),
+                   lambda _: chosen().limit(per_page).offset((page - 1) * per_page))
+    return Overview(stations_view([int(sid) for (sid,) in rows]), counts, matching, page, pages)
 
 
 def stations_view(ids: list[int]) -> list[StationView]:
     """These chargers, in this order, with their connectors and running sessions."""
     if not ids:
         return []
-    stations = {st.id: st for st in Station.select(
-        Station.id, Station.cpid, Station.description, Station.online, Station.approved,
-        Station.vendor, Station.model, Station.last_seen_at).where(Station.id.in_(ids))}
+    stations = {st.id: st for st in _rows(Station, ("stations",), ids, lambda some: (
+        Station.select(Station.id, Station.cpid, Station.description, Station.online,
+                       Station.approved, Station.vendor, Station.model, Station.last_seen_at)
+        .where(Station.id.in_(some))))}
     connectors: dict[int, list[Connector]] = {}
-    for c in (Connector.select().where(Connector.station.in_(ids) & (Connector.connector_id > 0))
-              .order_by(Connector.connector_id)):
+    for c in _rows(Connector, ("connectors",), ids, lambda some: (
+            Connector.select(Connector.station, Connector.connector_id, Connector.status,
+                             Connector.error_code, Connector.updated_at)
+            .where(Connector.station.in_(some) & (Connector.connector_id > 0))
+            .order_by(Connector.connector_id))):
         connectors.setdefault(c.station_id, []).append(c)
-    running = {(s.station_id, s.connector_id): s for s in ChargingSession.select().where(
-        ChargingSession.station.in_(ids) & (ChargingSession.state == "active"))}
+    running = {(s.station_id, s.connector_id): s for s in _rows(
+        ChargingSession, ("running",), ids, lambda some: ChargingSession.select().where(
+            ChargingSession.station.in_(some) & (ChargingSession.state == "active")))}
     drivers = _driver_names(running.values())
     views = []
     now = utcnow()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +23,7 @@ from appliance.db.models import LedgerEntry
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, Text
 from appliance.people.scope import Scope, session_site
 from appliance.web import i18n
-from appliance.web.audit import record
+from appliance.web.audit import record, row_for
 from appliance.web.export import csv_response, local_cell, major_number, time_header
 from appliance.web.forms import parse_amount
 from appliance.web.scope import scope_of
@@ -190,10 +191,16 @@ async def driver_cards(request: web.Request) -> web.StreamResponse:
 
 # --- money --------------------------------------------------------------------------------------
 def _form_money(principal: str, path: str, form_key: str, body: dict[str, Any],
-                work: Any) -> tuple[int, Any]:
+                work: Any, audited: Callable[[], None]) -> tuple[int, Any]:
+    """A money form's change, its audit row and its answer under the form's key: one writer
+    job (a form sent twice changes nothing the second time, its audit log included)."""
+    def recorded() -> tuple[int, Any]:
+        result = work(f"{principal}:form:{form_key}")
+        audited()
+        return 201, result
+
     req = idempotency.Request(principal, "POST", path, idempotency.check_key(form_key), body)
-    return idempotency.once(req, lambda: (201, work(f"{principal}:form:{form_key}")),
-                            lambda data: json.dumps(data, default=str))
+    return idempotency.once(req, recorded, lambda data: json.dumps(data, default=str))
 
 
 def _topup_amount(request: web.Request, text: str) -> int:
@@ -225,14 +232,14 @@ async def topup(request: web.Request) -> web.StreamResponse:
             return await _render_topup_confirm(request, amount, form)
         body = {"amount": amount, "method": form.get("method"),
                 "receipt_no": form.get("receipt_no", "")}
-        _, result = await request.app[keys.DATABASE].run(
+        _, result = await request.app[keys.DATABASE].run_first(
             _form_money, actor, request.path, form.get("form_key", ""), body,
             lambda ref: accounts.topup(driver_id, amount, str(form.get("method")),
                                        form.get("receipt_no", ""), f"topup:{ref}", actor,
-                                       form.get("note", "")))
+                                       form.get("note", "")),
+            await row_for(request, "money.topup", str(driver_id), form))
     except ApplianceError as err:
         return await _render_driver(request, err.message, ok=False, status=400)
-    await record(request, "money.topup", str(driver_id), form)
     raise web.HTTPSeeOther(f"/drivers/{driver_id}/receipts/{result['entry_id']}")
 
 
@@ -255,11 +262,11 @@ async def correction(request: web.Request) -> web.StreamResponse:
         await request.app[keys.DATABASE].run(
             _form_money, actor, request.path, form.get("form_key", ""), body,
             lambda ref: accounts.correct(driver_id, kind, amount, form.get("reason", ""),
-                                         f"{kind}:{session_id or '-'}:{ref}", actor, session_id))
+                                         f"{kind}:{session_id or '-'}:{ref}", actor, session_id),
+            await row_for(request, f"money.{kind}", str(driver_id), form))
     except (ApplianceError, ValueError) as err:
         message = err.message if isinstance(err, ApplianceError) else "session must be a number"
         return await _render_driver(request, message, ok=False, status=400)
-    await record(request, f"money.{kind}", str(driver_id), form)
     return await _render_driver(request, f"{kind.capitalize()} booked.")
 
 

@@ -24,7 +24,7 @@ from appliance.web.api.base import (
     parse_when,
     take,
 )
-from appliance.web.audit import record
+from appliance.web.audit import record, row_for
 from appliance.web.base import PRINCIPAL, audit_actor
 from appliance.web.scope import own_site, scope_of
 
@@ -82,23 +82,34 @@ def _encode(data: Any) -> str:
 
 
 async def money_call(request: web.Request, body: dict[str, Any],
-                     work: Callable[[str], Any], status: int = 201) -> web.Response:
-    """Run a money change and store its answer under the Idempotency-Key, in one database call.
-    `work` gets the key-derived part of the ledger reference."""
+                     work: Callable[[str], Any], action: str, target: str,
+                     status: int = 201) -> web.Response:
+    """Run a money change, its audit row (`action` on `target`) and the storing of its answer
+    under the Idempotency-Key in one database call: one trip through the writer, one
+    transaction. A replay answers as the first time and changes nothing, not even the audit
+    log. `work` gets the key-derived part of the ledger reference."""
     principal = request[PRINCIPAL].name
+    audited = await row_for(request, action, target, body)
     key = request.headers.get("Idempotency-Key")
+
+    def recorded(ref: str) -> Any:
+        result = work(ref)
+        audited()
+        return result
+
     if key is None:
         def plain() -> Any:
-            return work(f"{principal}:{uuid.uuid4().hex}")
+            return recorded(f"{principal}:{uuid.uuid4().hex}")
 
-        return ok(await request.app[keys.DATABASE].run(plain), status)
+        return ok(await request.app[keys.DATABASE].run_first(plain), status)
     req = idempotency.Request(principal, request.method, request.path,
                               idempotency.check_key(key), body)
 
     def keyed() -> tuple[int, Any]:
-        return idempotency.once(req, lambda: (status, work(f"{principal}:{req.key}")), _encode)
+        return idempotency.once(req, lambda: (status, recorded(f"{principal}:{req.key}")),
+                                _encode)
 
-    code, data = await request.app[keys.DATABASE].run(keyed)
+    code, data = await request.app[keys.DATABASE].run_first(keyed)
     return ok(data, code)
 
 
@@ -172,10 +183,9 @@ async def topup(request: web.Request) -> web.Response:
     amount = take(body, "amount", int, required=True)
     method = take(body, "method", str, required=True)
     receipt, note = take(body, "receipt_no", str, default=""), take(body, "note", str, default="")
-    response = await money_call(request, body, lambda ref: accounts.topup(
-        driver_id, amount, method, receipt, f"topup:{ref}", actor, note))
-    await record(request, "money.topup", str(driver_id), body)
-    return response
+    return await money_call(request, body, lambda ref: accounts.topup(
+        driver_id, amount, method, receipt, f"topup:{ref}", actor, note),
+        "money.topup", str(driver_id))
 
 
 async def _correction(request: web.Request, kind: str) -> web.Response:
@@ -184,11 +194,9 @@ async def _correction(request: web.Request, kind: str) -> web.Response:
     amount = take(body, "amount", int, required=True)
     reason = take(body, "reason", str, required=True)
     session_id = take(body, "session_id", int)
-    response = await money_call(request, body, lambda ref: accounts.correct(
+    return await money_call(request, body, lambda ref: accounts.correct(
         driver_id, kind, amount, reason, f"{kind}:{session_id or '-'}:{ref}", actor,
-        session_id))
-    await record(request, f"money.{kind}", str(driver_id), body)
-    return response
+        session_id), f"money.{kind}", str(driver_id))
 
 
 @api("POST", "/drivers/{id}/adjustments", "Adjust a balance, with a reason." + IDEMPOTENT,

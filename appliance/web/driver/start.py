@@ -29,7 +29,6 @@ from appliance.web.driver.common import (
     now,
     page,
     require_driver,
-    site,
 )
 from appliance.web.driver.views import connector_now, connector_view, live_state
 from appliance.web.i18n import gettext_for
@@ -65,14 +64,17 @@ async def render_start(request: web.Request, error: str | None = None, status: i
     if view["ongoing"] is not None and error is None:
         raise web.HTTPSeeOther(f"/driver/starts/{view['ongoing'].id}")
     online = request.app[keys.CONTROL].is_online(view["station"].cpid)
+    if online and error is None:
+        ask_ahead(request.app[keys.CONTROL], view["station"].cpid)
     return await page(request, "driver/start.html", {
         **view, "online": online, "error": error, "form_key": secrets.token_urlsafe(16),
         "next": request.path, "typed": typed or {},
         "providers": await request.app[keys.PAYMENTS].enabled()}, status=status)
 
 
-def parse_limits(form: Any, currency: str) -> tuple[int | None, int | None]:
-    """(money limit in minor units, energy limit in Wh) from the form; both optional."""
+def parse_limit(form: Any) -> tuple[Decimal | None, int | None]:
+    """(money limit as typed, in major units; energy limit in Wh) from the form; both
+    optional."""
     kind, raw = str(form.get("limit_kind", "")), str(form.get("limit", "")).strip()
     if not raw or kind not in ("amount", "kwh"):
         return None, None
@@ -84,20 +86,38 @@ def parse_limits(form: Any, currency: str) -> tuple[int | None, int | None]:
         raise InvalidInput(N_("The limit must be more than zero."))
     if kind == "kwh":
         return None, int(value * 1000)
-    return to_minor(value, currency), None
+    return value, None
+
+
+def parse_limits(form: Any, currency: str) -> tuple[int | None, int | None]:
+    """(money limit in minor units, energy limit in Wh) from the form; both optional."""
+    amount, wh = parse_limit(form)
+    return (None if amount is None else to_minor(amount, currency)), wh
 
 
 async def start_timeout(control: ChargerControl, cpid: str) -> float:
-    """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin."""
+    """The charger's ConnectionTimeOut (how long it waits for the cable) plus a margin: asked
+    once per connection (or known from its boot), not on every start."""
     try:
-        config = await control.get_configuration(cpid, ["ConnectionTimeOut"])
-        value = config.value("ConnectionTimeOut")
+        value = await control.configuration_value(cpid, "ConnectionTimeOut")
         if value is not None:
             return float(value) + START_MARGIN_S
     except (ApplianceError, TypeError, ValueError) as err:
         log.info("%s: ConnectionTimeOut unknown (%s); using %ss", cpid, err,
                  DEFAULT_CONNECTION_TIMEOUT_S)
     return DEFAULT_CONNECTION_TIMEOUT_S + START_MARGIN_S
+
+
+_asking_ahead: set[asyncio.Task[float]] = set()
+
+
+def ask_ahead(control: ChargerControl, cpid: str) -> None:
+    """The start page is open: learn the charger's ConnectionTimeOut now if its connection has
+    not told it yet (nothing is sent when it has), so the start does not wait for the
+    question. Not awaited: the page does not wait for the charger."""
+    task = asyncio.create_task(start_timeout(control, cpid))
+    _asking_ahead.add(task)
+    task.add_done_callback(_asking_ahead.discard)
 
 
 async def send_start(control: ChargerControl, cpid: str, start: Any) -> str | None:
@@ -157,26 +177,26 @@ async def start_post(request: web.Request) -> web.StreamResponse:
     assert driver is not None
     database, control = request.app[keys.DATABASE], request.app[keys.CONTROL]
     form = await request.post()
-    view = await database.read(connector_view, cpid, connector_id, driver.driver_id, now())
-    station_cpid = view["station"].cpid
-    if not control.is_online(station_cpid):
+    # What the page showed is not read again: the hold's one writer job checks the charger,
+    # the connector, the driver and the balance (an unknown charger is offline here, and the
+    # page it falls back to says there is no such connector).
+    if not control.is_online(cpid):
         return await render_start(request, N_("The charger is offline. Please try another one, "
                                                 "or ask at the desk."), 409)
     try:
-        currency = (view["tariff"] or {}).get("currency") or (await site(request)).currency
-        limit_minor, limit_wh = parse_limits(form, currency)
-        req = qr.StartRequest(driver.driver_id, station_cpid, connector_id,
+        limit_amount, limit_wh = parse_limit(form)
+        req = qr.StartRequest(driver.driver_id, cpid, connector_id,
                               str(form.get("form_key", ""))[:100] or secrets.token_hex(8),
-                              await start_timeout(control, station_cpid), now(),
-                              limit_minor, limit_wh)
-        start, created = await database.run(qr.begin, req)
+                              await start_timeout(control, cpid), now(),
+                              limit_wh=limit_wh, limit_amount=limit_amount)
+        start, created = await database.run_first(qr.begin, req)
     except ApplianceError as err:
         typed = {k: str(form.get(k, ""))[:20] for k in ("limit_kind", "limit")}
         return await render_start(request, err.message, err.http_status, typed)
     if created:
-        problem = await send_start(control, station_cpid, start)
+        problem = await send_start(control, cpid, start)
         if problem is not None:
-            await database.run(qr.fail, start.id, problem, now())
+            await database.run_first(qr.fail, start.id, problem, now())
     raise web.HTTPSeeOther(f"/driver/starts/{start.id}")
 
 

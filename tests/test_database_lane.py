@@ -1,0 +1,58 @@
+"""The writer's page lane: a write a person waits for (`Database.run_first`: a QR start's hold,
+a desk top-up) commits after the batch the writer is on, before the jobs queued behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from appliance.db.database import Database
+from tests.pg import backend
+
+
+@pytest.fixture
+def url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend() == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    path = tmp_path / "lane.db"
+    with contextlib.closing(sqlite3.connect(path)) as made:  # the file exists, as migrated
+        made.execute("PRAGMA journal_mode=WAL")
+    return f"sqlite:///{path}"
+
+
+async def test_page_lane_goes_before_queued_jobs(url: str) -> None:
+    db = Database(url)
+    db.start()
+    try:
+        order: list[str] = []
+        holding, release = threading.Event(), threading.Event()
+
+        def busy() -> None:  # the batch the writer is on
+            order.append("busy")
+            holding.set()
+            release.wait(10)
+
+        def job(name: str) -> str:
+            order.append(name)
+            return name
+
+        # An idle writer takes a page-lane job at once (its wake-up reaches it).
+        assert await db.run_first(job, "idle") == "idle"
+        running = asyncio.ensure_future(db.run(busy))
+        assert await asyncio.to_thread(holding.wait, 10)
+        queued = [asyncio.ensure_future(db.run(job, f"report-{i}")) for i in range(3)]
+        page = asyncio.ensure_future(db.run_first(job, "page"))
+        await asyncio.sleep(0)  # every job handed over while the writer is busy
+        release.set()
+        assert await page == "page"
+        assert await asyncio.gather(*queued) == ["report-0", "report-1", "report-2"]
+        await running
+        assert order == ["idle", "busy", "page", "report-0", "report-1", "report-2"]
+        assert db.first_batches == 2
+    finally:
+        db.stop()
