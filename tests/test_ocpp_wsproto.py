@@ -245,7 +245,7 @@ async def test_a_charger_that_stops_reading_costs_a_bounded_buffer(start_app: An
 async def test_going_away_and_aiohttp_internals(start_app: Any, make_settings: Any) -> None:
     """Shutting the app down closes every charger with 1001; the aiohttp internals `handover`
     uses are still where it expects them (a new aiohttp that moves them fails here, loudly)."""
-    for name in ("_message_tail", "_buffer_paused", "_manager", "transport"):
+    for name in ("_message_tail", "_buffer_paused", "transport"):
         assert name in web_protocol.RequestHandler.__slots__ or any(
             name in getattr(base, "__slots__", ()) for base in web_protocol.RequestHandler.__mro__
         ), f"aiohttp's RequestHandler has no {name}: check wsproto.handover"

@@ -425,8 +425,9 @@ async def handover(request: web.Request, ws: HandedOver, protocol: WebSocket) ->
 
     The only code that knows aiohttp's internals (aiohttp 3.14; setup.cfg pins the range and
     tests/test_ocpp_wsproto.py fails if they change): RequestHandler's `transport` (public on
-    its base, set to None), `_message_tail` (bytes after the upgrade request), `_buffer_paused`
-    and `_manager` (the server's connection table)."""
+    its base, set to None), `_message_tail` (bytes after the upgrade request) and
+    `_buffer_paused`; and that its `connection_lost`, called once the request is finished,
+    only forgets (it closes no transport: it has none by then)."""
     handler: Any = request.protocol
     transport = handler.transport
     if transport is None:
@@ -439,7 +440,10 @@ async def handover(request: web.Request, ws: HandedOver, protocol: WebSocket) ->
         raise ConnectionResetError("the socket closed during the upgrade")
     paused = bool(handler.writing_paused)
     handler.transport = None
-    manager = handler._manager
-    if manager is not None:
-        manager.connection_lost(handler, None)  # dropped when the handler's task ends
     protocol.attach(transport, received, paused)
+    # Once the handler has returned and aiohttp has finished the request, its request handler
+    # is told the connection is lost (for it, it is): the server forgets it and it drops its
+    # parsers, so it and the request are freed at once, not left to the cycle collector.
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(lambda _: handler.connection_lost(None))
