@@ -159,8 +159,10 @@ async def test_frames_split_batched_fragmented_ping_and_close(start_app: Any,
     assert await raw.recv() == (0xA, b"")
     assert conn.heard_at > heard  # any frame counts for the silence sweep
 
-    # the close handshake: our close echoes the charger's code, then the server closes TCP
-    raw.send(_frame(0x8, (4000).to_bytes(2, "big") + b"bye"))
+    # the close handshake: the message before the charger's close is answered, then our close
+    # echoes its code, then the server closes TCP
+    raw.send(_frame(0x1, _call(9)) + _frame(0x8, (4000).to_bytes(2, "big") + b"bye"))
+    assert await raw.answer_id() == "9"
     assert await raw.closed_with() == 4000
     await eventually(lambda: _async(not hub.is_online("WS-1")))
 

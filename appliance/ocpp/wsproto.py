@@ -26,7 +26,9 @@ CLOSE_TIMEOUT_S = 10.0  # how long a close waits for the charger's own close fra
 
 # Opcodes and states.
 _CONT, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-_OPEN, _CLOSING, _CLOSED = 0, 1, 2
+# Open; the peer has sent its close (our echo waits behind the messages before it); we have
+# sent ours; the transport is closing or gone.
+_OPEN, _PEER_CLOSED, _CLOSING, _CLOSED = 0, 1, 2, 3
 # Close codes a peer may send (RFC 6455 7.4.1 and the IANA registry; 3000-4999 are for
 # applications); 1005, 1006 and 1015 must never be on the wire.
 _VALID_CLOSE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
@@ -284,9 +286,11 @@ class WebSocket(asyncio.Protocol):
         if self._state == _CLOSING:  # the answer to our close: done
             self._finish()
             return
-        # The peer closes: the messages before its close are handled first, then the close
-        # is echoed (its code) and the transport closed.
-        self._state = _CLOSING
+        if self._state != _OPEN:
+            return
+        # The peer closes: the messages before its close are handled first (their answers
+        # still go out), then the close is echoed (its code) and the transport closed.
+        self._state = _PEER_CLOSED
         if self._pump is None and not self._queue and self._started:
             self._write(_CLOSE, payload[:2])
             self._finish()
@@ -315,7 +319,7 @@ class WebSocket(asyncio.Protocol):
                     self._finish()
                     break
                 self._queued -= len(item)
-                if self._state != _OPEN:
+                if self._state > _PEER_CLOSED:
                     continue
                 try:
                     if not await self.handle(item):
@@ -347,7 +351,7 @@ class WebSocket(asyncio.Protocol):
         """One text message to the peer (the `Transport` of `ocpp/protocol.py`). Waits while
         the transport's buffer is past its high-water mark: a peer that does not read cannot
         make us hold more than that and the message being sent."""
-        if self._state != _OPEN or self.transport is None:
+        if self._state > _PEER_CLOSED or self.transport is None:
             raise ConnectionResetError("the WebSocket is closing")
         self.transport.write(frame(_TEXT, message.encode()))
         if self._paused:
@@ -373,7 +377,10 @@ class WebSocket(asyncio.Protocol):
         close and the transport to go; messages received meanwhile are not handled."""
         if self._lost or self.transport is None:
             return
-        if self._state == _OPEN:
+        if self._state == _PEER_CLOSED and self._close_timer is None:  # our echo is queued
+            self._close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S,
+                                                                      self._abort)
+        elif self._state == _OPEN:
             self._state = _CLOSING
             self._write(_CLOSE, code.to_bytes(2, "big") + reason if code else b"")
             self._close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S,
