@@ -251,6 +251,10 @@ async def test_going_away_and_aiohttp_internals(start_app: Any, make_settings: A
         assert name in web_protocol.RequestHandler.__slots__ or any(
             name in getattr(base, "__slots__", ()) for base in web_protocol.RequestHandler.__mro__
         ), f"aiohttp's RequestHandler has no {name}: check wsproto.handover"
+    data = os.urandom(1000)
+    masked = bytearray(data)
+    wsproto._mask_in_place(b"abcd", masked)  # aiohttp's compiled XOR, as ours
+    assert bytes(masked) == wsproto._unmask(data, b"abcd") != data
     assert aiohttp.__version__.startswith("3.14."), \
         f"wsproto.handover was checked against aiohttp 3.14, not {aiohttp.__version__}"
     server = await start_app(make_settings(unknown_station_policy="accept"))

@@ -54,6 +54,13 @@ def _unmask(payload: bytes | bytearray, mask: bytes | bytearray) -> bytes:
         n, "little")
 
 
+try:  # aiohttp's compiled masking, when it has it (the same XOR, several times faster)
+    from aiohttp._websocket.helpers import websocket_mask as _mask_in_place
+except ImportError:  # pragma: no cover - another aiohttp: ours
+    def _mask_in_place(mask: bytes, data: bytearray) -> None:
+        data[:] = _unmask(data, mask)
+
+
 def frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
     """One final frame: unmasked (a server's), or masked with `mask` (a client's, for tests)."""
     n = len(payload)
@@ -105,7 +112,7 @@ class WebSocket(asyncio.Protocol):
         """Once, when the socket is gone and no message is being handled any more."""
 
     def heard(self) -> None:
-        """The peer sent something (any frame)."""
+        """The peer sent something (any bytes)."""
 
     def gone(self) -> None:
         """The transport is gone (called at once; `ended` follows when nothing is handled)."""
@@ -139,23 +146,24 @@ class WebSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._state == _CLOSED:
             return
+        self.heard()
         buf = self._buf
-        if buf is None:
-            buf = bytearray(data)
-        else:
+        if buf is not None:  # the rest of a frame begun before
             buf += data
         try:
-            used = self._parse(buf)
+            used = self._parse(data if buf is None else buf)
         except ProtocolViolation as err:
             self._buf = None
             log.info("closing a WebSocket (%d): %s", err.code, err.reason)
             self._fail(err.code, err.reason)
             return
-        if used == len(buf):
+        if buf is None:
+            if used < len(data):
+                self._buf = bytearray(data[used:])
+        elif used == len(buf):
             self._buf = None
         else:
             del buf[:used]
-            self._buf = buf
         if self._queued > QUEUE_BYTES:
             self._pause_reading()
 
@@ -203,7 +211,7 @@ class WebSocket(asyncio.Protocol):
             self.transport.resume_reading()
 
     # --- frames in ----------------------------------------------------------------------------
-    def _parse(self, buf: bytearray) -> int:
+    def _parse(self, buf: bytes | bytearray) -> int:
         """Take every complete frame from `buf`; how many bytes were used."""
         pos, end = 0, len(buf)
         while end - pos >= 2:
@@ -230,18 +238,26 @@ class WebSocket(asyncio.Protocol):
                 raise ProtocolViolation(1002, f"unknown opcode {opcode}")
             elif length + (sum(map(len, self._frag)) if self._frag else 0) > MAX_MESSAGE:
                 raise ProtocolViolation(1009, "message too big")
-            if end - pos < head + length:
+            start = pos + head
+            if end - start < length:
                 break
-            mask = buf[pos + head - 4:pos + head]
-            payload = _unmask(buf[pos + head:pos + head + length], mask)
-            pos += head + length
-            self._frame(b0 & 0x80, opcode, payload)
+            payload = bytearray(buf[start:start + length])
+            _mask_in_place(bytes(buf[start - 4:start]), payload)
+            pos = start + length
+            if opcode == _TEXT and b0 & 0x80 and self._frag is None:  # the usual frame
+                try:
+                    text = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ProtocolViolation(1007, "a text message that is not UTF-8") from None
+                if self._state == _OPEN:
+                    self._enqueue(text, length)
+                continue
+            self._frame(b0 & 0x80, opcode, bytes(payload))
             if self._state == _CLOSED:
                 return end
         return pos
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> None:
-        self.heard()
         if opcode >= _CLOSE:
             if opcode == _PING:
                 if self._state == _OPEN:
