@@ -231,7 +231,6 @@ async def test_a_charger_that_stops_reading_costs_a_bounded_buffer(start_app: An
     # our side holds at most the queue's bound, a message and the transport's high-water mark
     assert peak < wsproto.QUEUE_BYTES + 64 * 1024 + 2048, peak
     assert sent > 2 * peak, (sent, peak)
-    print("sent", sent, "peak", peak)
     # the hub can still close it (our close frame waits behind the answers; it does not read
     # them, so the close times out and the transport is aborted)
     wsproto_timeout, wsproto.CLOSE_TIMEOUT_S = wsproto.CLOSE_TIMEOUT_S, 0.5
