@@ -1,5 +1,6 @@
 """The OCPP-J WebSocket endpoint `/ocpp/{charge_point_id}`: checks the id, the station, its
-credentials and the subprotocol before the upgrade, then runs the connection until it closes."""
+credentials and the subprotocol before the upgrade, then hands the upgraded socket to a
+`ChargerSocket` (wsproto.py), which runs the connection until it closes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import time
 from time import monotonic
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from appliance import keys
 from appliance.charging import stations
@@ -22,6 +23,7 @@ from appliance.ocpp.guard import MessageBudget
 from appliance.ocpp.hub import Hub
 from appliance.ocpp.v16 import ChargePoint16
 from appliance.ocpp.v201 import ChargePoint201
+from appliance.ocpp.wsproto import MAX_MESSAGE, HandedOver, WebSocket, handover
 from appliance.pki.tls import Peer
 
 log = logging.getLogger(__name__)
@@ -73,26 +75,57 @@ class LoginLimiter:
 
 
 
-class AiohttpTransport:
-    """The `send()` side the protocol needs, over aiohttp's WebSocketResponse, and the closing
-    the hub asks for (`conn.close_transport`: a bound method, not a closure per connection)."""
+class ChargerSocket(WebSocket):
+    """A charger's socket once upgraded: each text message goes to its connection, within the
+    charger's message budget; the hub closes it through `close_transport` (a bound method, not
+    a closure per connection); once it is gone, the hub and the gate are told."""
 
-    __slots__ = ("ws",)
+    __slots__ = ("conn", "budget", "release", "app")
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
+    def __init__(self, app: web.Application) -> None:
+        super().__init__()
+        self.app = app
+        self.conn: ChargePoint16 | ChargePoint201 | None = None
+        self.budget: MessageBudget | None = None
+        self.release: str | None = None  # the address whose pending-gate count it holds
 
-    async def send(self, message: str) -> None:
-        await self.ws.send_str(message)
+    async def handle(self, message: str) -> bool:
+        conn, budget = self.conn, self.budget
+        assert conn is not None and budget is not None
+        if not await _within_budget(self, conn, budget):
+            return False
+        await conn.route_message(message)
+        return True
+
+    def heard(self) -> None:
+        if self.conn is not None:
+            self.conn.heard_at = monotonic()
+
+    def gone(self) -> None:
+        release = self.release  # the connection no longer counts once its socket is gone
+        if release is not None:
+            self.release = None
+            self.app[keys.GATE].release(release)
+
+    async def ended(self) -> None:
+        conn = self.conn
+        try:
+            if conn is not None:
+                await _ended(self, self.app[keys.HUB], conn)
+        except Exception:
+            log.exception("%s: could not record the disconnection", conn and conn.id)
+        finally:
+            self.gone()  # if it went before the release was set
+            self.conn = None  # conn -> socket -> conn: no cycle left for the collector
 
     async def close_transport(self, going_away: bool = False, silent: bool = False) -> None:
         """Close the socket: replaced (1000), the box going away (1001), or a charger silent
         past its limit (1000, no reason, as before the hub swept for silence)."""
         if silent:
-            await self.ws.close()
+            await self.close(1000)
             return
-        await self.ws.close(code=1001 if going_away else 1000,
-                             message=b"going away" if going_away else b"replaced")
+        await self.close(1001 if going_away else 1000,
+                         b"going away" if going_away else b"replaced")
 
 
 def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
@@ -124,49 +157,33 @@ def _refuse(status: int, text: str) -> web.Response:
 
 
 async def ocpp_endpoint(request: web.Request) -> web.StreamResponse:
-    # The socket's whole life is spent in `_serve`, below this frame: what the admission
-    # needed (the station's credentials, the checks' results) is kept in frames that have
-    # returned by then, not in one that lives as long as the connection.
-    # The socket's loop runs in this frame itself (a coroutine the less per charger).
+    # Once upgraded, the socket is served by its `ChargerSocket` (wsproto.py), not by this
+    # handler: it returns at once, and aiohttp's request, its handler and their tasks go.
     opened = await _admit(request)
     if isinstance(opened, web.StreamResponse):
         return opened
-    ws, conn, release = opened
+    ws, sock = opened
     del opened
-    app = request.app
-    hub = app[keys.HUB]
+    conn = sock.conn
+    assert conn is not None
     try:
-        budget = await _started(ws, hub, conn, app[keys.SETTINGS])
-        while True:
-            # No timer per socket (each read's would be an object and a timer of the loop for
-            # every connected charger): the hub's sweep closes a socket silent past its limit.
-            msg = await ws.receive()
-            conn.heard_at = monotonic()
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                if not await _within_budget(ws, conn, budget):
-                    break
-                await conn.route_message(msg.data if msg.type == WSMsgType.TEXT
-                                         else msg.data.decode("utf-8", "replace"))
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
-                              WSMsgType.ERROR):
-                break
-    finally:
-        try:
-            await _ended(ws, hub, conn)
-        finally:
-            if release is not None:
-                app[keys.GATE].release(release)
+        sock.budget = await _started(ws.ws_protocol, request.app[keys.HUB], conn,
+                                     request.app[keys.SETTINGS])
+    except BaseException:
+        sock.start()  # its end (the hub told, the gate released) runs once the socket is gone
+        if sock.transport is not None:
+            sock.transport.abort()
+        raise
+    sock.start()
     return ws
 
 
-Opened = tuple[web.WebSocketResponse, "ChargePoint16 | ChargePoint201", str | None]
+Opened = tuple[HandedOver, ChargerSocket]
 
 
 async def _admit(request: web.Request) -> web.StreamResponse | Opened:
-    """A refusal, or the open socket, its connection and the address whose pending-gate
-    count it holds (to release once it closes; None for an approved station)."""
+    """A refusal, or the upgraded socket (its connection on it, and the address whose
+    pending-gate count it holds, released once it closes; None for an approved station)."""
     app = request.app
     database = app[keys.DATABASE]
     cpid = request.match_info["cpid"]
@@ -201,8 +218,7 @@ async def _admit(request: web.Request) -> web.StreamResponse | Opened:
         ours = [p for p in SUBPROTOCOLS if not pin or VERSIONS[p] == pin]
         return _refuse(400, f"offer one of these subprotocols: {', '.join(ours)}")
     if auth is not None and auth.approved:
-        ws, conn = await _open(request, auth, chosen, peer)
-        return ws, conn, None
+        return await _open(request, auth, chosen, peer)
     return await _open_unapproved(request, cpid, auth, chosen, peer)
 
 
@@ -230,57 +246,64 @@ async def _open_unapproved(request: web.Request, cpid: str, auth: stations.Stati
                 log.warning("%s: refused from %s: %s", cpid, address, err.message)
                 return _refuse(503, err.message)
             log.info("%s: unknown station admitted as %s", cpid, settings.unknown_station_policy)
-        ws, conn = await _open(request, auth, chosen, peer)
+        opened = await _open(request, auth, chosen, peer)
+        opened[1].release = address
         held = False
-        return ws, conn, address
+        return opened
     finally:
         if held:
             gate.release(address)
 
 
 async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | None,
-                peer: Peer) -> tuple[web.WebSocketResponse, ChargePoint16 | ChargePoint201]:
+                peer: Peer) -> Opened:
     hub = request.app[keys.HUB]
-    ws = web.WebSocketResponse(protocols=[chosen] if chosen else (), autoping=False,
-                               max_msg_size=1 << 20)
-    await ws.prepare(request)
-    if auth.profile_target:
-        await security.connected(request.app[keys.DATABASE], auth, peer)
-    # No subprotocol (a per-station switch for old firmwares) is 1.6.
-    kind = ChargePoint201 if chosen == "ocpp2.0.1" else ChargePoint16
-    transport = AiohttpTransport(ws)
-    conn = kind(auth.cpid, auth.id, transport, hub.services, hub.log_frame,
-                auth.registration, auth.managed)
-    conn.connector_limit = stations.connector_limit(auth.declared_connectors)
-    conn.reached_as = request.url.host or ""
-    conn.close_transport = transport.close_transport  # type: ignore[union-attr]
-    if auth.ocpp_version != conn.version:  # a new firmware on the other version: same station
-        await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
-    return ws, conn
+    reached_as = request.url.host or ""
+    # No extension (permessage-deflate) is negotiated: our frames are plain.
+    ws = HandedOver(protocols=[chosen] if chosen else (), autoping=False,
+                    max_msg_size=MAX_MESSAGE, compress=False)
+    sock = ChargerSocket(request.app)
+    await handover(request, ws, sock)
+    try:
+        if auth.profile_target:
+            await security.connected(request.app[keys.DATABASE], auth, peer)
+        # No subprotocol (a per-station switch for old firmwares) is 1.6.
+        kind = ChargePoint201 if chosen == "ocpp2.0.1" else ChargePoint16
+        conn = kind(auth.cpid, auth.id, sock, hub.services, hub.log_frame,
+                    auth.registration, auth.managed)
+        conn.connector_limit = stations.connector_limit(auth.declared_connectors)
+        conn.reached_as = reached_as
+        conn.close_transport = sock.close_transport  # type: ignore[union-attr]
+        sock.conn = conn
+        if auth.ocpp_version != conn.version:  # a new firmware on the other version
+            await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
+    except BaseException:
+        if sock.transport is not None:
+            sock.transport.abort()  # not started: nothing was told of it yet
+        raise
+    return ws, sock
 
 
-
-async def _started(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201,
+async def _started(subprotocol: str | None, hub: Hub, conn: ChargePoint16 | ChargePoint201,
                    settings: Settings) -> MessageBudget:
     """The connection is the station's now; its message budget. (Logged here, not in the
     endpoint's frame: a log call reads its caller's frame, which for a coroutine living as long
     as the socket would make a frame object kept all that time.)"""
     await hub.connection_opened(conn)
     conn.spawn(conn.after_connect(RECONNECT_TRIGGER_DELAY_S))
-    log.info("%s: connected (%s)", conn.id, ws.ws_protocol or "no subprotocol")
+    log.info("%s: connected (%s)", conn.id, subprotocol or "no subprotocol")
     return MessageBudget(settings.charger_message_rate, settings.charger_message_burst,
                          settings.charger_throttle_limit)
 
 
-async def _ended(ws: web.WebSocketResponse, hub: Hub, conn: ChargePoint16 | ChargePoint201
-                 ) -> None:
+async def _ended(sock: WebSocket, hub: Hub, conn: ChargePoint16 | ChargePoint201) -> None:
     await hub.connection_closed(conn)
-    if not ws.closed:
-        await ws.close()
+    if not sock.closed:
+        await sock.close()
     log.info("%s: disconnected at %s", conn.id, utcnow().isoformat())
 
 
-async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16 | ChargePoint201,
+async def _within_budget(sock: WebSocket, conn: ChargePoint16 | ChargePoint201,
                          budget: MessageBudget) -> bool:
     """Wait out the charger's message budget; False (closed with 1008) once it has been held
     at its rate for too long. A busy connection also lets the others have a turn: a socket
@@ -290,7 +313,7 @@ async def _within_budget(ws: web.WebSocketResponse, conn: ChargePoint16 | Charge
         if budget.exhausted:
             log.warning("%s: held at its message rate for %.0f s; disconnecting", conn.id,
                         budget.throttled_s)
-            await ws.close(code=1008, message=b"message rate exceeded")
+            await sock.close(1008, b"message rate exceeded")
             return False
         await asyncio.sleep(wait)
     elif budget.busy:
