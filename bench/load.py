@@ -1043,6 +1043,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     ready.wait(timeout=setup_limit)  # every load process has set up its chargers
     start_at.value = time.time() + 0.5
     go.set()
+    print(f"   {name}: the clock starts (set-up done)", flush=True)  # e.g. to start a profiler
     time.sleep(max(0.0, start_at.value - time.time()))
     cpu_before = proc_cpu_s(pid) if pid else None
     db_before = db_cpu() if db_cpu else None
