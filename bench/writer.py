@@ -46,8 +46,8 @@ def main() -> int:
                         "station in turn, evenly spread) through the real report writer and "
                         "database writer thread, with the writer's hold (an open site) and "
                         "without; prints reports per batch, the process's CPU per report and "
-                        "the latency to the answer (use --stations 1000 or more: a station "
-                        "sending over 4 a second makes the site look closed-loop)")
+                        "the latency to the answer (--stations at least twice the rate: a "
+                        "station sending over 1 a second makes the site look closed-loop)")
     parser.add_argument("--open-seconds", type=float, default=15.0,
                         help="seconds of each --open-rate run")
     args = parser.parse_args()
