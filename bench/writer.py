@@ -48,6 +48,9 @@ def main() -> int:
                         "without; prints reports per batch, the process's CPU per report and "
                         "the latency to the answer (--stations at least twice the rate: a "
                         "station sending over 1 a second makes the site look closed-loop)")
+    parser.add_argument("--hold-ms", type=float, default=5.0,
+                        help="--open-rate: the report writer's hold when held (off by default "
+                        "in the appliance)")
     parser.add_argument("--open-seconds", type=float, default=15.0,
                         help="seconds of each --open-rate run")
     args = parser.parse_args()
@@ -148,10 +151,10 @@ def main() -> int:
         (held on an open site, or never); what the batches and the process cost."""
         import asyncio
 
-        from appliance.ocpp.batch import HOLD_S, ReportWriter
+        from appliance.ocpp.batch import ReportWriter
 
         async def feed() -> tuple[int, int, float, list[float]]:
-            writer = ReportWriter(database, gap_s=HOLD_S if hold else 0.0)
+            writer = ReportWriter(database, gap_s=args.hold_ms / 1000 if hold else 0.0)
             loop = asyncio.get_running_loop()
             latencies: list[float] = []
             pending: set[asyncio.Task[None]] = set()
