@@ -42,8 +42,8 @@ BATCH_MAX = 500  # reports per database job: bounds the time one job holds the w
 # it already holds GATHER_MIN. The site is judged every WINDOW_S on the reports of that window.
 # OFF by default (0): measured with 5 ms on a quiet machine, the one-core steady 5,000 site
 # (held: about 1,000 reports a second from 5,000 chargers) used the same CPU as without it
-# (87% / 88% of the core) and answered 4 ms later at p50 (10.0 / 5.9 ms; p99 63 / 45 ms); on
-# a loaded machine the writer was busy anyway and nothing moved (bench/README.md, round five).
+# (87% / 88% of the core); on a loaded machine the writer was busy anyway and nothing moved
+# (bench/README.md, round five).
 # The judgement stays, tested, for a site where the writer idles between small jobs.
 HOLD_S = 0.0
 OPEN_MAX = 1.0  # reports a second per reporting charger, above which the site is closed-loop
