@@ -119,6 +119,7 @@ class Appliance:
         self.env.pop("APPLIANCE_CONFIG", None)
         self.extra: list[str] = ["--tls-port", "0"]  # two side by side: no TLS port
         self.token_name = "bench"
+        self.seed_ids: list[str] = []  # --setup seed: the site written before it serves
         if database_url:  # e.g. an empty PostgreSQL database; default: SQLite in the data dir
             self.env["APPLIANCE_DATABASE_URL"] = database_url
 
@@ -133,8 +134,11 @@ class Appliance:
         return made.stdout.strip().splitlines()[-1]
 
     def start(self) -> str:
-        """Create an API token, then serve; returns the token."""
+        """Create an API token, seed the site when asked (`seed_ids`), then serve; returns the
+        token."""
         token = self.create_token()
+        if self.seed_ids:
+            self.seed(self.seed_ids)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             pinned([self.python, "-m", "appliance", "serve", "--data-dir", str(self.data_dir),
@@ -142,6 +146,19 @@ class Appliance:
             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
         self._wait_listening()
         return token
+
+    def seed(self, ids: list[str]) -> None:
+        """The bench site straight into the database, by bench/seed.py with this tree's code."""
+        t0 = time.monotonic()
+        made = subprocess.run(
+            [self.python, str(ROOT / "bench" / "seed.py"), "--data-dir", str(self.data_dir)],
+            input=json.dumps(ids), capture_output=True, text=True, env=self.env, cwd=self.root,
+            check=False)
+        if made.returncode != 0:
+            raise SystemExit(f"could not seed the site:\n{made.stdout}{made.stderr}")
+        print(f"set-up of {self.name}: {len(ids)} stations (Basic auth, not managed), a site "
+              f"tariff, {len(ids)} drivers with balances and {2 * len(ids)} commercial cards "
+              f"seeded into the database before it served in {time.monotonic() - t0:.1f} s")
 
     def _wait_listening(self) -> None:
         assert self.proc is not None
@@ -1026,6 +1043,7 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     ready.wait(timeout=setup_limit)  # every load process has set up its chargers
     start_at.value = time.time() + 0.5
     go.set()
+    print(f"   {name}: the clock starts (set-up done)", flush=True)  # e.g. to start a profiler
     time.sleep(max(0.0, start_at.value - time.time()))
     cpu_before = proc_cpu_s(pid) if pid else None
     db_before = db_cpu() if db_cpu else None
@@ -1463,6 +1481,7 @@ class Target:
     token: str | None
     pid: int | None
     server: Appliance | None
+    seeded: bool = False  # its site was written before it served (--setup seed)
 
 
 def start_target(name: str, args: argparse.Namespace) -> Target:
@@ -1486,11 +1505,14 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
         server = BareServer(args.python, name)
     else:
         raise SystemExit(f"unknown target {name!r}")
+    seeded = args.setup == "seed" and type(server) in (Appliance, PgAppliance)
+    if seeded:
+        server.seed_ids = every_charger(args)
     token = server.start() or None
     print(f"server {name}: pid {server.pid}, {server.url}"
           + (f", from {server.root}, data dir {server.data_dir}"
              if name in ("appliance", "before", "appliance-pg", "before-pg") else ""))
-    return Target(name, server.url, token, server.pid, server)
+    return Target(name, server.url, token, server.pid, server, seeded)
 
 
 def charger_ids(args: argparse.Namespace, scenario: str) -> list[str]:
@@ -1498,15 +1520,20 @@ def charger_ids(args: argparse.Namespace, scenario: str) -> list[str]:
     return [f"{args.prefix}-{i:05d}" for i in range(1, n + 1)]
 
 
+def every_charger(args: argparse.Namespace) -> list[str]:
+    """Every charger id a run uses, which its set-up registers."""
+    every = charger_ids(args, "saturation" if args.saturation_chargers > args.chargers
+                        else "steady") + ([flooder_id(args)] if args.scenario == NOISY else [])
+    return every + ([probe_id(args)] if args.scenario == MONEY else [])
+
+
 def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Scenario by scenario, each against every target in turn, so that the noise of a shared
     machine falls on all of them alike; their figures by target and scenario."""
     rows: dict[str, dict[str, Any]] = {t.name: {} for t in targets}
-    every = charger_ids(args, "saturation" if args.saturation_chargers > args.chargers
-                        else "steady") + ([flooder_id(args)] if args.scenario == NOISY else [])
-    every += [probe_id(args)] if args.scenario == MONEY else []
+    every = every_charger(args)
     for t in targets:
-        if t.token:
+        if t.token and not t.seeded:
             t0 = time.monotonic()
             tags = [tag for cpid in every for tag in tags_of(cpid)]
             asyncio.run(setup_site(t.url, t.token, every, tags))
@@ -1601,6 +1628,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--v201-share", type=float, default=0.0,
                         help="the share of chargers speaking OCPP 2.0.1 (0: all 1.6, 1: all "
                              "2.0.1, between: a mixed site)")
+    parser.add_argument("--setup", choices=("seed", "api"), default="seed",
+                        help="how a started appliance gets its stations, drivers and cards: "
+                        "seed (bench/seed.py writes them into its database before it serves, "
+                        "through the appliance's own functions: seconds at 10,000) or api "
+                        "(through the JSON API once it serves: minutes at 10,000)")
     parser.add_argument("--prefix", default="BENCH", help="charge point id prefix")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")

@@ -41,6 +41,18 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
                         help="work tree whose appliance is measured")
     parser.add_argument("--database-url", help="e.g. an empty postgresql:// database")
+    parser.add_argument("--open-rate", type=float, default=0.0,
+                        help="also: MeterValues arriving open-loop at this many a second (each "
+                        "station in turn, evenly spread) through the real report writer and "
+                        "database writer thread, with the writer's hold (an open site) and "
+                        "without; prints reports per batch, the process's CPU per report and "
+                        "the latency to the answer (--stations at least twice the rate: a "
+                        "station sending over 1 a second makes the site look closed-loop)")
+    parser.add_argument("--hold-ms", type=float, default=5.0,
+                        help="--open-rate: the report writer's hold when held (off by default "
+                        "in the appliance)")
+    parser.add_argument("--open-seconds", type=float, default=15.0,
+                        help="seconds of each --open-rate run")
     args = parser.parse_args()
     sys.path.insert(0, str(args.root))
     from appliance.app import open_database
@@ -168,6 +180,64 @@ def main() -> int:
             db.execute_sql = plain
         print("statements per call: " + ", ".join(f"{name} {n}" for name, n in calls)
               + f"; a cycle {sum(n for _, n in calls[:3])}")
+
+    def open_run(hold: bool) -> str:
+        """Reports at --open-rate a second, each station in turn, through the report writer
+        (held on an open site, or never); what the batches and the process cost."""
+        import asyncio
+
+        from appliance.ocpp.batch import ReportWriter
+
+        async def feed() -> tuple[int, int, float, list[float]]:
+            writer = ReportWriter(database, gap_s=args.hold_ms / 1000 if hold else 0.0)
+            loop = asyncio.get_running_loop()
+            latencies: list[float] = []
+            pending: set[asyncio.Task[None]] = set()
+
+            async def one(report: tuple[Any, ...]) -> None:
+                t = loop.time()
+                await writer.run(auth.meter_values, *report, many=auth.meter_values_many,
+                                 source=report[0])
+                latencies.append(loop.time() - t)
+
+            commits = database.commits
+            step, n, start = 1.0 / args.open_rate, 0, loop.time()
+            cpu = time.process_time()
+            batch: list[tuple[Any, ...]] = []
+            while loop.time() - start < args.open_seconds:
+                if not batch:
+                    batch = reports(ids)
+                task = loop.create_task(one(batch.pop()))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                n += 1
+                await asyncio.sleep(max(0.0, start + n * step - loop.time()))
+            await asyncio.gather(*pending)
+            used = time.process_time() - cpu
+            return n, database.commits - commits, used, sorted(latencies)
+
+        db.close()  # the writer thread has its own connection
+        database.start()
+        try:
+            n, commits, used, lat = asyncio.run(feed())
+        finally:
+            database.stop()
+        p50, p99 = lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
+        return (f"{'held on an open site' if hold else 'never held':>20}: {n} reports in "
+                f"{commits} commits ({n / max(commits, 1):.1f} a batch), "
+                f"{used / n * 1e6:.0f} us of CPU each (loop and writer), latency p50 "
+                f"{p50:.1f} ms, p99 {p99:.1f} ms")
+
+    if args.open_rate:
+        try:
+            print(f"open-loop MeterValues at {args.open_rate:g} a second from {len(ids)} "
+                  f"stations, {args.open_seconds:g} s each, {args.rounds} rounds:")
+            for _ in range(args.rounds):
+                for hold in (False, True):
+                    print("  " + open_run(hold), flush=True)
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return 0
 
     try:
         cycle_cost()  # every connector 2 has a session from here on: each cycle stops one

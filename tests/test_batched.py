@@ -285,34 +285,83 @@ def _echo(value: int) -> int:
     return value
 
 
-async def test_reports_soon_after_a_job_go_to_the_writer_together(make_settings: Any) -> None:
-    """Reports that come within the writer gap of the last job handed over wait and go as one
-    job (one commit), each answered with its own result; drain hands a waiting job over."""
+async def test_an_open_site_s_reports_wait_for_each_other_a_closed_loop_s_do_not(
+        make_settings: Any) -> None:
+    """On an open site (many chargers, each reporting now and then) a new job waits up to the
+    hold after the last one was handed over, and the reports meanwhile go with it (one commit),
+    each answered with its own result; drain hands a waiting job over; a job of GATHER_MIN goes
+    at once. Where few chargers send report after report (a closed loop), nothing waits."""
     database = open_database(make_settings())
     database.start()
     try:
-        writer = ReportWriter(database, gap_s=2.0)
-        assert await writer.run(_echo, 1) == 1  # a quiet writer: handed over at once
+        writer = ReportWriter(database, gap_s=3600.0, window_s=0.0)  # judged at every job
+        assert await writer.run(_echo, 0, source=0) == 0  # no history yet: handed over at once
         commits = database.commits
-        second = asyncio.ensure_future(writer.run(_echo, 2))
-        await asyncio.sleep(0.05)  # another turn of the loop: a flush of its own
-        third = asyncio.ensure_future(writer.run(_echo, 3))
-        assert (await second, await third) == (2, 3)
-        assert database.commits == commits + 1
-        held = asyncio.ensure_future(writer.run(_echo, 4))
+        held = [asyncio.ensure_future(writer.run(_echo, n, source=n)) for n in (1, 2, 3)]
+        await asyncio.sleep(0.05)  # turns of the loop: the job waits (an hour at most)
+        assert writer.holding and writer.held_jobs == 1 and not any(f.done() for f in held)
+        held.append(asyncio.ensure_future(writer.run(_echo, 4, source=4)))  # joins it
         await asyncio.sleep(0)
-        assert not held.done()
-        await writer.drain()  # at shutdown nothing waits out the gap
-        assert held.done() and held.result() == 4
-        # A job big enough goes at once, gap or not: whole, or grown so by a later turn.
-        writer.gap_s = 3600.0
-        big = [writer.run(_echo, n) for n in range(GATHER_MIN)]
+        await writer.drain()  # at shutdown nothing waits out the hold
+        assert [f.result() for f in held] == [1, 2, 3, 4]
+        assert database.commits == commits + 1
+        # A job big enough goes at once, open site or not.
+        big = [writer.run(_echo, n, source=n) for n in range(GATHER_MIN)]
         assert await asyncio.wait_for(asyncio.gather(*big), 60) == list(range(GATHER_MIN))
-        first = asyncio.gather(*(writer.run(_echo, n) for n in range(GATHER_MIN - 1)))
-        await asyncio.sleep(0.05)
-        assert not first.done()
-        assert await asyncio.wait_for(writer.run(_echo, 99), 60) == 99
-        assert first.done()
+
+        closed = ReportWriter(database, gap_s=3600.0, window_s=0.0)
+        await closed.run(_echo, 0, source="A")
+        burst = [closed.run(_echo, n, source=("A", "B")[n % 2]) for n in range(12)]
+        assert await asyncio.wait_for(asyncio.gather(*burst), 60) == list(range(12))
+        assert not closed.holding  # six reports each from two chargers: a closed loop
+    finally:
+        database.stop()
+
+
+async def test_held_reports_keep_their_guarantees(make_settings: Any) -> None:
+    """With jobs waiting for each other (an open site), every report is still answered only
+    after the commit of the batch that wrote it, a bad report fails alone, and each charger's
+    reports (one at a time, each awaited, as OCPP-J has it) are written in its order."""
+    database = open_database(make_settings())
+    database.start()
+    try:
+        writer = ReportWriter(database, gap_s=0.5, window_s=0.0)
+        ids, _ = await database.run(_side, "G")
+        seen: list[tuple[int, int]] = []  # (commits when the report ran, when it was answered)
+
+        def status(station_id: int, state: str) -> int:
+            batched.record_status(station_id, {"connectorId": 1, "status": state,
+                                               "errorCode": "NoError"}, T0)
+            return database.commits
+
+        def statuses(calls: list[tuple[Any, ...]]) -> list[int]:
+            batched.record_statuses([(sid, {"connectorId": 1, "status": state,
+                                            "errorCode": "NoError"}, T0)
+                                     for sid, state in calls])
+            return [database.commits] * len(calls)
+
+        async def charger(station_id: int) -> list[Any]:
+            out: list[Any] = []
+            for state in STATUSES:
+                try:
+                    ran = await writer.run(status, station_id, state, many=statuses,
+                                           source=station_id)
+                    seen.append((ran, database.commits))
+                    out.append(state)
+                except IntegrityError as err:
+                    out.append(err)
+            return out
+
+        results = await asyncio.gather(*(charger(sid) for sid in [*ids, 987654]))
+        assert writer.held_jobs >= 1  # the site was judged open: jobs waited for each other
+        assert results[:-1] == [list(STATUSES)] * len(ids)
+        assert all(isinstance(r, IntegrityError) for r in results[-1])  # no such station
+        assert len(seen) == len(ids) * len(STATUSES)
+        assert all(answered > ran for ran, answered in seen)  # committed before answered
+        written = await database.read(lambda: [(e.station_id, e.status) for e in
+                                               StatusEvent.select().order_by(StatusEvent.id)])
+        for sid in ids:
+            assert [st for s, st in written if s == sid] == list(STATUSES)
     finally:
         database.stop()
 

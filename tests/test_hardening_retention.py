@@ -5,7 +5,7 @@ rule; the frame log and the failed-login memory keep their bounds as they are wr
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -103,6 +103,27 @@ async def test_the_frame_log_keeps_its_bound(start_app: Any, make_settings: Any)
 
     await eventually(flushed)
     assert 20 <= await database.read(frames) <= 1.5 * 20 + 2 * 40  # a flush above the bound
+
+
+def test_frame_times_are_utcnow_isoformat() -> None:
+    """The frame log's cheap clock writes what `utcnow().isoformat()` would: the same moment,
+    always with its six digits of microseconds, in order, over second boundaries too."""
+    import re
+    import time
+
+    from appliance.charging.frame_log import frame_time
+    from appliance.db.models import utcnow
+
+    stamps = []
+    before = utcnow()
+    while len(stamps) < 3 or stamps[0][:19] == stamps[-1][:19]:  # past a second boundary
+        stamps.append(frame_time())
+        time.sleep(0.002)
+    after = utcnow()
+    times = [datetime.fromisoformat(s) for s in stamps]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", s) for s in stamps)
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after
+    assert all(t.tzinfo is None for t in times)
 
 
 def test_failed_login_memory_is_bounded() -> None:

@@ -454,7 +454,7 @@ class Hub:
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:
-        entry = (utcnow().isoformat(), direction, redact(frame)[:8000])
+        entry = (frame_log.frame_time(), direction, redact(frame)[:8000])
         frames = self._frames.get(station_id)
         if frames is None:
             self._frames[station_id] = [entry]

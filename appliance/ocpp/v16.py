@@ -119,7 +119,8 @@ class ChargePoint16(Connection):
         """A high-rate report, group-committed (through `many`, its set-based form, with the
         other reports of its batch); answered after its batch committed."""
         writer = self.services.reports
-        return await (writer.run(fn, *args, many=many) if writer is not None
+        return await (writer.run(fn, *args, many=many, source=self.station_id)
+                      if writer is not None
                       else self.db.run(fn, *args))
 
     def _check_connector(self, payload: dict[str, Any], station_level: bool) -> None:

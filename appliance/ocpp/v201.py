@@ -123,7 +123,8 @@ class ChargePoint201(Connection):
 
     async def _report(self, fn: Any, many: Any, *args: Any) -> Any:
         writer = self.services.reports
-        return await (writer.run(fn, *args, many=many) if writer is not None
+        return await (writer.run(fn, *args, many=many, source=self.station_id)
+                      if writer is not None
                       else self.db.run(fn, *args))
 
     def _check_evse(self, evse_id: Any, station_level: bool) -> None:
