@@ -88,7 +88,11 @@ class WithMail:
 
 async def seed_day(server: TestServer) -> str:
     now = datetime.now(UTC).replace(tzinfo=None)
-    start = now - timedelta(days=1, hours=2)
+    # Yesterday at 10:00 on the site's clock: "26 hours ago" crossed midnight when the test ran
+    # between 01:00 and 02:00, and the charge then fell on the next day's report.
+    tz = server.app[keys.SETTINGS].tz
+    start = (datetime.now(tz) - timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0).astimezone(UTC).replace(tzinfo=None)
 
     def seed() -> None:
         st = seed_station("=CMD-1", now - timedelta(days=3), connectors=(1,))
