@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.billing.pricing import Facts, minor_exponent, parse_price, price, round_half_up
+from appliance.billing.pricing import (
+    Facts,
+    growth,
+    minor_exponent,
+    parse_price,
+    price,
+    round_half_up,
+)
 from appliance.errors import InvalidInput
 
 T0 = datetime(2026, 1, 1, 10, 0, 0)
@@ -80,3 +87,44 @@ def test_receipt_lines_add_up(currency: str, prices: list[Decimal], wh: int, sec
     cost = price(snap, Facts(wh, T0, T0 + timedelta(seconds=seconds), idle))
     assert cost.fee == cost.energy + cost.time + cost.session + cost.idle + cost.tax_added
     assert 0 <= cost.tax <= cost.fee
+
+
+PRICES = st.sampled_from(["0", "0.01", "1.5", "12.3456", "20", "40", "99.9999"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(currency=st.sampled_from(["INR", "JPY", "KWD"]), per_kwh=PRICES, per_hour=PRICES,
+       session_fee=st.sampled_from(["0", "5", "0.49"]), min_wh=st.sampled_from([0, 200]),
+       tax=st.sampled_from(["0", "0.18", "0.05"]), include=st.booleans(),
+       wh=st.integers(0, 200_000), more_wh=st.integers(-500, 50_000),
+       start_us=st.integers(0, 999_999), first_ms=st.integers(0, 10_000_000),
+       more_ms=st.integers(-5_000, 3_600_000))
+def test_growth_bounds_every_later_fee(currency: str, per_kwh: str, per_hour: str,
+                                       session_fee: str, min_wh: int, tax: str, include: bool,
+                                       wh: int, more_wh: int, start_us: int, first_ms: int,
+                                       more_ms: int) -> None:
+    """The watchdog skips pricing a session while this bound stays below what its account may
+    spend: the bound must never be below the exact fee, rounding and whole seconds included
+    (and a report that went back in energy or time is bounded too)."""
+    snap = tariff(currency, energy_per_kwh=per_kwh, time_per_hour=per_hour,
+                  session_fee=session_fee, session_fee_min_wh=min_wh, tax_rate=tax,
+                  prices_include_tax=include)
+    grow = growth(snap)
+    assert grow is not None
+    start = T0 + timedelta(microseconds=start_us)
+    first = start + timedelta(milliseconds=first_ms)
+    later = first + timedelta(milliseconds=more_ms)
+    later_wh = max(0, wh + more_wh)
+    fee = price(snap, Facts(wh, start, first)).fee
+    exact = price(snap, Facts(later_wh, start, max(start, later))).fee
+    assert exact <= grow.bound(fee, wh, later_wh, (later - first).total_seconds())
+
+
+def test_no_growth_bound_with_bands_or_idle_fees() -> None:
+    """Band prices move energy between bands as a session goes on, and a late status can add
+    idle time in the past: those tariffs are priced exactly every time."""
+    assert growth(tariff(energy_per_kwh="10", idle_per_hour="60")) is None
+    assert growth(tariff(energy_per_kwh="10", bands=[
+        {"name": "Peak", "energy_per_kwh": "30", "days": [0, 1, 2, 3, 4, 5, 6],
+         "start": "18:00", "end": "22:00"}])) is None
+    assert growth(tariff(energy_per_kwh="10")) is not None

@@ -99,3 +99,45 @@ async def test_stop_is_sent_again_when_the_charger_reconnects(api: Api, charger:
     # The charger lost the command and the connection; it comes back still charging.
     async with charger("RUN-2", "secret-pass-1") as cp:
         await eventually(stop_sent)
+
+
+async def test_running_out_counts_the_accounts_other_session_and_a_lowered_balance(
+        api: Api, charger: Any, server: TestServer) -> None:
+    """The watchdog judges most samples from upper bounds of the costs (pricing only near the
+    limit): the bound of the account's other open session counts, and a balance lowered at
+    the desk between two samples counts from the next one."""
+    await add_station(api, "RUN-2")
+    await site_tariff(api, energy_per_kwh="40")  # 4 paise a Wh
+    driver = await driver_with_card(api, "TWO001", balance=20_000, overdraft=0)
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "TWO002", "mode": "commercial"})
+
+    def stops(cp: Any) -> list[Any]:
+        return [p["transaction_id"] for a, p in cp.received if a == "RemoteStopTransaction"]
+
+    async with charger("RUN-2", "secret-pass-1") as cp:
+        await cp.boot()
+        a = (await cp.start_tx(1, "TWO001", meter_start=0)).transaction_id
+        b = (await cp.start_tx(2, "TWO002", meter_start=0)).transaction_id
+        await cp.meter(1, a, 500, power_w=0)  # 2,000 + 0
+        await cp.meter(2, b, 1000, power_w=0)  # 4,000 + 2,000
+        await cp.meter(1, a, 1200, power_w=0)  # 4,800 + 4,000
+        await cp.meter(2, b, 1600, power_w=0)  # 6,400 + 4,800 = 11,200 < 20,000
+        await asyncio.sleep(0.3)
+        assert stops(cp) == []
+        status, _ = await api.request("POST", f"/drivers/{driver['id']}/adjustments",
+                                      {"amount": -10_000, "reason": "test"})
+        assert status == 201
+        await cp.meter(1, a, 1300, power_w=0)  # 5,200 + 6,400 = 11,600 >= 10,000: stop A
+
+        async def stop_sent() -> bool:
+            return stops(cp) == [a]
+
+        await eventually(stop_sent)
+        await cp.meter(2, b, 1700, power_w=0)  # 6,800 + A's 5,200 >= 10,000: stop B
+
+        async def both_sent() -> bool:
+            return sorted(stops(cp)) == sorted([a, b])
+
+        await eventually(both_sent)
+    checks = await server.app[keys.DATABASE].read(_check)
+    assert all(ok for ok, _ in checks), checks

@@ -9,6 +9,7 @@ lines of a receipt always add up to the charge."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -231,6 +232,45 @@ def price(snapshot: dict[str, Any], facts: Facts) -> Cost:
     added = round_half_up(Decimal(net) * rate)
     return Cost(currency, energy, time_fee, session, idle, added, net + added, added, lines,
                 idle_s)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """How fast `price` can grow for a tariff snapshot without bands or idle fees: its fee is
+    then the energy line, the time line and the session fee, each rounded once (and the tax
+    added on top where prices exclude it), all of them non-decreasing in the session's energy
+    and duration. So a fee known at one point bounds the fee at a later one."""
+
+    per_wh: float  # minor units per Wh, before tax
+    per_s: float  # minor units per second, before tax
+    session_fee: int  # minor units, before tax, once the session reaches `min_wh`
+    min_wh: int
+    factor: float  # 1, or 1 + the tax rate where prices exclude it
+
+    def bound(self, fee: int, energy_wh: int, later_wh: int, seconds: float) -> int:
+        """An upper bound (minor units) of the fee after the session's energy went from
+        `energy_wh` to `later_wh` and `seconds` more passed, `fee` being the exact fee before.
+        Each rounded line may move by one minor unit more than its exact amount (two lines,
+        and the added tax); one second more covers whole-second truncation."""
+        net = (self.per_wh * max(0, later_wh - energy_wh) + self.per_s * (max(0.0, seconds) + 1)
+               + (self.session_fee if energy_wh < self.min_wh else 0) + 2)
+        return fee + math.ceil(net * self.factor) + 2
+
+
+def growth(snapshot: dict[str, Any]) -> Growth | None:
+    """The snapshot's `Growth`, or None where no simple bound holds: band prices (energy
+    spread over the bands by interpolation moves between them as the session goes on) and idle
+    fees (a status that arrives late may add idle time in the past)."""
+    if snapshot.get("bands") or charges_idle(snapshot):
+        return None
+    currency = str(snapshot.get("currency") or "INR")
+    scale = Decimal(10) ** minor_exponent(currency)
+    _, per_kwh, per_hour = band_prices(snapshot, bands.BASE)
+    rate = _d(snapshot, "tax_rate")
+    factor = 1.0 if snapshot.get("prices_include_tax", True) else float(1 + rate)
+    return Growth(float(per_kwh * scale / 1000), float(per_hour * scale / 3600),
+                  to_minor(_d(snapshot, "session_fee"), currency),
+                  int(snapshot.get("session_fee_min_wh") or 0), factor)
 
 
 IDLE_STATES = ("SuspendedEV", "Finishing")  # the car is done; SuspendedEVSE is the site's limit

@@ -4,12 +4,13 @@ in the same database call that records the stop."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from appliance.billing import ledger, pricing, running, tariffs
 from appliance.charging.curves import EnergyCurve, session_curve
@@ -145,6 +146,7 @@ _NOT_RELEASED = f"{col(Hold.state)} <> 'released'"
 
 
 _SESSION_FIELDS = ChargingSession._meta.sorted_fields
+_STARTED_AT = fastsql.datetime_value(ChargingSession.started_at)
 
 
 def _open_held_sql(p: str, in_list: str) -> str:
@@ -181,15 +183,82 @@ def account_state(account: Account, now: datetime, driver: Driver | None = None,
             "debt": ledger.debt(account.balance, overdraft)}
 
 
+@dataclass(frozen=True)
+class _Open:
+    """An account's other open session as the watchdog reads it first: enough to bound its
+    cost (`_fee_bound`); read whole only when the bound does not settle the question."""
+
+    id: int
+    started_at: datetime
+    energy_wh: int
+    tariff_snapshot: str
+
+
 @dataclass
 class _Batch:
     """What the watchdog needs of a batch's accounts, read in a few queries."""
 
     accounts: dict[int | None, Account]
     overdrafts: dict[int | None, int]  # account id -> its driver's overdraft, else the site's
-    open_by_account: dict[int | None, list[ChargingSession]]
+    open_by_account: dict[int | None, list[ChargingSession | _Open]]
     holds: dict[int, int]  # session id -> its holds not released
     limits_wh: dict[int, int]  # QR starts' kWh limits by session id
+
+    def whole(self, session: ChargingSession | _Open) -> ChargingSession:
+        """An open session read whole (once per batch)."""
+        if isinstance(session, ChargingSession):
+            return session
+        found = fetch_in(ChargingSession, ChargingSession.id, [session.id])
+        if not found:  # gone since the batch read it: priced as it was read
+            return ChargingSession(id=session.id, started_at=session.started_at,
+                                   energy_wh=session.energy_wh,
+                                   tariff_snapshot=session.tariff_snapshot)
+        whole = found[0]
+        for sessions in self.open_by_account.values():
+            sessions[:] = [whole if o.id == whole.id else o for o in sessions]
+        return whole
+
+
+# The last exact price of each open session this process judged: (its start, its tariff
+# snapshot, the energy and the moment priced, the fee). Fees only grow with energy and time
+# (`pricing.Growth`), so from it the watchdog bounds a session's cost without pricing it, and
+# prices only the sessions whose bound comes near what their account may spend. The writer
+# thread alone uses it; a session priced again or settled replaces or drops its entry.
+_PRICED: dict[int, tuple[datetime, str, int, datetime, int]] = {}
+_PRICED_MAX = 100_000  # far above a site's open sessions; past it, start again
+
+
+@functools.lru_cache(maxsize=64)
+def _growth(snapshot_text: str) -> pricing.Growth | None:
+    return pricing.growth(tariffs.load_snapshot(snapshot_text, DEFAULT_CURRENCY))
+
+
+def _fee_bound(session: ChargingSession | _Open, now: datetime, extra_wh: int = 0,
+               extra_s: int = 0) -> int | None:
+    """An upper bound of `cost(session, now, extra_wh, extra_s).fee` from the session's last
+    exact price, or None (never priced here, a tariff with bands or idle fees, or its start
+    or tariff changed since)."""
+    last = _PRICED.get(session.id)
+    if last is None or last[0] != session.started_at or last[1] != session.tariff_snapshot:
+        return None
+    grow = _growth(session.tariff_snapshot or "")
+    if grow is None:
+        return None
+    until = now + timedelta(seconds=extra_s)
+    return grow.bound(last[4], last[2], (session.energy_wh or 0) + extra_wh,
+                      (until - last[3]).total_seconds())
+
+
+def _priced(session: ChargingSession, now: datetime, extra_wh: int = 0,
+            extra_s: int = 0) -> int:
+    """`cost(...).fee`, remembered for `_fee_bound`."""
+    fee = cost(session, now, extra_wh, extra_s).fee
+    if len(_PRICED) >= _PRICED_MAX:
+        _PRICED.clear()
+    _PRICED[session.id] = (session.started_at, session.tariff_snapshot,
+                           (session.energy_wh or 0) + extra_wh,
+                           now + timedelta(seconds=extra_s), fee)
+    return fee
 
 
 def energy_limit_reached(energy_wh: int, extra_wh: int, limit_wh: int | None) -> bool:
@@ -213,14 +282,17 @@ def _accounts_sql(p: str, in_list: str) -> str:
 
 
 def _open_sql(p: str, in_list: str) -> str:
-    """The accounts' open sessions, each with the sum of its holds not released (NULL: none)
-    and its QR start's kWh limit (a session has one QR start at most: `qr.capture`)."""
+    """The accounts' open sessions, each with the sum of its holds not released (NULL: none),
+    its QR start's kWh limit (a session has one QR start at most: `qr.capture`), and what
+    bounding its cost takes (`_Open`)."""
     cs, h, q = ChargingSession, Hold, QrStart
     held = (f"(SELECT SUM(h.{col(h.amount)}) FROM {fastsql.table(h)} h WHERE "
             f"h.{col(h.session)} = s.{col(cs.id)} AND h.{col(h.state)} <> 'released')")
     limit = (f"(SELECT MAX(q.{col(q.limit_wh)}) FROM {fastsql.table(q)} q WHERE "
              f"q.{col(q.session)} = s.{col(cs.id)})")
-    return (f"SELECT s.{col(cs.id)}, {held}, {limit} FROM {fastsql.table(cs)} s "
+    return (f"SELECT s.{col(cs.id)}, {held}, {limit}, s.{col(cs.account)}, "
+            f"s.{col(cs.started_at)}, s.{col(cs.energy_wh)}, s.{col(cs.tariff_snapshot)} "
+            f"FROM {fastsql.table(cs)} s "
             f"WHERE s.{col(cs.account)} IN ({in_list}) AND {_OPEN.format(p=p)}")
 
 
@@ -234,26 +306,25 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
         accounts[account.id] = account
         own, site = row[width], row[width + 1]
         overdrafts[account.id] = int(own) if own is not None else ledger.site_overdraft(site)
-    # The accounts' open sessions: nearly always just the batch's own, already in hand; only
-    # the others are read whole.
+    # The accounts' open sessions: nearly always just the batch's own, already in hand; the
+    # others as `_Open`, read whole only if they must be priced.
     in_hand = {s.id: s for s in sessions}
-    cs = ChargingSession
     holds: dict[int, int] = {}
     limits_wh: dict[int, int] = {}
-    open_ids = []
-    for sid, held, limit in fastsql.query_in("watchdog:open", 3, _open_sql, account_ids,
-                                             [False]):
-        open_ids.append(sid)
+    open_by_account: dict[int | None, list[ChargingSession | _Open]] = defaultdict(list)
+    seen = set()
+    for sid, held, limit, account_id, started, energy, snapshot in fastsql.query_in(
+            "watchdog:open", 7, _open_sql, account_ids, [False]):
+        seen.add(sid)
         if held is not None:
             holds[sid] = int(held)
         if sid in in_hand:
             limits_wh[sid] = limit
-    missing = [sid for sid in open_ids if sid not in in_hand]
-    others = fetch_in(cs, cs.id, missing) if missing else []
-    open_by_account: dict[int | None, list[ChargingSession]] = defaultdict(list)
-    for other in [*(in_hand[sid] for sid in open_ids if sid in in_hand), *others]:
-        open_by_account[other.account_id].append(other)
-    unseen = set(in_hand) - set(open_ids)  # a batch's session not open (never seen so far)
+            open_by_account[account_id].append(in_hand[sid])
+        else:
+            open_by_account[account_id].append(_Open(
+                sid, cast("datetime", _STARTED_AT(started)), int(energy or 0), snapshot or ""))
+    unseen = set(in_hand) - seen  # a batch's session not open (never seen so far)
     if unseen:
         for session_id, amount in select_in(Hold, [Hold.session, Hold.amount], Hold.session,
                                             unseen, _NOT_RELEASED):
@@ -266,19 +337,30 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
 def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
     """Whether cost plus one sample interval at the current power reaches what the account may
     spend on this session: balance + overdraft - other holds - the live cost of its other open
-    sessions without a hold; for a QR start, also its hold and its kWh limit."""
+    sessions without a hold; for a QR start, also its hold and its kWh limit. Upper bounds of
+    the costs answer first (`_fee_bound`): most sessions are far from their limit, and only
+    the others are priced."""
     account = batch.accounts[session.account_id]
     overdraft = batch.overdrafts[session.account_id]
     extra_wh = max(0, session.power_w or 0) * SAMPLE_INTERVAL_S // 3600
-    projected = cost(session, now, extra_wh, SAMPLE_INTERVAL_S)
+    if energy_limit_reached(session.energy_wh, extra_wh, batch.limits_wh.get(session.id)):
+        return True
     own_holds = batch.holds.get(session.id, 0)
-    others_fee = sum(cost(o, now).fee for o in batch.open_by_account[session.account_id]
-                     if o.id != session.id and o.id not in batch.holds)
-    limit = account.balance + overdraft - (account.held - own_holds) - others_fee
+    others = [o for o in batch.open_by_account[session.account_id]
+              if o.id != session.id and o.id not in batch.holds]
+    room = account.balance + overdraft - (account.held - own_holds)
+    own_bound = _fee_bound(session, now, extra_wh, SAMPLE_INTERVAL_S)
+    if own_bound is not None:
+        bounds = [_fee_bound(o, now) for o in others]
+        if None not in bounds:
+            limit = room - sum(b or 0 for b in bounds)
+            if own_bound < (min(limit, own_holds) if own_holds else limit):
+                return False
+    projected = _priced(session, now, extra_wh, SAMPLE_INTERVAL_S)
+    limit = room - sum(_priced(batch.whole(o), now) for o in others)
     if own_holds:
         limit = min(limit, own_holds)
-    return projected.fee >= limit or energy_limit_reached(session.energy_wh, extra_wh,
-                                                          batch.limits_wh.get(session.id))
+    return projected >= limit
 
 
 def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
@@ -321,6 +403,7 @@ def settle(session: ChargingSession, actor: str = "system") -> None:
     the balance, and every hold released. A second call changes nothing."""
     if session.settled or session.stopped_at is None:
         return
+    _PRICED.pop(session.id, None)
     price = cost(session, session.stopped_at)
     session.fee_breakdown = json.dumps(price.as_dict())
     if session.account_id is not None and billed(
