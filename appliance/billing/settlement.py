@@ -204,19 +204,17 @@ class _Batch:
     holds: dict[int, int]  # session id -> its holds not released
     limits_wh: dict[int, int]  # QR starts' kWh limits by session id
 
-    def whole(self, session: ChargingSession | _Open) -> ChargingSession:
-        """An open session read whole (once per batch)."""
-        if isinstance(session, ChargingSession):
-            return session
-        found = fetch_in(ChargingSession, ChargingSession.id, [session.id])
-        if not found:  # gone since the batch read it: priced as it was read
-            return ChargingSession(id=session.id, started_at=session.started_at,
-                                   energy_wh=session.energy_wh,
-                                   tariff_snapshot=session.tariff_snapshot)
-        whole = found[0]
-        for sessions in self.open_by_account.values():
-            sessions[:] = [whole if o.id == whole.id else o for o in sessions]
-        return whole
+    def read_whole(self, sessions: Sequence[ChargingSession]) -> None:
+        """The other open sessions of these sessions' accounts, read whole (one statement):
+        they are about to be priced."""
+        wanted = {o.id for s in sessions for o in self.open_by_account[s.account_id]
+                  if isinstance(o, _Open)}
+        if not wanted:
+            return
+        whole = {o.id: o for o in fetch_in(ChargingSession, ChargingSession.id, wanted)}
+        for account_id, found in self.open_by_account.items():
+            self.open_by_account[account_id] = [
+                whole.get(o.id, o) if isinstance(o, _Open) else o for o in found]
 
 
 # The last exact price of each open session this process judged: (its start, its tariff
@@ -334,12 +332,13 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     return _Batch(accounts, overdrafts, open_by_account, holds, limits_wh)
 
 
-def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
+def _runs_out(session: ChargingSession, now: datetime, batch: _Batch,
+              exact: bool) -> bool | None:
     """Whether cost plus one sample interval at the current power reaches what the account may
     spend on this session: balance + overdraft - other holds - the live cost of its other open
-    sessions without a hold; for a QR start, also its hold and its kWh limit. Upper bounds of
-    the costs answer first (`_fee_bound`): most sessions are far from their limit, and only
-    the others are priced."""
+    sessions without a hold; for a QR start, also its hold and its kWh limit. Not `exact`:
+    from upper bounds of the costs (`_fee_bound`), False where they show it does not, else
+    None (most sessions are far from their limit: only the others are priced)."""
     account = batch.accounts[session.account_id]
     overdraft = batch.overdrafts[session.account_id]
     extra_wh = max(0, session.power_w or 0) * SAMPLE_INTERVAL_S // 3600
@@ -349,15 +348,16 @@ def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
     others = [o for o in batch.open_by_account[session.account_id]
               if o.id != session.id and o.id not in batch.holds]
     room = account.balance + overdraft - (account.held - own_holds)
-    own_bound = _fee_bound(session, now, extra_wh, SAMPLE_INTERVAL_S)
-    if own_bound is not None:
+    if not exact:
+        own_bound = _fee_bound(session, now, extra_wh, SAMPLE_INTERVAL_S)
         bounds = [_fee_bound(o, now) for o in others]
-        if None not in bounds:
-            limit = room - sum(b or 0 for b in bounds)
-            if own_bound < (min(limit, own_holds) if own_holds else limit):
-                return False
+        if own_bound is None or None in bounds:
+            return None
+        limit = room - sum(b or 0 for b in bounds)
+        return False if own_bound < (min(limit, own_holds) if own_holds else limit) else None
     projected = _priced(session, now, extra_wh, SAMPLE_INTERVAL_S)
-    limit = room - sum(_priced(batch.whole(o), now) for o in others)
+    # (one not found whole by `read_whole` closed meanwhile: not counted, as its stop settled)
+    limit = room - sum(_priced(o, now) for o in others if isinstance(o, ChargingSession))
     if own_holds:
         limit = min(limit, own_holds)
     return projected >= limit
@@ -366,18 +366,23 @@ def _runs_out(session: ChargingSession, now: datetime, batch: _Batch) -> bool:
 def watchdog_many(checks: Sequence[tuple[ChargingSession, datetime]]) -> list[bool]:
     """The running-out watchdog for the sessions of a batch of MeterValues (each with its
     receipt time), in a few queries for the whole batch instead of five or six per session;
-    each session is then judged alone (`_runs_out`) and marked to stop. True where a stop
-    command should go out."""
+    each session is then judged alone (`_runs_out`: from bounds first, priced where they do
+    not settle it) and marked to stop. True where a stop command should go out."""
     out = [False] * len(checks)
     todo = [i for i, (s, _) in enumerate(checks)
             if s.mode == "commercial" and s.state == "active" and s.account_id is not None]
     if not todo:
         return out
     batch = _read_batch([checks[i][0] for i in todo])
+    verdicts = {i: _runs_out(checks[i][0], checks[i][1], batch, exact=False) for i in todo}
+    unsure = [i for i in todo if verdicts[i] is None]
+    if unsure:
+        batch.read_whole([checks[i][0] for i in unsure])
+        verdicts.update((i, _runs_out(checks[i][0], checks[i][1], batch, exact=True))
+                        for i in unsure)
     for i in todo:
-        session, now = checks[i]
-        if _runs_out(session, now, batch):
-            _request_stop(session)
+        if verdicts[i]:
+            _request_stop(checks[i][0])
             out[i] = True
     return out
 
