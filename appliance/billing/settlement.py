@@ -198,7 +198,7 @@ class _Open:
 class _Batch:
     """What the watchdog needs of a batch's accounts, read in a few queries."""
 
-    accounts: dict[int | None, Account]
+    accounts: dict[int | None, tuple[int, int]]  # account id -> (balance, held)
     overdrafts: dict[int | None, int]  # account id -> its driver's overdraft, else the site's
     open_by_account: dict[int | None, list[ChargingSession | _Open]]
     holds: dict[int, int]  # session id -> its holds not released
@@ -266,14 +266,12 @@ def energy_limit_reached(energy_wh: int, extra_wh: int, limit_wh: int | None) ->
     return bool(limit_wh) and energy_wh + extra_wh // 2 >= int(limit_wh or 0)
 
 
-_ACCOUNT_FIELDS = Account._meta.sorted_fields
-
-
 def _accounts_sql(p: str, in_list: str) -> str:
-    """The accounts with their drivers' own overdraft and the site's default (read in the same
-    statement, so a setting saved by any process counts from the next batch on)."""
+    """The accounts' balances and holds with their drivers' own overdraft and the site's
+    default (read in the same statement, so a setting saved by any process counts from the
+    next batch on)."""
     a, d, st = Account, Driver, fastsql.table(SiteSetting)
-    return (f"SELECT {', '.join(f'a.{col(f)}' for f in _ACCOUNT_FIELDS)}, "
+    return (f"SELECT a.{col(a.id)}, a.{col(a.balance)}, a.{col(a.held)}, "
             f"d.{col(d.overdraft_minor)}, (SELECT s.\"value\" FROM {st} s WHERE s.\"key\" = "
             f"'{ledger.SITE_OVERDRAFT}') FROM {fastsql.table(a)} a JOIN {fastsql.table(d)} d "
             f"ON d.{col(d.id)} = a.{col(a.driver)} WHERE a.{col(a.id)} IN ({in_list})")
@@ -296,14 +294,12 @@ def _open_sql(p: str, in_list: str) -> str:
 
 def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     account_ids = {s.account_id for s in sessions}
-    width = len(_ACCOUNT_FIELDS)
-    accounts: dict[int | None, Account] = {}
+    accounts: dict[int | None, tuple[int, int]] = {}
     overdrafts: dict[int | None, int] = {}
-    for row in fastsql.query_in("watchdog:accounts", width + 2, _accounts_sql, account_ids):
-        account = fastsql.model_from_row(Account, _ACCOUNT_FIELDS, row[:width])
-        accounts[account.id] = account
-        own, site = row[width], row[width + 1]
-        overdrafts[account.id] = int(own) if own is not None else ledger.site_overdraft(site)
+    for account_id, balance, held, own, site in fastsql.query_in(
+            "watchdog:accounts", 5, _accounts_sql, account_ids):
+        accounts[account_id] = (int(balance), int(held))
+        overdrafts[account_id] = int(own) if own is not None else ledger.site_overdraft(site)
     # The accounts' open sessions: nearly always just the batch's own, already in hand; the
     # others as `_Open`, read whole only if they must be priced.
     in_hand = {s.id: s for s in sessions}
@@ -339,7 +335,7 @@ def _runs_out(session: ChargingSession, now: datetime, batch: _Batch,
     sessions without a hold; for a QR start, also its hold and its kWh limit. Not `exact`:
     from upper bounds of the costs (`_fee_bound`), False where they show it does not, else
     None (most sessions are far from their limit: only the others are priced)."""
-    account = batch.accounts[session.account_id]
+    balance, held = batch.accounts[session.account_id]
     overdraft = batch.overdrafts[session.account_id]
     extra_wh = max(0, session.power_w or 0) * SAMPLE_INTERVAL_S // 3600
     if energy_limit_reached(session.energy_wh, extra_wh, batch.limits_wh.get(session.id)):
@@ -347,7 +343,7 @@ def _runs_out(session: ChargingSession, now: datetime, batch: _Batch,
     own_holds = batch.holds.get(session.id, 0)
     others = [o for o in batch.open_by_account[session.account_id]
               if o.id != session.id and o.id not in batch.holds]
-    room = account.balance + overdraft - (account.held - own_holds)
+    room = balance + overdraft - (held - own_holds)
     if not exact:
         own_bound = _fee_bound(session, now, extra_wh, SAMPLE_INTERVAL_S)
         bounds = [_fee_bound(o, now) for o in others]
