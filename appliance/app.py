@@ -260,7 +260,7 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _follow_site(app: web.Application) -> None:
     """Hosted: site settings saved through another process are read again here."""
-    async with app[keys.EVENTS].subscribe() as queue:
+    async with app[keys.EVENTS].subscribe((SiteSettingsChanged,)) as queue:
         while True:
             event = await queue.get()
             if isinstance(event, SiteSettingsChanged):

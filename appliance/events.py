@@ -122,7 +122,8 @@ class EventBus:
 
     def __init__(self, queue_size: int = 256) -> None:
         self._queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[Event]] = set()
+        # Each subscriber's queue, and the kinds of event it takes (None: every kind).
+        self._subscribers: dict[asyncio.Queue[Event], tuple[type[Event], ...] | None] = {}
         self.forward: Callable[[Event], None] | None = None
 
     def publish(self, event: Event) -> None:
@@ -131,17 +132,23 @@ class EventBus:
             self.forward(event)
 
     def deliver(self, event: Event) -> None:
-        """To this process's subscribers only."""
-        for queue in self._subscribers:
+        """To this process's subscribers only (those that take its kind)."""
+        for queue, kinds in self._subscribers.items():
+            if kinds is not None and not isinstance(event, kinds):
+                continue
             if queue.full():
                 queue.get_nowait()  # drop the oldest: a live view wants the newest
             queue.put_nowait(event)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+    async def subscribe(self, kinds: tuple[type[Event], ...] | None = None
+                        ) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue of the events published from now on; with `kinds`, of those kinds only. A
+        background listener that acts on a few kinds names them: every event put in its queue
+        wakes its task (a MeterValues' SessionMeter, thousands a second, woke every listener)."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = kinds
         try:
             yield queue
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.pop(queue, None)

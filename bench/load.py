@@ -100,6 +100,17 @@ def proc_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_s(pid: int, tid: int) -> float | None:
+    """User + system CPU seconds of one thread of a process (the main thread: tid == pid, the
+    appliance's event loop)."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Appliance:
     """An appliance started by this script: `python -m appliance serve` on a temporary data dir,
     from this work tree or from another one (--before-root, for before/after figures)."""
@@ -1015,7 +1026,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: str,
                  pid: int | None, duration: float,
                  probe: tuple[str, str] | None = None,
-                 db_cpu: Any = None) -> dict[str, Any]:
+                 db_cpu: Any = None, gc_probe: Path | None = None) -> dict[str, Any]:
     ctx = mp.get_context("fork")
     k = max(1, min(args.processes, len(ids)))
     slices = [ids[i::k] for i in range(k)]
@@ -1046,7 +1057,9 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
     print(f"   {name}: the clock starts (set-up done)", flush=True)  # e.g. to start a profiler
     time.sleep(max(0.0, start_at.value - time.time()))
     cpu_before = proc_cpu_s(pid) if pid else None
+    loop_before = thread_cpu_s(pid, pid) if pid else None
     db_before = db_cpu() if db_cpu else None
+    gc_before = read_gc_probe(gc_probe)
     wall_before = time.time()
     # Collect results (put before the "done" barrier), then read the server while connected.
     got: list[dict[str, Any]] = []
@@ -1057,7 +1070,9 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         if any(r.get("crash") for r in got):
             break
     cpu_after = proc_cpu_s(pid) if pid else None
+    loop_after = thread_cpu_s(pid, pid) if pid else None
     db_after = db_cpu() if db_cpu else None
+    gc_after = read_gc_probe(gc_probe)
     wall_after = time.time()
     crashed = [r["crash"] for r in got if r.get("crash")]
     if not crashed:
@@ -1108,6 +1123,8 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         if rss_connected and rss_before and connected else None,
         "server_cpu_pct": ((cpu_after - cpu_before) / cpu_window * 100.0)
         if cpu_before is not None and cpu_after is not None and cpu_window > 0 else None,
+        "loop_cpu_pct": ((loop_after - loop_before) / cpu_window * 100.0)
+        if loop_before is not None and loop_after is not None and cpu_window > 0 else None,
         "db_cpu_pct": ((db_after - db_before) / cpu_window * 100.0)
         if db_before is not None and db_after is not None and cpu_window > 0 else None,
         "generator_cpu_pct": sum(r["cpu_s"] for r in got) / max(cpu_window, 1e-9) * 100.0,
@@ -1117,6 +1134,8 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         "connect_ms": {"p50": percentile(connect, 50), "p99": percentile(connect, 99),
                        "max": connect[-1] if connect else float("nan")} if connect else None,
     }
+    if gc_before is not None and gc_after is not None:
+        out["gc"] = gc_window(gc_before, gc_after, len(lat))
     if name == MONEY:
         with contextlib.suppress(Exception):
             out["probe"] = flood_results.get(timeout=60)
@@ -1129,6 +1148,37 @@ def run_scenario(name: str, ids: list[str], args: argparse.Namespace, ws_base: s
         with contextlib.suppress(Exception):
             out["flooder"] = flood_results.get(timeout=10)
     return out
+
+
+def read_gc_probe(path: Path | None) -> dict[str, Any] | None:
+    """The running totals bench/gcprobe/sitecustomize.py last wrote (once a second)."""
+    if path is None:
+        return None
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def gc_window(before: dict[str, Any], after: dict[str, Any], answered: int) -> dict[str, Any]:
+    """The collector's work between two readings: per generation, collections, their time
+    (total, per second, per answered message, the longest of the run so far) and sizes."""
+    span = max(after["at"] - before["at"], 1e-9)
+    gens = []
+    for g in range(3):
+        n = after["n"][g] - before["n"][g]
+        s = after["s"][g] - before["s"][g]
+        c = after["cpu_s"][g] - before["cpu_s"][g]  # the collecting thread's CPU
+        gens.append({"n": n, "per_s": n / span, "ms_per_s": s * 1000 / span,
+                     "cpu_ms_per_s": c * 1000 / span,
+                     "us_per_msg": s * 1e6 / answered if answered else float("nan"),
+                     "mean_ms": s * 1000 / n if n else 0.0, "max_ms": after["max_s"][g] * 1000,
+                     "collected": after["collected"][g] - before["collected"][g],
+                     "size": after["sizes"][g], "max_size": after["max_sizes"][g]})
+    return {"gens": gens, "frozen": after["frozen"], "threshold": after["threshold"],
+            "ms_per_s": sum(x["ms_per_s"] for x in gens),
+            "us_per_msg": sum(after["s"][g] - before["s"][g] for g in range(3)) * 1e6
+            / answered if answered else float("nan")}
 
 
 def flooder_id(args: argparse.Namespace) -> str:
@@ -1219,12 +1269,22 @@ def print_result(r: dict[str, Any]) -> None:
           f"{r['connected']} chargers connected; per connected charger "
           f"{fmt(r['rss_per_charger_kb'])} KB total, "
           f"{fmt(r['rss_delta_per_charger_kb'])} KB above the start")
-    print(f"   server CPU: {fmt(r['server_cpu_pct'], '.0f')}% (100% = one core);  "
+    print(f"   server CPU: {fmt(r['server_cpu_pct'], '.0f')}% (100% = one core; its main "
+          f"thread, the event loop: {fmt(r.get('loop_cpu_pct'), '.0f')}%);  "
           f"load generator CPU: {r['generator_cpu_pct']:.0f}%"
           + (f";  PostgreSQL cluster CPU: {r['db_cpu_pct']:.0f}%"
              if r.get("db_cpu_pct") is not None else ""))
     if r["server_calls"]:
         print(f"   calls from the server answered by the chargers: {r['server_calls']}")
+    if r.get("gc"):
+        g = r["gc"]
+        print(f"   collector (--gc-probe): {g['ms_per_s']:.1f} ms/s, {g['us_per_msg']:.1f} us per "
+              f"answer; thresholds {tuple(g['threshold'])}, {g['frozen']} frozen")
+        for i, x in enumerate(g["gens"]):
+            print(f"     gen{i}: {x['n']} ({x['per_s']:.1f}/s), {x['ms_per_s']:.1f} ms/s, "
+                  f"({x['cpu_ms_per_s']:.1f} ms/s CPU), mean {x['mean_ms']:.2f} ms, "
+                  f"max {x['max_ms']:.1f} ms, collected "
+                  f"{x['collected']}; size now {x['size']}, largest seen {x['max_size']}")
     print("   per action: " + ";  ".join(
         f"{a} {v['n']} (p50 {v['p50_ms']:.1f}, p99 {v['p99_ms']:.1f})"
         for a, v in r["by_action"].items()))
@@ -1391,6 +1451,14 @@ def print_costs(rows: dict[str, dict[str, dict[str, Any]]]) -> None:
             us = cost_us(row) if row else None
             cells.append(f"{fmt(us, '.0f')} ({row['msg_per_s']:.0f}/s)" if row else "n/a")
         print(f"{kind:<16}" + "".join(f"{c:>26}" for c in cells))
+    print("of which the event loop's thread (the main thread), microseconds")
+    for kind in COST_KINDS:
+        cells = []
+        for t in names:
+            row = rows[t].get(kind)
+            us = cost_us({**row, "server_cpu_pct": row.get("loop_cpu_pct")}) if row else None
+            cells.append(fmt(us, '.0f'))
+        print(f"{kind:<16}" + "".join(f"{c:>26}" for c in cells))
 
 
 def judge(rows: dict[str, dict[str, dict[str, Any]]], log_errors: int | None,
@@ -1505,6 +1573,9 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
         server = BareServer(args.python, name)
     else:
         raise SystemExit(f"unknown target {name!r}")
+    if args.gc_probe and isinstance(server, Appliance):  # bench/gcprobe/sitecustomize.py
+        server.env["PYTHONPATH"] += os.pathsep + str(ROOT / "bench" / "gcprobe")
+        server.env["APPLIANCE_GC_PROBE"] = str(server.data_dir / "gc.json")
     seeded = args.setup == "seed" and type(server) in (Appliance, PgAppliance)
     if seeded:
         server.seed_ids = every_charger(args)
@@ -1513,6 +1584,12 @@ def start_target(name: str, args: argparse.Namespace) -> Target:
           + (f", from {server.root}, data dir {server.data_dir}"
              if name in ("appliance", "before", "appliance-pg", "before-pg") else ""))
     return Target(name, server.url, token, server.pid, server, seeded)
+
+
+def gc_probe_path(t: Target, args: argparse.Namespace) -> Path | None:
+    if not args.gc_probe or t.server is None or "APPLIANCE_GC_PROBE" not in t.server.env:
+        return None
+    return Path(t.server.env["APPLIANCE_GC_PROBE"])
 
 
 def charger_ids(args: argparse.Namespace, scenario: str) -> list[str]:
@@ -1558,7 +1635,8 @@ def run_all(targets: list[Target], args: argparse.Namespace) -> dict[str, dict[s
             ws_base = t.url.replace("http://", "ws://").replace("https://", "wss://") + "/ocpp"
             row = run_scenario(scenario, charger_ids(args, scenario), args, ws_base, t.pid,
                                duration, (t.url, t.token) if t.token else None,
-                               t.server.db_cpu_s if t.server is not None else None)
+                               t.server.db_cpu_s if t.server is not None else None,
+                               gc_probe_path(t, args))
             print(f"\n[{t.name}]", end="")
             print_result(row)
             if scenario == MONEY:
@@ -1634,6 +1712,9 @@ def main(argv: list[str] | None = None) -> int:
                         "through the appliance's own functions: seconds at 10,000) or api "
                         "(through the JSON API once it serves: minutes at 10,000)")
     parser.add_argument("--prefix", default="BENCH", help="charge point id prefix")
+    parser.add_argument("--gc-probe", action="store_true",
+                        help="time the served appliances' garbage collections by generation "
+                             "(bench/gcprobe) and print them per scenario")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     parser.add_argument("--database-url", help="the started appliance's database_url, e.g. an "

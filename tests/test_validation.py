@@ -166,3 +166,29 @@ def test_every_schema_compiles_and_accepts_an_empty_answer_the_same(action: str)
         except Exception:
             ours_ok = False
         assert ours_ok == library.is_valid({})
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_the_quick_meter_values_check_says_yes_only_to_what_the_schema_allows(
+        data: st.DataObject) -> None:
+    # The quick yes for MeterValues (validation._meter_values_16) must never pass what the
+    # compiled validator refuses; one or two mutations of a full example each time.
+    quick = validation._QUICK[("1.6", "MeterValues")]
+    payload = _mutate(EXAMPLES["MeterValues"], data)
+    if data.draw(st.booleans()):
+        payload = _mutate(payload, data)
+    if quick(payload):
+        validation.validator("1.6", "MeterValues")(payload)  # raises if the quick yes was wrong
+        assert _library_validator("MeterValues", False).is_valid(payload), payload
+
+
+def test_the_quick_meter_values_check_knows_a_chargers_usual_report() -> None:
+    quick = validation._QUICK[("1.6", "MeterValues")]
+    assert quick(EXAMPLES["MeterValues"])
+    assert quick({"connectorId": 1, "meterValue": [{"timestamp": T0, "sampledValue": [
+        {"value": "10"}, {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"}]}]})
+    assert not quick({"connectorId": True, "meterValue": [{"timestamp": T0,
+                                                          "sampledValue": [{"value": "1"}]}]})
+    assert not quick({"connectorId": 1, "meterValue": [{"timestamp": T0, "sampledValue": [
+        {"value": "1", "unit": "Celsius", "phase": "L4"}]}]})

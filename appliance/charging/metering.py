@@ -50,6 +50,15 @@ def parse_time(raw: Any) -> datetime | None:
     """An RFC 3339 timestamp as naive UTC, or None when it is not one."""
     if not isinstance(raw, str) or not raw:
         return None
+    if len(raw) in (20, 24) and raw[-1] == "Z" and raw[10] == "T":
+        # What chargers send (`2026-01-02T03:04:05Z`, with `.678` or not): read without the Z
+        # it is the same moment, naive UTC already (a third of the time; every MeterValues).
+        try:
+            moment = datetime.fromisoformat(raw[:-1])
+        except ValueError:
+            return None  # as the general form below
+        if moment.tzinfo is None:
+            return moment
     try:
         moment = datetime.fromisoformat(raw.strip().replace("z", "Z"))
         if moment.tzinfo is None:
@@ -83,26 +92,35 @@ def _number(raw: str, scale: float) -> float | None:
     return value if abs(value) >= 1e-9 else 0.0
 
 
+_tuple_new = tuple.__new__  # a named tuple made from its fields in order, without __new__'s call
+
+
+def _text(value: Any, default: str) -> str:
+    return default if not value else value if type(value) is str else str(value)
+
+
 def parse_sampled_value(timestamp: datetime | None, sv: Mapping[str, Any]) -> Sample:
-    measurand = str(sv.get("measurand") or ENERGY_REGISTER)
-    unit = str(sv.get("unit") or default_unit(measurand))
-    signed = sv.get("format") == "SignedData"
-    raw = sv.get("value")
+    get = sv.get
+    measurand = _text(get("measurand"), ENERGY_REGISTER)
+    unit = get("unit")
+    unit = str(unit) if unit else default_unit(measurand)
+    signed = get("format") == "SignedData"
+    raw = get("value")
     raw_text = raw if isinstance(raw, str) else ("" if raw is None else str(raw))
     value = None if signed else _number(raw_text, _SCALE.get(unit, 1.0))
     implausible = value is not None and abs(value) > VALUE_LIMIT
-    return Sample(
-        timestamp=timestamp,
-        measurand=measurand,
-        phase=str(sv.get("phase") or ""),
-        location=str(sv.get("location") or ""),
-        context=str(sv.get("context") or DEFAULT_CONTEXT),
-        unit=unit,
-        raw_value=raw_text,
-        value=None if implausible else value,
-        signed=signed,
-        implausible=implausible,
-    )
+    return _tuple_new(Sample, (
+        timestamp,  # timestamp
+        measurand,  # measurand
+        _text(get("phase"), ""),  # phase
+        _text(get("location"), ""),  # location
+        _text(get("context"), DEFAULT_CONTEXT),  # context
+        unit,  # unit
+        raw_text,  # raw_value
+        None if implausible else value,  # value
+        signed,  # signed
+        implausible,  # implausible
+    ))
 
 
 class Moment(NamedTuple):
@@ -129,13 +147,18 @@ def parse_moments(meter_values: Any) -> list[Moment]:
     if not isinstance(meter_values, list):
         return moments
     for mv in meter_values:
-        if not isinstance(mv, Mapping):
+        # (`type(...) is dict` first: a parsed frame's objects are dicts, and an isinstance of
+        # an abstract class costs several times more)
+        if type(mv) is not dict and not isinstance(mv, Mapping):
             continue
         moment = parse_time(mv.get("timestamp"))
-        sampled = [sv for sv in mv.get("sampledValue") or [] if isinstance(sv, Mapping)]
+        sampled = [sv for sv in mv.get("sampledValue") or []
+                   if type(sv) is dict or isinstance(sv, Mapping)]
         samples = [parse_sampled_value(moment, sv) for sv in sampled]
-        moments.append(Moment(moment, sampled, samples, reading(samples, ENERGY_REGISTER),
-                              reading(samples, POWER_IMPORT), compact_json(sampled)))
+        moments.append(_tuple_new(Moment, (moment, sampled, samples,
+                                           reading(samples, ENERGY_REGISTER),
+                                           reading(samples, POWER_IMPORT),
+                                           compact_json(sampled))))
     return moments
 
 

@@ -149,6 +149,9 @@ class ReportWriter:
         self._scheduled = False
         self._waiting: _Job | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Asking for the running loop costs a getpid() system call (asyncio checks for a
+        # fork): once per writer, not once per report.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any, many: Many | None = None,
                   source: Any = None) -> T:
@@ -156,7 +159,9 @@ class ReportWriter:
         `many`, when given, is `fn`'s set-based form: it takes the argument tuples of several
         calls and returns their results, as calling `fn` on each in order would. `source` is
         who reports (a charger), for telling an open site from a closed loop."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         self._window_reports += 1
         self._window_sources.add(source)
         future: asyncio.Future[T] = loop.create_future()

@@ -92,7 +92,9 @@ class ChargerSocket(WebSocket):
     async def handle(self, message: str) -> bool:
         conn, budget = self.conn, self.budget
         assert conn is not None and budget is not None
-        if not await _within_budget(self, conn, budget):
+        wait = budget.take()
+        # Within its budget and not busy (nearly always): no coroutine for the wait.
+        if (wait > 0.0 or budget.busy) and not await _within_budget(self, conn, budget, wait):
             return False
         await conn.route_message(message)
         return True
@@ -304,11 +306,11 @@ async def _ended(sock: WebSocket, hub: Hub, conn: ChargePoint16 | ChargePoint201
 
 
 async def _within_budget(sock: WebSocket, conn: ChargePoint16 | ChargePoint201,
-                         budget: MessageBudget) -> bool:
-    """Wait out the charger's message budget; False (closed with 1008) once it has been held
-    at its rate for too long. A busy connection also lets the others have a turn: a socket
-    whose frames are already buffered would otherwise be served without the loop switching."""
-    wait = budget.take()
+                         budget: MessageBudget, wait: float) -> bool:
+    """Wait out the charger's message budget (`wait`: what `budget.take()` said for this
+    message); False (closed with 1008) once it has been held at its rate for too long. A busy
+    connection also lets the others have a turn: a socket whose frames are already buffered
+    would otherwise be served without the loop switching."""
     if wait > 0.0:
         if budget.exhausted:
             log.warning("%s: held at its message rate for %.0f s; disconnecting", conn.id,

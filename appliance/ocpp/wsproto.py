@@ -84,7 +84,7 @@ class WebSocket(asyncio.Protocol):
 
     __slots__ = ("transport", "_state", "_buf", "_frag", "_frag_op", "_queue", "_queued",
                  "_pump", "_paused", "_drain", "_closed", "_lost", "_started", "_reading",
-                 "_close_timer")
+                 "_close_timer", "_loop")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -102,6 +102,9 @@ class WebSocket(asyncio.Protocol):
         self._started = False
         self._reading = False  # `handover` paused it; `start` resumes it
         self._close_timer: asyncio.TimerHandle | None = None
+        # The loop, from `start` on: asking for the running loop costs a getpid() system call
+        # each time (asyncio checks for a fork), and a task is made per burst of messages.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- what a subclass says -----------------------------------------------------------------
     async def handle(self, message: str) -> bool:
@@ -131,12 +134,13 @@ class WebSocket(asyncio.Protocol):
     def start(self) -> None:
         """Handle what has come and what comes; if the socket is already gone, end it."""
         self._started = True
+        loop = self._loop = asyncio.get_running_loop()
         if self._lost:
             if self._pump is None:
-                self._pump = asyncio.get_running_loop().create_task(self._run())
+                self._pump = loop.create_task(self._run())
             return
         if self._queue and self._pump is None:
-            self._pump = asyncio.get_running_loop().create_task(self._run())
+            self._pump = loop.create_task(self._run())
         self._resume_reading()
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
@@ -183,8 +187,8 @@ class WebSocket(asyncio.Protocol):
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
         self.gone()
-        if self._started and self._pump is None:
-            self._pump = asyncio.get_running_loop().create_task(self._run())
+        if self._started and self._pump is None and self._loop is not None:
+            self._pump = self._loop.create_task(self._run())
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -318,8 +322,8 @@ class WebSocket(asyncio.Protocol):
             self._queue = deque()
         self._queue.append(item)
         self._queued += size
-        if self._pump is None and self._started:
-            self._pump = asyncio.get_running_loop().create_task(self._run())
+        if self._pump is None and self._started and self._loop is not None:
+            self._pump = self._loop.create_task(self._run())
 
     async def _run(self) -> None:
         """Handle the queued messages in order, one at a time; the socket's end once it is
@@ -353,8 +357,8 @@ class WebSocket(asyncio.Protocol):
             if self._lost:
                 self._pump = asyncio.current_task()  # never again: ended runs once
                 await self.ended()
-            elif self._queue:
-                self._pump = asyncio.get_running_loop().create_task(self._run())
+            elif self._queue and self._loop is not None:
+                self._pump = self._loop.create_task(self._run())
             else:
                 self._queue = None
 

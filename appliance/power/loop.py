@@ -27,6 +27,10 @@ RECONCILE_S = 300.0  # groups and sessions read again this often
 MEANINGFUL_A = 1.0  # a change of draw smaller than this changes nothing
 DEFAULT_PROFILE_ID = 1
 SESSION_PROFILE_BASE = 100  # a session's profile id: base + connector
+# The kinds of event `on_event` acts on: the bus wakes the listener for these only.
+LISTENS_TO: tuple[type[events.Event], ...] = (
+    events.SessionStarted, events.SessionStopped, events.SessionMeter, events.StationBooted,
+    events.StationOnline, events.PowerConfigChanged)
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,7 @@ class PowerManager:
         task.add_done_callback(self._work.discard)
 
     async def _listen(self) -> None:
-        async with self.bus.subscribe() as queue:
+        async with self.bus.subscribe(LISTENS_TO) as queue:
             while True:
                 event = await queue.get()
                 try:

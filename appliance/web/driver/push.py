@@ -116,7 +116,8 @@ async def tell(app: web.Application, http: aiohttp.ClientSession, transaction_id
 
 async def notify_forever(app: web.Application) -> None:
     """Follow the bus; each session that stopped is told to its driver's phones."""
-    async with aiohttp.ClientSession() as http, app[keys.EVENTS].subscribe() as queue:
+    async with aiohttp.ClientSession() as http, app[keys.EVENTS].subscribe(
+            (events.SessionStopped,)) as queue:
         while True:
             event = await queue.get()
             if isinstance(event, events.SessionStopped):
