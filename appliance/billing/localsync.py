@@ -128,7 +128,8 @@ class ListKeeper:
             self._tasks.pop(key, None)
 
     async def _listen(self) -> None:
-        async with self.bus.subscribe() as queue:
+        async with self.bus.subscribe((events.StationBooted, events.StationOnline,
+                                       events.CardsChanged)) as queue:
             while True:
                 event = await queue.get()
                 if isinstance(event, events.StationBooted) and event.registration == "Accepted":
