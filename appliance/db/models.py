@@ -5,6 +5,7 @@ Times are UTC, energy integer Wh, power integer W, money integer minor units."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -165,13 +166,22 @@ class StatusEvent(BaseModel):
         indexes = ((("station", "connector_id", "received_at"), False),)
 
 
+def phone_key(phone: str) -> str:
+    """The digits that identify a phone number: the last ten, with or without a country code or
+    a leading 0 (a shorter number: all its digits). "" for no digits."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
 class Driver(BaseModel):
     """A registered driver. `group_tag` is sent as parentIdTag for all their cards, so any of
-    their cards can stop their session."""
+    their cards can stop their session. `phone_key` is `phone_key(phone)`, written with the
+    phone (`billing.accounts`), so that finding a driver by number is an index look-up."""
 
     id = AutoField()
     name = CharField(max_length=120)
     phone = CharField(max_length=40, default="", index=True)
+    phone_key = CharField(max_length=16, default="", index=True)
     email = CharField(max_length=120, default="")
     note = TextField(default="")
     language = CharField(max_length=16, default="")
