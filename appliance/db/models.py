@@ -160,7 +160,7 @@ class StatusEvent(BaseModel):
     vendor_id = CharField(max_length=255, default="")
     vendor_error_code = CharField(max_length=50, default="")
     charger_time = DateTimeField(null=True)
-    received_at = DateTimeField(default=utcnow)
+    received_at = DateTimeField(default=utcnow, index=True)  # today's events: hours charging
 
     class Meta:
         indexes = ((("station", "connector_id", "received_at"), False),)
@@ -282,7 +282,7 @@ class ChargingSession(BaseModel):
     stopped_at = DateTimeField(null=True)
     stop_reason = CharField(max_length=32, default="")
     stop_id_tag = CharField(max_length=20, default="")
-    state = CharField(max_length=12, default="active", index=True)  # active|completed|suspect
+    state = CharField(max_length=12, default="active")  # active|completed|suspect
     energy_wh = BigIntegerField(default=0)
     last_register_wh = BigIntegerField(null=True)  # newest Energy.Active.Import.Register
     first_register_wh = BigIntegerField(null=True)
@@ -313,7 +313,9 @@ class ChargingSession(BaseModel):
         # charger site has 20,000), which SQLite picks for lack of statistics otherwise.
         indexes = ((("id_tag_key", "state"), False), (("account", "state"), False),
                    (("station", "connector_id", "state"), False),
-                   (("station", "tx_ref"), True))
+                   (("station", "tx_ref"), True),
+                   # the running sessions, newest first (the dashboard's "Charging now")
+                   (("state", "started_at"), False))
 
 
 class MeterReading(BaseModel):

@@ -192,9 +192,14 @@ def stations_view(ids: list[int]) -> list[StationView]:
             .where(Connector.station.in_(some) & (Connector.connector_id > 0))
             .order_by(Connector.connector_id))):
         connectors.setdefault(c.station_id, []).append(c)
+    # Only the sessions the page shows (on these connectors), by the (station, connector,
+    # state) index: with the station alone the database walked every running session of the
+    # site by the state index instead (SQLite, without statistics, thinks that fewer).
+    plugs = sorted({c.connector_id for some in connectors.values() for c in some}) or [1]
     running = {(s.station_id, s.connector_id): s for s in _rows(
-        ChargingSession, ("running",), ids, lambda some: ChargingSession.select().where(
-            ChargingSession.station.in_(some) & (ChargingSession.state == "active")))}
+        ChargingSession, ("running", *plugs), ids, lambda some: ChargingSession.select().where(
+            ChargingSession.station.in_(some) & ChargingSession.connector_id.in_(plugs)
+            & (ChargingSession.state == "active")))}
     drivers = _driver_names(running.values())
     views = []
     now = utcnow()
