@@ -41,7 +41,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from appliance import keys  # noqa: E402
 from appliance.app import create_app, open_database  # noqa: E402
 from appliance.config import Settings, load_settings  # noqa: E402
-from appliance.db.models import ChargingSession, StatusEvent  # noqa: E402
+from appliance.db.models import ChargingSession, Station, StatusEvent  # noqa: E402
 from appliance.people.staff import create_staff  # noqa: E402
 from appliance.reports.nightly import catch_up  # noqa: E402
 from bench.nightly import Bulk, generate  # noqa: E402
@@ -120,9 +120,22 @@ async def login(session: aiohttp.ClientSession, base: str) -> None:
 
 
 async def measure(settings: Settings, rounds: int, pages: list[str], fresh: bool,
-                  catch: bool = True) -> None:
+                  catch: bool = True, offline: float | None = None) -> None:
     runner = web.AppRunner(create_app(settings))
     await runner.setup()
+    if offline is not None:
+        # The app marks every charger offline at its start (none is connected yet): the
+        # steady site's online ones (all but every k-th, as `steady` chose) are online again.
+        every = max(1, round(1 / offline)) if offline else 0
+
+        def online() -> int:
+            query = Station.update(online=True)
+            if every:
+                query = query.where(Station.id % every != 0)
+            return int(query.execute())
+
+        now_online = await runner.app[keys.DATABASE].run(online)
+        print(f"{now_online} chargers online while the pages are timed", flush=True)
     started = time.perf_counter()
     if fresh and catch:
         # What a box does at its first start: the last month's nightly statistics (older days
@@ -171,7 +184,8 @@ def main() -> None:
                         help="of the online chargers' connectors, the share with a session "
                         "charging now (started today), e.g. 0.5 (default: none)")
     parser.add_argument("--offline", type=float, default=0.0,
-                        help="the share of chargers offline, e.g. 0.1 (default: none)")
+                        help="the share of chargers offline, e.g. 0.1 (default: none); "
+                        "give it again when serving a kept site")
     parser.add_argument("--root", default=str(ROOT),
                         help="the tree whose appliance serves (default: this one)")
     args = parser.parse_args()
@@ -179,6 +193,8 @@ def main() -> None:
     unknown = [p for p in pages if p not in PAGES]
     if unknown:
         parser.error(f"no such page: {', '.join(unknown)} (pages: {', '.join(PAGES)})")
+    # A steady site (--running/--offline) is served with its online chargers online.
+    offline = args.offline if args.running or args.offline else None
     mine = ROOT == Path(__file__).resolve().parents[1]
     print(f"bench/pages.py: appliance from {'this tree' if mine else 'OTHER_TREE'}", flush=True)
     folder = Path(args.keep or tempfile.mkdtemp(prefix="pages-bench-"))
@@ -186,7 +202,7 @@ def main() -> None:
         "data_dir": str(folder), "site_timezone": "Asia/Kolkata", "host": "127.0.0.1"})
     if args.keep and (folder / "appliance.db").exists():
         print("serving the kept data dir as it is (--chargers and --days not used)", flush=True)
-        asyncio.run(measure(settings, args.rounds, pages, fresh=False))
+        asyncio.run(measure(settings, args.rounds, pages, fresh=False, offline=offline))
         return
     try:
         database = open_database(settings)
@@ -201,7 +217,7 @@ def main() -> None:
               f"{time.perf_counter() - started:.1f} s: "
               + ", ".join(f"{n} {k}" for k, n in counts.items()), flush=True)
         asyncio.run(measure(settings, args.rounds, pages, fresh=True,
-                            catch=not args.no_catch_up))
+                            catch=not args.no_catch_up, offline=offline))
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
