@@ -437,13 +437,15 @@ class LedgerEntry(BaseModel):
     note = TextField(default="")
     session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
     session_id: int | None
-    created_at = DateTimeField(default=utcnow, index=True)
+    created_at = DateTimeField(default=utcnow)  # (created_at, kind, amount) is its index
     # The account's balance right after this row, stored when posted (balance kinds only), so a
     # reprinted receipt says what the first one said.
     balance_after = BigIntegerField(null=True)
 
     class Meta:
-        indexes = ((("account", "id"), False),)
+        # By time, with what a day's sums read (the dashboard's fees today): the rows are never
+        # updated, and a day's sum reads the index only.
+        indexes = ((("account", "id"), False), (("created_at", "kind", "amount"), False))
 
 
 class Hold(BaseModel):

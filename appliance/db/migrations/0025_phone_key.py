@@ -7,7 +7,9 @@
 - The dashboard's "today" figures by indexes of today's rows, not scans of the history: status
   events by the time they came (hours charging today read every status event ever kept), and
   running sessions by their start (the newest sessions charging now sorted every running
-  session), the second in place of the index on the state alone, which it starts with."""
+  session), in place of the index on the state alone, which it starts with; ledger rows by
+  time with their kind and amount (today's fees read from the index alone), in place of the
+  index on the time alone."""
 import re
 
 from peewee import *
@@ -24,7 +26,9 @@ def up(migrator, db):
         migrator.add_index('driver', ('phone_key',), False),
         migrator.add_index('status_event', ('received_at',), False),
         migrator.add_index('charging_session', ('state', 'started_at'), False),
-        migrator.drop_index('charging_session', 'chargingsession_state'))
+        migrator.drop_index('charging_session', 'chargingsession_state'),
+        migrator.add_index('ledger_entry', ('created_at', 'kind', 'amount'), False),
+        migrator.drop_index('ledger_entry', 'ledgerentry_created_at'))
     rows = db.execute_sql("SELECT id, phone FROM driver WHERE phone != ''").fetchall()
     for row_id, phone in rows:
         if _key(phone):
@@ -34,6 +38,8 @@ def up(migrator, db):
 
 def down(migrator, db):
     migrator.migrate(
+        migrator.add_index('ledger_entry', ('created_at',), False, name='ledgerentry_created_at'),
+        migrator.drop_index('ledger_entry', 'ledger_entry_created_at_kind_amount'),
         migrator.add_index('charging_session', ('state',), False, name='chargingsession_state'),
         migrator.drop_index('charging_session', 'charging_session_state_started_at'),
         migrator.drop_index('status_event', 'status_event_received_at'),
