@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -106,12 +107,26 @@ def when(moment: datetime | None, tz: ZoneInfo, locale: Locale | str = "en_IN",
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     style = STYLES.get(style, style)
-    date = babel_dates.format_skeleton("yMMMd", moment, tzinfo=tz, locale=locale)
+    local = moment.astimezone(tz)
+    # Babel takes ~60 us a moment; a page of chargers shows hundreds of them, mostly the same
+    # ones again at each live refresh: the texts of a local day and a local wall time are kept.
+    date = _date_text(local.date(), locale)
     if style == "date":
         return date
-    time = babel_dates.format_time(moment, "medium" if style == "seconds" else "short",
-                                   tzinfo=tz, locale=locale)
+    seconds = style == "seconds"
+    wall = local.time().replace(microsecond=0, second=local.second if seconds else 0)
+    time = _time_text(wall, "medium" if seconds else "short", locale)
     return time if style == "time" else f"{date}, {time}"
+
+
+@lru_cache(maxsize=512)
+def _date_text(day: date, locale: Locale | str) -> str:
+    return str(babel_dates.format_skeleton("yMMMd", day, locale=locale))
+
+
+@lru_cache(maxsize=8192)
+def _time_text(wall: time, form: str, locale: Locale | str) -> str:
+    return str(babel_dates.format_time(wall, form, locale=locale))
 
 
 def day(value: date | str, locale: Locale | str = "en_IN") -> str:

@@ -84,9 +84,9 @@ def test_check_and_report_survive_any_stored_row(tmp_path: Path, capsys: Any) ->
     for (name,) in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'"
                                   " AND name LIKE 'money_%'").fetchall():
         db.execute_sql(f'DROP TRIGGER "{name}"')
-    db.execute_sql("INSERT INTO driver (name, phone, email, note, language, group_tag, blocked,"
-                   " price_group, created_at) VALUES ('x', '', '', '', '', 'G1', 0, '',"
-                   " '2026-01-01')")
+    db.execute_sql("INSERT INTO driver (name, phone, phone_key, email, note, language, group_tag,"
+                   " blocked, price_group, created_at) VALUES ('x', '', '', '', '', '', 'G1', 0,"
+                   " '', '2026-01-01')")
     db.execute_sql("INSERT INTO account (driver_id, currency, balance, held, updated_at) "
                    "VALUES (1, 'INR', 1.1e19, 0, '2026-01-01')")
     yesterday = (date.today() - timedelta(days=1)).isoformat()

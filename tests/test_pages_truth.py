@@ -291,7 +291,8 @@ async def test_7_phone_login_never_picks_one_of_several(server: TestServer, api:
     await driver_with_pin(server, api, "+91 90000 00074", name="Second")
     # Two drivers sharing a number, as a box upgraded from before the rule may hold.
     await server.app[keys.DATABASE].run(
-        lambda: Driver.update(phone="+91 90000 00073").where(Driver.name == "Second").execute())
+        lambda: Driver.update(phone="+91 90000 00073", phone_key="9000000073").where(
+            Driver.name == "Second").execute())
     context = await browser.new_context(viewport=PHONE, is_mobile=True)
     page = await context.new_page()
     await page.goto(_url(server, "/driver/login"))

@@ -3,7 +3,6 @@ card, bind cards (personal or commercial), re-issue a lost card, retire. Sync fu
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,15 @@ from appliance.billing import ledger, settlement
 from appliance.billing.cards import card_dict, check_id_tag
 from appliance.billing.pricing import minor_exponent
 from appliance.billing.tariffs import money
-from appliance.db.models import Account, ChargingSession, Driver, IdTag, UnknownTag, utcnow
+from appliance.db.models import (
+    Account,
+    ChargingSession,
+    Driver,
+    IdTag,
+    UnknownTag,
+    phone_key,
+    utcnow,
+)
 from appliance.db.site import site_value
 from appliance.errors import N_, Conflict, InvalidInput, NotFound
 
@@ -81,6 +88,8 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
             if not isinstance(value, str):
                 raise InvalidInput(f"{name} must be text", details={"field": name})
             setattr(d, name, value.strip()[:size])
+    if d.phone_key != phone_key(d.phone):  # with the phone, always: the look-ups go by it
+        d.phone_key = phone_key(d.phone)
     d.price_group = (d.price_group or "").lower()  # groups compare like tags: any case
     if not d.name:
         raise InvalidInput(N_("A name is needed."), details={"field": "name"})
@@ -99,27 +108,21 @@ def _apply(d: Driver, fields: dict[str, Any]) -> None:
         d.overdraft_minor = value
 
 
-def phone_key(phone: str) -> str:
-    """The digits that identify a phone number: the last ten, with or without a country code."""
-    digits = re.sub(r"\D", "", phone)
-    return digits[-10:] if len(digits) >= 10 else digits
-
-
 def _check_phone_free(phone: str, driver_id: int | None) -> None:
-    """A phone number belongs to one driver: the phone login must never have to choose."""
+    """A phone number belongs to one driver: the phone login must never have to choose. By the
+    indexed key, not by reading every driver."""
     key = phone_key(phone)
     if not key:
         return
     query = Driver.select(Driver.id, Driver.name, Driver.phone).where(
-        Driver.retired_at.is_null() & (Driver.phone != ""))
+        (Driver.phone_key == key) & Driver.retired_at.is_null())
     if driver_id is not None:
         query = query.where(Driver.id != driver_id)
-    for other in query:
-        if phone_key(other.phone) == key:
-            raise Conflict(N_("The phone number %(phone)s already belongs to %(name)s "
-                              "(driver %(id)s)."),
-                           params={"phone": phone, "name": other.name, "id": other.id},
-                           details={"field": "phone", "driver_id": other.id})
+    for other in query.order_by(Driver.id).limit(1):
+        raise Conflict(N_("The phone number %(phone)s already belongs to %(name)s "
+                          "(driver %(id)s)."),
+                       params={"phone": phone, "name": other.name, "id": other.id},
+                       details={"field": "phone", "driver_id": other.id})
 
 
 def create_driver(fields: dict[str, Any], currency: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Times are UTC, energy integer Wh, power integer W, money integer minor units."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -159,19 +160,28 @@ class StatusEvent(BaseModel):
     vendor_id = CharField(max_length=255, default="")
     vendor_error_code = CharField(max_length=50, default="")
     charger_time = DateTimeField(null=True)
-    received_at = DateTimeField(default=utcnow)
+    received_at = DateTimeField(default=utcnow, index=True)  # today's events: hours charging
 
     class Meta:
         indexes = ((("station", "connector_id", "received_at"), False),)
 
 
+def phone_key(phone: str) -> str:
+    """The digits that identify a phone number: the last ten, with or without a country code or
+    a leading 0 (a shorter number: all its digits). "" for no digits."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
 class Driver(BaseModel):
     """A registered driver. `group_tag` is sent as parentIdTag for all their cards, so any of
-    their cards can stop their session."""
+    their cards can stop their session. `phone_key` is `phone_key(phone)`, written with the
+    phone (`billing.accounts`), so that finding a driver by number is an index look-up."""
 
     id = AutoField()
     name = CharField(max_length=120)
     phone = CharField(max_length=40, default="", index=True)
+    phone_key = CharField(max_length=16, default="", index=True)
     email = CharField(max_length=120, default="")
     note = TextField(default="")
     language = CharField(max_length=16, default="")
@@ -272,7 +282,7 @@ class ChargingSession(BaseModel):
     stopped_at = DateTimeField(null=True)
     stop_reason = CharField(max_length=32, default="")
     stop_id_tag = CharField(max_length=20, default="")
-    state = CharField(max_length=12, default="active", index=True)  # active|completed|suspect
+    state = CharField(max_length=12, default="active")  # active|completed|suspect
     energy_wh = BigIntegerField(default=0)
     last_register_wh = BigIntegerField(null=True)  # newest Energy.Active.Import.Register
     first_register_wh = BigIntegerField(null=True)
@@ -303,7 +313,9 @@ class ChargingSession(BaseModel):
         # charger site has 20,000), which SQLite picks for lack of statistics otherwise.
         indexes = ((("id_tag_key", "state"), False), (("account", "state"), False),
                    (("station", "connector_id", "state"), False),
-                   (("station", "tx_ref"), True))
+                   (("station", "tx_ref"), True),
+                   # the running sessions, newest first (the dashboard's "Charging now")
+                   (("state", "started_at"), False))
 
 
 class MeterReading(BaseModel):
@@ -425,13 +437,15 @@ class LedgerEntry(BaseModel):
     note = TextField(default="")
     session = ForeignKeyField(ChargingSession, null=True, on_delete="RESTRICT")
     session_id: int | None
-    created_at = DateTimeField(default=utcnow, index=True)
+    created_at = DateTimeField(default=utcnow)  # (created_at, kind, amount) is its index
     # The account's balance right after this row, stored when posted (balance kinds only), so a
     # reprinted receipt says what the first one said.
     balance_after = BigIntegerField(null=True)
 
     class Meta:
-        indexes = ((("account", "id"), False),)
+        # By time, with what a day's sums read (the dashboard's fees today): the rows are never
+        # updated, and a day's sum reads the index only.
+        indexes = ((("account", "id"), False), (("created_at", "kind", "amount"), False))
 
 
 class Hold(BaseModel):

@@ -9,7 +9,7 @@ import asyncio
 import re
 from typing import Any
 
-from appliance.db.models import Driver, IdTag, utcnow
+from appliance.db.models import Driver, IdTag, phone_key, utcnow
 from appliance.db.models_driver import DriverLogin
 from appliance.errors import N_, InvalidInput, NotFound
 from appliance.people.sessions import DRIVER, end_all
@@ -24,39 +24,43 @@ def digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
-def _same_phone(a: str, b: str) -> bool:
-    da, db = digits(a), digits(b)
-    if len(da) >= 10 and len(db) >= 10:
-        return da[-10:] == db[-10:]  # with or without the country code
-    return bool(da) and da == db
+def _numbered(key: str) -> Any:
+    """Drivers (not retired) whose number has this key however it was written (`phone_key`: the
+    last ten digits, with or without a country code): an index look-up, never a read of every
+    driver. Callers give a key with digits ("" would match every driver without a phone)."""
+    return (Driver.phone_key == key) & Driver.retired_at.is_null()
 
 
 def candidates(identifier: str) -> list[tuple[Driver, DriverLogin]]:
     """Drivers with a PIN whose phone or card number this is."""
-    rows = (DriverLogin.select(DriverLogin, Driver).join(Driver)
-            .where(Driver.retired_at.is_null() & (DriverLogin.pin_hash != "")))
+    with_pin = DriverLogin.select(DriverLogin, Driver).join(Driver).where(
+        Driver.retired_at.is_null() & (DriverLogin.pin_hash != ""))
     card = IdTag.get_or_none((IdTag.key == identifier.strip().upper())
                              & IdTag.driver.is_null(False) & IdTag.retired_at.is_null())
     if card is not None:
-        return [(r.driver, r) for r in rows if r.driver_id == card.driver_id]
-    by_phone = [(r.driver, r) for r in rows if _same_phone(r.driver.phone, identifier)]
+        return [(r.driver, r) for r in with_pin.where(Driver.id == card.driver_id)]
+    key = phone_key(identifier)
+    if not key:
+        return []
     # A number shared by several drivers (stored before numbers were kept unique) logs nobody
     # in: trying each one's PIN would pick one of them by chance.
+    by_phone = [(r.driver, r) for r in with_pin.where(_numbered(key)).limit(2)]
     return by_phone if len(by_phone) == 1 else []
 
 
 def phone_taken(phone: str) -> bool:
     """Whether a driver (with a PIN or not, e.g. made at the desk) has this number: sign-up
     then sends them to the desk instead of making a second driver."""
-    rows = Driver.select(Driver.phone).where(Driver.retired_at.is_null() & (Driver.phone != ""))
-    return any(_same_phone(r.phone, phone) for r in rows)
+    key = phone_key(phone)
+    return bool(key) and Driver.select(Driver.id).where(_numbered(key)).exists()
 
 
 def by_phone(phone: str) -> int | None:
     """The one driver (not retired) with this number, or None (none, or several)."""
-    rows = Driver.select(Driver.id, Driver.phone).where(Driver.retired_at.is_null()
-                                                        & (Driver.phone != ""))
-    found = [r.id for r in rows if _same_phone(r.phone, phone)]
+    key = phone_key(phone)
+    if not key:
+        return None
+    found = [r.id for r in Driver.select(Driver.id).where(_numbered(key)).limit(2)]
     return found[0] if len(found) == 1 else None
 
 

@@ -159,8 +159,6 @@ def site_overview(sites: frozenset[int] | None = None, kind: str = "", search: s
     """One page of live chargers (of some sites only, when `sites` names them): those of one
     kind, or all with the ones needing a look first (faulted, offline, in use, then the rest),
     each rank by id; `search` keeps those whose id or description contains it."""
-    counts = station_counts(sites)
-
     def chosen() -> Any:
         ranked = _ranked(sites, search).alias("ranked")
         query = Station.select(ranked.c.id).from_(ranked)
@@ -168,13 +166,45 @@ def site_overview(sites: frozenset[int] | None = None, kind: str = "", search: s
             query = query.where(ranked.c.rank == KINDS[kind])
         return query.order_by(ranked.c.rank, ranked.c.cpid)
 
-    # Without a search the counts say how many match; with one, the database counts them.
-    matching = chosen().count() if search.strip() else counts[kind if kind in KINDS else "all"]
+    page = max(1, page)
+    ids: list[int] | None = None
+    if search.strip():  # the counts are the site's, the page the search's: two passes
+        counts = station_counts(sites)
+        matching = chosen().count()
+    else:  # the counts and the page from one ranking of the chargers
+        counts, ids = _counts_and_page(sites, kind, page, per_page)
+        matching = counts[kind if kind in KINDS else "all"]
     pages = max(1, -(-matching // per_page))
-    page = min(max(1, page), pages)
-    rows = _tuples(("page", sites, search, kind, page, per_page),
-                   lambda _: chosen().limit(per_page).offset((page - 1) * per_page))
-    return Overview(stations_view([int(sid) for (sid,) in rows]), counts, matching, page, pages)
+    if ids is None or page > pages:
+        page = min(page, pages)
+        rows = _tuples(("page", sites, search, kind, page, per_page),
+                       lambda _: chosen().limit(per_page).offset((page - 1) * per_page))
+        ids = [int(sid) for (sid,) in rows]
+    return Overview(stations_view(ids), counts, matching, page, pages)
+
+
+def _counts_and_page(sites: frozenset[int] | None, kind: str, page: int, per_page: int
+                     ) -> tuple[dict[str, int], list[int]]:
+    """`station_counts(sites)` and the ids of one page of chargers (of one kind, or all) from
+    one ranking: every charger's (id, rank) in the page's order, counted and cut here. The
+    ranking (a pass over every charger with an index probe of each one's connectors) was the
+    dashboard's read on a big site, and it ran twice, once for the counts, once for the page."""
+    def build(_: list[int]) -> Any:
+        ranked = _ranked(sites).alias("ranked")
+        return (Station.select(ranked.c.id, ranked.c.rank).from_(ranked)
+                .order_by(ranked.c.rank, ranked.c.cpid))
+
+    rows = _tuples(("ranking", sites), build)
+    by_rank: dict[int, int] = {}
+    for _, rank in rows:
+        by_rank[rank] = by_rank.get(rank, 0) + 1
+    counts = {k: by_rank.get(rank, 0) for k, rank in KINDS.items()}
+    counts["all"] = len(rows)
+    if kind in KINDS:
+        wanted = KINDS[kind]
+        rows = [row for row in rows if row[1] == wanted]
+    first = (page - 1) * per_page
+    return counts, [int(sid) for sid, _ in rows[first:first + per_page]]
 
 
 def stations_view(ids: list[int]) -> list[StationView]:
@@ -192,9 +222,14 @@ def stations_view(ids: list[int]) -> list[StationView]:
             .where(Connector.station.in_(some) & (Connector.connector_id > 0))
             .order_by(Connector.connector_id))):
         connectors.setdefault(c.station_id, []).append(c)
+    # Only the sessions the page shows (on these connectors), by the (station, connector,
+    # state) index: with the station alone the database walked every running session of the
+    # site by the state index instead (SQLite, without statistics, thinks that fewer).
+    plugs = sorted({c.connector_id for some in connectors.values() for c in some}) or [1]
     running = {(s.station_id, s.connector_id): s for s in _rows(
-        ChargingSession, ("running",), ids, lambda some: ChargingSession.select().where(
-            ChargingSession.station.in_(some) & (ChargingSession.state == "active")))}
+        ChargingSession, ("running", *plugs), ids, lambda some: ChargingSession.select().where(
+            ChargingSession.station.in_(some) & ChargingSession.connector_id.in_(plugs)
+            & (ChargingSession.state == "active")))}
     drivers = _driver_names(running.values())
     views = []
     now = utcnow()
