@@ -47,3 +47,33 @@ def test_migrations_build_what_the_models_describe(tmp_path: Path) -> None:
     assert sorted(actual) == sorted(expected)
     for table in expected:
         assert actual[table] == expected[table], table
+
+
+def test_query_plans_of_the_hot_look_ups(tmp_path: Path) -> None:
+    """The look-ups every StartTransaction and the dashboard make use the index meant for them
+    (SQLite plans without statistics: an index on (state, started_at) once drew the start's
+    look-up of older open sessions on its connector to a scan of every running session)."""
+    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path / "data")})
+    db = open_database(settings).db
+    db.connect(reuse_if_open=True)
+
+    def plan(sql: str) -> str:
+        return " | ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql))
+
+    older_open = plan(  # charging.superseding.open_on
+        "SELECT id FROM charging_session WHERE station_id IN (5) AND connector_id = 1 AND "
+        "state IN ('active', 'suspect') AND id <> 7 AND started_at <= '2026-12-06 03:00:00'")
+    assert "charging_session_station_id_connector_id_state" in older_open, older_open
+    active_on = plan(  # the open session on a connector
+        "SELECT id FROM charging_session WHERE station_id = 5 AND connector_id = 1 AND "
+        "state = 'active' AND started_at <= '2026-12-06 03:00:00'")
+    assert "charging_session_station_id_connector_id_state" in active_on, active_on
+    newest = plan(  # reports.overview.charging_now, every site and one
+        "SELECT id FROM charging_session WHERE state = 'active' "
+        "ORDER BY started_at DESC, id DESC LIMIT 20")
+    assert "charging_session_active_started_at" in newest and "TEMP B-TREE" not in newest
+    one_site = plan(
+        "SELECT id FROM charging_session WHERE state = 'active' AND station_id + 0 IN "
+        "(SELECT id FROM station WHERE site_id IN (1)) ORDER BY started_at DESC, id DESC "
+        "LIMIT 20")
+    assert "charging_session_active_started_at" in one_site and "TEMP B-TREE" not in one_site

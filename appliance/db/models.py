@@ -20,6 +20,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    ModelIndex,
     TextField,
 )
 
@@ -313,10 +314,18 @@ class ChargingSession(BaseModel):
         # charger site has 20,000), which SQLite picks for lack of statistics otherwise.
         indexes = ((("id_tag_key", "state"), False), (("account", "state"), False),
                    (("station", "connector_id", "state"), False),
-                   (("station", "tx_ref"), True),
-                   # the running sessions, newest first (the dashboard's "Charging now")
-                   (("state", "started_at"), False))
+                   (("station", "tx_ref"), True))
 
+
+
+# The running sessions, newest first (the dashboard's "Charging now"), as a partial index: an
+# index on (state, started_at) drew SQLite's planner away from (station, connector_id, state)
+# for every StartTransaction's look-up of older open sessions on its connector (a scan of all
+# 20,000 running sessions of a 10,000-charger site per start); a partial index serves only the
+# queries whose conditions say state = 'active' without a better index.
+ChargingSession.add_index(ModelIndex(
+    ChargingSession, (ChargingSession.started_at, ChargingSession.id),
+    where=(ChargingSession.state == "active"), name="charging_session_active_started_at"))
 
 class MeterReading(BaseModel):
     """One moment of a MeterValues message (or of a StopTransaction's transactionData): the

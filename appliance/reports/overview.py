@@ -274,7 +274,9 @@ def _with_session(cv: ConnectorView, session: ChargingSession,
 def _active(sites: frozenset[int] | None) -> Expression:
     where = ChargingSession.state == "active"
     if sites is not None:
-        where &= ChargingSession.station.in_(Station.select(Station.id).where(
+        # "+ 0": not by the station's index (all of a site's sessions ever, then sorted) but
+        # the running ones newest first, the site's kept (models: the partial index).
+        where &= (ChargingSession.station + 0).in_(Station.select(Station.id).where(
             Station.site_id.in_(sorted(sites))))
     return where
 

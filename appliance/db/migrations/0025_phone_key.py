@@ -6,8 +6,9 @@
   writes it with the phone from now on.
 - The dashboard's "today" figures by indexes of today's rows, not scans of the history: status
   events by the time they came (hours charging today read every status event ever kept), and
-  running sessions by their start (the newest sessions charging now sorted every running
-  session), in place of the index on the state alone, which it starts with; ledger rows by
+  running sessions by their start, in a partial index of the running ones (the newest
+  sessions charging now sorted every running session), in place of the index on the state
+  alone; ledger rows by
   time with their kind and amount (today's fees read from the index alone), in place of the
   index on the time alone."""
 import re
@@ -25,10 +26,12 @@ def up(migrator, db):
         migrator.add_column('driver', 'phone_key', CharField(max_length=16, default='')),
         migrator.add_index('driver', ('phone_key',), False),
         migrator.add_index('status_event', ('received_at',), False),
-        migrator.add_index('charging_session', ('state', 'started_at'), False),
         migrator.drop_index('charging_session', 'chargingsession_state'),
         migrator.add_index('ledger_entry', ('created_at', 'kind', 'amount'), False),
         migrator.drop_index('ledger_entry', 'ledgerentry_created_at'))
+    # Partial (the migrator has no word for it): see models.ChargingSession's index.
+    db.execute_sql("CREATE INDEX charging_session_active_started_at ON charging_session "
+                   "(started_at, id) WHERE state = 'active'")
     rows = db.execute_sql("SELECT id, phone FROM driver WHERE phone != ''").fetchall()
     for row_id, phone in rows:
         if _key(phone):
@@ -41,7 +44,7 @@ def down(migrator, db):
         migrator.add_index('ledger_entry', ('created_at',), False, name='ledgerentry_created_at'),
         migrator.drop_index('ledger_entry', 'ledger_entry_created_at_kind_amount'),
         migrator.add_index('charging_session', ('state',), False, name='chargingsession_state'),
-        migrator.drop_index('charging_session', 'charging_session_state_started_at'),
+        migrator.drop_index('charging_session', 'charging_session_active_started_at'),
         migrator.drop_index('status_event', 'status_event_received_at'),
         migrator.drop_index('driver', 'driver_phone_key'),
         migrator.drop_column('driver', 'phone_key'))
