@@ -90,25 +90,25 @@ def proc_rss_kb(pid: int) -> int | None:
     return None
 
 
-def proc_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process (all its threads)."""
+def _stat_cpu_s(path: str) -> float | None:
+    """User + system CPU seconds from a /proc stat file (a process's or one thread's)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(path).read_text()
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads)."""
+    return _stat_cpu_s(f"/proc/{pid}/stat")
 
 
 def thread_cpu_s(pid: int, tid: int) -> float | None:
     """User + system CPU seconds of one thread of a process (the main thread: tid == pid, the
     appliance's event loop)."""
-    try:
-        stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return _stat_cpu_s(f"/proc/{pid}/task/{tid}/stat")
 
 
 class Appliance:

@@ -118,7 +118,8 @@ def _check_phone_free(phone: str, driver_id: int | None) -> None:
         (Driver.phone_key == key) & Driver.retired_at.is_null())
     if driver_id is not None:
         query = query.where(Driver.id != driver_id)
-    for other in query.order_by(Driver.id).limit(1):
+    other = query.order_by(Driver.id).first()
+    if other is not None:
         raise Conflict(N_("The phone number %(phone)s already belongs to %(name)s "
                           "(driver %(id)s)."),
                        params={"phone": phone, "name": other.name, "id": other.id},

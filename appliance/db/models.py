@@ -317,7 +317,6 @@ class ChargingSession(BaseModel):
                    (("station", "tx_ref"), True))
 
 
-
 # The running sessions, newest first (the dashboard's "Charging now"), as a partial index: an
 # index on (state, started_at) drew SQLite's planner away from (station, connector_id, state)
 # for every StartTransaction's look-up of older open sessions on its connector (a scan of all
@@ -326,6 +325,7 @@ class ChargingSession(BaseModel):
 ChargingSession.add_index(ModelIndex(
     ChargingSession, (ChargingSession.started_at, ChargingSession.id),
     where=(ChargingSession.state == "active"), name="charging_session_active_started_at"))
+
 
 class MeterReading(BaseModel):
     """One moment of a MeterValues message (or of a StopTransaction's transactionData): the

@@ -33,6 +33,10 @@ def _schema_dir(version: str) -> Any:
     return resources.files(package).joinpath("schemas")
 
 
+def _schema(version: str, name: str) -> dict[str, Any]:
+    return dict(json.loads(_schema_dir(version).joinpath(name).read_text(encoding="utf-8")))
+
+
 @cache
 def actions(version: str) -> frozenset[str]:
     """Every action the library has a request schema for."""
@@ -49,7 +53,7 @@ def validator(version: str, action: str, response: bool = False) -> Validator:
         name = f"{action}Response.json" if response else f"{action}.json"
     else:
         name = f"{action}{'Response' if response else 'Request'}.json"
-    schema = json.loads(_schema_dir(version).joinpath(name).read_text(encoding="utf-8"))
+    schema = _schema(version, name)
     # The library validates every file with Draft4Validator whatever its `$schema` says
     # (draft-06 in 1.6's files), and draft 4 differs: 1.0 is not an integer. Same here.
     schema["$schema"] = "http://json-schema.org/draft-04/schema#"
@@ -66,10 +70,6 @@ def to_ocpp_error(err: fastjsonschema.JsonSchemaValueException) -> OCPPError:
     if err.rule in _PROPERTY_RULES:
         return PropertyConstraintViolationError(details=details)
     return FormationViolationError(details=details)
-
-
-def _schema(version: str, name: str) -> dict[str, Any]:
-    return dict(json.loads(_schema_dir(version).joinpath(name).read_text(encoding="utf-8")))
 
 
 def _meter_values_16() -> Callable[[Any], bool]:

@@ -223,8 +223,8 @@ def stations_view(ids: list[int]) -> list[StationView]:
             .order_by(Connector.connector_id))):
         connectors.setdefault(c.station_id, []).append(c)
     # Only the sessions the page shows (on these connectors), by the (station, connector,
-    # state) index: with the station alone the database walked every running session of the
-    # site by the state index instead (SQLite, without statistics, thinks that fewer).
+    # state) index: with the station alone SQLite (without statistics) may walk an index of
+    # every running session of the site instead.
     plugs = sorted({c.connector_id for some in connectors.values() for c in some}) or [1]
     running = {(s.station_id, s.connector_id): s for s in _rows(
         ChargingSession, ("running", *plugs), ids, lambda some: ChargingSession.select().where(
