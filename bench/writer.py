@@ -31,6 +31,15 @@ def ocpp_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _io() -> dict[str, int]:
+    """This process's I/O counters so far (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/self/io") as f:
+            return {k: int(v) for k, v in (line.split(":") for line in f)}
+    except OSError:
+        return {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stations", type=int, default=100,
@@ -61,6 +70,7 @@ def main() -> int:
     from appliance.charging import metering
     from appliance.charging.admin import create_station
     from appliance.config import load_settings
+    from appliance.db.fastsql import is_sqlite as fastsql_is_sqlite
     from appliance.db.models import Station
 
     sizes = [min(int(n), args.stations) for n in args.batches.split(",")]
@@ -114,22 +124,37 @@ def main() -> int:
                         metering.parse_moments(payload["meterValue"])))
         return out
 
+    wal = [0, 0]  # pages in the WAL after the last commit, pages written since counting began
+
+    def on_commit(_conn: Any, _name: str, pages: int) -> int:
+        wal[1] += pages - wal[0] if pages >= wal[0] else pages  # (a checkpoint restarted it)
+        wal[0] = pages
+        return 0  # SQLITE_OK; this hook replaces SQLite's automatic checkpoint meanwhile
+
+    def pages_since(start: int, calls: int) -> float:
+        return (wal[1] - start) / max(calls, 1)
+
     def meter_cost(size: int) -> float:
         """CPU microseconds per MeterValues, in batches of `size` (a transaction each)."""
         batches = [reports(ids[j:j + size]) for _ in range(4)
                    for j in range(0, len(ids) - size + 1, size)]
-        cpu = time.process_time()
+        cpu, start = time.process_time(), wal[1]
         for batch in batches:
             with db.atomic():
                 auth.meter_values_many(batch)
-        return (time.process_time() - cpu) / sum(len(b) for b in batches) * 1e6
+        used = (time.process_time() - cpu) / sum(len(b) for b in batches) * 1e6
+        meter_pages[size] = pages_since(start, sum(len(b) for b in batches))
+        return used
+
+    meter_pages: dict[int, float] = {}
+    cycle_pages = [0.0]
 
     cycles: dict[int, int] = {}  # station -> its open transaction on connector 2
 
     def cycle_cost() -> float:
         """CPU microseconds per Authorize + StopTransaction + StartTransaction (connector 2)."""
         minute[0] += 10
-        cpu = time.process_time()
+        cpu, start = time.process_time(), wal[1]
         for i, station_id in enumerate(ids):
             at = T0 + timedelta(minutes=minute[0], seconds=i)
             with db.atomic():
@@ -144,7 +169,9 @@ def main() -> int:
                 cycles[station_id], _ = auth.start_transaction(station_id, {
                     "connectorId": 2, "idTag": f"WB{i}", "meterStart": 5000 + minute[0],
                     "timestamp": ocpp_time(at)}, "{}", at, 300, [])
-        return (time.process_time() - cpu) / len(ids) * 1e6
+        used = (time.process_time() - cpu) / len(ids) * 1e6
+        cycle_pages[0] = pages_since(start, len(ids))
+        return used
 
     def count_statements() -> None:
         """One more cycle and one batch of each size, counting the statements each call runs
@@ -201,6 +228,7 @@ def main() -> int:
                 latencies.append(loop.time() - t)
 
             commits = database.commits
+            io_before = _io()
             step, n, start = 1.0 / args.open_rate, 0, loop.time()
             cpu = time.process_time()
             batch: list[tuple[Any, ...]] = []
@@ -214,19 +242,21 @@ def main() -> int:
                 await asyncio.sleep(max(0.0, start + n * step - loop.time()))
             await asyncio.gather(*pending)
             used = time.process_time() - cpu
-            return n, database.commits - commits, used, sorted(latencies)
+            io = {k: v - io_before.get(k, 0) for k, v in _io().items()}
+            return n, database.commits - commits, used, sorted(latencies), io
 
         db.close()  # the writer thread has its own connection
         database.start()
         try:
-            n, commits, used, lat = asyncio.run(feed())
+            n, commits, used, lat, io = asyncio.run(feed())
         finally:
             database.stop()
         p50, p99 = lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
         return (f"{'held on an open site' if hold else 'never held':>20}: {n} reports in "
                 f"{commits} commits ({n / max(commits, 1):.1f} a batch), "
                 f"{used / n * 1e6:.0f} us of CPU each (loop and writer), latency p50 "
-                f"{p50:.1f} ms, p99 {p99:.1f} ms")
+                f"{p50:.1f} ms, p99 {p99:.1f} ms; written {io.get('wchar', 0) / n / 1024:.1f} KB "
+                f"in {io.get('syscw', 0) / n:.1f} writes a report")
 
     if args.open_rate:
         try:
@@ -240,14 +270,18 @@ def main() -> int:
         return 0
 
     try:
+        if fastsql_is_sqlite():
+            db.connection().setwalhook(on_commit)
         cycle_cost()  # every connector 2 has a session from here on: each cycle stops one
         for size in sizes:
             runs = [meter_cost(size) for _ in range(args.rounds)]
             print(f"MeterValues in batches of {size:4d}: {statistics.median(runs):7.1f} us of "
-                  f"writer CPU each (runs: {', '.join(f'{r:.1f}' for r in runs)})")
+                  f"writer CPU each (runs: {', '.join(f'{r:.1f}' for r in runs)}); "
+                  f"{meter_pages[size]:.2f} WAL pages written each")
         runs = [cycle_cost() for _ in range(args.rounds)]
         print(f"Authorize + StopTransaction + StartTransaction: {statistics.median(runs):7.0f} "
-              f"us of writer CPU per cycle (runs: {', '.join(f'{r:.0f}' for r in runs)})")
+              f"us of writer CPU per cycle (runs: {', '.join(f'{r:.0f}' for r in runs)}); "
+              f"{cycle_pages[0]:.1f} WAL pages written per cycle (three transactions)")
         count_statements()
     finally:
         db.close()
