@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from appliance.db import fastsql
+from appliance.db.models import ChargingSession
 from appliance.db.models_payments import PushSubscription
 from appliance.errors import N_, InvalidInput
 from appliance.push.webpush import Subscription, unb64url
@@ -28,6 +30,22 @@ def save(driver_id: int, sub: Subscription, at: datetime) -> None:
         return
     row.driver_id, row.p256dh, row.auth = driver_id, sub.p256dh, sub.auth
     row.save()
+
+
+def _to_tell_sql(p: str) -> str:
+    s, ps = ChargingSession, PushSubscription
+    t, sub = fastsql.table(s), fastsql.table(ps)
+    return (f"SELECT {t}.{fastsql.col(s.id)} FROM {t} WHERE {fastsql.col(s.transaction_id)} = {p} "
+            f"AND EXISTS (SELECT 1 FROM {sub} WHERE {sub}.{fastsql.col(ps.driver)} = "
+            f"{t}.{fastsql.col(s.driver)})")
+
+
+def session_to_tell(transaction_id: int) -> int | None:
+    """The id of the session of this transaction when its driver has a phone to tell, else
+    None: one indexed statement, as every stop asks (a busy site stops some 60 sessions a
+    second, and most drivers never subscribe)."""
+    row = fastsql.execute(fastsql.sql("push:to-tell", _to_tell_sql), [transaction_id]).fetchone()
+    return None if row is None else int(row[0])
 
 
 def remove(driver_id: int, endpoint: str) -> None:

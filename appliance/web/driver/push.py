@@ -63,13 +63,14 @@ def ended(transaction_id: int, site_locale: str) -> dict[str, object] | None:
     """What to tell about a stopped session, or None when nobody is to be told."""
     if not 0 < transaction_id < 2**63:  # the charger's own number for a stop we never began
         return None
-    session = ChargingSession.get_or_none(ChargingSession.transaction_id == transaction_id)
-    if session is None or session.driver_id is None:
+    session_id = push_subs.session_to_tell(transaction_id)
+    if session_id is None:
         return None
-    subs = push_subs.of_driver(session.driver_id)
+    session = ChargingSession.get_by_id(session_id)
+    driver = Driver.get_by_id(session.driver_id)
+    subs = push_subs.of_driver(driver.id)
     if not subs:
         return None
-    driver = Driver.get_by_id(session.driver_id)
     account = Account.get(Account.driver == driver.id)
     return {"subs": subs, "language": driver.language or site_locale, "session_id": session.id,
             "cpid": Station.get_by_id(session.station_id).cpid,
