@@ -287,8 +287,8 @@ def _echo(value: int) -> int:
 
 async def test_an_open_site_s_reports_wait_for_each_other_a_closed_loop_s_do_not(
         make_settings: Any) -> None:
-    """On an open site (many chargers, each reporting now and then) a new job waits up to the
-    hold after the last one was handed over, and the reports meanwhile go with it (one commit),
+    """On an open site (many chargers, each reporting now and then) the writer's batch waits up
+    to the hold after the last one began, and the reports meanwhile go with it (one commit),
     each answered with its own result; drain hands a waiting job over; a job of GATHER_MIN goes
     at once. Where few chargers send report after report (a closed loop), nothing waits."""
     database = open_database(make_settings())
@@ -314,6 +314,32 @@ async def test_an_open_site_s_reports_wait_for_each_other_a_closed_loop_s_do_not
         burst = [closed.run(_echo, n, source=("A", "B")[n % 2]) for n in range(12)]
         assert await asyncio.wait_for(asyncio.gather(*burst), 60) == list(range(12))
         assert not closed.holding  # six reports each from two chargers: a closed loop
+        assert database.gather_s == 0.0  # and the writer no longer gathers
+    finally:
+        database.stop()
+
+
+async def test_a_gathering_batch_takes_the_site_s_other_writes_too(make_settings: Any) -> None:
+    """On an open site the database writer's batch waits for others: a job through
+    `database.run` (a StartTransaction, an Authorize) handed over meanwhile goes in the same
+    commit as the reports; a person's write (`run_first`) ends the wait at once."""
+    database = open_database(make_settings())
+    database.start()
+    try:
+        writer = ReportWriter(database, gap_s=3600.0, window_s=0.0)
+        assert await writer.run(_echo, 0, source=0) == 0
+        commits = database.commits
+        reports = [asyncio.ensure_future(writer.run(_echo, n, source=n)) for n in (1, 2, 3)]
+        await asyncio.sleep(0.05)
+        assert database.gather_s == 3600.0
+        other = asyncio.ensure_future(database.run(_echo, 9))
+        await asyncio.sleep(0.05)
+        assert not other.done() and not any(f.done() for f in reports)
+        assert await asyncio.wait_for(database.run_first(_echo, 7), 10) == 7
+        assert await asyncio.wait_for(other, 10) == 9
+        assert [f.result() for f in reports] == [1, 2, 3]
+        assert database.commits == commits + 2  # the gathered batch, then the person's
+        assert database.gathered >= 1
     finally:
         database.stop()
 

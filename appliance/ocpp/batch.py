@@ -23,29 +23,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BATCH_MAX = 500  # reports per database job: bounds the time one job holds the writer
-# A batch costs the writer some 0.35 ms besides its reports (its look-ups, insert, update,
-# savepoints and hand-overs), so batches of five cost a MeterValues twice what batches of a
-# hundred do (bench/writer.py: 130 / 78 / 61 us of writer CPU in batches of 5 / 20 / 100). A
-# busy writer makes big batches by itself (reports join the job that waits for it); an idle
-# one would take each report at once. So while the site is OPEN (many chargers, each reporting
-# now and then, as a steady site does), a new job waits until HOLD_S after the last job was
-# handed over, and the reports of that time join it: at most HOLD_S more before an answer (5 ms
-# tried: a twentieth of the 100 ms a p99 may take). It never waits when the site is CLOSED: when
-# the chargers reporting send more than OPEN_MAX reports a second each (over a window of
+# A batch costs the writer some 0.1-0.3 ms besides its reports (BEGIN and COMMIT, the disk
+# sync's system calls, the hand-overs, its look-ups, insert, update and savepoints), so batches
+# of five cost a MeterValues twice what batches of a hundred do (bench/writer.py). A busy
+# writer makes big batches by itself (reports join the job that waits for it); an idle one, on
+# a second core, takes each report at once. So while the site is OPEN (many chargers, each
+# reporting now and then, as a steady site does), the database writer gathers: a batch waits
+# until HOLD_S after the last one began (`Database.gather_s`), and every job handed over
+# meanwhile joins it -- a report job keeps taking reports, and the starts, stops and
+# Authorizes of the site go in the same commit. At most HOLD_S more before an answer (5 ms: a
+# twentieth of the 100 ms a p99 may take). Round seven, steady 5,000 chargers on two cores:
+# the server's CPU 0.77x with it (bench/README.md). It never waits when the site is CLOSED:
+# when the chargers reporting send more than OPEN_MAX reports a second each (over a window of
 # WINDOW_S), they are sending their next report as soon as they get an answer (a saturated
 # site, a bench's closed loop), and there every ms of wait becomes fewer messages (round four:
 # a fixed 10-20 ms gap cost the saturation run 15-25%). A steady site's charger sends its two
 # connectors' MeterValues every 10 s or more: some 0.2 a second; the saturation bench's, 3-15
 # a second even on a starved machine (a per-second window misjudged it: in one second a
-# charger's two connectors already make two). Nor does a job wait when too few reports come
-# for a wait to gather any (under HOLD_WORTH in HOLD_S: a quiet box answers at once), nor when
-# it already holds GATHER_MIN. The site is judged every WINDOW_S on the reports of that window.
-# OFF by default (0): measured with 5 ms on a quiet machine, the one-core steady 5,000 site
-# (held: about 1,000 reports a second from 5,000 chargers) used the same CPU as without it
-# (87% / 88% of the core); on a loaded machine the writer was busy anyway and nothing moved
-# (bench/README.md, round five).
-# The judgement stays, tested, for a site where the writer idles between small jobs.
-HOLD_S = 0.0
+# charger's two connectors already make two). Nor does a batch wait when too few reports come
+# for a wait to gather any (under HOLD_WORTH in HOLD_S: a quiet box answers at once), nor once
+# a report job holds GATHER_MIN. The site is judged every WINDOW_S on the reports of that window.
+# (Round five had the report writer hold report jobs itself, off by default: on one core the
+# writer only runs when the loop lets it, batches were big already, and the CPU did not move.)
+HOLD_S = 0.005
 OPEN_MAX = 1.0  # reports a second per reporting charger, above which the site is closed-loop
 HOLD_WORTH = 2.0  # reports expected to join during HOLD_S, below which no job waits
 WINDOW_S = 5.0
@@ -135,15 +135,13 @@ class ReportWriter:
     def __init__(self, database: Database, gap_s: float = HOLD_S,
                  window_s: float = WINDOW_S) -> None:
         self.database = database
-        self.gap_s = gap_s  # the most a job waits for others (0: never)
+        self.gap_s = gap_s  # the most a batch waits for others (0: never)
         self.window_s = window_s
-        self.holding = False  # whether the site was open in the last window: jobs may wait
-        self.held_jobs = 0  # jobs that waited for others (since the start)
+        self.holding = False  # whether the site was open in the last window: batches gather
+        self.held_jobs = 0  # jobs handed over to a gathering writer (since the start)
         self._window_start = float("-inf")
         self._window_reports = 0
         self._window_sources: set[Any] = set()
-        self._last_start = float("-inf")
-        self._held: dict[_Job, asyncio.TimerHandle] = {}  # jobs not handed over yet
         self._items: list[Item] = []
         self._futures: list[asyncio.Future[Any]] = []
         self._scheduled = False
@@ -182,25 +180,22 @@ class ReportWriter:
         self._items, self._futures = [], []
         waiting = self._waiting
         if waiting is not None and waiting.join(items, futures):
-            if waiting in self._held and len(waiting.items) >= GATHER_MIN:
-                self._held[waiting].cancel()
-                self._start(waiting)
+            if self.holding and len(waiting.items) - len(items) < GATHER_MIN <= len(waiting.items):
+                self.database.wake()  # enough to be worth a commit: no more waiting
             return
         job = self._waiting = _Job()
         job.join(items, futures)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = asyncio.get_running_loop().time()
         if now - self._window_start >= self.window_s:
             self._judge(now)
-        wait = self._last_start + self.gap_s - now
-        if self.holding and wait > 0 and len(items) < GATHER_MIN:
+        if self.holding:
             self.held_jobs += 1
-            self._held[job] = loop.call_later(wait, self._start, job)
-        else:
-            self._start(job)
+        self._start(job)
+        if len(items) >= GATHER_MIN:
+            self.database.wake()
 
     def _judge(self, now: float) -> None:
-        """Whether jobs may wait in the next window: the site is open (each reporting charger
+        """Whether batches gather in the next window: the site is open (each reporting charger
         sends at most OPEN_MAX reports a second) and busy enough for a wait to gather."""
         elapsed = now - self._window_start
         reports, sources = self._window_reports, len(self._window_sources)
@@ -208,15 +203,23 @@ class ReportWriter:
         self._window_sources = set()
         if elapsed == float("inf") or reports == 0:  # the first window: no history yet
             self.holding = False
+            self._gather()
             return
         rate = reports / max(elapsed, 1e-9)
         per_source = reports / sources / max(elapsed, 1.0)  # a second at least: a rate
         self.holding = rate * self.gap_s >= HOLD_WORTH and per_source <= OPEN_MAX
+        self._gather()
+
+    def _gather(self) -> None:
+        """Tell the database writer whether batches wait for each other; wake it when not."""
+        gather = self.gap_s if self.holding else 0.0
+        if gather != self.database.gather_s:
+            self.database.gather_s = gather
+            if not gather:
+                self.database.wake()
 
     def _start(self, job: _Job) -> None:
-        self._held.pop(job, None)
         loop = asyncio.get_running_loop()
-        self._last_start = loop.time()
         task = loop.create_task(self._write(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -247,10 +250,8 @@ class ReportWriter:
     async def drain(self) -> None:
         """Write what is queued and wait for every job in flight (at shutdown)."""
         self._flush()
-        for job, timer in list(self._held.items()):
-            timer.cancel()
-            self._start(job)
         if self._tasks:
+            self.database.wake()  # a batch gathering commits now
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
