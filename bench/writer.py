@@ -53,13 +53,13 @@ def main() -> int:
     parser.add_argument("--open-rate", type=float, default=0.0,
                         help="also: MeterValues arriving open-loop at this many a second (each "
                         "station in turn, evenly spread) through the real report writer and "
-                        "database writer thread, with the writer's hold (an open site) and "
+                        "database writer thread, with the writer's gathering (an open site) and "
                         "without; prints reports per batch, the process's CPU per report and "
                         "the latency to the answer (--stations at least twice the rate: a "
                         "station sending over 1 a second makes the site look closed-loop)")
     parser.add_argument("--hold-ms", type=float, default=5.0,
-                        help="--open-rate: the report writer's hold when held (off by default "
-                        "in the appliance)")
+                        help="--open-rate: how long the database writer's batches gather on "
+                        "an open site when held (the appliance's batch.HOLD_S: 5 ms)")
     parser.add_argument("--open-seconds", type=float, default=15.0,
                         help="seconds of each --open-rate run")
     args = parser.parse_args()
