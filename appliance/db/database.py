@@ -160,13 +160,8 @@ class Database:
         # (PostgreSQL only), and how many batches are left to run with them after a failure.
         self._optimistic = False
         self._careful_left = 0
-        # Group commit on an open site (set by the report writer's judgement, 0 otherwise):
-        # a batch waits until `gather_s` after the start of the one before it, and every job
-        # handed over meanwhile (a report job keeps taking reports until the writer runs it)
-        # joins it. A commit costs the writer some 0.1-0.2 ms of its own (BEGIN, COMMIT, the
-        # hand-overs, the disk sync's system calls) and each of a batch's statements more, so
-        # on two cores a writer that is never busy commits one or two messages at a time and
-        # spends most of its time on those costs (bench/README.md, round seven).
+        # Group commit on an open site (set by the report writer's judgement, 0 otherwise; why:
+        # ocpp/batch.py, HOLD_S): a batch waits until `gather_s` after the last one began.
         self.gather_s = 0.0
         self.gathered = 0  # batches that waited for others (since the start)
         self._last_batch_at = float("-inf")  # monotonic start of the last batch

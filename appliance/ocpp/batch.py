@@ -178,21 +178,18 @@ class ReportWriter:
             return
         items, futures = self._items, self._futures
         self._items, self._futures = [], []
-        waiting = self._waiting
-        if waiting is not None and waiting.join(items, futures):
-            if self.holding and len(waiting.items) - len(items) < GATHER_MIN <= len(waiting.items):
-                self.database.wake()  # enough to be worth a commit: no more waiting
-            return
-        job = self._waiting = _Job()
-        job.join(items, futures)
-        now = asyncio.get_running_loop().time()
-        if now - self._window_start >= self.window_s:
-            self._judge(now)
-        if self.holding:
-            self.held_jobs += 1
-        self._start(job)
-        if len(items) >= GATHER_MIN:
-            self.database.wake()
+        job = self._waiting
+        if job is None or not job.join(items, futures):
+            job = self._waiting = _Job()
+            job.join(items, futures)
+            now = asyncio.get_running_loop().time()
+            if now - self._window_start >= self.window_s:
+                self._judge(now)
+            if self.holding:
+                self.held_jobs += 1
+            self._start(job)
+        if self.holding and len(job.items) - len(items) < GATHER_MIN <= len(job.items):
+            self.database.wake()  # enough to be worth a commit: no more waiting
 
     def _judge(self, now: float) -> None:
         """Whether batches gather in the next window: the site is open (each reporting charger
@@ -203,14 +200,14 @@ class ReportWriter:
         self._window_sources = set()
         if elapsed == float("inf") or reports == 0:  # the first window: no history yet
             self.holding = False
-            self._gather()
+            self._tell_writer()
             return
         rate = reports / max(elapsed, 1e-9)
         per_source = reports / sources / max(elapsed, 1.0)  # a second at least: a rate
         self.holding = rate * self.gap_s >= HOLD_WORTH and per_source <= OPEN_MAX
-        self._gather()
+        self._tell_writer()
 
-    def _gather(self) -> None:
+    def _tell_writer(self) -> None:
         """Tell the database writer whether batches wait for each other; wake it when not."""
         gather = self.gap_s if self.holding else 0.0
         if gather != self.database.gather_s:
