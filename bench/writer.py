@@ -125,6 +125,8 @@ def main() -> int:
         return out
 
     wal = [0, 0]  # pages in the WAL after the last commit, pages written since counting began
+    meter_pages: dict[int, float] = {}  # batch size -> WAL pages per MeterValues
+    cycle_pages = [0.0]  # WAL pages per charged cycle, the last one timed
 
     def on_commit(_conn: Any, _name: str, pages: int) -> int:
         wal[1] += pages - wal[0] if pages >= wal[0] else pages  # (a checkpoint restarted it)
@@ -142,12 +144,9 @@ def main() -> int:
         for batch in batches:
             with db.atomic():
                 auth.meter_values_many(batch)
-        used = (time.process_time() - cpu) / sum(len(b) for b in batches) * 1e6
-        meter_pages[size] = pages_since(start, sum(len(b) for b in batches))
-        return used
-
-    meter_pages: dict[int, float] = {}
-    cycle_pages = [0.0]
+        used, n = time.process_time() - cpu, sum(len(b) for b in batches)
+        meter_pages[size] = pages_since(start, n)
+        return used / n * 1e6
 
     cycles: dict[int, int] = {}  # station -> its open transaction on connector 2
 
