@@ -32,8 +32,12 @@ fi
 
 # The suite on SQLite, then again on PostgreSQL: tests/pg.py starts a throwaway cluster
 # (initdb + pg_ctl as the postgres user, 127.0.0.1, fsync off) and gives each test a fresh
-# database; without the binaries that run skips and says why (-rs).
+# database; without the binaries that run skips and says why (-rs). Two workers share out whole
+# files (pytest-xdist): half of a test's time is waiting on a server, a browser or a timer, and
+# the one thing two tests may not share, the machine's pcscd, is used by one file only
+# (tests/rfid/test_pcsc.py). APPLIANCE_TEST_WORKERS=0 runs in one process.
 for backend in ${APPLIANCE_TEST_BACKENDS:-sqlite postgresql}; do
     echo "== tests on $backend"
-    APPLIANCE_TEST_BACKEND=$backend .venv/bin/python -m pytest -q -rs "$@"
+    APPLIANCE_TEST_BACKEND=$backend .venv/bin/python -m pytest -q -rs \
+        -n "${APPLIANCE_TEST_WORKERS:-2}" --dist loadfile --durations=15 "$@"
 done
