@@ -72,7 +72,22 @@ def _adapt(value: Any) -> Any:
     return value
 
 
-class SqliteDatabase(APSWDatabase):
+# peewee names each savepoint anew ("s" + a random uuid), so every `atomic()` inside a
+# transaction (one per write job, one per report batch: thousands a second at 10,000 chargers)
+# sent two statement texts never seen before. Each was parsed and prepared, and pushed the site's
+# real statements out of the connection's statement cache: at the steady 10,000 a third of the
+# writer's statements missed it (SQLite; psycopg's count of statements to prepare churned the
+# same way). One name serves every savepoint: SQLite and PostgreSQL both release or roll back to
+# the newest savepoint of a name, which for blocks nested as `with` blocks is always their own.
+SAVEPOINT_NAME = "sp"
+
+
+class _Savepoints:
+    def savepoint(self) -> peewee._savepoint:
+        return peewee._savepoint(self, SAVEPOINT_NAME)
+
+
+class SqliteDatabase(_Savepoints, APSWDatabase):
     """APSW (its wheel bundles a current SQLite) with Python values adapted to SQLite's."""
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
@@ -80,6 +95,10 @@ class SqliteDatabase(APSWDatabase):
             params = [p if type(p) in _NATIVE else _adapt(p) for p in params]
         # The playhouse stubs leave execute_sql unannotated.
         return super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
+
+
+class PostgresqlDatabase(_Savepoints, peewee.PostgresqlDatabase):
+    """psycopg 3, with one savepoint name."""
 
 
 def open_peewee(url: str) -> peewee.Database:
@@ -94,7 +113,7 @@ def open_peewee(url: str) -> peewee.Database:
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS,  # type: ignore[no-untyped-call]
                               timeout=10)
     if parsed.scheme in ("postgresql", "postgres"):
-        return peewee.PostgresqlDatabase(
+        return PostgresqlDatabase(
             parsed.path.lstrip("/"),
             user=unquote(parsed.username or "") or None,
             password=unquote(parsed.password or "") or None,
