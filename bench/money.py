@@ -121,20 +121,24 @@ async def probe(url: str, token: str, cpid: str, charger: Any, start_at: float,
         round_no = 0
         while time.perf_counter() < end:
             round_no += 1
+            step, t = "the start page", time.perf_counter()
             try:
                 # the QR start, and the session it asked for, start to stop; the phone opens
                 # the start page first, as a driver's does (untimed: the goal is the POST)
                 async with phone.get(url + f"/c/{cpid}/1") as resp:
                     await resp.read()
                 t = time.perf_counter()
+                step = "the QR start"
                 await _form(phone, url, f"/c/{cpid}/1/start", {
                     "csrf_token": token_phone, "form_key": f"probe-{round_no}-{time.time()}"})
                 at, tag = await asyncio.wait_for(probe_charger.starts.get(), 10)
                 out["qr_start"].append((at - t) * 1000)
+                step = "the probe charger's session"
                 await charger.start(1, tag, authorize=False)
                 await charger.meter(1, 500)
                 await charger.stop(1, tag)
                 # the desk
+                step = "the desk top-up"
                 t = time.perf_counter()
                 async with desk.post(url + f"/api/v1/drivers/{driver_id}/topups",
                                      json={"amount": 100, "method": "cash"}) as resp:
@@ -143,6 +147,7 @@ async def probe(url: str, token: str, cpid: str, charger: Any, start_at: float,
                         errors.append(f"topup {resp.status}")
                 out["topup"].append((time.perf_counter() - t) * 1000)
                 for kind, path in (("dashboard", "/"), ("charger_page", f"/stations/{cpid}")):
+                    step = path
                     t = time.perf_counter()
                     async with staff.get(url + path) as resp:
                         await resp.read()
@@ -154,6 +159,7 @@ async def probe(url: str, token: str, cpid: str, charger: Any, start_at: float,
                     statuses.get_nowait()
                 status = "Unavailable" if round_no % 2 else "Available"
                 t = time.perf_counter()
+                step = f"the live status ({status})"
                 await charger.call("StatusNotification", STATUS_FRAME, 2, status, _now())
                 while True:
                     at, seen = await asyncio.wait_for(statuses.get(), 10)
@@ -161,7 +167,8 @@ async def probe(url: str, token: str, cpid: str, charger: Any, start_at: float,
                         break
                 out["live_status"].append((at - t) * 1000)
             except (TimeoutError, aiohttp.ClientError) as err:
-                errors.append(f"round {round_no}: {type(err).__name__} {err}")
+                errors.append(f"round {round_no}: {type(err).__name__} {err} in {step} "
+                              f"after {time.perf_counter() - t:.1f} s")
             await asyncio.sleep(0.5)
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
