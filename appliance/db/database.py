@@ -76,9 +76,10 @@ def _adapt(value: Any) -> Any:
 # transaction (one per write job, one per report batch: thousands a second at 10,000 chargers)
 # sent two statement texts never seen before. Each was parsed and prepared, and pushed the site's
 # real statements out of the connection's statement cache: at the steady 10,000 a third of the
-# writer's statements missed it (SQLite; psycopg's count of statements to prepare churned the
-# same way). One name serves every savepoint: SQLite and PostgreSQL both release or roll back to
-# the newest savepoint of a name, which for blocks nested as `with` blocks is always their own.
+# writer's statements missed it. (A PostgreSQL job's own savepoint had one name already,
+# `Database._job_savepoint`, for psycopg's cache of statements to prepare.) One name serves
+# every savepoint: SQLite and PostgreSQL both release or roll back to the newest savepoint of a
+# name, which for blocks nested as `with` blocks is always their own.
 SAVEPOINT_NAME = "sp"
 
 
