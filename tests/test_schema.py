@@ -11,7 +11,7 @@ import pytest
 
 from appliance.app import open_database
 from appliance.config import load_settings
-from appliance.db.database import SqliteDatabase
+from appliance.db.engines import SqliteDatabase
 from appliance.db.schema import ALL_MODELS
 
 pytestmark = pytest.mark.sqlite_only("compares SQLite's own description of the two schemas")

@@ -22,107 +22,20 @@ import time as _time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import unquote, urlparse
 
 import apsw
 import peewee
-from playhouse.apsw_ext import APSWDatabase
 
-from appliance.errors import ConfigError, DatabaseError
+from appliance.db.engines import open_peewee
+from appliance.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# The writer leaves checkpoints to a thread of their own (see Database._checkpoint_loop); past
-# this many WAL pages (64 MB of 4 KB pages) it checkpoints itself, should that thread fall behind.
-WAL_BACKSTOP_PAGES = 16384
+# The checkpoint thread's period (see Database._checkpoint_loop); the writer's own backstop is
+# engines.WAL_BACKSTOP_PAGES.
 CHECKPOINT_EVERY_S = 0.5
-SQLITE_CACHE_KIB = 16384  # per connection; the default is 2,000
-
-SQLITE_PRAGMAS = (
-    ("journal_mode", "wal"),
-    ("synchronous", "full"),
-    ("foreign_keys", 1),
-    ("busy_timeout", 10000),
-    ("wal_autocheckpoint", WAL_BACKSTOP_PAGES),
-    # SQLite's default page cache (2 MB a connection) held less than a 10,000-charger site's
-    # open sessions and indexes: the writer read a page from the OS for a fifth of its
-    # statements' time (`getPageNormal`/`pread` in the steady profile). Pages are cached as
-    # they are read, so a small site's memory does not grow.
-    ("cache_size", -SQLITE_CACHE_KIB),
-    # A savepoint (one per report batch and per job) journals each page it changes first;
-    # that statement journal spilled to a temporary file past 64 KB, and at 10,000 chargers
-    # its writes were a tenth of the writer's time (`subjournalPageIfRequired` -> `pwrite`).
-    # In memory it is a copy; it lives as long as its savepoint, so it is bounded by a batch.
-    ("temp_store", "memory"),
-)
-
-
-_NATIVE = frozenset({int, float, str, bytes, bool, type(None)})  # what apsw binds as it is
-
-
-def _adapt(value: Any) -> Any:
-    # apsw binds only SQLite's own types; peewee's sqlite3 path relies on adapters apsw lacks.
-    if isinstance(value, datetime | date | time | Decimal):
-        return str(value)
-    return value
-
-
-# peewee names each savepoint anew ("s" + a random uuid), so every `atomic()` inside a
-# transaction (one per write job, one per report batch: thousands a second at 10,000 chargers)
-# sent two statement texts never seen before. Each was parsed and prepared, and pushed the site's
-# real statements out of the connection's statement cache: at the steady 10,000 a third of the
-# writer's statements missed it. (A PostgreSQL job's own savepoint had one name already,
-# `Database._job_savepoint`, for psycopg's cache of statements to prepare.) One name serves
-# every savepoint: SQLite and PostgreSQL both release or roll back to the newest savepoint of a
-# name, which for blocks nested as `with` blocks is always their own.
-SAVEPOINT_NAME = "sp"
-
-
-class _Savepoints:
-    def savepoint(self) -> peewee._savepoint:
-        return peewee._savepoint(self, SAVEPOINT_NAME)
-
-
-class SqliteDatabase(_Savepoints, APSWDatabase):
-    """APSW (its wheel bundles a current SQLite) with Python values adapted to SQLite's."""
-
-    def execute_sql(self, sql: str, params: Any = None) -> Any:
-        if params:
-            params = [p if type(p) in _NATIVE else _adapt(p) for p in params]
-        # The playhouse stubs leave execute_sql unannotated.
-        return super().execute_sql(sql, params)  # type: ignore[no-untyped-call]
-
-
-class PostgresqlDatabase(_Savepoints, peewee.PostgresqlDatabase):
-    """psycopg 3, with one savepoint name."""
-
-
-def open_peewee(url: str) -> peewee.Database:
-    """A peewee database for a `sqlite:///path` or `postgresql://` URL (not connected yet)."""
-    parsed = urlparse(url)
-    if parsed.scheme == "sqlite":
-        path = unquote(parsed.path)
-        if not path or path == "/":
-            raise ConfigError(f"database_url {url!r} names no file")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # The playhouse stubs leave APSWDatabase's constructor unannotated.
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS,  # type: ignore[no-untyped-call]
-                              timeout=10)
-    if parsed.scheme in ("postgresql", "postgres"):
-        return PostgresqlDatabase(
-            parsed.path.lstrip("/"),
-            user=unquote(parsed.username or "") or None,
-            password=unquote(parsed.password or "") or None,
-            host=parsed.hostname or None,
-            port=parsed.port,
-            application_name="appliance",
-        )
-    raise ConfigError(f"unsupported database_url {url!r}")
 
 
 @dataclass
