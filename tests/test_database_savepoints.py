@@ -88,3 +88,20 @@ async def test_nested_blocks_still_roll_back_alone(db: Database) -> None:
                                     return_exceptions=True)
     assert outcomes[0] is None and isinstance(outcomes[1], Boom) and outcomes[2] is None
     assert await db.read(_words, db) == ["a-outer", "d-kept", "f-kept-after", "h-next-job"]
+
+
+async def test_a_block_that_fails_after_a_caught_inner_failure_rolls_back_whole(
+        db: Database) -> None:
+    def job() -> None:
+        atomic = db.db.atomic
+        with contextlib.suppress(Boom), atomic():
+            _note(db, "x-outer")
+            with contextlib.suppress(Boom), atomic():
+                _note(db, "y-inner")
+                raise Boom  # the inner block rolls back; its savepoint must not stay behind
+            _note(db, "z-outer-after")
+            raise Boom  # now the outer one rolls back: to its own start, not the inner's
+        _note(db, "kept")
+
+    await db.run(job)
+    assert await db.read(_words, db) == ["kept"]

@@ -347,29 +347,6 @@ class Database:
         finally:
             self._optimistic = False
 
-    @contextlib.contextmanager
-    def _job_savepoint(self) -> Iterator[None]:
-        """peewee's savepoint with one name for every job (PostgreSQL releases or rolls back to
-        the newest of a name), so the driver sees three statement texts, not new ones for each
-        job that would crowd the statements worth preparing out of its cache."""
-        execute = self._execute
-        execute("SAVEPOINT job")
-        try:
-            yield
-        except BaseException:
-            execute("ROLLBACK TO SAVEPOINT job")
-            execute("RELEASE SAVEPOINT job")
-            raise
-        try:
-            execute("RELEASE SAVEPOINT job")
-        except Exception:
-            execute("ROLLBACK TO SAVEPOINT job")
-            execute("RELEASE SAVEPOINT job")
-            raise
-
-    def _execute(self, statement: str) -> None:
-        self.db.execute_sql(statement)
-
     def _aborted(self) -> bool:
         """Whether PostgreSQL has failed the open transaction (known to the driver, no round
         trip)."""
@@ -386,7 +363,7 @@ class Database:
                 raise _JobFailed(str(err)) from err
         try:
             # a savepoint: a failing job rolls back alone
-            with self.db.atomic() if self.is_sqlite else self._job_savepoint():
+            with self.db.atomic():  # inside the batch: a savepoint (db/engines.py)
                 return job.fn(*job.args), None
         except Exception as err:
             if retryable(err):

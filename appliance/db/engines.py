@@ -53,16 +53,26 @@ def _adapt(value: Any) -> Any:
 # transaction (one per write job, one per report batch: thousands a second at 10,000 chargers)
 # sent two statement texts never seen before. Each was parsed and prepared, and pushed the site's
 # real statements out of the connection's statement cache: at the steady 10,000 a third of the
-# writer's statements missed it. (A PostgreSQL job's own savepoint had one name already,
-# `Database._job_savepoint`, for psycopg's cache of statements to prepare.) One name serves
+# writer's statements missed it (on PostgreSQL, psycopg's count of statements worth preparing
+# churned the same way; its jobs had a savepoint of their own for that). One name serves
 # every savepoint: SQLite and PostgreSQL both release or roll back to the newest savepoint of a
-# name, which for blocks nested as `with` blocks is always their own.
+# name, which for blocks nested as `with` blocks is always their own -- provided none stays
+# behind: ROLLBACK TO keeps its savepoint, so a block that rolls back also releases it (peewee's
+# did not; with one name, an outer block failing later would have rolled back only to there).
 SAVEPOINT_NAME = "sp"
+
+
+class _Savepoint(peewee._savepoint):
+    def rollback(self, begin: bool = True) -> None:
+        self.db.execute_sql(f"ROLLBACK TO SAVEPOINT {self.quoted_sid};")
+        self.db.execute_sql(f"RELEASE SAVEPOINT {self.quoted_sid};")
+        if begin:
+            self.db.execute_sql(f"SAVEPOINT {self.quoted_sid};")
 
 
 class _Savepoints:
     def savepoint(self) -> peewee._savepoint:
-        return peewee._savepoint(self, SAVEPOINT_NAME)
+        return _Savepoint(self, SAVEPOINT_NAME)
 
 
 class SqliteDatabase(_Savepoints, APSWDatabase):
