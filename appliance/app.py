@@ -40,7 +40,7 @@ from appliance.push.webpush import Vapid
 from appliance.reports.scheduler import scheduler_ctx
 from appliance.rfid_reader.service import ReaderSettings, reader_service
 from appliance.sms.registry import sms_registry
-from appliance.web.admin.dashboard import HoursToday
+from appliance.web.admin.dashboard import TodayFigures
 from appliance.web.admin.desk import apply_stored_form
 from appliance.web.driver.push import notify_forever
 from appliance.web.i18n import Catalogs
@@ -362,7 +362,7 @@ def create_app(settings: Settings) -> web.Application:
                                  settings.pending_list_max)
     app[keys.SIGNER] = Signer(load_secret(settings.data_path), "staff-session")
     app[keys.THROTTLE] = LoginThrottle()
-    app[keys.HOURS_TODAY] = HoursToday()
+    app[keys.TODAY_FIGURES] = TodayFigures()
     ReaderSettings.from_prefixed(settings)  # refuse to start on a bad reader setting
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(cluster_ctx)  # hosted: before the hub, which records its leases

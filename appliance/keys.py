@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from appliance.reports.scheduler import NightlyScheduler
     from appliance.rfid_reader.service import ReaderService
     from appliance.sms.registry import SmsRegistry
-    from appliance.web.admin.dashboard import HoursToday
+    from appliance.web.admin.dashboard import TodayFigures
     from appliance.web.i18n import Catalogs
     from appliance.web.security import LoginThrottle, Signer
 
@@ -54,7 +54,7 @@ LISTS: web.AppKey[ListKeeper] = web.AppKey("local_lists")  # chargers' local lis
 # Each OCPP version's actions the box may send (the raw command endpoint lists them).
 OCPP_ACTIONS: web.AppKey[dict[str, list[str]]] = web.AppKey("ocpp_actions", dict)
 TLS: web.AppKey[SiteTls] = web.AppKey("site_tls")  # the site CA, server certificate, TLS context
-# The dashboard's hours charging today, worked out at most once a minute (they read every
-# connector and the day's status history).
-HOURS_TODAY: web.AppKey[HoursToday] = web.AppKey("dashboard_hours_today")
+# The dashboard's figures of the day over the whole site, kept a while (hours charging for a
+# minute: they read every connector and the day's status history; a big site's sums seconds).
+TODAY_FIGURES: web.AppKey[TodayFigures] = web.AppKey("dashboard_today_figures")
 NODE: web.AppKey[Node] = web.AppKey("cluster_node")  # hosted only: this process among the others

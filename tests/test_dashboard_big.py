@@ -109,20 +109,20 @@ async def test_hours_today_shows_the_kept_figure_while_the_next_is_worked_out(
     import asyncio
     from zoneinfo import ZoneInfo
 
-    from appliance.web.admin.dashboard import HoursToday
+    from appliance.web.admin.dashboard import TodayFigures
 
     database, tz = server.app[keys.DATABASE], ZoneInfo("Asia/Kolkata")
-    hours = HoursToday(every_s=0.0)  # every figure is old at once
+    figures = TodayFigures(hours_every_s=0.0)  # every figure is old at once
     await add_station(api, "HRS-1")
     async with charger("HRS-1", "secret-pass-1") as cp:
         await cp.boot()
         await cp.status(1, "Charging")
-        first = await hours.get(database, tz)  # the day's first load waits for it
+        first = await figures.hours_today(database, tz)  # the day's first load waits for it
         await asyncio.sleep(0.05)
-        assert await hours.get(database, tz) == first  # shown again; the next one is coming
-        refresh = hours._refreshing.get(tz.key)
+        assert await figures.hours_today(database, tz) == first  # shown again; the next comes
+        refresh = figures.hours.refreshing(tz.key)
         assert refresh is not None
         await refresh
-        assert await hours.get(database, tz) > first  # charging went on meanwhile
-        if (again := hours._refreshing.get(tz.key)) is not None:
+        assert await figures.hours_today(database, tz) > first  # charging went on meanwhile
+        if (again := figures.hours.refreshing(tz.key)) is not None:
             await again  # the last get's own refresh, before the database closes

@@ -1,16 +1,14 @@
 """The live site dashboard, and the event stream that keeps staff pages live.
 
 A site may have ten thousand chargers: a load or a live refresh of the dashboard does SQL
-counts and sums over the site and reads one page of chargers (problems first, or one kind, or a
-search), the newest sessions charging now, and today's totals; the one figure that reads the
-whole day's history (hours charging) is worked out at most once a minute."""
+counts over the site and reads one page of chargers (problems first, or one kind, or a search)
+and the newest sessions charging now; the figures of the day over the whole site are kept a
+while (`TodayFigures`): hours charging a minute, a big site's energy, sessions and fees a few
+seconds."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import time
 from collections import OrderedDict
 from dataclasses import asdict
 from datetime import datetime
@@ -21,56 +19,51 @@ from aiohttp import web
 
 from appliance import events, keys
 from appliance.db.database import Database
-from appliance.reports.overview import KINDS, charging_seconds_today, station_ids
+from appliance.reports.overview import (
+    KEEP_SUMS_FROM,
+    KINDS,
+    DaySums,
+    Totals,
+    charging_seconds_today,
+    day_sums,
+    station_ids,
+)
 from appliance.reports.overview import dashboard as dashboard_data
 from appliance.web import sse
+from appliance.web.admin.kept import Kept
 from appliance.web.scope import scope_of
 from appliance.web.session import require
 from appliance.web.templating import page_site, render
 
-log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
-HOURS_EVERY_S = 60.0
+HOURS_EVERY_S = 60.0  # hours charging today: read at most once a minute
+SUMS_FRESH_S = 5.0  # a big site's energy, sessions and fees today: shown this long as read,
+SUMS_STALE_S = 60.0  # then up to this old while the next is read; older ones are waited for
 
 
-class HoursToday:
-    """Today's hours charging over the installation, kept for a minute: a dashboard open on a
-    big site (and its live refreshes) reads the day's status history once a minute at most.
-    A figure older than that is shown once more while a new one is worked out in the
-    background; only the day's first load waits for it."""
+class TodayFigures:
+    """The dashboard's figures of the day over the whole site (see web/admin/kept.py): hours
+    charging, kept for a minute (they read every connector and the day's status history), and
+    a big site's energy, sessions and fees, kept a few seconds."""
 
-    def __init__(self, every_s: float = HOURS_EVERY_S) -> None:
-        self.every_s = every_s
-        self._kept: dict[str, tuple[float, str, float]] = {}  # zone -> (at, day, seconds)
-        self._lock = asyncio.Lock()
-        self._refreshing: dict[str, asyncio.Task[None]] = {}
+    def __init__(self, hours_every_s: float = HOURS_EVERY_S) -> None:
+        self.hours: Kept[float] = Kept(hours_every_s)
+        self.sums: Kept[DaySums] = Kept(SUMS_FRESH_S, SUMS_STALE_S,
+                                        lambda sums: sums.sessions >= KEEP_SUMS_FROM)
 
-    async def get(self, database: Database, tz: ZoneInfo) -> float:
-        day = datetime.now(tz).date().isoformat()
-        kept = self._kept.get(tz.key)
-        if kept is not None and kept[1] == day:
-            if time.monotonic() - kept[0] > self.every_s and tz.key not in self._refreshing:
-                self._refreshing[tz.key] = asyncio.create_task(self._refresh(database, tz, day))
-            return kept[2]
-        async with self._lock:  # one computation at a time; the others wait for its figure
-            kept = self._kept.get(tz.key)
-            if kept is None or kept[1] != day:
-                await self._compute(database, tz, day)
-            return self._kept[tz.key][2]
+    async def hours_today(self, database: Database, tz: ZoneInfo) -> float:
+        return await self.hours.get(tz.key, _day(tz), lambda: database.read(
+            charging_seconds_today, tz))
 
-    async def _compute(self, database: Database, tz: ZoneInfo, day: str) -> None:
-        seconds = await database.read(charging_seconds_today, tz)
-        self._kept[tz.key] = (time.monotonic(), day, seconds)
+    async def sums_today(self, database: Database, tz: ZoneInfo,
+                         sites: frozenset[int] | None) -> DaySums:
+        return await self.sums.get((tz.key, sites), _day(tz), lambda: database.read(
+            day_sums, tz, sites))
 
-    async def _refresh(self, database: Database, tz: ZoneInfo, day: str) -> None:
-        try:
-            async with self._lock:
-                await self._compute(database, tz, day)
-        except Exception:  # the next load tries again; the page shows the last figure
-            log.warning("hours charging today: not worked out", exc_info=True)
-        finally:
-            self._refreshing.pop(tz.key, None)
+
+def _day(tz: ZoneInfo) -> str:
+    return datetime.now(tz).date().isoformat()
 
 
 def _page_number(raw: str) -> int:
@@ -86,11 +79,13 @@ async def _live_data(request: web.Request) -> dict[str, Any]:
     kind = request.query.get("show", "")
     kind = kind if kind in KINDS else ""
     search = request.query.get("q", "").strip()[:48]
-    data = await database.read(dashboard_data, tz, sites, kind, search,
+    data = await database.read(dashboard_data, sites, kind, search,
                                _page_number(request.query.get("page", "1")))
-    totals = data.totals
-    if sites is None:
-        totals.charging_s = await request.app[keys.HOURS_TODAY].get(database, tz)
+    figures = request.app[keys.TODAY_FIGURES]
+    sums = await figures.sums_today(database, tz, sites)
+    # Hours charging are the installation's; a site's are its nightly figures.
+    hours = await figures.hours_today(database, tz) if sites is None else 0.0
+    totals = Totals(sums.energy_wh, sums.sessions, hours, data.active, sums.fees_minor)
     power = request.app[keys.POWER].snapshot
     # What each session may draw, by "CPID/connector" (load management's last allocation).
     allowed = {k: a for group in power.values() for k, a in group["allowed"].items()}
