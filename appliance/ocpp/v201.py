@@ -23,7 +23,7 @@ from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import site_value
 from appliance.errors import ApplianceError, ChargerTimeout
-from appliance.ocpp import commands201, managed, security, tx201
+from appliance.ocpp import commands201, devicemodel201, managed, security, tx201
 from appliance.ocpp.protocol import Connection, Received, ocpp_time, on
 from appliance.ocpp.v16 import Services
 
@@ -199,7 +199,7 @@ class ChargePoint201(Connection):
 
     @on("NotifyReport")
     async def on_notify_report(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        entries = commands201.report_entries(payload.get("reportData"))
+        entries = devicemodel201.report_entries(payload.get("reportData"))
         partial = self._partial.get(payload["requestId"])
         if partial is not None:
             partial.update(entries)  # a GetReport's answer: merged into the model, not over it
@@ -215,12 +215,12 @@ class ChargePoint201(Connection):
         return {}
 
     def _read_display(self, model: dict[str, dict[str, Any]]) -> None:
-        self.shows_cost = commands201.shows_cost(model)
+        self.shows_cost = devicemodel201.shows_cost(model)
 
     async def full_report(self) -> None:
         """Ask for the whole device model and wait until its last part is stored."""
         request_id = next(_REQUEST_IDS)
-        await self._reported(request_id, commands201.get_base_report(request_id))
+        await self._reported(request_id, devicemodel201.get_base_report(request_id))
         self._read_display(await self.db.read(stations.device_model, self.station_id))
 
     async def _reported(self, request_id: int, call: commands201.Call) -> str:
@@ -245,16 +245,16 @@ class ChargePoint201(Connection):
         """GetReport of the components and variables named (all: none named) that meet the
         criteria: as many requests as the charger's ItemsPerMessage and BytesPerMessage ask
         for, their reports merged into the stored device model and returned."""
-        commands201.check_criteria(criteria)
-        wanted = [commands201.report_filter(k) for k in keys]
+        devicemodel201.check_criteria(criteria)
+        wanted = [devicemodel201.report_filter(k) for k in keys]
         model = await self.db.read(stations.device_model, self.station_id)
         out: dict[str, dict[str, Any]] = {}
-        for part in commands201.split("GetReport", "componentVariable", wanted, model):
+        for part in devicemodel201.split("GetReport", "componentVariable", wanted, model):
             request_id = next(_REQUEST_IDS)
             found: dict[str, dict[str, Any]] = {}
             self._partial[request_id] = found
             try:
-                await self._reported(request_id, commands201.report_request(
+                await self._reported(request_id, devicemodel201.report_request(
                     request_id, criteria, [wanted[i] for i in part]))
             finally:
                 self._partial.pop(request_id, None)
@@ -269,7 +269,7 @@ class ChargePoint201(Connection):
         data = commands201.set_variable_data(values)
         model = await self.db.read(stations.device_model, self.station_id)
         out: dict[str, str] = {}
-        for part in commands201.split("SetVariables", "setVariableData", data, model):
+        for part in devicemodel201.split("SetVariables", "setVariableData", data, model):
             answer = await self.call("SetVariables",
                                      {"setVariableData": [data[i] for i in part]})
             out.update(commands201.set_statuses([keys[i] for i in part], answer))
@@ -283,7 +283,7 @@ class ChargePoint201(Connection):
             model = await self.db.read(stations.device_model, self.station_id)
             data = commands201.get_variables(keys)[1]["getVariableData"]
             items, unknown = [], []
-            for part in commands201.split("GetVariables", "getVariableData", data, model):
+            for part in devicemodel201.split("GetVariables", "getVariableData", data, model):
                 named = [keys[i] for i in part]
                 got = commands201.configuration(named, await self.call(
                     *commands201.get_variables(named)))
@@ -292,7 +292,7 @@ class ChargePoint201(Connection):
             return Configuration(items, unknown)
         await self.full_report()
         model = await self.db.read(stations.device_model, self.station_id)
-        return commands201.configuration_from_model(model)
+        return devicemodel201.configuration_from_model(model)
 
     async def _read_device_model(self) -> None:
         """After an Accepted boot of a managed station: read its device model, then set what
