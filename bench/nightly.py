@@ -39,11 +39,11 @@ from appliance.db.models import (  # noqa: E402
     ChargingSession,
     Connector,
     Driver,
-    LedgerEntry,
     MeterReading,
     Station,
     StatusEvent,
 )
+from appliance.db.models_money import LedgerEntry  # noqa: E402
 from appliance.reports.nightly import catch_up, nightly  # noqa: E402
 from appliance.reports.stats import station_daily  # noqa: E402
 

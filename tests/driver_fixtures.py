@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.billing.check import _check
-from appliance.db.models import Hold, LedgerEntry
 from appliance.db.models_driver import QrStart
+from appliance.db.models_money import Hold, LedgerEntry
 from appliance.people.drivers import set_pin
 from appliance.people.staff import hash_password
 from tests.conftest import Api, add_station

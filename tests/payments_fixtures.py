@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.config import Settings
-from appliance.db.models import LedgerEntry
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_payments import OnlinePayment
 from tests import standin_razorpay, standin_stripe
 from tests.driver_fixtures import CSRF

@@ -29,12 +29,12 @@ from appliance.db.models import (
     ChargingSession,
     Connector,
     Driver,
-    Hold,
     MeterReading,
     Station,
     StationNotice,
     StatusEvent,
 )
+from appliance.db.models_money import Hold
 from appliance.ocpp.batch import GATHER_MIN, Liveness, ReportWriter
 
 STATIONS = 5

@@ -8,7 +8,8 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.app import check_clock
-from appliance.db.models import AuditLog, utcnow
+from appliance.db.models import utcnow
+from appliance.db.models_people import AuditLog
 from tests.staff_client import staff_client
 
 

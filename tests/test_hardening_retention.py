@@ -11,16 +11,9 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.db.models import (
-    AuditLog,
-    FrameLog,
-    IdempotencyRecord,
-    SecurityEvent,
-    Station,
-    StationNotice,
-    UnknownTag,
-    utcnow,
-)
+from appliance.db.models import FrameLog, SecurityEvent, Station, StationNotice, UnknownTag, utcnow
+from appliance.db.models_money import IdempotencyRecord
+from appliance.db.models_people import AuditLog
 from appliance.ocpp.endpoint import LoginLimiter
 from appliance.reports.nightly import nightly
 from tests.conftest import Api, add_station, eventually

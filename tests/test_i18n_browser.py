@@ -13,7 +13,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.db.models import Driver, StaffUser
+from appliance.db.models import Driver
+from appliance.db.models_people import StaffUser
 from appliance.people.staff import create_staff
 from appliance.reports.nightly import run_day
 from tests import browser as browser_fixtures

@@ -15,7 +15,8 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.billing import locallist
-from appliance.db.models import ChargingSession, LedgerEntry, Station
+from appliance.db.models import ChargingSession, Station
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_payments import OnlinePayment
 from appliance.errors import N_
 from appliance.reports.nightly import run_day

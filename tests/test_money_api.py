@@ -9,7 +9,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.db.models import AuditLog, LedgerEntry
+from appliance.db.models_money import LedgerEntry
+from appliance.db.models_people import AuditLog
 from tests.conftest import Api, add_station
 from tests.money_fixtures import account, driver_with_card, site_tariff
 

@@ -17,7 +17,8 @@ from appliance.billing import accounts, ledger, tariffs
 from appliance.billing import authorize as auth
 from appliance.charging import metering
 from appliance.charging.admin import create_station
-from appliance.db.models import Account, ChargingSession, LedgerEntry, Station
+from appliance.db.models import Account, ChargingSession, Station
+from appliance.db.models_money import LedgerEntry
 from appliance.db.site import store_value
 
 T0 = datetime(2026, 11, 3, 8, 0, 0)

@@ -23,7 +23,8 @@ from appliance.billing.check import _check
 from appliance.billing.settlement import sweep
 from appliance.db import maintenance
 from appliance.db.database import Database
-from appliance.db.models import ChargingSession, LedgerEntry, Station, utcnow
+from appliance.db.models import ChargingSession, Station, utcnow
+from appliance.db.models_money import LedgerEntry
 from tests.charger import now as charger_now
 from tests.conftest import Api, add_station
 from tests.money_fixtures import account, driver_with_card, site_tariff

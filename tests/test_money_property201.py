@@ -19,7 +19,8 @@ from appliance.billing import accounts, ledger
 from appliance.billing.check import _check
 from appliance.billing.settlement import sweep
 from appliance.db.database import Database
-from appliance.db.models import ChargingSession, LedgerEntry, utcnow
+from appliance.db.models import ChargingSession, utcnow
+from appliance.db.models_money import LedgerEntry
 from appliance.ocpp import tx201
 from tests.test_money_property import CARDS, COUNTER, Crash, Site, database, make_site
 

@@ -259,7 +259,7 @@ async def _who_pays(api: Api) -> list[dict[str, Any]]:
 
 async def _audited(server: TestServer, action: str) -> list[tuple[str, Any]]:
     from appliance import keys
-    from appliance.db.models import AuditLog
+    from appliance.db.models_people import AuditLog
 
     def read() -> list[tuple[str, Any]]:
         return [(a.target, json.loads(a.detail)) for a in

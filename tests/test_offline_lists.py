@@ -17,7 +17,8 @@ from appliance import keys
 from appliance.billing import locallist, offline
 from appliance.charging.control import ListEntry
 from appliance.config import Settings
-from appliance.db.models import ChargingSession, LedgerEntry, Station
+from appliance.db.models import ChargingSession, Station
+from appliance.db.models_money import LedgerEntry
 from appliance.db.site import store_value
 from tests.charger import LocalListMemory, connect_charger
 from tests.conftest import Api, add_station, eventually, make_token

@@ -26,8 +26,9 @@ from appliance.billing.check import _check
 from appliance.billing.settlement import sweep
 from appliance.db import maintenance
 from appliance.db.database import Database
-from appliance.db.models import ChargingSession, LedgerEntry, Station, utcnow
+from appliance.db.models import ChargingSession, Station, utcnow
 from appliance.db.models_driver import QrStart
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_payments import OnlinePayment
 from appliance.payments.provider import Confirmation, Paid
 from tests.pg import backend

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from appliance.db.models import AuditLog
 from appliance.db.models_payments import PaymentProviderConfig
+from appliance.db.models_people import AuditLog
 from appliance.payments.secrets import key_path
 from tests.conftest import Api
 from tests.driver_fixtures import site_with_charger

@@ -22,7 +22,8 @@ from appliance.cli import main
 from appliance.config import Settings
 from appliance.db import copy as dbcopy
 from appliance.db.database import Database
-from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry, Station, utcnow
+from appliance.db.models import Account, ChargingSession, Driver, Station, utcnow
+from appliance.db.models_money import LedgerEntry
 from appliance.db.restore import TX_ID_MARGIN
 from appliance.db.schema import ALL_MODELS
 

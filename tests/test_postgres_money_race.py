@@ -24,7 +24,8 @@ from appliance.billing import accounts, ledger, qr, settlement, tariffs
 from appliance.charging import sessions
 from appliance.db import maintenance
 from appliance.db.database import Database
-from appliance.db.models import Account, ChargingSession, Hold, IdTag, LedgerEntry, Station, utcnow
+from appliance.db.models import Account, ChargingSession, IdTag, Station, utcnow
+from appliance.db.models_money import Hold, LedgerEntry
 from appliance.db.schema import ALL_MODELS
 from appliance.errors import ApplianceError, DatabaseError
 

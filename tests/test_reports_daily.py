@@ -22,11 +22,11 @@ from appliance.db.models import (
     ChargingSession,
     Connector,
     Driver,
-    LedgerEntry,
     MeterReading,
     Station,
     StatusEvent,
 )
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_reports import DailyReport, DailyStat
 from appliance.reports.nightly import catch_up, run_day
 from appliance.reports.stats import compute_day, station_daily

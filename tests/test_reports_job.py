@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.config import Settings
-from appliance.db.models import ChargingSession, LedgerEntry, MeterReading
+from appliance.db.models import ChargingSession, MeterReading
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_reports import DailyReport, DailyStat, SessionCurve
 from appliance.db.site import defaults_from, save_site
 from appliance.reports.cli_report import cmd_report

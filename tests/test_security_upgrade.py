@@ -211,7 +211,7 @@ async def test_the_api_raises_a_profile_and_the_raw_endpoint_refuses_to(
     """POST /stations/{id}/security-profile is the pages' flow (one step, the CA first, audited);
     the raw command endpoint refuses a profile change of either version, pointing at it."""
     from appliance import keys
-    from appliance.db.models import AuditLog
+    from appliance.db.models_people import AuditLog
 
     await add_station(api, "UP4")
     port = await tls_port(server)

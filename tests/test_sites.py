@@ -22,7 +22,9 @@ from appliance import keys
 from appliance.app import check_all, open_database
 from appliance.config import load_settings
 from appliance.db import maintenance
-from appliance.db.models import AuditLog, StaffUser, Station, Tariff
+from appliance.db.models import Station
+from appliance.db.models_money import Tariff
+from appliance.db.models_people import AuditLog, StaffUser
 from appliance.db.models_reports import DailyReport
 from appliance.db.models_site import Site, SiteSetting
 from appliance.db.site import defaults_from, load_site, save_site

@@ -13,7 +13,8 @@ from typing import Any
 from appliance.billing import ledger
 from appliance.db import fastsql
 from appliance.db.fastsql import col
-from appliance.db.models import Account, Driver, IdTag, Station, Tariff
+from appliance.db.models import Account, Driver, IdTag, Station
+from appliance.db.models_money import Tariff
 from appliance.db.models_site import SiteSetting
 
 MASTERPASS = "masterpass_group"  # the site setting

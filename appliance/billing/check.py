@@ -21,7 +21,8 @@ def check_ledger(database: Database) -> Iterator[tuple[bool, str]]:
 
 def _check() -> list[tuple[bool, str]]:
     from appliance.billing.ledger import ledger_sums
-    from appliance.db.models import Account, ChargingSession, LedgerEntry
+    from appliance.db.models import Account, ChargingSession
+    from appliance.db.models_money import LedgerEntry
 
     out: list[tuple[bool, str]] = []
     bad = []
@@ -48,7 +49,8 @@ def _money_in_range() -> list[tuple[bool, str]]:
     """Money columns hold whole numbers within the database's bound (rows from before
     migration 0011 may not): each one outside is named."""
     from appliance.billing.ledger import MONEY_DB_LIMIT
-    from appliance.db.models import Account, LedgerEntry
+    from appliance.db.models import Account
+    from appliance.db.models_money import LedgerEntry
 
     bad: list[str] = []
     columns: tuple[tuple[Any, Any], ...] = ((Account, Account.balance), (Account, Account.held),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.db.models import IdempotencyRecord
+from appliance.db.models_money import IdempotencyRecord
 from appliance.errors import InvalidInput, Unprocessable
 
 MAX_KEY = 120

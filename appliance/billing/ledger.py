@@ -12,7 +12,8 @@ from typing import Any, cast
 from peewee import OperationalError, PostgresqlDatabase, fn
 
 from appliance.db import fastsql
-from appliance.db.models import Account, ChargingSession, Driver, Hold, LedgerEntry, utcnow
+from appliance.db.models import Account, ChargingSession, Driver, utcnow
+from appliance.db.models_money import Hold, LedgerEntry
 from appliance.db.site import site_value
 from appliance.errors import N_, InvalidInput, NotFound, Unprocessable
 

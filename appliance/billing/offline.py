@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from appliance.charging.metering import parse_time
-from appliance.db.models import ChargingSession, Station, TariffVersion
+from appliance.db.models import ChargingSession, Station
+from appliance.db.models_money import TariffVersion
 
 OFFLINE_FLAG = "offline_start"
 # A start stamped this much before the connection it arrives on happened while away (less is

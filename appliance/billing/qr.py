@@ -14,17 +14,9 @@ from decimal import Decimal
 from peewee import IntegrityError
 
 from appliance.billing import ledger, pricing, settlement, tariffs
-from appliance.db.models import (
-    Account,
-    ChargingSession,
-    Connector,
-    Driver,
-    Hold,
-    IdTag,
-    Station,
-    utcnow,
-)
+from appliance.db.models import Account, ChargingSession, Connector, Driver, IdTag, Station, utcnow
 from appliance.db.models_driver import QrStart
+from appliance.db.models_money import Hold
 from appliance.errors import N_, Conflict, Forbidden, NotFound, Unprocessable
 
 PREFIX = "QR-"  # card UIDs are hex or decimal digits: no card has a hyphen

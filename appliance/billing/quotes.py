@@ -17,8 +17,9 @@ from appliance.billing import bands, pricing, tariffs
 from appliance.billing.settlement import billed as settlement_billed
 from appliance.billing.settlement import cost as settlement_cost
 from appliance.charging.sessions import find_session
-from appliance.db.models import Connector, Driver, IdTag, Station, Tariff
+from appliance.db.models import Connector, Driver, IdTag, Station
 from appliance.db.models_driver import QrStart
+from appliance.db.models_money import Tariff
 from appliance.db.site import site_value
 from appliance.errors import N_, InvalidInput, NotFound, Text
 

@@ -20,14 +20,13 @@ from appliance.db.models import (
     Account,
     ChargingSession,
     Driver,
-    Hold,
     IdTag,
     MeterReading,
     StatusEvent,
-    Tariff,
     utcnow,
 )
 from appliance.db.models_driver import QrStart, Receipt
+from appliance.db.models_money import Hold, Tariff
 from appliance.db.models_site import SiteSetting
 
 SAMPLE_INTERVAL_S = 60  # the MeterValueSampleInterval the managed profile sets

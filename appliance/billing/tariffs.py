@@ -11,7 +11,8 @@ from typing import Any
 from appliance.billing import bands as tod
 from appliance.billing.pricing import minor_exponent, parse_price
 from appliance.db import fastsql
-from appliance.db.models import Station, Tariff, TariffAssignment, TariffVersion, utcnow
+from appliance.db.models import Station, utcnow
+from appliance.db.models_money import Tariff, TariffAssignment, TariffVersion
 from appliance.db.site import DEFAULT_SITE, get_site, holiday_dates, site_pricing
 from appliance.errors import N_, InvalidInput, NotFound
 

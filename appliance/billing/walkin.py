@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from peewee import IntegrityError
 
 from appliance.billing import accounts, ledger, qr, tariffs
-from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry
+from appliance.db.models import Account, ChargingSession, Driver
 from appliance.db.models_driver import DriverLogin, QrStart
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_payments import OnlinePayment, WebhookEvent
 from appliance.errors import N_, ApplianceError, NotFound, Text, Unprocessable
 from appliance.payments.provider import Confirmation, Paid

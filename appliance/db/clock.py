@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 
 from peewee import fn
 
-from appliance.db.models import AuditLog, ChargingSession, LedgerEntry, StatusEvent, utcnow
+from appliance.db.models import ChargingSession, StatusEvent, utcnow
+from appliance.db.models_money import LedgerEntry
+from appliance.db.models_people import AuditLog
 
 TOLERANCE = timedelta(minutes=2)
 

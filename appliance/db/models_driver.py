@@ -13,15 +13,8 @@ from peewee import (
     Model,
 )
 
-from appliance.db.models import (
-    Account,
-    BaseModel,
-    ChargingSession,
-    Driver,
-    Hold,
-    Station,
-    utcnow,
-)
+from appliance.db.models import Account, BaseModel, ChargingSession, Driver, Station, utcnow
+from appliance.db.models_money import Hold
 
 
 class DriverLogin(BaseModel):

@@ -1,11 +1,44 @@
-"""Login sessions of staff and drivers, held on the server so that logout, a password or PIN
-reset and disabling end them at once (issue 15); the tables come with migration 0013."""
+"""Staff logins, API tokens and the audit log; and login sessions of staff and drivers, held on
+the server so that logout, a password or PIN reset and disabling end them at once (issue 15;
+their table came with migration 0013)."""
 
 from __future__ import annotations
 
-from peewee import AutoField, CharField, DateTimeField, IntegerField, Model
+from peewee import AutoField, BooleanField, CharField, DateTimeField, IntegerField, Model, TextField
 
 from appliance.db.models import BaseModel, utcnow
+
+
+class ApiToken(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=64, unique=True)
+    role = CharField(max_length=8)
+    token_hash = CharField(max_length=64, unique=True)
+    site_id = IntegerField(null=True)  # a token for one site only; None: the installation
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+
+
+class StaffUser(BaseModel):
+    id = AutoField()
+    username = CharField(max_length=64, unique=True)
+    role = CharField(max_length=8)  # admin | desk
+    password_hash = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+    disabled = BooleanField(default=False)
+    language = CharField(max_length=16, default="")  # "": the site's language
+
+
+class AuditLog(BaseModel):
+    id = AutoField()
+    actor = CharField(max_length=80)
+    action = CharField(max_length=80)
+    target = CharField(max_length=120, default="")
+    detail = TextField(default="")
+    at = DateTimeField(default=utcnow, index=True)
+    site_id = IntegerField(null=True, index=True)  # the site acted on; None: the installation
+
 
 
 class LoginSession(BaseModel):
@@ -28,4 +61,4 @@ class LoginSession(BaseModel):
         indexes = ((("kind", "person_id"), False),)
 
 
-MODELS: list[type[Model]] = [LoginSession]
+MODELS: list[type[Model]] = [ApiToken, StaffUser, AuditLog, LoginSession]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, Model, TextField
 
-from appliance.db.models import BaseModel, StaffUser, utcnow
+from appliance.db.models import BaseModel, utcnow
+from appliance.db.models_people import StaffUser
 
 
 class SiteSetting(BaseModel):

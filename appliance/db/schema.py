@@ -9,6 +9,7 @@ from appliance.db import (
     models,
     models_cluster,
     models_driver,
+    models_money,
     models_offline,
     models_payments,
     models_people,
@@ -17,7 +18,8 @@ from appliance.db import (
     models_site,
 )
 
-ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_site.MODELS, *models_driver.MODELS,
-                                 *models_reports.MODELS, *models_people.MODELS,
-                                 *models_payments.MODELS, *models_pki.MODELS,
-                                 *models_offline.MODELS, *models_cluster.MODELS]
+ALL_MODELS: list[type[Model]] = [*models.MODELS, *models_money.MODELS, *models_site.MODELS,
+                                 *models_driver.MODELS, *models_reports.MODELS,
+                                 *models_people.MODELS, *models_payments.MODELS,
+                                 *models_pki.MODELS, *models_offline.MODELS,
+                                 *models_cluster.MODELS]

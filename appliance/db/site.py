@@ -241,7 +241,7 @@ def save_site(defaults: SiteSettings, changes: dict[str, Any], actor: str,
               site_id: int = DEFAULT_SITE) -> SiteSettings:
     """Validate and store changed values (what the site owns in its row, the rest for the
     installation); the currency is fixed once the ledger has a row."""
-    from appliance.db.models import LedgerEntry
+    from appliance.db.models_money import LedgerEntry
 
     current = load_site(defaults, site_id)
     checked = {k: _check(k, v) for k, v in changes.items() if k in FIELDS}

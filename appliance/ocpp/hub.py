@@ -1,5 +1,6 @@
 """The hub of connected chargers: one live connection per charge point id, the `ChargerControl`
-port over them, and the frame log written in batches."""
+port over them, and the frame log written in batches. The verbs whose answers are kept are in
+`hub_kept.py`, the security profile change in `hub_upgrade.py`."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from appliance import events
 from appliance.billing import cards
 from appliance.billing import commands as billing_commands
-from appliance.charging import certificates, frame_log, metering, sessions, stations
+from appliance.charging import frame_log, metering, sessions, stations
 from appliance.charging.control import (
     CertificateId,
     CertificateKind,
@@ -25,15 +25,15 @@ from appliance.charging.control import (
     Configuration,
     InstalledCertificates,
     ListEntry,
-    Monitor,
-    TransactionStatus,
     Trigger,
 )
 from appliance.config import Settings
 from appliance.db.models import utcnow
-from appliance.errors import ApplianceError, ChargerOffline, InvalidInput, NotFound, Text
+from appliance.errors import ChargerOffline, InvalidInput, NotFound
 from appliance.ocpp import commands16, commands201, validation
 from appliance.ocpp.batch import Liveness, ReportWriter
+from appliance.ocpp.hub_kept import KeptVerbs
+from appliance.ocpp.hub_upgrade import PROFILE_WAIT_S, ProfileUpgrade
 from appliance.ocpp.protocol import Connection, redact
 from appliance.ocpp.v16 import ChargePoint16, Services
 from appliance.ocpp.v201 import ChargePoint201
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.5
 SILENCE_SWEEP_S = 5.0  # how often silent sockets are looked for (limits are 30 s and more)
-PROFILE_WAIT_S = 120.0  # how long a charger has to come back at a new security profile
 
 
 # Sent only by a charger, though the box does not answer them with more than the library's
@@ -76,7 +75,7 @@ def raw_actions() -> dict[str, list[str]]:
     return out
 
 
-class Hub:
+class Hub(KeptVerbs, ProfileUpgrade):
     """Implements `ChargerControl` over the live connections."""
 
     def __init__(self, services: Services) -> None:
@@ -271,92 +270,6 @@ class Hub:
     async def set_auth_key(self, cpid: str, key: str) -> str:
         return await self._status(cpid, self._commands(cpid).set_auth_key(key))
 
-    # --- verbs whose answers are kept (the charger page and the API list them) ----------------
-    async def _kept(self, cpid: str, call: commands16.Call) -> dict[str, Any]:
-        """Send a call and keep it with its answer (or its failure) as the station's notice
-        `answer:<Action>`."""
-        conn = self._require(cpid)
-        action, payload = call
-        try:
-            answer = await conn.call(action, payload)
-        except ApplianceError as err:
-            await self.services.database.run(
-                stations.record_notice, conn.station_id, f"answer:{action}",
-                {"request": payload, "error": err.code, "message": err.message}, utcnow())
-            raise
-        await self.services.database.run(stations.record_notice, conn.station_id,
-                                         f"answer:{action}",
-                                         {"request": payload, "answer": answer}, utcnow())
-        return answer
-
-    def _only201(self, cpid: str, action: str) -> ChargePoint201:
-        conn = self._require(cpid)
-        if not isinstance(conn, ChargePoint201):
-            raise InvalidInput(f"OCPP 1.6 has no {action}; this charger speaks 1.6",
-                               details={"action": action})
-        return conn
-
-    async def transaction_status(self, cpid: str, transaction_id: int | None = None
-                                 ) -> TransactionStatus:
-        conn = self._only201(cpid, "GetTransactionStatus")
-        reference = None
-        if transaction_id is not None:
-            reference = await self.services.database.read(sessions.reference_of,
-                                                          conn.station_id, transaction_id)
-            if reference is None:
-                raise NotFound(f"charger {cpid} has no transaction {transaction_id}")
-        return commands201.read_transaction_status(
-            await self._kept(cpid, commands201.transaction_status(reference)))
-
-    async def reserve(self, cpid: str, connector_id: int, id_tag: str, expiry: datetime,
-                      reservation_id: int) -> str:
-        if isinstance(self._require(cpid), ChargePoint201):
-            call = commands201.reserve(connector_id, id_tag, expiry, reservation_id,
-                                       await self._token_type(id_tag))
-        else:
-            call = commands16.reserve(connector_id, id_tag, expiry, reservation_id)
-        return str(commands201.status(await self._kept(cpid, call)))
-
-    async def cancel_reservation(self, cpid: str, reservation_id: int) -> str:
-        return str(commands201.status(await self._kept(
-            cpid, self._commands(cpid).cancel_reservation(reservation_id))))
-
-    async def set_monitoring(self, cpid: str, monitors: list[Monitor]) -> list[str]:
-        self._only201(cpid, "SetVariableMonitoring")
-        return commands201.monitoring_statuses(await self._kept(
-            cpid, commands201.set_monitoring(monitors)), "setMonitoringResult")
-
-    async def clear_monitoring(self, cpid: str, monitor_ids: list[int]) -> list[str]:
-        self._only201(cpid, "ClearVariableMonitoring")
-        return commands201.monitoring_statuses(await self._kept(
-            cpid, commands201.clear_monitoring(monitor_ids)), "clearMonitoringResult")
-
-    async def set_monitoring_base(self, cpid: str, base: str) -> str:
-        self._only201(cpid, "SetMonitoringBase")
-        return str(commands201.status(await self._kept(
-            cpid, commands201.set_monitoring_base(base))))
-
-    async def customer_information(self, cpid: str, id_tag: str, report: bool, clear: bool
-                                   ) -> str:
-        self._only201(cpid, "CustomerInformation")
-        return str(commands201.status(await self._kept(cpid, commands201.customer_information(
-            commands201.remote_start_id(), id_tag, report, clear,
-            await self._token_type(id_tag)))))
-
-    async def update_firmware(self, cpid: str, location: str, retrieve_at: datetime) -> str:
-        if isinstance(self._require(cpid), ChargePoint201):
-            call = commands201.update_firmware(commands201.remote_start_id(), location,
-                                               retrieve_at)
-        else:
-            call = commands16.update_firmware(location, retrieve_at)
-        # 1.6's UpdateFirmware answers nothing but that it got the request.
-        return str(commands201.status(await self._kept(cpid, call)) or "Accepted")
-
-    async def publish_firmware(self, cpid: str, location: str, checksum: str) -> str:
-        self._only201(cpid, "PublishFirmware")
-        return str(commands201.status(await self._kept(cpid, commands201.publish_firmware(
-            commands201.remote_start_id(), location, checksum))))
-
     async def get_local_list_version(self, cpid: str) -> int:
         commands = self._commands(cpid)
         return int(commands.list_version(
@@ -394,63 +307,6 @@ class Hub:
 
     async def delete_certificate(self, cpid: str, certificate: CertificateId) -> str:
         return await self._status(cpid, self._commands(cpid).delete_certificate(certificate))
-
-    async def set_security_profile(self, cpid: str, profile: int) -> str:
-        conn = self._require(cpid)
-        station_id = conn.station_id
-        await self.services.database.run(certificates.start_upgrade, station_id, profile)
-        try:
-            if isinstance(conn, ChargePoint201):
-                status = await self._network_profile(conn, profile)
-            else:
-                status = await self._status(cpid, commands16.set_security_profile(profile))
-        except Exception:
-            await self.services.database.run(certificates.upgrade_failed, station_id,
-                                             Text(certificates.NO_ANSWER))
-            raise
-        if status not in ("Accepted", "Scheduled"):  # Scheduled: a 2.0.1 reset when idle
-            await self.services.database.run(
-                certificates.upgrade_failed, station_id,
-                Text(certificates.REFUSED, status=status, profile=profile))
-            return status
-        task = asyncio.create_task(self._watch_upgrade(cpid, station_id, profile))
-        self._watches.add(task)
-        task.add_done_callback(self._watches.discard)
-        return status
-
-    async def _network_profile(self, conn: ChargePoint201, profile: int) -> str:
-        """2.0.1's profile change (use case A05): a connection profile with the wss:// URL in
-        a free configuration slot, that slot first in NetworkConfigurationPriority (the old
-        ones after it: where the charger falls back), then a Reset. Returns the Reset's
-        status, or the step and status that stopped it ("SetNetworkProfile Rejected")."""
-        found = await conn.configuration([commands201.PRIORITY_KEY])
-        in_use = commands201.slots(found.value(commands201.PRIORITY_KEY))
-        slot = commands201.free_slot(in_use)
-        steps = ((commands201.set_network_profile(slot, self.tls_url(conn), profile),
-                  ("Accepted",)),
-                 (commands201.network_priority(slot, in_use), ("Accepted", "RebootRequired")))
-        for step, fine in steps:
-            status = commands201.status(await conn.call(*step))
-            if status not in fine:
-                return f"{step[0]} {status}"
-        log.info("%s: network profile %d (security profile %d) first; resetting", conn.id,
-                 slot, profile)
-        return commands201.status(await conn.call(*commands201.reset(hard=False)))
-
-    def tls_url(self, conn: Connection) -> str:
-        """The box's OCPP path on the TLS port, at the host name the charger reached us by."""
-        pki, settings = self.services.pki, self.services.settings
-        port = (pki.port if pki is not None else 0) or settings.tls_port
-        host = conn.reached_as or urlsplit(settings.public_url).hostname or "appliance.local"
-        return f"wss://{f'[{host}]' if ':' in host else host}:{port}/ocpp"
-
-    async def _watch_upgrade(self, cpid: str, station_id: int, profile: int) -> None:
-        """Fall back, and say so, when the charger has not come back at `profile` in time."""
-        await asyncio.sleep(self.profile_wait_s)
-        note = Text(certificates.TIMED_OUT, profile=profile, seconds=f"{self.profile_wait_s:g}")
-        if await self.services.database.run(certificates.give_up_upgrade, station_id, profile,
-                                            note):
-            log.warning("%s: %s", cpid, note)
 
     # --- frame log ----------------------------------------------------------------------------
     def log_frame(self, station_id: int, direction: str, frame: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from appliance.db.models import AuditLog
+from appliance.db.models_people import AuditLog
 
 
 def write(actor: str, action: str, target: str, detail: dict[str, Any],

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.db.models import ApiToken, ChargingSession, StaffUser, Station, Tariff
+from appliance.db.models import ChargingSession, Station
+from appliance.db.models_money import Tariff
+from appliance.db.models_people import ApiToken, StaffUser
 from appliance.db.models_site import Site, StaffSite
 from appliance.db.site import site_of_station
 from appliance.errors import N_, InvalidInput

@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from peewee import IntegrityError
 
-from appliance.db.models import StaffUser
+from appliance.db.models_people import StaffUser
 from appliance.errors import N_, Conflict, InvalidInput
 from appliance.people.sessions import STAFF, end_all
 

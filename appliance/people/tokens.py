@@ -6,7 +6,8 @@ import hashlib
 
 from peewee import IntegrityError
 
-from appliance.db.models import ApiToken, utcnow
+from appliance.db.models import utcnow
+from appliance.db.models_people import ApiToken
 from appliance.errors import Conflict, InvalidInput, NotFound
 
 

@@ -15,15 +15,8 @@ from zoneinfo import ZoneInfo
 from peewee import Case, Expression, Model, fn
 
 from appliance.billing.settlement import cost
-from appliance.db.models import (
-    ChargingSession,
-    Connector,
-    Driver,
-    LedgerEntry,
-    Station,
-    StatusEvent,
-    utcnow,
-)
+from appliance.db.models import ChargingSession, Connector, Driver, Station, StatusEvent, utcnow
+from appliance.db.models_money import LedgerEntry
 from appliance.db.sums import money_sum
 from appliance.reports.daily import Interval, day_bounds, overlap_s, status_intervals, union
 

@@ -13,7 +13,8 @@ from peewee import fn
 
 from appliance.billing import walkin
 from appliance.billing.ledger import BALANCE_KINDS
-from appliance.db.models import Account, ChargingSession, Driver, LedgerEntry, Station
+from appliance.db.models import Account, ChargingSession, Driver, Station
+from appliance.db.models_money import LedgerEntry
 from appliance.db.sums import money_sum
 from appliance.reports.daily import day_bounds
 from appliance.reports.stats import StatRow

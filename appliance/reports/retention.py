@@ -14,14 +14,10 @@ from typing import Any, cast
 from peewee import Field, Model
 
 from appliance.db.database import Database
-from appliance.db.models import (
-    AuditLog,
-    IdempotencyRecord,
-    SecurityEvent,
-    StationNotice,
-    UnknownTag,
-)
+from appliance.db.models import SecurityEvent, StationNotice, UnknownTag
+from appliance.db.models_money import IdempotencyRecord
 from appliance.db.models_payments import PhoneCode
+from appliance.db.models_people import AuditLog
 from appliance.people import sessions
 
 CHUNK = 5000  # rows per delete: a nightly writer job stays short

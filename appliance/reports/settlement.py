@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from appliance.db.database import Database
-from appliance.db.models import LedgerEntry
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_payments import OnlinePayment
 from appliance.errors import ApplianceError
 from appliance.payments import config

@@ -19,12 +19,12 @@ from peewee import fn
 from appliance.db.models import (
     ChargingSession,
     Connector,
-    LedgerEntry,
     MeterReading,
     Station,
     StatusEvent,
     utcnow,
 )
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_reports import DailyStat, SessionCurve
 from appliance.db.sums import money_sum
 from appliance.reports.daily import (

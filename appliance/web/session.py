@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from appliance import keys
-from appliance.db.models import StaffUser
+from appliance.db.models_people import StaffUser
 from appliance.errors import N_, Forbidden
 from appliance.people import sessions
 from appliance.people.scope import staff_sites

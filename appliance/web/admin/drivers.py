@@ -19,7 +19,7 @@ from appliance.billing.ledger import METHODS
 from appliance.billing.ledger import balance_upto as ledger_balance_upto
 from appliance.billing.pricing import minor_exponent
 from appliance.charging import history
-from appliance.db.models import LedgerEntry
+from appliance.db.models_money import LedgerEntry
 from appliance.errors import N_, ApplianceError, InvalidInput, NotFound, Text
 from appliance.people.scope import Scope, session_site
 from appliance.web import i18n

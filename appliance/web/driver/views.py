@@ -12,15 +12,9 @@ from peewee import fn
 
 from appliance.billing import ledger, qr, quotes, receipts, settlement, tariffs
 from appliance.charging.stations import read_plugs
-from appliance.db.models import (
-    Account,
-    ChargingSession,
-    Connector,
-    Driver,
-    LedgerEntry,
-    Station,
-)
+from appliance.db.models import Account, ChargingSession, Connector, Driver, Station
 from appliance.db.models_driver import QrStart, Receipt
+from appliance.db.models_money import LedgerEntry
 from appliance.db.models_payments import OnlinePayment
 from appliance.errors import N_, NotFound
 
