@@ -21,7 +21,7 @@ from peewee import IntegrityError
 from appliance.app import open_database
 from appliance.billing import accounts, ledger, settlement, tariffs
 from appliance.billing import authorize as auth
-from appliance.charging import batched, sessions, stations
+from appliance.charging import batched, frame_log, sessions, stations
 from appliance.charging.admin import create_station
 from appliance.db import fastsql
 from appliance.db.models import (
@@ -568,3 +568,53 @@ def test_save_writes_what_peewee_writes(make_settings: Any) -> None:
 
     database.run_sync(run)
     database.db.close()
+
+
+def test_every_batch_size_is_written_with_a_few_statement_texts(make_settings: Any) -> None:
+    """Reports of batches of every size, 1 to 70 stations (statuses, meter values, the frame
+    log): the multi-row statements go in pieces of a power of two rows, so every size is written
+    with a few texts (a text per row count was a parse per new size: at 10,000 chargers some
+    600 a second, a tenth of the writer). Counted as the statement texts SQLite prepared."""
+    database = open_database(make_settings())
+    db = database.db
+    if not fastsql.is_sqlite():
+        pytest.skip("counts SQLite's prepared statements (apsw's statement cache)")
+
+    def run() -> tuple[int, int]:
+        for n in range(70):
+            create_station(f"PC-{n:03d}", {})
+        ids = [s.id for s in Station.select().where(Station.cpid.startswith("PC-"))]
+        conn = db.connection()
+        prepared: set[str] = set()
+
+        def seen(_cursor: Any, statement: str, _bindings: Any) -> bool:
+            prepared.add(statement)
+            return True
+
+        def batch(size: int, minute: int) -> None:
+            at = T0 + timedelta(minutes=minute)
+            with db.atomic():
+                batched.record_statuses([(sid, {
+                    "connectorId": 1, "status": "Available", "errorCode": "NoError",
+                    "timestamp": _ocpp_time(at)}, at) for sid in ids[:size]])
+                auth.meter_values_many([(sid, {"connectorId": 1, "meterValue": [
+                    {"timestamp": _ocpp_time(at), "sampledValue": [{"value": str(minute)}]}]},
+                    at) for sid in ids[:size]])
+                frame_log.write_frames([(sid, at, 2, "[]") for sid in ids[:size]], 4,
+                                       set(ids[:size]))
+
+        batch(70, 0)  # every statement's first use
+        conn.exec_trace = seen
+        try:
+            for size in range(1, 71):
+                batch(size, size)
+        finally:
+            conn.exec_trace = None
+        return len(prepared), MeterReading.select().count()
+
+    texts, readings = database.run_sync(run)
+    db.close()
+    assert readings == 70 + sum(range(1, 71))
+    # Per kind of statement a text per power of two (1..64 here), a few others; before: one
+    # per batch size and kind (over 200).
+    assert texts < 60, f"{texts} statement texts for 70 batch sizes"

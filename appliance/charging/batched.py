@@ -105,12 +105,10 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
     event_fields = (StatusEvent.station, StatusEvent.connector_id,
                     *(getattr(StatusEvent, c) for c in STATUS_COLUMNS),
                     StatusEvent.charger_time, StatusEvent.received_at)
-    for chunk in _chunks(events):
-        fastsql.insert_rows(StatusEvent, event_fields, list(chunk))
-    for chunk in _chunks(list(latest.values())):
-        n = len(chunk)
-        fastsql.execute(_statement(_connector_upsert, n),
-                       [v for row in chunk for v in row])
+    fastsql.insert_rows(StatusEvent, event_fields, events)
+    for piece in fastsql.pieces(list(latest.values())):  # an upsert: no row twice
+        fastsql.execute(_statement(_connector_upsert, len(piece)),
+                       [v for row in piece for v in row])
     for ids in _chunks(sorted(counted), 256):
         size = fastsql.bucket(len(ids))
         padded = [*ids, *[ids[-1]] * (size - len(ids))]
@@ -198,8 +196,7 @@ def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession 
         session.updated_at = received
         touched[session.id] = session
         out.append(session)
-    for chunk in _chunks(readings):
-        fastsql.insert_rows(MeterReading, READING_FIELDS, list(chunk))
+    fastsql.insert_rows(MeterReading, READING_FIELDS, readings)
     _save_live_states(list(touched.values()))
     return out
 

@@ -10,7 +10,7 @@ from appliance.db import fastsql
 from appliance.db.models import FrameLog
 
 _CHUNK_FIELDS = (FrameLog.station, FrameLog.at, FrameLog.count, FrameLog.frames)
-INSERT_CHUNK = 200  # rows per INSERT statement (SQLite allows 32,766 parameters)
+TRIM_CHUNK = 256  # stations per trim statement
 Chunk = tuple[int, datetime, int, str]  # station, newest frame's time, frames, JSON list
 
 
@@ -42,11 +42,10 @@ def write_frames(chunks: list[Chunk], keep: int, trim: set[int]) -> None:
     """Append one row per station; trim to the newest rows holding `keep` frames only the
     stations in `trim` (those that logged about `keep` / 2 frames since their last trim), so a
     station holds at most about 1.5 x `keep` frames and a flush costs a statement or two."""
-    for i in range(0, len(chunks), INSERT_CHUNK):
-        fastsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks[i:i + INSERT_CHUNK])
+    fastsql.insert_rows(FrameLog, _CHUNK_FIELDS, chunks)
     stations = sorted(trim)
-    for i in range(0, len(stations), INSERT_CHUNK):
-        part = stations[i:i + INSERT_CHUNK]
-        n = len(part)
+    for i in range(0, len(stations), TRIM_CHUNK):
+        part = stations[i:i + TRIM_CHUNK]
+        n = fastsql.bucket(len(part))  # padded with the last again: a few texts serve all
         fastsql.execute(fastsql.sql(f"frames:trim:{n}", lambda p, n=n: _trim_sql(p, n)),
-                       [*part, keep])
+                       [*part, *[part[-1]] * (n - len(part)), keep])

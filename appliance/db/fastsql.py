@@ -17,6 +17,7 @@ import peewee
 from appliance.db.models import BaseModel, ChargingSession
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def db_of(model: type[peewee.Model]) -> peewee.Database:
@@ -56,18 +57,36 @@ def execute(statement: str, params: Sequence[Any] = ()) -> Any:
 
 def insert_rows(model: type[peewee.Model], fields: Sequence[peewee.Field],
                 rows: list[tuple[Any, ...]]) -> None:
-    """One multi-row INSERT (its text cached per row count: reports carry 1-8 samples)."""
-    if not rows:
-        return
+    """Multi-row INSERTs of a power of two rows each (`pieces`)."""
     width = len(fields)
+    for piece in pieces(rows):
+        def build(p: str, n: int = len(piece)) -> str:
+            one = "(" + ", ".join([p] * width) + ")"
+            return (f"INSERT INTO {table(model)} ({', '.join(col(f) for f in fields)}) VALUES "
+                    + ", ".join([one] * n))
 
-    def build(p: str) -> str:
-        one = "(" + ", ".join([p] * width) + ")"
-        return (f"INSERT INTO {table(model)} ({', '.join(col(f) for f in fields)}) VALUES "
-                + ", ".join([one] * len(rows)))
+        key = f"insert:{model._meta.table_name}:{','.join(f.name for f in fields)}:{len(piece)}"
+        execute(sql(key, build), [v for row in piece for v in row])
 
-    key = f"insert:{model._meta.table_name}:{','.join(f.name for f in fields)}:{len(rows)}"
-    execute(sql(key, build), [v for row in rows for v in row])
+
+PIECE_MAX = 128
+
+
+def pieces(rows: Sequence[R], most: int = PIECE_MAX) -> list[Sequence[R]]:
+    """`rows` cut in pieces of a power of two rows each, largest first (37: 32, 4, 1), for
+    multi-row statements that cannot be padded (an INSERT, an upsert): a statement text per row
+    count, so a batch of any size is written with a few of eight texts (1 to 128 rows), which
+    stay in the connection's statement cache. A text for every count (1 to 200) did not: at
+    10,000 chargers the writer parsed some 600 statements a second, a tenth of its time."""
+    out: list[Sequence[R]] = []
+    at, left = 0, len(rows)
+    while left:
+        size = most
+        while size > left:
+            size //= 2
+        out.append(rows[at:at + size])
+        at, left = at + size, left - size
+    return out
 
 
 def datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
