@@ -102,28 +102,31 @@ async def test_a_big_sites_sums_are_kept_and_read_again_behind_the_page(
 
 
 async def test_kept_figures_fresh_stale_too_old_and_of_another_day() -> None:
-    reads = 0
+    reads, now = 0, [100.0]
 
     async def read() -> int:
         nonlocal reads
         reads += 1
         return reads
 
-    kept: Kept[int] = Kept(fresh_s=0.05, stale_s=0.2)
+    kept: Kept[int] = Kept(fresh_s=5.0, stale_s=60.0, clock=lambda: now[0])
     assert await kept.get("k", "d1", read) == 1
+    now[0] += 5.0
     assert await kept.get("k", "d1", read) == 1 and reads == 1  # fresh
-    await asyncio.sleep(0.08)
+    assert kept.refreshing("k") is None
+    now[0] += 1.0
     assert await kept.get("k", "d1", read) == 1  # stale: shown, the next one read behind
     task = kept.refreshing("k")
     assert task is not None
+    assert await kept.get("k", "d1", read) == 1 and kept.refreshing("k") is task  # one read
     await task
-    assert reads == 2 and await kept.get("k", "d1", read) == 2
-    await asyncio.sleep(0.25)
+    assert reads == 2 and await kept.get("k", "d1", read) == 2 and kept.refreshing("k") is None
+    now[0] += 61.0
     assert await kept.get("k", "d1", read) == 3  # too old: waited for
     assert await kept.get("k", "d2", read) == 4  # another day: waited for
     assert await kept.get("other", "d2", read) == 5  # each key its own
     # Concurrent loads with nothing kept: one read, the others take its figure.
-    fresh: Kept[int] = Kept(fresh_s=10.0)
+    fresh: Kept[int] = Kept(fresh_s=10.0, clock=lambda: now[0])
     assert await asyncio.gather(*(fresh.get("k", "d", read) for _ in range(5))) == [6] * 5
     assert reads == 6
     # Not worth keeping: read on every load.

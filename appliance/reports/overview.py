@@ -160,18 +160,65 @@ def site_overview(sites: frozenset[int] | None = None, kind: str = "", search: s
         return query.order_by(ranked.c.rank, ranked.c.cpid)
 
     page = max(1, page)
-    counts = station_counts(sites)
-    # The counts are the site's, the page the kind's or the search's: counted in SQL, and the
-    # page cut there too. Never every charger's rank read into Python: a reader thread takes
-    # the GIL back for each row it fetches, and while the event loop and the writer are busy
-    # each of 10,000 rows waited for it (the dashboard at 10,000 chargers under load: p50 145
-    # ms, its ranking read 470-620 ms beside one busy thread against 5 ms alone).
-    matching = chosen().count() if search.strip() else counts[kind if kind in KINDS else "all"]
+    if search.strip():  # the counts are the site's, the page the search's: two rankings
+        counts = station_counts(sites)
+        matching = chosen().count()
+        ids = None
+    else:  # the counts and the page from one ranking, in the database
+        counts, ids = _counts_and_page(sites, kind, page, per_page)
+        matching = counts[kind if kind in KINDS else "all"]
     pages = max(1, -(-matching // per_page))
-    page = min(page, pages)
-    rows = _tuples(("page", sites, search, kind, page, per_page),
-                   lambda _: chosen().limit(per_page).offset((page - 1) * per_page))
-    return Overview(stations_view([int(sid) for (sid,) in rows]), counts, matching, page, pages)
+    if ids is None or page > pages:
+        page = min(page, pages)
+        rows = _tuples(("page", sites, search, kind, page, per_page),
+                       lambda _: chosen().limit(per_page).offset((page - 1) * per_page))
+        ids = [int(sid) for (sid,) in rows]
+    return Overview(stations_view(ids), counts, matching, page, pages)
+
+
+class _Text:
+    """A statement already written, for `_shaped` (which asks a query for its `.sql()`)."""
+
+    def __init__(self, text: str, params: list[Any]) -> None:
+        self.text, self.params = text, params
+
+    def sql(self) -> tuple[str, list[Any]]:
+        return self.text, self.params
+
+
+def _counts_and_page(sites: frozenset[int] | None, kind: str, page: int, per_page: int
+                     ) -> tuple[dict[str, int], list[int]]:
+    """`station_counts(sites)` and the ids of one page of chargers (of one kind, or all), from
+    one ranking of the chargers (a pass over every charger with an index probe of each one's
+    connectors: some 10 ms of a reader's CPU at 10,000 chargers online), made once in the
+    database (a materialized WITH) and both cut from it there: a few count rows and one page of
+    ids come back, never every charger's rank (a reader takes the GIL back for each row it
+    fetches: under load the 10,000 rows of the ranking took 470-620 ms beside a busy thread)."""
+    def build(_: list[int]) -> _Text:
+        text, params = _ranked(sites).sql()
+        p = Station._meta.database.param
+        where = f" WHERE rank = {p}" if kind in KINDS else ""
+        # Ids ordered by code point on both backends (SQLite's BINARY), as Python sorts the page
+        # again: a compound's rows come in no promised order.
+        cpid = "cpid" if p == "?" else 'cpid COLLATE "C"'
+        return _Text(
+            f"WITH ranked AS MATERIALIZED ({text}) "
+            f"SELECT -1, rank, COUNT(*), '' FROM ranked GROUP BY rank UNION ALL "
+            f"SELECT * FROM (SELECT id, rank, 0, cpid FROM ranked{where} "
+            f"ORDER BY rank, {cpid} LIMIT {p} OFFSET {p}) AS page",
+            [*params, *([KINDS[kind]] if kind in KINDS else []), per_page,
+             (page - 1) * per_page])
+
+    by_rank: dict[int, int] = {}
+    chosen: list[tuple[int, str, int]] = []  # (rank, charger id, id): the page's order
+    for sid, rank, n, cpid in _tuples(("ranking", sites, kind, page, per_page), build):
+        if sid == -1:
+            by_rank[int(rank)] = int(n)
+        else:
+            chosen.append((int(rank), str(cpid), int(sid)))
+    counts = {k: by_rank.get(rank, 0) for k, rank in KINDS.items()}
+    counts["all"] = sum(by_rank.values())
+    return counts, [sid for _, _, sid in sorted(chosen)]
 
 
 def stations_view(ids: list[int]) -> list[StationView]:

@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class _Figure(Generic[T]):
-    at: float  # time.monotonic() when it was read
+    at: float  # the clock when it was read
     day: str
     value: T
 
@@ -34,8 +34,10 @@ class Kept(Generic[T]):
     older: waited for. `worth_keeping(value)`: whether a figure is kept at all."""
 
     def __init__(self, fresh_s: float, stale_s: float = math.inf,
-                 worth_keeping: Callable[[T], bool] = lambda _: True) -> None:
+                 worth_keeping: Callable[[T], bool] = lambda _: True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.fresh_s, self.stale_s, self.worth_keeping = fresh_s, stale_s, worth_keeping
+        self.clock = clock
         self._kept: dict[Hashable, _Figure[T]] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._refreshing: dict[Hashable, asyncio.Task[None]] = {}
@@ -43,13 +45,13 @@ class Kept(Generic[T]):
     async def get(self, key: Hashable, day: str, read: Callable[[], Awaitable[T]]) -> T:
         kept = self._usable(key, day)
         if kept is not None:
-            age = time.monotonic() - kept.at
+            age = self.clock() - kept.at
             if age > self.fresh_s and key not in self._refreshing:
                 self._refreshing[key] = asyncio.create_task(self._refresh(key, day, read))
             return kept.value
         async with self._lock(key):  # one read at a time; the others wait for its figure
             kept = self._usable(key, day)
-            if kept is not None and time.monotonic() - kept.at <= self.fresh_s:
+            if kept is not None and self.clock() - kept.at <= self.fresh_s:
                 return kept.value
             return await self._read(key, day, read)
 
@@ -59,7 +61,7 @@ class Kept(Generic[T]):
 
     def _usable(self, key: Hashable, day: str) -> _Figure[T] | None:
         kept = self._kept.get(key)
-        if kept is None or kept.day != day or time.monotonic() - kept.at > self.stale_s:
+        if kept is None or kept.day != day or self.clock() - kept.at > self.stale_s:
             return None
         return kept
 
@@ -70,7 +72,7 @@ class Kept(Generic[T]):
         return lock
 
     async def _read(self, key: Hashable, day: str, read: Callable[[], Awaitable[T]]) -> T:
-        at = time.monotonic()
+        at = self.clock()
         value = await read()
         if self.worth_keeping(value):
             self._kept[key] = _Figure(at, day, value)
