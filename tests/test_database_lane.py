@@ -56,3 +56,27 @@ async def test_page_lane_goes_before_queued_jobs(url: str) -> None:
         assert db.first_batches == 2
     finally:
         db.stop()
+
+
+async def test_a_single_statement_read_opens_no_transaction_on_postgresql(url: str) -> None:
+    """`read_single` (a boot storm's station look-ups): on PostgreSQL the statement runs on its
+    own, one round trip, not between a BEGIN and a COMMIT (three); still read-only."""
+    db = Database(url)
+    db.start()
+    try:
+        await db.run(db.db.execute_sql, "CREATE TABLE probe (n INTEGER)")
+        await db.run(db.db.execute_sql, "INSERT INTO probe (n) VALUES (7)")
+
+        def look() -> tuple[bool, int]:
+            (n,) = db.db.execute_sql("SELECT n FROM probe").fetchone()
+            return db.db.in_transaction(), n
+
+        def write() -> None:
+            db.db.execute_sql("INSERT INTO probe (n) VALUES (8)")
+
+        assert await db.read(look) == (True, 7)
+        assert await db.read_single(look) == (db.is_sqlite, 7)
+        with pytest.raises(Exception, match="read-only|readonly"):
+            await db.read_single(write)
+    finally:
+        db.stop()

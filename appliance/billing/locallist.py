@@ -13,6 +13,8 @@ from typing import Any
 from peewee import JOIN
 
 from appliance.charging.control import ListEntry
+from appliance.db import fastsql
+from appliance.db.fastsql import col, table
 from appliance.db.models import Driver, IdTag, Station, utcnow
 from appliance.db.models_offline import LocalList
 from appliance.db.site import site_value
@@ -60,14 +62,25 @@ class Held:
 
 def held(cpid: str) -> Held | None:
     """What a managed, approved charger holds as far as the box knows (None: not ours to
-    manage)."""
-    station = Station.get_or_none((Station.key == cpid.upper()) & Station.retired_at.is_null())
-    if station is None or not station.approved or not station.managed:
+    manage). One statement (each charger of a boot storm asks; `Database.read_single`)."""
+    def inner(p: str, in_list: str) -> str:
+        st, ll = table(Station), table(LocalList)
+        return (f"SELECT s.{col(Station.id)}, s.{col(Station.approved)}, "
+                f"s.{col(Station.managed)}, l.{col(LocalList.version)}, "
+                f"l.{col(LocalList.entries)} FROM {st} AS s LEFT JOIN {ll} AS l "
+                f"ON l.{col(LocalList.station)} = s.{col(Station.id)} "
+                f"WHERE s.{col(Station.key)} IN ({in_list}) "
+                f"AND s.{col(Station.retired_at)} IS NULL")
+
+    rows = fastsql.query_in("locallist:held", 5, inner, [cpid.upper()])
+    if not rows:
         return None
-    row = LocalList.get_or_none(LocalList.station == station.id)
-    if row is None:
-        return Held(station.id, 0, {})
-    return Held(station.id, row.version, {k: tuple(v) for k, v in json.loads(row.entries).items()})
+    station_id, approved, managed, version, entries = rows[0]
+    if not approved or not managed:
+        return None
+    if version is None:
+        return Held(station_id, 0, {})
+    return Held(station_id, version, {k: tuple(v) for k, v in json.loads(entries).items()})
 
 
 @dataclass(frozen=True)

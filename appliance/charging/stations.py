@@ -116,7 +116,9 @@ def new_key_fields(password: str) -> dict[str, str]:
 
 # --- reads ------------------------------------------------------------------------------------
 def load_auth(cpid: str) -> StationAuth | None:
-    st = Station.get_or_none((Station.key == station_key(cpid)) & Station.retired_at.is_null())
+    """What a connection's admission needs of its station: one statement, its SQL written once
+    (every charger of a boot storm connects through it; `Database.read_single` reads it)."""
+    st = fastsql.get(Station, Station.key, station_key(cpid), f"{col(Station.retired_at)} IS NULL")
     if st is None:
         return None
     return StationAuth(

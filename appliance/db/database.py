@@ -190,6 +190,20 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._read_one, fn, args)
 
+    async def read_single(self, fn: Callable[..., T], *args: Any) -> T:
+        """Like `read`, for a read of one statement (a look-up by key): on PostgreSQL no
+        transaction around it, so one round trip to the server instead of three (BEGIN, the
+        statement, COMMIT: at a boot storm most of the readers' time); a statement sees one
+        snapshot of its own. Never for a read of two statements or more."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._read_single, fn, args)
+
+    def _read_single(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self.is_sqlite:  # a local transaction costs nothing worth saving
+            return self._read_one(fn, args)
+        self._init_reader()
+        return fn(*args)
+
     async def read_quick(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `read`, on the quick lane: only for a look-up of a row or two by a key that a
         request waits on before anything else (an API token); never a page's read."""
