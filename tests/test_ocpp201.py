@@ -5,6 +5,7 @@ reach it as 2.0.1 messages; the same charger back on 1.6 keeps its history."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -583,3 +584,23 @@ async def test_lists_limits_and_certificates_as_201(server: TestServer, api: Api
             "VERB-201", CertificateKind.CSMS_ROOT, "-----BEGIN CERTIFICATE-----") == "Accepted"
         installed = await control.installed_certificates("VERB-201", CertificateKind.CSMS_ROOT)
         assert installed.certificates[0].serial_number == "01"
+
+
+async def test_a_first_connection_is_one_trip_through_the_writer(
+        server: TestServer, api: Api, charger: Any) -> None:
+    """A charger's connection marks its station online and records the OCPP version it speaks
+    in one writer job (a boot storm's first connections made two: the version, then online)."""
+    await add_station(api, "TRIP-1")
+    database = server.app[keys.DATABASE]
+    hub = server.app[keys.HUB]
+    before = database.jobs_done
+    async with connect_charger201(server, "TRIP-1", "secret-pass-1"):
+        await eventually(lambda: _true(hub.get("TRIP-1") is not None))
+        await eventually(lambda: _true(database.jobs_done > before))
+        await asyncio.sleep(0.2)  # anything else the connection would write
+        assert database.jobs_done - before == 1
+    assert (await api.get("/stations/TRIP-1"))["ocpp_version"] == "2.0.1"
+
+
+async def _true(value: bool) -> bool:
+    return value

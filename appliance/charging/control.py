@@ -227,8 +227,9 @@ class ChargerLeases(Protocol):
     """Hosted installations: the hub records here which process holds a charger's socket
     (appliance/cluster keeps the rows). A box has none."""
 
-    async def opened(self, cpid: str, station_id: int) -> None:
-        """A socket opened here: this process holds the charger now."""
+    async def opened(self, cpid: str, station_id: int, version: str) -> None:
+        """A socket opened here: this process holds the charger now (speaking OCPP `version`:
+        the station row says so in the same write)."""
 
     async def closed(self, cpid: str, station_id: int) -> None:
         """The socket closed: let the charger go, unless another process took it over."""

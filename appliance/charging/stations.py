@@ -131,18 +131,6 @@ def load_auth(cpid: str) -> StationAuth | None:
     )
 
 
-def set_version(station_id: int, version: str) -> None:
-    """The OCPP version the station speaks now: a charger whose firmware changed version is the
-    same station, with the same history."""
-    fastsql.execute(fastsql.sql("station:version", _version_sql), (version, station_id, version))
-
-
-def _version_sql(p: str) -> str:
-    version = col(Station.ocpp_version)
-    return (f"UPDATE {table(Station)} SET {version} = {p} WHERE {col(Station.id)} = {p} "
-            f"AND {version} != {p}")
-
-
 def record_device_model(station_id: int, variables: dict[str, dict[str, Any]],
                         replace: bool = False) -> None:
     """Merge what a charger reported of its components and variables into its stored device
@@ -284,8 +272,15 @@ def admit_unknown(cpid: str, policy: str, pending_max: int) -> StationAuth:
     return load_auth(cpid)  # type: ignore[return-value]
 
 
-def set_online(station_id: int, online: bool, at: datetime) -> None:
-    Station.update(online=online, last_seen_at=at).where(Station.id == station_id).execute()
+def set_online(station_id: int, online: bool, at: datetime, version: str | None = None
+               ) -> None:
+    """Online or not since `at`; a charger that connects says the OCPP version it speaks now (a
+    new firmware may speak the other one): written in the same statement, one writer trip per
+    connect (a boot storm's first connections made two)."""
+    values: dict[Any, Any] = {Station.online: online, Station.last_seen_at: at}
+    if version is not None:
+        values[Station.ocpp_version] = version
+    Station.update(values).where(Station.id == station_id).execute()
 
 
 def touch(station_id: int, at: datetime) -> None:

@@ -21,18 +21,22 @@ def _claim_sql(p: str) -> str:
             f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT ({sid}) DO UPDATE SET "
             f"{proc} = EXCLUDED.{proc}, {exp} = EXCLUDED.{exp}, {taken} = EXCLUDED.{taken}), "
             f"st AS (UPDATE {station} SET {col(Station.online)} = true, "
-            f"{col(Station.last_seen_at)} = {p} WHERE {col(Station.id)} = {p}) "
+            f"{col(Station.last_seen_at)} = {p}, {col(Station.ocpp_version)} = {p} "
+            f"WHERE {col(Station.id)} = {p}) "
             f"SELECT {proc}, {exp} FROM old")
 
 
-def claim(station_id: int, process: str, ttl_s: float, now: datetime) -> str | None:
+def claim(station_id: int, process: str, ttl_s: float, now: datetime, version: str
+          ) -> str | None:
     """This process holds the charger now (a charger that connects here takes its lease over,
-    from a dead process or a live one). Marks the station online. Returns the other process
+    from a dead process or a live one). Marks the station online, speaking OCPP `version` (a
+    new firmware may speak the other one). Returns the other process
     that held a live lease, which must let its socket go. One statement (a round trip to the
     server for each charger that connects)."""
     expires = now + timedelta(seconds=ttl_s)
     old = execute(sql("leases:claim", _claim_sql),
-                  (station_id, station_id, process, expires, now, now, station_id)).fetchone()
+                  (station_id, station_id, process, expires, now, now, version,
+                   station_id)).fetchone()
     if old is None or old[0] == process or old[1] <= now:
         return None
     return str(old[0])

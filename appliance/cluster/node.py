@@ -78,10 +78,10 @@ class Node:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- leases (the hub calls these) -----------------------------------------------------
-    async def opened(self, cpid: str, station_id: int) -> None:
+    async def opened(self, cpid: str, station_id: int, version: str) -> None:
         self.mine.add(cpid.upper())
         previous = await self.database.run(leases.claim, station_id, self.process,
-                                           LEASE_TTL_S, utcnow())
+                                           LEASE_TTL_S, utcnow(), version)
         if previous is not None:
             log.warning("%s: taken over from process %s", cpid, previous)
             await self._send(channel_of(previous), {"k": "drop", "cpid": cpid})

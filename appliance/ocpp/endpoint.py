@@ -276,9 +276,7 @@ async def _open(request: web.Request, auth: stations.StationAuth, chosen: str | 
         conn.connector_limit = stations.connector_limit(auth.declared_connectors)
         conn.reached_as = reached_as
         conn.close_transport = sock.close_transport  # type: ignore[union-attr]
-        sock.conn = conn
-        if auth.ocpp_version != conn.version:  # a new firmware on the other version
-            await request.app[keys.DATABASE].run(stations.set_version, auth.id, conn.version)
+        sock.conn = conn  # its version goes to the station with its online mark (the hub)
     except BaseException:
         if sock.transport is not None:
             sock.transport.abort()  # not started: nothing was told of it yet

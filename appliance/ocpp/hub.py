@@ -378,10 +378,10 @@ class Hub(KeptVerbs, ProfileUpgrade):
             if close is not None:
                 await close()
         if self.leases is not None:
-            await self.leases.opened(conn.id, conn.station_id)
+            await self.leases.opened(conn.id, conn.station_id, conn.version)
         else:
             await self.services.database.run(stations.set_online, conn.station_id, True,
-                                             utcnow())
+                                             utcnow(), conn.version)
         self.services.bus.publish(events.StationOnline(conn.id, True))
 
     async def connection_closed(self, conn: Connection) -> None:
