@@ -618,3 +618,44 @@ def test_every_batch_size_is_written_with_a_few_statement_texts(make_settings: A
     # Per kind of statement a text per power of two (1..64 here), a few others; before: one
     # per batch size and kind (over 200).
     assert texts < 60, f"{texts} statement texts for 70 batch sizes"
+
+
+def test_boots_in_a_batch_write_what_one_by_one_writes(make_settings: Any) -> None:
+    """BootNotifications of many chargers in one batch (`record_boot_many`, as the report writer
+    hands a boot storm over): the same answers and rows as one by one, a station that booted
+    twice keeping the later identity, an unapproved one Pending, open sessions made suspect."""
+    database = open_database(make_settings())
+
+    def boots(ids: list[int]) -> list[tuple[int, dict[str, Any], datetime]]:
+        at = T0 + timedelta(minutes=3)
+        out = [(sid, {"chargePointVendor": f"V{n}", "chargePointModel": "M",
+                      "firmwareVersion": f"1.{n}", **({"iccid": "89"} if n % 2 else {})},
+                at + timedelta(seconds=n)) for n, sid in enumerate(ids)]
+        out.append((ids[1], {"chargePointVendor": "V1-again", "chargePointModel": "M2"},
+                    at + timedelta(seconds=30)))
+        return out
+
+    def stations_of(ids: list[int]) -> list[Any]:
+        fields = [attr for attr, _ in stations.BOOT_FIELDS]
+        return [(tuple(getattr(st, f) for f in fields), st.registration, st.last_boot_at,
+                 st.last_seen_at, st.online) for st in (Station.get_by_id(i) for i in ids)]
+
+    def run() -> tuple[Any, Any]:
+        one_ids, _ = _side("ONE")
+        many_ids, _ = _side("MANY")
+        for ids in (one_ids, many_ids):
+            Station.update(approved=False).where(Station.id == ids[2]).execute()
+        one = [stations.record_boot(*boot) for boot in boots(one_ids)]
+        many = stations.record_boot_many(boots(many_ids))
+        return ((one, stations_of(one_ids), _snapshot(one_ids)),
+                (many, stations_of(many_ids), _snapshot(many_ids)))
+
+    one, many = database.run_sync(run)
+    database.db.close()
+    assert one[0][2] == ("Pending", False) and one[0][1] == ("Accepted", True)
+    assert one[1][1][0][0] == "V1-again"
+    assert all(s[1] == "suspect" for station in one[2] for s in station[3])
+    assert many == one
+    with pytest.raises(Station.DoesNotExist):
+        database.run_sync(stations.record_boot_many, [(10**6, {}, T0)])
+    database.db.close()

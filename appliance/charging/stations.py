@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -295,46 +296,77 @@ BOOT_FIELDS = (  # Station attribute -> BootNotification key
 )
 
 
-def _boot_station_sql(p: str) -> str:
-    sets = ", ".join(f"{col(getattr(Station, attr))} = {p}" for attr, _ in BOOT_FIELDS)
-    approved = col(Station.approved)
-    return (f"UPDATE {table(Station)} SET {sets}, {col(Station.registration)} = CASE WHEN "
-            f"{approved} THEN 'Accepted' ELSE 'Pending' END, {col(Station.last_boot_at)} = {p}, "
-            f"{col(Station.last_seen_at)} = {p}, {col(Station.online)} = {p} "
-            f"WHERE {col(Station.id)} = {p} RETURNING {col(Station.registration)}, {approved}")
+def _boot_values(p: str, n: int, pg: bool) -> str:
+    """The boots of a batch as a named VALUES table: (id, the identity fields, the time of
+    the station's last boot in the batch, and of its first)."""
+    names = ["id", *(attr for attr, _ in BOOT_FIELDS), "at", "first_at"]
+    first = [f"CAST({p} AS integer)", *[p] * len(BOOT_FIELDS), f"CAST({p} AS timestamp)",
+             f"CAST({p} AS timestamp)"] \
+        if pg else [p] * len(names)  # PostgreSQL types a VALUES column by its contents
+    rows = ["(" + ", ".join(first) + ")", *["(" + ", ".join([p] * len(names)) + ")"] * (n - 1)]
+    return f"v({', '.join(names)}) AS (VALUES {', '.join(rows)})"
 
 
-def _boot_sessions_sql(p: str) -> str:
-    flags = col(ChargingSession.flags)
-    return (f"UPDATE {table(ChargingSession)} SET {col(ChargingSession.state)} = 'suspect', "
-            f"{flags} = CASE WHEN {flags} = '' THEN 'rebooted' ELSE {flags} || ',rebooted' END, "
-            f"{col(ChargingSession.updated_at)} = {p} "
-            f"WHERE {col(ChargingSession.station)} = {p} AND {col(ChargingSession.state)} = "
-            "'active'")
+def _boot_station_sql(p: str, n: int, pg: bool) -> str:
+    st = table(Station)
+    sets = ", ".join(f"{col(getattr(Station, attr))} = v.{attr}" for attr, _ in BOOT_FIELDS)
+    approved = f"{st}.{col(Station.approved)}"
+    update = (f"UPDATE {st} SET {sets}, {col(Station.registration)} = CASE WHEN {approved} "
+              f"THEN 'Accepted' ELSE 'Pending' END, {col(Station.last_boot_at)} = v.at, "
+              f"{col(Station.last_seen_at)} = v.at, {col(Station.online)} = true FROM v "
+              f"WHERE {st}.{col(Station.id)} = v.id RETURNING {st}.{col(Station.id)}, "
+              f"{st}.{col(Station.registration)}, {approved}")
+    if not pg:
+        return f"WITH {_boot_values(p, n, pg)} {update}"
+    # PostgreSQL: the sessions' update in the same statement (one round trip to the server)
+    return f"WITH {_boot_values(p, n, pg)}, s AS ({_boot_sessions_sql(p, n, pg)}) {update}"
 
 
-def _boot_sql(p: str) -> str:
-    # PostgreSQL: both updates in one statement (one round trip to the server)
-    return f"WITH s AS ({_boot_sessions_sql(p)}) {_boot_station_sql(p)}"
+def _boot_sessions_sql(p: str, n: int, pg: bool) -> str:
+    cs, flags = table(ChargingSession), col(ChargingSession.flags)
+    update = (f"UPDATE {cs} SET {col(ChargingSession.state)} = 'suspect', "
+              f"{flags} = CASE WHEN {flags} = '' THEN 'rebooted' ELSE {flags} || ',rebooted' END, "
+              f"{col(ChargingSession.updated_at)} = v.first_at FROM v "
+              f"WHERE {cs}.{col(ChargingSession.station)} = v.id AND "
+              f"{cs}.{col(ChargingSession.state)} = 'active'")
+    return update if pg else f"WITH {_boot_values(p, n, pg)} {update}"
+
+
+def record_boot_many(boots: Sequence[tuple[int, dict[str, Any], datetime]]
+                     ) -> list[tuple[str, bool]]:
+    """BootNotifications of a batch of chargers (station id, payload, time): each station's
+    identity stored, every transaction it had open made suspect (a reboot ends them without
+    telling us), and per boot its (registration status, was approved). Set-based, in pieces of
+    a power of two: one statement a piece on PostgreSQL (a round trip each: a boot storm's
+    chargers one by one were most of the writer's time there), two on SQLite. A station that
+    booted twice in the batch keeps the later identity, its sessions the first boot's time,
+    as one after the other would."""
+    latest: dict[int, tuple[Any, ...]] = {}
+    first_at: dict[int, datetime] = {}
+    for station_id, payload, at in boots:
+        identity = [str(payload.get(key) or "")[:64] for _, key in BOOT_FIELDS]
+        first_at.setdefault(station_id, at)
+        latest[station_id] = (station_id, *identity, at, first_at[station_id])
+    pg = not fastsql.is_sqlite()
+    found: dict[int, tuple[str, bool]] = {}
+    for piece in fastsql.pieces(list(latest.values())):
+        n, values = len(piece), [v for row in piece for v in row]
+        if not pg:
+            fastsql.execute(fastsql.sql(f"boot:sessions:{n}",
+                                        lambda p, n=n: _boot_sessions_sql(p, n, False)), values)
+        rows = fastsql.execute(fastsql.sql(f"boot:station:{n}:{pg}",
+                                           lambda p, n=n: _boot_station_sql(p, n, pg)), values)
+        found.update({int(sid): (str(reg), bool(ok)) for sid, reg, ok in rows.fetchall()})
+    missing = [sid for sid, _, _ in boots if sid not in found]
+    if missing:
+        raise Station.DoesNotExist(f"Station {missing[0]} does not exist")
+    return [found[sid] for sid, _, _ in boots]
 
 
 def record_boot(station_id: int, payload: dict[str, Any], at: datetime) -> tuple[str, bool]:
-    """Store identity from BootNotification. Returns (registration status, was approved).
-    A reboot ends every transaction the station had open without telling us: they become
-    suspect. Written by cached SQL: one statement on PostgreSQL, two on SQLite (which has no
-    data-modifying WITH)."""
-    identity = [str(payload.get(key) or "")[:64] for _, key in BOOT_FIELDS]
-    station = [*identity, at, at, True, station_id]
-    if fastsql.is_sqlite():
-        row = fastsql.execute(fastsql.sql("boot:station", _boot_station_sql), station).fetchone()
-        if row is not None:
-            fastsql.execute(fastsql.sql("boot:sessions", _boot_sessions_sql), (at, station_id))
-    else:
-        row = fastsql.execute(fastsql.sql("boot:both", _boot_sql),
-                              (at, station_id, *station)).fetchone()
-    if row is None:
-        raise Station.DoesNotExist(f"Station {station_id} does not exist")
-    return str(row[0]), bool(row[1])
+    """Store identity from BootNotification. Returns (registration status, was approved):
+    a batch of one (one implementation of the rule)."""
+    return record_boot_many([(station_id, payload, at)])[0]
 
 
 def flag_expr(column: Any, flag: str) -> Any:

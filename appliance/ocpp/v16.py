@@ -95,7 +95,8 @@ class ChargePoint16(Connection):
     # --- core profile -------------------------------------------------------------------------
     @on(Action.boot_notification)
     async def on_boot(self, payload: dict[str, Any], rx: Received) -> dict[str, Any]:
-        registration, _ = await self.db.run(stations.record_boot, self.station_id, payload, rx.at)
+        registration, _ = await self._report(stations.record_boot, stations.record_boot_many,
+                                             self.station_id, payload, rx.at)
         self.registration = registration
         self.booted = True
         self.services.bus.publish(events.StationBooted(self.id, registration))
