@@ -1,8 +1,8 @@
 """Cheap writes for the high-rate charger reports (StatusNotification, MeterValues, a boot storm's
 BootNotifications) and liveness (Heartbeat): many reports go to the database writer as one job,
 each in its own savepoint, and every awaiter is answered only after that job's batch has
-committed. Liveness is kept in memory
-and written every few seconds: "online" comes from the socket, `last_seen_at` may lag a little.
+committed. Liveness is kept in memory and written every few seconds: "online" comes from the
+socket, `last_seen_at` may lag a little.
 
 Why: through `database.run` each report costs a queue hand-over, a savepoint and a cross-thread
 wake-up of its own; here a loop turn's worth of reports shares them."""
