@@ -393,15 +393,11 @@ class WebSocket(asyncio.Protocol):
             self._finish()
             return
         self._state = _CLOSED  # data_received drops whatever comes now
-        self._queue = None
-        self._queued = 0
         transport.write_eof()
         if self._close_timer is None:
             self._close_timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S,
                                                                       self._abort)
-        if not self._reading:
-            self._reading = True
-            transport.resume_reading()
+        self._resume_reading_for_close()
 
     def _finish(self) -> None:
         self._state = _CLOSED
