@@ -354,7 +354,7 @@ def record_boot_many(boots: Sequence[tuple[int, dict[str, Any], datetime]]
         if not pg:
             fastsql.execute(fastsql.sql(f"boot:sessions:{n}",
                                         lambda p, n=n: _boot_sessions_sql(p, n, False)), values)
-        rows = fastsql.execute(fastsql.sql(f"boot:station:{n}:{pg}",
+        rows = fastsql.execute(fastsql.sql(f"boot:station:{n}",
                                            lambda p, n=n: _boot_station_sql(p, n, pg)), values)
         found.update({int(sid): (str(reg), bool(ok)) for sid, reg, ok in rows.fetchall()})
     missing = [sid for sid, _, _ in boots if sid not in found]
