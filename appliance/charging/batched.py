@@ -29,7 +29,7 @@ from appliance.charging.sessions import (
     transaction_id_of,
 )
 from appliance.charging.stations import STATUS_COLUMNS, status_row
-from appliance.db import fastsql
+from appliance.db import fastsql, kept_sessions
 from appliance.db.fastsql import col, table
 from appliance.db.models import (
     ChargingSession,
@@ -43,6 +43,7 @@ from appliance.db.models import (
 # station id, payload, receipt time (and for MeterValues, optionally its parsed moments)
 Report = tuple[Any, ...]
 CHUNK = 200  # rows per multi-row statement (SQLite allows 32,766 parameters)
+KEEP = True  # keep open sessions between batches on SQLite (tests compare with it off)
 
 
 def _statement(build: Any, *args: Any) -> str:
@@ -127,12 +128,33 @@ def record_statuses(reports: Sequence[Report]) -> list[None]:
 
 
 # --- MeterValues ----------------------------------------------------------------------------------
-def sessions_by_transaction(tx_ids: Sequence[int]) -> dict[int, ChargingSession]:
-    """The sessions of these transaction ids (unique across stations), by id."""
+def _read_sessions(tx_ids: Sequence[int]) -> dict[int, ChargingSession]:
     fields = ChargingSession._meta.sorted_fields
     return {s.transaction_id: s for s in (
         fastsql.session_from_row(row) for row in fastsql.select_in(
             ChargingSession, fields, ChargingSession.transaction_id, tx_ids))}
+
+
+def sessions_by_transaction(tx_ids: Sequence[int]) -> dict[int, ChargingSession]:
+    """The sessions of these transaction ids (unique across stations), by id: on SQLite those
+    the writer kept since its last batch (db/kept_sessions.py) as they are, the others read."""
+    kept = kept_sessions.kept() if KEEP else None
+    if kept is None:
+        return _read_sessions(tx_ids)
+    kept.check()
+    found: dict[int, ChargingSession] = {}
+    missing = []
+    for tx in tx_ids:
+        session = kept.by_tx.get(tx)
+        if session is None:
+            missing.append(tx)
+        else:
+            found[tx] = session
+    if missing:
+        read = _read_sessions(missing)
+        kept.keep(read.values())
+        found.update(read)
+    return found
 
 
 def _live_update(p: str, n: int, pg: bool) -> str:
@@ -153,12 +175,24 @@ def _live_update(p: str, n: int, pg: bool) -> str:
 
 
 def _save_live_states(sessions: list[ChargingSession]) -> None:
+    """Write these sessions' live columns; on SQLite they are kept as written (a session kept
+    as another object, found by its connector, is replaced by this one)."""
     pg = not fastsql.is_sqlite()
-    for chunk in _chunks(sessions, 128):
-        size = fastsql.bucket(len(chunk))
-        padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
-        values = [v for s in padded for v in (s.id, *(getattr(s, f.name) for f in LIVE_COLUMNS))]
-        fastsql.execute(_statement(_live_update, size, pg), values)
+    kept = kept_sessions.kept() if KEEP else None
+    if kept is not None:
+        kept.quiet = True  # these changes are the kept objects' own
+    try:
+        for chunk in _chunks(sessions, 128):
+            size = fastsql.bucket(len(chunk))
+            padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
+            values = [v for s in padded
+                      for v in (s.id, *(getattr(s, f.name) for f in LIVE_COLUMNS))]
+            fastsql.execute(_statement(_live_update, size, pg), values)
+    finally:
+        if kept is not None:
+            kept.quiet = False
+    if kept is not None:
+        kept.keep(sessions)
 
 
 def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession | None]:

@@ -4,6 +4,7 @@ through psycopg 3; both with one savepoint name. `database.Database` is the seam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -62,8 +63,16 @@ def _adapt(value: Any) -> Any:
 SAVEPOINT_NAME = "sp"
 
 
+# Told of every savepoint rolled back, with the connection it was on (SQLite's rollback hook
+# fires for whole transactions only): what a connection keeps in memory of rows it wrote
+# (db/kept_sessions.py) must forget what the rollback undid.
+ROLLBACK_LISTENERS: list[Callable[[Any], None]] = []
+
+
 class _Savepoint(peewee._savepoint):
     def rollback(self, begin: bool = True) -> None:
+        for listener in ROLLBACK_LISTENERS:
+            listener(self.db.connection())
         self.db.execute_sql(f"ROLLBACK TO SAVEPOINT {self.quoted_sid};")
         self.db.execute_sql(f"RELEASE SAVEPOINT {self.quoted_sid};")
         if begin:

@@ -1,0 +1,99 @@
+"""Open sessions kept in memory on the SQLite writer's connection between MeterValues batches,
+so a batch does not read its sessions whole again (`charging.batched.sessions_by_transaction`).
+
+Why: at the steady 10,000 chargers the writer read every batch's sessions whole, each row made
+into a model again (`sessions_by_transaction` and `model_from_row` were 8% of the writer's
+samples), although nothing but that same writer had touched most of them since the batch
+before: a session's live state moves on only through its MeterValues.
+
+How it stays true: SQLite tells the connection of every row it changes (its update hook): a
+change to a kept session's row by any statement of this connection drops that session, except
+the live-state update the MeterValues batch itself makes (`quiet`: it writes what the kept
+objects hold). A commit by another connection (`PRAGMA data_version` moves) drops them all, and
+so does any rollback, of a transaction (SQLite's rollback hook) or of a savepoint
+(`engines.ROLLBACK_LISTENERS`): a kept object may hold a change that was undone. Dropping is
+always safe: the next batch reads the row. Only on SQLite, where one writer connection of one
+process writes the sessions; on PostgreSQL several processes share them, and every batch reads.
+
+The kept objects are the ones a batch hands back to the event loop; the loop reads a few of
+their fields before it answers the charger, and only that charger's next report moves them on."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from appliance.db import engines
+from appliance.db.models import ChargingSession
+
+KEEP_MAX = 50_000  # sessions kept at most (5x a big site's open ones); past it, start again
+_TABLE = ChargingSession._meta.table_name
+
+
+class KeptSessions:
+    """The sessions one connection wrote last, by transaction id."""
+
+    def __init__(self, conn: Any) -> None:
+        self.by_tx: dict[int, ChargingSession] = {}
+        self._tx_of: dict[int, int] = {}  # session id -> transaction id
+        self.quiet = False  # set around the batch's own live-state update
+        self._version: int | None = None
+        self.drops = 0  # whole-cache drops (another connection's commit, a rollback)
+        self._conn = conn
+        conn.set_update_hook(self._changed)
+        conn.set_rollback_hook(self.clear)
+
+    def _changed(self, _op: int, _schema: str, table: str, rowid: int) -> None:
+        if table == _TABLE and not self.quiet:
+            tx = self._tx_of.pop(rowid, None)
+            if tx is not None:
+                self.by_tx.pop(tx, None)
+
+    def clear(self) -> None:
+        if self.by_tx:
+            self.drops += 1
+        self.by_tx.clear()
+        self._tx_of.clear()
+
+    def check(self) -> None:
+        """Drop everything if another connection committed since the last look."""
+        version = self._conn.execute("PRAGMA data_version").fetchall()[0][0]
+        if version != self._version:
+            self._version = version
+            self.clear()
+
+    def keep(self, sessions: Iterable[ChargingSession]) -> None:
+        if len(self.by_tx) >= KEEP_MAX:
+            self.clear()
+        for session in sessions:
+            if session.transaction_id is not None:
+                self.by_tx[session.transaction_id] = session
+                self._tx_of[session.id] = session.transaction_id
+
+
+_KEPT: weakref.WeakKeyDictionary[Any, KeptSessions] = weakref.WeakKeyDictionary()
+
+
+def kept() -> KeptSessions | None:
+    """The calling thread's connection's kept sessions (SQLite), else None (PostgreSQL)."""
+    db = ChargingSession._meta.database
+    if not isinstance(db, engines.SqliteDatabase):
+        return None
+    conn = db.connection()  # type: ignore[no-untyped-call]
+    found = _KEPT.get(conn)
+    if found is None:
+        found = _KEPT[conn] = KeptSessions(conn)
+    return found
+
+
+def _rolled_back(conn: Any) -> None:
+    try:
+        found = _KEPT.get(conn)
+    except TypeError:  # a connection that takes no weak reference: never kept any
+        return
+    if found is not None:
+        found.clear()
+
+
+engines.ROLLBACK_LISTENERS.append(_rolled_back)
