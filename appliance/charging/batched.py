@@ -180,19 +180,14 @@ def _save_live_states(sessions: list[ChargingSession]) -> None:
     pg = not fastsql.is_sqlite()
     kept = kept_sessions.kept() if KEEP else None
     if kept is not None:
-        kept.quiet = True  # these changes are the kept objects' own
-    try:
-        for chunk in _chunks(sessions, 128):
-            size = fastsql.bucket(len(chunk))
-            padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
-            values = [v for s in padded
-                      for v in (s.id, *(getattr(s, f.name) for f in LIVE_COLUMNS))]
-            fastsql.execute(_statement(_live_update, size, pg), values)
-    finally:
-        if kept is not None:
-            kept.quiet = False
+        kept.absorb()  # others' changes first: what follows is the kept objects' own
+    for chunk in _chunks(sessions, 128):
+        size = fastsql.bucket(len(chunk))
+        padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again: harmless
+        values = [v for s in padded for v in (s.id, *(getattr(s, f.name) for f in LIVE_COLUMNS))]
+        fastsql.execute(_statement(_live_update, size, pg), values)
     if kept is not None:
-        kept.keep(sessions)
+        kept.wrote(sessions)
 
 
 def record_meter_values_many(reports: Sequence[Report]) -> list[ChargingSession | None]:
