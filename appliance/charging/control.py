@@ -8,6 +8,7 @@ cannot be made or is answered with an error; otherwise it returns the charger's 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -223,13 +224,20 @@ class ChargerControl(Protocol):
         hub watches for it and records a fall-back when it does not come back at it."""
 
 
+# Runs `fn(*args)` on the database writer, possibly with other calls of the same kind through
+# their set-based form `many` (ocpp/batch.py's report writer); its result once committed.
+Write = Callable[..., Awaitable[Any]]
+
+
 class ChargerLeases(Protocol):
     """Hosted installations: the hub records here which process holds a charger's socket
     (appliance/cluster keeps the rows). A box has none."""
 
-    async def opened(self, cpid: str, station_id: int, version: str) -> None:
+    async def opened(self, cpid: str, station_id: int, version: str,
+                     write: Write | None = None) -> None:
         """A socket opened here: this process holds the charger now (speaking OCPP `version`:
-        the station row says so in the same write)."""
+        the station row says so in the same write). `write(fn, many, *args)`: how to run the
+        write, with its set-based form `many` (the hub's report writer), else one by one."""
 
     async def closed(self, cpid: str, station_id: int) -> None:
         """The socket closed: let the charger go, unless another process took it over."""

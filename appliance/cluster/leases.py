@@ -3,43 +3,76 @@ functions for `database.run` / `database.read`, like every other room's)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+from appliance.db import fastsql
 from appliance.db.fastsql import col, execute, sql, table
 from appliance.db.models import Station
 from appliance.db.models_cluster import ChargerLease
 
 
-def _claim_sql(p: str) -> str:
+def _claim_sql(p: str, n: int) -> str:
+    """The claims of `n` stations (PostgreSQL: leases live on a hosted installation's shared
+    database): each lease taken over, each station marked online at its OCPP version, and the
+    leases as they were before, in one statement."""
     lease, station = table(ChargerLease), table(Station)
     sid, proc, exp, taken = (col(ChargerLease.station), col(ChargerLease.process),
                              col(ChargerLease.expires_at), col(ChargerLease.taken_at))
+    first = f"(CAST({p} AS integer), {p}, CAST({p} AS timestamp), CAST({p} AS timestamp), {p})"
+    rows = ", ".join([first, *[f"({', '.join([p] * 5)})"] * (n - 1)])
     # Data-modifying CTEs see the rows as they were when the statement began: `old` is the
-    # lease before this claim, read in the same round trip as the upsert and the station.
-    return (f"WITH old AS (SELECT {proc}, {exp} FROM {lease} WHERE {sid} = {p}), "
+    # leases before these claims, read in the same round trip as the upsert and the stations.
+    return (f"WITH v(station, process, expires, taken, version) AS (VALUES {rows}), "
+            f"old AS (SELECT {sid} AS station, {proc} AS process, {exp} AS expires FROM "
+            f"{lease} WHERE {sid} IN (SELECT station FROM v)), "
             f"up AS (INSERT INTO {lease} ({sid}, {proc}, {exp}, {taken}) "
-            f"VALUES ({p}, {p}, {p}, {p}) ON CONFLICT ({sid}) DO UPDATE SET "
+            f"SELECT station, process, expires, taken FROM v ON CONFLICT ({sid}) DO UPDATE SET "
             f"{proc} = EXCLUDED.{proc}, {exp} = EXCLUDED.{exp}, {taken} = EXCLUDED.{taken}), "
             f"st AS (UPDATE {station} SET {col(Station.online)} = true, "
-            f"{col(Station.last_seen_at)} = {p}, {col(Station.ocpp_version)} = {p} "
-            f"WHERE {col(Station.id)} = {p}) "
-            f"SELECT {proc}, {exp} FROM old")
+            f"{col(Station.last_seen_at)} = v.taken, {col(Station.ocpp_version)} = v.version "
+            f"FROM v WHERE {station}.{col(Station.id)} = v.station) "
+            f"SELECT station, process, expires FROM old")
+
+
+Claim = tuple[int, str, float, datetime, str]  # station id, process, ttl (s), now, version
+
+
+def claim_many(claims: Sequence[Claim]) -> list[str | None]:
+    """`claim` for the chargers of a batch (a boot storm's connections go to the report writer
+    together): one statement a piece (a power of two stations) instead of a round trip to the
+    server for each charger, which was most of the writer's time in a PostgreSQL boot storm. A
+    station claimed twice in the batch is claimed once, by its last claim; its first claim
+    answers as the lease was, the later ones find this process."""
+    last: dict[int, tuple[Any, ...]] = {}
+    for station_id, process, ttl_s, now, version in claims:
+        last[station_id] = (station_id, process, now + timedelta(seconds=ttl_s), now, version)
+    old: dict[int, tuple[str, datetime]] = {}
+    # In station order: two processes' claims then take their rows' locks in the same order.
+    rows = [last[sid] for sid in sorted(last)]
+    for piece in fastsql.pieces(rows):
+        n = len(piece)
+        found = execute(sql(f"leases:claim:{n}", lambda p, n=n: _claim_sql(p, n)),
+                        [v for row in piece for v in row]).fetchall()
+        old.update({int(sid): (str(proc), exp) for sid, proc, exp in found})
+    out: list[str | None] = []
+    seen: set[int] = set()
+    for station_id, process, _ttl, now, _version in claims:
+        before = old.get(station_id) if station_id not in seen else None
+        seen.add(station_id)
+        out.append(None if before is None or before[0] == process or before[1] <= now
+                   else before[0])
+    return out
 
 
 def claim(station_id: int, process: str, ttl_s: float, now: datetime, version: str
           ) -> str | None:
     """This process holds the charger now (a charger that connects here takes its lease over,
     from a dead process or a live one). Marks the station online, speaking OCPP `version` (a
-    new firmware may speak the other one). Returns the other process
-    that held a live lease, which must let its socket go. One statement (a round trip to the
-    server for each charger that connects)."""
-    expires = now + timedelta(seconds=ttl_s)
-    old = execute(sql("leases:claim", _claim_sql),
-                  (station_id, station_id, process, expires, now, now, version,
-                   station_id)).fetchone()
-    if old is None or old[0] == process or old[1] <= now:
-        return None
-    return str(old[0])
+    new firmware may speak the other one). Returns the other process that held a live lease,
+    which must let its socket go. A batch of one (`claim_many`)."""
+    return claim_many([(station_id, process, ttl_s, now, version)])[0]
 
 
 def _release_sql(p: str) -> str:

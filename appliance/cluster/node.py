@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance import events
-from appliance.charging.control import ChargerControl
+from appliance.charging.control import ChargerControl, Write
 from appliance.cluster import leases, wire
 from appliance.db.database import Database
 from appliance.db.maintenance import LEADER_LOCK
@@ -78,10 +78,12 @@ class Node:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # --- leases (the hub calls these) -----------------------------------------------------
-    async def opened(self, cpid: str, station_id: int, version: str) -> None:
+    async def opened(self, cpid: str, station_id: int, version: str,
+                     write: Write | None = None) -> None:
         self.mine.add(cpid.upper())
-        previous = await self.database.run(leases.claim, station_id, self.process,
-                                           LEASE_TTL_S, utcnow(), version)
+        args = (station_id, self.process, LEASE_TTL_S, utcnow(), version)
+        previous = await (write(leases.claim, leases.claim_many, *args) if write is not None
+                          else self.database.run(leases.claim, *args))
         if previous is not None:
             log.warning("%s: taken over from process %s", cpid, previous)
             await self._send(channel_of(previous), {"k": "drop", "cpid": cpid})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -54,6 +55,11 @@ BOTH_WAYS = frozenset({"DataTransfer"})
 REMEMBERED_KEYS = frozenset({"ConnectionTimeOut"})
 # Raw calls that may change a charger's configuration behind the hub's back.
 CHANGING_ACTIONS = frozenset({"ChangeConfiguration", "SetVariables", "Reset"})
+
+
+def _report(reports: ReportWriter, source: str, fn: Any, many: Any, *args: Any) -> Any:
+    """`fn(*args)` through the report writer with its set-based form `many` (a `Write`)."""
+    return reports.run(fn, *args, many=many, source=source)
 
 
 def silence_limit(conn: Any, settings: Settings) -> float:
@@ -378,7 +384,11 @@ class Hub(KeptVerbs, ProfileUpgrade):
             if close is not None:
                 await close()
         if self.leases is not None:
-            await self.leases.opened(conn.id, conn.station_id, conn.version)
+            # Through the report writer: a boot storm's claims share statements.
+            reports = self.services.reports
+            await self.leases.opened(
+                conn.id, conn.station_id, conn.version,
+                None if reports is None else functools.partial(_report, reports, conn.id))
         else:
             await self.services.database.run(stations.set_online, conn.station_id, True,
                                              utcnow(), conn.version)
