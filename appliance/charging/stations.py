@@ -117,11 +117,22 @@ def new_key_fields(password: str) -> dict[str, str]:
 
 # --- reads ------------------------------------------------------------------------------------
 def load_auth(cpid: str) -> StationAuth | None:
-    """What a connection's admission needs of its station: one statement, its SQL written once
-    (every charger of a boot storm connects through it; `Database.read_single` reads it)."""
-    st = fastsql.get(Station, Station.key, station_key(cpid), f"{col(Station.retired_at)} IS NULL")
-    if st is None:
-        return None
+    """What a connection's admission needs of its station (`load_auth_many` of one)."""
+    return load_auth_many([cpid]).get(cpid)
+
+
+def load_auth_many(cpids: list[str]) -> dict[str, StationAuth]:
+    """What the admissions of these connections need of their stations, by the charge point
+    id each asked with (ids that differ only by case find the same station): one statement,
+    its SQL written once per IN-list size (a boot storm's chargers connect through it,
+    gathered by `Database.read_gathered`)."""
+    keys = {cpid: station_key(cpid) for cpid in cpids}
+    by_key = {st.key: _auth(st) for st in fastsql.fetch_in(
+        Station, Station.key, set(keys.values()), f"{col(Station.retired_at)} IS NULL")}
+    return {cpid: by_key[key] for cpid, key in keys.items() if key in by_key}
+
+
+def _auth(st: Station) -> StationAuth:
     return StationAuth(
         id=st.id, cpid=st.cpid, approved=st.approved, auth_mode=st.auth_mode,
         key_salt=st.key_salt, key_hashes=(st.key_hash, st.key_hash_prev),

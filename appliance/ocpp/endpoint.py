@@ -191,7 +191,7 @@ async def _admit(request: web.Request) -> web.StreamResponse | Opened:
     cpid = request.match_info["cpid"]
     if not stations.valid_cpid(cpid):
         return _refuse(404, "not a valid charge point id")
-    auth = await database.read_single(stations.load_auth, cpid)
+    auth = await database.read_gathered(stations.load_auth_many, cpid)
     limiter = app[keys.LIMITER]
     if auth is not None and auth.cpid != cpid:
         return _refuse(404, "this id differs only by case from a known station")
