@@ -68,3 +68,32 @@ def test_load_auth_many_gives_what_load_auth_gives(make_settings: Any, count: in
 
     database.run_sync(run)
     database.db.close()
+
+
+def test_held_many_gives_what_held_gives(make_settings: Any) -> None:
+    """Managed and approved chargers with and without a list held, one not managed, one not
+    approved, one unknown: `locallist.held_many` answers each as `locallist.held` does."""
+    from appliance.billing import locallist
+    from appliance.db.models_offline import LocalList
+
+    database = open_database(make_settings())
+
+    def run() -> None:
+        for i in range(5):
+            create_station(f"LIST-{i}", {})
+        ids = {s.cpid: s.id for s in Station.select()}
+        Station.update(managed=True, approved=True).where(
+            Station.cpid.in_(["LIST-0", "LIST-1", "LIST-2"])).execute()
+        Station.update(managed=True, approved=False).where(Station.cpid == "LIST-3").execute()
+        Station.update(managed=False, approved=True).where(Station.cpid == "LIST-4").execute()
+        LocalList.create(station=ids["LIST-1"], version=4,
+                         entries='{"CARD1": ["card1", "Accepted", ""]}')
+        cpids = [*ids, "list-2", "LIST-NONE"]
+        found = locallist.held_many(cpids)
+        assert set(found) == {"LIST-0", "LIST-1", "LIST-2", "list-2"}
+        assert found["LIST-1"].version == 4 and found["LIST-0"].version == 0
+        for cpid in cpids:
+            assert found.get(cpid) == locallist.held(cpid)
+
+    database.run_sync(run)
+    database.db.close()

@@ -62,25 +62,32 @@ class Held:
 
 def held(cpid: str) -> Held | None:
     """What a managed, approved charger holds as far as the box knows (None: not ours to
-    manage). One statement (each charger of a boot storm asks; `Database.read_single`)."""
+    manage): `held_many` of one."""
+    return held_many([cpid]).get(cpid)
+
+
+def held_many(cpids: list[str]) -> dict[str, Held]:
+    """`held` of these chargers, by the charge point id each asked with (those not ours to
+    manage left out): one statement (each charger of a boot storm asks; gathered by
+    `Database.read_gathered`)."""
     def inner(p: str, in_list: str) -> str:
         st, ll = table(Station), table(LocalList)
-        return (f"SELECT s.{col(Station.id)}, s.{col(Station.approved)}, "
+        return (f"SELECT s.{col(Station.key)}, s.{col(Station.id)}, s.{col(Station.approved)}, "
                 f"s.{col(Station.managed)}, l.{col(LocalList.version)}, "
                 f"l.{col(LocalList.entries)} FROM {st} AS s LEFT JOIN {ll} AS l "
                 f"ON l.{col(LocalList.station)} = s.{col(Station.id)} "
                 f"WHERE s.{col(Station.key)} IN ({in_list}) "
                 f"AND s.{col(Station.retired_at)} IS NULL")
 
-    rows = fastsql.query_in("locallist:held", 5, inner, [cpid.upper()])
-    if not rows:
-        return None
-    station_id, approved, managed, version, entries = rows[0]
-    if not approved or not managed:
-        return None
-    if version is None:
-        return Held(station_id, 0, {})
-    return Held(station_id, version, {k: tuple(v) for k, v in json.loads(entries).items()})
+    keys = {cpid: cpid.upper() for cpid in cpids}
+    by_key: dict[str, Held] = {}
+    for key, station_id, approved, managed, version, entries in fastsql.query_in(
+            "locallist:held", 6, inner, set(keys.values())):
+        if not approved or not managed:
+            continue
+        by_key[key] = Held(station_id, 0, {}) if version is None else Held(
+            station_id, version, {k: tuple(v) for k, v in json.loads(entries).items()})
+    return {cpid: by_key[key] for cpid, key in keys.items() if key in by_key}
 
 
 @dataclass(frozen=True)

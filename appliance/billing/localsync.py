@@ -54,7 +54,7 @@ async def sync(control: ChargerControl, database: Database, cpid: str,
                cache: WantedCache | None = None) -> bool | None:
     """Bring one charger's list up to date. Returns whether it is current (None: not managed,
     or the charger has no local list)."""
-    held = await database.read_single(locallist.held, cpid)
+    held = await database.read_gathered(locallist.held_many, cpid)
     if held is None or not await database.read(site_value, "local_lists", True):
         return None
     try:
