@@ -183,8 +183,10 @@ class EventBus:
 
     def __init__(self, queue_size: int = 256) -> None:
         self._queue_size = queue_size
-        # Each subscriber's queue, and the kinds of event it takes (None: every kind).
-        self._subscribers: dict[asyncio.Queue[Event], tuple[type[Event], ...] | None] = {}
+        # Each subscriber's queue, the kinds of event it takes (None: every kind), and what
+        # else an event must pass to be put in it (None: nothing).
+        self._subscribers: dict[asyncio.Queue[Event], tuple[
+            tuple[type[Event], ...] | None, Callable[[Event], bool] | None]] = {}
         self.forward: Callable[[Event], None] | None = None
 
     def publish(self, event: Event) -> None:
@@ -194,19 +196,24 @@ class EventBus:
 
     def deliver(self, event: Event) -> None:
         """To this process's subscribers only (those that take its kind)."""
-        for queue, kinds in self._subscribers.items():
+        for queue, (kinds, accept) in self._subscribers.items():
             if kinds is not None and not isinstance(event, kinds):
+                continue
+            if accept is not None and not accept(event):
                 continue
             queue.put_nowait(event)  # never full: past its bound, it lets go of the oldest
 
     @asynccontextmanager
-    async def subscribe(self, kinds: tuple[type[Event], ...] | None = None
+    async def subscribe(self, kinds: tuple[type[Event], ...] | None = None,
+                        accept: Callable[[Event], bool] | None = None
                         ) -> AsyncIterator[asyncio.Queue[Event]]:
-        """A queue of the events published from now on; with `kinds`, of those kinds only. A
-        background listener that acts on a few kinds names them: every event put in its queue
-        wakes its task (a MeterValues' SessionMeter, thousands a second, woke every listener)."""
+        """A queue of the events published from now on; with `kinds`, of those kinds only, and
+        with `accept`, only those it accepts (asked as each is published: cheap, and never
+        awaiting). A background listener that acts on a few kinds names them, and says which
+        of them it would ignore: every event put in its queue wakes its task (a MeterValues'
+        SessionMeter, thousands a second, woke every listener)."""
         queue: asyncio.Queue[Event] = _Queue(self._queue_size)
-        self._subscribers[queue] = kinds
+        self._subscribers[queue] = (kinds, accept)
         try:
             yield queue
         finally:

@@ -73,3 +73,20 @@ async def test_a_waiting_reader_wakes_for_a_meter_value() -> None:
         await asyncio.sleep(0)
         bus.publish(_meter(3, 10))
         assert await asyncio.wait_for(reader, 1) == _meter(3, 10)
+
+
+async def test_a_listener_is_not_woken_for_what_it_would_ignore() -> None:
+    """`accept` is asked as each event is published: load management takes the meter values
+    of chargers in a power group only (on most sites none), every other kind it listens to."""
+    from appliance.power.loop import LISTENS_TO, PowerManager
+
+    bus = EventBus(queue_size=256)
+    manager = PowerManager(control=None, database=None, bus=bus)  # type: ignore[arg-type]
+    manager.group_of = {"CP2": 7}
+    async with bus.subscribe(LISTENS_TO, manager._concerns) as queue:
+        for session in (1, 2, 3):
+            bus.publish(_meter(session, 100))
+        bus.publish(SessionStopped(transaction_id=5, station_id="CP1", at=AT))
+        bus.publish(_status("Charging"))  # not a kind it listens to
+        assert _drain(queue) == [_meter(2, 100),
+                                 SessionStopped(transaction_id=5, station_id="CP1", at=AT)]

@@ -258,8 +258,14 @@ class PowerManager:
         self._work.add(task)
         task.add_done_callback(self._work.discard)
 
+    def _concerns(self, event: events.Event) -> bool:
+        """Whether to wake for this event: not for the meter values of a charger in no power
+        group (`_metered` would do nothing with them; on most sites, all of them)."""
+        return not isinstance(event, events.SessionMeter) or \
+            event.station_id.upper() in self.group_of
+
     async def _listen(self) -> None:
-        async with self.bus.subscribe(LISTENS_TO) as queue:
+        async with self.bus.subscribe(LISTENS_TO, self._concerns) as queue:
             while True:
                 event = await queue.get()
                 try:
