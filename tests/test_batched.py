@@ -19,7 +19,7 @@ import pytest
 from peewee import IntegrityError
 
 from appliance.app import open_database
-from appliance.billing import accounts, ledger, settlement, tariffs
+from appliance.billing import accounts, ledger, settlement, tariffs, watch
 from appliance.billing import authorize as auth
 from appliance.charging import batched, frame_log, sessions, stations
 from appliance.charging.admin import create_station
@@ -495,10 +495,27 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
                     pass
                 for s in found:
                     s.stop_requested = ""
+            # On reconnect (`watch`): the chargers' overdue stops asked together, as the report
+            # writer hands a site's reconnections over, are those asked one by one.
+            stations_all = sorted({st for st, _ in txs})
+            lists = []
+            for many in (False, True):
+                try:
+                    with db.atomic():
+                        lists.append(
+                            watch.overdue_stops_many([(st, at) for st in stations_all]) if many
+                            else [watch.overdue_stops(st, at) for st in stations_all])
+                        raise _Undo
+                except _Undo:
+                    pass
+            overdue.append(lists)
         return verdicts_one, verdicts_many, seen
 
+    overdue: list[list[Any]] = []
     one, many, seen = database.run_sync(run)
     db.close()
+    assert all(by_one == by_many for by_one, by_many in overdue)
+    assert any(any(lists[0]) for lists in overdue)  # some charger had a stop due
     assert many == one
     assert seen[::2] == seen[1::2]  # the same sessions marked to stop
     assert any(one) and not all(one)  # some ran out, some did not

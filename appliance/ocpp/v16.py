@@ -67,7 +67,8 @@ class ChargePoint16(Connection):
         """A known Accepted station that reconnects without booting counts as booted; a
         managed one is asked for its connectors' status."""
         await asyncio.sleep(delay_s)
-        for tx in await self.db.run(watch.overdue_stops, self.station_id, utcnow()):
+        for tx in await self._report(watch.overdue_stops, watch.overdue_stops_many,
+                                     self.station_id, utcnow()):
             await self._remote_stop(tx)
         if not self.booted and self.registration == "Accepted" and self.managed:
             try:

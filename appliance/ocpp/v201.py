@@ -112,7 +112,8 @@ class ChargePoint201(DeviceModelCalls):
         """Sessions that ran out of money while the charger was away are stopped now."""
         self._read_display(await self.db.read(stations.device_model, self.station_id))
         await asyncio.sleep(delay_s)
-        for tx in await self.db.run(watch.overdue_stops, self.station_id, utcnow()):
+        for tx in await self._report(watch.overdue_stops, watch.overdue_stops_many,
+                                     self.station_id, utcnow()):
             reference = await self.db.read(sessions.reference_of, self.station_id, tx)
             if reference is not None:
                 await self._remote_stop(reference)
