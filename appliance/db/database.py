@@ -19,7 +19,7 @@ import queue
 import random
 import threading
 import time as _time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -56,6 +56,13 @@ def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | No
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def fail_waiters(futures: Iterable[asyncio.Future[Any]], err: BaseException) -> None:
+    """Every awaiter still waiting gets `err` (a cancellation, if it is not an Exception)."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(err if isinstance(err, Exception) else asyncio.CancelledError())
 
 
 class Database:
@@ -236,11 +243,7 @@ class Database:
         try:
             found = await self.read_single(many, list(pending))
         except BaseException as err:
-            for futures in pending.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(err if isinstance(err, Exception)
-                                             else asyncio.CancelledError())
+            fail_waiters([f for futures in pending.values() for f in futures], err)
             if not isinstance(err, Exception):
                 raise
             return

@@ -53,7 +53,6 @@ class KeptSessions:
         self._tx_of: dict[int, int] = {}  # session id -> transaction id
         self._version: int | None = None
         self._ready = False  # the triggers exist (a rollback may have undone their creation)
-        self.drops = 0  # whole-cache drops (another connection's commit, a rollback)
         self._conn = conn
         conn.set_rollback_hook(self.rolled_back)
 
@@ -62,8 +61,6 @@ class KeptSessions:
         self._ready = False
 
     def clear(self) -> None:
-        if self.by_tx:
-            self.drops += 1
         self.by_tx.clear()
         self._tx_of.clear()
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from appliance.charging import stations
-from appliance.db.database import Database
+from appliance.db.database import Database, fail_waiters
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -229,10 +229,7 @@ class ReportWriter:
             outcomes = await self.database.run(_run_job, self.database, job)
         except BaseException as err:  # the commit failed (or we are cancelled): nobody's work
             job.take()  # (if the writer never started it, nothing may join it now)
-            for future in job.futures:
-                if not future.done():
-                    future.set_exception(err if isinstance(err, Exception)
-                                         else asyncio.CancelledError())
+            fail_waiters(job.futures, err)
             if not isinstance(err, Exception):
                 raise
             return
