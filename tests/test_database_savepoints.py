@@ -64,6 +64,25 @@ async def test_write_jobs_reuse_the_writer_s_statements(db: Database) -> None:
     assert len(await db.read(_words, db)) == 200
 
 
+@pytest.mark.sqlite_only("SQLite's statement cache (apsw's counters)")
+async def test_the_writer_keeps_a_site_s_statements_between_their_turns(db: Database) -> None:
+    """APSW puts each statement back in the next slot of a ring, overwriting what is there: a
+    statement run once in every 150 must still be there on its next turn (with APSW's default
+    of 100 slots, every turn of all 150 missed)."""
+    texts = [f"SELECT word, {i} FROM note WHERE word = ?" for i in range(150)]
+
+    def turns() -> int:
+        stats = db.db.connection().cache_stats()  # type: ignore[attr-defined]
+        before = int(stats["misses"])
+        for _ in range(4):
+            for text in texts:
+                db.db.execute_sql(text, ("w",)).fetchall()
+        return int(db.db.connection().cache_stats()["misses"]) - before  # type: ignore[attr-defined]
+
+    missed = await db.run(turns)
+    assert missed <= len(texts) + 10  # the first turn of each, and nothing after
+
+
 async def test_nested_blocks_still_roll_back_alone(db: Database) -> None:
     def job() -> None:
         atomic = db.db.atomic
