@@ -80,3 +80,31 @@ async def test_a_single_statement_read_opens_no_transaction_on_postgresql(url: s
             await db.read_single(write)
     finally:
         db.stop()
+
+
+async def test_a_page_lane_job_goes_before_the_batch_its_wake_up_ends(url: str) -> None:
+    """On an open site the writer gathers a batch before it begins it (`gather_s`); a person's
+    job ends that wait and is committed first: the gathered jobs have not begun, so they are
+    among the jobs queued (before: the person waited for the whole gathered batch and its
+    commit, 5-15 ms at the steady 10,000, then for its own)."""
+    db = Database(url)
+    db.start()
+    try:
+        order: list[str] = []
+
+        def job(name: str) -> str:
+            order.append(name)
+            return name
+
+        await db.run(job, "before")  # a batch began just now: the next one gathers
+        db.gather_s = 3600.0
+        reports = [asyncio.ensure_future(db.run(job, f"report-{i}")) for i in range(3)]
+        await asyncio.sleep(0.2)  # the writer holds them, waiting for more
+        assert order == ["before"]
+        assert await asyncio.wait_for(db.run_first(job, "page"), 10) == "page"
+        assert await asyncio.wait_for(asyncio.gather(*reports), 10) == [
+            "report-0", "report-1", "report-2"]
+        assert order == ["before", "page", "report-0", "report-1", "report-2"]
+    finally:
+        db.gather_s = 0.0
+        db.stop()

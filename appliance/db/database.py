@@ -287,6 +287,9 @@ class Database:
                     return
                 batch = [] if first is _WAKE else [first]
                 stop = self._gather(batch)
+                # A person's job that ended the wait goes first: the gathered jobs have not
+                # begun, so they are among those queued (`run_first`).
+                self._first_lane()
                 if batch:
                     self._commit_batch(batch)
                 if stop:
