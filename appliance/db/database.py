@@ -184,8 +184,9 @@ class Database:
     async def run_first(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `run`, for a person waiting (a page's or the API's write: a QR start's hold, a
         desk top-up): committed in a small batch of its own before the jobs already queued (a
-        report batch of hundreds of chargers' messages), after the batch the writer is on. It
-        costs one more commit; keep it for what a person waits on."""
+        report batch of hundreds of chargers' messages, or one still gathering: it has not
+        begun), after the batch the writer is on. It costs one more commit; keep it for what a
+        person waits on."""
         if self._writer is None:
             raise DatabaseError("the database is not started")
         loop = asyncio.get_running_loop()
