@@ -409,6 +409,28 @@ async def test_liveness_writes_every_station_last_seen(make_settings: Any) -> No
         database.stop()
 
 
+async def test_a_liveness_flush_hands_the_writer_small_jobs_one_after_another(
+        make_settings: Any) -> None:
+    """A big site's flush is several writer jobs, each of at most `job_rows` stations, so a
+    person's write (`run_first`, committed before the jobs queued) waits behind one of them, not
+    behind all of a site's stations; every station is written all the same."""
+    database = open_database(make_settings())
+    database.start()
+    try:
+        ids, _ = await database.run(_side, "J")
+        ids = ids[:5]
+        liveness = Liveness(database, job_rows=2)
+        for n, station_id in enumerate(ids):
+            liveness.touch(station_id, T0 + timedelta(seconds=n))
+        before = database.jobs_done
+        await liveness.flush()
+        assert database.jobs_done - before == 3  # 2 + 2 + 1 stations
+        seen = await database.read(lambda: {s.id: s.last_seen_at for s in Station.select()})
+        assert all(seen[i] == T0 + timedelta(seconds=n) for n, i in enumerate(ids))
+    finally:
+        database.stop()
+
+
 def test_evicting_a_pending_station_takes_its_loose_readings(make_settings: Any) -> None:
     """meter_reading has no foreign key to the station: the pending station that makes room
     for a newer one takes its readings (found through the partial index) with it."""
