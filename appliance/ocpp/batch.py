@@ -258,7 +258,8 @@ class ReportWriter:
 
 
 class Liveness:
-    """Last-seen times of the connected stations, written in one job every few seconds."""
+    """Last-seen times of the connected stations, written every few seconds in jobs of
+    `job_rows` stations, one after another."""
 
     def __init__(self, database: Database, interval_s: float = LIVENESS_FLUSH_S,
                  job_rows: int = LIVENESS_JOB_ROWS) -> None:
