@@ -101,49 +101,70 @@ def datetime_value(field: peewee.Field) -> Callable[[Any], Any]:
     return convert
 
 
-Converter = tuple[str, Callable[[Any], Any] | None]
-_CONVERTERS: dict[tuple[Any, ...], list[Converter]] = {}  # (model, ids of its fields): kept
+Converter = tuple[str, Callable[[Any], Any]]
 
 
-def _converters(model: type[peewee.Model], fields: Sequence[peewee.Field]) -> list[Converter]:
-    """(name, converter or None when the driver's value is already right) per column."""
+class RowPlan:
+    """How a row of some fields becomes a model's `__data__`: the fields' names, and the few
+    columns whose driver value must be converted (dates, booleans, decimals). Integers, floats,
+    text and keys come from both drivers as they are kept, so most columns are taken as they
+    come, by `dict(zip())` in C instead of a Python step per column (a Station's 40 columns:
+    `model_from_row` was a fifth of a money decision's writer time)."""
+
+    __slots__ = ("names", "converted")
+
+    def __init__(self, fields: Sequence[peewee.Field]) -> None:
+        self.names = tuple(f.name for f in fields)
+        self.converted: tuple[Converter, ...] = tuple(
+            (f.name, datetime_value(f)) if isinstance(f, peewee.DateTimeField)
+            else (f.name, f.python_value) for f in fields
+            if isinstance(f, peewee.DateTimeField | peewee.BooleanField | peewee.DecimalField
+                          | peewee.DateField))
+
+
+_PLANS: dict[tuple[Any, ...], RowPlan] = {}  # (model, ids of its fields): kept
+# id of a fields list -> (that list, its plan): the list is held, so no other list takes its id
+# while it is here. The hot paths pass module-level lists; past the most, start again.
+_PLANS_BY_LIST: dict[int, tuple[Sequence[peewee.Field], RowPlan]] = {}
+_PLANS_BY_LIST_MAX = 512
+
+
+def row_plan(model: type[peewee.Model], fields: Sequence[peewee.Field]) -> RowPlan:
+    """The plan of these fields: looked up by the list itself when the same list comes again
+    (no tuple of 40 ids to build and hash), by the fields' identities otherwise."""
+    held = _PLANS_BY_LIST.get(id(fields))
+    if held is not None and held[0] is fields:
+        return held[1]
     key = (model, *map(id, fields))
-    found = _CONVERTERS.get(key)
-    if found is None:
-        found = _CONVERTERS[key] = []
-        for f in fields:
-            if isinstance(f, peewee.DateTimeField):
-                found.append((f.name, datetime_value(f)))
-            elif isinstance(f, peewee.BooleanField | peewee.DecimalField | peewee.DateField):
-                found.append((f.name, f.python_value))
-            else:  # integers, floats, text and keys come from both drivers as they are kept
-                found.append((f.name, None))
-    return found
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = RowPlan(fields)
+    if len(_PLANS_BY_LIST) >= _PLANS_BY_LIST_MAX:
+        _PLANS_BY_LIST.clear()
+    _PLANS_BY_LIST[id(fields)] = (fields, plan)
+    return plan
 
 
 def model_from_row(model: type[M], fields: Sequence[peewee.Field], row: Sequence[Any],
-                   converters: list[Converter] | None = None) -> M:
+                   plan: RowPlan | None = None) -> M:
     """A model instance from a row of `fields`, converted as peewee would (built as peewee builds
     the rows of a query, without a setattr per column)."""
-    data = {}
-    for (name, convert), value in zip(converters or _converters(model, fields), row,
-                                      strict=True):
-        data[name] = value if convert is None or value is None else convert(value)
+    plan = plan or row_plan(model, fields)
+    data = dict(zip(plan.names, row, strict=True))
+    for name, convert in plan.converted:
+        value = data[name]
+        if value is not None:
+            data[name] = convert(value)
     instance = model(__no_default__=1)
     instance.__data__ = data
     return instance
-
-
-_SESSION_CONVERTERS: list[Converter] = []
 
 
 def session_from_row(row: Sequence[Any]) -> ChargingSession:
     """A ChargingSession from a `SELECT *`-ordered row (the writer makes one for every
     MeterValues)."""
     fields = ChargingSession._meta.sorted_fields
-    if not _SESSION_CONVERTERS:
-        _SESSION_CONVERTERS.extend(_converters(ChargingSession, fields))
-    return model_from_row(ChargingSession, fields, row, _SESSION_CONVERTERS)
+    return model_from_row(ChargingSession, fields, row, row_plan(ChargingSession, fields))
 
 
 def is_sqlite() -> bool:
@@ -205,7 +226,6 @@ def query_in(key: str, width: int, inner: Inner, keys: Collection[Any],
     `select_in`)."""
     ordered = sorted(set(keys))
     sqlite = is_sqlite()
-    names = ", ".join(f"c{i}" for i in range(width))
     out: list[list[Any]] = []
     for i in range(0, len(ordered), IN_CHUNK):
         chunk = ordered[i:i + IN_CHUNK]
@@ -215,6 +235,7 @@ def query_in(key: str, width: int, inner: Inner, keys: Collection[Any],
             statement = inner(p, ", ".join([p] * size))
             if not sqlite:
                 return statement
+            names = ", ".join(f"c{i}" for i in range(width))
             return (f"WITH q({names}) AS ({statement}) "
                     f"SELECT json_group_array(json_array({names})) FROM q")
 
@@ -237,8 +258,8 @@ def fetch_in(model: type[M], key: peewee.Field, keys: Collection[Any], where: st
              params: Sequence[Any] = ()) -> list[M]:
     """`select_in` over all of the model's columns, as model instances."""
     fields = model._meta.sorted_fields
-    converters = _converters(model, fields)
-    return [model_from_row(model, fields, row, converters)
+    plan = row_plan(model, fields)
+    return [model_from_row(model, fields, row, plan)
             for row in select_in(model, fields, key, keys, where, params)]
 
 
