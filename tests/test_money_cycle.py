@@ -177,3 +177,30 @@ def test_a_saved_setting_counts_from_the_next_watchdog_batch(make_settings: Any)
 
     database.run_sync(run)
     database.db.close()
+
+
+def test_a_decision_near_the_limit_counts_the_other_session_at_its_exact_cost(
+        make_settings: Any) -> None:
+    """A decision counts the account's other open session from an upper bound of its cost when
+    the watchdog priced it lately; at the limit, the bound (here some 2.40 above: the
+    watchdog's price looks one sample ahead) must not refuse a start the exact cost allows,
+    and a refusal names the exact figure."""
+    database = open_database(make_settings())
+
+    def run() -> None:
+        station_id, driver_id = _site(7500)
+        tx, status = _start(station_id, "C1", 1, T0)
+        assert status == "Accepted"
+        at = T0 + timedelta(minutes=5)
+        # 1 kWh at 20.00 + 5.00: 25.00 so far; the watchdog prices it (and remembers it).
+        assert not auth.meter_values_many([_meter(station_id, tx, 1, 2000, at)])[0][1]
+        # 75.00 - 25.00 leaves exactly the 50.00 the tariff needs to start.
+        assert auth.authorize("C2", station_id, at).status == "Accepted"
+        ledger.post(ledger.Posting(Account.get(Account.driver == driver_id).id, -1,
+                                   "adjustment", "adjust:c:1", actor="test"))
+        refused = auth.decide("C2", station_id, at)
+        assert refused.status == "Blocked"
+        assert refused.reason == "balance too low: available 4999, needs 5000"
+
+    database.run_sync(run)
+    database.db.close()

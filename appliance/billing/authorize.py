@@ -128,7 +128,9 @@ def _decide_for_driver(card: card_reads.Card, station: Station, connector_id: in
     account = card.account
     if account is None:
         raise Account.DoesNotExist(f"driver {driver.id} has no account")
-    state = settlement.account_state(account, at, driver, card.site_overdraft)
+    # The account's other open sessions from upper bounds of their cost first: nearly always
+    # enough to accept; near the limit, or to refuse, from their exact cost.
+    state = settlement.account_state(account, at, driver, card.site_overdraft, bound=True)
     if state["debt"] > 0:
         return _refuse(tag, parent, f"debt of {state['debt']} to clear")
     found = tariffs.resolve_scope(station.id, connector_id, driver.price_group, station.site_id)
@@ -136,9 +138,11 @@ def _decide_for_driver(card: card_reads.Card, station: Station, connector_id: in
         seen.tariffs[(station.id, connector_id, str(driver.price_group or ""))] = found
     tariff = found[0]
     needed = tariff.min_to_start if tariff else 0
-    if state["available"] < needed or state["available"] + state["overdraft"] <= 0:
-        return _refuse(tag, parent,
-                       f"balance too low: available {state['available']}, needs {needed}")
+    if not _enough(state, needed):
+        state = settlement.account_state(account, at, driver, card.site_overdraft)
+        if not _enough(state, needed):
+            return _refuse(tag, parent,
+                           f"balance too low: available {state['available']}, needs {needed}")
     # Short expiry so chargers do not cache a commercial card for long.
     expiry = at + qr.EXPIRY_WINDOW  # one rule for cards and QR tags: cached briefly
     if tag.expiry is not None:
@@ -146,6 +150,12 @@ def _decide_for_driver(card: card_reads.Card, station: Station, connector_id: in
     if tag.last_refusal:
         IdTag.update(last_refusal="").where(IdTag.id == tag.id).execute()
     return Decision(ACCEPTED, parent, expiry)
+
+
+def _enough(state: dict[str, int], needed: int) -> bool:
+    """Whether what the account has available covers the tariff's minimum to start, and
+    is above nothing once its overdraft is counted."""
+    return state["available"] >= needed and state["available"] + state["overdraft"] > 0
 
 
 def authorize(id_tag: str, station_id: int, at: datetime, token_type: str | None = None

@@ -159,24 +159,36 @@ def _open_held_sql(p: str, in_list: str) -> str:
             f"{_OPEN.format(p=p)}")
 
 
-def open_cost(account_id: int, now: datetime, exclude: int | None = None) -> int:
+def open_cost(account_id: int, now: datetime, exclude: int | None = None,
+              bound: bool = False) -> int:
     """Live cost of the account's open commercial sessions that have no hold (one statement
-    for the sessions and their holds: every commercial decision asks)."""
+    for the sessions and their holds: every commercial decision asks). `bound`: an upper bound
+    of it instead, never below the exact figure: each session from its last exact price here
+    (`_fee_bound`) where there is one, priced otherwise."""
     width = len(_SESSION_FIELDS)
     rows = fastsql.query_in("settlement:open-held", width + 1, _open_held_sql, [account_id],
                             [False])
     sessions = [fastsql.session_from_row(row[:width]) for row in rows if not row[width]]
+    if bound:
+        return sum(_bound_or_cost(s, now) for s in sessions if s.id != exclude)
     return sum(cost(s, now).fee for s in sessions if s.id != exclude)
 
 
+def _bound_or_cost(session: ChargingSession, now: datetime) -> int:
+    bound = _fee_bound(session, now)
+    return bound if bound is not None else cost(session, now).fee
+
+
 def account_state(account: Account, now: datetime, driver: Driver | None = None,
-                  site_overdraft: int | None = None) -> dict[str, int]:
+                  site_overdraft: int | None = None, bound: bool = False) -> dict[str, int]:
     """What the account may spend now. `driver` (the account's) and `site_overdraft` (the
-    site's default): when the caller read them already in this call."""
+    site's default): when the caller read them already in this call. `bound`: "open_cost" an
+    upper bound and "available" a lower bound (`open_cost`), cheaper where the watchdog priced
+    the other sessions lately; enough to accept, not to refuse or to show."""
     if driver is None:
         driver = get_by_id(Driver, account.driver_id)
     overdraft = ledger.overdraft(driver, site_overdraft)
-    live = open_cost(account.id, now)
+    live = open_cost(account.id, now, bound=bound)
     return {"balance": account.balance, "held": account.held, "open_cost": live,
             "available": account.balance - account.held - live, "overdraft": overdraft,
             "debt": ledger.debt(account.balance, overdraft)}
