@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import peewee
 import pytest
 
 from appliance.db.database import Database
@@ -124,3 +126,20 @@ async def test_a_block_that_fails_after_a_caught_inner_failure_rolls_back_whole(
 
     await db.run(job)
     assert await db.read(_words, db) == ["kept"]
+
+
+async def test_a_statement_s_errors_and_debug_log_are_peewee_s(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLite's statements skip peewee's wrapper calls around the cursor; what callers rely on
+    stays: a constraint broken is peewee's IntegrityError (ledger, cards and sessions catch it),
+    a bad statement a peewee DatabaseError, and peewee's DEBUG log still shows statements."""
+    await db.run(db.db.execute_sql, "CREATE UNIQUE INDEX note_word ON note (word)")
+    await db.run(_note, db, "once")
+    with pytest.raises(peewee.IntegrityError):
+        await db.run(_note, db, "once")
+    with pytest.raises(peewee.DatabaseError):
+        await db.run(db.db.execute_sql, "SELECT nothing FROM nowhere")
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        await db.run(_note, db, "logged")
+    assert any("logged" in str(r.msg) for r in caplog.records)
+    assert await db.read(_words, db) == ["logged", "once"]
