@@ -1350,6 +1350,27 @@ def speed_loop(n: int = 300_000) -> float:
     return n / best
 
 
+def memory_walk(size: int = 1 << 22, steps: int = 2_000_000) -> float:
+    """Steps per second of a walk through one random cycle over `size` list slots (32 MB of
+    pointers to 4 million ints, some 150 MB in all): each step a load the caches mostly miss.
+    The speed loop above fits in a core's cache; the appliance at 10,000 chargers does not,
+    and a shared machine's memory can be slow on a day its core is not (best of 3)."""
+    import random
+    order = list(range(size))
+    random.Random(24).shuffle(order)
+    nxt = [0] * size
+    for a, b in zip(order, order[1:] + order[:1], strict=True):
+        nxt[a] = b
+    del order
+    best = float("inf")
+    for _ in range(3):
+        i, t = 0, time.perf_counter()
+        for _ in range(steps):
+            i = nxt[i]
+        best = min(best, time.perf_counter() - t)
+    return steps / best
+
+
 def core_speed(cpu: int | None) -> float:
     """`speed_loop` on one core (`cpu`, or wherever it runs), in a process of its own."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
@@ -1731,7 +1752,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.speed:
         print(f"single-core speed: {speed_loop():,.0f} speed loops/s "
-              f"(Python {platform.python_version()}, {platform.machine()})")
+              f"(Python {platform.python_version()}, {platform.machine()}); memory walk: "
+              f"{memory_walk():,.0f} steps/s")
         return 0
 
     print(f"bench/load.py on {platform.node()}: {os.cpu_count()} cores, "
@@ -1755,6 +1777,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         speed = core_speed(None)
         print(f"single-core speed: {speed:,.0f} speed loops/s")
+    # Before any server starts: the figure is the machine's, not the bench's own load.
+    print(f"memory walk: {memory_walk():,.0f} steps/s (a random walk over 150 MB: the same core "
+          "speed can come with slower memory on a busier day)")
     targets: list[Target] = []
     try:
         for name in [t.strip() for t in args.targets.split(",") if t.strip()]:
