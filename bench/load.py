@@ -1371,6 +1371,22 @@ def memory_walk(size: int = 1 << 22, steps: int = 2_000_000) -> float:
     return steps / best
 
 
+def socket_trips(n: int = 200_000) -> float:
+    """One-byte send and receive pairs a second on a Unix socket pair, in one thread: what a
+    system call costs today. The appliance's loop makes a read and a write a message, and a
+    machine can be slower for system calls on a day its speed loop is not (best of 3)."""
+    a, b = socket.socketpair()
+    best = float("inf")
+    with a, b:
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(n):
+                a.send(b"x")
+                b.recv(1)
+            best = min(best, time.perf_counter() - t)
+    return n / best
+
+
 def core_speed(cpu: int | None) -> float:
     """`speed_loop` on one core (`cpu`, or wherever it runs), in a process of its own."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
@@ -1753,7 +1769,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.speed:
         print(f"single-core speed: {speed_loop():,.0f} speed loops/s "
               f"(Python {platform.python_version()}, {platform.machine()}); memory walk: "
-              f"{memory_walk():,.0f} steps/s")
+              f"{memory_walk():,.0f} steps/s; socket round trips: {socket_trips():,.0f}/s")
         return 0
 
     print(f"bench/load.py on {platform.node()}: {os.cpu_count()} cores, "
@@ -1778,8 +1794,9 @@ def main(argv: list[str] | None = None) -> int:
         speed = core_speed(None)
         print(f"single-core speed: {speed:,.0f} speed loops/s")
     # Before any server starts: the figure is the machine's, not the bench's own load.
-    print(f"memory walk: {memory_walk():,.0f} steps/s (a random walk over 150 MB: the same core "
-          "speed can come with slower memory on a busier day)")
+    print(f"memory walk: {memory_walk():,.0f} steps/s (a random walk over 150 MB); socket round "
+          f"trips: {socket_trips():,.0f}/s (one-byte send and receive): the same core speed can "
+          "come with slower memory or system calls on a busier day")
     targets: list[Target] = []
     try:
         for name in [t.strip() for t in args.targets.split(",") if t.strip()]:
