@@ -1355,7 +1355,6 @@ def memory_walk(size: int = 1 << 22, steps: int = 2_000_000) -> float:
     pointers to 4 million ints, some 150 MB in all): each step a load the caches mostly miss.
     The speed loop above fits in a core's cache; the appliance at 10,000 chargers does not,
     and a shared machine's memory can be slow on a day its core is not (best of 3)."""
-    import random
     order = list(range(size))
     random.Random(24).shuffle(order)
     nxt = [0] * size

@@ -122,26 +122,22 @@ class RowPlan:
                           | peewee.DateField))
 
 
-_PLANS: dict[tuple[Any, ...], RowPlan] = {}  # (model, ids of its fields): kept
 # id of a fields list -> (that list, its plan): the list is held, so no other list takes its id
 # while it is here. The hot paths pass module-level lists; past the most, start again.
-_PLANS_BY_LIST: dict[int, tuple[Sequence[peewee.Field], RowPlan]] = {}
-_PLANS_BY_LIST_MAX = 512
+_PLANS: dict[int, tuple[Sequence[peewee.Field], RowPlan]] = {}
+_PLANS_MAX = 512
 
 
-def row_plan(model: type[peewee.Model], fields: Sequence[peewee.Field]) -> RowPlan:
-    """The plan of these fields: looked up by the list itself when the same list comes again
-    (no tuple of 40 ids to build and hash), by the fields' identities otherwise."""
-    held = _PLANS_BY_LIST.get(id(fields))
+def row_plan(fields: Sequence[peewee.Field]) -> RowPlan:
+    """The plan of these fields, looked up by the list itself (no tuple of 40 ids to build and
+    hash on every row)."""
+    held = _PLANS.get(id(fields))
     if held is not None and held[0] is fields:
         return held[1]
-    key = (model, *map(id, fields))
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _PLANS[key] = RowPlan(fields)
-    if len(_PLANS_BY_LIST) >= _PLANS_BY_LIST_MAX:
-        _PLANS_BY_LIST.clear()
-    _PLANS_BY_LIST[id(fields)] = (fields, plan)
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    plan = RowPlan(fields)
+    _PLANS[id(fields)] = (fields, plan)
     return plan
 
 
@@ -149,7 +145,7 @@ def model_from_row(model: type[M], fields: Sequence[peewee.Field], row: Sequence
                    plan: RowPlan | None = None) -> M:
     """A model instance from a row of `fields`, converted as peewee would (built as peewee builds
     the rows of a query, without a setattr per column)."""
-    plan = plan or row_plan(model, fields)
+    plan = plan or row_plan(fields)
     data = dict(zip(plan.names, row, strict=True))
     for name, convert in plan.converted:
         value = data[name]
@@ -164,7 +160,7 @@ def session_from_row(row: Sequence[Any]) -> ChargingSession:
     """A ChargingSession from a `SELECT *`-ordered row (the writer makes one for every
     MeterValues)."""
     fields = ChargingSession._meta.sorted_fields
-    return model_from_row(ChargingSession, fields, row, row_plan(ChargingSession, fields))
+    return model_from_row(ChargingSession, fields, row, row_plan(fields))
 
 
 def is_sqlite() -> bool:
@@ -258,7 +254,7 @@ def fetch_in(model: type[M], key: peewee.Field, keys: Collection[Any], where: st
              params: Sequence[Any] = ()) -> list[M]:
     """`select_in` over all of the model's columns, as model instances."""
     fields = model._meta.sorted_fields
-    plan = row_plan(model, fields)
+    plan = row_plan(fields)
     return [model_from_row(model, fields, row, plan)
             for row in select_in(model, fields, key, keys, where, params)]
 
