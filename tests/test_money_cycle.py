@@ -16,6 +16,7 @@ from appliance.app import open_database
 from appliance.billing import accounts, ledger, tariffs
 from appliance.billing import authorize as auth
 from appliance.charging import metering
+from appliance.db import kept_sessions
 from appliance.charging.admin import create_station
 from appliance.db.models import Account, ChargingSession, Station
 from appliance.db.models_money import LedgerEntry
@@ -204,3 +205,41 @@ def test_a_decision_near_the_limit_counts_the_other_session_at_its_exact_cost(
 
     database.run_sync(run)
     database.db.close()
+
+
+def test_the_first_meter_values_after_a_start_cost_no_more_than_the_next(
+        make_settings: Any) -> None:
+    """A start prices its session at the start, so the watchdog bounds it from its first
+    MeterValues on: the first batch of one of an account's two new sessions runs no more
+    statements than the next batch, but for reading its own session (kept after it on SQLite);
+    it used to read the account's other session whole too, to price both exactly. Both judge
+    the same."""
+    database = open_database(make_settings())
+    db = database.db
+    statements: list[str] = []
+    plain = db.execute_sql
+
+    def counting(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        statements.append(sql)
+        return plain(sql, params, *args, **kwargs)
+
+    def run() -> None:
+        station_id, _ = _site(1_000_000)
+        one, _ = _start(station_id, "C1", 1, T0)
+        _start(station_id, "C2", 2, T0 + timedelta(seconds=30))  # its MeterValues come later
+        counts = []
+        db.execute_sql = counting  # type: ignore[method-assign]
+        try:
+            for minute, wh in ((1, 1500), (2, 2000)):
+                statements.clear()
+                stops = auth.meter_values_many([_meter(station_id, one, 1, wh,
+                                                       T0 + timedelta(minutes=minute))])
+                assert [s for _, s in stops] == [False]
+                counts.append(len(statements))
+        finally:
+            db.execute_sql = plain  # type: ignore[method-assign]
+        keeps = kept_sessions.kept() is not None  # the second batch finds its session kept
+        assert counts[0] - counts[1] == (1 if keeps else 0), counts
+
+    database.run_sync(run)
+    db.close()

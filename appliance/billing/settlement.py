@@ -67,6 +67,11 @@ def attach(session: ChargingSession, tag: IdTag | None, *, driver: Driver | None
     if session.mode == "commercial" and t is None:
         session.flags = ",".join(f for f in (session.flags, "no_tariff") if f)
     session.save()
+    if session.account_id is not None and session.state == "active" \
+            and _growth(session.tariff_snapshot or "") is not None:
+        # Its price at the start, so that its first MeterValues (and a decision on another
+        # card of the account meanwhile) bound its cost instead of reading it again whole.
+        _priced(session, session.started_at)
 
 
 def billed(session: ChargingSession, snapshot: dict[str, Any]) -> bool:
