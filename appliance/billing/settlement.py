@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from appliance.billing import ledger, pricing, running, tariffs
 from appliance.charging.curves import EnergyCurve, session_curve
-from appliance.db import fastsql
+from appliance.db import fastsql, kept_sessions
 from appliance.db.fastsql import col, fetch_in, get, get_by_id, select_in
 from appliance.db.models import (
     Account,
@@ -308,7 +308,80 @@ def _open_sql(p: str, in_list: str) -> str:
             f"WHERE s.{col(cs.account)} IN ({in_list}) AND {_OPEN.format(p=p)}")
 
 
+KEEP_ACCOUNTS = True  # keep the watchdog's accounts on SQLite (tests compare with it off)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What `_read_batch` read of an account, kept on the SQLite writer between batches
+    (`kept_sessions.KeptSessions.accounts`) until a change to it is noted: its balance and
+    holds, its overdraft, and its open sessions (id, holds not released or None, QR kWh
+    limit). Not their energy, which every MeterValues moves: that comes from the sessions
+    themselves, in the batch or kept."""
+
+    balance: int
+    held: int
+    overdraft: int
+    open: tuple[tuple[int, int | None, int | None], ...]
+
+
 def _read_batch(sessions: list[ChargingSession]) -> _Batch:
+    """What the watchdog needs of these sessions' accounts: on SQLite from what the writer
+    kept of them since a change (`_Kept`), the others read (`_read_accounts`)."""
+    kept = kept_sessions.kept() if KEEP_ACCOUNTS else None
+    if kept is None:
+        return _read_accounts(sessions)[0]
+    kept.check_money()
+    batch = _Batch({}, {}, defaultdict(list), {}, {})
+    in_hand = {s.id: s for s in sessions}
+    by_account: dict[int | None, list[ChargingSession]] = defaultdict(list)
+    for s in sessions:
+        by_account[s.account_id].append(s)
+    missing = []
+    for account_id, own in by_account.items():
+        entry = kept.accounts.get(account_id) if account_id is not None else None
+        if entry is None or not _use_kept(batch, account_id, entry, own, in_hand, kept):
+            missing.extend(own)
+    if missing:
+        read, entries = _read_accounts(missing)
+        batch.accounts.update(read.accounts)
+        batch.overdrafts.update(read.overdrafts)
+        batch.open_by_account.update(read.open_by_account)
+        batch.holds.update(read.holds)
+        batch.limits_wh.update(read.limits_wh)
+        for account_id, entry in entries.items():
+            kept.keep_account(account_id, entry)
+    return batch
+
+
+def _use_kept(batch: _Batch, account_id: int, entry: _Kept, own: list[ChargingSession],
+              in_hand: dict[int, ChargingSession], kept: kept_sessions.KeptSessions) -> bool:
+    """Fill `batch` for this account from `entry` when every open session it names is in
+    hand or kept (for its energy now) and the batch's own sessions are among them."""
+    found: list[ChargingSession | _Open] = []
+    for sid, _, _ in entry.open:
+        session = in_hand.get(sid)
+        if session is None:
+            session = kept.by_id(sid)
+        if session is None:
+            return False
+        found.append(session)
+    ids = {sid for sid, _, _ in entry.open}
+    if any(s.id not in ids for s in own):
+        return False
+    batch.accounts[account_id] = (entry.balance, entry.held)
+    batch.overdrafts[account_id] = entry.overdraft
+    batch.open_by_account[account_id] = found
+    for sid, held, limit in entry.open:
+        if held is not None:
+            batch.holds[sid] = held
+        if sid in in_hand:
+            batch.limits_wh[sid] = limit  # type: ignore[assignment]
+    return True
+
+
+def _read_accounts(sessions: list[ChargingSession]) -> tuple[_Batch, dict[int, _Kept]]:
+    """`_Batch` of these sessions' accounts, read, and what to keep of each account."""
     account_ids = {s.account_id for s in sessions}
     accounts: dict[int | None, tuple[int, int]] = {}
     overdrafts: dict[int | None, int] = {}
@@ -322,10 +395,12 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     holds: dict[int, int] = {}
     limits_wh: dict[int, int] = {}
     open_by_account: dict[int | None, list[ChargingSession | _Open]] = defaultdict(list)
+    opened: dict[int, list[tuple[int, int | None, int | None]]] = defaultdict(list)
     seen = set()
     for sid, held, limit, account_id, started, energy, snapshot in fastsql.query_in(
             "watchdog:open", 7, _open_sql, account_ids, [False]):
         seen.add(sid)
+        opened[account_id].append((sid, None if held is None else int(held), limit))
         if held is not None:
             holds[sid] = int(held)
         if sid in in_hand:
@@ -341,7 +416,10 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
             holds[session_id] = holds.get(session_id, 0) + amount
         limits_wh.update((sid, limit) for sid, limit in select_in(
             QrStart, [QrStart.session, QrStart.limit_wh], QrStart.session, unseen))
-    return _Batch(accounts, overdrafts, open_by_account, holds, limits_wh)
+    entries = {account_id: _Kept(*accounts[account_id], overdrafts[account_id],
+                                 tuple(opened.get(account_id, ())))
+               for account_id in accounts if account_id is not None}
+    return _Batch(accounts, overdrafts, open_by_account, holds, limits_wh), entries
 
 
 def _runs_out(session: ChargingSession, now: datetime, batch: _Batch,
