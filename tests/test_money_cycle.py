@@ -16,8 +16,8 @@ from appliance.app import open_database
 from appliance.billing import accounts, ledger, tariffs
 from appliance.billing import authorize as auth
 from appliance.charging import metering
-from appliance.db import kept_sessions
 from appliance.charging.admin import create_station
+from appliance.db import kept_sessions
 from appliance.db.models import Account, ChargingSession, Station
 from appliance.db.models_money import LedgerEntry
 from appliance.db.site import store_value

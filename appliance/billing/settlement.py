@@ -340,7 +340,8 @@ def _read_batch(sessions: list[ChargingSession]) -> _Batch:
     missing = []
     for account_id, own in by_account.items():
         entry = kept.accounts.get(account_id) if account_id is not None else None
-        if entry is None or not _use_kept(batch, account_id, entry, own, in_hand, kept):
+        if account_id is None or entry is None \
+                or not _use_kept(batch, account_id, entry, own, in_hand, kept):
             missing.extend(own)
     if missing:
         read, entries = _read_accounts(missing)

@@ -48,7 +48,7 @@ ALL = -1  # noted for a change that concerns every account (a site setting)
 # triggers of this connection alone (TEMP): SQLite, not Python, notes it. (An update hook, a
 # Python call for every row changed in any table, took the GIL back for every meter reading
 # inserted: 10-14% of the writer's samples in the saturation run.)
-_SETUP = (
+_SETUP: tuple[str, ...] = (
     "CREATE TEMP TABLE IF NOT EXISTS kept_changed (id INTEGER PRIMARY KEY)",
     f'CREATE TEMP TRIGGER IF NOT EXISTS kept_updated AFTER UPDATE ON main."{_TABLE}" '
     "BEGIN INSERT OR IGNORE INTO kept_changed (id) VALUES (old.id); END",
