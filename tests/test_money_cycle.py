@@ -8,7 +8,8 @@ Against the test backend's real database (SQLite file or PostgreSQL), in-process
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,11 +67,9 @@ def _meter(station_id: int, tx: int, connector: int, wh: int, at: datetime
     return (station_id, payload, at, metering.parse_moments(payload["meterValue"]))
 
 
-def test_a_cycle_runs_its_pinned_statements(make_settings: Any) -> None:
-    """Authorize, start, MeterValues and stop of a card charged to an account (which has another
-    session running) run AUTHORIZE, START and STOP statements, and charge what they did."""
-    database = open_database(make_settings())
-    db = database.db
+@contextlib.contextmanager
+def _counted(db: Any) -> Iterator[list[str]]:
+    """Every statement `db` runs meanwhile, in the list it yields."""
     statements: list[str] = []
     plain = db.execute_sql
 
@@ -78,16 +77,28 @@ def test_a_cycle_runs_its_pinned_statements(make_settings: Any) -> None:
         statements.append(sql)
         return plain(sql, params, *args, **kwargs)
 
-    def counted(call: Callable[[], Any]) -> tuple[Any, int]:
-        statements.clear()  # (run_sync's transaction holds the calls, as the writer's does)
-        out = call()
-        return out, len(statements)
+    db.execute_sql = counting
+    try:
+        yield statements
+    finally:
+        db.execute_sql = plain
+
+
+def test_a_cycle_runs_its_pinned_statements(make_settings: Any) -> None:
+    """Authorize, start, MeterValues and stop of a card charged to an account (which has another
+    session running) run AUTHORIZE, START and STOP statements, and charge what they did."""
+    database = open_database(make_settings())
+    db = database.db
 
     def run() -> None:
         station_id, driver_id = _site(1_000_000)
         other, _ = _start(station_id, "C1", 1, T0)  # the account's other open session
-        db.execute_sql = counting  # type: ignore[method-assign]
-        try:
+        with _counted(db) as statements:
+            def counted(call: Callable[[], Any]) -> tuple[Any, int]:
+                statements.clear()  # (run_sync's transaction holds the calls, as the writer's)
+                out = call()
+                return out, len(statements)
+
             at = T0 + timedelta(minutes=1)
             decision, n_auth = counted(lambda: auth.authorize("C2", station_id, at))
             assert decision.status == "Accepted"
@@ -102,8 +113,6 @@ def test_a_cycle_runs_its_pinned_statements(make_settings: Any) -> None:
                 "transactionId": tx, "idTag": "C2", "meterStop": 4000,
                 "timestamp": _ocpp_time(end), "reason": "Local"}, "{}", end, 300, 22_000))
             assert answer is not None and answer.status == "Accepted"
-        finally:
-            db.execute_sql = plain  # type: ignore[method-assign]
         assert (n_auth, n_start, n_stop) == (AUTHORIZE, START, STOP)
         session = ChargingSession.get(ChargingSession.transaction_id == tx)
         assert session.settled and session.fee_minor == 500 + 6000  # fee + 3 kWh at 20.00
@@ -216,28 +225,19 @@ def test_the_first_meter_values_after_a_start_cost_no_more_than_the_next(
     the same."""
     database = open_database(make_settings())
     db = database.db
-    statements: list[str] = []
-    plain = db.execute_sql
-
-    def counting(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        statements.append(sql)
-        return plain(sql, params, *args, **kwargs)
 
     def run() -> None:
         station_id, _ = _site(1_000_000)
         one, _ = _start(station_id, "C1", 1, T0)
         _start(station_id, "C2", 2, T0 + timedelta(seconds=30))  # its MeterValues come later
         counts = []
-        db.execute_sql = counting  # type: ignore[method-assign]
-        try:
+        with _counted(db) as statements:
             for minute, wh in ((1, 1500), (2, 2000)):
                 statements.clear()
                 stops = auth.meter_values_many([_meter(station_id, one, 1, wh,
                                                        T0 + timedelta(minutes=minute))])
                 assert [s for _, s in stops] == [False]
                 counts.append(len(statements))
-        finally:
-            db.execute_sql = plain  # type: ignore[method-assign]
         keeps = kept_sessions.kept() is not None  # the second batch finds its session kept
         assert counts[0] - counts[1] == (1 if keeps else 0), counts
 
