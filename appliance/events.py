@@ -187,17 +187,23 @@ class EventBus:
         # else an event must pass to be put in it (None: nothing).
         self._subscribers: dict[asyncio.Queue[Event], tuple[
             tuple[type[Event], ...] | None, Callable[[Event], bool] | None]] = {}
+        # Subscribers that act on what happened in this process only: the same event reaches
+        # every process of a hosted installation, and one of them is to act on it.
+        self._local: set[asyncio.Queue[Event]] = set()
         self.forward: Callable[[Event], None] | None = None
 
     def publish(self, event: Event) -> None:
-        self.deliver(event)
+        self.deliver(event, here=True)
         if self.forward is not None:
             self.forward(event)
 
-    def deliver(self, event: Event) -> None:
-        """To this process's subscribers only (those that take its kind)."""
+    def deliver(self, event: Event, here: bool = False) -> None:
+        """To this process's subscribers only (those that take its kind); an event published
+        by another process (`here` False) skips the subscribers that act on local ones."""
         for queue, (kinds, accept) in self._subscribers.items():
             if kinds is not None and not isinstance(event, kinds):
+                continue
+            if not here and queue in self._local:
                 continue
             if accept is not None and not accept(event):
                 continue
@@ -205,16 +211,21 @@ class EventBus:
 
     @asynccontextmanager
     async def subscribe(self, kinds: tuple[type[Event], ...] | None = None,
-                        accept: Callable[[Event], bool] | None = None
+                        accept: Callable[[Event], bool] | None = None, local: bool = False
                         ) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of the events published from now on; with `kinds`, of those kinds only, and
         with `accept`, only those it accepts (asked as each is published: cheap, and never
         awaiting). A background listener that acts on a few kinds names them, and says which
         of them it would ignore: every event put in its queue wakes its task (a MeterValues'
-        SessionMeter, thousands a second, woke every listener)."""
+        SessionMeter, thousands a second, woke every listener). With `local`, only those
+        published in this process: a listener that acts once per event (a phone told that
+        its session ended) leaves the other processes' events to their own listener."""
         queue: asyncio.Queue[Event] = _Queue(self._queue_size)
         self._subscribers[queue] = (kinds, accept)
+        if local:
+            self._local.add(queue)
         try:
             yield queue
         finally:
             self._subscribers.pop(queue, None)
+            self._local.discard(queue)

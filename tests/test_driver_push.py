@@ -1,19 +1,29 @@
 """Web Push when charging ends, against a local push-service stand-in that checks the VAPID JWT
 and decrypts the payload as a browser would: the driver's phone subscribes from its page, the
 session stops, the phone is told (in the driver's words), and a subscription the push service
-says is gone is dropped."""
+says is gone is dropped; hosted, a stop is told once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
+import signal
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.db.models_payments import PushSubscription
-from tests.conftest import Api, eventually
+from appliance.web.driver.push import TELL_GATHER_S
+from tests.charger import ClientTransport, SimCharger
+from tests.conftest import Api, basic_auth, eventually
 from tests.driver_fixtures import CSRF, driver_with_pin, phone, site_with_charger
+from tests.pg import backend
+from tests.proc import ApplianceProcess, free_port
 from tests.standin_push import PushStandin
 
 
@@ -65,3 +75,60 @@ async def test_the_phone_is_told_when_charging_ends(server: TestServer, api: Api
         return await server.app[keys.DATABASE].read(_endpoints) == [live["endpoint"]]
 
     await eventually(dropped)
+
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="many processes need PostgreSQL")
+async def test_a_hosted_installation_tells_a_stop_once(server: TestServer, api: Api,
+                                                       settings: Any, tmp_path: Path,
+                                                       push_service: PushStandin) -> None:
+    """Hosted: a second `appliance serve` on the same database (with the first's keys, as the
+    README's set-up copies them) holds the charger. Its stop reaches the first process's bus
+    too, and the phone is told once, by the process that answered the stop (each process told
+    it: a driver had one notice per process)."""
+    other = ApplianceProcess(tmp_path / "second", free_port())
+    other.data_dir.mkdir()
+    for name in ("secret.key", "payments.key", "vapid.pem"):
+        if (settings.data_path / name).exists():
+            shutil.copy2(settings.data_path / name, other.data_dir / name)
+    await other.start()
+    try:
+        await site_with_charger(api, "PUSH-2")
+        driver = await driver_with_pin(server, api, "+91 90000 00082", balance=50_000)
+        await api.post(f"/drivers/{driver['id']}/cards",
+                       {"id_tag": "PUSHCARD2", "mode": "commercial"})
+        async with phone(server) as p:
+            await p.login("9000000082")
+            async with p.session.get(p.url("/me/push/key")) as resp:
+                key = (await resp.json())["key"]
+            _, html, _ = await p.get("/me")
+            async with p.session.post(p.url("/me/push"), json=push_service.subscribe(key),
+                                      headers={"X-CSRF-Token": CSRF.search(html)[1]}) as resp:
+                assert resp.status == 200
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"ws://127.0.0.1:{other.port}/ocpp/PUSH-2",
+                                          protocols=("ocpp1.6",),
+                                          headers={"Authorization": basic_auth(
+                                              "PUSH-2", "secret-pass-1")})
+            cp = SimCharger("PUSH-2", ClientTransport(ws))
+            task = asyncio.create_task(cp.start())
+            try:
+                await cp.boot()
+                started = await cp.start_tx(1, "PUSHCARD2", meter_start=0)
+                await cp.stop(started.transaction_id, meter_stop=1_000, reason="EVDisconnected")
+
+                async def told() -> bool:
+                    return bool(push_service.received)
+
+                await eventually(told, timeout=10)
+                await asyncio.sleep(3 * TELL_GATHER_S)  # what the first process would tell
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                    await task
+                await ws.close()
+    finally:
+        other.kill(signal.SIGTERM)
+    assert push_service.refused == []
+    assert len(push_service.received) == 1
+    assert push_service.received[0]["message"]["body"] == "PUSH-2: 1.00 kWh · ₹20.00"

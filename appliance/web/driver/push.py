@@ -4,6 +4,7 @@ ended (charging finished, the car unplugged, or the money ran out and the box st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime
@@ -21,6 +22,7 @@ from appliance.web.driver.common import current_driver, require_driver
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
 GONE = (404, 410)
+TELL_GATHER_S = 1.0  # stops asked about together (see notify_forever)
 
 
 @routes.get("/me/push/key")
@@ -59,23 +61,23 @@ async def push_unsubscribe(request: web.Request) -> web.Response:
     return web.json_response({"subscribed": False})
 
 
-def ended(transaction_id: int, site_locale: str) -> dict[str, object] | None:
-    """What to tell about a stopped session, or None when nobody is to be told."""
-    if not 0 < transaction_id < 2**63:  # the charger's own number for a stop we never began
-        return None
-    session_id = push_subs.session_to_tell(transaction_id)
-    if session_id is None:
-        return None
-    session = ChargingSession.get_by_id(session_id)
-    driver = Driver.get_by_id(session.driver_id)
-    subs = push_subs.of_driver(driver.id)
-    if not subs:
-        return None
-    account = Account.get(Account.driver == driver.id)
-    return {"subs": subs, "language": driver.language or site_locale, "session_id": session.id,
-            "cpid": Station.get_by_id(session.station_id).cpid,
-            "energy_wh": session.energy_wh, "fee": session.fee_minor,
-            "currency": account.currency}
+def ended(transaction_ids: list[int], site_locale: str) -> list[dict[str, object]]:
+    """What to tell about each of these stopped sessions whose driver has a phone to tell."""
+    ids = sorted({t for t in transaction_ids if 0 < t < 2**63})  # not the charger's own
+    told: list[dict[str, object]] = []  # numbers for stops we never began
+    for session_id in push_subs.sessions_to_tell(ids) if ids else []:
+        session = ChargingSession.get_by_id(session_id)
+        driver = Driver.get_by_id(session.driver_id)
+        subs = push_subs.of_driver(driver.id)
+        if not subs:
+            continue
+        account = Account.get(Account.driver == driver.id)
+        told.append({"subs": subs, "language": driver.language or site_locale,
+                     "session_id": session.id,
+                     "cpid": Station.get_by_id(session.station_id).cpid,
+                     "energy_wh": session.energy_wh, "fee": session.fee_minor,
+                     "currency": account.currency})
+    return told
 
 
 def message(app: web.Application, facts: dict[str, object], site_locale: str
@@ -93,15 +95,24 @@ def message(app: web.Application, facts: dict[str, object], site_locale: str
             "url": f"/me/receipts/{facts['session_id']}"}
 
 
-async def tell(app: web.Application, http: aiohttp.ClientSession, transaction_id: int,
+async def tell(app: web.Application, http: aiohttp.ClientSession, transaction_ids: list[int],
                at: datetime) -> int:
-    """Push the end of one session to its driver's phones; how many took it."""
-    database, settings = app[keys.DATABASE], app[keys.SETTINGS]
+    """Push the end of these sessions to their drivers' phones; how many phones took it."""
+    database = app[keys.DATABASE]
     site_locale = app[keys.SITE].locale
-    facts = await database.read(ended, transaction_id, site_locale)
-    if facts is None:
-        return 0
-    text = message(app, facts, site_locale)
+    told = 0
+    for facts in await database.read(ended, transaction_ids, site_locale):
+        try:
+            told += await _tell_one(app, http, facts, at)
+        except Exception:  # one bad push never stops the next ones
+            log.exception("telling the end of session %s failed", facts["session_id"])
+    return told
+
+
+async def _tell_one(app: web.Application, http: aiohttp.ClientSession,
+                    facts: dict[str, object], at: datetime) -> int:
+    database, settings = app[keys.DATABASE], app[keys.SETTINGS]
+    text = message(app, facts, app[keys.SITE].locale)
     told = 0
     for sub in facts["subs"]:  # type: ignore[attr-defined]
         status = await send(http, app[keys.VAPID], sub, text, settings.push_contact)
@@ -115,15 +126,20 @@ async def tell(app: web.Application, http: aiohttp.ClientSession, transaction_id
     return told
 
 
-async def notify_forever(app: web.Application) -> None:
-    """Follow the bus; each session that stopped is told to its driver's phones."""
+async def notify_forever(app: web.Application, gather: float = TELL_GATHER_S) -> None:
+    """Follow the bus; each session that stopped in this process is told to its driver's
+    phones. The stops of `gather` seconds are asked about together: one read of the database
+    for them all, not one for each (most drivers never subscribe, and a busy site stops
+    dozens of sessions a second; a phone hears a second later)."""
     async with aiohttp.ClientSession() as http, app[keys.EVENTS].subscribe(
-            (events.SessionStopped,)) as queue:
+            (events.SessionStopped,), local=True) as queue:
         while True:
-            event = await queue.get()
-            if isinstance(event, events.SessionStopped):
-                try:
-                    await tell(app, http, event.transaction_id, utcnow())
-                except Exception:  # one bad push never stops the next ones
-                    log.exception("telling the end of transaction %s failed",
-                                  event.transaction_id)
+            stopped = [await queue.get()]
+            await asyncio.sleep(gather)
+            while not queue.empty():
+                stopped.append(queue.get_nowait())
+            ids = [e.transaction_id for e in stopped if isinstance(e, events.SessionStopped)]
+            try:
+                await tell(app, http, ids, utcnow())
+            except Exception:  # the database's trouble now never stops the next stops
+                log.exception("telling the end of transactions %s failed", ids)
