@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The watchdog's kept accounts (issue 24, round thirteen): the writer's CPU per MeterValues
-with `settlement.KEEP_ACCOUNTS` on and off, alternating in one process, so the machine's drift
+with `watch.KEEP_ACCOUNTS` on and off, alternating in one process, so the machine's drift
 between processes does not enter the ratio. MeterValues in batches of 32 with the steady mix's
 shape: every driver charges on two connectors and each batch holds one connector of each
 driver, so the account's other session is never in the batch (it comes from the kept
@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, args.root)
     from appliance.app import open_database
-    from appliance.billing import accounts, settlement, tariffs
+    from appliance.billing import accounts, tariffs, watch
     from appliance.billing import authorize as auth
     from appliance.charging import metering
     from appliance.charging.admin import create_station
@@ -98,7 +98,7 @@ def main() -> int:
     runs: dict[bool, list[float]] = {True: [], False: []}
     for r in range(args.rounds):
         keep = r % 2 == 0
-        settlement.KEEP_ACCOUNTS = keep
+        watch.KEEP_ACCOUNTS = keep
         one_round()  # into the mode first (kept: the accounts read once)
         cpu = time.process_time()
         n = one_round() + one_round()

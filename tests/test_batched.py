@@ -19,7 +19,7 @@ import pytest
 from peewee import IntegrityError
 
 from appliance.app import open_database
-from appliance.billing import accounts, ledger, settlement, tariffs, watch
+from appliance.billing import accounts, ledger, tariffs, watch
 from appliance.billing import authorize as auth
 from appliance.charging import batched, frame_log, sessions, stations
 from appliance.charging.admin import create_station
@@ -507,9 +507,9 @@ def test_watchdog_many_judges_as_watchdog(make_settings: Any, idle_fee: str) -> 
                 try:
                     with db.atomic():
                         if many:
-                            verdicts_many.extend(settlement.watchdog_many(checks))
+                            verdicts_many.extend(watch.watchdog_many(checks))
                         else:
-                            verdicts_one.extend(settlement.watchdog(s, t) for s, t in checks)
+                            verdicts_one.extend(watch.watchdog(s, t) for s, t in checks)
                         seen.append(sorted(s.id for s in ChargingSession.select().where(
                             ChargingSession.stop_requested != "")))
                         raise _Undo

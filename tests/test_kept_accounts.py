@@ -1,5 +1,5 @@
 """The SQLite writer keeps what the running-out watchdog read of each account between
-MeterValues batches (`settlement._read_batch`, `kept_sessions.KeptSessions.accounts`): what
+MeterValues batches (`watch._read_batch`, `kept_sessions.KeptSessions.accounts`): what
 it hands the watchdog is exactly what reading the accounts again gives, whatever changed them
 meanwhile -- a top-up, a charge, an adjustment, a hold placed, bound and released, a QR start's kWh
 limit, the driver's or the site's overdraft, a stop and a new start of another card, a
@@ -17,7 +17,7 @@ import apsw
 import pytest
 
 from appliance.app import open_database
-from appliance.billing import accounts, ledger, settlement, tariffs
+from appliance.billing import accounts, ledger, tariffs, watch
 from appliance.billing import authorize as auth
 from appliance.charging import batched, metering
 from appliance.charging.admin import create_station
@@ -54,12 +54,12 @@ def _compare(sessions: list[ChargingSession]) -> int:
     sessions = [s for s in sessions if s.state == "active" and s.account_id is not None]
     if not sessions:
         return 0
-    kept = _view(settlement._read_batch(sessions))
-    settlement.KEEP_ACCOUNTS = False
+    kept = _view(watch._read_batch(sessions))
+    watch.KEEP_ACCOUNTS = False
     try:
-        read = _view(settlement._read_batch(sessions))
+        read = _view(watch._read_batch(sessions))
     finally:
-        settlement.KEEP_ACCOUNTS = True
+        watch.KEEP_ACCOUNTS = True
     assert kept == read
     return 1
 

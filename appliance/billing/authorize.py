@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from appliance.billing import card_reads, offline, qr, running, settlement, tariffs
+from appliance.billing import card_reads, offline, qr, running, settlement, tariffs, watch
 from appliance.charging import batched, metering, sessions, superseding
 from appliance.db import fastsql
 from appliance.db.models import Account, ChargingSession, Driver, IdTag, Station, UnknownTag
@@ -252,7 +252,7 @@ def meter_values(station_id: int, payload: dict[str, Any], at: datetime,
     if session is None:
         return None, False
     _follow_bands([session], [(station_id, payload, at, moments)])
-    return session, settlement.watchdog(session, at)
+    return session, watch.watchdog(session, at)
 
 
 def _follow_bands(found: Sequence[ChargingSession | None],
@@ -283,5 +283,5 @@ def meter_values_many(reports: Sequence[tuple[Any, ...]]
     _follow_bands(found, reports)
     checks = [(session, report[2]) for session, report in zip(found, reports, strict=True)
               if session is not None]
-    stops = iter(settlement.watchdog_many(checks))
+    stops = iter(watch.watchdog_many(checks))
     return [(None, False) if session is None else (session, next(stops)) for session in found]

@@ -19,9 +19,9 @@ writes the sessions; on PostgreSQL several processes share them, and every batch
 The kept objects are the ones a batch hands back to the event loop; the loop reads a few of
 their fields before it answers the charger, and only that charger's next report moves them on.
 
-The running-out watchdog keeps here what it read of each account (`billing.settlement._Kept`:
+The running-out watchdog keeps here what it read of each account (`billing.watch._Kept`:
 balance, holds, overdraft, which sessions are open), for the same reason: at the steady 10,000
-reading them was a fifth of a MeterValues batch on the writer (`settlement._read_batch`), and
+reading them was a fifth of a MeterValues batch on the writer (`watch._read_batch`), and
 nearly always nothing had changed them since the batch before. Other TEMP triggers note the
 account of every change to an account, its driver, a hold, a QR start, a session's money
 columns (not its live state) and any site setting (all accounts); the same commits of other
