@@ -27,7 +27,7 @@ from appliance.db.database import Database
 from appliance.db.models import utcnow
 from appliance.db.site import defaults_from, load_site, pin_pricing_values, refresh_site
 from appliance.errors import ApplianceError
-from appliance.events import EventBus, SiteSettingsChanged
+from appliance.events import EventBus, Resync, SiteSettingsChanged
 from appliance.ocpp.endpoint import LoginLimiter, ocpp_endpoint
 from appliance.ocpp.guard import PendingGate
 from appliance.ocpp.hub import Hub, raw_actions
@@ -259,11 +259,12 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _follow_site(app: web.Application) -> None:
-    """Hosted: site settings saved through another process are read again here."""
-    async with app[keys.EVENTS].subscribe((SiteSettingsChanged,)) as queue:
+    """Hosted: site settings saved through another process are read again here (and after a
+    LISTEN outage, in which their notice may have been lost)."""
+    async with app[keys.EVENTS].subscribe((SiteSettingsChanged, Resync)) as queue:
         while True:
             event = await queue.get()
-            if isinstance(event, SiteSettingsChanged):
+            if isinstance(event, SiteSettingsChanged | Resync):
                 try:
                     saved = await app[keys.DATABASE].read(load_site,
                                                           defaults_from(app[keys.SETTINGS]))

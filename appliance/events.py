@@ -89,6 +89,13 @@ class SiteSettingsChanged(Event):
 
 
 @dataclass(frozen=True)
+class Resync(Event):
+    """This process may have missed events of the others (hosted: its LISTEN connection was
+    lost and is back): whatever follows events to keep state reads that state again. Never
+    sent to another process."""
+
+
+@dataclass(frozen=True)
 class PowerConfigChanged(Event):
     """Staff changed power groups or which charger is in which."""
 

@@ -38,7 +38,8 @@ RENEW_S = 3.0  # leases are renewed this often ...
 LEASE_TTL_S = 12.0  # ... and live this long without renewal (a dead process's chargers move)
 LEADER_TRY_S = 2.0  # how often a follower tries the leader lock
 PART_BYTES = 7000  # NOTIFY payloads must stay under 8000 bytes
-LOCAL_ONLY = (events.ReaderState,)  # the desk reader belongs to the process it is plugged into
+# The desk reader belongs to the process it is plugged into; a LISTEN outage is one process's.
+LOCAL_ONLY = (events.ReaderState, events.Resync)
 # Every verb of the port, and nothing else, may be asked for by another process.
 VERBS = frozenset(name for name, value in vars(ChargerControl).items()
                   if inspect.iscoroutinefunction(value))
@@ -240,6 +241,7 @@ class Node:
         import psycopg
         from psycopg import sql
 
+        listened = False
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
@@ -248,6 +250,11 @@ class Node:
                     for name in (EVENTS_CHANNEL, self.channel):
                         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(name)))
                     ready.set()
+                    if listened:  # what the others sent meanwhile is lost: read state again
+                        log.warning("the LISTEN connection is back; state kept from events "
+                                    "is read again")
+                        self.bus.deliver(events.Resync(), here=True)
+                    listened = True
                     async for note in conn.notifies():
                         self._received(note.channel, note.payload)
             except asyncio.CancelledError:

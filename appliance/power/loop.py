@@ -30,7 +30,7 @@ SESSION_PROFILE_BASE = 100  # a session's profile id: base + connector
 # The kinds of event `on_event` acts on: the bus wakes the listener for these only.
 LISTENS_TO: tuple[type[events.Event], ...] = (
     events.SessionStarted, events.SessionStopped, events.SessionMeter, events.StationBooted,
-    events.StationOnline, events.PowerConfigChanged)
+    events.StationOnline, events.PowerConfigChanged, events.Resync)
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,8 @@ class PowerManager:
         elif isinstance(event, events.StationBooted | events.StationOnline):
             if getattr(event, "online", True) and event.station_id.upper() in self.group_of:
                 self._spawn(self._charger_back(event.station_id))
+        elif isinstance(event, events.Resync):
+            await self.reload()  # the other processes' session events may have been lost
         elif isinstance(event, events.PowerConfigChanged):
             await self.reload()
             # A new limit or a new member changes every charger's safe default.

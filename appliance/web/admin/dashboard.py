@@ -133,7 +133,7 @@ def _event_json(event: events.Event) -> str:
 
 STAFF_EVENTS = (events.StationOnline, events.StationBooted, events.ConnectorStatus,
                 events.SessionStarted, events.SessionMeter, events.SessionStopped,
-                events.TagSeen, events.ReaderState, events.PowerAllocated)
+                events.TagSeen, events.ReaderState, events.PowerAllocated, events.Resync)
 
 
 def _newest_meters(batch: list[events.Event]) -> list[events.Event]:
@@ -157,7 +157,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     def wanted(event: events.Event) -> bool:
         return isinstance(event, STAFF_EVENTS) and (
             mine is None or str(getattr(event, "station_id", "")).upper() in mine
-            or isinstance(event, events.TagSeen | events.ReaderState))
+            or isinstance(event, events.TagSeen | events.ReaderState | events.Resync))
 
     async with request.app[keys.EVENTS].subscribe() as queue, sse.stream(request) as out:
         while True:

@@ -151,18 +151,23 @@ async def connector_events(request: web.Request) -> web.StreamResponse:
         async with sse.stream(request) as out:
             while True:
                 await out.send(_connector_line(request, cpid, status))
-                status = await _next_status(queue, out, cpid, connector_id, status)
+                told = await _next_status(queue, out, cpid, connector_id, status)
+                status = told if told is not None else await request.app[keys.DATABASE].read(
+                    connector_now, cpid, connector_id)
     return out.response
 
 
 async def _next_status(queue: asyncio.Queue[events.Event], out: sse.Stream, cpid: str,
-                       connector_id: int, status: str) -> str:
+                       connector_id: int, status: str) -> str | None:
     """Wait for an event about this charger; the connector's status as it says (an event may
-    arrive before its row is written, so the event's own status wins)."""
+    arrive before its row is written, so the event's own status wins), or None after a
+    `Resync` (read it again)."""
     while True:
         event = await sse.next_event(queue, sse.KEEPALIVE_S)
         if event is None:
             await out.keepalive()
+        elif isinstance(event, events.Resync):
+            return None
         elif isinstance(event, events.ConnectorStatus) and _concerns(event, cpid):
             return event.status if event.connector_id == connector_id else status
         elif isinstance(event, events.StationOnline) and _concerns(event, cpid):
@@ -248,10 +253,12 @@ async def _live_view(request: web.Request, message: str | None = None, status: i
 
 
 def _concerns(event: events.Event, cpid: str) -> bool:
-    """Only events about this start's charger wake the stream; what is sent is always the
-    driver's own snapshot, never the event (desk reader taps never reach a driver)."""
+    """Only events about this start's charger wake the stream (and a `Resync`: events about
+    it may have been lost); what is sent is always the driver's own snapshot, never the event
+    (desk reader taps never reach a driver)."""
     station = getattr(event, "station_id", None)
-    return isinstance(station, str) and station.upper() == cpid.upper()
+    return (isinstance(station, str) and station.upper() == cpid.upper()) \
+        or isinstance(event, events.Resync)
 
 
 @routes.get("/driver/starts/{id:\\d+}/events")

@@ -8,7 +8,8 @@
   var box = document.getElementById("dashboard-live");
   if (!box || !window.fetch) return;
   var TYPES = { ConnectorStatus: 1, SessionStarted: 1, SessionMeter: 1, SessionStopped: 1,
-                StationOnline: 1, StationBooted: 1, PowerAllocated: 1 };
+                StationOnline: 1, StationBooted: 1, PowerAllocated: 1,
+                Resync: 1 };  // hosted: events from other processes may have been lost
   var EVERY_MS = 1000;
   var timer = null, busy = false, wanted = false, last = 0;
   function typing() {
