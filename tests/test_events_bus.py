@@ -90,3 +90,17 @@ async def test_a_listener_is_not_woken_for_what_it_would_ignore() -> None:
         bus.publish(_status("Charging"))  # not a kind it listens to
         assert _drain(queue) == [_meter(2, 100),
                                  SessionStopped(transaction_id=5, station_id="CP1", at=AT)]
+
+
+async def test_a_local_listener_hears_its_own_process_only() -> None:
+    """Hosted: an event another process published reaches every subscriber here (`deliver`)
+    but a local one, which acts once per event where it happened (the push to a phone)."""
+    bus = EventBus()
+    here, there = SessionStopped(7, "CP7", at=AT), SessionStopped(8, "CP8", at=AT)
+    async with bus.subscribe((SessionStopped,), local=True) as local, \
+            bus.subscribe((SessionStopped,)) as every:
+        bus.publish(here)
+        bus.deliver(there)
+        assert _drain(local) == [here]
+        assert _drain(every) == [here, there]
+    assert not bus._local  # a listener gone leaves nothing behind
