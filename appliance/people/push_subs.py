@@ -32,31 +32,21 @@ def save(driver_id: int, sub: Subscription, at: datetime) -> None:
     row.save()
 
 
-def _to_tell_sql(n: int) -> fastsql.Build:
-    def build(p: str) -> str:
-        s, ps = ChargingSession, PushSubscription
-        t, sub = fastsql.table(s), fastsql.table(ps)
-        marks = ", ".join([p] * n)
-        return (f"SELECT {t}.{fastsql.col(s.id)} FROM {t} "
-                f"WHERE {fastsql.col(s.transaction_id)} IN ({marks}) "
-                f"AND EXISTS (SELECT 1 FROM {sub} WHERE {sub}.{fastsql.col(ps.driver)} = "
-                f"{t}.{fastsql.col(s.driver)}) ORDER BY {t}.{fastsql.col(s.id)}")
-    return build
-
-
-TELL_PIECE = 64  # transaction ids a statement asks about at most
+def _to_tell_sql(p: str, in_list: str) -> str:
+    s, ps = ChargingSession, PushSubscription
+    t, sub = fastsql.table(s), fastsql.table(ps)
+    return (f"SELECT {t}.{fastsql.col(s.id)} FROM {t} "
+            f"WHERE {fastsql.col(s.transaction_id)} IN ({in_list}) "
+            f"AND EXISTS (SELECT 1 FROM {sub} WHERE {sub}.{fastsql.col(ps.driver)} = "
+            f"{t}.{fastsql.col(s.driver)})")
 
 
 def sessions_to_tell(transaction_ids: list[int]) -> list[int]:
     """The ids of the sessions of these transactions whose driver has a phone to tell: one
     indexed statement for all the stops of a moment (a busy site stops some 60 sessions a
     second, and most drivers never subscribe)."""
-    found: list[int] = []
-    for i in range(0, len(transaction_ids), TELL_PIECE):
-        piece = transaction_ids[i:i + TELL_PIECE]
-        statement = fastsql.sql(f"push:to-tell:{len(piece)}", _to_tell_sql(len(piece)))
-        found += [int(row[0]) for row in fastsql.execute(statement, piece).fetchall()]
-    return found
+    rows = fastsql.query_in("push:to-tell", 1, _to_tell_sql, transaction_ids)
+    return sorted(int(row[0]) for row in rows)
 
 
 def remove(driver_id: int, endpoint: str) -> None:

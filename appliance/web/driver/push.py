@@ -64,9 +64,9 @@ async def push_unsubscribe(request: web.Request) -> web.Response:
 def ended(transaction_ids: list[int], site_locale: str) -> list[dict[str, object]]:
     """What to tell about each of these stopped sessions whose driver has a phone to tell."""
     # (not the charger's own numbers, for stops we never began)
-    ids = sorted({t for t in transaction_ids if 0 < t < 2**63})
+    ids = [t for t in transaction_ids if 0 < t < 2**63]
     told: list[dict[str, object]] = []
-    for session_id in push_subs.sessions_to_tell(ids) if ids else []:
+    for session_id in push_subs.sessions_to_tell(ids):
         session = ChargingSession.get_by_id(session_id)
         driver = Driver.get_by_id(session.driver_id)
         subs = push_subs.of_driver(driver.id)
