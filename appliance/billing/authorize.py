@@ -268,7 +268,7 @@ def _follow_bands(found: Sequence[ChargingSession | None],
             continue
         moments = report[3] if len(report) > 3 and report[3] is not None else \
             metering.parse_moments(report[1].get("meterValue"))
-        readings = [(m.timestamp or report[2], running.stored_float(m.energy_wh))
+        readings = [(m.timestamp or report[2], float(m.energy_wh))
                     for m in moments if m.energy_wh is not None]
         todo.append((session, snapshot, readings))
     if todo:

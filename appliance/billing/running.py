@@ -16,7 +16,6 @@ always priced from every sample. Tariffs without bands keep no figure: their pri
 from __future__ import annotations
 
 import json
-import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -25,7 +24,6 @@ from typing import Any
 from appliance.billing import bands
 from appliance.billing.pricing import BandPrefix
 from appliance.charging.curves import EnergyCurve
-from appliance.db import fastsql
 from appliance.db.models import ChargingSession, MeterReading
 
 OFF = {"off": 1}
@@ -37,19 +35,6 @@ def curve_base(session: ChargingSession) -> float | None:
     base = session.meter_start if session.meter_start not in (None, 0) \
         else session.first_register_wh
     return None if base is None else base
-
-
-def stored_float(value: float) -> float:
-    """A reading's energy as the database gives it back: SQLite keeps a double; PostgreSQL's
-    `real` column keeps a single-precision float, printed shortest (as psycopg reads it)."""
-    if fastsql.is_sqlite():
-        return float(value)
-    single = struct.unpack("f", struct.pack("f", value))[0]
-    for digits in range(1, 10):
-        text = f"{single:.{digits}g}"
-        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
-            return float(text)
-    return float(single)
 
 
 def _key(session: ChargingSession) -> int:

@@ -18,7 +18,7 @@ from peewee import (
     CharField,
     DateTimeField,
     DoesNotExist,
-    FloatField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -347,8 +347,10 @@ class MeterReading(BaseModel):
     timestamp = DateTimeField()
     received_at = DateTimeField(default=utcnow)
     context = CharField(max_length=24, default="")  # of the first sampled value
-    energy_wh = FloatField(null=True)  # Energy.Active.Import.Register, normalised to Wh
-    power_w = FloatField(null=True)  # Power.Active.Import, normalised to W
+    # Doubles: a register past 2**24 Wh (16.7 MWh, months of a busy DC charger) is kept to the
+    # Wh; PostgreSQL's `real` rounded it (SQLite's REAL is a double either way).
+    energy_wh = DoubleField(null=True)  # Energy.Active.Import.Register, normalised to Wh
+    power_w = DoubleField(null=True)  # Power.Active.Import, normalised to W
     sampled = TextField(default="[]")  # the sampledValue list as sent (compact JSON)
 
     class Meta:
