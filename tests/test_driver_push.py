@@ -78,6 +78,31 @@ async def test_the_phone_is_told_when_charging_ends(server: TestServer, api: Api
 
 
 
+async def test_a_stop_just_before_shutdown_is_still_told(server: TestServer, api: Api,
+                                                         charger: Any,
+                                                         push_service: PushStandin) -> None:
+    """The box shut down within the second the push loop gathers stops: the phone is told all
+    the same (it was dropped with the loop)."""
+    await site_with_charger(api, "PUSH-LAST")
+    driver = await driver_with_pin(server, api, "+91 90000 00083", balance=50_000)
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "LASTCARD", "mode": "commercial"})
+    async with phone(server) as p:
+        await p.login("9000000083")
+        async with p.session.get(p.url("/me/push/key")) as resp:
+            key = (await resp.json())["key"]
+        _, html, _ = await p.get("/me")
+        async with p.session.post(p.url("/me/push"), json=push_service.subscribe(key),
+                                  headers={"X-CSRF-Token": CSRF.search(html)[1]}) as resp:
+            assert resp.status == 200
+    async with charger("PUSH-LAST", "secret-pass-1") as cp:
+        await cp.boot()
+        started = await cp.start_tx(1, "LASTCARD", meter_start=0)
+        await cp.stop(started.transaction_id, meter_stop=1_000, reason="EVDisconnected")
+    assert push_service.received == []  # still gathering (TELL_GATHER_S)
+    await server.close()
+    assert [m["message"]["body"] for m in push_service.received] == ["PUSH-LAST: 1.00 kWh · ₹20.00"]
+
+
 @pytest.mark.skipif(backend() != "postgresql", reason="many processes need PostgreSQL")
 async def test_a_hosted_installation_tells_a_stop_once(server: TestServer, api: Api,
                                                        settings: Any, tmp_path: Path,

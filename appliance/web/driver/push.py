@@ -23,6 +23,7 @@ routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
 GONE = (404, 410)
 TELL_GATHER_S = 1.0  # stops asked about together (see notify_forever)
+LAST_TELL_S = 5.0  # at shutdown, how long the stops gathered may take to be told
 
 
 @routes.get("/me/push/key")
@@ -131,16 +132,32 @@ async def notify_forever(app: web.Application, gather: float = TELL_GATHER_S) ->
     """Follow the bus; each session that stopped in this process is told to its driver's
     phones. The stops of `gather` seconds are asked about together: one read of the database
     for them all, not one for each (most drivers never subscribe, and a busy site stops
-    dozens of sessions a second; a phone hears a second later)."""
+    dozens of sessions a second; a phone hears a second later). Stopped while gathering (the
+    box shutting down, after its chargers' last stops were answered), it still tells those,
+    for at most LAST_TELL_S."""
     async with aiohttp.ClientSession() as http, app[keys.EVENTS].subscribe(
             (events.SessionStopped,), local=True) as queue:
         while True:
             stopped = [await queue.get()]
-            await asyncio.sleep(gather)
-            while not queue.empty():
-                stopped.append(queue.get_nowait())
-            ids = [e.transaction_id for e in stopped if isinstance(e, events.SessionStopped)]
             try:
-                await tell(app, http, ids, utcnow())
-            except Exception:  # the database's trouble now never stops the next stops
-                log.exception("telling the end of transactions %s failed", ids)
+                await asyncio.sleep(gather)
+            except asyncio.CancelledError:
+                await _tell_gathered(app, http, stopped, queue, LAST_TELL_S)
+                raise
+            await _tell_gathered(app, http, stopped, queue, None)
+
+
+async def _tell_gathered(app: web.Application, http: aiohttp.ClientSession,
+                         stopped: list[events.Event], queue: asyncio.Queue[events.Event],
+                         limit: float | None) -> None:
+    while not queue.empty():
+        stopped.append(queue.get_nowait())
+    ids = [e.transaction_id for e in stopped if isinstance(e, events.SessionStopped)]
+    try:
+        async with asyncio.timeout(limit):
+            await tell(app, http, ids, utcnow())
+    except Exception as err:  # the database's trouble now never stops the next stops
+        if limit is not None and isinstance(err, TimeoutError):
+            log.warning("shutting down: the end of transactions %s not told in %s s", ids, limit)
+        else:
+            log.exception("telling the end of transactions %s failed", ids)
