@@ -216,18 +216,26 @@ class EventBus:
                 continue
             queue.put_nowait(event)  # never full: past its bound, it lets go of the oldest
 
+    def takers(self, event: Event) -> int:
+        """How many of this process's subscribers would take this event, published here."""
+        return sum(1 for kinds, accept in self._subscribers.values()
+                   if (kinds is None or isinstance(event, kinds))
+                   and (accept is None or accept(event)))
+
     @asynccontextmanager
     async def subscribe(self, kinds: tuple[type[Event], ...] | None = None,
-                        accept: Callable[[Event], bool] | None = None, local: bool = False
-                        ) -> AsyncIterator[asyncio.Queue[Event]]:
+                        accept: Callable[[Event], bool] | None = None, local: bool = False,
+                        size: int | None = None) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of the events published from now on; with `kinds`, of those kinds only, and
         with `accept`, only those it accepts (asked as each is published: cheap, and never
         awaiting). A background listener that acts on a few kinds names them, and says which
         of them it would ignore: every event put in its queue wakes its task (a MeterValues'
         SessionMeter, thousands a second, woke every listener). With `local`, only those
         published in this process: a listener that acts once per event (a phone told that
-        its session ended) leaves the other processes' events to their own listener."""
-        queue: asyncio.Queue[Event] = _Queue(self._queue_size)
+        its session ended) leaves the other processes' events to their own listener. `size`:
+        how many events may wait (the bus's default otherwise) before the oldest meter values
+        give way."""
+        queue: asyncio.Queue[Event] = _Queue(size or self._queue_size)
         self._subscribers[queue] = (kinds, accept)
         if local:
             self._local.add(queue)

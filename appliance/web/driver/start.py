@@ -146,7 +146,9 @@ async def connector_events(request: web.Request) -> web.StreamResponse:
     """The start page's live line: the charger going offline or online, the connector busy or
     free. Public like the page itself; it carries only what the page shows."""
     cpid, connector_id = _connector(request)
-    async with request.app[keys.EVENTS].subscribe() as queue:
+    async with request.app[keys.EVENTS].subscribe(
+            (events.ConnectorStatus, events.StationOnline, events.Resync),
+            lambda event: _concerns(event, cpid)) as queue:
         status = await request.app[keys.DATABASE].read(connector_now, cpid, connector_id)
         async with sse.stream(request) as out:
             while True:
@@ -270,9 +272,13 @@ async def live_events(request: web.Request) -> web.StreamResponse:
     start_id = int(request.match_info["id"])
     # Subscribed before the first snapshot: an event published while it is read (the stop
     # committing just then) still wakes the stream, which then reads again. Read first and
-    # subscribe after, and a stop in between left the page on "charging" for good.
-    async with request.app[keys.EVENTS].subscribe() as queue:
+    # subscribe after, and a stop in between left the page on "charging" for good. Only
+    # events about its charger wake it (until the snapshot names the charger, every one).
+    charger: list[str] = []
+    async with request.app[keys.EVENTS].subscribe(
+            accept=lambda event: not charger or _concerns(event, charger[0])) as queue:
         state = await _snapshot(request, start_id, driver.driver_id)  # 404 before streaming
+        charger.append(state["cpid"])
         async with sse.stream(request) as out:
             while True:
                 await out.send(json.dumps(state))
