@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from appliance import keys
 from appliance.db.models_payments import PushSubscription
+from appliance.web.driver import push
 from appliance.web.driver.push import TELL_GATHER_S
 from tests.charger import ClientTransport, SimCharger
 from tests.conftest import Api, basic_auth, eventually
@@ -79,10 +80,11 @@ async def test_the_phone_is_told_when_charging_ends(server: TestServer, api: Api
 
 
 async def test_a_stop_just_before_shutdown_is_still_told(server: TestServer, api: Api,
-                                                         charger: Any,
-                                                         push_service: PushStandin) -> None:
-    """The box shut down within the second the push loop gathers stops: the phone is told all
-    the same (it was dropped with the loop)."""
+                                                         charger: Any, push_service: PushStandin,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The box shut down while the push loop was gathering stops: the phone is told all the
+    same (it was dropped with the loop)."""
+    monkeypatch.setattr(push, "TELL_GATHER_S", 60.0)  # the shutdown comes within it, surely
     await site_with_charger(api, "PUSH-LAST")
     driver = await driver_with_pin(server, api, "+91 90000 00083", balance=50_000)
     await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "LASTCARD", "mode": "commercial"})
@@ -98,7 +100,7 @@ async def test_a_stop_just_before_shutdown_is_still_told(server: TestServer, api
         await cp.boot()
         started = await cp.start_tx(1, "LASTCARD", meter_start=0)
         await cp.stop(started.transaction_id, meter_stop=1_000, reason="EVDisconnected")
-    assert push_service.received == []  # still gathering (TELL_GATHER_S)
+    assert push_service.received == []  # still gathering
     await server.close()
     assert [m["message"]["body"] for m in push_service.received] == ["PUSH-LAST: 1.00 kWh · ₹20.00"]
 

@@ -128,19 +128,19 @@ async def _tell_one(app: web.Application, http: aiohttp.ClientSession,
     return told
 
 
-async def notify_forever(app: web.Application, gather: float = TELL_GATHER_S) -> None:
+async def notify_forever(app: web.Application, gather: float | None = None) -> None:
     """Follow the bus; each session that stopped in this process is told to its driver's
     phones. The stops of `gather` seconds are asked about together: one read of the database
     for them all, not one for each (most drivers never subscribe, and a busy site stops
-    dozens of sessions a second; a phone hears a second later). Stopped while gathering (the
-    box shutting down, after its chargers' last stops were answered), it still tells those,
-    for at most LAST_TELL_S."""
+    dozens of sessions a second; a phone hears a second later; `gather`: TELL_GATHER_S as it
+    is at each stop). Stopped while gathering (the box shutting down, after its chargers' last
+    stops were answered), it still tells those, for at most LAST_TELL_S."""
     async with aiohttp.ClientSession() as http, app[keys.EVENTS].subscribe(
             (events.SessionStopped,), local=True) as queue:
         while True:
             stopped = [await queue.get()]
             try:
-                await asyncio.sleep(gather)
+                await asyncio.sleep(TELL_GATHER_S if gather is None else gather)
             except asyncio.CancelledError:
                 await _tell_gathered(app, http, stopped, queue, LAST_TELL_S)
                 raise
