@@ -40,6 +40,23 @@ def _endpoints() -> list[str]:
     return [r.endpoint for r in PushSubscription.select().order_by(PushSubscription.id)]
 
 
+async def _subscribed_driver(server: TestServer, api: Api, push_service: PushStandin,
+                             cpid: str, number: str, card: str) -> None:
+    """A site with charger `cpid`, a driver (phone `number`) with a commercial `card`, and
+    the driver's phone subscribed to pushes from its page."""
+    await site_with_charger(api, cpid)
+    driver = await driver_with_pin(server, api, number, balance=50_000)
+    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": card, "mode": "commercial"})
+    async with phone(server) as p:
+        await p.login(number.replace("+91", "").replace(" ", ""))
+        async with p.session.get(p.url("/me/push/key")) as resp:
+            key = (await resp.json())["key"]
+        _, html, _ = await p.get("/me")
+        async with p.session.post(p.url("/me/push"), json=push_service.subscribe(key),
+                                  headers={"X-CSRF-Token": CSRF.search(html)[1]}) as resp:
+            assert resp.status == 200
+
+
 async def test_the_phone_is_told_when_charging_ends(server: TestServer, api: Api, charger: Any,
                                                     push_service: PushStandin) -> None:
     await site_with_charger(api, "PUSH-1")
@@ -78,24 +95,14 @@ async def test_the_phone_is_told_when_charging_ends(server: TestServer, api: Api
     await eventually(dropped)
 
 
-
 async def test_a_stop_just_before_shutdown_is_still_told(server: TestServer, api: Api,
                                                          charger: Any, push_service: PushStandin,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The box shut down while the push loop was gathering stops: the phone is told all the
     same (it was dropped with the loop)."""
     monkeypatch.setattr(push, "TELL_GATHER_S", 60.0)  # the shutdown comes within it, surely
-    await site_with_charger(api, "PUSH-LAST")
-    driver = await driver_with_pin(server, api, "+91 90000 00083", balance=50_000)
-    await api.post(f"/drivers/{driver['id']}/cards", {"id_tag": "LASTCARD", "mode": "commercial"})
-    async with phone(server) as p:
-        await p.login("9000000083")
-        async with p.session.get(p.url("/me/push/key")) as resp:
-            key = (await resp.json())["key"]
-        _, html, _ = await p.get("/me")
-        async with p.session.post(p.url("/me/push"), json=push_service.subscribe(key),
-                                  headers={"X-CSRF-Token": CSRF.search(html)[1]}) as resp:
-            assert resp.status == 200
+    await _subscribed_driver(server, api, push_service, "PUSH-LAST", "+91 90000 00083",
+                             "LASTCARD")
     async with charger("PUSH-LAST", "secret-pass-1") as cp:
         await cp.boot()
         started = await cp.start_tx(1, "LASTCARD", meter_start=0)
@@ -120,18 +127,8 @@ async def test_a_hosted_installation_tells_a_stop_once(server: TestServer, api: 
             shutil.copy2(settings.data_path / name, other.data_dir / name)
     await other.start()
     try:
-        await site_with_charger(api, "PUSH-2")
-        driver = await driver_with_pin(server, api, "+91 90000 00082", balance=50_000)
-        await api.post(f"/drivers/{driver['id']}/cards",
-                       {"id_tag": "PUSHCARD2", "mode": "commercial"})
-        async with phone(server) as p:
-            await p.login("9000000082")
-            async with p.session.get(p.url("/me/push/key")) as resp:
-                key = (await resp.json())["key"]
-            _, html, _ = await p.get("/me")
-            async with p.session.post(p.url("/me/push"), json=push_service.subscribe(key),
-                                      headers={"X-CSRF-Token": CSRF.search(html)[1]}) as resp:
-                assert resp.status == 200
+        await _subscribed_driver(server, api, push_service, "PUSH-2", "+91 90000 00082",
+                                 "PUSHCARD2")
         async with aiohttp.ClientSession() as session:
             ws = await session.ws_connect(f"ws://127.0.0.1:{other.port}/ocpp/PUSH-2",
                                           protocols=("ocpp1.6",),
