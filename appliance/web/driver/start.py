@@ -153,26 +153,26 @@ async def connector_events(request: web.Request) -> web.StreamResponse:
         async with sse.stream(request) as out:
             while True:
                 await out.send(_connector_line(request, cpid, status))
-                told = await _next_status(queue, out, cpid, connector_id, status)
+                told = await _next_status(queue, out, connector_id, status)
                 status = told if told is not None else await request.app[keys.DATABASE].read(
                     connector_now, cpid, connector_id)
     return out.response
 
 
-async def _next_status(queue: asyncio.Queue[events.Event], out: sse.Stream, cpid: str,
+async def _next_status(queue: asyncio.Queue[events.Event], out: sse.Stream,
                        connector_id: int, status: str) -> str | None:
-    """Wait for an event about this charger; the connector's status as it says (an event may
-    arrive before its row is written, so the event's own status wins), or None after a
-    `Resync` (read it again)."""
+    """Wait for an event about this charger (the queue takes no other); the connector's
+    status as it says (an event may arrive before its row is written, so the event's own
+    status wins), or None after a `Resync` (read it again)."""
     while True:
         event = await sse.next_event(queue, sse.KEEPALIVE_S)
         if event is None:
             await out.keepalive()
         elif isinstance(event, events.Resync):
             return None
-        elif isinstance(event, events.ConnectorStatus) and _concerns(event, cpid):
+        elif isinstance(event, events.ConnectorStatus):
             return event.status if event.connector_id == connector_id else status
-        elif isinstance(event, events.StationOnline) and _concerns(event, cpid):
+        elif isinstance(event, events.StationOnline):
             return status
 
 
