@@ -40,8 +40,9 @@ def check_amount(amount: object, *, positive: bool) -> int:
 
 
 def _check_balance_after(account_id: int, amount: int) -> None:
-    """A booking by a person never carries the balance out of the safe range."""
-    balance = int(Account.select(Account.balance).where(Account.id == account_id).scalar() or 0)
+    """A booking by a person never carries the balance out of the safe range (the account
+    locked first, its balance read with the lock)."""
+    balance = int(lock_account(account_id).balance or 0)
     if abs(balance + amount) > AMOUNT_LIMIT:
         raise InvalidInput("this would carry the balance past the largest amount the site "
                            "keeps", details={"field": "amount", "limit": AMOUNT_LIMIT})
@@ -190,7 +191,6 @@ def topup(account_id: int, amount: int, method: str, receipt_no: str, reference:
     if method not in METHODS:
         raise InvalidInput(f"method must be one of {', '.join(METHODS)}",
                            details={"field": "method"})
-    lock_account(account_id)
     _check_balance_after(account_id, amount)
     entry, _ = post(Posting(account_id, amount, "topup", reference, actor=actor, note=note,
                             method=method, receipt_no=receipt_no))
@@ -203,7 +203,6 @@ def correction(account_id: int, kind: str, amount: int, reason: str, reference: 
     if not reason.strip():
         raise InvalidInput(N_("Write the reason."), details={"field": "reason"})
     check_amount(amount, positive=False)
-    lock_account(account_id)
     _check_balance_after(account_id, amount)
     if kind == "refund":
         _check_refund(account_id, amount, session_id)
