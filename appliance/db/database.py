@@ -79,6 +79,7 @@ class Database:
         # into `_jobs`, so a writer idle on that queue notices it.
         self._first: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self.first_batches = 0
+        self.lane_cuts = 0  # batches committed in two parts, a page-lane job between them
         # `read_gathered`: the keys asked of each set-based look-up this loop turn, and the
         # reads under way (kept referenced until done).
         self._gathering: dict[Callable[..., Any], dict[Any, list[asyncio.Future[Any]]]] = {}
@@ -185,8 +186,9 @@ class Database:
         """Like `run`, for a person waiting (a page's or the API's write: a QR start's hold, a
         desk top-up): committed in a small batch of its own before the jobs already queued (a
         report batch of hundreds of chargers' messages, or one still gathering: it has not
-        begun), after the batch the writer is on. It costs one more commit; keep it for what a
-        person waits on."""
+        begun), after the job the writer is on (the jobs of its batch done so far commit
+        first, the rest after it). It costs one more commit, or two; keep it for what a person
+        waits on."""
         if self._writer is None:
             raise DatabaseError("the database is not started")
         loop = asyncio.get_running_loop()
@@ -332,7 +334,7 @@ class Database:
                 break
         if batch:
             self.first_batches += 1
-            self._commit_batch(batch)
+            self._commit_batch(batch, lane=True)
 
     def _checkpoint_loop(self) -> None:
         """Copy committed WAL pages into the database file off the writer thread (SQLite's own
@@ -355,21 +357,31 @@ class Database:
         finally:
             conn.close()
 
-    def _commit_batch(self, batch: list[_Job]) -> None:
-        outcomes = self._attempts(batch)
-        self.commits += 1
-        self.jobs_done += len(batch)
-        for job, (result, error) in zip(batch, outcomes, strict=True):
-            try:
-                job.loop.call_soon_threadsafe(_deliver, job.future, result, error)
-            except RuntimeError:  # the loop is closed; nobody is waiting any more
-                pass
+    def _commit_batch(self, batch: list[_Job], lane: bool = False) -> None:
+        """Run `batch` as one transaction and answer its jobs after the commit. A person's job
+        of the page lane that comes meanwhile does not wait for the rest of a chargers' batch:
+        the jobs done so far are committed, the page lane's next, the rest after it."""
+        while batch:
+            outcomes = self._attempts(batch, yield_to_lane=not lane)
+            done, batch = batch[:len(outcomes)], batch[len(outcomes):]
+            self.commits += 1
+            self.jobs_done += len(done)
+            for job, (result, error) in zip(done, outcomes, strict=True):
+                try:
+                    job.loop.call_soon_threadsafe(_deliver, job.future, result, error)
+                except RuntimeError:  # the loop is closed; nobody is waiting any more
+                    pass
+            if batch:
+                self.lane_cuts += 1
+                self._first_lane()
 
-    def _attempts(self, batch: list[_Job]) -> list[tuple[Any, BaseException | None]]:
-        """The batch as one transaction. On PostgreSQL another process's writer may meet ours: a
-        deadlock or a serialization failure rolls the whole batch back (its locks go with it)
-        and runs it again from fresh rows, after a short random pause so the two do not meet
-        the same way again."""
+    def _attempts(self, batch: list[_Job], yield_to_lane: bool = False
+                  ) -> list[tuple[Any, BaseException | None]]:
+        """The batch as one transaction; the outcomes of its first jobs, all of them unless
+        `yield_to_lane` and a page-lane job came while they ran (the rest is not begun). On
+        PostgreSQL another process's writer may meet ours: a deadlock or a serialization
+        failure rolls the whole batch back (its locks go with it) and runs it again from fresh
+        rows, after a short random pause so the two do not meet the same way again."""
         attempt = 0
         while True:
             outcomes: list[tuple[Any, BaseException | None]] = []
@@ -380,6 +392,8 @@ class Database:
                 self._open()
                 with self.db.atomic(), self._pass(optimistic):
                     for job in batch:
+                        if yield_to_lane and outcomes and not self._first.empty():
+                            break  # a person waits: commit what is done, then theirs
                         outcomes.append(self._run_job(job))
                     if not self.is_sqlite and self._aborted():
                         # a job caught a failed statement's error and went on: nothing after
