@@ -11,7 +11,7 @@ import threading
 from aiohttp.test_utils import TestServer
 
 from appliance import keys
-from tests.conftest import Api
+from tests.conftest import Api, make_token
 
 GUARD_S = 20  # far above a top-up on an idle machine; only a top-up stuck behind the reads hits it
 
@@ -40,3 +40,16 @@ async def test_a_top_up_does_not_wait_behind_the_pages_reads(server: TestServer,
         await asyncio.gather(*pages)
     account = (await api.get(f"/drivers/{driver['id']}"))["account"]
     assert account["balance"]["amount"] == 5000
+
+
+async def test_a_revoked_or_unknown_token_is_refused(server: TestServer, api: Api) -> None:
+    """The quick lane's look-up (one statement, no transaction around it) takes a live token's
+    hash only: a revoked token and one never issued answer 401, and the live one still works."""
+    from appliance.people.tokens import revoke_token
+
+    other = Api(api.session, api.base, await make_token(server, "desk"))
+    assert (await other.request("GET", "/drivers"))[0] == 200
+    await server.app[keys.DATABASE].run(revoke_token, f"test-desk-{other.token[:6]}")
+    assert (await other.request("GET", "/drivers"))[0] == 401
+    assert (await Api(api.session, api.base, "never-issued").request("GET", "/drivers"))[0] == 401
+    assert (await api.request("GET", "/drivers"))[0] == 200

@@ -256,10 +256,16 @@ class Database:
                     future.set_result(found.get(key))
 
     async def read_quick(self, fn: Callable[..., T], *args: Any) -> T:
-        """Like `read`, on the quick lane: only for a look-up of a row or two by a key that a
-        request waits on before anything else (an API token); never a page's read."""
+        """Like `read_single`, on the quick lane: only for a look-up by key, of one statement,
+        that a request waits on before anything else (an API token); never a page's read. No
+        BEGIN and COMMIT around it on SQLite either: each statement hands the GIL back and
+        waits to take it again, some milliseconds each beside a busy event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._quick, self._read_one, fn, args)
+        return await loop.run_in_executor(self._quick, self._read_alone, fn, args)
+
+    def _read_alone(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        self._init_reader()
+        return fn(*args)
 
     def _read_one(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         self._init_reader()

@@ -6,6 +6,7 @@ import hashlib
 
 from peewee import IntegrityError
 
+from appliance.db import fastsql
 from appliance.db.models import utcnow
 from appliance.db.models_people import ApiToken
 from appliance.errors import Conflict, InvalidInput, NotFound
@@ -17,8 +18,8 @@ def token_hash(token: str) -> str:
 
 def holder(token: str) -> tuple[str, str, int | None] | None:
     """(name, role, its one site or None for the installation) of a live token, or None."""
-    row = ApiToken.get_or_none((ApiToken.token_hash == token_hash(token))
-                               & ApiToken.revoked_at.is_null())
+    row = fastsql.get(ApiToken, ApiToken.token_hash, token_hash(token),
+                      f"{fastsql.col(ApiToken.revoked_at)} IS NULL")  # cached SQL, one step
     return (row.name, row.role, row.site_id) if row else None
 
 
