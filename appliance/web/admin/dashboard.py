@@ -3,8 +3,8 @@
 A site may have ten thousand chargers: a load or a live refresh of the dashboard does SQL
 counts over the site and reads one page of chargers (problems first, or one kind, or a search)
 and the newest sessions charging now; the figures of the day over the whole site are kept a
-while (`TodayFigures`): hours charging a minute, a big site's energy, sessions and fees a few
-seconds."""
+while (`TodayFigures`): hours charging a minute, a big site's energy, sessions and fees, and
+the power its running sessions draw, a few seconds."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ SUMS_STALE_S = 60.0  # then up to this old while the next is read; older ones ar
 class TodayFigures:
     """The dashboard's figures of the day over the whole site (see web/admin/kept.py): hours
     charging, kept for a minute (they read every connector and the day's status history), and
-    a big site's energy, sessions and fees, kept a few seconds."""
+    a big site's energy, sessions and fees, and the power drawn now, kept a few seconds."""
 
     def __init__(self, hours_every_s: float = HOURS_EVERY_S) -> None:
         self.hours: Kept[float] = Kept(hours_every_s)
@@ -92,7 +92,7 @@ async def _live_data(request: web.Request) -> dict[str, Any]:
     allowed = {k: a for group in power.values() for k, a in group["allowed"].items()}
     return {"stations": data.overview.stations, "overview": data.overview, "kind": kind,
             "search": search, "charging": data.charging, "totals": totals, "power": power,
-            "allowed": allowed, "site_w": data.drawing_w}
+            "allowed": allowed, "site_w": sums.drawing_w}
 
 
 @routes.get("/")
