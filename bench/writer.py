@@ -72,6 +72,7 @@ def main() -> int:
     from appliance.config import load_settings
     from appliance.db.fastsql import is_sqlite as fastsql_is_sqlite
     from appliance.db.models import Station
+    from appliance.people import audit
 
     sizes = [min(int(n), args.stations) for n in args.batches.split(",")]
     data_dir = tempfile.mkdtemp(prefix="appliance-writer-")
@@ -96,7 +97,10 @@ def main() -> int:
                 accounts.bind_card(driver["id"], tag, "commercial", None)
             accounts.topup(driver["id"], 10_000_000, "cash", "", f"topup:{i}", "bench", "")
             ids.append(Station.get(Station.cpid == f"WRITER-{i}").id)
+            drivers.append(driver["id"])
         return ids
+
+    drivers: list[int] = []
 
     with db.atomic():
         ids = setup()
@@ -172,6 +176,26 @@ def main() -> int:
         cycle_pages[0] = pages_since(start, len(ids))
         return used
 
+    topups = [0]
+
+    def topup_job(i: int) -> Any:
+        """A desk top-up as the API's writer job makes it: the booking and its audit row."""
+        topups[0] += 1
+        driver_id = drivers[i % len(drivers)]
+        result = accounts.topup(driver_id, 100, "cash", "", f"topup:bench-{topups[0]}",
+                                "bench", "")
+        audit.write("bench", "money.topup", str(driver_id), {"amount": 100}, None)
+        return result
+
+    def topup_cost() -> float:
+        """CPU microseconds per desk top-up job, each in its own transaction (as the page lane
+        commits a person's job in a batch of its own)."""
+        cpu = time.process_time()
+        for i in range(len(ids)):
+            with db.atomic():
+                topup_job(i)
+        return (time.process_time() - cpu) / len(ids) * 1e6
+
     def count_statements() -> None:
         """One more cycle and one batch of each size, counting the statements each call runs
         (BEGIN and COMMIT not counted: they are per writer batch, not per call)."""
@@ -202,6 +226,7 @@ def main() -> int:
             for size in sizes:
                 batch = reports(ids[:size])
                 counted(f"MeterValues batch of {size}", lambda b=batch: auth.meter_values_many(b))
+            counted("desk top-up", lambda: topup_job(0))
         finally:
             db.execute_sql = plain
         print("statements per call: " + ", ".join(f"{name} {n}" for name, n in calls)
@@ -281,6 +306,10 @@ def main() -> int:
         print(f"Authorize + StopTransaction + StartTransaction: {statistics.median(runs):7.0f} "
               f"us of writer CPU per cycle (runs: {', '.join(f'{r:.0f}' for r in runs)}); "
               f"{cycle_pages[0]:.1f} WAL pages written per cycle (three transactions)")
+        runs = [topup_cost() for _ in range(args.rounds)]
+        print(f"desk top-up (booking and audit row, a transaction each): "
+              f"{statistics.median(runs):7.0f} us of writer CPU each (runs: "
+              f"{', '.join(f'{r:.0f}' for r in runs)})")
         count_statements()
     finally:
         db.close()
