@@ -20,17 +20,19 @@ def check_ledger(database: Database) -> Iterator[tuple[bool, str]]:
 
 
 def _check() -> list[tuple[bool, str]]:
-    from appliance.billing.ledger import ledger_sums
+    from appliance.billing.ledger import all_ledger_sums, ledger_sums
     from appliance.db.models import Account, ChargingSession
     from appliance.db.models_money import LedgerEntry
 
     out: list[tuple[bool, str]] = []
     bad = []
-    accounts = list(Account.select())
-    for account in accounts:
-        balance, held = ledger_sums(account.id)
-        if (balance, held) != (account.balance, account.held):
-            bad.append(f"account {account.id}: cached {account.balance}/{account.held}, "
+    accounts = list(Account.select(Account.id, Account.balance, Account.held).tuples())
+    every = all_ledger_sums()
+    for account_id, cached_balance, cached_held in accounts:
+        balance, held = (every.get(account_id, (0, 0)) if every is not None
+                         else ledger_sums(account_id))
+        if (balance, held) != (cached_balance, cached_held):
+            bad.append(f"account {account_id}: cached {cached_balance}/{cached_held}, "
                        f"ledger {balance}/{held}")
     out.append((not bad, f"ledger: {len(accounts)} accounts, {len(bad)} disagree"))
     out.extend((False, line) for line in bad)

@@ -139,6 +139,27 @@ def ledger_sums(account_id: int) -> tuple[int, int]:
             int(sum(sums.get(k) or 0 for k in HOLD_KINDS)))
 
 
+def all_ledger_sums() -> dict[int, tuple[int, int]] | None:
+    """`ledger_sums` of every account with ledger rows, by account, in one statement (the
+    nightly check of 50,000 accounts took 8 s of a reader's CPU with a statement each); None
+    when a sum passes SQLite's 2^63 (rows from before the bounds): then account by account."""
+    kinds = ", ".join(f"'{k}'" for k in BALANCE_KINDS)
+    le = LedgerEntry
+
+    def build(_: str) -> str:
+        account, kind, amount = (fastsql.col(le.account), fastsql.col(le.kind),
+                                 fastsql.col(le.amount))
+        return (f"SELECT {account}, SUM(CASE WHEN {kind} IN ({kinds}) THEN {amount} ELSE 0 END),"
+                f" SUM(CASE WHEN {kind} IN ({kinds}) THEN 0 ELSE {amount} END)"
+                f" FROM {fastsql.table(le)} GROUP BY {account}")
+
+    try:
+        rows = fastsql.rows(fastsql.sql("ledger:all-sums", build), [], 3)
+    except (OverflowError, OperationalError):
+        return None
+    return {int(a): (int(balance or 0), int(held or 0)) for a, balance, held in rows}
+
+
 def balance_upto(account_id: int, entry_id: int) -> int:
     """The balance right after a given row: the sum of the balance rows up to it."""
     return int(LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount), 0))
