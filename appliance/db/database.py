@@ -217,8 +217,7 @@ class Database:
     def _read_single(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self.is_sqlite:  # a local transaction costs nothing worth saving
             return self._read_one(fn, args)
-        self._init_reader()
-        return fn(*args)
+        return self._read_alone(fn, args)
 
     async def read_gathered(self, many: Callable[[list[K]], dict[K, V]], key: K) -> V | None:
         """`many([key]).get(key)`, read as `read_single` together with every other key asked
@@ -264,6 +263,7 @@ class Database:
         return await loop.run_in_executor(self._quick, self._read_alone, fn, args)
 
     def _read_alone(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """`fn(*args)` with no transaction around it: one statement, its own snapshot."""
         self._init_reader()
         return fn(*args)
 

@@ -229,11 +229,7 @@ def query_in(key: str, width: int, inner: Inner, keys: Collection[Any],
 
         def build(p: str, size: int = size) -> str:
             statement = inner(p, ", ".join([p] * size))
-            if not sqlite:
-                return statement
-            names = ", ".join(f"c{i}" for i in range(width))
-            return (f"WITH q({names}) AS ({statement}) "
-                    f"SELECT json_group_array(json_array({names})) FROM q")
+            return _as_json(statement, width) if sqlite else statement
 
         cursor = execute(sql(f"{key}:{size}", build),
                          [*chunk, *[chunk[-1]] * (size - len(chunk)), *params])
@@ -241,7 +237,14 @@ def query_in(key: str, width: int, inner: Inner, keys: Collection[Any],
     return out
 
 
-_WRAPPED: dict[str, str] = {}  # a SELECT's text -> its rows as one JSON value (SQLite)
+def _as_json(statement: str, width: int) -> str:
+    """A SELECT of `width` columns as one that gives all its rows as one JSON value (SQLite)."""
+    names = ", ".join(f"c{i}" for i in range(width))
+    return (f"WITH q({names}) AS ({statement}) "
+            f"SELECT json_group_array(json_array({names})) FROM q")
+
+
+_WRAPPED: dict[str, str] = {}  # a SELECT's text -> `_as_json` of it
 WRAPPED_KEPT = 512
 
 
@@ -255,9 +258,7 @@ def rows(statement: str, params: Sequence[Any], width: int) -> list[list[Any]]:
     if wrapped is None:
         if len(_WRAPPED) >= WRAPPED_KEPT:
             _WRAPPED.clear()
-        names = ", ".join(f"c{i}" for i in range(width))
-        wrapped = _WRAPPED[statement] = (f"WITH q({names}) AS ({statement}) "
-                                         f"SELECT json_group_array(json_array({names})) FROM q")
+        wrapped = _WRAPPED[statement] = _as_json(statement, width)
     return _rows(execute(wrapped, params).fetchone()[0])
 
 

@@ -378,7 +378,7 @@ class DaySums:
     energy_wh: int  # of the sessions started today
     sessions: int  # started today
     fees_minor: int  # posted today
-    drawing_w: int = 0  # what the running sessions draw (when the sums were read)
+    drawing_w: int  # what the running sessions draw (when the sums were read)
 
 
 # A day's sums are kept a while by the dashboard from this many sessions a day (see
