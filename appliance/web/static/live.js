@@ -47,6 +47,12 @@
       } catch (err) { el.textContent = when.toISOString(); }
     });
   }
+  // The page was drawn before its stream began, and a stream hears only what comes after it
+  // (the server subscribes before it answers): once open, and after every reconnect, what
+  // follows events reads its state again, as after a hosted process's Resync.
+  source.onopen = function () {
+    document.dispatchEvent(new CustomEvent("appliance:event", { detail: { type: "Resync" } }));
+  };
   source.onmessage = function (msg) {
     var e; try { e = JSON.parse(msg.data); } catch (err) { return; }
     if (e.type !== "StationOnline" || e.online) seen(e);
