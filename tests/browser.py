@@ -30,6 +30,19 @@ async def browser() -> AsyncIterator[Any]:
         await chromium.close()
 
 
+async def staff_page(browser: Any, server: Any, user: str, password: str) -> Any:
+    """A desktop page of a new browser context, signed in as `user` at the site's front page.
+    Close it with `page.context.close()`."""
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    await page.goto(str(server.make_url("/login")))
+    await page.fill("#username", user)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/")
+    return page
+
+
 async def shoot(page: Any, name: str) -> None:
     """Full-page screenshot at the page's current size into screenshots/ (git-ignored)."""
     SCREENSHOTS.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@ from appliance import keys
 from appliance.charging import admin
 from appliance.people.staff import create_staff
 from appliance.reports.overview import PER_PAGE
-from tests.browser import browser  # noqa: F401
+from tests.browser import browser, staff_page  # noqa: F401
 from tests.conftest import Api, add_station
 
 PASSWORD = "a-good-admin-password"
@@ -42,13 +42,7 @@ async def test_dashboard_of_a_big_site_counts_pages_filters_and_stays_live(
     await database.run(create_staff, "boss", "admin", PASSWORD)
     await add_station(api, "LIVE-OK")
     await add_station(api, "LIVE-BAD")
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(str(server.make_url("/login")))
-    await page.fill("#username", "boss")
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/")
+    page = await staff_page(browser, server, "boss", PASSWORD)
     async with charger("LIVE-OK", "secret-pass-1") as ok, \
             charger("LIVE-BAD", "secret-pass-1") as bad:
         await ok.boot()
@@ -101,7 +95,7 @@ async def test_dashboard_of_a_big_site_counts_pages_filters_and_stays_live(
             "1")
         assert await _count(page, "idle") == 0
         assert await page.evaluate("window.__marker") == 24
-    await context.close()
+    await page.context.close()
 
 
 async def test_hours_today_shows_the_kept_figure_while_the_next_is_worked_out(

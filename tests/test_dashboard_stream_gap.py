@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from appliance import keys
 from appliance.people.staff import create_staff
-from tests.browser import browser  # noqa: F401
+from tests.browser import browser, staff_page  # noqa: F401
 from tests.conftest import Api, add_station
 
 PASSWORD = "a-good-admin-password"
@@ -22,13 +22,7 @@ async def test_a_change_while_the_stream_connects_reaches_the_dashboard(
         server: TestServer, api: Api, charger: Any, browser: Any) -> None:  # noqa: F811
     await server.app[keys.DATABASE].run(create_staff, "boss", "admin", PASSWORD)
     await add_station(api, "GAP-1")
-    context = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(str(server.make_url("/login")))
-    await page.fill("#username", "boss")
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/")
+    page = await staff_page(browser, server, "boss", PASSWORD)
     async with charger("GAP-1", "secret-pass-1") as gap:
         await gap.boot()
         await gap.status(1, "Available")
@@ -53,4 +47,4 @@ async def test_a_change_while_the_stream_connects_reaches_the_dashboard(
         await expect(page.locator('#charger-kinds a[data-kind="charging"] .count')
                      ).to_have_text("1")
         assert await page.evaluate("window.__marker") == 1
-    await context.close()
+    await page.context.close()
